@@ -1,0 +1,1 @@
+"""The ``rewardkit`` command line: one thin command per library function."""

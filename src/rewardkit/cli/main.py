@@ -1,0 +1,52 @@
+"""Entry point of the ``rewardkit`` console script.
+
+Run ``rewardkit --help``. Each command group lives in its own module and registers itself here, in the one
+visible list below (a test checks that every command in it answers ``--help``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from rewardkit.cli.output import UserError, stderr
+
+app = typer.Typer(
+    name="rewardkit",
+    help="Reward models end to end: preference data, training, scoring and serving, evaluation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# --- command registry: one line per command module -------------------------------------------------
+from rewardkit.cli import env_cmd  # noqa: E402
+
+env_cmd.register(app)
+# ---------------------------------------------------------------------------------------------------
+
+
+def run() -> None:
+    """Console-script entry: a user's mistake is one line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        stderr.print(f"[red]rewardkit: error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        stderr.print("rewardkit: aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    run()

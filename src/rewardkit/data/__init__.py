@@ -1,0 +1,1 @@
+"""Preference data: typed records, importers, implicit-feedback rules, snapshot compilation, stats."""

@@ -1,0 +1,43 @@
+"""Deployment settings, read from the environment (prefix ``RK_``) or a ``.env`` file.
+
+These are the things that change between a laptop and production (where the data lives, which database,
+which host and keys); experiment knobs belong in the typed config of each entry point instead.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RK_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path("rewardkit-data"), description="Where the default database, snapshots and models live.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db. Default: a SQLite file under home.",
+    )
+    # Serving
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model_path: str | None = Field(default=None, description="Model directory or Hugging Face id to serve.")
+    api_keys: list[str] = Field(default_factory=list, description="Bearer keys; empty = no auth.")
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.home / "snapshots"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'rewardkit.db').as_posix()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
