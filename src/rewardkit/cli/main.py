@@ -20,6 +20,16 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+@app.callback()
+def _root() -> None:
+    """Reward models end to end: preference data, training, scoring and serving, evaluation.
+
+    Settings come from the environment: RK_HOME (data folder, default ./rewardkit-data),
+    RK_DATABASE_URL (default: SQLite under RK_HOME; PostgreSQL via postgresql+psycopg://...).
+    """
+
+
 # --- command registry: one line per command module -------------------------------------------------
 from rewardkit.cli import env_cmd  # noqa: E402
 
