@@ -1,0 +1,351 @@
+"""Plain query functions over a Session: the only way the rest of rewardkit reads or writes the store.
+
+Writes are batched and idempotent. Every row's key is a content hash (see ``tables.py``), so a batch is
+inserted with "insert, ignore if present" statements; a comparison or event whose key (its client event id,
+or its content) is already stored counts as a duplicate and stores nothing new. Functions never commit:
+the caller owns the transaction, so an importer decides what is atomic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from rewardkit.data.types import (
+    Annotator,
+    Comparison,
+    FeedbackEvent,
+    PairwiseJudgement,
+    Prompt,
+    Response,
+    content_hash,
+    judgement_from_payload,
+    judgement_kind,
+    judgement_payload,
+    prompt_text,
+    utcnow,
+)
+from rewardkit.store.tables import (
+    AnnotatorRow,
+    Base,
+    ComparisonResponseRow,
+    ComparisonRow,
+    FeedbackEventRow,
+    ImportRow,
+    PromptRow,
+    ResponseRow,
+    SnapshotRow,
+)
+
+# Keep IN (...) lists and multi-row inserts well under SQLite's and PostgreSQL's parameter limits.
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class AddResult:
+    inserted: int
+    duplicates: int
+
+
+def prompt_id(prompt: Prompt) -> str:
+    return content_hash({"prompt": prompt})
+
+
+def response_id(prompt_key: str, response: Response) -> str:
+    return content_hash({"p": prompt_key, "t": response.text, "m": response.model_name, "v": response.model_version})
+
+
+def _insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING on either dialect, in chunks."""
+    if not rows:
+        return
+    table: Table = model.__table__  # type: ignore[assignment]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(insert(table).on_conflict_do_nothing(), rows[start : start + _CHUNK])
+
+
+def _existing_ids(session: Session, column: Any, ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        found.update(session.scalars(select(column).where(column.in_(ids[start : start + _CHUNK]))))
+    return found
+
+
+def _prompt_and_response_rows(
+    prompt: Prompt, responses: Iterable[Response], now: datetime, prompts: dict[str, dict[str, Any]], resp: dict[str, dict[str, Any]]
+) -> tuple[str, list[str]]:
+    pid = prompt_id(prompt)
+    prompts.setdefault(pid, {"id": pid, "content": prompt, "text": prompt_text(prompt), "created_at": now})
+    rids = []
+    for r in responses:
+        rid = response_id(pid, r)
+        rids.append(rid)
+        resp.setdefault(
+            rid,
+            {
+                "id": rid,
+                "prompt_id": pid,
+                "text": r.text,
+                "model_name": r.model_name,
+                "model_version": r.model_version,
+                "sampling": r.sampling,
+                "created_at": r.created_at,
+                "metadata": r.metadata,
+            },
+        )
+    return pid, rids
+
+
+def add_comparisons(session: Session, comparisons: Sequence[Comparison], *, import_id: int | None = None) -> AddResult:
+    """Store a batch of comparisons; those already stored (same key) are skipped and counted."""
+    by_key: dict[str, Comparison] = {}
+    for c in comparisons:
+        by_key.setdefault(c.dedupe_key, c)
+    keys = list(by_key)
+    new_keys = [k for k in keys if k not in _existing_ids(session, ComparisonRow.id, keys)]
+    now = utcnow()
+    prompts: dict[str, dict[str, Any]] = {}
+    responses: dict[str, dict[str, Any]] = {}
+    annotators: dict[str, dict[str, Any]] = {}
+    comparison_rows, link_rows = [], []
+    for key in new_keys:
+        c = by_key[key]
+        pid, rids = _prompt_and_response_rows(c.prompt, c.responses, now, prompts, responses)
+        annotators.setdefault(c.annotator.id, {"id": c.annotator.id, "kind": c.annotator.kind})
+        j = c.judgement
+        pairwise = isinstance(j, PairwiseJudgement)
+        comparison_rows.append(
+            {
+                "id": key,
+                "prompt_id": pid,
+                "kind": judgement_kind(j),
+                "judgement": judgement_payload(j),
+                "choice": j.choice if pairwise else None,
+                "strength": j.strength if pairwise else None,
+                "margin": j.margin if pairwise else None,
+                "annotator_id": c.annotator.id,
+                "annotator_kind": c.annotator.kind,
+                "attribute": c.attribute,
+                "rubric": c.rubric,
+                "rationale": c.rationale,
+                "source": c.source,
+                "created_at": c.created_at or now,
+                "client_event_id": c.client_event_id,
+                "import_id": import_id,
+                "metadata": c.metadata,
+            }
+        )
+        link_rows.extend({"comparison_id": key, "position": i, "response_id": rid} for i, rid in enumerate(rids))
+    # Parents first: foreign keys are enforced on both dialects.
+    _insert_ignore(session, PromptRow, list(prompts.values()))
+    _insert_ignore(session, ResponseRow, list(responses.values()))
+    _insert_ignore(session, AnnotatorRow, list(annotators.values()))
+    _insert_ignore(session, ComparisonRow, comparison_rows)
+    _insert_ignore(session, ComparisonResponseRow, link_rows)
+    return AddResult(inserted=len(new_keys), duplicates=len(comparisons) - len(new_keys))
+
+
+def add_feedback_events(session: Session, events: Sequence[FeedbackEvent]) -> AddResult:
+    """Store implicit feedback events; an event whose client event id (or content) is stored is skipped."""
+    by_key: dict[str, FeedbackEvent] = {}
+    for e in events:
+        by_key.setdefault(e.dedupe_key, e)
+    keys = list(by_key)
+    new_keys = [k for k in keys if k not in _existing_ids(session, FeedbackEventRow.id, keys)]
+    now = utcnow()
+    prompts: dict[str, dict[str, Any]] = {}
+    responses: dict[str, dict[str, Any]] = {}
+    rows = []
+    for key in new_keys:
+        e = by_key[key]
+        others = [e.other_response] if e.other_response else []
+        pid, rids = _prompt_and_response_rows(e.prompt, [e.response, *others], now, prompts, responses)
+        rows.append(
+            {
+                "id": key,
+                "client_event_id": e.client_event_id,
+                "kind": e.kind,
+                "prompt_id": pid,
+                "response_id": rids[0],
+                "other_response_id": rids[1] if others else None,
+                "user_id": e.user_id,
+                "session_id": e.session_id,
+                "created_at": e.created_at or now,
+                "metadata": e.metadata,
+            }
+        )
+    _insert_ignore(session, PromptRow, list(prompts.values()))
+    _insert_ignore(session, ResponseRow, list(responses.values()))
+    _insert_ignore(session, FeedbackEventRow, rows)
+    return AddResult(inserted=len(new_keys), duplicates=len(events) - len(new_keys))
+
+
+@dataclass(frozen=True)
+class ComparisonFilter:
+    """Which comparisons to read. ``None`` means no constraint; ``attributes`` may contain None (overall)."""
+
+    sources: tuple[str, ...] | None = None
+    annotator_kinds: tuple[str, ...] | None = None
+    attributes: tuple[str | None, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _filtered(stmt: Any, flt: ComparisonFilter) -> Any:
+    if flt.sources is not None:
+        stmt = stmt.where(ComparisonRow.source.in_(flt.sources))
+    if flt.annotator_kinds is not None:
+        stmt = stmt.where(ComparisonRow.annotator_kind.in_(flt.annotator_kinds))
+    if flt.attributes is not None:
+        named = [a for a in flt.attributes if a is not None]
+        cond = ComparisonRow.attribute.in_(named)
+        if None in flt.attributes:
+            cond = cond | ComparisonRow.attribute.is_(None)
+        stmt = stmt.where(cond)
+    if flt.since is not None:
+        stmt = stmt.where(ComparisonRow.created_at >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(ComparisonRow.created_at < flt.until)
+    return stmt
+
+
+def count_comparisons(session: Session, flt: ComparisonFilter = ComparisonFilter()) -> int:
+    return session.scalar(_filtered(select(func.count()).select_from(ComparisonRow), flt)) or 0
+
+
+@dataclass(frozen=True)
+class StoredComparison:
+    id: str
+    prompt_id: str
+    comparison: Comparison
+
+
+def iter_comparisons(session: Session, flt: ComparisonFilter = ComparisonFilter(), *, batch_size: int = 1000) -> Iterator[StoredComparison]:
+    """Stream comparisons in a stable order (by id) with their prompt and responses, batch by batch, so
+    memory stays flat however large the store is."""
+    last_id = ""
+    while True:
+        rows = list(session.scalars(_filtered(select(ComparisonRow), flt).where(ComparisonRow.id > last_id).order_by(ComparisonRow.id).limit(batch_size)))
+        if not rows:
+            return
+        last_id = rows[-1].id
+        ids = [r.id for r in rows]
+        prompts = {p.id: p for p in session.scalars(select(PromptRow).where(PromptRow.id.in_({r.prompt_id for r in rows})))}
+        links: dict[str, list[tuple[int, ResponseRow]]] = {}
+        for link, resp in session.execute(
+            select(ComparisonResponseRow, ResponseRow)
+            .join(ResponseRow, ResponseRow.id == ComparisonResponseRow.response_id)
+            .where(ComparisonResponseRow.comparison_id.in_(ids))
+        ):
+            links.setdefault(link.comparison_id, []).append((link.position, resp))
+        for row in rows:
+            ordered = [r for _, r in sorted(links[row.id], key=lambda x: x[0])]
+            yield StoredComparison(row.id, row.prompt_id, _to_comparison(row, prompts[row.prompt_id], ordered))
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes for timezone-aware columns; everything stored is UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _to_comparison(row: ComparisonRow, prompt: PromptRow, responses: list[ResponseRow]) -> Comparison:
+    return Comparison(
+        prompt=prompt.content,
+        responses=tuple(
+            Response(r.text, r.model_name, r.model_version, r.sampling or {}, _aware(r.created_at), r.meta or {}) for r in responses
+        ),
+        judgement=judgement_from_payload(row.judgement),
+        annotator=Annotator(row.annotator_id, row.annotator_kind),  # type: ignore[arg-type]
+        source=row.source,
+        attribute=row.attribute,
+        rubric=row.rubric,
+        rationale=row.rationale,
+        created_at=_aware(row.created_at),
+        client_event_id=row.client_event_id,
+        metadata=row.meta or {},
+    )
+
+
+def iter_feedback_events(session: Session, *, batch_size: int = 1000) -> Iterator[FeedbackEvent]:
+    last_id = ""
+    while True:
+        rows = list(session.scalars(select(FeedbackEventRow).where(FeedbackEventRow.id > last_id).order_by(FeedbackEventRow.id).limit(batch_size)))
+        if not rows:
+            return
+        last_id = rows[-1].id
+        prompt_ids = {r.prompt_id for r in rows}
+        response_ids = {r.response_id for r in rows} | {r.other_response_id for r in rows if r.other_response_id}
+        prompts = {p.id: p.content for p in session.scalars(select(PromptRow).where(PromptRow.id.in_(prompt_ids)))}
+        responses = {r.id: r for r in session.scalars(select(ResponseRow).where(ResponseRow.id.in_(response_ids)))}
+
+        def as_response(rid: str) -> Response:
+            r = responses[rid]
+            return Response(r.text, r.model_name, r.model_version, r.sampling or {}, _aware(r.created_at), r.meta or {})
+
+        for row in rows:
+            yield FeedbackEvent(
+                kind=row.kind,  # type: ignore[arg-type]
+                prompt=prompts[row.prompt_id],
+                response=as_response(row.response_id),
+                other_response=as_response(row.other_response_id) if row.other_response_id else None,
+                user_id=row.user_id,
+                session_id=row.session_id,
+                created_at=_aware(row.created_at),
+                client_event_id=row.client_event_id,
+                metadata=row.meta or {},
+            )
+
+
+# --- import audit trail -----------------------------------------------------------------------------
+
+
+def start_import(session: Session, *, format: str, paths: Sequence[str]) -> int:
+    row = ImportRow(format=format, paths=list(paths), started_at=utcnow(), status="running", counts={})
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def finish_import(session: Session, import_id: int, *, status: str, counts: dict[str, Any]) -> None:
+    row = session.get(ImportRow, import_id)
+    if row is None:
+        raise LookupError(f"no import {import_id}")
+    row.status, row.counts, row.finished_at = status, counts, utcnow()
+
+
+def list_imports(session: Session) -> list[ImportRow]:
+    return list(session.scalars(select(ImportRow).order_by(ImportRow.id)))
+
+
+# --- snapshots registry -----------------------------------------------------------------------------
+
+
+def record_snapshot(session: Session, *, id: str, parent_id: str | None, path: str, manifest: dict[str, Any]) -> None:
+    """Register a built snapshot (idempotent: the same content has the same id)."""
+    if session.get(SnapshotRow, id) is None:
+        session.add(SnapshotRow(id=id, parent_id=parent_id, path=path, manifest=manifest, created_at=utcnow()))
+
+
+def list_snapshots(session: Session) -> list[SnapshotRow]:
+    return list(session.scalars(select(SnapshotRow).order_by(SnapshotRow.created_at)))
+
+
+def get_snapshot(session: Session, snapshot_id: str) -> SnapshotRow | None:
+    """By id or unique id prefix."""
+    rows = list(session.scalars(select(SnapshotRow).where(SnapshotRow.id.startswith(snapshot_id)).limit(2)))
+    return rows[0] if len(rows) == 1 else None
+
+
+def table_counts(session: Session) -> dict[str, int]:
+    return {
+        t.__tablename__: session.scalar(select(func.count()).select_from(t)) or 0
+        for t in (PromptRow, ResponseRow, AnnotatorRow, ComparisonRow, ComparisonResponseRow, FeedbackEventRow, ImportRow, SnapshotRow)
+    }

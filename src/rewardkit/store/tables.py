@@ -1,0 +1,127 @@
+"""The database tables (SQLAlchemy 2, typed ``Mapped[...]``).
+
+Primary keys of prompts, responses, comparisons and events are content hashes computed in Python
+(``data/types.py``): ingestion can then insert whole batches without a round trip per row to learn ids,
+and the same record sent twice maps to the same key, which is what makes ingestion idempotent.
+
+Schema changes go through Alembic (``store/migrations``); ``tests/store/test_migrations.py`` checks that the
+migrations produce exactly these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+KEY = String(32)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class PromptRow(Base):
+    __tablename__ = "prompts"
+
+    id: Mapped[str] = mapped_column(KEY, primary_key=True)
+    content: Mapped[Any] = mapped_column(JSON)  # text, or a list of {"role", "content"} messages
+    text: Mapped[str] = mapped_column(Text)  # flat rendering, for lengths and display
+    created_at: Mapped[datetime]
+
+
+class ResponseRow(Base):
+    __tablename__ = "responses"
+
+    id: Mapped[str] = mapped_column(KEY, primary_key=True)
+    prompt_id: Mapped[str] = mapped_column(KEY, ForeignKey("prompts.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    # "" rather than NULL when unknown: NULLs never collide in unique keys, "" does.
+    model_name: Mapped[str] = mapped_column(String(200), default="")
+    model_version: Mapped[str] = mapped_column(String(200), default="")
+    sampling: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime | None]
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+
+class AnnotatorRow(Base):
+    __tablename__ = "annotators"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # human | ai | implicit | rule
+
+
+class ImportRow(Base):
+    """One run of an importer: what was read, and how it ended (an audit trail of where data came from)."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    format: Mapped[str] = mapped_column(String(40))
+    paths: Mapped[list[Any]] = mapped_column(default=list)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ComparisonRow(Base):
+    __tablename__ = "comparisons"
+    __table_args__ = (Index("ix_comparisons_filters", "source", "annotator_kind", "attribute"),)
+
+    id: Mapped[str] = mapped_column(KEY, primary_key=True)  # Comparison.dedupe_key
+    prompt_id: Mapped[str] = mapped_column(KEY, ForeignKey("prompts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # pairwise | ranking | ratings
+    judgement: Mapped[dict[str, Any]]  # data.types.judgement_payload
+    choice: Mapped[str | None] = mapped_column(String(16))  # pairwise only: a | b | tie | both_bad
+    strength: Mapped[float | None] = mapped_column(Float)
+    margin: Mapped[float | None] = mapped_column(Float)
+    annotator_id: Mapped[str] = mapped_column(String(200), ForeignKey("annotators.id"))
+    annotator_kind: Mapped[str] = mapped_column(String(16))  # copied from the annotator for filtering
+    attribute: Mapped[str | None] = mapped_column(String(100))
+    rubric: Mapped[str | None] = mapped_column(Text)
+    rationale: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    client_event_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+
+class ComparisonResponseRow(Base):
+    """Which responses a comparison judged, in the order its judgement refers to (position 0 = 'a')."""
+
+    __tablename__ = "comparison_responses"
+
+    comparison_id: Mapped[str] = mapped_column(KEY, ForeignKey("comparisons.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    response_id: Mapped[str] = mapped_column(KEY, ForeignKey("responses.id"), index=True)
+
+
+class FeedbackEventRow(Base):
+    __tablename__ = "feedback_events"
+
+    id: Mapped[str] = mapped_column(KEY, primary_key=True)  # FeedbackEvent.dedupe_key
+    client_event_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    prompt_id: Mapped[str] = mapped_column(KEY, ForeignKey("prompts.id"), index=True)
+    response_id: Mapped[str] = mapped_column(KEY, ForeignKey("responses.id"))
+    other_response_id: Mapped[str | None] = mapped_column(KEY, ForeignKey("responses.id"))
+    user_id: Mapped[str | None] = mapped_column(String(200))
+    session_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+
+class SnapshotRow(Base):
+    """A compiled dataset snapshot: files live on disk (``path``), the manifest is mirrored here."""
+
+    __tablename__ = "snapshots"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    parent_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    path: Mapped[str] = mapped_column(Text)
+    manifest: Mapped[dict[str, Any]]

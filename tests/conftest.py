@@ -1,0 +1,64 @@
+"""Shared fixtures.
+
+``store_url`` gives every store test a fresh, migrated database: a SQLite file, and again a fresh database on
+the real PostgreSQL server named by ``RK_TEST_POSTGRES_URL`` (CI starts one; locally the PostgreSQL variant
+is skipped when the variable is unset).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SHARED_DATA = Path(os.environ.get("RK_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real preference data in ../shared/data; tests that need it skip cleanly without it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def _postgres_database(base_url: str) -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+
+    name = f"rk_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    base = os.environ.get("RK_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("RK_TEST_POSTGRES_URL is not set (CI sets it; see .ci/run)")
+    yield from _postgres_database(base)
+
+
+@pytest.fixture
+def store(store_url: str):
+    """A migrated session factory on a fresh database."""
+    from rewardkit.store import open_store
+
+    factory = open_store(store_url)
+    yield factory
+    factory.kw["bind"].dispose()
