@@ -1,0 +1,29 @@
+# The two commands a new user runs (see README.md):
+#   make demo   set everything up, then run the end-to-end demo on the bundled sample
+#   make test   set everything up, then run the test suite (PostgreSQL variants run when PostgreSQL is installed)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup demo test bench
+
+# torch goes in first and pinned: a bare "torch" requirement would pull a multi-GB CUDA build.
+$(BIN)/rewardkit: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[test,bench]"
+	touch $(BIN)/rewardkit
+
+setup: $(BIN)/rewardkit
+
+demo: setup
+	HF_HUB_OFFLINE=1 $(BIN)/rewardkit demo --out demo-output
+
+test: setup
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  eval "$$(bash .ci/start-postgres.sh)"; export RK_TEST_POSTGRES_URL; fi; \
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+bench: setup
+	for b in benchmarks/*_bench.py; do HF_HUB_OFFLINE=1 $(BIN)/python $$b || exit 1; done
