@@ -31,31 +31,24 @@ def _root() -> None:
 
 
 # --- command registry: one line per command module -------------------------------------------------
-from rewardkit.cli import env_cmd  # noqa: E402
+from rewardkit.cli import db_cmd, env_cmd  # noqa: E402
 
 env_cmd.register(app)
+db_cmd.register(app)
 # ---------------------------------------------------------------------------------------------------
 
 
 def run() -> None:
-    """Console-script entry: a user's mistake is one line on stderr and exit code 2."""
+    """Console-script entry: a user's mistake is one line on stderr and exit code 2 (usage errors are
+    typer's own, also exit 2)."""
     try:
-        app(standalone_mode=False)
+        app()
     except UserError as exc:
-        stderr.print(f"[red]rewardkit: error:[/red] {exc}", highlight=False)
+        stderr.print(f"[red]rewardkit: error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        stderr.print("rewardkit: aborted")
+    except KeyboardInterrupt:
+        stderr.print("rewardkit: interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":
