@@ -110,7 +110,8 @@ def add_comparisons(session: Session, comparisons: Sequence[Comparison], *, impo
     for c in comparisons:
         by_key.setdefault(c.dedupe_key, c)
     keys = list(by_key)
-    new_keys = [k for k in keys if k not in _existing_ids(session, ComparisonRow.id, keys)]
+    stored = _existing_ids(session, ComparisonRow.id, keys)
+    new_keys = [k for k in keys if k not in stored]
     now = utcnow()
     prompts: dict[str, dict[str, Any]] = {}
     responses: dict[str, dict[str, Any]] = {}
@@ -159,7 +160,8 @@ def add_feedback_events(session: Session, events: Sequence[FeedbackEvent]) -> Ad
     for e in events:
         by_key.setdefault(e.dedupe_key, e)
     keys = list(by_key)
-    new_keys = [k for k in keys if k not in _existing_ids(session, FeedbackEventRow.id, keys)]
+    stored = _existing_ids(session, FeedbackEventRow.id, keys)
+    new_keys = [k for k in keys if k not in stored]
     now = utcnow()
     prompts: dict[str, dict[str, Any]] = {}
     responses: dict[str, dict[str, Any]] = {}
