@@ -32,9 +32,12 @@ def _root() -> None:
 
 # --- command registry: one line per command module -------------------------------------------------
 from rewardkit.cli import db_cmd, env_cmd  # noqa: E402
+from rewardkit.cli import data_cmd, dataset_cmd  # noqa: E402
 
 env_cmd.register(app)
 db_cmd.register(app)
+dataset_cmd.register(app)
+data_cmd.register(app)
 # ---------------------------------------------------------------------------------------------------
 
 

@@ -10,19 +10,41 @@ A snapshot is a folder named by its id (the hash of its content)::
         train.parquet ...        the same rows as Parquet
 
 Training, scoring and evaluation read snapshots only through ``load_split`` and ``read_manifest``, so the
-layout can evolve in one place. Building snapshots lives in ``data/compile.py``.
+layout can evolve in one place. What goes into a snapshot is decided in ``data/compile.py``; this module
+writes it (atomically: a temporary folder renamed into place) and exports it:
+
+- ``trl-jsonl``: one file per split with TRL's ``prompt``/``chosen``/``rejected`` (+ ``margin``) columns,
+  conversational when any prompt is a chat; ties are left out (TRL has no ties);
+- ``hf``: the same rows as a Hugging Face ``datasets`` folder (``DatasetDict.save_to_disk``, one split each);
+- ``ab-jsonl``: ``prompt``/``response_a``/``response_b``/``label`` rows whose positions follow each pair's
+  ``chosen_position`` (see ``CompileConfig.balance_positions``).
+
+The Parquet files hold the JSONL rows with ``prompt`` and ``metadata`` as JSON text (a prompt may be text or
+messages); ``read_parquet_split`` turns them back into pairs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rewardkit.data.types import PreferencePair
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-SPLITS: tuple[str, ...] = ("train", "validation", "test")
+from rewardkit.data.compile import SPLIT_NAMES, CompileConfig, compile_pairs
+from rewardkit.data.types import PreferencePair, canonical_json, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+SPLITS: tuple[str, ...] = SPLIT_NAMES
 MANIFEST = "manifest.json"
 
 
@@ -64,3 +86,238 @@ def iter_split(snapshot: Path, split: str) -> Iterator[PreferencePair]:
 
 def load_split(snapshot: Path, split: str) -> list[PreferencePair]:
     return list(iter_split(snapshot, split))
+
+
+# --- building ---------------------------------------------------------------------------------------
+
+
+class SnapshotError(ValueError):
+    """A snapshot cannot be built or exported as asked (the message says why)."""
+
+
+def snapshot_id(options: dict[str, Any], splits: dict[str, list[PreferencePair]]) -> str:
+    """The hash of a snapshot's content: its options and every row of every split (no timestamps, no
+    parent), so the same store and options always give the same id."""
+    digest = hashlib.sha256(canonical_json(options).encode("utf-8"))
+    for split in SPLITS:
+        digest.update(f"\x1e{split}\x1e".encode())
+        for pair in splits.get(split, []):
+            digest.update(canonical_json(pair.to_json()).encode("utf-8"))
+            digest.update(b"\n")
+    return digest.hexdigest()[:32]
+
+
+_PARQUET_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("prompt", pa.string()),  # JSON: text or a list of messages
+        ("chosen", pa.string()),
+        ("rejected", pa.string()),
+        ("tie", pa.bool_()),
+        ("strength", pa.float64()),
+        ("margin", pa.float64()),
+        ("source", pa.string()),
+        ("annotator_kind", pa.string()),
+        ("attribute", pa.string()),
+        ("prompt_id", pa.string()),
+        ("comparison_ids", pa.list_(pa.string())),
+        ("metadata", pa.string()),  # JSON
+    ]
+)
+
+
+def _write_parquet(path: Path, pairs: list[PreferencePair]) -> None:
+    rows = [p.to_json() for p in pairs]
+    for row in rows:
+        row["prompt"] = canonical_json(row["prompt"])
+        row["metadata"] = canonical_json(row["metadata"])
+    pq.write_table(pa.Table.from_pylist(rows, schema=_PARQUET_SCHEMA), path)
+
+
+def read_parquet_split(snapshot: Path, split: str) -> list[PreferencePair]:
+    """The pairs of a split read from its Parquet file (the same rows as the JSONL file)."""
+    out = []
+    for row in pq.read_table(snapshot / f"{split}.parquet").to_pylist():
+        row["prompt"] = json.loads(row["prompt"])
+        row["metadata"] = json.loads(row["metadata"])
+        out.append(PreferencePair.from_json(row))
+    return out
+
+
+@dataclass(frozen=True)
+class BuiltSnapshot:
+    id: str
+    path: Path
+    manifest: dict[str, Any]
+    created: bool  # False when a snapshot with this id (the same content) already existed
+
+
+def write_snapshot(
+    snapshot_dir: Path,
+    *,
+    options: dict[str, Any],
+    splits: dict[str, list[PreferencePair]],
+    counts: dict[str, Any],
+    conflicts: list[dict[str, Any]],
+    parent: str | None = None,
+) -> BuiltSnapshot:
+    """Write a snapshot folder atomically (a temporary folder renamed into place). A snapshot is immutable:
+    when its id exists already the existing one is returned untouched."""
+    sid = snapshot_id(options, splits)
+    final = snapshot_dir / sid
+    if (final / MANIFEST).is_file():
+        return BuiltSnapshot(sid, final, read_manifest(final), created=False)
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "id": sid,
+        "parent": parent,
+        "created_at": utcnow().isoformat(),
+        "filters": {k: options[k] for k in ("sources", "annotator_kinds", "attributes", "since", "until") if k in options},
+        "options": {k: v for k, v in options.items() if k not in ("sources", "annotator_kinds", "attributes", "since", "until")},
+        "counts": counts,
+        "conflicts": conflicts,
+        "splits": {name: {"rows": len(splits.get(name, [])), "prompts": len({p.prompt_id for p in splits.get(name, [])})} for name in SPLITS},
+        "files": [f"{name}.{ext}" for name in SPLITS for ext in ("jsonl", "parquet")],
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{sid}-", dir=snapshot_dir))
+    try:
+        for name in SPLITS:
+            rows = splits.get(name, [])
+            with (tmp / f"{name}.jsonl").open("w", encoding="utf-8") as f:
+                for pair in rows:
+                    f.write(json.dumps(pair.to_json(), ensure_ascii=False) + "\n")
+            _write_parquet(tmp / f"{name}.parquet", rows)
+        # the manifest goes last: a folder with a manifest is a complete snapshot
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / MANIFEST).is_file():  # a concurrent build of the same content won the race
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+            return BuiltSnapshot(sid, final, read_manifest(final), created=False)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return BuiltSnapshot(sid, final, manifest, created=True)
+
+
+def build_snapshot(session: Session, config: CompileConfig, snapshot_dir: Path, *, parent: str | None = None) -> BuiltSnapshot:
+    """Compile the store under ``config`` into a snapshot folder and register it in the store.
+
+    ``parent`` defaults to the newest registered snapshot built with the same filters and options (the
+    previous version of this recipe), so a rebuild after new data records what it supersedes."""
+    from rewardkit.store.queries import list_snapshots, record_snapshot
+
+    result = compile_pairs(session, config)
+    options = config.as_json()
+    if parent is None:
+        sid = snapshot_id(options, result.splits)
+        same_recipe = [
+            row for row in list_snapshots(session)
+            if row.id != sid and {**row.manifest.get("filters", {}), **row.manifest.get("options", {})} == options
+        ]
+        parent = same_recipe[-1].id if same_recipe else None
+    built = write_snapshot(
+        snapshot_dir, options=options, splits=result.splits, counts=asdict(result.counts), conflicts=result.conflicts, parent=parent
+    )
+    record_snapshot(session, id=built.id, parent_id=built.manifest.get("parent"), path=str(built.path), manifest=built.manifest)
+    return built
+
+
+# --- exports ----------------------------------------------------------------------------------------
+
+EXPORT_FORMATS: tuple[str, ...] = ("trl-jsonl", "hf", "ab-jsonl")
+
+
+def _trl_rows(pairs: Iterable[PreferencePair], conversational: bool, with_margin: bool) -> list[dict[str, Any]]:
+    rows = []
+    for p in pairs:
+        if p.tie:
+            continue
+        if conversational:
+            prompt = p.prompt if isinstance(p.prompt, list) else [{"role": "user", "content": p.prompt}]
+            row: dict[str, Any] = {
+                "prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],
+                "chosen": [{"role": "assistant", "content": p.chosen}],
+                "rejected": [{"role": "assistant", "content": p.rejected}],
+            }
+        else:
+            row = {"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected}
+        if with_margin:
+            row["margin"] = float(p.margin) if p.margin is not None else 0.0  # 0 = no margin in TRL's loss
+        rows.append(row)
+    return rows
+
+
+def trl_rows(snapshot: Path) -> dict[str, list[dict[str, Any]]]:
+    """The snapshot's non-tie pairs per split in TRL's preference format (see the module docstring)."""
+    splits = {name: load_split(snapshot, name) for name in SPLITS}
+    every = [p for rows in splits.values() for p in rows]
+    conversational = any(isinstance(p.prompt, list) for p in every)
+    with_margin = any(p.margin is not None and not p.tie for p in every)
+    return {name: _trl_rows(rows, conversational, with_margin) for name, rows in splits.items()}
+
+
+def _ab_rows(pairs: Iterable[PreferencePair]) -> list[dict[str, Any]]:
+    rows = []
+    for p in pairs:
+        chosen_a = p.metadata.get("chosen_position", "a") == "a"
+        a, b = (p.chosen, p.rejected) if chosen_a else (p.rejected, p.chosen)
+        label = "tie" if p.tie else ("a" if chosen_a else "b")
+        rows.append({"id": p.id, "prompt": p.prompt, "response_a": a, "response_b": b, "label": label, "strength": p.strength, "source": p.source})
+    return rows
+
+
+def _hf_features(conversational: bool, with_margin: bool) -> Any:
+    from datasets import Features, List, Value
+
+    message = {"role": Value("string"), "content": Value("string")}
+    text_or_chat = List(message) if conversational else Value("string")
+    cols: dict[str, Any] = {"prompt": text_or_chat, "chosen": text_or_chat, "rejected": text_or_chat}
+    if with_margin:
+        cols["margin"] = Value("float64")
+    return Features(cols)
+
+
+def export_snapshot(snapshot: Path, fmt: str, out: Path) -> dict[str, int]:
+    """Write ``fmt`` (one of EXPORT_FORMATS) to folder ``out`` atomically; returns rows per split."""
+    if fmt not in EXPORT_FORMATS:
+        raise SnapshotError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    if out.exists():
+        raise SnapshotError(f"{out} exists already; choose a new output folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    try:
+        if fmt == "ab-jsonl":
+            splits = {name: _ab_rows(load_split(snapshot, name)) for name in SPLITS}
+        else:
+            splits = trl_rows(snapshot)
+        if fmt == "hf":
+            from datasets import Dataset, DatasetDict
+
+            first = next((r for rows in splits.values() for r in rows), None)
+            conversational = first is not None and isinstance(first["prompt"], list)
+            features = _hf_features(conversational, first is not None and "margin" in first)
+            columns = list(features)
+            from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
+
+            was_enabled = is_progress_bar_enabled()
+            disable_progress_bar()  # datasets' own tqdm bars would interleave with rewardkit's output
+            try:
+                DatasetDict(
+                    {name: Dataset.from_dict({c: [r[c] for r in rows] for c in columns}, features=features) for name, rows in splits.items()}
+                ).save_to_disk(str(tmp))
+            finally:
+                if was_enabled:
+                    enable_progress_bar()
+        else:
+            for name, rows in splits.items():
+                with (tmp / f"{name}.jsonl").open("w", encoding="utf-8") as f:
+                    for row in rows:
+                        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {name: len(rows) for name, rows in splits.items()}

@@ -1,0 +1,81 @@
+"""``rewardkit data stats|sample``: look at the store before training on it; write the bundled sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rewardkit.cli.dataset_cmd import AttributeOpt, JsonOpt, KindOpt, SinceOpt, SourceOpt, UntilOpt, filter_options
+from rewardkit.cli.output import UserError, emit_json, stdout
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else f"{value:,}"
+
+
+def _print_stats(s: dict[str, Any]) -> None:
+    stdout.print(f"[bold]{s['comparisons']:,} comparisons[/bold], {s['labels']:,} labelled pairs {s['labels_by_origin']}", highlight=False)
+    for key in ("by_source", "by_annotator_kind", "by_attribute", "by_judgement"):
+        stdout.print(f"  {key.removeprefix('by_').replace('_', ' ')}: " + ", ".join(f"{k} {v:,}" for k, v in s[key].items()), highlight=False)
+    stdout.print(f"  tie rate: {_fmt(s['tie_rate'])} ({s['ties']:,} ties or both-bad)", highlight=False)
+    lengths = s["lengths"]
+    for unit in ("chars", "words"):
+        for side in ("chosen", "rejected"):
+            d = lengths[f"{side}_{unit}"]
+            if d:
+                stdout.print(f"  {side:>8} {unit:<5} mean {d['mean']:8.1f}  median {d['median']:8.1f}  p90 {d['p90']:8.1f}", highlight=False)
+    stdout.print(f"  chosen is longer in {_fmt(lengths['share_chosen_longer'])} of decided pairs (same length: {_fmt(lengths['share_same_length'])})", highlight=False)
+    a = s["agreement"]
+    if a["pairs_labelled_more_than_once"]:
+        stdout.print(
+            f"  agreement over {a['pairs_labelled_more_than_once']:,} pairs labelled more than once ({a['labels_on_those_pairs']:,} labels): "
+            f"all agree {_fmt(a['share_all_agree'])}, pairwise {_fmt(a['pairwise_agreement'])}, kappa {_fmt(a['kappa'])}",
+            highlight=False,
+        )
+    else:
+        stdout.print("  agreement: no pair was labelled more than once", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    data = typer.Typer(help="Look at the preference data in the store; write the bundled sample.", no_args_is_help=True)
+    app.add_typer(data, name="data")
+
+    @data.command()
+    def stats(
+        source: SourceOpt = None,
+        annotator_kind: KindOpt = None,
+        attribute: AttributeOpt = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
+        json_: JsonOpt = False,
+    ) -> None:
+        """Counts by source, annotator kind and attribute; tie rate; chosen vs rejected lengths (length bias);
+        agreement where a pair was labelled more than once. Rankings and ratings count as the pairs
+        `rewardkit dataset build` makes of them by default."""
+        from rewardkit.cli.db_cmd import _open
+        from rewardkit.data.stats import store_stats
+        from rewardkit.store.queries import ComparisonFilter
+
+        flt = ComparisonFilter(**filter_options(source, annotator_kind, attribute, since, until))
+        with _open()() as session:
+            result = store_stats(session, flt)
+        emit_json(result) if json_ else _print_stats(result)
+
+    @data.command()
+    def sample(
+        out: Annotated[Path, typer.Option("--out", help="JSONL file to write (TRL standard format: prompt, chosen, rejected).")],
+        n: Annotated[int, typer.Option("--n", help="Number of pairs.")] = 300,
+        seed: Annotated[int, typer.Option(help="Generator seed (the same seed gives the same file).")] = 0,
+        json_: JsonOpt = False,
+    ) -> None:
+        """Write the bundled sample: pairs in five categories (factual, instructions, safety, coding,
+        summarisation) whose chosen response is better for a learnable reason. Load it with
+        `rewardkit import trl FILE`."""
+        from rewardkit.data.sample import write_sample_trl
+
+        if n < 1:
+            raise UserError(f"--n: expected at least 1, got {n}")
+        written = write_sample_trl(out, n=n, seed=seed)
+        emit_json({"out": str(out), "pairs": written}) if json_ else stdout.print(f"wrote {written:,} pairs to {out}", highlight=False)

@@ -1,0 +1,199 @@
+"""``rewardkit dataset build|list|show|export``: immutable, content-hashed dataset snapshots.
+
+Run ``rewardkit dataset build --help`` for every rule (ranking and rating conversion, ties, dedupe,
+conflicts, split, balancing); ``docs/datasets.md`` explains them with an example session.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rewardkit.cli.output import UserError, emit_json, stdout
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+SourceOpt = Annotated[list[str] | None, typer.Option("--source", help="Only this source dataset (repeatable).")]
+KindOpt = Annotated[list[str] | None, typer.Option("--annotator-kind", help="Only this annotator kind: human, ai, implicit, rule (repeatable).")]
+AttributeOpt = Annotated[list[str] | None, typer.Option("--attribute", help="Only this attribute; 'overall' selects comparisons without one (repeatable).")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="Only comparisons created at or after this ISO date/time (UTC if no zone).")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Only comparisons created before this ISO date/time (UTC if no zone).")]
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise UserError(f"{option}: expected an ISO date or date-time like 2025-01-31 or 2025-01-31T12:00, got {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def filter_options(source: list[str] | None, kind: list[str] | None, attribute: list[str] | None, since: str | None, until: str | None) -> dict[str, Any]:
+    """The filter fields shared by ``CompileConfig`` and ``ComparisonFilter``, from the command line."""
+    return {
+        "sources": tuple(source) if source else None,
+        "annotator_kinds": tuple(kind) if kind else None,
+        "attributes": tuple(None if a == "overall" else a for a in attribute) if attribute else None,
+        "since": parse_time(since, "--since"),
+        "until": parse_time(until, "--until"),
+    }
+
+
+def _snapshot_dir() -> Path:
+    from rewardkit.settings import get_settings
+
+    return get_settings().snapshot_dir
+
+
+def _resolve(ref: str) -> Path:
+    from rewardkit.data.snapshot import SnapshotNotFound, resolve_snapshot
+
+    try:
+        return resolve_snapshot(ref, _snapshot_dir())
+    except SnapshotNotFound as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _print_manifest(m: dict[str, Any], path: Path) -> None:
+    c = m["counts"]
+    stdout.print(f"[bold]snapshot {m['id']}[/bold]  ({path})", highlight=False)
+    stdout.print(f"  parent: {m.get('parent') or '-'}   created: {m['created_at']}", highlight=False)
+    stdout.print(f"  filters: { {k: v for k, v in m['filters'].items() if v is not None} or 'none'}", highlight=False)
+    stdout.print(f"  comparisons selected: {c['comparisons_selected']:,}   labels: {c['labels']:,} {c['labels_by_origin']}", highlight=False)
+    stdout.print(f"  ties: {c['ties_found']:,} found, {c['ties_kept']:,} kept, {c['ties_dropped']:,} dropped", highlight=False)
+    stdout.print(f"  duplicates removed: {c['duplicates_exact']:,} exact, {c['duplicates_normalized']:,} normalised", highlight=False)
+    stdout.print(
+        f"  conflicts: {c['conflicts_found']:,} found, {c['conflicts_resolved']:,} resolved by majority, {c['conflicts_dropped']:,} dropped",
+        highlight=False,
+    )
+    if c.get("balanced_away"):
+        stdout.print(f"  balancing removed {c['balanced_away']:,} pairs", highlight=False)
+    splits = ", ".join(f"{name} {s['rows']:,} pairs / {s['prompts']:,} prompts" for name, s in m["splits"].items())
+    stdout.print(f"  pairs: {c['pairs']:,} ({splits})", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    dataset = typer.Typer(help="Build, list, show and export immutable dataset snapshots.", no_args_is_help=True)
+    app.add_typer(dataset, name="dataset")
+
+    @dataset.command()
+    def build(
+        source: SourceOpt = None,
+        annotator_kind: KindOpt = None,
+        attribute: AttributeOpt = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
+        ranking_rule: Annotated[str, typer.Option(help="Ranking -> pairs: all (every better/worse pair), best_vs_rest, adjacent.")] = "all",
+        rating_attribute: Annotated[str | None, typer.Option(help="Rating to compare (default: 'overall' if rated, else the mean of the rated attributes).")] = None,
+        rating_threshold: Annotated[float, typer.Option(help="Ratings that differ by at least this make a pair; equal ratings are a tie.")] = 1.0,
+        rating_scale: Annotated[float | None, typer.Option(help="Width of the rating scale (4 for 1-5); strength = gap / width.")] = None,
+        keep_ties: Annotated[bool, typer.Option("--keep-ties/--drop-ties", help="Keep ties and both-bad verdicts as tie pairs.")] = False,
+        dedupe: Annotated[str, typer.Option(help="exact, or normalized (also equal after collapsing whitespace and case).")] = "normalized",
+        conflicts: Annotated[str, typer.Option(help="Disagreeing labels of one pair: majority (ties between verdicts drop) or drop.")] = "majority",
+        fractions: Annotated[str, typer.Option(help="Train,validation,test shares of prompts.")] = "0.8,0.1,0.1",
+        seed: Annotated[int, typer.Option(help="Salt of the split hash and of balancing.")] = 0,
+        balance_sources: Annotated[bool, typer.Option(help="Downsample every source to the smallest one.")] = False,
+        max_per_source: Annotated[int | None, typer.Option(help="Cap every source at this many pairs.")] = None,
+        balance_positions: Annotated[bool, typer.Option(help="Put the chosen response in position 'a' for exactly half the pairs (a/b exports).")] = False,
+        parent: Annotated[str | None, typer.Option(help="Parent snapshot id (default: the newest snapshot with the same options).")] = None,
+        json_: JsonOpt = False,
+    ) -> None:
+        """Compile the store into a snapshot: select, convert, dedupe, resolve conflicts, balance, split by prompt.
+
+        The snapshot's id is the hash of its content; building again from the same store and options gives the
+        same id and writes nothing new."""
+        from rewardkit.cli.db_cmd import _open
+        from rewardkit.data.compile import CompileConfig, CompileError
+        from rewardkit.data.snapshot import build_snapshot
+        from rewardkit.store import session_scope
+
+        try:
+            shares = tuple(float(x) for x in fractions.split(","))
+        except ValueError as exc:
+            raise UserError(f"--fractions: expected three numbers like 0.8,0.1,0.1, got {fractions!r}") from exc
+        try:
+            config = CompileConfig(
+                **filter_options(source, annotator_kind, attribute, since, until),
+                ranking_rule=ranking_rule,  # type: ignore[arg-type]
+                rating_attribute=rating_attribute,
+                rating_threshold=rating_threshold,
+                rating_scale=rating_scale,
+                keep_ties=keep_ties,
+                dedupe=dedupe,  # type: ignore[arg-type]
+                conflicts=conflicts,  # type: ignore[arg-type]
+                fractions=shares,  # type: ignore[arg-type]
+                seed=seed,
+                balance_sources=balance_sources,
+                max_per_source=max_per_source,
+                balance_positions=balance_positions,
+            )
+        except CompileError as exc:
+            raise UserError(str(exc)) from exc
+        with session_scope(_open()) as session:
+            built = build_snapshot(session, config, _snapshot_dir(), parent=parent)
+        if json_:
+            emit_json({"id": built.id, "path": str(built.path), "created": built.created, "manifest": built.manifest})
+            return
+        if not built.created:
+            stdout.print("the same content exists already: nothing new written", highlight=False)
+        _print_manifest(built.manifest, built.path)
+
+    @dataset.command("list")
+    def list_(json_: JsonOpt = False) -> None:
+        """Every registered snapshot, oldest first."""
+        from rewardkit.cli.db_cmd import _open
+        from rewardkit.store.queries import list_snapshots
+
+        with _open()() as session:
+            rows = [
+                {"id": r.id, "parent": r.parent_id, "created_at": r.created_at.isoformat(), "path": r.path, "pairs": r.manifest["counts"]["pairs"],
+                 "splits": {k: v["rows"] for k, v in r.manifest["splits"].items()}}
+                for r in list_snapshots(session)
+            ]
+        if json_:
+            emit_json(rows)
+            return
+        if not rows:
+            stdout.print("no snapshots yet: run `rewardkit dataset build`")
+        for r in rows:
+            splits = " / ".join(f"{v:,}" for v in r["splits"].values())
+            stdout.print(f"{r['id']}  {r['created_at'][:19]}  {r['pairs']:>8,} pairs (train/validation/test {splits})  parent {r['parent'] or '-'}", highlight=False)
+
+    @dataset.command()
+    def show(snapshot: Annotated[str, typer.Argument(help="Snapshot id, unique id prefix, or folder.")], json_: JsonOpt = False) -> None:
+        """A snapshot's manifest: filters, options, counts at every step, conflicts, splits."""
+        from rewardkit.data.snapshot import read_manifest
+
+        path = _resolve(snapshot)
+        manifest = read_manifest(path)
+        if json_:
+            emit_json(manifest)
+            return
+        _print_manifest(manifest, path)
+        for conflict in manifest.get("conflicts", [])[:10]:
+            stdout.print(f"  conflict ({conflict['outcome']}): votes {conflict['votes']}", highlight=False)
+
+    @dataset.command()
+    def export(
+        snapshot: Annotated[str, typer.Argument(help="Snapshot id, unique id prefix, or folder.")],
+        out: Annotated[Path, typer.Option("--out", help="Output folder (must not exist).")],
+        format_: Annotated[str, typer.Option("--format", help="trl-jsonl (prompt/chosen/rejected[/margin] per split), hf (a datasets folder), ab-jsonl.")] = "trl-jsonl",
+        json_: JsonOpt = False,
+    ) -> None:
+        """Export a snapshot for other tools: TRL's preference format as JSONL, a Hugging Face datasets folder
+        (load it with datasets.load_from_disk), or a/b-labelled JSONL. Ties are left out of the TRL formats."""
+        from rewardkit.data.snapshot import SnapshotError, export_snapshot
+
+        path = _resolve(snapshot)
+        try:
+            rows = export_snapshot(path, format_, out)
+        except SnapshotError as exc:
+            raise UserError(str(exc)) from exc
+        if json_:
+            emit_json({"out": str(out), "format": format_, "rows": rows})
+            return
+        stdout.print(f"wrote {format_} to {out}: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()), highlight=False)
