@@ -328,17 +328,20 @@ def _merge(group: list[Label], mode: DedupeMode, policy: ConflictPolicy, counts:
             return None
     agreeing = [lab for lab in group if verdict_key(lab, mode) == winner]
     counts.conflict_labels_removed += len(group) - len(agreeing)
-    seen_exact: set[tuple[str, str, str, str]] = set()
+    # A repeat of a label already seen character for character is an exact duplicate; one that only matches
+    # after normalisation is a normalised duplicate. The pair keeps the exact wording most labels used
+    # (the earliest such label on a tie), so one oddly-cased copy does not replace the common form.
+    forms: Counter[tuple[str, ...]] = Counter()
+    first_of: dict[tuple[str, ...], Label] = {}
     for lab in agreeing:
-        # a repeat of a label already seen character for character is an exact duplicate; one that only
-        # matches after normalisation is a normalised duplicate
         exact = (canonical_json(lab.prompt), *sorted((lab.x, lab.y)), winner_text(lab) or TIE)
-        if exact in seen_exact:
+        if exact in forms:
             counts.duplicates_exact += 1
-        elif seen_exact:
+        elif forms:
             counts.duplicates_normalized += 1
-        seen_exact.add(exact)  # type: ignore[arg-type]
-    return agreeing[0]
+        forms[exact] += 1
+        first_of.setdefault(exact, lab)
+    return first_of[forms.most_common(1)[0][0]]
 
 
 def _unit_hash(*parts: object) -> float:
