@@ -19,7 +19,8 @@ def _print_stats(s: dict[str, Any]) -> None:
     stdout.print(f"[bold]{s['comparisons']:,} comparisons[/bold], {s['labels']:,} labelled pairs {s['labels_by_origin']}", highlight=False)
     for key in ("by_source", "by_annotator_kind", "by_attribute", "by_judgement"):
         stdout.print(f"  {key.removeprefix('by_').replace('_', ' ')}: " + ", ".join(f"{k} {v:,}" for k, v in s[key].items()), highlight=False)
-    stdout.print(f"  tie rate: {_fmt(s['tie_rate'])} ({s['ties']:,} ties or both-bad)", highlight=False)
+    rate = "-" if s["tie_rate"] is None else f"{s['tie_rate']:.2%}"
+    stdout.print(f"  tie rate: {rate} ({s['ties']:,} ties or both-bad)", highlight=False)
     lengths = s["lengths"]
     for unit in ("chars", "words"):
         for side in ("chosen", "rejected"):

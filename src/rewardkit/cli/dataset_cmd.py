@@ -181,7 +181,7 @@ def register(app: typer.Typer) -> None:
     def export(
         snapshot: Annotated[str, typer.Argument(help="Snapshot id, unique id prefix, or folder.")],
         out: Annotated[Path, typer.Option("--out", help="Output folder (must not exist).")],
-        format_: Annotated[str, typer.Option("--format", help="trl-jsonl (prompt/chosen/rejected[/margin] per split), hf (a datasets folder), ab-jsonl.")] = "trl-jsonl",
+        format_: Annotated[str, typer.Option("--format", help="trl-jsonl (prompt, chosen, rejected and margin per split), hf (a datasets folder), ab-jsonl.")] = "trl-jsonl",
         json_: JsonOpt = False,
     ) -> None:
         """Export a snapshot for other tools: TRL's preference format as JSONL, a Hugging Face datasets folder

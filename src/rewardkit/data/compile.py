@@ -25,11 +25,11 @@ Library use::
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from rewardkit.data.types import (
@@ -220,12 +220,11 @@ def pairs_from_comparison(c: Comparison, comparison_id: str, prompt_id: str, con
 
 # --- normalisation, identity and verdict voting ------------------------------------------------------
 
-_SPACE = re.compile(r"\s+")
-
-
+@lru_cache(maxsize=1 << 16)
 def normalize_text(text: str) -> str:
-    """Whitespace runs collapse to one space, the ends are stripped, case is folded."""
-    return _SPACE.sub(" ", text).strip().casefold()
+    """Whitespace runs collapse to one space, the ends are stripped, case is folded. (Cached: every label
+    is compared several times while grouping and voting; str.split is ~10x faster than a regex here.)"""
+    return " ".join(text.split()).casefold()
 
 
 def normalize_prompt(prompt: Prompt) -> str:
