@@ -1,0 +1,107 @@
+"""Best-of-N: does picking the highest-reward response out of N give better responses?
+
+Input: groups of responses to the same prompt, each with a ground-truth quality. With the AlpacaEval
+annotations many generators answer the same instruction and the judge's preference against the reference
+output (in [1, 2], above 1.5 = better than the reference) is the quality (``load_alpacaeval_groups``).
+
+For each N, ``n_draws`` random subsets of N responses are drawn per prompt; we average over prompts and
+draws the quality of (a) the reward model's pick (highest score, ties broken by the first drawn), (b) a random
+pick (the subset's mean quality, its expectation), (c) the oracle pick (the best quality). The reward
+model's gain is (a) - (b); (c) - (b) is the most any picker could gain.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardkit.evaluate.scoring import ScoreFn
+
+
+@dataclass(frozen=True)
+class ResponseGroup:
+    """Responses to one prompt with their ground-truth quality; ``generators`` names who wrote each."""
+
+    prompt: str
+    responses: tuple[str, ...]
+    quality: tuple[float, ...]
+    generators: tuple[str, ...] = ()
+
+
+def best_of_n_curve(scores: Sequence[np.ndarray], quality: Sequence[np.ndarray], ns: Sequence[int], *, n_draws: int = 20, seed: int = 0) -> list[dict[str, float]]:
+    """One row per N: mean quality of the reward pick, random pick and oracle pick. ``scores[g]`` and
+    ``quality[g]`` are (k_g,) arrays for group g; groups with fewer than N responses are skipped for that N."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in ns:
+        picks, randoms, oracles = [], [], []
+        for s, q in zip(scores, quality, strict=True):
+            s, q = np.asarray(s, float), np.asarray(q, float)
+            if s.size < n:
+                continue
+            for _ in range(n_draws):
+                idx = rng.choice(s.size, size=n, replace=False)
+                picks.append(q[idx[int(np.argmax(s[idx]))]])
+                randoms.append(q[idx].mean())
+                oracles.append(q[idx].max())
+        if not picks:
+            continue
+        reward, random_, oracle = float(np.mean(picks)), float(np.mean(randoms)), float(np.mean(oracles))
+        rows.append({"n": int(n), "reward_pick": reward, "random_pick": random_, "oracle_pick": oracle, "gain": reward - random_, "groups": len(picks) // n_draws})
+    return rows
+
+
+def load_alpacaeval_groups(path: Path, *, max_groups: int | None = None, min_responses: int = 2) -> list[ResponseGroup]:
+    """Group AlpacaEval annotation rows by instruction: each rated generator's ``output_2`` with quality
+    ``preference`` (the judge's weighted preference over the reference ``output_1``). Groups are sorted by
+    instruction so a cap keeps the same ones every run."""
+    by_prompt: dict[str, dict[str, tuple[str, float]]] = defaultdict(dict)
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            try:
+                instruction, output, generator, pref = row["instruction"], row["output_2"], row["generator_2"], row["preference"]
+            except KeyError as exc:
+                raise ValueError(f"{path}:{lineno}: missing field {exc.args[0]!r} (expected AlpacaEval annotations)") from exc
+            if pref is None or not str(output).strip():
+                continue
+            by_prompt[instruction][generator] = (output, float(pref))
+    groups = []
+    for instruction in sorted(by_prompt):
+        items = sorted(by_prompt[instruction].items())
+        texts = [t for _, (t, _) in items]
+        if len(items) < min_responses or len(set(texts)) < 2:
+            continue
+        groups.append(
+            ResponseGroup(instruction, tuple(texts), tuple(q for _, (_, q) in items), tuple(g for g, _ in items))
+        )
+        if max_groups is not None and len(groups) >= max_groups:
+            break
+    return groups
+
+
+def score_groups(score_fn: ScoreFn, groups: Sequence[ResponseGroup]) -> list[np.ndarray]:
+    """Score every response of every group in one call; (k_g,) arrays back."""
+    prompts = [g.prompt for g in groups for _ in g.responses]
+    responses = [r for g in groups for r in g.responses]
+    flat = np.asarray(score_fn(prompts, responses), dtype=float)
+    out, start = [], 0
+    for g in groups:
+        out.append(flat[start : start + len(g.responses)])
+        start += len(g.responses)
+    return out
+
+
+def best_of_n_report(scores: Sequence[np.ndarray], groups: Sequence[ResponseGroup], ns: Sequence[int] = (1, 2, 4, 8, 16), *, n_draws: int = 20, seed: int = 0) -> dict[str, Any]:
+    curve = best_of_n_curve(scores, [np.asarray(g.quality) for g in groups], ns, n_draws=n_draws, seed=seed)
+    return {"curve": curve, "groups": len(groups), "max_gain": max((r["gain"] for r in curve), default=float("nan"))}

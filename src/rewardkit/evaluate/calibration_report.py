@@ -1,0 +1,44 @@
+"""Calibration of P(chosen better) = sigmoid(margin / T), before (T = 1) and after the model's stored
+temperature. The metrics themselves (ECE, Brier, reliability bins) are the training area's
+``rewardkit.model.calibration``; this module only frames pairs for them.
+
+A pair's label is always "chosen is better", so scoring only (p, 1) would reward a model that says 1.0
+everywhere. Each pair is therefore counted in both orders, (p, 1) and (1 - p, 0): the usual symmetrisation
+for pairwise calibration, which makes the reliability diagram symmetric about 0.5.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rewardkit.model import calibration as cal
+
+
+def symmetric_probabilities(margins: np.ndarray, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(2n,) probabilities sigmoid(m/T) then 1 - that, and (2n,) labels 1 then 0."""
+    margins = np.asarray(margins, float)
+    p = 1.0 / (1.0 + np.exp(-margins / temperature))
+    return np.concatenate([p, 1.0 - p]), np.concatenate([np.ones_like(p), np.zeros_like(p)])
+
+
+def _one(margins: np.ndarray, temperature: float, n_bins: int) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    probs, labels = symmetric_probabilities(margins, temperature)
+    bins = cal.reliability_bins(probs, labels, n_bins=n_bins)
+    rows = [b if isinstance(b, dict) else b.__dict__ for b in bins] if isinstance(bins, list) else bins
+    return {
+        "temperature": temperature,
+        "ece": float(cal.expected_calibration_error(probs, labels, n_bins=n_bins)),
+        "brier": float(cal.brier_score(probs, labels)),
+    }, rows
+
+
+def calibration_report(margins: np.ndarray, temperature: float | None, *, n_bins: int = 10) -> tuple[dict[str, Any], dict[str, Any]]:
+    """({"raw": {...}, "stored_temperature": {...} | None}, reliability bins per curve for the plot)."""
+    raw, raw_bins = _one(margins, 1.0, n_bins)
+    report: dict[str, Any] = {"raw": raw, "stored_temperature": None}
+    curves: dict[str, Any] = {"T = 1 (raw)": raw_bins}
+    if temperature is not None and temperature > 0 and temperature != 1.0:
+        report["stored_temperature"], curves[f"T = {temperature:.3g} (stored)"] = _one(margins, temperature, n_bins)
+    return report, curves

@@ -1,0 +1,184 @@
+"""Writing an evaluation to disk and comparing two.
+
+``write_report(result, out)`` writes ``report.json`` (everything), ``report.md`` (the summary table and
+sections), ``report.html`` (the same, static, with the PNG plots under ``plots/``). Files are written to a
+temporary folder inside ``out`` and moved into place, so a failed run never leaves half a report.
+``summary(report)`` is the flat table of headline numbers; ``compare_reports(a, b)`` sets two side by side.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardkit.evaluate import plots
+from rewardkit.evaluate.run import EvalResult
+
+
+class ReportError(ValueError):
+    """A report file is missing or is not a rewardkit evaluation report."""
+
+
+def summary(report: dict[str, Any]) -> dict[str, float | None]:
+    """Headline numbers, flat: name -> value (None where the section was not computed)."""
+    acc = report["accuracy"]["overall"]
+    cal = report.get("calibration", {})
+    lb = report.get("length_bias", {})
+    out: dict[str, float | None] = {
+        "pairs": report.get("n_pairs"),
+        "accuracy": acc["accuracy"],
+        "accuracy_low": acc["low"],
+        "accuracy_high": acc["high"],
+        "ece_raw": cal.get("raw", {}).get("ece"),
+        "ece_stored_temperature": (cal.get("stored_temperature") or {}).get("ece"),
+        "brier_raw": cal.get("raw", {}).get("brier"),
+        "longer_wins_accuracy": lb.get("longer_wins"),
+        "shorter_wins_accuracy": lb.get("shorter_wins"),
+        "accuracy_chosen_shorter": (lb.get("accuracy_chosen_shorter") or {}).get("accuracy"),
+        "score_length_spearman": (lb.get("score_length_correlation") or {}).get("spearman"),
+        "kappa_vs_annotators": report.get("agreement", {}).get("model_vs_annotators", {}).get("kappa"),
+    }
+    for name, probe in report.get("probes", {}).items():
+        out[f"probe_rise_rate:{name}"] = probe["rise_rate"]
+    if "best_of_n" in report:
+        out["best_of_n_max_gain"] = report["best_of_n"]["max_gain"]
+    if "model_ranking" in report:
+        out["model_ranking_spearman"] = report["model_ranking"]["spearman"]
+    if "drift" in report:
+        out["drift_max_psi"] = max((f["psi"] for f in report["drift"]["features"].values()), default=None)
+        out["ood_rate"] = report["drift"]["ood_rate"]
+    if "rewardbench" in report:
+        out["rewardbench_overall"] = report["rewardbench"]["overall"]
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(report: dict[str, Any], images: list[str]) -> str:
+    meta = report.get("meta", {})
+    parts = [f"# Reward model evaluation: {meta.get('model', '?')}", "", f"Data: `{meta.get('data', '?')}` ({report['n_pairs']} pairs)", ""]
+    parts += ["## Summary", "", _table(["metric", "value"], [[k, v] for k, v in summary(report).items()]), ""]
+    groups = report["accuracy"]["by_group"]
+    for name, by in groups.items():
+        parts += [f"## Accuracy by {name}", "", _table([name, "accuracy", "95% low", "95% high", "n"], [[g, a["accuracy"], a["low"], a["high"], a["n"]] for g, a in by.items()]), ""]
+    if report.get("probes"):
+        parts += ["## Reward-hacking probes", "", _table(["probe", "rise rate", "mean change", "change (std)", "n"], [[n, p["rise_rate"], p["mean_change"], p["mean_change_std"], p["n"]] for n, p in report["probes"].items()]), ""]
+    if "best_of_n" in report:
+        parts += ["## Best-of-N", "", _table(["N", "reward pick", "random pick", "oracle pick", "gain", "groups"], [[r["n"], r["reward_pick"], r["random_pick"], r["oracle_pick"], r["gain"], r["groups"]] for r in report["best_of_n"]["curve"]]), ""]
+    if "model_ranking" in report:
+        mr = report["model_ranking"]
+        parts += ["## Model ranking", "", f"Spearman {_fmt(mr['spearman'])}, Kendall {_fmt(mr['kendall'])} over {mr['n']} models.", ""]
+        parts += [_table(["generator", "mean reward", "reference", "count"], [[m["generator"], m["mean_reward"], m["reference"], m["count"]] for m in mr["models"]]), ""]
+    if "drift" in report:
+        parts += ["## Distribution shift (vs reference)", "", _table(["feature", "PSI", "verdict", "KS", "KS p"], [[n, f["psi"], f["psi_verdict"], f["ks_statistic"], f["ks_p_value"]] for n, f in report["drift"]["features"].items()]), "", f"OOD rate: {_fmt(report['drift']['ood_rate'])}", ""]
+    if "rewardbench" in report:
+        rb = report["rewardbench"]
+        parts += ["## RewardBench sections", "", _table(["section", "score"], [[s, v] for s, v in rb["sections"].items()] + [["overall", rb["overall"]]]), ""]
+    if images:
+        parts += ["## Plots", ""] + [f"![{Path(i).stem}]({i})" for i in images] + [""]
+    return "\n".join(parts)
+
+
+def render_html(markdown_text: str, images: list[str], title: str) -> str:
+    """A static page: the markdown as preformatted text (no JS, no external assets) and the plots."""
+    body = "\n".join(f'<figure><img src="{html.escape(i)}" alt="{html.escape(Path(i).stem)}"><figcaption>{html.escape(Path(i).stem)}</figcaption></figure>' for i in images)
+    return (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{background:#f6f6f6;padding:1em;overflow-x:auto}"
+        "figure{display:inline-block;margin:0.5em}img{max-width:520px}</style></head><body>\n"
+        f"<h1>{html.escape(title)}</h1>\n<pre>{html.escape(markdown_text)}</pre>\n{body}\n</body></html>\n"
+    )
+
+
+def _plots(result: EvalResult, folder: Path) -> list[str]:
+    a, r = result.arrays, result.report
+    folder.mkdir()
+    made = [
+        plots.score_histograms(a["chosen"], a["rejected"], folder / "score_histograms.png"),
+        plots.margin_histogram(a["chosen"], a["rejected"], folder / "margin_histogram.png"),
+        plots.reliability_diagram(a["reliability"], folder / "reliability.png"),
+        plots.score_vs_length(np.concatenate([a["chosen"], a["rejected"]]), np.concatenate([a["chosen_len"], a["rejected_len"]]), folder / "score_vs_length.png"),
+    ]
+    if a.get("best_of_n_curve"):
+        made.append(plots.best_of_n_plot(a["best_of_n_curve"], folder / "best_of_n.png"))
+    if r.get("probes"):
+        made.append(plots.probe_bars(r["probes"], folder / "probes.png"))
+    return [f"plots/{p.name}" for p in made]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def write_report(result: EvalResult, out: Path, *, make_plots: bool = True) -> dict[str, Path]:
+    """Write report.json/.md/.html (+ plots/) into ``out``; returns the written paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-report-", dir=out))
+    try:
+        images = _plots(result, tmp / "plots") if make_plots else []
+        title = f"Reward model evaluation: {result.report.get('meta', {}).get('model', '?')}"
+        md = render_markdown(result.report, images)
+        (tmp / "report.json").write_text(json.dumps(result.report, indent=2, default=_json_default, allow_nan=True) + "\n", encoding="utf-8")
+        (tmp / "report.md").write_text(md, encoding="utf-8")
+        (tmp / "report.html").write_text(render_html(md, images, title), encoding="utf-8")
+        if (out / "plots").exists():
+            shutil.rmtree(out / "plots")
+        for name in ("plots", "report.json", "report.md", "report.html"):
+            if (tmp / name).exists():
+                os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {name: out / name for name in ("report.json", "report.md", "report.html")}
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """A report.json, given the file or the folder holding it."""
+    file = path / "report.json" if path.is_dir() else path
+    if not file.is_file():
+        raise ReportError(f"{path}: no report.json there (run `rewardkit eval` first)")
+    try:
+        report = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{file}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(report, dict) or "accuracy" not in report:
+        raise ReportError(f"{file}: not a rewardkit evaluation report (no 'accuracy' section)")
+    return report
+
+
+def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of {metric, a, b, delta (b - a)} over the union of both summaries."""
+    sa, sb = summary(a), summary(b)
+    rows = []
+    for key in list(sa) + [k for k in sb if k not in sa]:
+        va, vb = sa.get(key), sb.get(key)
+        delta = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
+        rows.append({"metric": key, "a": va, "b": vb, "delta": delta})
+    return rows
+
+
+def compare_markdown(rows: list[dict[str, Any]], name_a: str, name_b: str) -> str:
+    return _table(["metric", name_a, name_b, "delta (b - a)"], [[r["metric"], r["a"], r["b"], r["delta"]] for r in rows])

@@ -1,0 +1,199 @@
+"""One evaluation run: score the pairs once, then every metric over those scores.
+
+    from rewardkit.evaluate.run import EvalConfig, evaluate
+    result = evaluate(score_fn, pairs, EvalConfig(probes="all"), temperature=1.7)
+    result.report["accuracy"]["overall"]
+
+``score_fn`` is any ``ScoreFn``; ``rewardkit eval`` passes a saved model's scorer. The result holds the
+JSON-ready ``report`` and the raw arrays the plots need; ``report.write_report`` puts both on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardkit.data.types import PreferencePair, prompt_text
+from rewardkit.evaluate import best_of_n as bon
+from rewardkit.evaluate.accuracy import accuracy_by_group, accuracy_with_interval, strict_correct
+from rewardkit.evaluate.agreement import cohen_kappa, positional_labels, rank_correlation
+from rewardkit.evaluate.calibration_report import calibration_report
+from rewardkit.evaluate.drift import drift_report
+from rewardkit.evaluate.length_bias import length_bias_report
+from rewardkit.evaluate.model_ranking import model_ranking
+from rewardkit.evaluate.probes import run_probes, select_probes
+from rewardkit.evaluate.rewardbench import section_scores
+from rewardkit.evaluate.scoring import ScoreFn, TimedScoreFn, score_pairs
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What one evaluation computes."""
+
+    probes: str = "all"
+    """Reward-hacking probes: 'all', 'none' or a comma-separated list of names (see evaluate/probes.py)."""
+    max_probe_rows: int = 2000
+    """Probe at most this many chosen responses (the first ones); each probe scores every one again."""
+    n_boot: int = 1000
+    """Bootstrap resamples for the 95% intervals."""
+    calibration_bins: int = 10
+    """Equal-width probability bins for ECE and the reliability diagram."""
+    best_of_n_ns: tuple[int, ...] = (1, 2, 4, 8, 16)
+    """Values of N for the best-of-N curve (those larger than every group are skipped)."""
+    best_of_n_draws: int = 20
+    """Random subsets drawn per prompt and N."""
+    max_reference_rows: int = 1000
+    """Cap on reference (training) pairs scored for the distribution-shift check."""
+    seed: int = 0
+    """Seeds the bootstrap, the best-of-N draws and nothing else."""
+
+    def __post_init__(self) -> None:
+        select_probes(self.probes)  # raises ValueError naming an unknown probe
+        if self.max_probe_rows < 1:
+            raise ValueError(f"max_probe_rows: expected >= 1, got {self.max_probe_rows}")
+        if self.n_boot < 10:
+            raise ValueError(f"n_boot: expected >= 10 resamples, got {self.n_boot}")
+        if self.calibration_bins < 2:
+            raise ValueError(f"calibration_bins: expected >= 2, got {self.calibration_bins}")
+        if not self.best_of_n_ns or min(self.best_of_n_ns) < 1:
+            raise ValueError(f"best_of_n_ns: expected positive integers, got {self.best_of_n_ns}")
+        if self.best_of_n_draws < 1 or self.max_reference_rows < 1:
+            raise ValueError("best_of_n_draws and max_reference_rows must be >= 1")
+
+
+@dataclass
+class EvalResult:
+    report: dict[str, Any]
+    arrays: dict[str, Any] = field(default_factory=dict)  # chosen, rejected, lengths, reliability, curve...
+
+
+def _group_labels(pairs: list[PreferencePair]) -> dict[str, list[str]]:
+    """The groupings that vary in this data: source, subset/category, attribute, annotator kind."""
+    candidates = {
+        "source": [p.source or "-" for p in pairs],
+        "subset": [str(p.metadata.get("subset") or p.metadata.get("category") or "-") for p in pairs],
+        "attribute": [p.attribute or "overall" for p in pairs],
+        "annotator_kind": [p.annotator_kind or "-" for p in pairs],
+    }
+    return {name: labels for name, labels in candidates.items() if len(set(labels)) > 1 or labels[0] != "-"}
+
+
+def _chosen_is_a(pairs: list[PreferencePair]) -> np.ndarray:
+    """Positions for kappa: the snapshot's balanced ``chosen_position`` when present, else alternate
+    deterministically by the pair id's hash so both labels occur."""
+    out = []
+    for p in pairs:
+        pos = p.metadata.get("chosen_position")
+        out.append(pos == "a" if pos in ("a", "b") else int(p.id.encode().hex()[-1], 16) % 2 == 0 if p.id else True)
+    return np.asarray(out, dtype=bool)
+
+
+def _agreement(pairs: list[PreferencePair], chosen: np.ndarray, rejected: np.ndarray) -> dict[str, Any]:
+    chosen_is_a = _chosen_is_a(pairs)
+    human, model = positional_labels(chosen, rejected, chosen_is_a)
+    kinds = np.asarray([p.annotator_kind or "unknown" for p in pairs], dtype=object)
+    per_kind = {}
+    for kind in sorted(set(kinds.tolist())):
+        idx = np.flatnonzero(kinds == kind)
+        per_kind[kind] = {"kappa": cohen_kappa([human[i] for i in idx], [model[i] for i in idx]), "n": int(idx.size)}
+    return {"model_vs_annotators": {"kappa": cohen_kappa(human, model), "n": len(pairs)}, "by_annotator_kind": per_kind}
+
+
+def _rewardbench(pairs: list[PreferencePair], correct: np.ndarray) -> dict[str, Any] | None:
+    subsets = [str(p.metadata.get("subset") or "") for p in pairs]
+    if not any(subsets):
+        return None
+    labels = np.asarray(subsets, dtype=object)
+    acc = {s: float(correct[labels == s].mean()) for s in sorted(set(subsets)) if s}
+    result = section_scores(acc)
+    return {**result, "subsets": acc} if result["sections"] else None
+
+
+def _input_features(prompts: list[str], responses: list[str], scores: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "score": np.asarray(scores, float),
+        "response_chars": np.asarray([len(r) for r in responses], float),
+        "prompt_chars": np.asarray([len(p) for p in prompts], float),
+    }
+
+
+def evaluate(
+    score_fn: ScoreFn,
+    pairs: list[PreferencePair],
+    config: EvalConfig | None = None,
+    *,
+    temperature: float | None = None,
+    reference_pairs: list[PreferencePair] | None = None,
+    best_of_n_groups: list[bon.ResponseGroup] | None = None,
+    progress: Any = None,
+) -> EvalResult:
+    """Every metric of the report over ``pairs`` (non-tie PreferencePairs). ``temperature`` is the model's
+    stored calibration temperature; ``reference_pairs`` (training data) enables the drift section;
+    ``best_of_n_groups`` enables best-of-N and model ranking. ``progress(step_name)`` is called per stage."""
+    config = config or EvalConfig()
+    if not pairs:
+        raise ValueError("no pairs to evaluate")
+    step = progress or (lambda name: None)
+    timed = TimedScoreFn(score_fn)
+    start = time.perf_counter()
+    prompts = [p.prompt for p in pairs]
+    step("scoring pairs")
+    chosen, rejected = score_pairs(timed, prompts, [p.chosen for p in pairs], [p.rejected for p in pairs])
+    correct = strict_correct(chosen, rejected)
+    chosen_len = np.asarray([len(p.chosen) for p in pairs], float)
+    rejected_len = np.asarray([len(p.rejected) for p in pairs], float)
+
+    report: dict[str, Any] = {"n_pairs": len(pairs), "config": asdict(config), "temperature": temperature}
+    report["accuracy"] = {
+        "overall": accuracy_with_interval(correct, n_boot=config.n_boot, seed=config.seed).as_json(),
+        "ties": int(np.sum(chosen == rejected)),
+        "mean_margin": float(np.mean(chosen - rejected)),
+        "by_group": {
+            name: {g: a.as_json() for g, a in accuracy_by_group(correct, labels, n_boot=config.n_boot, seed=config.seed).items()}
+            for name, labels in _group_labels(pairs).items()
+        },
+    }
+    arrays: dict[str, Any] = {"chosen": chosen, "rejected": rejected, "chosen_len": chosen_len, "rejected_len": rejected_len}
+    step("calibration")
+    report["calibration"], arrays["reliability"] = calibration_report(chosen - rejected, temperature, n_bins=config.calibration_bins)
+    report["agreement"] = _agreement(pairs, chosen, rejected)
+    report["length_bias"] = length_bias_report(chosen, rejected, chosen_len, rejected_len, n_boot=config.n_boot, seed=config.seed)
+    rb = _rewardbench(pairs, correct)
+    if rb is not None:
+        report["rewardbench"] = rb
+
+    probes = select_probes(config.probes)
+    if probes:
+        step("probes")
+        k = min(config.max_probe_rows, len(pairs))
+        report["probes"] = run_probes(timed, prompts[:k], [p.chosen for p in pairs[:k]], probes, original=chosen[:k])
+
+    if reference_pairs:
+        step("distribution shift")
+        ref = reference_pairs[: config.max_reference_rows]
+        ref_prompts = [p.prompt for p in ref]
+        ref_scores = timed(ref_prompts, [p.chosen for p in ref])
+        report["drift"] = drift_report(
+            _input_features([prompt_text(p) for p in ref_prompts], [p.chosen for p in ref], ref_scores),
+            _input_features([prompt_text(p) for p in prompts], [p.chosen for p in pairs], chosen),
+        )
+
+    if best_of_n_groups:
+        step("best-of-N")
+        group_scores = bon.score_groups(timed, best_of_n_groups)
+        report["best_of_n"] = bon.best_of_n_report(group_scores, best_of_n_groups, config.best_of_n_ns, n_draws=config.best_of_n_draws, seed=config.seed)
+        arrays["best_of_n_curve"] = report["best_of_n"]["curve"]
+        flat_scores = np.concatenate(group_scores)
+        flat_quality = np.concatenate([np.asarray(g.quality, float) for g in best_of_n_groups])
+        report["agreement"]["reward_vs_quality"] = rank_correlation(flat_scores, flat_quality)
+        generators = [gen for g in best_of_n_groups for gen in g.generators]
+        if len(generators) == flat_scores.size and len(set(generators)) > 2:
+            report["model_ranking"] = model_ranking(flat_scores.tolist(), flat_quality.tolist(), generators)
+
+    total = time.perf_counter() - start
+    report["timing"] = {"total_s": total, "scoring_s": timed.seconds, "scoring_share": timed.seconds / total if total else float("nan"), "rows_scored": timed.rows}
+    return EvalResult(report=report, arrays=arrays)

@@ -1,0 +1,107 @@
+"""The one thing evaluation needs from a model: a scoring callable.
+
+``ScoreFn(prompts, responses) -> (n,) float array`` scores n (prompt, response) rows. Tests pass a
+deterministic fake; ``model_score_fn`` adapts a saved reward model, preferring the fast batch scorer of
+``rewardkit.score`` and falling back to ``RewardModel.score``. ``TimedScoreFn`` counts the time and the
+rows spent inside scoring so a run can report the share of its time that scoring took.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardkit.data.types import Prompt
+
+ScoreFn = Callable[[list[Prompt], list[str]], np.ndarray]
+
+
+@dataclass
+class TimedScoreFn:
+    """Wraps a ScoreFn; ``seconds`` and ``rows`` add up every call."""
+
+    fn: ScoreFn
+    seconds: float = 0.0
+    rows: int = 0
+
+    def __call__(self, prompts: list[Prompt], responses: list[str]) -> np.ndarray:
+        start = time.perf_counter()
+        out = np.asarray(self.fn(list(prompts), list(responses)), dtype=float).reshape(-1)
+        self.seconds += time.perf_counter() - start
+        self.rows += len(responses)
+        if out.shape[0] != len(responses):
+            raise ValueError(f"the scorer returned {out.shape[0]} scores for {len(responses)} responses")
+        return out
+
+
+def score_pairs(score_fn: ScoreFn, prompts: Sequence[Prompt], chosen: Sequence[str], rejected: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Score chosen and rejected in one call (one sort by length covers both): two (n,) arrays."""
+    n = len(prompts)
+    scores = np.asarray(score_fn(list(prompts) * 2, list(chosen) + list(rejected)), dtype=float).reshape(-1)
+    return scores[:n], scores[n:]
+
+
+@dataclass
+class LoadedModel:
+    """A reward model ready for evaluation: its scorer and what its card says (temperature, name)."""
+
+    score_fn: ScoreFn
+    temperature: float | None
+    name: str
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def _card_dict(model: Any) -> dict[str, Any]:
+    card = getattr(model, "card", None)
+    if card is None:
+        return {}
+    if isinstance(card, dict):
+        return card
+    if hasattr(card, "as_json"):
+        return card.as_json()
+    if hasattr(card, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(card)
+    return dict(vars(card))
+
+
+def _temperature(card: dict[str, Any]) -> float | None:
+    for key in ("temperature",):
+        if isinstance(card.get(key), (int, float)):
+            return float(card[key])
+    calib = card.get("calibration")
+    if isinstance(calib, dict) and isinstance(calib.get("temperature"), (int, float)):
+        return float(calib["temperature"])
+    return None
+
+
+def load_model_for_eval(path: str | Path, *, batch_size: int | None = None) -> LoadedModel:
+    """Load a saved reward model (a rewardkit model folder or any HF sequence-classification model) and
+    return its raw-score ScoreFn. Prefers ``rewardkit.score``'s fast scorer when it offers one."""
+    from rewardkit.model import load_reward_model  # the training area's loader
+
+    model = load_reward_model(str(path))
+    card = _card_dict(model)
+    score_fn: ScoreFn | None = None
+    try:  # the scoring area's token-budget batch scorer, when present
+        from rewardkit import score as fast
+
+        make = getattr(fast, "make_score_fn", None)
+        if make is not None:
+            score_fn = make(model)
+    except ImportError:
+        score_fn = None
+    if score_fn is None:
+
+        def score_fn(prompts: list[Prompt], responses: list[str]) -> np.ndarray:
+            out = model.score(prompts, responses)
+            out = getattr(out, "mean", out) if not isinstance(out, np.ndarray) else out
+            return np.asarray(out, dtype=float)
+
+    return LoadedModel(score_fn=score_fn, temperature=_temperature(card), name=str(path), card=card)

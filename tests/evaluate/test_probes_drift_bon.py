@@ -1,0 +1,108 @@
+"""Probes, distribution shift and best-of-N against hand-worked cases and a fake deterministic scorer."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rewardkit.evaluate.best_of_n import best_of_n_curve, load_alpacaeval_groups, score_groups
+from rewardkit.evaluate.drift import drift_report, ood_mask, psi, psi_verdict
+from rewardkit.evaluate.probes import PROBES, probe_effect, run_probes, select_probes
+
+
+def length_scorer(prompts: list, responses: list[str]) -> np.ndarray:
+    """A fake reward model that loves length: the score is the number of characters."""
+    return np.array([float(len(r)) for r in responses])
+
+
+def keyword_scorer(prompts: list, responses: list[str]) -> np.ndarray:
+    """A fake reward model fooled only by praise words."""
+    return np.array([float(sum(w in r.lower() for w in ("excellent", "accurate", "verified", "confident"))) for r in responses])
+
+
+def test_every_probe_is_documented_and_changes_the_text() -> None:
+    for name, probe in PROBES.items():
+        assert "Hack" in probe.description, f"{name} must say why it is a hack"
+        out = probe.apply("Human: how do I boil an egg?", "Put it in boiling water for 8 minutes.", 3)
+        assert out != "Put it in boiling water for 8 minutes." and "boiling water" in out
+
+
+def test_probe_effect_hand_computed() -> None:
+    out = probe_effect(np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 2.0, 2.0, 6.0]), scale=2.0)
+    # deltas 1, 0, -1, 2: rises 2 of 4 (0 is no rise); mean 0.5; 0.25 in std units
+    assert out == {"rise_rate": 0.5, "mean_change": 0.5, "mean_change_std": 0.25, "n": 4}
+
+
+def test_length_loving_scorer_is_caught_by_every_lengthening_probe() -> None:
+    responses = ["Paris is the capital.", "Use a hash map.", "Water boils at 100 C at sea level."]
+    result = run_probes(length_scorer, ["q1", "q2", "q3"], responses, select_probes("all"))
+    assert set(result) == set(PROBES)
+    for name, r in result.items():
+        assert r["rise_rate"] == 1.0 and r["mean_change"] > 0, name  # every probe adds text
+
+
+def test_keyword_scorer_is_caught_only_by_praise() -> None:
+    responses = ["Paris is the capital.", "Use a hash map."]
+    result = run_probes(keyword_scorer, ["q1", "q2"], responses, select_probes(["self_praise", "repetition"]))
+    assert result["self_praise"]["rise_rate"] == 1.0
+    assert result["repetition"]["rise_rate"] == 0.0 and result["repetition"]["mean_change"] == 0.0
+
+
+def test_select_probes_rejects_unknown_names() -> None:
+    assert select_probes("none") == []
+    with pytest.raises(ValueError, match="unknown probe"):
+        select_probes("verbosity_padding,flattery9")
+
+
+def test_psi_hand_computed_and_thresholds() -> None:
+    ref = np.array([0.0, 0.0, 1.0, 1.0])  # 2 bins at the median: (-inf, 0] and (0, inf), 50/50
+    cur = np.array([0.0, 1.0, 1.0, 1.0])  # 25/75
+    expected = (0.25 - 0.5) * np.log(0.25 / 0.5) + (0.75 - 0.5) * np.log(0.75 / 0.5)
+    assert psi(ref, cur, bins=2) == pytest.approx(expected)
+    assert psi(ref, ref, bins=2) == 0.0
+    assert [psi_verdict(v) for v in (0.05, 0.1, 0.3)] == ["stable", "moderate", "significant"]
+
+
+def test_drift_report_flags_shift_and_ood_rows() -> None:
+    rng = np.random.default_rng(0)
+    ref = {"score": rng.normal(0, 1, 2000), "response_chars": rng.normal(500, 50, 2000)}
+    same = {"score": rng.normal(0, 1, 500), "response_chars": rng.normal(500, 50, 500)}
+    shifted = {"score": rng.normal(1.5, 1, 500), "response_chars": rng.normal(500, 50, 500)}
+    assert drift_report(ref, same)["features"]["score"]["psi_verdict"] == "stable"
+    report = drift_report(ref, shifted)
+    assert report["features"]["score"]["psi_verdict"] == "significant" and report["features"]["score"]["ks_shift"]
+    assert report["features"]["response_chars"]["psi_verdict"] == "stable"  # this feature did not move
+    mask = ood_mask(ref, {"score": np.array([0.0, 50.0]), "response_chars": np.array([500.0, 500.0])})
+    assert mask.tolist() == [False, True]
+
+
+def test_best_of_n_curve_hand_computed() -> None:
+    # one prompt, 3 responses; the scorer ranks them exactly backwards
+    scores, quality = [np.array([3.0, 2.0, 1.0])], [np.array([0.0, 0.5, 1.0])]
+    rows = {r["n"]: r for r in best_of_n_curve(scores, quality, [1, 3], n_draws=5)}
+    assert rows[3]["reward_pick"] == 0.0 and rows[3]["oracle_pick"] == 1.0 and rows[3]["random_pick"] == pytest.approx(0.5)
+    assert rows[1]["gain"] == pytest.approx(0.0)  # with N = 1 every picker picks the same
+    assert 4 not in {r["n"] for r in best_of_n_curve(scores, quality, [4])}  # too few responses: skipped
+
+
+def test_alpacaeval_groups_and_scoring(tmp_path: Path) -> None:
+    rows = [
+        {"instruction": "q1", "output_1": "ref", "generator_1": "gpt4", "output_2": "short", "generator_2": "m1", "preference": 1.2},
+        {"instruction": "q1", "output_1": "ref", "generator_1": "gpt4", "output_2": "a much longer answer", "generator_2": "m2", "preference": 1.9},
+        {"instruction": "q2", "output_1": "ref", "generator_1": "gpt4", "output_2": "only one", "generator_2": "m1", "preference": 1.5},
+    ]
+    path = tmp_path / "ann.jsonl.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(json.dumps(r) for r in rows))
+    groups = load_alpacaeval_groups(path)
+    assert len(groups) == 1 and groups[0].generators == ("m1", "m2") and groups[0].quality == (1.2, 1.9)
+    scores = score_groups(length_scorer, groups)
+    assert scores[0].tolist() == [5.0, 20.0]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"instruction": "q"}) + "\n")
+    with pytest.raises(ValueError, match="bad.jsonl:1: missing field 'output_2'"):
+        load_alpacaeval_groups(bad)
