@@ -81,27 +81,35 @@ def _temperature(card: dict[str, Any]) -> float | None:
     return None
 
 
-def load_model_for_eval(path: str | Path, *, batch_size: int | None = None) -> LoadedModel:
-    """Load a saved reward model (a rewardkit model folder or any HF sequence-classification model) and
-    return its raw-score ScoreFn. Prefers ``rewardkit.score``'s fast scorer when it offers one."""
-    from rewardkit.model import load_reward_model  # the training area's loader
+def load_model_for_eval(path: str | Path) -> LoadedModel:
+    """Load a saved reward model (a rewardkit model folder, an ensemble folder or any HF
+    sequence-classification model) and return its raw-score ScoreFn and stored temperature. Uses the
+    scoring area's token-budget ``rewardkit.score.load_scorer`` (dtype chosen by measurement) when it is
+    installed, else ``RewardModel.score``."""
+    try:
+        from rewardkit.score import load_scorer
+    except ImportError:
+        load_scorer = None
+    if load_scorer is not None:
+        scorer = load_scorer(str(path))
+
+        def fast_fn(prompts: list[Prompt], responses: list[str]) -> np.ndarray:
+            return np.asarray(scorer.score(prompts, responses).raw, dtype=float)
+
+        card = dict(vars(scorer.card))
+        return LoadedModel(score_fn=fast_fn, temperature=_temperature(card), name=str(path), card=card)
+
+    from rewardkit.model import load_reward_model
 
     model = load_reward_model(str(path))
     card = _card_dict(model)
-    score_fn: ScoreFn | None = None
-    try:  # the scoring area's token-budget batch scorer, when present
-        from rewardkit import score as fast
 
-        make = getattr(fast, "make_score_fn", None)
-        if make is not None:
-            score_fn = make(model)
-    except ImportError:
-        score_fn = None
-    if score_fn is None:
+    def slow_fn(prompts: list[Prompt], responses: list[str]) -> np.ndarray:
+        out = model.score(prompts, responses)
+        if isinstance(out, tuple):  # an ensemble's (mean, std)
+            out = out[0]
+        elif not isinstance(out, np.ndarray) and hasattr(out, "mean"):  # an object with .mean/.std
+            out = out.mean
+        return np.asarray(out, dtype=float)
 
-        def score_fn(prompts: list[Prompt], responses: list[str]) -> np.ndarray:
-            out = model.score(prompts, responses)
-            out = getattr(out, "mean", out) if not isinstance(out, np.ndarray) else out
-            return np.asarray(out, dtype=float)
-
-    return LoadedModel(score_fn=score_fn, temperature=_temperature(card), name=str(path), card=card)
+    return LoadedModel(score_fn=slow_fn, temperature=_temperature(card), name=str(path), card=card)

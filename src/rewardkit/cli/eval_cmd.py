@@ -1,0 +1,148 @@
+"""``rewardkit eval``: evaluate a reward model and write report.json / report.md / report.html with plots;
+``rewardkit eval compare A B``: two reports side by side.
+
+Run ``rewardkit eval --help``; ``docs/evaluation.md`` explains every metric and probe.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
+
+
+def _reference_pairs(data: str, split: str, reference: str | None) -> list[Any] | None:
+    """The pairs the drift check compares against: ``--reference`` (a snapshot or JSONL), else the
+    training split of the evaluated snapshot; none for a JSONL file without ``--reference``."""
+    from rewardkit.evaluate.inputs import EvalDataError, load_eval_pairs
+
+    if reference == "none":
+        return None
+    try:
+        if reference:
+            return load_eval_pairs(reference, split="train")
+        if Path(data).is_file() or split == "train":
+            return None
+        return load_eval_pairs(data, split="train")
+    except EvalDataError:
+        if reference:
+            raise
+        return None  # a snapshot without a train split: no drift section
+
+
+def run_eval(
+    model: str,
+    data: str,
+    out: Path,
+    *,
+    split: str = "test",
+    probes: str = "all",
+    reference: str | None = None,
+    best_of_n: Path | None = None,
+    best_of_n_groups: int = 100,
+    max_pairs: int | None = None,
+    max_probe_rows: int = 2000,
+    n_boot: int = 1000,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """The library call behind the command; returns the report dict."""
+    from rewardkit.evaluate.best_of_n import load_alpacaeval_groups
+    from rewardkit.evaluate.inputs import EvalDataError, load_eval_pairs
+    from rewardkit.evaluate.report import write_report
+    from rewardkit.evaluate.run import EvalConfig, evaluate
+    from rewardkit.evaluate.scoring import load_model_for_eval
+
+    try:
+        config = EvalConfig(probes=probes, max_probe_rows=max_probe_rows, n_boot=n_boot)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    try:
+        pairs = load_eval_pairs(data, split=split)
+        ref = _reference_pairs(data, split, reference)
+    except EvalDataError as exc:
+        raise UserError(str(exc)) from exc
+    if max_pairs is not None:
+        pairs = pairs[:max_pairs]
+    groups = None
+    if best_of_n is not None:
+        if not best_of_n.is_file():
+            raise UserError(f"--best-of-n: no file {best_of_n} (expected AlpacaEval annotations JSONL, .gz allowed)")
+        try:
+            groups = load_alpacaeval_groups(best_of_n, max_groups=best_of_n_groups)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+    if not Path(model).exists() and ("/" not in model or model.startswith((".", "/"))):
+        raise UserError(f"--model: no model folder {model}")
+    try:
+        loaded = load_model_for_eval(model)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--model {model}: cannot load it as a reward model ({exc})") from exc
+
+    stages = ["scoring pairs", "calibration"] + (["probes"] if probes != "none" else []) + (["distribution shift"] if ref else []) + (["best-of-N"] if groups else [])
+    with progress_bar("evaluating", total=len(stages), unit="stages") as bar:
+        result = evaluate(loaded.score_fn, pairs, config, temperature=loaded.temperature, reference_pairs=ref, best_of_n_groups=groups, progress=lambda name: bar.advance(1, description=name))
+    result.report["meta"] = {"model": model, "data": data, "split": split if not Path(data).is_file() else None, "best_of_n_data": str(best_of_n) if best_of_n else None}
+    write_report(result, out, make_plots=plots)
+    return result.report
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Evaluate a reward model (accuracy, calibration, length bias, hacking probes, drift, best-of-N).")
+
+    @group.callback(invoke_without_command=True)
+    def eval_(
+        ctx: typer.Context,
+        model: Annotated[str | None, typer.Option("--model", "-m", help="A trained model folder (rewardkit.json beside the weights) or any HF sequence-classification reward model.")] = None,
+        data: Annotated[str | None, typer.Option("--data", "-d", help="A dataset snapshot (folder or id) or a JSONL file of prompt, chosen, rejected[, subset] rows.")] = None,
+        out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.json, report.md, report.html and plots/.")] = Path("eval-report"),
+        split: Annotated[str, typer.Option(help="Snapshot split to evaluate.")] = "test",
+        probes: Annotated[str, typer.Option(help="Reward-hacking probes: all, none, or names separated by commas.")] = "all",
+        reference: Annotated[str | None, typer.Option(help="Reference data for the drift check (snapshot or JSONL; 'none' to skip). Default: the snapshot's train split.")] = None,
+        best_of_n: Annotated[Path | None, typer.Option("--best-of-n", help="AlpacaEval annotations (JSONL, .gz ok) for the best-of-N curve and model ranking.")] = None,
+        best_of_n_groups: Annotated[int, typer.Option(help="Instructions used from --best-of-n.")] = 100,
+        max_pairs: Annotated[int | None, typer.Option(help="Evaluate only the first N pairs.")] = None,
+        max_probe_rows: Annotated[int, typer.Option(help="Probe at most this many responses.")] = 2000,
+        n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
+        plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the PNG plots.")] = True,
+        json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    ) -> None:
+        """Evaluate MODEL on DATA and write a report to OUT. Subcommand: compare."""
+        if ctx.invoked_subcommand is not None:
+            return
+        if not model or not data:
+            raise UserError("rewardkit eval needs --model and --data (or the subcommand: rewardkit eval compare A B)")
+        report = run_eval(
+            model, data, out, split=split, probes=probes, reference=reference, best_of_n=best_of_n, best_of_n_groups=best_of_n_groups,
+            max_pairs=max_pairs, max_probe_rows=max_probe_rows, n_boot=n_boot, plots=plots,
+        )
+        if json_:
+            emit_json(report)
+            return
+        from rewardkit.evaluate.report import summary
+
+        for key, value in summary(report).items():
+            stdout.print(f"{key:>34}: {value:.4f}" if isinstance(value, float) else f"{key:>34}: {value}", highlight=False)
+        stdout.print(f"report: {out / 'report.html'}", highlight=False)
+
+    @group.command()
+    def compare(
+        a: Annotated[Path, typer.Argument(help="First report (folder or report.json).")],
+        b: Annotated[Path, typer.Argument(help="Second report (folder or report.json).")],
+        json_: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
+    ) -> None:
+        """Set two evaluation reports side by side (b - a per headline metric)."""
+        from rewardkit.evaluate.report import ReportError, compare_markdown, compare_reports, load_report
+
+        try:
+            rows = compare_reports(load_report(a), load_report(b))
+        except ReportError as exc:
+            raise UserError(str(exc)) from exc
+        if json_:
+            emit_json(rows)
+            return
+        stdout.print(compare_markdown(rows, str(a), str(b)), highlight=False, soft_wrap=True)
+
+    app.add_typer(group, name="eval")

