@@ -176,6 +176,8 @@ def test_cli_build_list_show_export(store_url, tmp_path, monkeypatch) -> None:
         assert isinstance(bad.exception, UserError) and "fractions" in str(bad.exception)
         missing = runner.invoke(app, ["dataset", "show", "nope"])
         assert isinstance(missing.exception, UserError)
+        empty = runner.invoke(app, ["dataset", "build", "--source", "no-such-source"])
+        assert isinstance(empty.exception, UserError) and "yields no pairs (0 comparisons selected" in str(empty.exception)
         bad_date = runner.invoke(app, ["dataset", "build", "--since", "yesterday"])
         assert isinstance(bad_date.exception, UserError) and "--since" in str(bad_date.exception)
     finally:

@@ -59,9 +59,13 @@ def register(app: typer.Typer) -> None:
         from rewardkit.data.stats import store_stats
         from rewardkit.store.queries import ComparisonFilter
 
+        from rewardkit.cli.output import progress_bar
+        from rewardkit.store.queries import count_comparisons
+
         flt = ComparisonFilter(**filter_options(source, annotator_kind, attribute, since, until))
         with _open()() as session:
-            result = store_stats(session, flt)
+            with progress_bar("reading", total=count_comparisons(session, flt), unit="comparisons") as bar:
+                result = store_stats(session, flt, on_comparison=bar.advance)
         emit_json(result) if json_ else _print_stats(result)
 
     @data.command()

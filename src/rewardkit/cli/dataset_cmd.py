@@ -133,8 +133,18 @@ def register(app: typer.Typer) -> None:
             )
         except CompileError as exc:
             raise UserError(str(exc)) from exc
+        from rewardkit.cli.output import progress_bar
+        from rewardkit.data.compile import comparison_filter
+        from rewardkit.data.snapshot import SnapshotError
+        from rewardkit.store.queries import count_comparisons
+
         with session_scope(_open()) as session:
-            built = build_snapshot(session, config, _snapshot_dir(), parent=parent)
+            total = count_comparisons(session, comparison_filter(config))
+            with progress_bar("compiling", total=total, unit="comparisons") as bar:
+                try:
+                    built = build_snapshot(session, config, _snapshot_dir(), parent=parent, on_comparison=bar.advance)
+                except SnapshotError as exc:
+                    raise UserError(str(exc)) from exc
         if json_:
             emit_json({"id": built.id, "path": str(built.path), "created": built.created, "manifest": built.manifest})
             return

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -455,19 +455,23 @@ def compile_labels(labels: Iterable[Label], config: CompileConfig, *, comparison
     return CompileResult(splits=splits, counts=counts, conflicts=conflicts)
 
 
-def iter_labels(session: Session, config: CompileConfig, selected: list[int] | None = None) -> Iterator[Label]:
-    """Stream the labels of every selected comparison; ``selected[0]`` counts the comparisons."""
-    from rewardkit.store.queries import ComparisonFilter, iter_comparisons
+def comparison_filter(config: CompileConfig) -> Any:
+    """The store filter of a config's selection fields."""
+    from rewardkit.store.queries import ComparisonFilter
 
-    flt = ComparisonFilter(config.sources, config.annotator_kinds, config.attributes, config.since, config.until)
-    for stored in iter_comparisons(session, flt):
-        if selected is not None:
-            selected[0] += 1
-        yield from pairs_from_comparison(stored.comparison, stored.id, stored.prompt_id, config)
+    return ComparisonFilter(config.sources, config.annotator_kinds, config.attributes, config.since, config.until)
 
 
-def compile_pairs(session: Session, config: CompileConfig) -> CompileResult:
-    """Select, convert, dedupe, resolve, balance and split: the content of a snapshot."""
-    selected = [0]
-    labels = list(iter_labels(session, config, selected))
-    return compile_labels(labels, config, comparisons_selected=selected[0])
+def compile_pairs(session: Session, config: CompileConfig, *, on_comparison: Callable[[], None] | None = None) -> CompileResult:
+    """Select, convert, dedupe, resolve, balance and split: the content of a snapshot. ``on_comparison``
+    is called once per comparison read (a progress bar's advance)."""
+    from rewardkit.store.queries import iter_comparisons
+
+    selected = 0
+    labels: list[Label] = []
+    for stored in iter_comparisons(session, comparison_filter(config)):
+        selected += 1
+        labels.extend(pairs_from_comparison(stored.comparison, stored.id, stored.prompt_id, config))
+        if on_comparison is not None:
+            on_comparison()
+    return compile_labels(labels, config, comparisons_selected=selected)

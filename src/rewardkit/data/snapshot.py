@@ -30,7 +30,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -202,14 +202,23 @@ def write_snapshot(
     return BuiltSnapshot(sid, final, manifest, created=True)
 
 
-def build_snapshot(session: Session, config: CompileConfig, snapshot_dir: Path, *, parent: str | None = None) -> BuiltSnapshot:
+def build_snapshot(
+    session: Session, config: CompileConfig, snapshot_dir: Path, *, parent: str | None = None, on_comparison: Callable[[], None] | None = None
+) -> BuiltSnapshot:
     """Compile the store under ``config`` into a snapshot folder and register it in the store.
 
     ``parent`` defaults to the newest registered snapshot built with the same filters and options (the
-    previous version of this recipe), so a rebuild after new data records what it supersedes."""
+    previous version of this recipe), so a rebuild after new data records what it supersedes. A selection
+    that yields no pair is refused (SnapshotError) rather than written as an empty snapshot."""
     from rewardkit.store.queries import list_snapshots, record_snapshot
 
-    result = compile_pairs(session, config)
+    result = compile_pairs(session, config, on_comparison=on_comparison)
+    if result.counts.pairs == 0:
+        c = result.counts
+        raise SnapshotError(
+            f"the selection yields no pairs ({c.comparisons_selected} comparisons selected, {c.labels} labels, "
+            f"{c.ties_dropped} ties dropped, {c.conflicts_dropped} conflicts dropped); check the filters or use --keep-ties"
+        )
     options = config.as_json()
     if parent is None:
         sid = snapshot_id(options, result.splits)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -112,9 +112,12 @@ def label_stats(labels: list[Label]) -> dict[str, Any]:
     }
 
 
-def store_stats(session: Session, flt: ComparisonFilter | None = None, config: CompileConfig | None = None) -> dict[str, Any]:
+def store_stats(
+    session: Session, flt: ComparisonFilter | None = None, config: CompileConfig | None = None, *, on_comparison: Callable[[], None] | None = None
+) -> dict[str, Any]:
     """The numbers ``rewardkit data stats`` prints, over the comparisons ``flt`` selects (ranking and
-    rating conversion follows ``config``, default ``CompileConfig()``)."""
+    rating conversion follows ``config``, default ``CompileConfig()``); ``on_comparison`` is called once
+    per comparison read."""
     from rewardkit.store.queries import ComparisonFilter, iter_comparisons
 
     config = config or CompileConfig()
@@ -130,6 +133,8 @@ def store_stats(session: Session, flt: ComparisonFilter | None = None, config: C
         by_attribute[c.attribute or "overall"] += 1
         by_judgement[type(c.judgement).__name__.removesuffix("Judgement").lower()] += 1
         labels.extend(pairs_from_comparison(c, stored.id, stored.prompt_id, config))
+        if on_comparison is not None:
+            on_comparison()
     return {
         "comparisons": sum(by_source.values()),
         "by_source": dict(sorted(by_source.items())),
