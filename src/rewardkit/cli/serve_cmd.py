@@ -1,0 +1,43 @@
+"""``rewardkit serve --model M``: the reward service (FastAPI + uvicorn) on RK_HOST:RK_PORT.
+
+Every setting of ``rewardkit.serve.ServeSettings`` can also come from the environment (RK_API_KEYS,
+RK_QUEUE_SIZE, RK_MAX_WAIT_MS, ...). Reload the model without downtime: ``kill -HUP <pid>`` or
+``POST /admin/reload``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rewardkit.cli.output import UserError
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        model: Annotated[str | None, typer.Option("--model", "-m", help="Reward model folder or HF id (default: RK_MODEL_PATH, else the bundled backbone).")] = None,
+        host: Annotated[str | None, typer.Option(help="Bind address (default RK_HOST, 127.0.0.1).")] = None,
+        port: Annotated[int | None, typer.Option(help="Port (default RK_PORT, 8000).")] = None,
+        queue_size: Annotated[int | None, typer.Option(help="Requests that may wait for the model before 429.")] = None,
+        max_wait_ms: Annotated[float | None, typer.Option(help="Batching wait once a request is waiting.")] = None,
+        dtype: Annotated[str | None, typer.Option(help="auto, fp32 or bf16.")] = None,
+        threads: Annotated[int | None, typer.Option(help="torch threads.")] = None,
+        log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    ) -> None:
+        """Serve a reward model over HTTP: /v1/score, /v1/compare, /v1/rank, /get_reward (OpenRLHF), /metrics."""
+        import uvicorn
+        from pydantic import ValidationError
+
+        from rewardkit.serve import ServeSettings, create_app
+
+        overrides = {k: v for k, v in dict(model_path=model, host=host, port=port, queue_size=queue_size,
+                                          max_wait_ms=max_wait_ms, dtype=dtype, threads=threads).items() if v is not None}
+        try:
+            settings = ServeSettings(**overrides)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise UserError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
+                    access_log=False, timeout_graceful_shutdown=10)

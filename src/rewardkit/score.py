@@ -1,0 +1,414 @@
+"""The batch scorer: many (prompt, response) rows through a reward model, as fast as the hardware allows.
+
+Library: ``scorer = load_scorer("path/or/hf-id"); result = scorer.score(prompts, responses)``.
+CLI: ``rewardkit score INPUT --model M --out OUT`` (see ``rewardkit score --help``).
+
+Why it is fast: rows are tokenized once (``rewardkit.model.formatting.encode``, the same function training
+uses), sorted by token length and packed into batches up to a TOKEN budget (rows x padded width), so a batch
+of short rows holds many rows and almost no padding; the model runs under ``torch.inference_mode``; the
+dtype is chosen by measuring (bf16 only where it is faster here and ranks the same); input order is restored.
+
+Why scores do not depend on the batch: padding is on the right and masked, so a row's score is the same alone
+or beside any others up to float rounding (tested within 1e-3 in fp32).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rewardkit.data.types import Prompt
+from rewardkit.model.formatting import collate, encode
+
+DEFAULT_MAX_LENGTH = 512
+DEFAULT_TOKEN_BUDGET = 16384
+
+
+@dataclass
+class ModelCard:
+    """What scoring needs from a model's ``rewardkit.json`` (all optional for plain HF models)."""
+
+    temperature: float = 1.0
+    """Calibration temperature T: P(a better than b) = sigmoid((r_a - r_b) / T)."""
+    reward_mean: float = 0.0
+    """Mean raw reward on the reference set (normalized = (raw - mean) / std)."""
+    reward_std: float = 1.0
+    """Std of the raw reward on the reference set."""
+    version: str = ""
+    """The model version named in every served response."""
+    max_length: int | None = None
+    """The max_length the model was trained with, used when scoring does not set one."""
+
+
+def _number(d: Any, *paths: str) -> float | None:
+    """The first finite number found at one of the dotted ``paths`` in nested dicts."""
+    for path in paths:
+        node = d
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, (int, float)) and math.isfinite(node):
+            return float(node)
+    return None
+
+
+def card_from_dict(raw: dict[str, Any], version: str) -> ModelCard:
+    """Read temperature, normalization and max_length from a rewardkit.json-like dict (``RewardCard`` fields;
+    a nested ``calibration``/``normalization`` layout is accepted too). ``version``: the card's
+    ``version`` if it has one, else the given one; the snapshot id is appended when known."""
+    std = _number(raw, "reward_std", "normalization.std", "normalization.reward_std", "stats.std")
+    max_len = _number(raw, "max_length", "config.max_length")
+    return ModelCard(
+        temperature=_number(raw, "temperature", "calibration.temperature") or 1.0,
+        reward_mean=_number(raw, "reward_mean", "normalization.mean", "normalization.reward_mean", "stats.mean") or 0.0,
+        reward_std=std if std and std > 0 else 1.0,
+        version=str(raw.get("version") or version) + (f"+{raw['snapshot_id'][:12]}" if raw.get("snapshot_id") else ""),
+        max_length=int(max_len) if max_len else None,
+    )
+
+
+def model_version(path: str) -> str:
+    """A short content-derived version: folder name + hash of its files' names, sizes and mtimes."""
+    import hashlib
+
+    p = Path(path)
+    if not p.is_dir():
+        return path
+    h = hashlib.sha256()
+    for f in sorted(p.rglob("*")):
+        if f.is_file():
+            st = f.stat()
+            h.update(f"{f.relative_to(p)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return f"{p.name}@{h.hexdigest()[:10]}"
+
+
+@dataclass
+class ScoreResult:
+    """Per-row results, in input order. ``std`` is None for a single model."""
+
+    raw: np.ndarray  # (n,) mean over ensemble members of the raw scalar reward
+    normalized: np.ndarray  # (n,)
+    std: np.ndarray | None  # (n,) std over ensemble members
+    truncated: list[bool]
+    model_version: str
+
+
+def p_better(score_a: float | np.ndarray, score_b: float | np.ndarray, temperature: float) -> Any:
+    """Calibrated P(a better than b) = sigmoid((a - b) / T)."""
+    return 1.0 / (1.0 + np.exp(-(np.asarray(score_a) - np.asarray(score_b)) / temperature))
+
+
+def pack_batches(lengths: Sequence[int], token_budget: int, max_rows: int = 512) -> list[list[int]]:
+    """Row indices grouped into batches, longest first, each with rows x (its longest row) <= token_budget.
+
+    A single row longer than the budget still gets its own batch (it is never dropped)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        width = lengths[current[0]] if current else lengths[i]  # sorted descending: the first row is widest
+        if current and ((len(current) + 1) * width > token_budget or len(current) >= max_rows):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+@dataclass
+class BatchScorer:
+    """Scores rows with one model or the mean/std of an ensemble's members."""
+
+    members: list[Any]
+    """``rewardkit.model.RewardModel`` objects (one, or an ensemble's members)."""
+    card: ModelCard = field(default_factory=ModelCard)
+    max_length: int = DEFAULT_MAX_LENGTH
+    token_budget: int = DEFAULT_TOKEN_BUDGET
+    dtype: torch.dtype = torch.float32
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            raise ValueError("BatchScorer needs at least one model")
+        if self.token_budget < self.max_length:
+            raise ValueError(f"token_budget {self.token_budget} must be >= max_length {self.max_length}")
+        for m in self.members:
+            m.model.eval()
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.members[0].tokenizer
+
+    def encode(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> Any:
+        return encode(self.tokenizer, prompts, responses, self.max_length)
+
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str], on_batch: Any = None) -> ScoreResult:
+        """Score n rows; ``on_batch(rows_done)`` is called after each batch (progress bars)."""
+        enc = self.encode(prompts, responses)
+        raw = self.score_encoded(enc, on_batch=on_batch)  # (members, n)
+        mean = raw.mean(axis=0)
+        std = raw.std(axis=0) if raw.shape[0] > 1 else None
+        return ScoreResult(mean, self.normalize(mean), std, list(enc.truncated), self.card.version)
+
+    def normalize(self, raw: np.ndarray) -> np.ndarray:
+        return (raw - self.card.reward_mean) / self.card.reward_std
+
+    def score_encoded(self, enc: Any, on_batch: Any = None) -> np.ndarray:
+        """Raw scores (members, n) of already-encoded rows, in input order."""
+        n = len(enc.input_ids)
+        out = np.zeros((len(self.members), n), dtype=np.float64)
+        if n == 0:
+            return out
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        with torch.inference_mode():
+            for rows in pack_batches(enc.lengths, self.token_budget):
+                batch = collate(enc, rows, pad_id)
+                for k, member in enumerate(self.members):
+                    # (B, attributes) -> (B,) the card's weighted aggregate (identity for a scalar head)
+                    out[k, rows] = member.aggregate(member.forward(batch)).cpu().numpy()
+                if on_batch is not None:
+                    on_batch(len(rows))
+        return out
+
+
+def choose_dtype(scorer: BatchScorer, requested: str = "auto") -> torch.dtype:
+    """fp32, or bf16 where it is at least 15% faster on this machine AND ranks a probe batch the same.
+
+    Many CPUs without AMX/AVX512-BF16 run bf16 slower than fp32, so this is measured, not assumed."""
+    if requested == "fp32":
+        return torch.float32
+    if requested == "bf16":
+        return torch.bfloat16
+    if requested != "auto":
+        raise ValueError(f"dtype must be auto, fp32 or bf16, got {requested!r}")
+    probe_p = ["What is the capital of France, and why is it famous?"] * 32
+    probe_r = [("Paris is the capital. " * (1 + i % 8)) + f"Answer {i}." for i in range(32)]
+    enc = scorer.encode(probe_p, probe_r)
+
+    def timed() -> tuple[float, np.ndarray]:
+        scorer.score_encoded(enc)  # warm-up
+        t = time.perf_counter()
+        s = scorer.score_encoded(enc)
+        return time.perf_counter() - t, s[0]
+
+    t32, s32 = timed()
+    for m in scorer.members:
+        m.model.to(torch.bfloat16)
+    t16, s16 = timed()
+    same_rank = bool(np.array_equal(np.argsort(s32), np.argsort(s16))) or _spearman(s32, s16) > 0.99
+    if t16 * 1.15 < t32 and same_rank:
+        return torch.bfloat16
+    for m in scorer.members:
+        m.model.to(torch.float32)
+    return torch.float32
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    if ra.std() == 0 or rb.std() == 0:
+        return 1.0
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def card_of(loaded: Any, version: str) -> ModelCard:
+    """The scoring card of a loaded RewardModel or Ensemble (an ensemble's members share calibration)."""
+    card = getattr(loaded, "card", None)
+    if card is None:
+        members = getattr(loaded, "members", None) or []
+        card = getattr(members[0], "card", None) if members else None
+    raw = dict(vars(card)) if card is not None and not isinstance(card, dict) else dict(card or {})
+    return card_from_dict(raw, version)
+
+
+def members_of(loaded: Any) -> list[Any]:
+    return list(getattr(loaded, "members", None) or [loaded])
+
+
+def load_scorer(
+    path: str,
+    *,
+    max_length: int | None = None,
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    dtype: str = "auto",
+    threads: int | None = None,
+) -> BatchScorer:
+    """Load a reward model (rewardkit folder, ensemble folder or any HF sequence-classification id/path)."""
+    if threads:
+        torch.set_num_threads(threads)
+    from rewardkit.model import load_reward_model
+
+    loaded = load_reward_model(path)
+    members = members_of(loaded)
+    card = card_of(loaded, model_version(path))
+    length = max_length or card.max_length or DEFAULT_MAX_LENGTH
+    scorer = BatchScorer(members, card, max_length=length, token_budget=max(token_budget, length))
+    scorer.dtype = choose_dtype(scorer, dtype)
+    return scorer
+
+
+def make_score_fn(model: Any) -> Any:
+    """Adapter for ``rewardkit.evaluate``: a loaded RewardModel/Ensemble -> ``fn(prompts, responses) -> (n,)``."""
+    members = members_of(model)
+    card = card_of(model, "")
+    scorer = BatchScorer(members, card, max_length=card.max_length or DEFAULT_MAX_LENGTH)
+
+    def score_fn(prompts: Sequence[Prompt], responses: Sequence[str]) -> np.ndarray:
+        return scorer.score(prompts, responses).raw
+
+    return score_fn
+
+
+# --- files: JSONL / CSV / Parquet in, the same format out ---------------------------------------------
+
+PAIR_KEYS = (("response_a", "response_b"), ("chosen", "rejected"))
+
+
+class InputError(ValueError):
+    """A row of the input file is not a (prompt, response), messages or pair row."""
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a .jsonl/.json/.csv/.parquet file (.gz allowed for jsonl)."""
+    name = path.name.lower()
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    if name.endswith(".csv"):
+        import csv
+
+        with path.open(newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    if name.endswith((".jsonl", ".jsonl.gz", ".json")):
+        import gzip
+
+        opener = gzip.open if name.endswith(".gz") else open
+        rows = []
+        with opener(path, "rt", encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as exc:
+                        raise InputError(f"{path}:{i}: not JSON ({exc.msg})") from None
+        return rows
+    raise InputError(f"{path}: unknown format; use .jsonl, .csv or .parquet")
+
+
+def split_messages(messages: Any, where: str) -> tuple[Prompt, str]:
+    """A chat ending in an assistant turn -> (the turns before it, its content)."""
+    if isinstance(messages, str):
+        messages = json.loads(messages)  # CSV cells hold JSON
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        raise InputError(f"{where}: 'messages' must be a non-empty list of {{role, content}} objects")
+    last = messages[-1]
+    if last.get("role") != "assistant" or not isinstance(last.get("content"), str):
+        raise InputError(f"{where}: the last message must be the assistant's response (role 'assistant')")
+    return [dict(role=str(m.get("role")), content=str(m.get("content"))) for m in messages[:-1]], last["content"]
+
+
+def row_kind(row: dict[str, Any], where: str) -> str:
+    """'pair', 'messages' or 'single', or an InputError naming what was expected."""
+    if any(a in row and b in row for a, b in PAIR_KEYS):
+        return "pair"
+    if "messages" in row:
+        return "messages"
+    if "response" in row:
+        return "single"
+    raise InputError(
+        f"{where}: expected fields prompt+response, messages, or prompt+response_a+response_b "
+        f"(or prompt+chosen+rejected); got {sorted(row)}"
+    )
+
+
+def score_rows(scorer: BatchScorer, rows: list[dict[str, Any]], on_batch: Any = None) -> list[dict[str, Any]]:
+    """Each row with its scores added: score, score_normalized, [score_std], truncated; pairs get
+    score_a, score_b, p_a_better (calibrated), truncated_a/_b."""
+    if not rows:
+        return []
+    kind = row_kind(rows[0], "row 1")
+    prompts: list[Prompt] = []
+    responses: list[str] = []
+    for i, row in enumerate(rows, 1):
+        where = f"row {i}"
+        if row_kind(row, where) != kind:
+            raise InputError(f"{where}: all rows must have the same shape as row 1 ({kind})")
+        if kind == "messages":
+            p, r = split_messages(row["messages"], where)
+            prompts.append(p)
+            responses.append(r)
+            continue
+        prompt = row.get("prompt", "")
+        if not isinstance(prompt, (str, list)):
+            raise InputError(f"{where}: 'prompt' must be text or a list of messages")
+        keys = next(k for k in PAIR_KEYS if k[0] in row) if kind == "pair" else ("response",)
+        for key in keys:
+            if not isinstance(row[key], str):
+                raise InputError(f"{where}: '{key}' must be text, got {type(row[key]).__name__}")
+            prompts.append(prompt)
+            responses.append(row[key])
+    res = scorer.score(prompts, responses, on_batch=on_batch)
+    out = []
+    if kind == "pair":
+        n = len(rows)
+        a, b = res.raw[0::2], res.raw[1::2]
+        p = p_better(a, b, scorer.card.temperature)
+        for i, row in enumerate(rows):
+            extra = {"score_a": float(a[i]), "score_b": float(b[i]), "p_a_better": float(p[i]),
+                     "truncated_a": res.truncated[2 * i], "truncated_b": res.truncated[2 * i + 1]}
+            if res.std is not None:
+                extra |= {"score_a_std": float(res.std[2 * i]), "score_b_std": float(res.std[2 * i + 1])}
+            out.append({**row, **extra})
+        assert len(out) == n
+        return out
+    for i, row in enumerate(rows):
+        extra = {"score": float(res.raw[i]), "score_normalized": float(res.normalized[i]), "truncated": res.truncated[i]}
+        if res.std is not None:
+            extra["score_std"] = float(res.std[i])
+        out.append({**row, **extra})
+    return out
+
+
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """Write rows atomically (temp file + rename) in the format of ``path``'s suffix."""
+    import os
+    import tempfile
+
+    name = path.name.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if name.endswith(".parquet"):
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(rows), tmp)
+        elif name.endswith(".csv"):
+            import csv
+
+            fields = list(dict.fromkeys(k for r in rows for k in r))
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                w = csv.DictWriter(f, fieldnames=fields)
+                w.writeheader()
+                for r in rows:
+                    w.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()})
+        elif name.endswith(".jsonl") or name.endswith(".json"):
+            with open(tmp, "w", encoding="utf-8") as f:
+                for r in rows:
+                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        else:
+            raise InputError(f"{path}: unknown output format; use .jsonl, .csv or .parquet")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,290 @@
+"""The reward service: ``create_app(settings)`` -> a FastAPI app. Run it with ``rewardkit serve --model M``.
+
+The model loads in the background at startup (``/ready`` is 503 until then), scoring goes through the
+micro-batcher (``batcher.py``), and ``POST /admin/reload`` or SIGHUP loads a new model beside the old one
+and switches atomically: a request captures the model when it starts and finishes on it, and every
+response names the ``model_version`` that produced it. Errors are ``{"error", "error_type"}``.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the route signatures, which use local aliases.
+
+import asyncio
+import hmac
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rewardkit.score import BatchScorer, load_scorer, p_better
+from rewardkit.serve.batcher import MicroBatcher, Overloaded
+from rewardkit.serve.config import ServeSettings
+from rewardkit.serve.limits import BodyLimitAndMetrics
+from rewardkit.serve.metrics import Metrics
+from rewardkit.serve.schemas import (
+    CompareRequest,
+    CompareResponse,
+    ErrorBody,
+    HealthResponse,
+    InfoResponse,
+    RankedResponse,
+    RankRequest,
+    RankResponse,
+    ReloadRequest,
+    ReloadResponse,
+    RewardRequest,
+    RewardResponse,
+    ScoreRequest,
+    ScoreResponse,
+)
+
+log = logging.getLogger("rewardkit.serve")
+
+
+class ServiceError(Exception):
+    """An error answered as ``{"error", "error_type"}`` with ``status``."""
+
+    def __init__(self, status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.error_type, self.headers = status, error_type, headers
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in [(401, "missing or wrong bearer key"), (413, "too many inputs, input too long or body too large"),
+                       (422, "invalid input"), (429, "queue full; retry after Retry-After seconds"),
+                       (503, "model not loaded yet")]
+}
+
+
+class ModelSlot:
+    """The model being served; swapped atomically (one attribute assignment) by ``reload``."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.scorer: BatchScorer | None = None
+        self.path: str | None = settings.model_path
+        self.load_error: str | None = None
+        self._lock = asyncio.Lock()
+
+    def _load(self, path: str) -> BatchScorer:
+        s = self.settings
+        return load_scorer(path, max_length=s.max_length, token_budget=s.token_budget, dtype=s.dtype, threads=s.threads)
+
+    async def reload(self, path: str | None = None) -> tuple[str, str | None]:
+        """Load ``path`` (default: the current one) beside the old model, then switch. Returns versions."""
+        async with self._lock:
+            target = path or self.path or "default"
+            scorer = await asyncio.to_thread(self._load, target)  # the old model keeps serving meanwhile
+            previous = self.scorer.card.version if self.scorer else None
+            self.scorer, self.path, self.load_error = scorer, target, None
+            return scorer.card.version, previous
+
+
+def check_key(settings: ServeSettings, header: str | None) -> bool:
+    """Constant-time comparison against every configured key (no early exit on the first match)."""
+    if not settings.api_keys:
+        return True
+    if not header or not header.startswith("Bearer "):
+        return False
+    given = header[len("Bearer "):].strip().encode()
+    ok = False
+    for key in settings.api_keys:
+        ok |= hmac.compare_digest(given, key.encode())
+    return ok
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    settings = settings or ServeSettings()
+    metrics = Metrics()
+    slot = ModelSlot(settings)
+    batcher = MicroBatcher(settings.queue_size, settings.max_wait_ms, settings.max_batch_rows, settings.token_budget, metrics)
+
+    async def load_initial() -> None:
+        try:
+            version, _ = await slot.reload()
+            metrics.model_info.labels(version).set(1)
+            log.info("model %s loaded", version)
+        except Exception as exc:  # stays not-ready; /ready says why
+            slot.load_error = f"{type(exc).__name__}: {exc}"
+            log.error("model load failed: %s", slot.load_error)
+
+    async def reload(path: str | None = None) -> tuple[str, str | None]:
+        try:
+            version, previous = await slot.reload(path)
+        except Exception:
+            metrics.reloads.labels("failed").inc()
+            raise
+        metrics.reloads.labels("ok").inc()
+        if previous:
+            metrics.model_info.labels(previous).set(0)
+        metrics.model_info.labels(version).set(1)
+        return version, previous
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        loader = asyncio.create_task(load_initial())
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_sighup()))
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests), or no SIGHUP
+            pass
+        yield
+        loader.cancel()
+        await batcher.stop()
+
+    async def _sighup() -> None:
+        try:
+            version, previous = await reload()
+            log.info("SIGHUP: switched %s -> %s", previous, version)
+        except Exception as exc:
+            log.error("SIGHUP reload failed, still serving the old model: %s", exc)
+
+    app = FastAPI(title="rewardkit reward service", version="1", lifespan=lifespan)
+    app.state.settings, app.state.slot, app.state.metrics, app.state.batcher = settings, slot, metrics, batcher
+
+    def error(status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"error": message, "error_type": error_type}, status_code=status, headers=headers)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        return error(exc.status, exc.error_type, str(exc), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error(422, "validation", f"{where}: {first.get('msg', 'invalid input')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
+        return error(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error")
+        return error(500, "internal", f"{type(exc).__name__}: {exc}")
+
+    async def authorized(request: Request) -> None:
+        if not check_key(settings, request.headers.get("authorization")):
+            raise ServiceError(401, "unauthorized", "missing or invalid bearer key", {"WWW-Authenticate": "Bearer"})
+
+    def current() -> BatchScorer:
+        scorer = slot.scorer  # captured once: this request finishes on this model even if a reload happens
+        if scorer is None:
+            raise ServiceError(503, "not_ready", "model not loaded yet" + (f" ({slot.load_error})" if slot.load_error else ""))
+        return scorer
+
+    Auth = Annotated[None, Depends(authorized)]
+    Model = Annotated[BatchScorer, Depends(current)]
+
+    def check_limits(texts: list[Any], n_inputs: int) -> None:
+        if n_inputs > settings.max_inputs_per_request:
+            raise ServiceError(413, "payload_too_large", f"{n_inputs} inputs; the limit is {settings.max_inputs_per_request} per request")
+        for i, text in enumerate(texts):
+            size = len(text) if isinstance(text, str) else sum(len(m["content"]) for m in text)
+            if size > settings.max_chars_per_input:
+                raise ServiceError(413, "payload_too_large", f"input {i} has {size} characters; the limit is {settings.max_chars_per_input}")
+
+    async def run(scorer: BatchScorer, prompts: list[Any], responses: list[str], n_inputs: int) -> Any:
+        check_limits(list(prompts) + list(responses), n_inputs)
+        try:
+            return await batcher.submit(scorer, prompts, responses)
+        except Overloaded:
+            raise ServiceError(429, "overloaded", "queue full, retry later", {"Retry-After": str(settings.retry_after_s)}) from None
+
+    def floats(a: np.ndarray) -> list[float]:
+        return [float(x) for x in a]
+
+    @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS)
+    async def score(body: ScoreRequest, _: Auth, scorer: Model) -> ScoreResponse:
+        """Score (prompt, response) or chat inputs; ``normalize`` applies the model card's statistics."""
+        pairs = [x.as_pair() for x in body.inputs]
+        res = await run(scorer, [p for p, _ in pairs], [r for _, r in pairs], len(pairs))
+        values = res.normalized if body.normalize else res.raw
+        return ScoreResponse(scores=floats(values), uncertainty=None if res.std is None else floats(res.std),
+                             truncated=res.truncated, model_version=res.model_version)
+
+    @app.post("/v1/compare", response_model=CompareResponse, responses=ERRORS)
+    async def compare(body: CompareRequest, _: Auth, scorer: Model) -> CompareResponse:
+        """Calibrated P(response_a better than response_b)."""
+        prompt = body.prompt if isinstance(body.prompt, str) else [m.model_dump() for m in body.prompt]
+        res = await run(scorer, [prompt, prompt], [body.response_a, body.response_b], 2)
+        p = float(p_better(res.raw[0], res.raw[1], scorer.card.temperature))
+        return CompareResponse(p_a_better=p, scores=floats(res.raw), model_version=res.model_version)
+
+    @app.post("/v1/rank", response_model=RankResponse, responses=ERRORS)
+    async def rank(body: RankRequest, _: Auth, scorer: Model) -> RankResponse:
+        """Responses to one prompt ordered best first (best-of-N)."""
+        prompt = body.prompt if isinstance(body.prompt, str) else [m.model_dump() for m in body.prompt]
+        res = await run(scorer, [prompt] * len(body.responses), body.responses, len(body.responses))
+        values = res.normalized if body.normalize else res.raw
+        order = np.argsort(-values, kind="stable")
+        ranking = [RankedResponse(index=int(i), response=body.responses[i], score=float(values[i])) for i in order]
+        return RankResponse(ranking=ranking, scores=floats(values), model_version=res.model_version)
+
+    @app.post("/get_reward", response_model=RewardResponse, responses=ERRORS)
+    async def get_reward(body: RewardRequest, _: Auth, scorer: Model) -> RewardResponse:
+        """OpenRLHF remote reward model: ``query`` = prompt + response; ``prompts`` (optional) split them."""
+        if body.prompts is not None and len(body.prompts) != len(body.query):
+            raise ServiceError(422, "validation", f"prompts has {len(body.prompts)} items but query has {len(body.query)}")
+        prompts, responses = [], []
+        for i, q in enumerate(body.query):
+            p = body.prompts[i] if body.prompts is not None else ""
+            split = bool(p) and q.startswith(p)
+            prompts.append(p if split else "")
+            responses.append(q[len(p):] if split else q)
+        res = await run(scorer, prompts, responses, len(responses))
+        rewards = floats(res.raw)
+        logs: dict[str, Any] = {"truncated": [float(t) for t in res.truncated]}
+        if res.std is not None:
+            logs["uncertainty"] = floats(res.std)
+        return RewardResponse(rewards=rewards, scores=rewards, extra_logs=logs, model_version=res.model_version)
+
+    @app.post("/admin/reload", response_model=ReloadResponse, responses=ERRORS)
+    async def admin_reload(_: Auth, body: ReloadRequest | None = None) -> ReloadResponse:
+        """Load a model (default: the configured path again) beside the current one and switch atomically."""
+        try:
+            version, previous = await reload(body.model_path if body else None)
+        except (OSError, ValueError) as exc:
+            raise ServiceError(422, "reload_failed", f"cannot load {body.model_path if body else slot.path}: {exc}") from None
+        return ReloadResponse(model_version=version, previous_version=previous)
+
+    @app.get("/health", response_model=HealthResponse)
+    async def health() -> HealthResponse:
+        """The process is up (public)."""
+        return HealthResponse(status="ok")
+
+    @app.get("/ready", response_model=HealthResponse, responses={503: {"model": ErrorBody}})
+    async def ready() -> HealthResponse:
+        """200 once the model is loaded, 503 before (public)."""
+        current()
+        return HealthResponse(status="ready")
+
+    @app.get("/info", response_model=InfoResponse, responses=ERRORS)
+    async def info(_: Auth, scorer: Model) -> InfoResponse:
+        """The model, its version, dtype and the service's limits."""
+        return InfoResponse(
+            model=str(slot.path), model_version=scorer.card.version, dtype=str(scorer.dtype).replace("torch.", ""),
+            max_length=scorer.max_length, ensemble_size=len(scorer.members), temperature=scorer.card.temperature,
+            limits={"max_inputs_per_request": settings.max_inputs_per_request, "max_chars_per_input": settings.max_chars_per_input,
+                    "max_body_bytes": settings.max_body_bytes, "queue_size": settings.queue_size,
+                    "max_wait_ms": settings.max_wait_ms, "token_budget": settings.token_budget},
+        )
+
+    @app.get("/metrics", response_class=Response)
+    async def prometheus() -> Response:
+        """Prometheus text format (public)."""
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    return app

@@ -1,0 +1,140 @@
+"""The micro-batcher: concurrent requests merged into one scoring call, model work off the event loop.
+
+Each request becomes a ``Job`` (its rows + the scorer it started with) in a bounded queue; a full queue
+raises ``Overloaded`` (the route answers 429 + Retry-After). One worker task takes the first waiting job,
+gathers more for at most ``max_wait_ms`` (or until the row/token caps), and runs each scorer's rows in ONE
+``BatchScorer.score`` call on a single model thread (which packs them into token-budget batches). Jobs are
+grouped by scorer, so requests in flight during a reload finish on the model they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from rewardkit.data.types import Prompt
+from rewardkit.score import BatchScorer, ScoreResult
+
+
+class Overloaded(Exception):
+    """The queue is full."""
+
+
+@dataclass
+class Job:
+    scorer: BatchScorer
+    prompts: list[Prompt]
+    responses: list[str]
+    future: asyncio.Future[ScoreResult]
+    enqueued: float = field(default_factory=time.perf_counter)
+
+    @property
+    def est_tokens(self) -> int:
+        # a cheap upper-ish estimate (~4 chars per token) used only to stop gathering, not for packing
+        chars = sum(len(r) + (len(p) if isinstance(p, str) else 200) for p, r in zip(self.prompts, self.responses))
+        return min(chars // 4 + 8 * len(self.responses), self.scorer.max_length * len(self.responses))
+
+
+class MicroBatcher:
+    def __init__(self, queue_size: int, max_wait_ms: float, max_rows: int, token_budget: int, metrics: Any = None) -> None:
+        self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=queue_size)
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_rows = max_rows
+        self.token_budget = token_budget
+        self.metrics = metrics
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rk-model")
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def submit(self, scorer: BatchScorer, prompts: list[Prompt], responses: list[str]) -> ScoreResult:
+        """Queue rows for ``scorer`` and wait for their scores; ``Overloaded`` when the queue is full."""
+        job = Job(scorer, prompts, responses, asyncio.get_running_loop().create_future())
+        try:
+            self.queue.put_nowait(job)
+        except asyncio.QueueFull:
+            raise Overloaded from None
+        if self.metrics is not None:
+            self.metrics.queue_size.set(self.queue.qsize())
+        return await job.future
+
+    async def _gather(self) -> list[Job]:
+        loop = asyncio.get_running_loop()
+        jobs = [await self.queue.get()]
+        rows, tokens = len(jobs[0].responses), jobs[0].est_tokens
+        deadline = loop.time() + self.max_wait
+        while rows < self.max_rows and tokens < self.token_budget:
+            try:
+                job = self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self.queue.get(), remaining)
+                except TimeoutError:
+                    break
+            jobs.append(job)
+            rows += len(job.responses)
+            tokens += job.est_tokens
+        return jobs
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = await self._gather()
+            if self.metrics is not None:
+                self.metrics.queue_size.set(self.queue.qsize())
+                now = time.perf_counter()
+                for job in jobs:
+                    self.metrics.queue_time.observe(now - job.enqueued)
+            groups: dict[int, list[Job]] = {}
+            for job in jobs:
+                groups.setdefault(id(job.scorer), []).append(job)
+            for group in groups.values():
+                live = [j for j in group if not j.future.done()]  # a client that hung up is skipped
+                if not live:
+                    continue
+                try:
+                    results = await loop.run_in_executor(self.executor, self._score_group, live)
+                except Exception as exc:  # a model failure fails these requests, not the worker
+                    for job in live:
+                        if not job.future.done():
+                            job.future.set_exception(exc)
+                    continue
+                for job, result in zip(live, results):
+                    if not job.future.done():
+                        job.future.set_result(result)
+
+    def _score_group(self, jobs: list[Job]) -> list[ScoreResult]:
+        """One scoring call over all jobs' rows (runs on the model thread), split back per job."""
+        scorer = jobs[0].scorer
+        prompts = [p for j in jobs for p in j.prompts]
+        responses = [r for j in jobs for r in j.responses]
+        enc = scorer.encode(prompts, responses)
+        if self.metrics is not None:
+            self.metrics.batch_size.observe(len(responses))
+            self.metrics.batch_tokens.observe(sum(enc.lengths))
+        raw = scorer.score_encoded(enc)  # (members, n)
+        out, start = [], 0
+        for job in jobs:
+            n = len(job.responses)
+            part = raw[:, start:start + n]
+            mean = part.mean(axis=0)
+            std = part.std(axis=0) if part.shape[0] > 1 else None
+            out.append(ScoreResult(mean, scorer.normalize(mean), std, list(enc.truncated[start:start + n]), scorer.card.version))
+            start += n
+        return out

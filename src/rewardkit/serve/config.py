@@ -1,0 +1,30 @@
+"""Serving settings: the deployment ``Settings`` (host, port, model, keys; prefix ``RK_``) plus the
+service's limits and batching knobs, also read from the environment (``RK_QUEUE_SIZE=512`` etc.)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from rewardkit.settings import Settings
+
+
+class ServeSettings(Settings):
+    """Everything ``create_app`` needs. Defaults suit a CPU box; raise token_budget on a GPU."""
+
+    max_inputs_per_request: int = Field(default=256, ge=1, description="Inputs per request; more is 413.")
+    max_chars_per_input: int = Field(default=32_000, ge=1, description="Characters per prompt or response; more is 413.")
+    max_body_bytes: int = Field(default=4_000_000, ge=1024, description="Request body size; more is 413.")
+    queue_size: int = Field(default=256, ge=1, description="Requests waiting for the model; beyond it, 429 + Retry-After.")
+    max_wait_ms: float = Field(default=2.0, ge=0, description="How long the batcher waits to fill a batch once it has one request.")
+    token_budget: int = Field(default=16_384, ge=64, description="Tokens (rows x padded width) per model batch.")
+    max_batch_rows: int = Field(default=512, ge=1, description="Rows merged into one scoring call at most.")
+    max_length: int | None = Field(default=None, ge=8, description="Token limit per row; default the model card's.")
+    dtype: str = Field(default="auto", description="auto (bf16 only where measured faster), fp32 or bf16.")
+    threads: int | None = Field(default=None, ge=1, description="torch threads; default torch's choice.")
+    retry_after_s: int = Field(default=1, ge=1, description="Retry-After seconds sent with 429.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ServeSettings":
+        if self.dtype not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"dtype must be auto, fp32 or bf16, got {self.dtype!r}")
+        return self
