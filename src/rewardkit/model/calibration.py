@@ -1,0 +1,131 @@
+"""Calibration metrics, temperature fitting and reward normalization (pure numpy).
+
+The probabilities here are P("chosen / a is better") and the labels 1 when it was (0 when not, 0.5 for a
+tie where soft labels are allowed). Binary reliability, not the multi-class "max confidence" form: a bin
+compares the mean predicted P with the observed fraction of positives.
+
+    ece = expected_calibration_error(p, y)            # equal-width bins on [0, 1]
+    T = fit_temperature(r_a - r_b, y)                 # P = sigmoid(d / T) minimises NLL
+    mean, std = reward_stats(reference_rewards); normalize(r, mean, std)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    p, y = np.asarray(probs, dtype=np.float64).ravel(), np.asarray(labels, dtype=np.float64).ravel()
+    if p.shape != y.shape:
+        raise ValueError(f"probs ({p.size}) and labels ({y.size}) differ in length")
+    if p.size == 0:
+        raise ValueError("calibration needs at least one prediction")
+    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+        raise ValueError("probs must be probabilities in [0, 1]")
+    if np.isnan(y).any() or (y < 0).any() or (y > 1).any():
+        raise ValueError("labels must lie in [0, 1] (1 = chosen better, 0 = not)")
+    return p, y
+
+
+def bin_index(probs: np.ndarray, n_bins: int = 10) -> np.ndarray:
+    """Equal-width bin of each probability: bin b holds [b/n, (b+1)/n), the last bin also holds 1.0."""
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    return np.minimum((np.asarray(probs, dtype=np.float64) * n_bins).astype(np.int64), n_bins - 1)
+
+
+def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> list[dict[str, float]]:
+    """The non-empty bins of a reliability diagram, low to high: each a dict with ``lo``, ``hi`` (edges),
+    ``confidence`` (mean predicted P), ``accuracy`` (mean label: observed fraction of positives) and
+    ``count``. Empty bins are left out (they have no mean, and NaN does not survive JSON)."""
+    p, y = _check(probs, labels)
+    idx = bin_index(p, n_bins)
+    rows = []
+    for b in range(n_bins):
+        members = idx == b
+        if members.any():
+            rows.append({
+                "lo": b / n_bins,
+                "hi": (b + 1) / n_bins,
+                "confidence": float(p[members].mean()),
+                "accuracy": float(y[members].mean()),
+                "count": int(members.sum()),
+            })
+    return rows
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> float:
+    """ECE = sum over bins of (count_b / N) * |accuracy_b - confidence_b| (Naeini et al. 2015; Guo et al.
+    2017), equal-width bins as in ``bin_index``. 0 is perfectly calibrated; at most 1."""
+    n = np.asarray(probs).size
+    return float(sum(b["count"] / n * abs(b["accuracy"] - b["confidence"]) for b in reliability_bins(probs, labels, n_bins)))
+
+
+def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean squared error mean((p - y)^2) of the probabilities; 0.25 for a constant 0.5."""
+    p, y = _check(probs, labels)
+    return float(np.mean((p - y) ** 2))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free form of 1 / (1 + e^-x)
+
+
+def temperature_nll(score_diffs: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """Mean NLL of labels under P = sigmoid(d / T): mean(softplus(z) - y z), z = d / T."""
+    z = np.asarray(score_diffs, dtype=np.float64) / temperature
+    y = np.asarray(labels, dtype=np.float64)
+    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+
+def fit_temperature(
+    score_diffs: np.ndarray, labels: np.ndarray, t_min: float = 1e-2, t_max: float = 1e2, iters: int = 100
+) -> float:
+    """T in [t_min, t_max] minimising the NLL of sigmoid(d / T) (score_diffs d = r_a - r_b, labels y).
+
+    With beta = 1 / T the NLL is a 1-D logistic regression without intercept, convex in beta, so its
+    derivative g(beta) = mean((sigmoid(beta d) - y) d) is increasing and the minimiser is its root.
+    Bisection on log beta finds it: deterministic, no learning rate, and it cannot diverge. If the root
+    is outside the range (the scores are anti-correlated with the labels, or separate them perfectly)
+    the nearest bound is returned."""
+    d = np.asarray(score_diffs, dtype=np.float64).ravel()
+    y = np.asarray(labels, dtype=np.float64).ravel()
+    if d.shape != y.shape or d.size == 0:
+        raise ValueError(f"score_diffs ({d.size}) and labels ({y.size}) must be non-empty and equal in length")
+    if not 0 < t_min < t_max:
+        raise ValueError(f"need 0 < t_min < t_max, got {t_min}, {t_max}")
+    if not np.isfinite(d).all() or (y < 0).any() or (y > 1).any():
+        raise ValueError("score_diffs must be finite and labels in [0, 1]")
+
+    def grad(log_beta: float) -> float:
+        return float(np.mean((_sigmoid(np.exp(log_beta) * d) - y) * d))
+
+    lo, hi = np.log(1.0 / t_max), np.log(1.0 / t_min)
+    if grad(lo) >= 0:  # NLL already rising at the smallest beta: the flattest allowed T
+        return t_max
+    if grad(hi) <= 0:  # still falling at the largest beta: the sharpest allowed T
+        return t_min
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        if grad(mid) < 0:
+            lo = mid
+        else:
+            hi = mid
+    return float(1.0 / np.exp(0.5 * (lo + hi)))
+
+
+def reward_stats(rewards: np.ndarray) -> tuple[float, float]:
+    """(mean, std) of rewards on a reference set, std with ddof = 0. A constant set gets std 1, so
+    normalizing only shifts it instead of dividing by zero."""
+    r = np.asarray(rewards, dtype=np.float64).ravel()
+    if r.size == 0 or not np.isfinite(r).all():
+        raise ValueError("reward statistics need a non-empty set of finite rewards")
+    std = float(r.std())
+    return float(r.mean()), std if std > 0 else 1.0
+
+
+def normalize(scores: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """(scores - mean) / std."""
+    if not std > 0:
+        raise ValueError(f"std must be > 0, got {std}")
+    return (np.asarray(scores, dtype=np.float64) - mean) / std

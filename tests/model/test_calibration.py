@@ -1,0 +1,121 @@
+"""Calibration maths against hand-worked values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from rewardkit.model.calibration import (
+    bin_index,
+    brier_score,
+    expected_calibration_error,
+    fit_temperature,
+    normalize,
+    reliability_bins,
+    reward_stats,
+    temperature_nll,
+)
+
+# 4 predictions, 10 equal-width bins:
+#   0.10 -> bin 1 [0.1, 0.2): conf 0.10, acc 0/1
+#   0.30, 0.35 -> bin 3 [0.3, 0.4): conf 0.325, acc 1/2
+#   0.90 -> bin 9 [0.9, 1.0]: conf 0.90, acc 1/1
+# ECE = 1/4 * 0.10 + 2/4 * |0.5 - 0.325| + 1/4 * 0.10 = 0.025 + 0.0875 + 0.025 = 0.1375
+PROBS = np.array([0.10, 0.30, 0.35, 0.90])
+LABELS = np.array([0, 1, 0, 1])
+
+
+def test_ece_four_samples_by_hand():
+    assert expected_calibration_error(PROBS, LABELS) == pytest.approx(0.1375)
+
+
+def test_reliability_bins_by_hand():
+    bins = reliability_bins(PROBS, LABELS)
+    assert [b["count"] for b in bins] == [1, 2, 1]  # empty bins left out
+    assert [b["lo"] for b in bins] == pytest.approx([0.1, 0.3, 0.9])
+    assert [b["confidence"] for b in bins] == pytest.approx([0.10, 0.325, 0.90])
+    assert [b["accuracy"] for b in bins] == pytest.approx([0.0, 0.5, 1.0])
+
+
+def test_bin_edges():
+    # 1.0 joins the last bin; 0.2 starts bin 2 (left-closed)
+    assert bin_index(np.array([0.0, 0.2, 0.999, 1.0]), 10).tolist() == [0, 2, 9, 9]
+    assert bin_index(np.array([0.5]), 1).tolist() == [0]
+    with pytest.raises(ValueError, match="n_bins"):
+        bin_index(np.array([0.5]), 0)
+
+
+def test_ece_perfect_and_worst():
+    # every prediction equals its bin's frequency -> 0; confident and always wrong -> 1
+    assert expected_calibration_error([0.5, 0.5], [1, 0]) == pytest.approx(0.0)
+    assert expected_calibration_error([1.0, 0.0], [0, 1]) == pytest.approx(1.0)
+
+
+def test_brier_by_hand():
+    # (0.1^2 + 0.7^2 + 0.35^2 + 0.1^2) / 4 = (0.01 + 0.49 + 0.1225 + 0.01) / 4 = 0.158125
+    assert brier_score(PROBS, LABELS) == pytest.approx(0.158125)
+    assert brier_score([0.5, 0.5], [1, 0]) == pytest.approx(0.25)
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="differ in length"):
+        brier_score([0.5], [1, 0])
+    with pytest.raises(ValueError, match="probabilities"):
+        expected_calibration_error([1.5], [1])
+    with pytest.raises(ValueError, match="labels"):
+        brier_score([0.5], [2])
+    with pytest.raises(ValueError, match="at least one"):
+        brier_score([], [])
+
+
+def test_temperature_nll_by_hand():
+    # d = 0: log 2; d = 2, T = 2, y = 1: -log s(1) = 0.3132617
+    assert temperature_nll(np.array([0.0]), np.array([1.0]), 1.0) == pytest.approx(math.log(2))
+    assert temperature_nll(np.array([2.0]), np.array([1.0]), 2.0) == pytest.approx(0.3132617, abs=1e-6)
+
+
+@pytest.mark.parametrize("true_t", [0.5, 2.0, 5.0])
+def test_fit_temperature_recovers_known_t(true_t):
+    # labels drawn from sigmoid(d / T_true): the NLL minimiser converges to T_true (20k samples: within 6%)
+    rng = np.random.default_rng(0)
+    d = rng.normal(0.0, 3.0, 20_000)
+    y = (rng.random(d.size) < 1 / (1 + np.exp(-d / true_t))).astype(float)
+    t = fit_temperature(d, y)
+    assert t == pytest.approx(true_t, rel=0.06)
+    # it is the minimiser: nudging T either way raises the NLL
+    assert temperature_nll(d, y, t) < min(temperature_nll(d, y, t * 1.05), temperature_nll(d, y, t / 1.05))
+    assert fit_temperature(d, y) == t  # deterministic
+
+
+def test_fit_temperature_lowers_ece_of_overconfident_scores():
+    rng = np.random.default_rng(1)
+    d = rng.normal(0.0, 2.0, 5_000)
+    y = (rng.random(d.size) < 1 / (1 + np.exp(-d / 3.0))).astype(float)  # scores 3x too sharp
+    t = fit_temperature(d, y)
+    before = expected_calibration_error(1 / (1 + np.exp(-d)), y)
+    after = expected_calibration_error(1 / (1 + np.exp(-d / t)), y)
+    assert after < before / 2
+
+
+def test_fit_temperature_bounds():
+    d = np.array([1.0, 2.0, -1.0])
+    assert fit_temperature(d, np.array([1.0, 1.0, 0.0])) == 1e-2  # perfectly separated: sharpest allowed
+    assert fit_temperature(d, np.array([0.0, 0.0, 1.0])) == 1e2  # anti-correlated: flattest allowed
+    with pytest.raises(ValueError, match="t_min"):
+        fit_temperature(d, np.array([1.0, 0.0, 0.0]), t_min=2.0, t_max=1.0)
+    with pytest.raises(ValueError, match="equal in length"):
+        fit_temperature(d, np.array([1.0]))
+
+
+def test_reward_stats_and_normalize():
+    # [1, 2, 3, 6]: mean 3, variance (4 + 1 + 0 + 9) / 4 = 3.5 (ddof 0), std 1.8708287
+    mean, std = reward_stats(np.array([1.0, 2.0, 3.0, 6.0]))
+    assert (mean, std) == pytest.approx((3.0, math.sqrt(3.5)))
+    assert normalize(np.array([3.0, 6.0]), mean, std).tolist() == pytest.approx([0.0, 3.0 / math.sqrt(3.5)])
+    assert reward_stats(np.array([2.0, 2.0])) == (2.0, 1.0)  # constant: std 1, normalize only shifts
+    with pytest.raises(ValueError, match="non-empty"):
+        reward_stats(np.array([]))
+    with pytest.raises(ValueError, match="std"):
+        normalize(np.array([1.0]), 0.0, 0.0)
