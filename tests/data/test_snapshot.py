@@ -172,6 +172,10 @@ def test_cli_build_list_show_export(store_url, tmp_path, monkeypatch) -> None:
         out = tmp_path / "export"
         exported = json.loads(runner.invoke(app, ["dataset", "export", first["id"], "--out", str(out), "--json"]).output)
         assert sum(exported["rows"].values()) == 15 and (out / "train.jsonl").is_file()
+        monkeypatch.setenv("RK_HOME", str(tmp_path / "elsewhere"))  # another RK_HOME, the same database
+        get_settings.cache_clear()
+        via_registry = json.loads(runner.invoke(app, ["dataset", "show", first["id"], "--json"]).output)
+        assert via_registry["id"] == first["id"]
         bad = runner.invoke(app, ["dataset", "build", "--fractions", "0.5,0.5,0.5"])
         assert isinstance(bad.exception, UserError) and "fractions" in str(bad.exception)
         missing = runner.invoke(app, ["dataset", "show", "nope"])

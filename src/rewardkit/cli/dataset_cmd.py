@@ -55,6 +55,14 @@ def _resolve(ref: str) -> Path:
     try:
         return resolve_snapshot(ref, _snapshot_dir())
     except SnapshotNotFound as exc:
+        # not under this RK_HOME: the store's registry may know where it was written
+        from rewardkit.cli.db_cmd import _open
+        from rewardkit.store.queries import get_snapshot
+
+        with _open()() as session:
+            row = get_snapshot(session, ref)
+        if row is not None and (Path(row.path) / "manifest.json").is_file():
+            return Path(row.path)
         raise UserError(str(exc)) from exc
 
 

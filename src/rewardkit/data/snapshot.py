@@ -230,7 +230,7 @@ def build_snapshot(
     built = write_snapshot(
         snapshot_dir, options=options, splits=result.splits, counts=asdict(result.counts), conflicts=result.conflicts, parent=parent
     )
-    record_snapshot(session, id=built.id, parent_id=built.manifest.get("parent"), path=str(built.path), manifest=built.manifest)
+    record_snapshot(session, id=built.id, parent_id=built.manifest.get("parent"), path=str(built.path.resolve()), manifest=built.manifest)
     return built
 
 
