@@ -1,0 +1,161 @@
+"""``rewardkit import FORMAT PATH...``: load preference data into the store; ``import events`` and
+``import convert-events`` for implicit feedback.
+
+Run ``rewardkit import --help``. Formats and their mapping to comparisons: docs/data-formats.md.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rewardkit.cli.output import UserError, emit_json, progress_bar, stderr, stdout
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the counts as one JSON document.")]
+PathsArg = Annotated[list[Path], typer.Argument(help="Files (.jsonl, .jsonl.gz, .csv, .parquet) or Hugging Face datasets folders (save_to_disk).", show_default=False)]
+OnErrorOpt = Annotated[
+    str,
+    typer.Option("--on-error", help="fail: stop at the first bad record and import nothing; skip: import the rest and write rejects."),
+]
+RejectsOpt = Annotated[Path | None, typer.Option("--rejects", help="Where --on-error skip writes rejected records (JSONL). Default: RK_HOME/rejects/.")]
+SourceOpt = Annotated[str | None, typer.Option("--source", help="Source dataset name stored on each comparison. Default: the format's name.")]
+AnnotatorOpt = Annotated[str | None, typer.Option("--annotator", help="Annotator id, overriding the format's default.")]
+AnnotatorKindOpt = Annotated[str | None, typer.Option("--annotator-kind", help="human | ai | implicit | rule, overriding the format's default.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Records per committed transaction.")]
+ProgressFileOpt = Annotated[
+    Path | None,
+    typer.Option("--progress-file", help="Append 'committed N' after each committed chunk here (default: stderr when it is not a terminal)."),
+]
+
+
+def _committed_reporter(progress_file: Path | None):  # noqa: ANN202 - a callback
+    handle = progress_file.open("a", encoding="utf-8") if progress_file else None
+
+    def report(n: int) -> None:
+        if handle is not None:
+            handle.write(f"committed {n}\n")
+            handle.flush()
+        elif not stderr.is_terminal:
+            stderr.print(f"committed {n}", highlight=False, soft_wrap=True)
+
+    return report, handle
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    c = result["counts"]
+    noun = "events" if result["format"] == "events" else "comparisons"
+    stdout.print(
+        f"imported [bold]{c['imported']:,}[/bold] {noun} (read {c['read']:,}, duplicates skipped {c['duplicates']:,}, "
+        f"rejected {c['rejected']:,}, ties {c['ties']:,}); import #{result['import_id']}",
+        highlight=False,
+    )
+    for message in result["first_rejects"]:
+        stdout.print(f"  rejected: {message}", highlight=False, soft_wrap=True)
+    if result["rejects_path"] and c["rejected"]:
+        stdout.print(f"  all rejected records with their reasons: {result['rejects_path']}", highlight=False)
+
+
+def do_import(
+    fmt: str,
+    paths: list[Path],
+    *,
+    on_error: str = "fail",
+    rejects: Path | None = None,
+    source: str | None = None,
+    annotator: str | None = None,
+    annotator_kind: str | None = None,
+    batch_size: int = 1000,
+    progress_file: Path | None = None,
+    json_: bool = False,
+) -> None:
+    from rewardkit.cli.db_cmd import _open
+    from rewardkit.data.importers.errors import ImportFailed
+    from rewardkit.data.importers.run import ImportConfig, run_import
+    from rewardkit.settings import get_settings
+
+    if on_error == "skip" and rejects is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        rejects = get_settings().home / "rejects" / f"{fmt}-{stamp}.jsonl"
+    try:
+        config = ImportConfig(fmt, tuple(paths), on_error, rejects, source, annotator, annotator_kind, batch_size)  # type: ignore[arg-type]
+        factory = _open()
+        report, handle = _committed_reporter(progress_file)
+        try:
+            with progress_bar(f"import {fmt}", unit="records") as bar:
+                result = run_import(factory, config, on_commit=report, progress=bar.advance)
+        finally:
+            if handle is not None:
+                handle.close()
+    except ImportFailed as exc:
+        raise UserError(str(exc)) from exc
+    emit_json(result.to_json()) if json_ else _print_result(result.to_json())
+
+
+def _format_command(name: str, help_text: str):  # noqa: ANN202 - a typer command
+    def command(
+        paths: PathsArg,
+        on_error: OnErrorOpt = "fail",
+        rejects: RejectsOpt = None,
+        source: SourceOpt = None,
+        annotator: AnnotatorOpt = None,
+        annotator_kind: AnnotatorKindOpt = None,
+        batch_size: BatchOpt = 1000,
+        progress_file: ProgressFileOpt = None,
+        json_: JsonOpt = False,
+    ) -> None:
+        do_import(
+            name,
+            paths,
+            on_error=on_error,
+            rejects=rejects,
+            source=source,
+            annotator=annotator,
+            annotator_kind=annotator_kind,
+            batch_size=batch_size,
+            progress_file=progress_file,
+            json_=json_,
+        )
+
+    command.__doc__ = f"Import {help_text}. Ends with counts (read, imported, duplicates skipped, rejected)."
+    return command
+
+
+def register(app: typer.Typer) -> None:
+    from rewardkit.data.importers.formats import FORMATS
+
+    group = typer.Typer(
+        help="Import preference data (trl, hh-rlhf, ultrafeedback, alpacaeval) or implicit feedback events into the store. "
+        "Importing the same data again stores nothing new. See docs/data-formats.md.",
+        no_args_is_help=True,
+    )
+    app.add_typer(group, name="import")
+    for name, fmt in FORMATS.items():
+        group.command(name)(_format_command(name, fmt.help))
+
+    @group.command("convert-events")
+    def convert_events(
+        source: Annotated[str, typer.Option("--source", help="Source name of the comparisons made.")] = "implicit",
+        json_: JsonOpt = False,
+    ) -> None:
+        """Turn the stored implicit feedback events into comparisons (annotator kind implicit) by the rules
+        in docs/data-formats.md: thumbs up vs down, edit, regenerate, copy. Running it again adds nothing."""
+        from dataclasses import asdict
+
+        from rewardkit.cli.db_cmd import _open
+        from rewardkit.data.implicit import convert_stored_events
+
+        if not source.strip():
+            raise UserError("--source must not be empty")
+        counts = asdict(convert_stored_events(_open(), source=source))
+        if json_:
+            emit_json(counts)
+        else:
+            rules = ", ".join(f"{k} {v:,}" for k, v in sorted(counts["by_rule"].items())) or "none"
+            stdout.print(
+                f"{counts['events']:,} events -> {counts['comparisons']:,} comparisons ({rules}); "
+                f"imported {counts['imported']:,}, duplicates skipped {counts['duplicates']:,}",
+                highlight=False,
+            )

@@ -1,0 +1,48 @@
+"""The import formats by name: how to parse one record and how to store a batch of parsed records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from rewardkit.data.importers import alpacaeval, events, hh_rlhf, trl, ultrafeedback
+from rewardkit.data.importers.errors import ImportFailed
+from rewardkit.data.importers.options import ImportOptions
+from rewardkit.store.queries import AddResult, add_comparisons, add_feedback_events
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    parse: Callable[[dict[str, Any], ImportOptions], Any]
+    add: Callable[[Session, Sequence[Any], int], AddResult]
+    help: str
+
+
+def _add_comparisons(session: Session, batch: Sequence[Any], import_id: int) -> AddResult:
+    return add_comparisons(session, batch, import_id=import_id)
+
+
+def _add_events(session: Session, batch: Sequence[Any], _import_id: int) -> AddResult:
+    return add_feedback_events(session, batch)
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("trl", trl.parse, _add_comparisons, "TRL preference data: prompt/chosen/rejected, standard or conversational, explicit or implicit prompt, optional margin"),
+        Format("hh-rlhf", hh_rlhf.parse, _add_comparisons, "Anthropic HH-RLHF: {chosen, rejected} full Human/Assistant transcripts"),
+        Format("ultrafeedback", ultrafeedback.parse, _add_comparisons, "UltraFeedback: instruction + rated completions (or the binarized chosen/rejected variant)"),
+        Format("alpacaeval", alpacaeval.parse, _add_comparisons, "AlpacaEval annotations: instruction, output_1/2, generator_1/2, preference in [1, 2]"),
+        Format("events", events.parse, _add_events, "implicit feedback events (thumbs_up/down, regenerate, copy, edit), JSONL"),
+    )
+}
+
+
+def get_format(name: str) -> Format:
+    if name not in FORMATS:
+        raise ImportFailed(f"unknown format {name!r}; expected one of {', '.join(FORMATS)}")
+    return FORMATS[name]
