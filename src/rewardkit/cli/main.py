@@ -33,6 +33,7 @@ def _root() -> None:
 # --- command registry: one line per command module -------------------------------------------------
 from rewardkit.cli import db_cmd, env_cmd  # noqa: E402
 from rewardkit.cli import data_cmd, dataset_cmd  # noqa: E402
+from rewardkit.cli import import_cmd  # noqa: E402
 from rewardkit.cli import eval_cmd  # noqa: E402
 from rewardkit.cli import score_cmd, serve_cmd  # noqa: E402
 
@@ -40,6 +41,7 @@ env_cmd.register(app)
 db_cmd.register(app)
 dataset_cmd.register(app)
 data_cmd.register(app)
+import_cmd.register(app)
 eval_cmd.register(app)
 score_cmd.register(app)
 serve_cmd.register(app)
