@@ -1,0 +1,640 @@
+"""Train a reward model on a dataset snapshot: the loop, top to bottom.
+
+Run it:
+
+    rewardkit train --data SNAPSHOT --out runs/rm1                 # CLI (cli/train_cmd.py)
+    python -c "from rewardkit.train import TrainConfig, train; train(TrainConfig(data='SNAP', out='runs/rm1'))"
+    torchrun --nproc_per_node 2 -m rewardkit.train --data SNAP --out runs/rm1   # DDP (gloo on CPU)
+    accelerate launch --num_processes 2 -m rewardkit.train --data SNAP --out runs/rm1
+
+``train(config)`` reads the snapshot's train/validation splits, formats every pair with
+``model.formatting.encode`` (truncating the prompt from the left, never dropping a pair), and runs one
+function, ``train_member``: AdamW, linear warmup then linear decay, gradient accumulation and clipping,
+length-grouped batches (chosen and rejected in one forward pass, padded to the batch's own longest row),
+optional bf16 autocast, validation every ``eval_every`` steps, best-checkpoint selection, early stopping,
+atomic checkpoints that ``--resume`` continues from after a kill. After training it fits the temperature on
+validation, stores reward mean/std on a reference set, and writes the ``save_pretrained`` folder,
+``rewardkit.json``, README.md, metrics.jsonl and curves.png. ``ensemble > 1`` trains N members (different
+seeds, optionally bootstrap resamples) into ``member_<i>/`` under one ensemble card.
+
+Only rank 0 writes files; every rank runs validation (cheap) so early-stopping decisions agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from rewardkit.data.types import PreferencePair, content_hash, prompt_text
+from rewardkit.model.card import RewardCard, atomic_write_text, plot_curves, write_card, write_readme
+from rewardkit.model.formatting import Encoded, collate, encode, template_kind
+
+LossName = Literal["bt", "margin", "tie"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; the CLI is generated from these fields."""
+
+    data: str = ""
+    """Dataset snapshot (folder, id or id prefix), or a JSONL file of {prompt, chosen, rejected} rows."""
+    out: str = ""
+    """Output folder: the trained model (save_pretrained layout), rewardkit.json, README.md, curves."""
+    backbone: str = "all-MiniLM-L6-v2"
+    """Hugging Face model id or folder; the default is the bundled pretrained all-MiniLM-L6-v2."""
+    max_length: int = 256
+    """Token budget per (prompt, response); longer prompts are cut from the left (counted, never dropped)."""
+    batch_size: int = 8
+    """Pairs per micro-batch (per process)."""
+    grad_accum: int = 1
+    """Micro-batches per optimizer step."""
+    epochs: float = 1.0
+    """Passes over the training pairs (fractions allowed)."""
+    max_steps: int = 0
+    """Stop after this many optimizer steps (0: derived from epochs)."""
+    lr: float = 5e-5
+    """Peak AdamW learning rate (LoRA runs usually want ~10x more)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (not applied to biases and LayerNorm weights)."""
+    warmup_ratio: float = 0.1
+    """Fraction of steps of linear warmup; then linear decay to 0."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm (0 disables)."""
+    loss: LossName = "bt"
+    """bt: Bradley-Terry; margin: BT with a margin from the pair's strength/margin; tie: tie-aware BT."""
+    margin_scale: float = 1.0
+    """Margin loss: margin = margin_scale * strength (or the pair's own margin)."""
+    center_coef: float = 0.0
+    """Coefficient of the centering term coef * mean((r_chosen + r_rejected)^2) (0 disables)."""
+    eval_every: int = 100
+    """Validate (and checkpoint) every N optimizer steps, and at the end."""
+    patience: int = 0
+    """Early stopping: stop after this many validations without a better validation loss (0: off)."""
+    seed: int = 0
+    """Seed of weights init, batch order and bootstrap."""
+    bf16: Literal["auto", "on", "off"] = "auto"
+    """bf16 autocast: auto measures a few steps both ways on this machine and keeps the faster."""
+    threads: int = 0
+    """torch threads (0: leave torch's default; the benchmark uses 2 on a 2-core machine)."""
+    lora_r: int = 0
+    """LoRA rank (0: full fine-tuning). The scalar head is always fully trained and saved."""
+    lora_alpha: int = 16
+    """LoRA alpha."""
+    ensemble: int = 1
+    """Number of ensemble members (different seeds)."""
+    bootstrap: bool = False
+    """Ensemble members train on bootstrap resamples of the training pairs."""
+    resume: bool = False
+    """Continue from out/checkpoint/last.pt (after a crash or kill)."""
+    validation_fraction: float = 0.1
+    """When the data has no validation split: the fraction of prompts (by hash) held out for it."""
+    reference_size: int = 512
+    """Responses scored to estimate the reward mean/std stored for normalization."""
+    progress: bool = True
+    """Show a progress bar on stderr (only when it is a terminal)."""
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.max_length >= 16, "max_length", "at least 16"),
+            (self.batch_size >= 1, "batch_size", "at least 1"),
+            (self.grad_accum >= 1, "grad_accum", "at least 1"),
+            (self.epochs > 0 or self.max_steps > 0, "epochs", "> 0 (or max_steps > 0)"),
+            (self.max_steps >= 0, "max_steps", ">= 0"),
+            (self.lr > 0, "lr", "> 0"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)"),
+            (self.max_grad_norm >= 0, "max_grad_norm", ">= 0"),
+            (self.loss in ("bt", "margin", "tie"), "loss", "one of bt, margin, tie"),
+            (self.eval_every >= 1, "eval_every", "at least 1"),
+            (self.patience >= 0, "patience", ">= 0"),
+            (self.bf16 in ("auto", "on", "off"), "bf16", "one of auto, on, off"),
+            (self.lora_r >= 0, "lora_r", ">= 0"),
+            (self.ensemble >= 1, "ensemble", "at least 1"),
+            (0 < self.validation_fraction < 1, "validation_fraction", "in (0, 1)"),
+            (self.center_coef >= 0, "center_coef", ">= 0"),
+        ]
+        for ok, name, expectation in checks:
+            if not ok:
+                raise ValueError(f"TrainConfig.{name}: expected {expectation}, got {getattr(self, name)!r}")
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+
+def load_pairs(config: TrainConfig) -> tuple[list[PreferencePair], list[PreferencePair], str]:
+    """(train, validation, snapshot id). A snapshot without validation pairs, or a JSONL file, gets a
+    validation split carved by prompt hash (so no prompt is in both)."""
+    path = Path(config.data)
+    if path.suffix in (".jsonl", ".json") and path.is_file():
+        train_pairs, val_pairs = read_jsonl_pairs(path), []
+        snapshot_id = "file:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    else:
+        from rewardkit.data.snapshot import load_split, read_manifest, resolve_snapshot
+
+        folder = resolve_snapshot(config.data)
+        snapshot_id = str(read_manifest(folder).get("id", folder.name))
+        train_pairs, val_pairs = load_split(folder, "train"), load_split(folder, "validation")
+    if not val_pairs:
+        train_pairs, val_pairs = split_by_prompt(train_pairs, config.validation_fraction)
+    if not train_pairs:
+        raise ValueError(f"{config.data}: no training pairs")
+    return train_pairs, val_pairs, snapshot_id
+
+
+def read_jsonl_pairs(path: Path) -> list[PreferencePair]:
+    """TRL-style rows {prompt, chosen, rejected} (prompt optional: HH-RLHF transcripts are split at the
+    last shared "\\n\\nAssistant:")."""
+    pairs = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+            for key in ("chosen", "rejected"):
+                if not isinstance(row.get(key), str) or not row[key].strip():
+                    raise ValueError(f"{path}:{n}: field '{key}': expected non-empty text")
+            prompt, chosen, rejected = row.get("prompt"), row["chosen"], row["rejected"]
+            if prompt is None:
+                prompt, chosen, rejected = split_shared_prompt(chosen, rejected)
+            pairs.append(PreferencePair(id=f"{n}", prompt=prompt, chosen=chosen, rejected=rejected, margin=row.get("margin")))
+    return pairs
+
+
+def split_shared_prompt(chosen: str, rejected: str, marker: str = "\n\nAssistant:") -> tuple[str, str, str]:
+    """HH-RLHF transcripts: the prompt is the shared prefix up to (and including) the last shared marker."""
+    common = os.path.commonprefix([chosen, rejected])
+    cut = common.rfind(marker)
+    cut = cut + len(marker) if cut >= 0 else len(common)
+    return chosen[:cut], chosen[cut:].strip() or chosen, rejected[cut:].strip() or rejected
+
+
+def split_by_prompt(pairs: list[PreferencePair], fraction: float) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """Deterministic split by a hash of the prompt: a prompt's pairs all land on one side."""
+    def held_out(p: PreferencePair) -> bool:
+        return int(content_hash(prompt_text(p.prompt), 8), 16) / 16**8 < fraction
+
+    return [p for p in pairs if not held_out(p)], [p for p in pairs if held_out(p)]
+
+
+@dataclass
+class PairTensors:
+    """N pairs encoded once: rows 0..N-1 are chosen, N..2N-1 rejected, so one collate call builds one
+    forward pass over both (rows i and N+i). ``margin``/``tie`` [N] feed the losses."""
+
+    encoded: Encoded
+    margin: torch.Tensor
+    tie: torch.Tensor
+
+    @property
+    def n(self) -> int:
+        return len(self.encoded) // 2
+
+    def pair_lengths(self) -> list[int]:
+        lengths = self.encoded.lengths
+        return [max(lengths[i], lengths[i + self.n]) for i in range(self.n)]
+
+    def truncated(self) -> int:
+        t = self.encoded.truncated
+        return sum(t[i] or t[i + self.n] for i in range(self.n))
+
+
+def encode_pairs(tokenizer: Any, pairs: list[PreferencePair], max_length: int, margin_scale: float) -> PairTensors:
+    prompts = [p.prompt for p in pairs]
+    encoded = encode(tokenizer, prompts + prompts, [p.chosen for p in pairs] + [p.rejected for p in pairs], max_length)
+    margin = [p.margin if p.margin is not None else (p.strength or 0.0) * margin_scale for p in pairs]
+    return PairTensors(encoded, torch.tensor(margin, dtype=torch.float32), torch.tensor([p.tie for p in pairs]))
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, chunk_batches: int = 32) -> list[list[int]]:
+    """Batches of similar length, in random order: shuffle, sort within chunks of ``chunk_batches`` batches,
+    cut into batches, shuffle the batches. Most pairs are short, so this cuts padding a lot while keeping
+    the order random."""
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * chunk_batches
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])
+        batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+# --- distributed --------------------------------------------------------------------------------------
+
+
+def setup_distributed() -> tuple[int, int]:
+    """(rank, world size). Under torchrun / accelerate launch (WORLD_SIZE > 1) joins a gloo (CPU) or nccl
+    process group."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+# --- the loop -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    """Where the model went, and its metrics (every rank gets them; only rank 0 wrote files)."""
+
+    out: Path
+    metrics: dict[str, Any]
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train one model (or ``config.ensemble`` members) and write it to ``config.out``."""
+    rank, world = setup_distributed()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    train_pairs, val_pairs, snapshot_id = load_pairs(config)
+    out = Path(config.out)
+    if config.ensemble == 1:
+        return TrainResult(out, train_member(config, train_pairs, val_pairs, snapshot_id, out, config.seed, rank, world))
+    members = []
+    for i in range(config.ensemble):
+        seed = config.seed + 1000 * i
+        member_pairs = train_pairs
+        if config.bootstrap:
+            rng = random.Random(seed)
+            member_pairs = [train_pairs[rng.randrange(len(train_pairs))] for _ in train_pairs]
+        metrics = train_member(config, member_pairs, val_pairs, snapshot_id, out / f"member_{i}", seed, rank, world)
+        members.append((f"member_{i}", metrics))
+    if rank == 0:
+        return TrainResult(out, write_ensemble_card(config, out, snapshot_id, members, val_pairs))
+    return TrainResult(out, {"members": dict(members)})
+
+
+def train_member(
+    config: TrainConfig,
+    train_pairs: list[PreferencePair],
+    val_pairs: list[PreferencePair],
+    snapshot_id: str,
+    out: Path,
+    seed: int,
+    rank: int = 0,
+    world: int = 1,
+) -> dict[str, Any]:
+    """One model, top to bottom: setup, batches, (resume), loop with validation/checkpoints, finish."""
+    from rewardkit.model import losses
+    from rewardkit.model.backbone import load_backbone
+    from rewardkit.model.calibration import expected_calibration_error, fit_temperature
+
+    # -- setup: seeds, model, data ---------------------------------------------------------------------
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    model, tokenizer = load_backbone(config.backbone)
+    kind = template_kind(tokenizer)
+    head = head_module_name(model)
+    head_init = {k: v.detach().clone() for k, v in getattr(model, head).state_dict().items()}
+    if config.lora_r:
+        model = wrap_lora(model, config, head)
+    train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale)
+    val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale)
+    pad_id = tokenizer.pad_token_id
+    micro_per_epoch = math.ceil(train_data.n / config.batch_size / world)
+    total_steps = config.max_steps or max(1, math.ceil(micro_per_epoch * config.epochs / config.grad_accum))
+    warmup = int(total_steps * config.warmup_ratio)
+
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=config.lr
+    )
+    # linear warmup to lr, then linear decay to 0 at total_steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup))
+    )
+    ddp_model = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp_model = DistributedDataParallel(model)
+
+    ckpt_dir = out / "checkpoint"
+    step, micro, history, best = 0, 0, [], {"loss": math.inf, "step": 0, "evals_since": 0}
+    if config.resume and (ckpt_dir / "last.pt").is_file():
+        state = torch.load(ckpt_dir / "last.pt", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, micro, history, best = state["step"], state["micro"], state["history"], state["best"]
+        torch.set_rng_state(state["torch_rng"])
+
+    use_bf16 = decide_bf16(config, ddp_model, train_data, pad_id) if step < total_steps else False
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if use_bf16 else nullcontext
+
+    def loss_of(rewards_c: torch.Tensor, rewards_r: torch.Tensor, rows: list[int], data: PairTensors) -> torch.Tensor:
+        margin, tie = data.margin[rows], data.tie[rows]
+        if config.loss == "tie":
+            loss = losses.tie_aware_loss(rewards_c, rewards_r, tie)
+        elif config.loss == "margin":
+            loss = losses.margin_bradley_terry_loss(rewards_c, rewards_r, margin)
+        else:
+            loss = losses.bradley_terry_loss(rewards_c, rewards_r)
+        if config.center_coef:
+            loss = loss + losses.centering_loss(rewards_c, rewards_r, config.center_coef)
+        return loss
+
+    def rewards_of(net: Any, data: PairTensors, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        # chosen rows i and rejected rows N+i in ONE forward pass: [2B, L] -> logits [2B, A] -> [B], [B]
+        batch = collate(data.encoded, rows + [r + data.n for r in rows], pad_id)
+        with autocast():
+            logits = net(**batch).logits.float()
+        rewards = logits.mean(dim=1) if logits.shape[1] > 1 else logits[:, 0]
+        return rewards[: len(rows)], rewards[len(rows):]
+
+    @torch.no_grad()
+    def validate() -> dict[str, float]:
+        model.eval()
+        rc_all, rr_all, loss_sum = [], [], 0.0
+        order = sorted(range(val_data.n), key=val_data.pair_lengths().__getitem__)
+        for start in range(0, len(order), config.batch_size * 4):
+            rows = order[start:start + config.batch_size * 4]
+            rc, rr = rewards_of(model, val_data, rows)
+            loss_sum += loss_of(rc, rr, rows, val_data).item() * len(rows)
+            rc_all.append(rc)
+            rr_all.append(rr)
+        model.train()
+        rc, rr = torch.cat(rc_all), torch.cat(rr_all)
+        decided = ~val_data.tie[order]
+        diff = (rc - rr)[decided]
+        return {
+            "loss": loss_sum / max(1, val_data.n),
+            "accuracy": (diff > 0).float().mean().item() if len(diff) else float("nan"),
+            "margin": diff.mean().item() if len(diff) else float("nan"),
+            "chosen_mean": rc.mean().item(),
+            "rejected_mean": rr.mean().item(),
+        }
+
+    def batches_of_epoch(epoch: int) -> list[list[int]]:
+        # every rank builds the same order, then takes its share; all ranks get equally many batches
+        batches = length_grouped_batches(train_data.pair_lengths(), config.batch_size, seed + epoch)
+        batches = batches[: len(batches) // world * world] or batches
+        return batches[rank::world]
+
+    # -- the loop ---------------------------------------------------------------------------------------
+    model.train()
+    epoch_batches: dict[int, list[list[int]]] = {}
+    run_stats = {"pairs": 0, "seconds": 0.0}
+    with _progress(config, rank, total_steps * config.grad_accum * config.batch_size * world) as bar:
+        bar.advance(step * config.grad_accum * config.batch_size * world)
+        while step < total_steps:
+            t0 = time.perf_counter()
+            sums = {"loss": 0.0, "correct": 0.0, "margin": 0.0, "pairs": 0}
+            for k in range(config.grad_accum):
+                epoch, index = divmod(micro, micro_per_epoch)
+                if epoch not in epoch_batches:
+                    epoch_batches = {epoch: batches_of_epoch(epoch)}
+                rows = epoch_batches[epoch][index % len(epoch_batches[epoch])]
+                micro += 1
+                sync = k == config.grad_accum - 1 or world == 1
+                with nullcontext() if sync else ddp_model.no_sync():
+                    rc, rr = rewards_of(ddp_model, train_data, rows)
+                    loss = loss_of(rc, rr, rows, train_data)
+                    (loss / config.grad_accum).backward()
+                sums["loss"] += loss.item() * len(rows)
+                sums["correct"] += (rc > rr).float().sum().item()
+                sums["margin"] += (rc - rr).sum().item()
+                sums["pairs"] += len(rows)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm or float("inf"))
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            run_stats["pairs"] += sums["pairs"] * world
+            run_stats["seconds"] += time.perf_counter() - t0
+            n = max(1, sums["pairs"])
+            history.append({
+                "kind": "train", "step": step, "loss": sums["loss"] / n, "accuracy": sums["correct"] / n,
+                "margin": sums["margin"] / n, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+            })
+            bar.advance(sums["pairs"] * world)
+
+            if step % config.eval_every == 0 or step == total_steps:
+                metrics = validate()
+                history.append({"kind": "val", "step": step, **metrics})
+                improved = metrics["loss"] < best["loss"]
+                best = {"loss": metrics["loss"], "step": step, "evals_since": 0, **metrics} if improved else {
+                    **best, "evals_since": best["evals_since"] + 1}
+                if rank == 0:
+                    if improved:
+                        atomic_torch_save({k: v.detach().clone() for k, v in model.state_dict().items()}, ckpt_dir / "best.pt")
+                    atomic_torch_save({
+                        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "step": step, "micro": micro, "history": history,
+                        "best": best, "torch_rng": torch.get_rng_state(), "config": asdict(config),
+                    }, ckpt_dir / "last.pt")
+                if config.patience and best["evals_since"] >= config.patience:
+                    break
+
+    # -- finish: best weights, calibration, normalization, files ------------------------------------------
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # rank 0 has written best.pt
+    if (ckpt_dir / "best.pt").is_file():
+        model.load_state_dict(torch.load(ckpt_dir / "best.pt", weights_only=True))
+    model.eval()
+    with torch.no_grad():
+        order = list(range(val_data.n))
+        rc, rr = (torch.cat(t) for t in zip(*(rewards_of(model, val_data, order[s:s + 32]) for s in range(0, len(order), 32)))) if order else (torch.zeros(0), torch.zeros(0))
+    decided = ~val_data.tie
+    diff = (rc - rr)[decided]
+    # P(a > b) is symmetric: calibrate on both orientations, (d, 1) and (-d, 0)
+    both = torch.cat([diff, -diff])
+    labels = torch.cat([torch.ones_like(diff), torch.zeros_like(diff)])
+    temperature = float(fit_temperature(both, labels)) if len(diff) >= 2 else 1.0
+    reference = torch.cat([rc, rr])[: config.reference_size * 2]
+    metrics = {
+        "train_pairs": train_data.n, "validation_pairs": val_data.n,
+        "truncated_train": train_data.truncated(), "truncated_validation": val_data.truncated(),
+        "best_step": best["step"], "steps": step, "total_steps": total_steps, "bf16": use_bf16,
+        "val_accuracy": (diff > 0).float().mean().item() if len(diff) else None,
+        "val_loss": best.get("loss"), "val_margin": diff.mean().item() if len(diff) else None,
+        "ece_before": float(expected_calibration_error(torch.sigmoid(both), labels)) if len(diff) else None,
+        "ece_after": float(expected_calibration_error(torch.sigmoid(both / temperature), labels)) if len(diff) else None,
+        "train_pairs_per_s": run_stats["pairs"] / run_stats["seconds"] if run_stats["seconds"] else None,
+        "world_size": world,
+        "weights_sha256": weights_digest(unwrap_lora(model)),
+        "head_changed": not all(torch.equal(v, getattr(unwrap_lora(model), head).state_dict()[k].detach()) for k, v in head_init.items()),
+    }
+    if rank == 0:
+        from rewardkit.model.reward_model import RewardModel
+
+        card = RewardCard(
+            backbone=config.backbone, snapshot_id=snapshot_id, max_length=config.max_length, template=kind,
+            temperature=temperature,
+            reward_mean=float(reference.mean()) if len(reference) else 0.0,
+            reward_std=float(reference.std()) if len(reference) > 1 and float(reference.std()) > 0 else 1.0,
+            config={**asdict(config), "seed": seed}, metrics=metrics,
+        )
+        RewardModel(model, tokenizer, card).save(out)
+        write_run_files(out, card, history)
+    return metrics
+
+
+def write_run_files(out: Path, card: RewardCard, history: list[dict[str, Any]]) -> None:
+    atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+    write_readme(out, card)
+    plot_curves(history, out / "curves.png")
+
+
+def write_ensemble_card(
+    config: TrainConfig, out: Path, snapshot_id: str, members: list[tuple[str, dict[str, Any]]], val_pairs: list[PreferencePair]
+) -> dict[str, Any]:
+    from rewardkit.model.reward_model import load_reward_model
+
+    accs = [m["val_accuracy"] for _, m in members if m.get("val_accuracy") is not None]
+    metrics: dict[str, Any] = {"members": {name: m for name, m in members}, "member_val_accuracy_mean": float(np.mean(accs)) if accs else None}
+    decided = [p for p in val_pairs if not p.tie]
+    if decided:
+        prompts = [p.prompt for p in decided]
+        # the ensemble's validation accuracy: mean member reward of chosen vs rejected
+        mean_diff = np.mean([
+            (lambda rm: rm.score(prompts, [p.chosen for p in decided]) - rm.score(prompts, [p.rejected for p in decided]))(load_reward_model(out / name))
+            for name, _ in members
+        ], axis=0)
+        metrics["val_accuracy"] = float((mean_diff > 0).mean())
+    card = RewardCard(
+        backbone=config.backbone, snapshot_id=snapshot_id, max_length=config.max_length,
+        members=[name for name, _ in members], config=asdict(config), metrics=metrics,
+    )
+    write_card(out, card)
+    write_readme(out, card)
+    return metrics
+
+
+def head_module_name(model: Any) -> str:
+    """The attribute holding the scalar head ('classifier' for BERT-likes, 'score' for decoder LMs)."""
+    for name in ("classifier", "score", "head"):
+        if isinstance(getattr(model, name, None), torch.nn.Module):
+            return name
+    raise ValueError(f"{type(model).__name__}: no scalar head found (expected .classifier or .score)")
+
+
+def wrap_lora(model: Any, config: TrainConfig, head: str) -> Any:
+    """LoRA on the backbone's linear layers; the head in ``modules_to_save`` so it is trained and saved."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
+        target_modules="all-linear", modules_to_save=[head],
+    )
+    return get_peft_model(model, lora)
+
+
+def weights_digest(model: Any) -> str:
+    """SHA-256 over every parameter and buffer: equal digests mean bit-identical weights (DDP check)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def unwrap_lora(model: Any) -> Any:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file, fsync, rename: a kill mid-write leaves the previous checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def decide_bf16(config: TrainConfig, model: Any, data: PairTensors, pad_id: int) -> bool:
+    """'auto': time forward+backward of one realistic batch in fp32 and in bf16 autocast, keep the faster.
+    (Without native bf16 instructions bf16 autocast is usually slower on CPU.)"""
+    if config.bf16 != "auto":
+        return config.bf16 == "on"
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    rows = sorted(range(data.n), key=data.pair_lengths().__getitem__)[data.n // 2:][: config.batch_size]
+    batch = collate(data.encoded, rows + [r + data.n for r in rows], pad_id)
+
+    def timed(ctx: Any) -> float:
+        best = math.inf
+        for _ in range(2):
+            t0 = time.perf_counter()
+            with ctx():
+                loss = model(**batch).logits.float().sum()
+            loss.backward()
+            best = min(best, time.perf_counter() - t0)
+        model.zero_grad(set_to_none=True)
+        return best
+
+    fp32 = timed(nullcontext)
+    bf16 = timed(lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    return bf16 < 0.9 * fp32
+
+
+def _progress(config: TrainConfig, rank: int, total: int) -> Any:
+    from rewardkit.cli.output import progress_bar
+
+    if not config.progress or rank != 0:
+        return _NoBar()
+    return progress_bar("training", total=total, unit="pairs")
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def advance(self, n: float = 1, **fields: Any) -> None:
+        return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m rewardkit.train --data ... --out ...`` (what torchrun / accelerate launch run)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for f in fields(TrainConfig):
+        default = f.default
+        if isinstance(default, bool):
+            parser.add_argument(f"--{f.name.replace('_', '-')}", action=argparse.BooleanOptionalAction, default=default)
+        else:
+            parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(default) if default is not None else str, default=default)
+    args = parser.parse_args(argv)
+    try:
+        config = TrainConfig(**vars(args))
+        result = train(config)
+    except (ValueError, LookupError) as exc:
+        print(f"rewardkit train: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({"out": str(result.out), "metrics": result.metrics}, default=str))
+
+
+if __name__ == "__main__":
+    main()
