@@ -36,6 +36,7 @@ from rewardkit.cli import data_cmd, dataset_cmd  # noqa: E402
 from rewardkit.cli import import_cmd  # noqa: E402
 from rewardkit.cli import eval_cmd  # noqa: E402
 from rewardkit.cli import score_cmd, serve_cmd  # noqa: E402
+from rewardkit.cli import train_cmd  # noqa: E402
 
 env_cmd.register(app)
 db_cmd.register(app)
@@ -45,6 +46,7 @@ import_cmd.register(app)
 eval_cmd.register(app)
 score_cmd.register(app)
 serve_cmd.register(app)
+train_cmd.register(app)
 # ---------------------------------------------------------------------------------------------------
 
 
