@@ -119,3 +119,12 @@ def test_reward_stats_and_normalize():
         reward_stats(np.array([]))
     with pytest.raises(ValueError, match="std"):
         normalize(np.array([1.0]), 0.0, 0.0)
+
+
+def test_accepts_torch_tensors():
+    # the training loop passes tensors (bf16 included); results match the numpy path
+    import torch
+
+    assert expected_calibration_error(torch.tensor(PROBS), torch.tensor(LABELS)) == pytest.approx(0.1375)
+    assert brier_score(torch.tensor(PROBS, dtype=torch.bfloat16), torch.tensor(LABELS)) == pytest.approx(0.158125, abs=2e-3)
+    assert normalize(torch.tensor([[3.0, 5.0]]), 3.0, 2.0).tolist() == [[0.0, 1.0]]  # shape kept

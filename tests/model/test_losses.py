@@ -27,7 +27,7 @@ from rewardkit.model.losses import (
     plackett_luce_loss,
     regression_loss,
     soft_preference_loss,
-    tie_loss,
+    tie_aware_loss,
 )
 
 NLL_POS1 = 0.3132617  # -log s(1)
@@ -70,14 +70,21 @@ def test_margin_from_strength():
         margin_from_strength(t(0.5), scale=-1.0)
 
 
-def test_tie_loss_hand_values():
-    # d = 1: 0.5 * 0.3132617 + 0.5 * 1.3132617 = 0.8132617; d = 0: log 2 (its minimum)
-    assert tie_loss(t(1.0), t(0.0)).item() == pytest.approx(0.8132617, abs=1e-6)
-    assert tie_loss(t(0.0), t(0.0)).item() == pytest.approx(LOG2, abs=1e-6)
-    assert tie_loss(t(0.0), t(1.0)).item() == pytest.approx(tie_loss(t(1.0), t(0.0)).item())  # symmetric
-    # gradient at d = 0 vanishes: the tie is satisfied by equal rewards
+def test_tie_aware_loss_hand_values():
+    ties = torch.tensor([True])
+    # a tie at d = 1: 0.5 * 0.3132617 + 0.5 * 1.3132617 = 0.8132617; at d = 0: log 2 (its minimum)
+    assert tie_aware_loss(t(1.0), t(0.0), ties).item() == pytest.approx(0.8132617, abs=1e-6)
+    assert tie_aware_loss(t(0.0), t(0.0), ties).item() == pytest.approx(LOG2, abs=1e-6)
+    assert tie_aware_loss(t(0.0), t(1.0), ties).item() == pytest.approx(0.8132617, abs=1e-6)  # symmetric
+    # batch [decided d = 1, tie d = 1]: mean(0.3132617, 0.8132617) = 0.5632617
+    got = tie_aware_loss(t(1.0, 1.0), t(0.0, 0.0), torch.tensor([False, True]))
+    assert got.item() == pytest.approx(0.5632617, abs=1e-6)
+    # no ties: exactly Bradley-Terry
+    no_ties = tie_aware_loss(t(1.0, 0.0), t(0.0, 1.0), torch.tensor([False, False]))
+    assert no_ties.item() == pytest.approx(bradley_terry_loss(t(1.0, 0.0), t(0.0, 1.0)).item(), abs=1e-7)
+    # gradient of a tie at d = 0 vanishes: equal rewards satisfy it
     r_a = t(0.3).requires_grad_()
-    tie_loss(r_a, t(0.3)).backward()
+    tie_aware_loss(r_a, t(0.3), ties).backward()
     assert r_a.grad.item() == pytest.approx(0.0, abs=1e-7)
 
 

@@ -11,11 +11,20 @@ compares the mean predicted P with the observed fraction of positives.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
+def as_array(values: Any) -> np.ndarray:
+    """float64 1-D numpy view of a list, numpy array or torch tensor (detached, on CPU, any float dtype)."""
+    if hasattr(values, "detach"):  # torch.Tensor: bf16 has no numpy dtype, so go through float32
+        values = values.detach().cpu().float().numpy()
+    return np.asarray(values, dtype=np.float64).ravel()
+
+
 def _check(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    p, y = np.asarray(probs, dtype=np.float64).ravel(), np.asarray(labels, dtype=np.float64).ravel()
+    p, y = as_array(probs), as_array(labels)
     if p.shape != y.shape:
         raise ValueError(f"probs ({p.size}) and labels ({y.size}) differ in length")
     if p.size == 0:
@@ -31,7 +40,7 @@ def bin_index(probs: np.ndarray, n_bins: int = 10) -> np.ndarray:
     """Equal-width bin of each probability: bin b holds [b/n, (b+1)/n), the last bin also holds 1.0."""
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
-    return np.minimum((np.asarray(probs, dtype=np.float64) * n_bins).astype(np.int64), n_bins - 1)
+    return np.minimum((as_array(probs) * n_bins).astype(np.int64), n_bins - 1)
 
 
 def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> list[dict[str, float]]:
@@ -57,7 +66,7 @@ def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) ->
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> float:
     """ECE = sum over bins of (count_b / N) * |accuracy_b - confidence_b| (Naeini et al. 2015; Guo et al.
     2017), equal-width bins as in ``bin_index``. 0 is perfectly calibrated; at most 1."""
-    n = np.asarray(probs).size
+    n = as_array(probs).size
     return float(sum(b["count"] / n * abs(b["accuracy"] - b["confidence"]) for b in reliability_bins(probs, labels, n_bins)))
 
 
@@ -73,8 +82,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def temperature_nll(score_diffs: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     """Mean NLL of labels under P = sigmoid(d / T): mean(softplus(z) - y z), z = d / T."""
-    z = np.asarray(score_diffs, dtype=np.float64) / temperature
-    y = np.asarray(labels, dtype=np.float64)
+    z, y = as_array(score_diffs) / temperature, as_array(labels)
     return float(np.mean(np.logaddexp(0.0, z) - y * z))
 
 
@@ -88,8 +96,7 @@ def fit_temperature(
     Bisection on log beta finds it: deterministic, no learning rate, and it cannot diverge. If the root
     is outside the range (the scores are anti-correlated with the labels, or separate them perfectly)
     the nearest bound is returned."""
-    d = np.asarray(score_diffs, dtype=np.float64).ravel()
-    y = np.asarray(labels, dtype=np.float64).ravel()
+    d, y = as_array(score_diffs), as_array(labels)
     if d.shape != y.shape or d.size == 0:
         raise ValueError(f"score_diffs ({d.size}) and labels ({y.size}) must be non-empty and equal in length")
     if not 0 < t_min < t_max:
@@ -117,7 +124,7 @@ def fit_temperature(
 def reward_stats(rewards: np.ndarray) -> tuple[float, float]:
     """(mean, std) of rewards on a reference set, std with ddof = 0. A constant set gets std 1, so
     normalizing only shifts it instead of dividing by zero."""
-    r = np.asarray(rewards, dtype=np.float64).ravel()
+    r = as_array(rewards)
     if r.size == 0 or not np.isfinite(r).all():
         raise ValueError("reward statistics need a non-empty set of finite rewards")
     std = float(r.std())
@@ -125,7 +132,7 @@ def reward_stats(rewards: np.ndarray) -> tuple[float, float]:
 
 
 def normalize(scores: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """(scores - mean) / std."""
+    """(scores - mean) / std, same shape as ``scores``."""
     if not std > 0:
         raise ValueError(f"std must be > 0, got {std}")
-    return (np.asarray(scores, dtype=np.float64) - mean) / std
+    return (as_array(scores).reshape(np.shape(scores)) - mean) / std

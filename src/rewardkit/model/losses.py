@@ -54,10 +54,14 @@ def soft_preference_loss(r_a: torch.Tensor, r_b: torch.Tensor, target: torch.Ten
     return F.binary_cross_entropy_with_logits(r_a - r_b, target.to(r_a.dtype))
 
 
-def tie_loss(r_a: torch.Tensor, r_b: torch.Tensor) -> torch.Tensor:
-    """Ties only: -mean(0.5 log s(d) + 0.5 log s(-d)), d = r_a - r_b, [B]. Minimised at d = 0 (value log 2),
-    symmetric in a and b."""
-    return soft_preference_loss(r_a, r_b, torch.full_like(r_a, 0.5))
+def tie_aware_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, tie: torch.Tensor) -> torch.Tensor:
+    """Bradley-Terry for decided pairs, label smoothing for ties; r_chosen, r_rejected: [B], tie: [B] bool.
+
+    Per pair: -log s(d) when decided, -(0.5 log s(d) + 0.5 log s(-d)) when tied (d = r_c - r_r). A tie
+    term is minimised at d = 0 (value log 2) and is symmetric in the two responses, so which one the
+    data calls "chosen" does not matter. Mean over the batch."""
+    target = torch.where(tie.to(torch.bool), 0.5, 1.0).to(r_chosen.dtype)
+    return soft_preference_loss(r_chosen, r_rejected, target)
 
 
 def plackett_luce_loss(
@@ -155,7 +159,7 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "bradley_terry": bradley_terry_loss,
     "margin_bradley_terry": margin_bradley_terry_loss,
     "soft_preference": soft_preference_loss,
-    "tie": tie_loss,
+    "tie": tie_aware_loss,
     "plackett_luce": plackett_luce_loss,
     "regression": regression_loss,
     "multi_attribute": multi_attribute_loss,
