@@ -1,0 +1,82 @@
+"""Auth (Bearer keys, public probes), limits (413), validation (422) and overload (429 + Retry-After), all
+through a real server; every error is {"error", "error_type"}."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from rewardkit.serve.app import check_key
+from rewardkit.serve.config import ServeSettings
+
+ONE = {"inputs": [{"prompt": "p", "response": "r"}]}
+
+
+def test_check_key_constant_time_compare_logic() -> None:
+    s = ServeSettings(api_keys=["k1", "secret-2"])
+    assert check_key(s, "Bearer secret-2") and check_key(s, "Bearer k1")
+    assert not check_key(s, "Bearer k") and not check_key(s, "secret-2") and not check_key(s, None)
+    assert check_key(ServeSettings(api_keys=[]), None)  # no keys configured: open
+
+
+def test_bearer_auth_and_public_probes(serve) -> None:  # type: ignore[no-untyped-def]
+    with serve(api_keys=["s3cret"]) as url:
+        missing = httpx.post(url + "/v1/score", json=ONE)
+        assert missing.status_code == 401 and missing.json()["error_type"] == "unauthorized"
+        assert missing.headers["www-authenticate"] == "Bearer"
+        wrong = httpx.post(url + "/v1/score", json=ONE, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        ok = httpx.post(url + "/v1/score", json=ONE, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        for route in ("/v1/compare", "/v1/rank", "/get_reward", "/info", "/admin/reload"):
+            method = httpx.get if route == "/info" else httpx.post
+            assert method(url + route).status_code == 401, route
+        for public in ("/health", "/ready", "/metrics"):
+            assert httpx.get(url + public).status_code == 200, public
+
+
+def test_limits_413_and_validation_422(serve) -> None:  # type: ignore[no-untyped-def]
+    with serve(max_inputs_per_request=3, max_chars_per_input=100, max_body_bytes=2048) as url:
+        many = httpx.post(url + "/v1/score", json={"inputs": [{"prompt": "p", "response": "r"}] * 4})
+        assert many.status_code == 413 and many.json()["error_type"] == "payload_too_large"
+        assert "3 per request" in many.json()["error"]
+        long = httpx.post(url + "/v1/score", json={"inputs": [{"prompt": "p", "response": "x" * 101}]})
+        assert long.status_code == 413 and "101 characters" in long.json()["error"]
+        rank = httpx.post(url + "/v1/rank", json={"prompt": "p", "responses": ["a"] * 4})
+        assert rank.status_code == 413
+        body = httpx.post(url + "/v1/score", content=b"{" + b" " * 3000 + b"}", headers={"content-type": "application/json"})
+        assert body.status_code == 413 and body.json()["error_type"] == "payload_too_large"
+
+        def chunks():  # no Content-Length: read up to the limit, then refused
+            for _ in range(10):
+                yield b" " * 500
+
+        chunked = httpx.post(url + "/v1/score", content=chunks(), headers={"content-type": "application/json"})
+        assert chunked.status_code == 413
+        for bad in ({"inputs": []}, {"inputs": [{"prompt": "p"}]}, {"inputs": [{"response": 3}]},
+                    {"inputs": [{"messages": [{"role": "user", "content": "no reply"}]}]}, {"nope": 1}):
+            r = httpx.post(url + "/v1/score", json=bad)
+            assert r.status_code == 422, (bad, r.text)
+            assert set(r.json()) == {"error", "error_type"} and r.json()["error_type"] == "validation"
+        garbage = httpx.post(url + "/v1/score", content=b"not json", headers={"content-type": "application/json"})
+        assert garbage.status_code == 422
+        assert httpx.post(url + "/v1/score", json=ONE).status_code == 200  # still serving
+
+
+def test_full_queue_answers_429_then_recovers(serve) -> None:  # type: ignore[no-untyped-def]
+    long_input = {"inputs": [{"prompt": "word " * 100, "response": "answer " * 20}] * 32}
+    with serve(queue_size=2, max_wait_ms=0) as url:
+
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=100)) as c:
+                return await asyncio.gather(*[c.post("/v1/score", json=long_input) for _ in range(40)])
+
+        responses = asyncio.run(burst())
+        codes = [r.status_code for r in responses]
+        assert set(codes) <= {200, 429}, codes
+        assert codes.count(429) > 0 and codes.count(200) > 0
+        limited = next(r for r in responses if r.status_code == 429)
+        assert limited.headers["retry-after"] == "1" and limited.json()["error_type"] == "overloaded"
+        assert httpx.post(url + "/v1/score", json=ONE).status_code == 200
+        assert 'rk_requests_total{route="/v1/score",status="429"}' in httpx.get(url + "/metrics").text

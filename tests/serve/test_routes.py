@@ -1,0 +1,103 @@
+"""One test per route, through the real app on a real uvicorn server (httpx over loopback TCP)."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import numpy as np
+
+
+def score(url: str, inputs: list[dict], **extra: object) -> dict:
+    r = httpx.post(url + "/v1/score", json={"inputs": inputs, **extra}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_score_raw_normalized_and_truncation(server_url: str) -> None:
+    inputs = [
+        {"prompt": "What is 2+2?", "response": "4"},
+        {"prompt": "What is 2+2?", "response": "It is four, because two plus two makes four."},
+        {"prompt": "word " * 400, "response": "short answer"},  # over max_length 128: prompt cut, flagged
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}]},
+    ]
+    raw = score(server_url, inputs)
+    assert len(raw["scores"]) == 4 and raw["uncertainty"] is None
+    assert raw["truncated"] == [False, False, True, False]
+    assert raw["model_version"].startswith("tiny_a")
+    assert len(set(np.round(raw["scores"], 6))) == 4  # the tiny model tells these inputs apart
+    norm = score(server_url, inputs, normalize=True)
+    # the tiny model's card: reward_mean 0.5, reward_std 2.0
+    np.testing.assert_allclose(norm["scores"], (np.array(raw["scores"]) - 0.5) / 2.0, atol=1e-5)
+    # the chat form is the same example as the flattened plain prompt for an encoder without a chat template
+    plain = score(server_url, [{"prompt": [{"role": "user", "content": "hi"}], "response": "hello there"}])
+    assert math.isclose(plain["scores"][0], raw["scores"][3], abs_tol=1e-5)
+
+
+def test_compare_is_calibrated_sigmoid(server_url: str) -> None:
+    body = {"prompt": "Name a colour.", "response_a": "Blue.", "response_b": "I refuse to answer that question."}
+    r = httpx.post(server_url + "/v1/compare", json=body).json()
+    a, b = r["scores"]
+    s = score(server_url, [{"prompt": body["prompt"], "response": body["response_a"]},
+                           {"prompt": body["prompt"], "response": body["response_b"]}])["scores"]
+    np.testing.assert_allclose([a, b], s, atol=1e-5)
+    assert math.isclose(r["p_a_better"], 1 / (1 + math.exp(-(a - b) / 2.0)), rel_tol=1e-6)  # card temperature 2
+    swapped = httpx.post(server_url + "/v1/compare", json={**body, "response_a": body["response_b"], "response_b": body["response_a"]}).json()
+    assert math.isclose(swapped["p_a_better"], 1 - r["p_a_better"], abs_tol=1e-6)
+
+
+def test_rank_orders_best_first(server_url: str) -> None:
+    responses = ["a", "a longer reply", "Sure! Here is a detailed and careful answer.", "no", "maybe so"]
+    r = httpx.post(server_url + "/v1/rank", json={"prompt": "Help me", "responses": responses}).json()
+    ranked = [x["score"] for x in r["ranking"]]
+    assert ranked == sorted(ranked, reverse=True)
+    assert sorted(x["index"] for x in r["ranking"]) == list(range(5))
+    assert all(responses[x["index"]] == x["response"] for x in r["ranking"])
+    direct = score(server_url, [{"prompt": "Help me", "response": x} for x in responses])["scores"]
+    np.testing.assert_allclose(r["scores"], direct, atol=1e-5)
+
+
+def test_get_reward_openrlhf_shape(server_url: str) -> None:
+    prompts = ["\n\nHuman: hi\n\nAssistant: ", "\n\nHuman: bye\n\nAssistant: "]
+    responses = ["hello!", "see you"]
+    body = {"query": [p + r for p, r in zip(prompts, responses)], "prompts": prompts, "labels": ["", ""]}
+    r = httpx.post(server_url + "/get_reward", json=body)
+    assert r.status_code == 200
+    out = r.json()
+    assert set(out) >= {"rewards", "scores", "extra_logs"} and len(out["rewards"]) == 2
+    direct = score(server_url, [{"prompt": p, "response": x} for p, x in zip(prompts, responses)])["scores"]
+    np.testing.assert_allclose(out["rewards"], direct, atol=1e-5)
+    # OpenRLHF may send only the query: then it is scored as one response with an empty prompt
+    only = httpx.post(server_url + "/get_reward", json={"query": body["query"]}).json()
+    assert len(only["rewards"]) == 2
+    bad = httpx.post(server_url + "/get_reward", json={"query": ["a", "b"], "prompts": ["a"]})
+    assert bad.status_code == 422 and bad.json()["error_type"] == "validation"
+
+
+def test_health_ready_info_metrics(server_url: str) -> None:
+    assert httpx.get(server_url + "/health").json() == {"status": "ok"}
+    assert httpx.get(server_url + "/ready").json() == {"status": "ready"}
+    info = httpx.get(server_url + "/info").json()
+    assert info["max_length"] == 128 and info["temperature"] == 2.0 and info["ensemble_size"] == 1
+    assert info["dtype"] == "float32" and info["limits"]["max_inputs_per_request"] == 256
+    score(server_url, [{"prompt": "p", "response": "r"}])
+    httpx.post(server_url + "/v1/score", json={"inputs": "nope"})
+    text = httpx.get(server_url + "/metrics").text
+    for name in ("rk_requests_total", "rk_request_failures_total", "rk_request_latency_seconds_bucket",
+                 "rk_queue_time_seconds_bucket", "rk_queue_size", "rk_batch_size_bucket", "rk_batch_tokens_bucket"):
+        assert name in text, name
+    assert 'rk_request_failures_total{error_type="validation",route="/v1/score"}' in text
+
+
+def test_ready_is_503_until_loaded(serve, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import running_server
+
+    from rewardkit.serve import ServeSettings
+
+    missing = ServeSettings(model_path=str(tmp_path / "no-such-model"), dtype="fp32", api_keys=[])
+    with running_server(missing, wait_ready=False) as url:
+        r = httpx.get(url + "/ready")
+        assert r.status_code == 503 and r.json()["error_type"] == "not_ready"
+        s = httpx.post(url + "/v1/score", json={"inputs": [{"prompt": "p", "response": "r"}]})
+        assert s.status_code == 503 and s.json()["error_type"] == "not_ready"
+        assert httpx.get(url + "/health").status_code == 200
