@@ -116,6 +116,11 @@ def test_plackett_luce_padding_mask():
     assert plackett_luce_loss(scores, mask=mask).item() == pytest.approx(expected, abs=1e-6)
     # a list with a single real item contributes 0
     assert plackett_luce_loss(torch.tensor([[5.0, 0.0]]), mask=torch.tensor([[True, False]])).item() == 0.0
+    # gradients stay finite through the -inf padding: list [2, 1 | pad] in a batch of 2 with a 1-item list,
+    # dL/ds_0 = (softmax(2, 1)_0 - 1) / 2 = (0.7310586 - 1) / 2 = -0.1344707; padded and lone items get 0
+    s = torch.tensor([[2.0, 1.0, 0.0], [5.0, 0.0, 0.0]], requires_grad=True)
+    plackett_luce_loss(s, mask=torch.tensor([[True, True, False], [True, False, False]])).backward()
+    assert s.grad.flatten().tolist() == pytest.approx([-0.1344707, 0.1344707, 0.0, 0.0, 0.0, 0.0], abs=1e-6)
 
 
 def test_plackett_luce_k2_is_bradley_terry():
