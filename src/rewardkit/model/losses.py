@@ -165,7 +165,7 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "multi_attribute": multi_attribute_loss,
 }
 
-# Auxiliary terms, added on top of an objective (e.g. ``--centering-coef``).
+# Auxiliary terms, added on top of an objective (e.g. TrainConfig.center_coef).
 AUX_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "centering": centering_loss,
 }
