@@ -1,0 +1,124 @@
+"""The batch scorer: packing, order, batch-invariance, truncation flags, normalization, pairs, files, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "serve"))
+from tiny_model import build_tiny_model  # noqa: E402
+
+from rewardkit.score import (  # noqa: E402
+    InputError,
+    BatchScorer,
+    load_scorer,
+    p_better,
+    pack_batches,
+    read_rows,
+    score_rows,
+    write_rows,
+)
+
+
+@pytest.fixture(scope="module")
+def scorer(tmp_path_factory: pytest.TempPathFactory) -> BatchScorer:
+    return load_scorer(str(build_tiny_model(tmp_path_factory.mktemp("tiny"))), dtype="fp32")
+
+
+def test_pack_batches_respects_token_budget_and_covers_every_row() -> None:
+    lengths = [10, 50, 20, 50, 5, 30, 200]
+    batches = pack_batches(lengths, token_budget=100)
+    assert sorted(i for b in batches for i in b) == list(range(7))
+    # hand-worked: longest first -> [200] alone (over budget, never dropped), [50, 50], [30, 20, 10], [5]
+    assert batches == [[6], [1, 3], [5, 2, 0], [4]]
+    for b in batches[1:]:
+        assert len(b) * max(lengths[i] for i in b) <= 100
+
+
+def test_p_better_is_sigmoid_of_scaled_difference() -> None:
+    assert p_better(1.0, 1.0, 2.0) == 0.5
+    assert math.isclose(float(p_better(3.0, 1.0, 2.0)), 1 / (1 + math.exp(-1)), rel_tol=1e-12)
+
+
+def test_batch_invariance_within_1e3(scorer: BatchScorer) -> None:
+    """The same row alone, inside batches of different composition and padding width, gives one score."""
+    target = ("Explain photosynthesis briefly.", "Plants turn light, water and CO2 into sugar and oxygen.")
+    alone = scorer.score([target[0]], [target[1]]).raw[0]
+    rng = np.random.default_rng(0)
+    for trial in range(3):
+        others = [("q " * int(rng.integers(1, 60)), "a " * int(rng.integers(1, 60))) for _ in range(int(rng.integers(3, 20)))]
+        rows = others[:]
+        pos = int(rng.integers(0, len(rows) + 1))
+        rows.insert(pos, target)
+        scorer.token_budget = [256, 1024, 100_000][trial]  # different batch compositions
+        res = scorer.score([p for p, _ in rows], [r for _, r in rows])
+        assert abs(res.raw[pos] - alone) < 1e-3
+    scorer.token_budget = 16384
+
+
+def test_input_order_restored_and_truncation_flagged(scorer: BatchScorer) -> None:
+    prompts = ["short", "long " * 300, "mid " * 20]
+    responses = ["a", "b", "c " * 10]
+    res = scorer.score(prompts, responses)
+    assert res.truncated == [False, True, False]
+    singles = [scorer.score([p], [r]).raw[0] for p, r in zip(prompts, responses)]
+    np.testing.assert_allclose(res.raw, singles, atol=1e-4)
+    np.testing.assert_allclose(res.normalized, (res.raw - 0.5) / 2.0, atol=1e-9)  # card mean 0.5, std 2
+    assert res.std is None and res.model_version.startswith("tiny")
+
+
+def test_score_rows_pairs_messages_and_errors(scorer: BatchScorer) -> None:
+    pairs = score_rows(scorer, [{"prompt": "p", "response_a": "good answer", "response_b": "bad"}])
+    (row,) = pairs
+    assert math.isclose(row["p_a_better"], 1 / (1 + math.exp(-(row["score_a"] - row["score_b"]) / 2.0)), rel_tol=1e-9)
+    chosen = score_rows(scorer, [{"prompt": "p", "chosen": "good answer", "rejected": "bad"}])[0]
+    assert math.isclose(chosen["score_a"], row["score_a"], abs_tol=1e-6)
+    chat = score_rows(scorer, [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}])
+    plain = score_rows(scorer, [{"prompt": [{"role": "user", "content": "hi"}], "response": "yo"}])
+    assert math.isclose(chat[0]["score"], plain[0]["score"], abs_tol=1e-6)
+    with pytest.raises(InputError, match="row 1: expected fields"):
+        score_rows(scorer, [{"text": "x"}])
+    with pytest.raises(InputError, match="row 2: all rows must have the same shape"):
+        score_rows(scorer, [{"prompt": "p", "response": "r"}, {"messages": [{"role": "assistant", "content": "x"}]}])
+    with pytest.raises(InputError, match="last message must be the assistant"):
+        score_rows(scorer, [{"messages": [{"role": "user", "content": "x"}]}])
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
+def test_files_round_trip(scorer: BatchScorer, tmp_path: Path, suffix: str) -> None:
+    rows = [{"prompt": f"question {i}", "response": "answer " * i} for i in range(1, 6)]
+    src, out = tmp_path / f"in.{suffix}", tmp_path / f"out.{suffix}"
+    write_rows(rows, src)
+    scored = score_rows(scorer, read_rows(src))
+    write_rows(scored, out)
+    back = read_rows(out)
+    assert [r["prompt"] for r in back] == [r["prompt"] for r in rows]
+    direct = scorer.score([r["prompt"] for r in rows], [r["response"] for r in rows]).raw
+    np.testing.assert_allclose([float(r["score"]) for r in back], direct, atol=1e-5)
+    assert not list(tmp_path.glob(".*tmp"))  # no temp files left behind
+
+
+def test_score_cli(tmp_path: Path, scorer: BatchScorer) -> None:
+    from typer.testing import CliRunner
+
+    from rewardkit.cli.main import app
+
+    model = tmp_path / "m"
+    build_tiny_model(model)
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"prompt": "p", "response": f"r{i}"}) for i in range(4)) + "\n")
+    out = tmp_path / "out.jsonl"
+    res = CliRunner().invoke(app, ["score", str(src), "--model", str(model), "--out", str(out), "--dtype", "fp32", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["rows"] == 4 and summary["dtype"] == "float32" and summary["truncated_rows"] == 0
+    assert [json.loads(x)["response"] for x in out.read_text().splitlines()] == [f"r{i}" for i in range(4)]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": 1}\n')
+    res = CliRunner().invoke(app, ["score", str(bad), "--model", str(model), "--dtype", "fp32"])
+    assert res.exit_code != 0 and "expected fields" in str(res.exception)
