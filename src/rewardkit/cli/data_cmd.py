@@ -16,6 +16,9 @@ def _fmt(value: Any) -> str:
 
 
 def _print_stats(s: dict[str, Any]) -> None:
+    if not s["comparisons"]:
+        stdout.print("no comparisons (in the store, or matching the filters): import some with `rewardkit import`")
+        return
     stdout.print(f"[bold]{s['comparisons']:,} comparisons[/bold], {s['labels']:,} labelled pairs {s['labels_by_origin']}", highlight=False)
     for key in ("by_source", "by_annotator_kind", "by_attribute", "by_judgement"):
         stdout.print(f"  {key.removeprefix('by_').replace('_', ' ')}: " + ", ".join(f"{k} {v:,}" for k, v in s[key].items()), highlight=False)
