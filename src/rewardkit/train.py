@@ -298,7 +298,7 @@ def train_member(
     """One model, top to bottom: setup, batches, (resume), loop with validation/checkpoints, finish."""
     from rewardkit.model import losses
     from rewardkit.model.backbone import load_backbone
-    from rewardkit.model.calibration import expected_calibration_error, fit_temperature
+    from rewardkit.model.calibration import expected_calibration_error, fit_temperature, reward_stats
 
     # -- setup: seeds, model, data ---------------------------------------------------------------------
     random.seed(seed)
@@ -456,6 +456,8 @@ def train_member(
         dist.barrier()  # rank 0 has written best.pt
     if (ckpt_dir / "best.pt").is_file():
         model.load_state_dict(torch.load(ckpt_dir / "best.pt", weights_only=True))
+    if config.lora_r:
+        model = model.merge_and_unload()  # plain HF weights, the trained head in place of the original
     model.eval()
     with torch.no_grad():
         order = list(range(val_data.n))
@@ -467,6 +469,7 @@ def train_member(
     labels = torch.cat([torch.ones_like(diff), torch.zeros_like(diff)])
     temperature = float(fit_temperature(both, labels)) if len(diff) >= 2 else 1.0
     reference = torch.cat([rc, rr])[: config.reference_size * 2]
+    mean, std = reward_stats(reference) if len(reference) else (0.0, 1.0)
     metrics = {
         "train_pairs": train_data.n, "validation_pairs": val_data.n,
         "truncated_train": train_data.truncated(), "truncated_validation": val_data.truncated(),
@@ -477,8 +480,8 @@ def train_member(
         "ece_after": float(expected_calibration_error(torch.sigmoid(both / temperature), labels)) if len(diff) else None,
         "train_pairs_per_s": run_stats["pairs"] / run_stats["seconds"] if run_stats["seconds"] else None,
         "world_size": world,
-        "weights_sha256": weights_digest(unwrap_lora(model)),
-        "head_changed": not all(torch.equal(v, getattr(unwrap_lora(model), head).state_dict()[k].detach()) for k, v in head_init.items()),
+        "weights_sha256": weights_digest(model),
+        "head_changed": not all(torch.equal(v, getattr(model, head).state_dict()[k]) for k, v in head_init.items()),
     }
     if rank == 0:
         from rewardkit.model.reward_model import RewardModel
@@ -486,8 +489,7 @@ def train_member(
         card = RewardCard(
             backbone=config.backbone, snapshot_id=snapshot_id, max_length=config.max_length, template=kind,
             temperature=temperature,
-            reward_mean=float(reference.mean()) if len(reference) else 0.0,
-            reward_std=float(reference.std()) if len(reference) > 1 and float(reference.std()) > 0 else 1.0,
+            reward_mean=mean, reward_std=std,
             config={**asdict(config), "seed": seed}, metrics=metrics,
         )
         RewardModel(model, tokenizer, card).save(out)
@@ -552,10 +554,6 @@ def weights_digest(model: Any) -> str:
         h.update(name.encode())
         h.update(tensor.detach().float().contiguous().numpy().tobytes())
     return h.hexdigest()
-
-
-def unwrap_lora(model: Any) -> Any:
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:

@@ -1,0 +1,232 @@
+"""The training loop on a tiny random BERT: outputs, learning, resume after SIGKILL, LoRA, ensembles.
+
+A 2-layer, 32-wide BERT with the MiniLM tokenizer trains in a second or two; one test checks it learns an
+obvious feature, the others check behaviour (files, truncation counts, resume, the head, members).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rewardkit.data.types import PreferencePair
+from rewardkit.train import TrainConfig, length_grouped_batches, split_by_prompt, split_shared_prompt, train
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory) -> str:
+    """A saved random 2-layer BERT (hidden 32) with the MiniLM tokenizer."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from rewardkit.model.backbone import default_backbone_path, load_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = load_tokenizer(default_backbone_path())
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=512, num_labels=1, pad_token_id=tokenizer.pad_token_id,
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def synthetic_rows(n: int, seed: int = 0, long_prompts: int = 0) -> list[dict[str, str]]:
+    """The chosen response always says 'excellent'; the rejected one 'terrible'. Lengths vary both ways."""
+    rng = random.Random(seed)
+    topics = ["cats", "tea", "rain", "trains", "music", "bread", "maps", "stars"]
+    filler = ["really", "quite", "very", "so", "rather"]
+    rows = []
+    for i in range(n):
+        prompt = f"question {i}: tell me about {rng.choice(topics)}"
+        if i < long_prompts:
+            prompt = " ".join(f"context{j}" for j in range(200)) + " " + prompt
+        pad_c, pad_r = (" ".join(rng.choices(filler, k=rng.randint(0, 8))) for _ in range(2))
+        rows.append({"prompt": prompt, "chosen": f"{pad_c} excellent answer", "rejected": f"{pad_r} terrible answer"})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def tiny_config(tiny_backbone: str, data: Path, out: Path, **overrides) -> TrainConfig:
+    base = dict(data=str(data), out=str(out), backbone=tiny_backbone, max_length=64, batch_size=8, lr=1e-3,
+                eval_every=5, max_steps=10, bf16="off", progress=False, threads=1)
+    return TrainConfig(**{**base, **overrides})
+
+
+# --- pure pieces --------------------------------------------------------------------------------------
+
+
+def test_length_grouped_batches_cover_every_pair_once_and_group_by_length():
+    rng = random.Random(1)
+    lengths = [rng.randint(5, 500) for _ in range(1000)]
+    batches = length_grouped_batches(lengths, 8, seed=3)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(1000))
+    assert all(len(b) == 8 for b in batches)
+    spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
+    random_spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b)
+                             for b in (list(range(s, s + 8)) for s in range(0, 1000, 8))])
+    assert spread < random_spread / 5  # far less padding than random batches
+    assert batches == length_grouped_batches(lengths, 8, seed=3)
+    assert batches != length_grouped_batches(lengths, 8, seed=4)
+
+
+def test_split_shared_prompt_cuts_hh_transcripts_at_the_last_shared_assistant_turn():
+    chosen = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant: Like this."
+    rejected = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant: No."
+    prompt, c, r = split_shared_prompt(chosen, rejected)
+    assert prompt == "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant:"
+    assert (c, r) == ("Like this.", "No.")
+
+
+def test_split_by_prompt_keeps_each_prompt_on_one_side():
+    pairs = [PreferencePair(id=str(i), prompt=f"p{i % 50}", chosen="a", rejected="b") for i in range(500)]
+    train_pairs, val_pairs = split_by_prompt(pairs, 0.2)
+    assert len(train_pairs) + len(val_pairs) == 500 and 0 < len(val_pairs) < 250
+    assert not {p.prompt for p in train_pairs} & {p.prompt for p in val_pairs}
+
+
+def test_config_mistakes_name_the_field():
+    with pytest.raises(ValueError, match="TrainConfig.batch_size: expected at least 1"):
+        TrainConfig(data="x", out="y", batch_size=0)
+    with pytest.raises(ValueError, match="TrainConfig.loss"):
+        TrainConfig(data="x", out="y", loss="hinge")  # type: ignore[arg-type]
+
+
+# --- runs ---------------------------------------------------------------------------------------------
+
+
+def test_a_run_writes_the_full_layout_and_counts_truncations(tiny_backbone, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from rewardkit.model import load_reward_model
+
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(120, long_prompts=10))
+    result = train(tiny_config(tiny_backbone, data, tmp_path / "rm"))
+    out = tmp_path / "rm"
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "rewardkit.json", "README.md", "metrics.jsonl", "curves.png"):
+        assert (out / name).is_file(), name
+    card = json.loads((out / "rewardkit.json").read_text())
+    m = card["metrics"]
+    assert m["train_pairs"] + m["validation_pairs"] == 120  # no pair dropped
+    assert m["truncated_train"] + m["truncated_validation"] == 10  # exactly the long-prompt pairs
+    assert card["snapshot_id"].startswith("file:") and card["config"]["max_length"] == 64
+    assert card["temperature"] > 0 and card["reward_std"] > 0 and m["ece_after"] is not None
+    assert m == result.metrics | {} and m["steps"] == 10
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "val"] == [5, 10]
+    assert "val_accuracy" in (out / "README.md").read_text()
+    # plain transformers and rewardkit agree on the saved model
+    rm = load_reward_model(out)
+    hf = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    with torch.no_grad():
+        plain = hf(**rm.tokenizer("question 1: tell me about tea", "excellent answer", return_tensors="pt")).logits[0, 0].item()
+    assert rm.score(["question 1: tell me about tea"], ["excellent answer"])[0] == pytest.approx(plain, abs=1e-5)
+
+
+def test_training_on_a_snapshot_records_its_id(tiny_backbone, tmp_path):
+    from rewardkit.data.snapshot import write_snapshot
+
+    rows = synthetic_rows(60)
+    pairs = [PreferencePair(id=str(i), prompt=r["prompt"], chosen=r["chosen"], rejected=r["rejected"], prompt_id=str(i))
+             for i, r in enumerate(rows)]
+    built = write_snapshot(tmp_path / "snaps", options={}, splits={"train": pairs[:48], "validation": pairs[48:], "test": []},
+                           counts={}, conflicts=[])
+    result = train(tiny_config(tiny_backbone, built.path, tmp_path / "rm", max_steps=4, eval_every=4))
+    card = json.loads((tmp_path / "rm" / "rewardkit.json").read_text())
+    assert card["snapshot_id"] == built.id
+    assert result.metrics["train_pairs"] == 48 and result.metrics["validation_pairs"] == 12
+
+
+def test_it_learns_an_obvious_feature(tiny_backbone, tmp_path):
+    rows = synthetic_rows(400, seed=1)
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    result = train(tiny_config(tiny_backbone, data, tmp_path / "rm", max_steps=0, epochs=2, eval_every=20, lr=2e-3))
+    assert result.metrics["val_accuracy"] >= 0.95, result.metrics
+    history = [json.loads(line) for line in (tmp_path / "rm" / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in history if r["kind"] == "val"]
+    assert val[-1]["loss"] < val[0]["loss"] < 0.7  # below log 2 = chance
+
+
+def test_resume_after_sigkill_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_backbone, tmp_path):
+    """A real training subprocess is SIGKILLed after its first checkpoint; --resume finishes it."""
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(200))
+    args = ["--data", str(data), "--backbone", tiny_backbone, "--max-length", "64", "--batch-size", "8", "--lr", "1e-3",
+            "--eval-every", "3", "--max-steps", "24", "--bf16", "off", "--no-progress", "--threads", "1"]
+    cmd = [sys.executable, "-m", "rewardkit.train", *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (killed / "checkpoint" / "last.pt").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        assert time.time() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed / "rewardkit.json").exists(), "the run finished before it was killed: the test proves nothing"
+    step_at_kill = torch.load(killed / "checkpoint" / "last.pt", weights_only=False)["step"]
+    assert 3 <= step_at_kill < 24
+
+    resumed = subprocess.run([*cmd, "--out", str(killed), "--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    # the same run, uninterrupted, in this process (same seed, threads and batch order)
+    train(tiny_config(tiny_backbone, data, tmp_path / "full", eval_every=3, max_steps=24))
+
+    a = json.loads((killed / "rewardkit.json").read_text())["metrics"]
+    b = json.loads((tmp_path / "full" / "rewardkit.json").read_text())["metrics"]
+    assert a["steps"] == b["steps"] == 24
+    assert a["weights_sha256"] == b["weights_sha256"]
+    train_steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()
+                   if json.loads(line)["kind"] == "train"]
+    assert train_steps == list(range(1, 25))  # every step once: no gap, no repeat
+
+
+def test_lora_trains_and_saves_the_head(tiny_backbone, tmp_path):
+    from safetensors.torch import load_file
+
+    from rewardkit.model import load_reward_model
+
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
+    result = train(tiny_config(tiny_backbone, data, tmp_path / "rm", lora_r=4, lr=5e-3))
+    assert result.metrics["head_changed"]
+    init = load_file(Path(tiny_backbone) / "model.safetensors")
+    saved = load_file(tmp_path / "rm" / "model.safetensors")
+    assert set(saved) == set(init)  # merged: plain weight names, no peft wrappers
+    assert not torch.equal(saved["classifier.weight"], init["classifier.weight"])
+    assert not torch.equal(saved["bert.encoder.layer.0.attention.self.query.weight"], init["bert.encoder.layer.0.attention.self.query.weight"])
+    rm = load_reward_model(tmp_path / "rm")
+    assert torch.equal(rm.model.classifier.weight.detach(), saved["classifier.weight"])
+
+
+def test_ensemble_members_differ_and_score_with_uncertainty(tiny_backbone, tmp_path):
+    from rewardkit.model import load_reward_model
+
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
+    result = train(tiny_config(tiny_backbone, data, tmp_path / "ens", ensemble=2, bootstrap=True, max_steps=4, eval_every=4))
+    card = json.loads((tmp_path / "ens" / "rewardkit.json").read_text())
+    assert card["members"] == ["member_0", "member_1"]
+    assert result.metrics["val_accuracy"] is not None
+    digests = {result.metrics["members"][m]["weights_sha256"] for m in card["members"]}
+    assert len(digests) == 2
+    ensemble = load_reward_model(tmp_path / "ens")
+    assert len(ensemble.members) == 2
