@@ -230,3 +230,5 @@ def test_ensemble_members_differ_and_score_with_uncertainty(tiny_backbone, tmp_p
     assert len(digests) == 2
     ensemble = load_reward_model(tmp_path / "ens")
     assert len(ensemble.members) == 2
+    mean, std = ensemble.score_with_uncertainty(["question 1: tell me about tea"] * 2, ["excellent answer", "terrible answer"])
+    assert mean.shape == std.shape == (2,) and (std > 0).all()  # different members disagree a little

@@ -271,13 +271,13 @@ def train(config: TrainConfig) -> TrainResult:
     out = Path(config.out)
     if config.ensemble == 1:
         return TrainResult(out, train_member(config, train_pairs, val_pairs, snapshot_id, out, config.seed, rank, world))
+    from rewardkit.model.ensemble import bootstrap_indices, member_seeds
+
     members = []
-    for i in range(config.ensemble):
-        seed = config.seed + 1000 * i
+    for i, seed in enumerate(member_seeds(config.seed, config.ensemble)):
         member_pairs = train_pairs
         if config.bootstrap:
-            rng = random.Random(seed)
-            member_pairs = [train_pairs[rng.randrange(len(train_pairs))] for _ in train_pairs]
+            member_pairs = [train_pairs[j] for j in bootstrap_indices(len(train_pairs), seed)]
         metrics = train_member(config, member_pairs, val_pairs, snapshot_id, out / f"member_{i}", seed, rank, world)
         members.append((f"member_{i}", metrics))
     if rank == 0:
