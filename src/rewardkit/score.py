@@ -14,6 +14,7 @@ or beside any others up to float rounding (tested within 1e-3 in fp32).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -199,14 +200,16 @@ def choose_dtype(scorer: BatchScorer, requested: str = "auto") -> torch.dtype:
         return time.perf_counter() - t, s[0]
 
     t32, s32 = timed()
+    # the trial runs on bf16 COPIES: casting the model down and back up would round its fp32 weights
+    originals = [m.model for m in scorer.members]
     for m in scorer.members:
-        m.model.to(torch.bfloat16)
+        m.model = copy.deepcopy(m.model).to(torch.bfloat16)
     t16, s16 = timed()
     same_rank = bool(np.array_equal(np.argsort(s32), np.argsort(s16))) or _spearman(s32, s16) > 0.99
     if t16 * 1.15 < t32 and same_rank:
         return torch.bfloat16
-    for m in scorer.members:
-        m.model.to(torch.float32)
+    for m, original in zip(scorer.members, originals):
+        m.model = original
     return torch.float32
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
+from rk_helpers import free_port
 
 ROW = {"inputs": [{"prompt": "What is the capital of France?", "response": "Paris, of course."}]}
 
@@ -80,7 +80,7 @@ def test_sighup_reloads_a_real_serve_process(tiny_model: Path, tmp_path: Path) -
         first = _wait_ready(url, proc)
         before = httpx.post(url + "/v1/score", json=ROW).json()
         sys.path.insert(0, str(Path(__file__).parent))
-        from tiny_model import build_tiny_model
+        from rk_helpers import build_tiny_model
 
         build_tiny_model(folder, seed=7)  # new weights in the same folder -> a new content version
         proc.send_signal(signal.SIGHUP)

@@ -90,7 +90,7 @@ def test_health_ready_info_metrics(server_url: str) -> None:
 
 
 def test_ready_is_503_until_loaded(serve, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import running_server
+    from rk_helpers import running_server
 
     from rewardkit.serve import ServeSettings
 

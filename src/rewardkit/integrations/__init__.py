@@ -1,0 +1,1 @@
+"""Adapters that drop rewardkit into RL libraries: TRL GRPO ``reward_funcs`` and verl ``compute_score``."""

@@ -1,0 +1,70 @@
+"""Test helpers for the service: a REAL uvicorn server on a free loopback port (``running_server``), and
+a tiny randomly initialised BERT reward model (MiniLM's tokenizer, 2 layers of width 32), saved in the
+``save_pretrained`` layout with a ``rewardkit.json``: fast enough to serve in every test."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from rewardkit.serve import ServeSettings, create_app
+
+
+def build_tiny_model(path: Path, seed: int = 0, temperature: float = 2.0, mean: float = 0.5, std: float = 2.0) -> Path:
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from rewardkit.model.backbone import default_backbone_path
+
+    tokenizer = AutoTokenizer.from_pretrained(default_backbone_path())
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512, num_labels=1, problem_type="regression",
+    )
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():  # a visibly non-constant head so rankings differ between inputs
+        model.classifier.weight.normal_(0, 30.0)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    card = {"temperature": temperature, "reward_mean": mean, "reward_std": std, "max_length": 128}
+    (path / "rewardkit.json").write_text(json.dumps(card))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(settings: ServeSettings, wait_ready: bool = True) -> Iterator[str]:
+    """Serve ``create_app(settings)`` with uvicorn on 127.0.0.1:<free port>; yields the base URL."""
+    import uvicorn
+
+    port = free_port()
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        while wait_ready and httpx.get(url + "/ready").status_code != 200:
+            assert time.monotonic() < deadline, "model did not load"
+            time.sleep(0.05)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
