@@ -9,7 +9,8 @@ peak RSS. Target (issue 2): >= 5,000 comparisons/s and < 500 MB for 100,000 pair
 The peer is the naive way to write the same comparisons: one ORM object per row (prompt, responses,
 annotator, comparison, links), a ``session.get`` per row to skip duplicates, one commit per comparison. It
 runs on fewer pairs (``--peer-pairs``) because it is slow; both rates are per comparison, and the ratio is
-printed. Peak RSS is the process's ``ru_maxrss`` after the real import (the peer runs afterwards).
+printed. CPU time (user + system) is printed beside wall time: on a shared machine the wall-clock rate
+understates what an idle core does, and the CPU rate (fsync waits excluded) overstates it. Peak RSS is the process's ``ru_maxrss`` after the real import (the peer runs afterwards).
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ def generate(path: Path, n: int, offset: int = 0) -> None:
             else:
                 row = {"prompt": [{"role": "user", "content": question}], "chosen": [{"role": "assistant", "content": good}], "rejected": [{"role": "assistant", "content": bad}]}
             fh.write(json.dumps(row) + "\n")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_mb() -> float:
@@ -103,13 +109,13 @@ def main() -> None:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         factory = open_store(url)
         profiler = cProfile.Profile() if args.profile else None
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds()
         if profiler:
             profiler.enable()
         result = run_import(factory, ImportConfig("trl", (data,)))
         if profiler:
             profiler.disable()
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
         rss_after = peak_rss_mb()
         with factory() as s:
             stored = table_counts(s)["comparisons"]
@@ -117,6 +123,7 @@ def main() -> None:
         assert stored == result.counts.imported == args.pairs, (stored, result.counts)
         rate = args.pairs / elapsed
         print(f"rewardkit import trl: {args.pairs:,} pairs ({size_mb:.1f} MB JSONL) in {elapsed:.1f} s = {rate:,.0f} comparisons/s")
+        print(f"  CPU time {cpu:.1f} s = {args.pairs / cpu:,.0f} comparisons per CPU-second (wall and CPU differ when the machine is shared)")
         print(f"  peak RSS {rss_after:.0f} MB (before the import {rss_before:.0f} MB)")
         print(f"  target >= 5,000 comparisons/s: {'met' if rate >= 5000 else 'NOT met'}; < 500 MB: {'met' if rss_after < 500 else 'NOT met'}")
         if profiler:

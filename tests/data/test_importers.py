@@ -162,8 +162,10 @@ def test_skip_imports_the_rest_and_writes_rejects(store, tmp_path: Path, name: s
 
 
 def test_missing_file_and_unknown_format_are_import_errors(store) -> None:  # noqa: ANN001
-    with pytest.raises(ImportFailed, match="no such file"):
+    with pytest.raises(ImportFailed, match="does_not_exist.jsonl: no such file"):
         _import(store, "trl", "does_not_exist.jsonl")
+    with pytest.raises(ImportFailed, match="not a Hugging Face datasets folder"):
+        list(iter_records(FIXTURES))
     with pytest.raises(ImportFailed, match="unknown format 'nope'"):
         _import(store, "nope", "trl_good.jsonl")
     with pytest.raises(ImportFailed, match="unknown file type"):
@@ -209,13 +211,17 @@ def test_parquet_and_hf_folder_import_like_jsonl(store, tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [{"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}", "margin": float(i)} for i in range(2500)]
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "pairs.parquet", row_group_size=700)
+    rows = [{"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}", "margin": float(i)} for i in range(1200)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "pairs.parquet", row_group_size=500)
     datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "hf"))
     from_parquet = run_import(store, ImportConfig("trl", (tmp_path / "pairs.parquet",)))
     from_hf = run_import(store, ImportConfig("trl", (tmp_path / "hf",)))
-    assert (from_parquet.counts.imported, from_parquet.counts.read) == (2500, 2500)
-    assert (from_hf.counts.imported, from_hf.counts.duplicates) == (0, 2500)  # the same records
+    assert (from_parquet.counts.imported, from_parquet.counts.read) == (1200, 1200)
+    assert (from_hf.counts.imported, from_hf.counts.duplicates) == (0, 1200)  # the same records
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_list(rows[:5]), "test": datasets.Dataset.from_list(rows[-1:] + [{**rows[0], "prompt": "new"}])})
+    splits.save_to_disk(str(tmp_path / "hf_dict"))
+    from_dict = run_import(store, ImportConfig("trl", (tmp_path / "hf_dict",)))
+    assert (from_dict.counts.read, from_dict.counts.imported) == (7, 1)  # every split; only "new" is new
     bad = [*rows[:3], {"prompt": "x", "chosen": "same", "rejected": "same", "margin": 0.0}]
     pq.write_table(pa.Table.from_pylist(bad), tmp_path / "bad.parquet")
     with pytest.raises(ImportFailed, match=r"bad.parquet, row 3: field 'rejected'"):

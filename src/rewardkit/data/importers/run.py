@@ -62,6 +62,8 @@ class ImportConfig:
             raise ImportFailed(f"--on-error must be fail or skip, got {self.on_error!r}")
         if self.batch_size < 1:
             raise ImportFailed(f"batch size must be at least 1, got {self.batch_size}")
+        for path in self.paths:
+            check_readable(path)
         try:
             self.options
         except ValueError as exc:
@@ -156,8 +158,6 @@ def run_import(
 ) -> ImportResult:
     """Import ``config.paths``; see the module docstring. ``on_commit(n)`` gets the number of records
     committed so far (stored or found already stored); ``progress(n)`` the records just processed."""
-    for path in config.paths:
-        check_readable(path)
     fmt = get_format(config.format)
     if config.on_error == "fail":
         validate(config)
