@@ -107,10 +107,11 @@ class Response:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Emptiness is the importer's call, not the record's: an empty final turn in an HH-RLHF transcript,
+        # or an empty model output an AlpacaEval judge rated, is real data (it usually loses), while an empty
+        # `chosen` in a TRL file is a mistake.
         if not isinstance(self.text, str):
             raise RecordError("text", f"expected text, got {type(self.text).__name__}")
-        if not self.text.strip():
-            raise RecordError("text", "is empty")
 
 
 @dataclass(frozen=True)
@@ -197,8 +198,11 @@ class Comparison:
             raise RecordError("responses", f"a comparison needs at least 2 responses, got {k}")
         if not self.source:
             raise RecordError("source", "is empty")
-        texts = [r.text for r in self.responses]
-        if len(set(texts)) != k:
+        # Two generators may produce the same text (AlpacaEval has 732 such rows, judged as ties), so a
+        # response is identified by its text *and* its generator; the same text twice with no generator to
+        # tell them apart is the classic chosen == rejected mistake.
+        identities = {(r.text, r.model_name, r.model_version) for r in self.responses}
+        if len(identities) != k:
             raise RecordError("responses", "two responses are identical (chosen == rejected?)")
         j = self.judgement
         if isinstance(j, PairwiseJudgement) and k != 2:
