@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "serve"))
-from tiny_model import build_tiny_model  # noqa: E402
+from rk_helpers import build_tiny_model  # noqa: E402
 
 from rewardkit.score import (  # noqa: E402
     InputError,
@@ -122,3 +122,19 @@ def test_score_cli(tmp_path: Path, scorer: BatchScorer) -> None:
     bad.write_text('{"text": 1}\n')
     res = CliRunner().invoke(app, ["score", str(bad), "--model", str(model), "--dtype", "fp32"])
     assert res.exit_code != 0 and "expected fields" in str(res.exception)
+
+
+def test_ensemble_mean_and_std(tmp_path: Path) -> None:
+    folder = tmp_path / "ens"
+    for i in range(3):
+        build_tiny_model(folder / f"member_{i}", seed=10 + i)
+    card = json.loads((folder / "member_0" / "rewardkit.json").read_text())
+    (folder / "rewardkit.json").write_text(json.dumps({**card, "members": [f"member_{i}" for i in range(3)]}))
+    ens = load_scorer(str(folder), dtype="fp32")
+    assert len(ens.members) == 3
+    prompts, responses = ["q1", "q2 " * 5], ["a", "b " * 7]
+    res = ens.score(prompts, responses)
+    each = np.stack([load_scorer(str(folder / f"member_{i}"), dtype="fp32").score(prompts, responses).raw for i in range(3)])
+    np.testing.assert_allclose(res.raw, each.mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(res.std, each.std(axis=0), atol=1e-5)
+    assert (res.std > 0).all()

@@ -142,6 +142,10 @@ class BatchScorer:
             raise ValueError(f"token_budget {self.token_budget} must be >= max_length {self.max_length}")
         for m in self.members:
             m.model.eval()
+        first = self.members[0].tokenizer
+        if any(m.tokenizer.get_vocab() != first.get_vocab() for m in self.members[1:]):
+            # rows are tokenized once, with the first member's tokenizer, for every member
+            raise ValueError("ensemble members must share one tokenizer (the same backbone)")
 
     @property
     def tokenizer(self) -> Any:
