@@ -10,7 +10,7 @@ import pytest
 
 from rewardkit.data.types import PreferencePair
 from rewardkit.evaluate.best_of_n import ResponseGroup
-from rewardkit.evaluate.report import ReportError, compare_reports, load_report, summary, write_report
+from rewardkit.evaluate.report import ReportError, compare_reports, json_ready, load_report, summary, write_report
 from rewardkit.evaluate.run import EvalConfig, evaluate
 
 
@@ -65,7 +65,7 @@ def test_write_report_files_and_compare(tmp_path: Path) -> None:
     result = evaluate(length_scorer, _pairs(), EvalConfig(n_boot=50, probes="self_praise,repetition"))
     result.report["meta"] = {"model": "fake", "data": "inline"}
     paths = write_report(result, tmp_path / "a")
-    report = json.loads(paths["report.json"].read_text())
+    report = json.loads(paths["report.json"].read_text(), parse_constant=lambda c: pytest.fail(f"report.json holds {c}"))
     assert report["accuracy"]["overall"]["accuracy"] == pytest.approx(4 / 6)
     md = paths["report.md"].read_text()
     assert "| accuracy | 0.6667 |" in md and "self_praise" in md
@@ -96,3 +96,9 @@ def test_config_validates() -> None:
         EvalConfig(probes="nope")
     with pytest.raises(ValueError, match="n_boot"):
         EvalConfig(n_boot=1)
+
+
+def test_json_ready_makes_strict_json() -> None:
+    out = json_ready({"a": float("nan"), "b": [np.float32(0.5), np.inf], "c": np.array([1, 2]), 3: np.int64(4)})
+    assert out == {"a": None, "b": [0.5, None], "c": [1, 2], "3": 4}
+    json.dumps(out, allow_nan=False)

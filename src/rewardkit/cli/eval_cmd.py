@@ -74,7 +74,7 @@ def run_eval(
             groups = load_alpacaeval_groups(best_of_n, max_groups=best_of_n_groups)
         except ValueError as exc:
             raise UserError(str(exc)) from exc
-    if not Path(model).exists() and ("/" not in model or model.startswith((".", "/"))):
+    if not Path(model).exists() and model.startswith((".", "/", "~")):
         raise UserError(f"--model: no model folder {model}")
     try:
         loaded = load_model_for_eval(model)
@@ -86,7 +86,9 @@ def run_eval(
         result = evaluate(loaded.score_fn, pairs, config, temperature=loaded.temperature, reference_pairs=ref, best_of_n_groups=groups, progress=lambda name: bar.advance(1, description=name))
     result.report["meta"] = {"model": model, "data": data, "split": split if not Path(data).is_file() else None, "best_of_n_data": str(best_of_n) if best_of_n else None}
     write_report(result, out, make_plots=plots)
-    return result.report
+    from rewardkit.evaluate.report import json_ready
+
+    return json_ready(result.report)
 
 
 def register(app: typer.Typer) -> None:

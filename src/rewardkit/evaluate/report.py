@@ -53,7 +53,7 @@ def summary(report: dict[str, Any]) -> dict[str, float | None]:
     if "model_ranking" in report:
         out["model_ranking_spearman"] = report["model_ranking"]["spearman"]
     if "drift" in report:
-        out["drift_max_psi"] = max((f["psi"] for f in report["drift"]["features"].values()), default=None)
+        out["drift_max_psi"] = max((f["psi"] for f in report["drift"]["features"].values() if f["psi"] is not None), default=None)
         out["ood_rate"] = report["drift"]["ood_rate"]
     if "rewardbench" in report:
         out["rewardbench_overall"] = report["rewardbench"]["overall"]
@@ -126,6 +126,22 @@ def _plots(result: EvalResult, folder: Path) -> list[str]:
     return [f"plots/{p.name}" for p in made]
 
 
+def json_ready(value: Any) -> Any:
+    """The report with numpy scalars as Python numbers and NaN/inf as None, so report.json is strict
+    JSON that any tool (jq, JavaScript) reads."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -142,7 +158,7 @@ def write_report(result: EvalResult, out: Path, *, make_plots: bool = True) -> d
         images = _plots(result, tmp / "plots") if make_plots else []
         title = f"Reward model evaluation: {result.report.get('meta', {}).get('model', '?')}"
         md = render_markdown(result.report, images)
-        (tmp / "report.json").write_text(json.dumps(result.report, indent=2, default=_json_default, allow_nan=True) + "\n", encoding="utf-8")
+        (tmp / "report.json").write_text(json.dumps(json_ready(result.report), indent=2, default=_json_default, allow_nan=False) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(md, encoding="utf-8")
         (tmp / "report.html").write_text(render_html(md, images, title), encoding="utf-8")
         if (out / "plots").exists():
