@@ -166,6 +166,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body that is not JSON at all: invalid input, like any other
+            return error(422, "validation", f"body: {exc.detail}")
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
         return error(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
 

@@ -9,40 +9,49 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rewardkit.data.types import Prompt
 
 
+# Requests are strict: 0 is not false, "1" is not 1, unknown fields are errors.
+STRICT = ConfigDict(extra="forbid", strict=True)
+
+
 class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     role: Literal["system", "user", "assistant", "tool"]
     content: str
 
 
-class ScoreInput(BaseModel):
-    """Either ``prompt`` + ``response``, or ``messages`` ending in the assistant's response."""
+class PromptResponse(BaseModel):
+    """A response to a prompt (text, or chat messages before the response)."""
 
-    model_config = ConfigDict(extra="forbid")
-    prompt: str | list[Message] | None = None
-    response: str | None = None
-    messages: list[Message] | None = Field(default=None, min_length=1)
+    model_config = STRICT
+    prompt: str | list[Message] = ""
+    response: str
+
+    def as_pair(self) -> tuple[Prompt, str]:
+        prompt = self.prompt if isinstance(self.prompt, str) else [m.model_dump() for m in self.prompt]
+        return prompt, self.response
+
+
+class Chat(BaseModel):
+    """A conversation whose last message is the assistant's response (the one scored)."""
+
+    model_config = STRICT
+    messages: list[Message] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _one_form(self) -> "ScoreInput":
-        if self.messages is not None:
-            if self.prompt is not None or self.response is not None:
-                raise ValueError("give either messages, or prompt and response, not both")
-            if self.messages[-1].role != "assistant":
-                raise ValueError("the last message must be the assistant's response")
-        elif self.response is None:
-            raise ValueError("response is required (or give messages)")
+    def _ends_with_response(self) -> "Chat":
+        if self.messages[-1].role != "assistant":
+            raise ValueError("the last message must be the assistant's response")
         return self
 
     def as_pair(self) -> tuple[Prompt, str]:
-        if self.messages is not None:
-            return [m.model_dump() for m in self.messages[:-1]], self.messages[-1].content
-        prompt = self.prompt if self.prompt is not None else ""
-        return (prompt if isinstance(prompt, str) else [m.model_dump() for m in prompt]), self.response or ""
+        return [m.model_dump() for m in self.messages[:-1]], self.messages[-1].content
+
+
+ScoreInput = PromptResponse | Chat
 
 
 class ScoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     inputs: list[ScoreInput] = Field(min_length=1)
     normalize: bool = False
 
@@ -55,7 +64,7 @@ class ScoreResponse(BaseModel):
 
 
 class CompareRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     prompt: str | list[Message] = ""
     response_a: str
     response_b: str
@@ -68,7 +77,7 @@ class CompareResponse(BaseModel):
 
 
 class RankRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     prompt: str | list[Message] = ""
     responses: list[str] = Field(min_length=1)
     normalize: bool = False
@@ -89,6 +98,8 @@ class RankResponse(BaseModel):
 class RewardRequest(BaseModel):
     """OpenRLHF's remote reward model request: ``query`` holds prompt + response texts."""
 
+    model_config = ConfigDict(strict=True)  # OpenRLHF may add fields: ignore them
+
     query: list[str] = Field(min_length=1)
     prompts: list[str] | None = None
     labels: list[str | float | int | None] | None = None
@@ -102,7 +113,7 @@ class RewardResponse(BaseModel):
 
 
 class ReloadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     model_path: str | None = Field(default=None, description="Default: reload the configured model path.")
 
 
