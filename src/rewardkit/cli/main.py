@@ -30,23 +30,22 @@ def _root() -> None:
     """
 
 
-# --- command registry: one line per command module -------------------------------------------------
-from rewardkit.cli import db_cmd, env_cmd  # noqa: E402
-from rewardkit.cli import data_cmd, dataset_cmd  # noqa: E402
-from rewardkit.cli import import_cmd  # noqa: E402
-from rewardkit.cli import eval_cmd  # noqa: E402
-from rewardkit.cli import score_cmd, serve_cmd  # noqa: E402
-from rewardkit.cli import train_cmd  # noqa: E402
+# --- command registry: one line per command module, in the order of the loop ------------------------
+from rewardkit.cli import (  # noqa: E402
+    data_cmd,
+    dataset_cmd,
+    db_cmd,
+    demo_cmd,
+    env_cmd,
+    eval_cmd,
+    import_cmd,
+    score_cmd,
+    serve_cmd,
+    train_cmd,
+)
 
-env_cmd.register(app)
-db_cmd.register(app)
-dataset_cmd.register(app)
-data_cmd.register(app)
-import_cmd.register(app)
-eval_cmd.register(app)
-score_cmd.register(app)
-serve_cmd.register(app)
-train_cmd.register(app)
+for _module in (demo_cmd, import_cmd, data_cmd, dataset_cmd, train_cmd, eval_cmd, score_cmd, serve_cmd, db_cmd, env_cmd):
+    _module.register(app)
 # ---------------------------------------------------------------------------------------------------
 
 

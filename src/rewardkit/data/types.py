@@ -198,11 +198,12 @@ class Comparison:
             raise RecordError("responses", f"a comparison needs at least 2 responses, got {k}")
         if not self.source:
             raise RecordError("source", "is empty")
-        # Two generators may produce the same text (AlpacaEval has 732 such rows, judged as ties), so a
-        # response is identified by its text *and* its generator; the same text twice with no generator to
-        # tell them apart is the classic chosen == rejected mistake.
+        # A preference between two identical responses is the classic chosen == rejected mistake. A tie
+        # between them is consistent, and real: AlpacaEval judges the reference model against itself (649
+        # rows) and models that reproduce the reference verbatim (83 rows), all judged ties.
         identities = {(r.text, r.model_name, r.model_version) for r in self.responses}
-        if len(identities) != k:
+        tie = isinstance(self.judgement, PairwiseJudgement) and self.judgement.choice == "tie"
+        if len(identities) != k and not tie:
             raise RecordError("responses", "two responses are identical (chosen == rejected?)")
         j = self.judgement
         if isinstance(j, PairwiseJudgement) and k != 2:

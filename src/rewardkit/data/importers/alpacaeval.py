@@ -6,7 +6,9 @@
 from 1.5 scaled to [0, 1]: ``|preference - 1.5| * 2`` (1.0 and 2.0 are certain, 1.5 is 0). Generator names
 go to ``Response.model_name``; ``dataset`` (the instruction's source set) is kept in the metadata.
 Annotator: the row's ``annotator`` (default ``alpacaeval``), kind ``ai``. A row whose preference is null (the
-judge gave no verdict) or whose two outputs are identical is rejected with that reason.
+judge gave no verdict) is rejected. Empty outputs (17 gemma-2b-it answers) and outputs identical to the
+reference (732 rows, judged as ties) are real judgements of real generations and are kept: the generator
+names tell the two responses apart; snapshot compilation drops pairs whose texts carry no preference.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ def parse(record: dict[str, Any], options: ImportOptions) -> Comparison:
     if record.get("preference") is None:
         raise RecordError("preference", "is null (the judge gave no verdict)")
     choice, strength = choice_and_strength(fields.number(record["preference"], "preference"))
-    out1, out2 = fields.text(record, "output_1"), fields.text(record, "output_2")
-    fields.distinct(out1, out2, ("output_1", "output_2"))
+    out1 = fields.text(record, "output_1", allow_empty=True)
+    out2 = fields.text(record, "output_2", allow_empty=True)
     dataset = fields.optional_text(record, "dataset")
     return Comparison(
         prompt=fields.text(record, "instruction"),

@@ -18,11 +18,11 @@ def required(record: dict[str, Any], name: str) -> Any:
     return value
 
 
-def text(record: dict[str, Any], name: str) -> str:
+def text(record: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
     value = required(record, name)
     if not isinstance(value, str):
         raise RecordError(name, f"expected text, got {type(value).__name__}")
-    if not value.strip():
+    if not allow_empty and not value.strip():
         raise RecordError(name, "is empty")
     return value
 

@@ -3,9 +3,10 @@
 Each side is a whole dialogue. Both are parsed into chat messages (Human -> user, Assistant -> assistant);
 the messages they share become the prompt conversation and the two final assistant replies the responses
 (``chosen`` is response ``a``, choice ``a``). Consecutive turns by the same speaker (a few real transcripts
-have "Assistant: ...\n\nAssistant: ...") are one turn. A side whose final reply is empty is rejected
-(``Response`` text must not be empty; 3 of the 1,812 harmless-base training pairs have an empty chosen
-reply). Annotator: ``hh-rlhf-crowdworkers``, kind ``human``.
+have "Assistant: ...\n\nAssistant: ...") are one turn. An empty final reply is kept: the transcript has the
+"Assistant:" turn, so the assistant said nothing, and that is what the crowd worker judged (3 of the 1,812
+harmless-base training pairs prefer the empty reply, a silent refusal). Two identical replies are rejected.
+Annotator: ``hh-rlhf-crowdworkers``, kind ``human``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def parse_transcript(transcript: str, name: str) -> list[Message]:
 def parse(record: dict[str, Any], options: ImportOptions) -> Comparison:
     chosen = parse_transcript(fields.text(record, "chosen"), "chosen")
     rejected = parse_transcript(fields.text(record, "rejected"), "rejected")
-    prompt, a, b = split_messages(chosen, rejected)
+    prompt, a, b = split_messages(chosen, rejected, allow_empty=True)
     fields.distinct(a, b)
     return Comparison(
         prompt=prompt,

@@ -26,8 +26,11 @@ from rewardkit.data.importers.options import ImportOptions
 from rewardkit.data.types import Annotator, Comparison, Message, PairwiseJudgement, Prompt, RecordError, Response
 
 
-def split_messages(chosen: list[Message], rejected: list[Message], names: tuple[str, str] = ("chosen", "rejected")) -> tuple[list[Message], str, str]:
-    """Split two conversations into (shared prompt messages, final chosen reply, final rejected reply)."""
+def split_messages(
+    chosen: list[Message], rejected: list[Message], names: tuple[str, str] = ("chosen", "rejected"), *, allow_empty: bool = False
+) -> tuple[list[Message], str, str]:
+    """Split two conversations into (shared prompt messages, final chosen reply, final rejected reply).
+    ``allow_empty``: an empty final reply is a real reply (HH-RLHF), not a mistake (TRL files)."""
     if chosen == rejected:
         raise RecordError(names[1], f"is identical to {names[0]}")
     shared = 0
@@ -42,7 +45,7 @@ def split_messages(chosen: list[Message], rejected: list[Message], names: tuple[
             if not rest:
                 raise RecordError(name, "has no reply after the messages it shares with the other side")
             raise RecordError(name, f"expected one final assistant message after the {shared} shared messages, got {len(rest)} ({', '.join(m['role'] for m in rest)})")
-        if not rest[0]["content"].strip():
+        if not allow_empty and not rest[0]["content"].strip():
             raise RecordError(f"{name}[{shared}].content", "is empty")
         replies.append(rest[0]["content"])
     return chosen[:shared], replies[0], replies[1]
