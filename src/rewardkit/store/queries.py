@@ -8,12 +8,14 @@ the caller owns the transaction, so an importer decides what is atomic.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import JSON, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,7 +26,7 @@ from rewardkit.data.types import (
     PairwiseJudgement,
     Prompt,
     Response,
-    content_hash,
+    canonical_json,
     judgement_from_payload,
     judgement_kind,
     judgement_payload,
@@ -43,7 +45,7 @@ from rewardkit.store.tables import (
     SnapshotRow,
 )
 
-# Keep IN (...) lists and multi-row inserts well under SQLite's and PostgreSQL's parameter limits.
+# Keep IN (...) lists well under SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 500
 
 
@@ -53,23 +55,58 @@ class AddResult:
     duplicates: int
 
 
+def _digest(*parts: str) -> str:
+    # NUL cannot occur inside the parts' meaning (it is not valid in text people write), so joining on it
+    # is unambiguous; hashing the raw strings is several times cheaper than hashing canonical JSON.
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def prompt_id(prompt: Prompt) -> str:
-    return content_hash({"prompt": prompt})
+    return _digest("text", prompt) if isinstance(prompt, str) else _digest("chat", canonical_json(prompt))
 
 
 def response_id(prompt_key: str, response: Response) -> str:
-    return content_hash({"p": prompt_key, "t": response.text, "m": response.model_name, "v": response.model_version})
+    return _digest(prompt_key, response.text, response.model_name, response.model_version)
 
 
 def _insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING on either dialect, in chunks."""
+    """INSERT ... ON CONFLICT DO NOTHING on either dialect, straight to the driver's executemany.
+
+    Ingestion spends most of its time here, and SQLAlchemy's per-row parameter handling (a dict walk and a
+    bind processor call per value) cost as much as SQLite's own insert work; so the statement is compiled
+    once per table and dialect, and each column's bind processor (JSON, DateTime) is applied here."""
     if not rows:
         return
-    table: Table = model.__table__  # type: ignore[assignment]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for start in range(0, len(rows), _CHUNK):
-        session.execute(insert(table).on_conflict_do_nothing(), rows[start : start + _CHUNK])
+    connection = session.connection()
+    sql, keys, processors = _compiled_insert(model, connection.dialect)
+    params = [tuple(p(row[k]) if p else row[k] for k, p in zip(keys, processors, strict=True)) for row in rows]
+    if connection.dialect.paramstyle in ("qmark", "numeric", "format"):
+        connection.exec_driver_sql(sql, params)
+    else:  # named / pyformat (psycopg): the driver wants mappings
+        connection.exec_driver_sql(sql, [dict(zip(keys, values, strict=True)) for values in params])
+
+
+_INSERTS: dict[tuple[str, str], tuple[str, list[str], list[Any]]] = {}
+
+
+def _json_dumps(value: Any) -> str:
+    # Most JSON cells are empty dicts (sampling, metadata): skip the encoder for them.
+    return "{}" if value == {} else json.dumps(value, ensure_ascii=False)
+
+
+def _compiled_insert(model: type[Base], dialect: Any) -> tuple[str, list[str], list[Any]]:
+    key = (model.__tablename__, dialect.name)
+    if key not in _INSERTS:
+        table: Table = model.__table__  # type: ignore[assignment]
+        insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        columns = list(table.columns)
+        stmt = insert(table).values({c.key: bindparam(c.key) for c in columns}).on_conflict_do_nothing()
+        compiled = stmt.compile(dialect=dialect)
+        keys = list(compiled.positiontup) if compiled.positional else [c.key for c in columns]  # type: ignore[arg-type]
+        by_key = {c.key: c for c in columns}
+        processors = [_json_dumps if isinstance(by_key[k].type, JSON) else by_key[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys]
+        _INSERTS[key] = (str(compiled), keys, processors)
+    return _INSERTS[key]
 
 
 def _existing_ids(session: Session, column: Any, ids: Sequence[str]) -> set[str]:

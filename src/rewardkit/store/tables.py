@@ -4,6 +4,9 @@ Primary keys of prompts, responses, comparisons and events are content hashes co
 (``data/types.py``): ingestion can then insert whole batches without a round trip per row to learn ids,
 and the same record sent twice maps to the same key, which is what makes ingestion idempotent.
 
+Secondary indexes cost ingestion speed (each is one more B-tree insert per row), so there is one only where a
+query in ``queries.py`` uses it; add an index together with the query that needs it.
+
 Schema changes go through Alembic (``store/migrations``); ``tests/store/test_migrations.py`` checks that the
 migrations produce exactly these tables.
 """
@@ -36,7 +39,7 @@ class ResponseRow(Base):
     __tablename__ = "responses"
 
     id: Mapped[str] = mapped_column(KEY, primary_key=True)
-    prompt_id: Mapped[str] = mapped_column(KEY, ForeignKey("prompts.id"), index=True)
+    prompt_id: Mapped[str] = mapped_column(KEY, ForeignKey("prompts.id"))
     text: Mapped[str] = mapped_column(Text)
     # "" rather than NULL when unknown: NULLs never collide in unique keys, "" does.
     model_name: Mapped[str] = mapped_column(String(200), default="")
@@ -72,7 +75,7 @@ class ComparisonRow(Base):
     __table_args__ = (Index("ix_comparisons_filters", "source", "annotator_kind", "attribute"),)
 
     id: Mapped[str] = mapped_column(KEY, primary_key=True)  # Comparison.dedupe_key
-    prompt_id: Mapped[str] = mapped_column(KEY, ForeignKey("prompts.id"), index=True)
+    prompt_id: Mapped[str] = mapped_column(KEY, ForeignKey("prompts.id"))
     kind: Mapped[str] = mapped_column(String(16))  # pairwise | ranking | ratings
     judgement: Mapped[dict[str, Any]]  # data.types.judgement_payload
     choice: Mapped[str | None] = mapped_column(String(16))  # pairwise only: a | b | tie | both_bad
@@ -84,7 +87,7 @@ class ComparisonRow(Base):
     rubric: Mapped[str | None] = mapped_column(Text)
     rationale: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
     client_event_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
@@ -97,7 +100,7 @@ class ComparisonResponseRow(Base):
 
     comparison_id: Mapped[str] = mapped_column(KEY, ForeignKey("comparisons.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    response_id: Mapped[str] = mapped_column(KEY, ForeignKey("responses.id"), index=True)
+    response_id: Mapped[str] = mapped_column(KEY, ForeignKey("responses.id"))
 
 
 class FeedbackEventRow(Base):

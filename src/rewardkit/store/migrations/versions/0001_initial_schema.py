@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 07:47:15.755381
+Create Date: 2026-11-22 08:41:37.659146
 """
 
 from alembic import op
@@ -71,9 +71,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('client_event_id')
     )
     with op.batch_alter_table('comparisons', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_comparisons_created_at'), ['created_at'], unique=False)
         batch_op.create_index('ix_comparisons_filters', ['source', 'annotator_kind', 'attribute'], unique=False)
-        batch_op.create_index(batch_op.f('ix_comparisons_prompt_id'), ['prompt_id'], unique=False)
 
     op.create_table('responses',
     sa.Column('id', sa.String(length=32), nullable=False),
@@ -87,9 +85,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['prompt_id'], ['prompts.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
-    with op.batch_alter_table('responses', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_responses_prompt_id'), ['prompt_id'], unique=False)
-
     op.create_table('comparison_responses',
     sa.Column('comparison_id', sa.String(length=32), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
@@ -98,9 +93,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['response_id'], ['responses.id'], ),
     sa.PrimaryKeyConstraint('comparison_id', 'position')
     )
-    with op.batch_alter_table('comparison_responses', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_comparison_responses_response_id'), ['response_id'], unique=False)
-
     op.create_table('feedback_events',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('client_event_id', sa.String(length=200), nullable=True),
@@ -130,18 +122,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_feedback_events_created_at'))
 
     op.drop_table('feedback_events')
-    with op.batch_alter_table('comparison_responses', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_comparison_responses_response_id'))
-
     op.drop_table('comparison_responses')
-    with op.batch_alter_table('responses', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_responses_prompt_id'))
-
     op.drop_table('responses')
     with op.batch_alter_table('comparisons', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_comparisons_prompt_id'))
         batch_op.drop_index('ix_comparisons_filters')
-        batch_op.drop_index(batch_op.f('ix_comparisons_created_at'))
 
     op.drop_table('comparisons')
     op.drop_table('snapshots')
