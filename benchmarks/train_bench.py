@@ -1,0 +1,256 @@
+"""Training benchmark: rewardkit vs TRL ``RewardTrainer`` on the same backbone, pairs and budget.
+
+Run (full, ~1 h on 2 cores):
+
+    .venv/bin/python benchmarks/train_bench.py --dataset hh
+    .venv/bin/python benchmarks/train_bench.py --dataset alpaca --train-pairs 4000
+    .venv/bin/python benchmarks/train_bench.py --dataset hh --limit 200 --test-pairs 200   # a quick slice
+
+Each system trains in its own subprocess (so peak RSS is its own) on the same training pairs with
+all-MiniLM-L6-v2, max_length 256, batch 8, 1 epoch, torch threads 2:
+
+- ``rewardkit``: ``rewardkit.train`` defaults (length-grouped dynamic padding, chosen+rejected in one forward,
+  bf16 only if a probe measures it faster, truncation instead of dropping, best checkpoint on a validation
+  split carved from the training pairs by prompt hash, so it trains on ~90% of them);
+- ``trl-default``: ``RewardTrainer`` with trl's defaults (gradient checkpointing on), ``eos_token="[SEP]"``
+  (MiniLM has no EOS; trl does not run without one), ``use_cpu=True``;
+- ``trl-tuned``: the same with ``bf16=True`` and gradient checkpointing off.
+
+TRL drops pairs longer than max_length; its pairs/s counts the pairs it kept (its own
+``train_samples_per_second``). rewardkit's counts every pair (training loop time, validation excluded; the
+wall time including validation is printed too). Held-out accuracy is on prompts never seen in training
+(split by a hash of the prompt), scored on every held-out pair: rewardkit with its own formatting, TRL's
+model the way TRL formats (prompt + response + EOS, truncated from the left so the response stays).
+Length rules ("longer wins", "shorter wins") and the length-balanced subset (the preferred response is the
+shorter one) are printed beside them, with 95% Wilson interval half-widths.
+
+The shared data is read directly (not through the importer): HH-RLHF transcripts are split into prompt and
+reply at the last shared "Assistant:" turn; AlpacaEval ties (preference 1.5) are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SYSTEMS = ("rewardkit", "trl-default", "trl-tuned")
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+
+def held_out(prompt: str, fraction: float) -> bool:
+    return int(hashlib.sha256(prompt.encode()).hexdigest()[:8], 16) / 16**8 < fraction
+
+
+def load_rows(dataset: str) -> list[dict[str, str]]:
+    """{prompt, chosen, rejected} rows of a shared data set (read directly, no importer)."""
+    from rewardkit.train import split_shared_prompt
+
+    rows = []
+    if dataset == "hh":
+        with gzip.open(SHARED / "hh-rlhf-harmless" / "train.jsonl.gz", "rt", encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                prompt, chosen, rejected = split_shared_prompt(r["chosen"], r["rejected"])
+                rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+    else:
+        with gzip.open(SHARED / "alpacaeval" / "annotations.jsonl.gz", "rt", encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                if r.get("preference") is None or r["preference"] == 1.5 or not r["output_1"].strip() or not r["output_2"].strip():
+                    continue
+                win, lose = (r["output_2"], r["output_1"]) if r["preference"] > 1.5 else (r["output_1"], r["output_2"])
+                rows.append({"prompt": r["instruction"], "chosen": win, "rejected": lose})
+    return rows
+
+
+def wilson_half_width(p: float, n: int) -> float:
+    if n == 0:
+        return float("nan")
+    z = 1.96
+    return z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+
+
+def accuracy_report(correct: list[bool], rows: list[dict[str, str]]) -> dict[str, Any]:
+    balanced = [c for c, r in zip(correct, rows) if len(r["chosen"]) < len(r["rejected"])]
+    acc = sum(correct) / max(1, len(correct))
+    bal = sum(balanced) / max(1, len(balanced))
+    return {"accuracy": acc, "hw": wilson_half_width(acc, len(correct)), "n": len(correct),
+            "balanced_accuracy": bal, "balanced_hw": wilson_half_width(bal, len(balanced)), "balanced_n": len(balanced)}
+
+
+# --- children -----------------------------------------------------------------------------------------
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_rewardkit(work: Path, args: argparse.Namespace, test: list[dict[str, str]]) -> dict[str, Any]:
+    from rewardkit.model import load_reward_model
+    from rewardkit.train import TrainConfig, train
+
+    t0 = time.perf_counter()
+    n_train = sum(1 for _ in open(work / "train.jsonl"))
+    steps = math.ceil(n_train * 0.9 / args.batch_size)
+    config = TrainConfig(
+        data=str(work / "train.jsonl"), out=str(work / "rewardkit"), max_length=args.max_length, batch_size=args.batch_size,
+        epochs=args.epochs, lr=args.lr, threads=args.threads, eval_every=max(10, steps // 4), progress=False,
+    )
+    result = train(config)
+    wall = time.perf_counter() - t0
+    rm = load_reward_model(work / "rewardkit")
+    prompts = [r["prompt"] for r in test]
+    diff = rm.score(prompts, [r["chosen"] for r in test], batch_size=32) - rm.score(prompts, [r["rejected"] for r in test], batch_size=32)
+    m = result.metrics
+    return {"pairs_per_s": m["train_pairs_per_s"], "wall_pairs_per_s": m["train_pairs"] * args.epochs / wall,
+            "pairs_used": m["train_pairs"], "truncated": m["truncated_train"], "bf16": m["bf16"],
+            "ece_before": m["ece_before"], "ece_after": m["ece_after"], "peak_rss_mb": peak_rss_mb(),
+            **accuracy_report([bool(d > 0) for d in diff], test)}
+
+
+def run_trl(work: Path, args: argparse.Namespace, test: list[dict[str, str]], tuned: bool) -> dict[str, Any]:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    from rewardkit.model.backbone import default_backbone_path
+
+    path = default_backbone_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    rows = [json.loads(line) for line in open(work / "train.jsonl")]
+    data = Dataset.from_list([{"prompt": r["prompt"], "chosen": " " + r["chosen"], "rejected": " " + r["rejected"]} for r in rows])
+    extra = {"bf16": True, "gradient_checkpointing": False} if tuned else {}
+    config = RewardConfig(
+        output_dir=str(work / ("trl-tuned" if tuned else "trl-default")), per_device_train_batch_size=args.batch_size,
+        num_train_epochs=args.epochs, max_length=args.max_length, eos_token="[SEP]", use_cpu=True, report_to=[],
+        save_strategy="no", logging_steps=50, disable_tqdm=True, **extra,
+    )
+    trainer = RewardTrainer(model=model, args=config, train_dataset=data, processing_class=tokenizer)
+    kept = len(trainer.train_dataset)
+    output = trainer.train()
+    model = trainer.model.eval().float()
+    tokenizer.truncation_side = "left"  # score every held-out pair, keeping the response
+
+    def score(texts: list[str]) -> list[float]:
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(texts), 32):
+                batch = tokenizer(texts[s:s + 32], truncation=True, max_length=args.max_length, padding=True, return_tensors="pt")
+                out += model(**batch).logits[:, 0].tolist()
+        return out
+
+    c = score([r["prompt"] + " " + r["chosen"] + "[SEP]" for r in test])
+    rj = score([r["prompt"] + " " + r["rejected"] + "[SEP]" for r in test])
+    return {"pairs_per_s": output.metrics["train_samples_per_second"], "pairs_used": kept, "dropped": len(rows) - kept,
+            "peak_rss_mb": peak_rss_mb(), **accuracy_report([a > b for a, b in zip(c, rj)], test)}
+
+
+def child(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    work = Path(args.workdir)
+    test = [json.loads(line) for line in open(work / "test.jsonl")]
+    if args.child == "rewardkit":
+        result = run_rewardkit(work, args, test)
+    else:
+        result = run_trl(work, args, test, tuned=args.child == "trl-tuned")
+    print("RESULT " + json.dumps(result))
+
+
+# --- parent -------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="rewardkit vs TRL RewardTrainer: speed, memory, held-out accuracy.")
+    parser.add_argument("--dataset", choices=("hh", "alpaca"), default="hh")
+    parser.add_argument("--train-pairs", type=int, default=4000, help="cap on training pairs (AlpacaEval: the issue uses 4,000)")
+    parser.add_argument("--limit", type=int, default=0, help="use only this many training pairs (a quick slice)")
+    parser.add_argument("--test-pairs", type=int, default=2000, help="cap on held-out pairs scored")
+    parser.add_argument("--held-out", type=float, default=0.2, help="fraction of prompts held out (by hash)")
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--lr", type=float, default=5e-5, help="rewardkit's learning rate")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    if not SHARED.is_dir():
+        sys.exit(f"shared data not found at {SHARED} (set RK_SHARED_DATA)")
+
+    rows = load_rows(args.dataset)
+    rng = random.Random(0)
+    train_rows = [r for r in rows if not held_out(r["prompt"], args.held_out)]
+    test_rows = [r for r in rows if held_out(r["prompt"], args.held_out)]
+    rng.shuffle(train_rows)
+    rng.shuffle(test_rows)
+    train_rows = train_rows[: args.limit or args.train_pairs]
+    test_rows = test_rows[: args.test_pairs]
+    print(f"{args.dataset}: {len(train_rows)} train pairs, {len(test_rows)} held-out pairs (prompts never trained on)")
+
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="rk-train-bench-") as tmp:
+        work = Path(tmp)
+        (work / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train_rows))
+        (work / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test_rows))
+        for system in args.systems.split(","):
+            t0 = time.perf_counter()
+            cmd = [sys.executable, __file__, "--child", system, "--workdir", str(work), "--max-length", str(args.max_length),
+                   "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--lr", str(args.lr), "--threads", str(args.threads)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode != 0 or not lines:
+                print(f"{system}: FAILED\n{proc.stderr[-3000:]}")
+                continue
+            results[system] = json.loads(lines[-1][7:]) | {"wall_s": time.perf_counter() - t0}
+            print(f"{system}: done in {results[system]['wall_s']:.0f} s", flush=True)
+
+    longer = accuracy_report([len(r["chosen"]) > len(r["rejected"]) for r in test_rows], test_rows)
+    shorter = accuracy_report([len(r["chosen"]) < len(r["rejected"]) for r in test_rows], test_rows)
+    print()
+    print(f"{'system':<12} {'pairs/s':>8} {'pairs used':>11} {'peak RSS MB':>12} {'held-out acc':>16} {'length-balanced acc':>22}")
+    for name, r in [*results.items(), ("longer wins", longer), ("shorter wins", shorter)]:
+        speed = f"{r['pairs_per_s']:.2f}" if "pairs_per_s" in r else "-"
+        used = str(r.get("pairs_used", "-"))
+        rss = f"{r['peak_rss_mb']:.0f}" if "peak_rss_mb" in r else "-"
+        acc = f"{100 * r['accuracy']:.1f} ± {100 * r['hw']:.1f}"
+        bal = f"{100 * r['balanced_accuracy']:.1f} ± {100 * r['balanced_hw']:.1f} (n={r['balanced_n']})"
+        print(f"{name:<12} {speed:>8} {used:>11} {rss:>12} {acc:>16} {bal:>22}")
+    rk = results.get("rewardkit")
+    if rk:
+        print(f"\nrewardkit: truncated {rk['truncated']} pairs (none dropped); bf16 {rk['bf16']}; "
+              f"wall pairs/s incl. validation {rk['wall_pairs_per_s']:.2f}; ECE {rk['ece_before']:.3f} -> {rk['ece_after']:.3f}")
+        for name in ("trl-default", "trl-tuned"):
+            if name in results:
+                t = results[name]
+                print(f"speed ratio rewardkit / {name}: {rk['pairs_per_s'] / t['pairs_per_s']:.2f}x "
+                      f"({name} dropped {t['dropped']} pairs longer than {args.max_length} tokens)")
+    print(json.dumps({"dataset": args.dataset, "results": results, "longer_wins": longer, "shorter_wins": shorter}))
+
+
+if __name__ == "__main__":
+    main()
