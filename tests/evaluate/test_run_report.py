@@ -56,6 +56,7 @@ def test_evaluate_numbers_match_hand_counts() -> None:
     top = {row["n"]: row for row in r["best_of_n"]["curve"]}[3]
     assert top["reward_pick"] == pytest.approx(0.9) and top["oracle_pick"] == pytest.approx(0.9)
     assert top["random_pick"] == pytest.approx(0.5)
+    assert r["best_of_n"]["gain_at_largest_n"] == pytest.approx(0.4) and r["best_of_n"]["max_gain"] == pytest.approx(0.4)
     assert r["model_ranking"]["spearman"] == pytest.approx(1.0)  # m3 > m2 > m1 both by length and quality
     assert r["drift"]["features"]["score"]["psi"] == pytest.approx(0.0)  # same data as reference
     assert r["timing"]["rows_scored"] == 12 + 6 * 7 + 6 + 6

@@ -104,4 +104,11 @@ def score_groups(score_fn: ScoreFn, groups: Sequence[ResponseGroup]) -> list[np.
 
 def best_of_n_report(scores: Sequence[np.ndarray], groups: Sequence[ResponseGroup], ns: Sequence[int] = (1, 2, 4, 8, 16), *, n_draws: int = 20, seed: int = 0) -> dict[str, Any]:
     curve = best_of_n_curve(scores, [np.asarray(g.quality) for g in groups], ns, n_draws=n_draws, seed=seed)
-    return {"curve": curve, "groups": len(groups), "max_gain": max((r["gain"] for r in curve), default=float("nan"))}
+    # N = 1 has zero gain by construction, so it is left out of the headline numbers
+    real = [r for r in curve if r["n"] > 1]
+    return {
+        "curve": curve,
+        "groups": len(groups),
+        "max_gain": max((r["gain"] for r in real), default=float("nan")),
+        "gain_at_largest_n": real[-1]["gain"] if real else float("nan"),
+    }

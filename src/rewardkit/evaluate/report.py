@@ -50,6 +50,7 @@ def summary(report: dict[str, Any]) -> dict[str, float | None]:
         out[f"probe_rise_rate:{name}"] = probe["rise_rate"]
     if "best_of_n" in report:
         out["best_of_n_max_gain"] = report["best_of_n"]["max_gain"]
+        out["best_of_n_gain_at_largest_n"] = report["best_of_n"].get("gain_at_largest_n")
     if "model_ranking" in report:
         out["model_ranking_spearman"] = report["model_ranking"]["spearman"]
     if "drift" in report:
