@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,7 +80,12 @@ def _insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any
         return
     connection = session.connection()
     sql, keys, processors = _compiled_insert(model, connection.dialect)
-    params = [tuple(p(row[k]) if p else row[k] for k, p in zip(keys, processors, strict=True)) for row in rows]
+    # Column-wise: pull every row's values in C (itemgetter), convert only the columns that need it.
+    columns = list(zip(*map(itemgetter(*keys), rows))) if len(keys) > 1 else [[row[keys[0]] for row in rows]]
+    for i, process in enumerate(processors):
+        if process is not None:
+            columns[i] = list(map(process, columns[i]))
+    params = list(zip(*columns))
     if connection.dialect.paramstyle in ("qmark", "numeric", "format"):
         connection.exec_driver_sql(sql, params)
     else:  # named / pyformat (psycopg): the driver wants mappings
