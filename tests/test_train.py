@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from rewardkit.data.types import PreferencePair
-from rewardkit.train import TrainConfig, length_grouped_batches, split_by_prompt, split_shared_prompt, train
+from rewardkit.train import TrainConfig, checkpoint_due, length_grouped_batches, split_by_prompt, split_shared_prompt, train
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -169,7 +169,7 @@ def test_resume_after_sigkill_ends_with_the_same_weights_as_an_uninterrupted_run
     """A real training subprocess is SIGKILLed after its first checkpoint; --resume finishes it."""
     data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(200))
     args = ["--data", str(data), "--backbone", tiny_backbone, "--max-length", "64", "--batch-size", "8", "--lr", "1e-3",
-            "--eval-every", "3", "--max-steps", "24", "--bf16", "off", "--no-progress", "--threads", "1"]
+            "--eval-every", "3", "--checkpoint-every", "3", "--max-steps", "24", "--bf16", "off", "--no-progress", "--threads", "1"]
     cmd = [sys.executable, "-m", "rewardkit.train", *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
@@ -190,7 +190,7 @@ def test_resume_after_sigkill_ends_with_the_same_weights_as_an_uninterrupted_run
     resumed = subprocess.run([*cmd, "--out", str(killed), "--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     # the same run, uninterrupted, in this process (same seed, threads and batch order)
-    train(tiny_config(tiny_backbone, data, tmp_path / "full", eval_every=3, max_steps=24))
+    train(tiny_config(tiny_backbone, data, tmp_path / "full", eval_every=3, checkpoint_every=3, max_steps=24))
 
     a = json.loads((killed / "rewardkit.json").read_text())["metrics"]
     b = json.loads((tmp_path / "full" / "rewardkit.json").read_text())["metrics"]
@@ -232,3 +232,27 @@ def test_ensemble_members_differ_and_score_with_uncertainty(tiny_backbone, tmp_p
     assert len(ensemble.members) == 2
     mean, std = ensemble.score_with_uncertainty(["question 1: tell me about tea"] * 2, ["excellent answer", "terrible answer"])
     assert mean.shape == std.shape == (2,) and (std > 0).all()  # different members disagree a little
+
+
+def test_frozen_embeddings_and_lower_layers_stay_put_while_the_rest_trains(tiny_backbone, tmp_path):
+    from safetensors.torch import load_file
+
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
+    train(tiny_config(tiny_backbone, data, tmp_path / "rm", freeze_layers=1, max_steps=4, eval_every=4))
+    init = load_file(Path(tiny_backbone) / "model.safetensors")
+    saved = load_file(tmp_path / "rm" / "model.safetensors")
+    for name in ("bert.embeddings.word_embeddings.weight", "bert.embeddings.LayerNorm.weight",
+                 "bert.encoder.layer.0.attention.self.query.weight", "bert.encoder.layer.0.output.dense.weight"):
+        assert torch.equal(saved[name], init[name]), name
+    for name in ("bert.encoder.layer.1.attention.self.query.weight", "classifier.weight"):
+        assert not torch.equal(saved[name], init[name]), name
+
+
+def test_the_resumable_checkpoint_is_due_every_n_steps_and_at_the_end():
+    # validations at steps 2, 4, 6, 8, 10 with checkpoint_every=4, total 10: written at 4, 8 and 10
+    saved, last = [], 0
+    for step in (2, 4, 6, 8, 10):
+        if checkpoint_due(step, last, every=4, total_steps=10):
+            saved.append(step)
+            last = step
+    assert saved == [4, 8, 10]

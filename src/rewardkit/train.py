@@ -32,7 +32,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,94 +40,9 @@ import torch
 from rewardkit.data.types import PreferencePair, content_hash, prompt_text
 from rewardkit.model.card import RewardCard, atomic_write_text, plot_curves, write_card, write_readme
 from rewardkit.model.formatting import Encoded, collate, encode, template_kind
+from rewardkit.train_config import LossName, TrainConfig
 
-LossName = Literal["bt", "margin", "tie"]
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run needs; the CLI is generated from these fields."""
-
-    data: str = ""
-    """Dataset snapshot (folder, id or id prefix), or a JSONL file of {prompt, chosen, rejected} rows."""
-    out: str = ""
-    """Output folder: the trained model (save_pretrained layout), rewardkit.json, README.md, curves."""
-    backbone: str = "all-MiniLM-L6-v2"
-    """Hugging Face model id or folder; the default is the bundled pretrained all-MiniLM-L6-v2."""
-    max_length: int = 256
-    """Token budget per (prompt, response); longer prompts are cut from the left (counted, never dropped)."""
-    batch_size: int = 8
-    """Pairs per micro-batch (per process)."""
-    grad_accum: int = 1
-    """Micro-batches per optimizer step."""
-    epochs: float = 1.0
-    """Passes over the training pairs (fractions allowed)."""
-    max_steps: int = 0
-    """Stop after this many optimizer steps (0: derived from epochs)."""
-    lr: float = 5e-5
-    """Peak AdamW learning rate (LoRA runs usually want ~10x more)."""
-    weight_decay: float = 0.01
-    """AdamW weight decay (not applied to biases and LayerNorm weights)."""
-    warmup_ratio: float = 0.1
-    """Fraction of steps of linear warmup; then linear decay to 0."""
-    max_grad_norm: float = 1.0
-    """Gradient clipping norm (0 disables)."""
-    loss: LossName = "bt"
-    """bt: Bradley-Terry; margin: BT with a margin from the pair's strength/margin; tie: tie-aware BT."""
-    margin_scale: float = 1.0
-    """Margin loss: margin = margin_scale * strength (or the pair's own margin)."""
-    center_coef: float = 0.0
-    """Coefficient of the centering term coef * mean((r_chosen + r_rejected)^2) (0 disables)."""
-    eval_every: int = 100
-    """Validate (and checkpoint) every N optimizer steps, and at the end."""
-    patience: int = 0
-    """Early stopping: stop after this many validations without a better validation loss (0: off)."""
-    seed: int = 0
-    """Seed of weights init, batch order and bootstrap."""
-    bf16: Literal["auto", "on", "off"] = "auto"
-    """bf16 autocast: auto measures a few steps both ways on this machine and keeps the faster."""
-    threads: int = 0
-    """torch threads (0: leave torch's default; the benchmark uses 2 on a 2-core machine)."""
-    lora_r: int = 0
-    """LoRA rank (0: full fine-tuning). The scalar head is always fully trained and saved."""
-    lora_alpha: int = 16
-    """LoRA alpha."""
-    ensemble: int = 1
-    """Number of ensemble members (different seeds)."""
-    bootstrap: bool = False
-    """Ensemble members train on bootstrap resamples of the training pairs."""
-    resume: bool = False
-    """Continue from out/checkpoint/last.pt (after a crash or kill)."""
-    validation_fraction: float = 0.1
-    """When the data has no validation split: the fraction of prompts (by hash) held out for it."""
-    reference_size: int = 512
-    """Responses scored to estimate the reward mean/std stored for normalization."""
-    progress: bool = True
-    """Show a progress bar on stderr (only when it is a terminal)."""
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.max_length >= 16, "max_length", "at least 16"),
-            (self.batch_size >= 1, "batch_size", "at least 1"),
-            (self.grad_accum >= 1, "grad_accum", "at least 1"),
-            (self.epochs > 0 or self.max_steps > 0, "epochs", "> 0 (or max_steps > 0)"),
-            (self.max_steps >= 0, "max_steps", ">= 0"),
-            (self.lr > 0, "lr", "> 0"),
-            (0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)"),
-            (self.max_grad_norm >= 0, "max_grad_norm", ">= 0"),
-            (self.loss in ("bt", "margin", "tie"), "loss", "one of bt, margin, tie"),
-            (self.eval_every >= 1, "eval_every", "at least 1"),
-            (self.patience >= 0, "patience", ">= 0"),
-            (self.bf16 in ("auto", "on", "off"), "bf16", "one of auto, on, off"),
-            (self.lora_r >= 0, "lora_r", ">= 0"),
-            (self.ensemble >= 1, "ensemble", "at least 1"),
-            (0 < self.validation_fraction < 1, "validation_fraction", "in (0, 1)"),
-            (self.center_coef >= 0, "center_coef", ">= 0"),
-        ]
-        for ok, name, expectation in checks:
-            if not ok:
-                raise ValueError(f"TrainConfig.{name}: expected {expectation}, got {getattr(self, name)!r}")
-
+__all__ = ["LossName", "TrainConfig", "TrainResult", "train"]
 
 # --- data ---------------------------------------------------------------------------------------------
 
@@ -310,6 +225,8 @@ def train_member(
     head_init = {k: v.detach().clone() for k, v in getattr(model, head).state_dict().items()}
     if config.lora_r:
         model = wrap_lora(model, config, head)
+    elif config.freeze_embeddings or config.freeze_layers:
+        freeze(model, config.freeze_layers, embeddings=True)
     train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale)
     val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale)
     pad_id = tokenizer.pad_token_id
@@ -341,6 +258,7 @@ def train_member(
         scheduler.load_state_dict(state["scheduler"])
         step, micro, history, best = state["step"], state["micro"], state["history"], state["best"]
         torch.set_rng_state(state["torch_rng"])
+    last_saved = step
 
     use_bf16 = decide_bf16(config, ddp_model, train_data, pad_id) if step < total_steps else False
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if use_bf16 else nullcontext
@@ -441,11 +359,15 @@ def train_member(
                 if rank == 0:
                     if improved:
                         atomic_torch_save({k: v.detach().clone() for k, v in model.state_dict().items()}, ckpt_dir / "best.pt")
-                    atomic_torch_save({
-                        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "step": step, "micro": micro, "history": history,
+                    # the resumable checkpoint (weights + AdamW moments) is ~3x the model: not at every validation
+                    stopping = bool(config.patience) and best["evals_since"] >= config.patience
+                    if checkpoint_due(step, last_saved, config.checkpoint_every, total_steps) or stopping:
+                        last_saved = step
+                        atomic_torch_save({
+                            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "step": step, "micro": micro, "history": history,
                         "best": best, "torch_rng": torch.get_rng_state(), "config": asdict(config),
-                    }, ckpt_dir / "last.pt")
+                        }, ckpt_dir / "last.pt")
                 if config.patience and best["evals_since"] >= config.patience:
                     break
 
@@ -534,6 +456,28 @@ def head_module_name(model: Any) -> str:
         if isinstance(getattr(model, name, None), torch.nn.Module):
             return name
     raise ValueError(f"{type(model).__name__}: no scalar head found (expected .classifier or .score)")
+
+
+def checkpoint_due(step: int, last_saved: int, every: int, total_steps: int) -> bool:
+    """Write last.pt now? At least ``every`` steps since the last one, or the final step."""
+    return step - last_saved >= every or step == total_steps
+
+
+def freeze(model: Any, layers: int, embeddings: bool = True) -> int:
+    """Stop gradients to the embeddings and the lowest ``layers`` transformer blocks (found by the
+    ``layer.<i>.`` / ``layers.<i>.`` / ``h.<i>.`` name they share in BERT, Llama and GPT-2). Frozen
+    parameters leave the optimizer too (no AdamW moments, no weight decay). Returns the count frozen."""
+    import re
+
+    frozen = 0
+    block = re.compile(r"(?:^|\.)(?:layer|layers|h)\.(\d+)\.")
+    for name, param in model.named_parameters():
+        match = block.search(name)
+        hit = (embeddings and re.search(r"embed|\bwte\b|\bwpe\b", name) is not None and not match) or (match is not None and int(match.group(1)) < layers)
+        if hit:
+            param.requires_grad_(False)
+            frozen += param.numel()
+    return frozen
 
 
 def wrap_lora(model: Any, config: TrainConfig, head: str) -> Any:

@@ -29,7 +29,7 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 def _parameters() -> list[inspect.Parameter]:
-    from rewardkit.train import TrainConfig
+    from rewardkit.train_config import TrainConfig
 
     hints, docs = get_type_hints(TrainConfig), field_docs(TrainConfig)
     params = []

@@ -39,6 +39,11 @@ def resolve_backbone(name_or_path: str | None) -> str:
 
 def load_tokenizer(name_or_path: str) -> Any:
     from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    # transformers 5 draws a "Loading weights" tqdm bar per model load on stderr; rewardkit has its own bars
+    # (every model load goes through here first: training and load_reward_model)
+    hf_logging.disable_progress_bar()
 
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     ensure_pad_token(tokenizer)

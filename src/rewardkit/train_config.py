@@ -1,0 +1,108 @@
+"""The training run's configuration, torch-free so that the CLI (generated from it) starts fast.
+
+``TrainConfig`` is re-exported by ``rewardkit.train``; ``rewardkit train --help`` builds one option per field
+from this module without importing torch or transformers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+LossName = Literal["bt", "margin", "tie"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; the CLI is generated from these fields."""
+
+    data: str = ""
+    """Dataset snapshot (folder, id or id prefix), or a JSONL file of {prompt, chosen, rejected} rows."""
+    out: str = ""
+    """Output folder: the trained model (save_pretrained layout), rewardkit.json, README.md, curves."""
+    backbone: str = "all-MiniLM-L6-v2"
+    """Hugging Face model id or folder; the default is the bundled pretrained all-MiniLM-L6-v2."""
+    max_length: int = 256
+    """Token budget per (prompt, response); longer prompts are cut from the left (counted, never dropped)."""
+    batch_size: int = 8
+    """Pairs per micro-batch (per process)."""
+    grad_accum: int = 1
+    """Micro-batches per optimizer step."""
+    epochs: float = 1.0
+    """Passes over the training pairs (fractions allowed)."""
+    max_steps: int = 0
+    """Stop after this many optimizer steps (0: derived from epochs)."""
+    lr: float = 5e-5
+    """Peak AdamW learning rate (LoRA runs usually want ~10x more)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (not applied to biases and LayerNorm weights)."""
+    warmup_ratio: float = 0.1
+    """Fraction of steps of linear warmup; then linear decay to 0."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm (0 disables)."""
+    loss: LossName = "bt"
+    """bt: Bradley-Terry; margin: BT with a margin from the pair's strength/margin; tie: tie-aware BT."""
+    margin_scale: float = 1.0
+    """Margin loss: margin = margin_scale * strength (or the pair's own margin)."""
+    center_coef: float = 0.0
+    """Coefficient of the centering term coef * mean((r_chosen + r_rejected)^2) (0 disables)."""
+    eval_every: int = 100
+    """Validate every N optimizer steps, and at the end. Each validation writes best.pt when it improved and
+    the resumable last.pt (weights + AdamW state, ~3x the model size) at most every ``checkpoint_every`` steps."""
+    checkpoint_every: int = 500
+    """Write the resumable checkpoint/last.pt at most every N steps (checked at validations, always at the
+    end); a killed run resumes from it and repeats at most N steps. Writing it costs ~1 s for MiniLM."""
+    patience: int = 0
+    """Early stopping: stop after this many validations without a better validation loss (0: off)."""
+    seed: int = 0
+    """Seed of weights init, batch order and bootstrap."""
+    bf16: Literal["auto", "on", "off"] = "auto"
+    """bf16 autocast: auto measures a few steps both ways on this machine and keeps the faster."""
+    threads: int = 0
+    """torch threads (0: leave torch's default; the benchmark uses 2 on a 2-core machine)."""
+    freeze_embeddings: bool = False
+    """Freeze the token embeddings (MiniLM: 11.7M of 22.7M parameters; a batch touches a few hundred of the
+    30k rows, yet AdamW updates every row each step). Faster steps, less to overfit on small data."""
+    freeze_layers: int = 0
+    """Freeze the embeddings and the lowest N transformer layers (0: train all)."""
+    lora_r: int = 0
+    """LoRA rank (0: full fine-tuning). The scalar head is always fully trained and saved."""
+    lora_alpha: int = 16
+    """LoRA alpha."""
+    ensemble: int = 1
+    """Number of ensemble members (different seeds)."""
+    bootstrap: bool = False
+    """Ensemble members train on bootstrap resamples of the training pairs."""
+    resume: bool = False
+    """Continue from out/checkpoint/last.pt (after a crash or kill)."""
+    validation_fraction: float = 0.1
+    """When the data has no validation split: the fraction of prompts (by hash) held out for it."""
+    reference_size: int = 512
+    """Responses scored to estimate the reward mean/std stored for normalization."""
+    progress: bool = True
+    """Show a progress bar on stderr (only when it is a terminal)."""
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.max_length >= 16, "max_length", "at least 16"),
+            (self.batch_size >= 1, "batch_size", "at least 1"),
+            (self.grad_accum >= 1, "grad_accum", "at least 1"),
+            (self.epochs > 0 or self.max_steps > 0, "epochs", "> 0 (or max_steps > 0)"),
+            (self.max_steps >= 0, "max_steps", ">= 0"),
+            (self.lr > 0, "lr", "> 0"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)"),
+            (self.max_grad_norm >= 0, "max_grad_norm", ">= 0"),
+            (self.loss in ("bt", "margin", "tie"), "loss", "one of bt, margin, tie"),
+            (self.eval_every >= 1, "eval_every", "at least 1"),
+            (self.checkpoint_every >= 1, "checkpoint_every", "at least 1"),
+            (self.freeze_layers >= 0, "freeze_layers", ">= 0"),
+            (self.patience >= 0, "patience", ">= 0"),
+            (self.bf16 in ("auto", "on", "off"), "bf16", "one of auto, on, off"),
+            (self.lora_r >= 0, "lora_r", ">= 0"),
+            (self.ensemble >= 1, "ensemble", "at least 1"),
+            (0 < self.validation_fraction < 1, "validation_fraction", "in (0, 1)"),
+            (self.center_coef >= 0, "center_coef", ">= 0"),
+        ]
+        for ok, name, expectation in checks:
+            if not ok:
+                raise ValueError(f"TrainConfig.{name}: expected {expectation}, got {getattr(self, name)!r}")
