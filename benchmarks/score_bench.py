@@ -1,8 +1,14 @@
 """Offline scoring speed: rewardkit's batch scorer vs transformers' text-classification pipeline.
 
-Run: ``.venv/bin/python benchmarks/score_bench.py [--n 1000] [--threads N]`` (needs ../shared/data).
+Run: ``.venv/bin/python benchmarks/score_bench.py [--n 1000] [--data mix|alpaca] [--int8] [--threads N]``
+(needs ../shared/data).
 
-Both score the same (instruction, response) texts from ../shared/data/alpacaeval with the default backbone
+Both score the same texts with the default backbone. ``--data mix`` (default): half HH-RLHF harmless replies
+with their conversation as the prompt, half AlpacaEval outputs with their instruction, kept as (a, b) pairs
+of the same prompt and shuffled pair-wise (seed 0), the short-and-long mix of RL rollouts and corpora.
+``--data alpaca``: AlpacaEval only (long texts, a third truncated at 512: the worst case for sorting). ``--int8``
+also runs the opt-in int8 path and prints its speed and its ranking against fp32 (Spearman, Kendall, pairwise
+order agreement on the (a, b) pairs). Scored
 (all-MiniLM-L6-v2 + a scalar head) and the same truncation limit. Printed: sequences/s of each and the ratio
 (target >= 5x), the peer's share of the bound (which caps any speedup), achieved FLOP/s vs a large matmul in the same dtype measured in this run (target >= 70%),
 the dtype chosen, the max score difference between the two, and peak RSS (target < 1.5 GB).
@@ -14,6 +20,7 @@ parameters) for the dense layers + 4 * T^2 * hidden per layer for attention scor
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import json
 import os
@@ -27,17 +34,51 @@ import torch
 SHARED = Path(os.environ.get("RK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-def load_texts(n: int) -> tuple[list[str], list[str]]:
-    prompts, responses = [], []
+def alpaca_pairs(n_pairs: int) -> list[tuple[str, str, str]]:
+    out = []
     with gzip.open(SHARED / "alpacaeval" / "annotations.jsonl.gz", "rt") as f:
         for line in f:
             row = json.loads(line)
-            for key in ("output_1", "output_2"):
-                prompts.append(row["instruction"])
-                responses.append(row[key])
-            if len(prompts) >= n:
-                return prompts[:n], responses[:n]
-    return prompts, responses
+            out.append((row["instruction"], row["output_1"], row["output_2"]))
+            if len(out) >= n_pairs:
+                break
+    return out
+
+
+def hh_pairs(n_pairs: int) -> list[tuple[str, str, str]]:
+    """(conversation before the last assistant turn, chosen reply, rejected reply)."""
+    out = []
+    marker = "\n\nAssistant:"
+    with gzip.open(SHARED / "hh-rlhf-harmless" / "train.jsonl.gz", "rt") as f:
+        for line in f:
+            row = json.loads(line)
+            cut_c, cut_r = row["chosen"].rfind(marker), row["rejected"].rfind(marker)
+            out.append((row["chosen"][:cut_c], row["chosen"][cut_c + len(marker):].strip(), row["rejected"][cut_r + len(marker):].strip()))
+            if len(out) >= n_pairs:
+                break
+    return out
+
+
+def load_texts(n: int, data: str = "mix") -> tuple[list[str], list[str]]:
+    """n texts as consecutive (a, b) rows of one prompt each; pairs shuffled (seed 0) for "mix"."""
+    n_pairs = (n + 1) // 2
+    if data == "alpaca":
+        pairs = alpaca_pairs(n_pairs)
+    else:
+        pairs = hh_pairs(n_pairs // 2) + alpaca_pairs(n_pairs - n_pairs // 2)
+        np.random.default_rng(0).shuffle(pairs)
+    prompts = [p for p, _, _ in pairs for _ in range(2)]
+    responses = [r for _, a, b in pairs for r in (a, b)]
+    return prompts[:n], responses[:n]
+
+
+def ranking(ref: np.ndarray, other: np.ndarray) -> dict[str, float]:
+    """Spearman and Kendall of two score vectors, and the share of consecutive (a, b) pairs ordered alike."""
+    from scipy.stats import kendalltau, spearmanr
+
+    m = len(ref) // 2 * 2
+    same = np.sign(ref[0:m:2] - ref[1:m:2]) == np.sign(other[0:m:2] - other[1:m:2])
+    return {"spearman": float(spearmanr(ref, other)[0]), "kendall": float(kendalltau(ref, other)[0]), "pair_order_agreement": float(same.mean())}
 
 
 def matmul_flops(dtype: torch.dtype, size: int = 2048, reps: int = 5) -> float:
@@ -64,6 +105,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     ap.add_argument("--token-budget", type=int, default=16384)
     ap.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"])
+    ap.add_argument("--data", default="mix", choices=["mix", "alpaca"], help="mix: HH-RLHF + AlpacaEval (default); alpaca: long texts only")
+    ap.add_argument("--int8", action="store_true", help="also run the opt-in int8 path and compare its ranking with fp32")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from transformers import pipeline
@@ -73,7 +116,7 @@ def main() -> None:
     from rewardkit.score import load_scorer
 
     hf_logging.set_verbosity_error()
-    prompts, responses = load_texts(args.n)
+    prompts, responses = load_texts(args.n, args.data)
     scorer = load_scorer(default_backbone_path(), token_budget=args.token_budget, dtype=args.dtype)
     scorer.score(prompts[:64], responses[:64])  # warm-up
     start = time.perf_counter()
@@ -96,7 +139,7 @@ def main() -> None:
     achieved = flops / ours_s
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report = {
-        "texts": len(prompts), "mean_tokens": float(np.mean(lengths)), "truncated": int(sum(ours.truncated)),
+        "data": args.data, "texts": len(prompts), "mean_tokens": float(np.mean(lengths)), "truncated": int(sum(ours.truncated)),
         "threads": args.threads, "dtype": str(scorer.dtype).replace("torch.", ""),
         "rewardkit_seq_per_s": len(prompts) / ours_s, "pipeline_seq_per_s": len(prompts) / peer_s,
         "speedup_vs_pipeline": peer_s / ours_s,
@@ -107,6 +150,20 @@ def main() -> None:
         "max_abs_diff_vs_pipeline_untruncated": float(np.abs(ours.raw - theirs)[~np.array(ours.truncated)].max(initial=0.0)),
         "peak_rss_mb": rss_mb,
     }
+    if args.int8:
+        from rewardkit.score import BatchScorer, choose_dtype
+
+        q = BatchScorer([copy.copy(member)], scorer.card, max_length=scorer.max_length, token_budget=scorer.token_budget)
+        choose_dtype(q, "int8")  # quantizes a copy: the fp32 member above is untouched
+        q.score(prompts[:64], responses[:64])  # warm-up
+        start = time.perf_counter()
+        q_raw = q.score(prompts, responses).raw
+        q_s = time.perf_counter() - start
+        report |= {"int8_seq_per_s": len(prompts) / q_s, "int8_speedup_vs_fp32": ours_s / q_s, "int8_speedup_vs_pipeline": peer_s / q_s,
+                   # int8 FLOPs are counted as the same model FLOPs against the FP32 matmul bound (not an int8 bound)
+                   "int8_fp32_flops_fraction_of_fp32_bound": flops / q_s / bound,
+                   **{f"int8_vs_fp32_{k}": v for k, v in ranking(ours.raw, q_raw).items()},
+                   "peak_rss_mb_after_int8": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     for key, value in report.items():
         print(f"{key:>32}: {value:.4g}" if isinstance(value, float) else f"{key:>32}: {value}")
 

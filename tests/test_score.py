@@ -138,3 +138,19 @@ def test_ensemble_mean_and_std(tmp_path: Path) -> None:
     np.testing.assert_allclose(res.raw, each.mean(axis=0), atol=1e-5)
     np.testing.assert_allclose(res.std, each.std(axis=0), atol=1e-5)
     assert (res.std > 0).all()
+
+
+def test_int8_is_opt_in_and_quantizes_a_copy(tmp_path: Path) -> None:
+    """dtype="int8" swaps in a dynamically quantized copy (Linear -> quantized Linear); the scores stay close
+    to fp32 in magnitude (not in ranking: that is why it is opt-in), and "auto" never picks int8."""
+    import torch
+
+    folder = build_tiny_model(tmp_path / "tiny")
+    fp32 = load_scorer(str(folder), dtype="fp32")
+    q = load_scorer(str(folder), dtype="int8")
+    assert q.dtype == torch.qint8
+    assert not any(isinstance(m, torch.nn.Linear) and type(m) is torch.nn.Linear for m in q.members[0].model.modules())
+    prompts, responses = ["Say hi."] * 4, ["hi", "hello there", "no", "greetings to you"]
+    a, b = fp32.score(prompts, responses).raw, q.score(prompts, responses).raw
+    assert np.all(np.isfinite(b)) and np.max(np.abs(a - b) / np.abs(a)) < 0.1
+    assert load_scorer(str(folder), dtype="auto").dtype in (torch.float32, torch.bfloat16)

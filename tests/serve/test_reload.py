@@ -47,10 +47,13 @@ def test_admin_reload_under_concurrent_requests(serve, tiny_model_b: Path) -> No
         assert out["previous_version"].startswith("tiny_a") and out["model_version"].startswith("tiny_b")
         versions = {v for rows in seen for _, v, _ in rows}
         assert versions == {out["previous_version"], out["model_version"]}
-        for version in versions:  # each version's answers come from that model only
-            scores = {round(s, 5) for rows in seen for _, v, s in rows if v == version}
-            assert len(scores) == 1, (version, scores)
-        assert len({round(s, 5) for rows in seen for _, _, s in rows}) == 2
+        # each version's answers come from that model only: equal within the batch-invariance bound (1e-3;
+        # the same row lands in different micro-batches), and the two models' scores are far apart
+        by_version = {version: [s for rows in seen for _, v, s in rows if v == version] for version in versions}
+        for version, scores in by_version.items():
+            assert max(scores) - min(scores) < 1e-3, (version, min(scores), max(scores))
+        old, new = (by_version[out[k]][0] for k in ("previous_version", "model_version"))
+        assert abs(old - new) > 1e-2
         for rows in seen:  # per client: old model, then new model, never back
             names = [v for _, v, _ in rows]
             switch = names.index(out["model_version"]) if out["model_version"] in names else len(names)

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (.jsonl/.csv/.parquet). Default: INPUT.scored.jsonl")] = None,
         max_length: Annotated[int | None, typer.Option(help="Token limit per row (default: the model card's).")] = None,
         token_budget: Annotated[int, typer.Option(help="Tokens per batch (rows x padded width).")] = 16384,
-        dtype: Annotated[str, typer.Option(help="auto (bf16 only where measured faster), fp32 or bf16.")] = "auto",
+        dtype: Annotated[str, typer.Option(help="auto (bf16 only where measured faster), fp32, bf16 or int8 (opt-in: faster, ranks differently).")] = "auto",
         threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice).")] = None,
         json_: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     ) -> None:
@@ -34,8 +34,8 @@ def register(app: typer.Typer) -> None:
         out_path = out or input.with_name(input.name.split(".")[0] + ".scored.jsonl")
         try:
             rows = read_rows(input)
-            if dtype not in ("auto", "fp32", "bf16"):
-                raise UserError(f"--dtype must be auto, fp32 or bf16, got {dtype!r}")
+            if dtype not in ("auto", "fp32", "bf16", "int8"):
+                raise UserError(f"--dtype must be auto, fp32, bf16 or int8, got {dtype!r}")
             try:
                 scorer = load_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads)
             except OSError as exc:

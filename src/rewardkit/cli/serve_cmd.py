@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int | None, typer.Option(help="Port (default RK_PORT, 8000).")] = None,
         queue_size: Annotated[int | None, typer.Option(help="Requests that may wait for the model before 429.")] = None,
         max_wait_ms: Annotated[float | None, typer.Option(help="Batching wait once a request is waiting.")] = None,
-        dtype: Annotated[str | None, typer.Option(help="auto, fp32 or bf16.")] = None,
+        dtype: Annotated[str | None, typer.Option(help="auto, fp32, bf16 or int8.")] = None,
         threads: Annotated[int | None, typer.Option(help="torch threads.")] = None,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     ) -> None:

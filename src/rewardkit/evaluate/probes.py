@@ -147,6 +147,12 @@ def probe_effect(original: np.ndarray, perturbed: np.ndarray, scale: float | Non
     }
 
 
+def perturb(prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe]) -> list[str]:
+    """Every probe's edit of every response, probe-major: (len(probes) * n,) texts."""
+    texts = [prompt_text(p) for p in prompts]
+    return [probe.apply(t, r, i) for probe in probes for i, (t, r) in enumerate(zip(texts, responses, strict=True))]
+
+
 def run_probes(
     score_fn: ScoreFn, prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe], *, original: np.ndarray | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -157,8 +163,7 @@ def run_probes(
     prompts, responses = list(prompts), list(responses)
     if original is None:
         original = np.asarray(score_fn(prompts, responses), dtype=float)
-    texts = [prompt_text(p) for p in prompts]
-    perturbed = [probe.apply(t, r, i) for probe in probes for i, (t, r) in enumerate(zip(texts, responses, strict=True))]
+    perturbed = perturb(prompts, responses, probes)
     scores = np.asarray(score_fn(prompts * len(probes), perturbed), dtype=float).reshape(len(probes), len(responses))
     scale = float(np.std(original)) if len(responses) > 1 else None
     return {

@@ -3,11 +3,13 @@
 ``ScoreFn(prompts, responses) -> (n,) float array`` scores n (prompt, response) rows. Tests pass a
 deterministic fake; ``model_score_fn`` adapts a saved reward model, preferring the fast batch scorer of
 ``rewardkit.score`` and falling back to ``RewardModel.score``. ``TimedScoreFn`` counts the time and the
-rows spent inside scoring so a run can report the share of its time that scoring took.
+rows spent inside scoring so a run can report the share of its time that scoring took; ``CachedScoreFn``
+scores each distinct (prompt, response) once and lets a run score all its rows in one call.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +39,39 @@ class TimedScoreFn:
         if out.shape[0] != len(responses):
             raise ValueError(f"the scorer returned {out.shape[0]} scores for {len(responses)} responses")
         return out
+
+
+def _row_key(prompt: Prompt, response: str) -> tuple[str, str]:
+    # a chat prompt (list of messages) keys by its JSON: two prompts are the same row only if every turn is
+    return (prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True), response)
+
+
+@dataclass
+class CachedScoreFn:
+    """A ScoreFn that scores each distinct (prompt, response) once: repeated rows inside a call and rows
+    scored by an earlier call come from the cache. ``prefetch`` scores every row an evaluation will need in
+    ONE call of ``fn``, so the batch scorer sorts and packs all of them together (best batching)."""
+
+    fn: ScoreFn
+    cache: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def prefetch(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> None:
+        todo: dict[tuple[str, str], int] = {}
+        for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
+            key = _row_key(p, r)
+            if key not in self.cache and key not in todo:
+                todo[key] = i
+        if not todo:
+            return
+        rows = list(todo.values())
+        scores = np.asarray(self.fn([prompts[i] for i in rows], [responses[i] for i in rows]), dtype=float).reshape(-1)
+        if scores.shape[0] != len(rows):
+            raise ValueError(f"the scorer returned {scores.shape[0]} scores for {len(rows)} responses")
+        self.cache.update(zip(todo, scores.tolist()))
+
+    def __call__(self, prompts: list[Prompt], responses: list[str]) -> np.ndarray:
+        self.prefetch(prompts, responses)
+        return np.asarray([self.cache[_row_key(p, r)] for p, r in zip(prompts, responses, strict=True)], dtype=float)
 
 
 def score_pairs(score_fn: ScoreFn, prompts: Sequence[Prompt], chosen: Sequence[str], rejected: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
