@@ -59,7 +59,22 @@ def test_evaluate_numbers_match_hand_counts() -> None:
     assert r["best_of_n"]["gain_at_largest_n"] == pytest.approx(0.4) and r["best_of_n"]["max_gain"] == pytest.approx(0.4)
     assert r["model_ranking"]["spearman"] == pytest.approx(1.0)  # m3 > m2 > m1 both by length and quality
     assert r["drift"]["features"]["score"]["psi"] == pytest.approx(0.0)  # same data as reference
-    assert r["timing"]["rows_scored"] == 12 + 6 * 7 + 6 + 6
+    # distinct rows: 12 pair rows + 6 x 7 probe edits + 6 best-of-N responses; the reference pairs are the
+    # same pairs, so their 6 chosen rows come from the cache
+    assert r["timing"]["rows_scored"] == 12 + 6 * 7 + 6
+
+
+def test_evaluate_scores_every_row_in_one_call_and_each_distinct_row_once() -> None:
+    calls: list[list[tuple]] = []
+
+    def counting(prompts: list, responses: list[str]) -> np.ndarray:
+        calls.append(list(zip(prompts, responses)))
+        return length_scorer(prompts, responses)
+
+    pairs = _pairs()
+    evaluate(counting, pairs, EvalConfig(n_boot=100), reference_pairs=pairs + pairs)
+    assert len(calls) == 1
+    assert len(calls[0]) == len(set(calls[0])) == 12 + 6 * 7
 
 
 def test_write_report_files_and_compare(tmp_path: Path) -> None:

@@ -25,9 +25,9 @@ from rewardkit.evaluate.calibration_report import calibration_report
 from rewardkit.evaluate.drift import drift_report
 from rewardkit.evaluate.length_bias import length_bias_report
 from rewardkit.evaluate.model_ranking import model_ranking
-from rewardkit.evaluate.probes import run_probes, select_probes
+from rewardkit.evaluate.probes import perturb, run_probes, select_probes
 from rewardkit.evaluate.rewardbench import section_scores
-from rewardkit.evaluate.scoring import ScoreFn, TimedScoreFn, score_pairs
+from rewardkit.evaluate.scoring import CachedScoreFn, ScoreFn, TimedScoreFn, score_pairs
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,23 @@ def evaluate(
     timed = TimedScoreFn(score_fn)
     start = time.perf_counter()
     prompts = [p.prompt for p in pairs]
-    step("scoring pairs")
-    chosen, rejected = score_pairs(timed, prompts, [p.chosen for p in pairs], [p.rejected for p in pairs])
+    probes = select_probes(config.probes)
+    k = min(config.max_probe_rows, len(pairs))
+    ref = (reference_pairs or [])[: config.max_reference_rows]
+    groups = best_of_n_groups or []
+    step("scoring")
+    # Every row the report needs (pairs, probe edits, reference, best-of-N responses) goes to the scorer in
+    # ONE call: it sorts all of them by length and packs them together, and a row met twice (a best-of-N
+    # response that is also a pair's) is scored once. The stages below read the cache.
+    probe_prompts = prompts[:k] * len(probes)
+    all_prompts = prompts * 2 + probe_prompts + [p.prompt for p in ref] + [g.prompt for g in groups for _ in g.responses]
+    all_responses = (
+        [p.chosen for p in pairs] + [p.rejected for p in pairs] + perturb(prompts[:k], [p.chosen for p in pairs[:k]], probes)
+        + [p.chosen for p in ref] + [r for g in groups for r in g.responses]
+    )
+    cached = CachedScoreFn(timed)
+    cached.prefetch(all_prompts, all_responses)
+    chosen, rejected = score_pairs(cached, prompts, [p.chosen for p in pairs], [p.rejected for p in pairs])
     correct = strict_correct(chosen, rejected)
     chosen_len = np.asarray([len(p.chosen) for p in pairs], float)
     rejected_len = np.asarray([len(p.rejected) for p in pairs], float)
@@ -166,17 +181,14 @@ def evaluate(
     if rb is not None:
         report["rewardbench"] = rb
 
-    probes = select_probes(config.probes)
     if probes:
         step("probes")
-        k = min(config.max_probe_rows, len(pairs))
-        report["probes"] = run_probes(timed, prompts[:k], [p.chosen for p in pairs[:k]], probes, original=chosen[:k])
+        report["probes"] = run_probes(cached, prompts[:k], [p.chosen for p in pairs[:k]], probes, original=chosen[:k])
 
     if reference_pairs:
         step("distribution shift")
-        ref = reference_pairs[: config.max_reference_rows]
         ref_prompts = [p.prompt for p in ref]
-        ref_scores = timed(ref_prompts, [p.chosen for p in ref])
+        ref_scores = cached(ref_prompts, [p.chosen for p in ref])
         report["drift"] = drift_report(
             _input_features([prompt_text(p) for p in ref_prompts], [p.chosen for p in ref], ref_scores),
             _input_features([prompt_text(p) for p in prompts], [p.chosen for p in pairs], chosen),
@@ -184,7 +196,7 @@ def evaluate(
 
     if best_of_n_groups:
         step("best-of-N")
-        group_scores = bon.score_groups(timed, best_of_n_groups)
+        group_scores = bon.score_groups(cached, best_of_n_groups)
         report["best_of_n"] = bon.best_of_n_report(group_scores, best_of_n_groups, config.best_of_n_ns, n_draws=config.best_of_n_draws, seed=config.seed)
         arrays["best_of_n_curve"] = report["best_of_n"]["curve"]
         flat_scores = np.concatenate(group_scores)
