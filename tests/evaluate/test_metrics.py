@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rewardkit.evaluate.accuracy import accuracy_by_group, accuracy_with_interval, bootstrap_interval, strict_correct
-from rewardkit.evaluate.agreement import cohen_kappa, positional_labels, rank_correlation
+from rewardkit.evaluate.agreement import cohen_kappa, positional_labels, rank_correlation, repeated_label_agreement
 from rewardkit.evaluate.length_bias import length_bias_report, length_rule_accuracy
 from rewardkit.evaluate.model_ranking import model_ranking
 from rewardkit.evaluate.rewardbench import EXAMPLE_COUNTS, SECTIONS, section_scores
@@ -91,3 +91,13 @@ def test_rewardbench_section_weighting_hand_computed() -> None:
     assert out["overall"] == pytest.approx((147.5 / 195 + 0.25) / 2)
     assert out["unmapped_subsets"] == ["my-own"]
     assert set(EXAMPLE_COUNTS) == {s for subsets in SECTIONS.values() for s in subsets}
+
+
+def test_repeated_label_agreement_hand_computed() -> None:
+    # k1: T,T (its third label ignored); k2: T,F; k3: F,F; k4 labelled once -> raters [T,T,F] vs [T,F,F]
+    # p_o = 2/3; p_e = (2/3)(1/3) + (1/3)(2/3) = 4/9; kappa = (2/3 - 4/9) / (5/9) = 0.4
+    keys = ["k1", "k2", "k3", "k1", "k2", "k3", "k4", "k1"]
+    wins = [True, True, False, True, False, False, True, False]
+    out = repeated_label_agreement(keys, wins)
+    assert out["n"] == 3 and out["agreement"] == pytest.approx(2 / 3) and out["kappa"] == pytest.approx(0.4)
+    assert math.isnan(repeated_label_agreement(["a", "b"], [True, False])["kappa"])

@@ -60,3 +60,30 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> dict[str, float]
         "kendall_p": float(tau.pvalue),
         "n": int(x_arr.size),
     }
+
+
+def repeated_label_agreement(keys: Sequence[Any], first_wins: Sequence[bool]) -> dict[str, Any]:
+    """Agreement between annotators where the same pair was labelled more than once.
+
+    ``keys[i]`` identifies pair i regardless of order (e.g. prompt + the two responses sorted);
+    ``first_wins[i]`` says whether the response that sorts first was the one chosen. For every key seen at
+    least twice, its first two labels are compared: percent agreement and Cohen's kappa (the two labels
+    play the two raters). ``n`` is the number of repeated pairs; nan when there are none."""
+    if len(keys) != len(first_wins):
+        raise ValueError(f"{len(keys)} keys but {len(first_wins)} labels")
+    first: dict[Any, bool] = {}
+    rater_1: list[bool] = []
+    rater_2: list[bool] = []
+    done: set[Any] = set()
+    for key, wins in zip(keys, first_wins):
+        if key in done:
+            continue
+        if key in first:
+            rater_1.append(first[key])
+            rater_2.append(bool(wins))
+            done.add(key)
+        else:
+            first[key] = bool(wins)
+    if not rater_1:
+        return {"n": 0, "agreement": float("nan"), "kappa": float("nan")}
+    return {"n": len(rater_1), "agreement": float(np.mean(np.asarray(rater_1) == np.asarray(rater_2))), "kappa": cohen_kappa(rater_1, rater_2)}

@@ -45,6 +45,7 @@ def summary(report: dict[str, Any]) -> dict[str, float | None]:
         "accuracy_chosen_shorter": (lb.get("accuracy_chosen_shorter") or {}).get("accuracy"),
         "score_length_spearman": (lb.get("score_length_correlation") or {}).get("spearman"),
         "kappa_vs_annotators": report.get("agreement", {}).get("model_vs_annotators", {}).get("kappa"),
+        "kappa_between_annotators": (report.get("agreement", {}).get("between_annotators") or {}).get("kappa"),
     }
     for name, probe in report.get("probes", {}).items():
         out[f"probe_rise_rate:{name}"] = probe["rise_rate"]
@@ -82,6 +83,14 @@ def render_markdown(report: dict[str, Any], images: list[str]) -> str:
     groups = report["accuracy"]["by_group"]
     for name, by in groups.items():
         parts += [f"## Accuracy by {name}", "", _table([name, "accuracy", "95% low", "95% high", "n"], [[g, a["accuracy"], a["low"], a["high"], a["n"]] for g, a in by.items()]), ""]
+    agreement = report.get("agreement", {})
+    if agreement:
+        rows = [["model vs all annotators", agreement["model_vs_annotators"]["kappa"], None, agreement["model_vs_annotators"]["n"]]]
+        rows += [[f"model vs {kind}", a["kappa"], None, a["n"]] for kind, a in agreement.get("by_annotator_kind", {}).items()]
+        between = agreement.get("between_annotators")
+        if between and between["n"]:
+            rows.append(["annotators on repeated pairs", between["kappa"], between["agreement"], between["n"]])
+        parts += ["## Agreement (Cohen's kappa)", "", _table(["raters", "kappa", "raw agreement", "n"], rows), ""]
     if report.get("probes"):
         parts += ["## Reward-hacking probes", "", _table(["probe", "rise rate", "mean change", "change (std)", "n"], [[n, p["rise_rate"], p["mean_change"], p["mean_change_std"], p["n"]] for n, p in report["probes"].items()]), ""]
     if "best_of_n" in report:

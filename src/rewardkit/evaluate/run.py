@@ -20,7 +20,7 @@ import numpy as np
 from rewardkit.data.types import PreferencePair, prompt_text
 from rewardkit.evaluate import best_of_n as bon
 from rewardkit.evaluate.accuracy import accuracy_by_group, accuracy_with_interval, strict_correct
-from rewardkit.evaluate.agreement import cohen_kappa, positional_labels, rank_correlation
+from rewardkit.evaluate.agreement import cohen_kappa, positional_labels, rank_correlation, repeated_label_agreement
 from rewardkit.evaluate.calibration_report import calibration_report
 from rewardkit.evaluate.drift import drift_report
 from rewardkit.evaluate.length_bias import length_bias_report
@@ -100,7 +100,14 @@ def _agreement(pairs: list[PreferencePair], chosen: np.ndarray, rejected: np.nda
     for kind in sorted(set(kinds.tolist())):
         idx = np.flatnonzero(kinds == kind)
         per_kind[kind] = {"kappa": cohen_kappa([human[i] for i in idx], [model[i] for i in idx]), "n": int(idx.size)}
-    return {"model_vs_annotators": {"kappa": cohen_kappa(human, model), "n": len(pairs)}, "by_annotator_kind": per_kind}
+    # the same pair labelled more than once (possibly by different annotators, in either order)
+    keys = [(prompt_text(p.prompt), *sorted((p.chosen, p.rejected))) for p in pairs]
+    first_wins = [p.chosen <= p.rejected for p in pairs]
+    return {
+        "model_vs_annotators": {"kappa": cohen_kappa(human, model), "n": len(pairs)},
+        "by_annotator_kind": per_kind,
+        "between_annotators": repeated_label_agreement(keys, first_wins),
+    }
 
 
 def _rewardbench(pairs: list[PreferencePair], correct: np.ndarray) -> dict[str, Any] | None:
