@@ -5,6 +5,7 @@ Run (full, ~1 h on 2 cores):
     .venv/bin/python benchmarks/train_bench.py --dataset hh
     .venv/bin/python benchmarks/train_bench.py --dataset alpaca --train-pairs 4000
     .venv/bin/python benchmarks/train_bench.py --dataset hh --limit 200 --test-pairs 200   # a quick slice
+    .venv/bin/python benchmarks/train_bench.py --dataset hh --systems rewardkit --freeze-layers 4 --keep runs/hh
 
 Each system trains in its own subprocess (so peak RSS is its own) on the same training pairs with
 all-MiniLM-L6-v2, max_length 256, batch 8, 1 epoch, torch threads 2:
@@ -112,6 +113,7 @@ def run_rewardkit(work: Path, args: argparse.Namespace, test: list[dict[str, str
     config = TrainConfig(
         data=str(work / "train.jsonl"), out=str(work / "rewardkit"), max_length=args.max_length, batch_size=args.batch_size,
         epochs=args.epochs, lr=args.lr, threads=args.threads, eval_every=max(10, steps // 4), progress=False,
+        freeze_layers=args.freeze_layers,
     )
     result = train(config)
     wall = time.perf_counter() - t0
@@ -191,8 +193,10 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--lr", type=float, default=5e-5, help="rewardkit's learning rate")
+    parser.add_argument("--lr", type=float, default=1e-4, help="rewardkit's learning rate (its default)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--freeze-layers", type=int, default=-1, help="rewardkit: freeze the embeddings and the lowest N blocks (-1: its default, a third)")
+    parser.add_argument("--keep", type=Path, default=None, help="copy rewardkit's model and the train/test files here")
     parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -220,7 +224,8 @@ def main() -> None:
         for system in args.systems.split(","):
             t0 = time.perf_counter()
             cmd = [sys.executable, __file__, "--child", system, "--workdir", str(work), "--max-length", str(args.max_length),
-                   "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--lr", str(args.lr), "--threads", str(args.threads)]
+                   "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--lr", str(args.lr), "--threads", str(args.threads),
+                   "--freeze-layers", str(args.freeze_layers)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode != 0 or not lines:
@@ -228,6 +233,15 @@ def main() -> None:
                 continue
             results[system] = json.loads(lines[-1][7:]) | {"wall_s": time.perf_counter() - t0}
             print(f"{system}: done in {results[system]['wall_s']:.0f} s", flush=True)
+        if args.keep:
+            import shutil
+
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for name in ("rewardkit", "train.jsonl", "test.jsonl"):
+                if (work / name).is_dir():
+                    shutil.copytree(work / name, args.keep / name, dirs_exist_ok=True)
+                elif (work / name).exists():
+                    shutil.copy(work / name, args.keep / name)
 
     longer = accuracy_report([len(r["chosen"]) > len(r["rejected"]) for r in test_rows], test_rows)
     shorter = accuracy_report([len(r["chosen"]) < len(r["rejected"]) for r in test_rows], test_rows)

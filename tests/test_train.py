@@ -256,3 +256,31 @@ def test_the_resumable_checkpoint_is_due_every_n_steps_and_at_the_end():
             saved.append(step)
             last = step
     assert saved == [4, 8, 10]
+
+
+def test_default_freezes_a_third_of_the_blocks_rounded_down() -> None:
+    from types import SimpleNamespace
+
+    from rewardkit.train import frozen_block_count
+
+    def model(**cfg):
+        return SimpleNamespace(config=SimpleNamespace(**cfg))
+
+    assert frozen_block_count(model(num_hidden_layers=6), -1) == 2  # MiniLM-L6
+    assert frozen_block_count(model(num_hidden_layers=2), -1) == 0  # tiny models train everything
+    assert frozen_block_count(model(n_layer=12), -1) == 4  # GPT-2 names it n_layer
+    assert frozen_block_count(model(num_hidden_layers=6), 0) == 0 and frozen_block_count(model(num_hidden_layers=6), 5) == 5
+
+
+def test_disable_dropout_makes_train_mode_forward_passes_deterministic(tiny_backbone):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from rewardkit.train import disable_dropout
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_backbone, num_labels=1).train()
+    batch = AutoTokenizer.from_pretrained(tiny_backbone)(["a question and an answer"] * 4, return_tensors="pt")
+    torch.manual_seed(0)
+    assert not torch.equal(model(**batch).logits, model(**batch).logits)  # dropout on: two masks differ
+    assert disable_dropout(model) > 0
+    assert torch.equal(model(**batch).logits, model(**batch).logits)
+    assert TrainConfig().disable_dropout  # the default, as in TRL's RewardTrainer

@@ -220,13 +220,17 @@ def train_member(
     np.random.seed(seed)
     torch.manual_seed(seed)
     model, tokenizer = load_backbone(config.backbone)
+    if config.disable_dropout:
+        disable_dropout(model)
     kind = template_kind(tokenizer)
     head = head_module_name(model)
     head_init = {k: v.detach().clone() for k, v in getattr(model, head).state_dict().items()}
     if config.lora_r:
         model = wrap_lora(model, config, head)
-    elif config.freeze_embeddings or config.freeze_layers:
-        freeze(model, config.freeze_layers, embeddings=True)
+    else:
+        n_frozen = frozen_block_count(model, config.freeze_layers)
+        if config.freeze_embeddings or n_frozen:
+            freeze(model, n_frozen, embeddings=True)
     train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale)
     val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale)
     pad_id = tokenizer.pad_token_id
@@ -461,6 +465,25 @@ def head_module_name(model: Any) -> str:
 def checkpoint_due(step: int, last_saved: int, every: int, total_steps: int) -> bool:
     """Write last.pt now? At least ``every`` steps since the last one, or the final step."""
     return step - last_saved >= every or step == total_steps
+
+
+def disable_dropout(model: Any) -> int:
+    """Set every dropout probability to 0; returns how many modules had one."""
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout) and module.p > 0:
+            module.p = 0.0
+            changed += 1
+    return changed
+
+
+def frozen_block_count(model: Any, requested: int) -> int:
+    """``requested`` blocks, or for -1 a third of the model's blocks rounded down (0 for a 2-block model)."""
+    if requested >= 0:
+        return requested
+    cfg = model.config
+    blocks = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", None) or 0
+    return int(blocks) // 3
 
 
 def freeze(model: Any, layers: int, embeddings: bool = True) -> int:

@@ -28,11 +28,11 @@ class TrainConfig:
     """Pairs per micro-batch (per process)."""
     grad_accum: int = 1
     """Micro-batches per optimizer step."""
-    epochs: float = 1.0
-    """Passes over the training pairs (fractions allowed)."""
+    epochs: float = 3.0
+    """Passes over the training pairs (fractions allowed; Hugging Face Trainer's default is 3 too)."""
     max_steps: int = 0
     """Stop after this many optimizer steps (0: derived from epochs)."""
-    lr: float = 5e-5
+    lr: float = 1e-4
     """Peak AdamW learning rate (LoRA runs usually want ~10x more)."""
     weight_decay: float = 0.01
     """AdamW weight decay (not applied to biases and LayerNorm weights)."""
@@ -63,8 +63,13 @@ class TrainConfig:
     freeze_embeddings: bool = False
     """Freeze the token embeddings (MiniLM: 11.7M of 22.7M parameters; a batch touches a few hundred of the
     30k rows, yet AdamW updates every row each step). Faster steps, less to overfit on small data."""
-    freeze_layers: int = 0
-    """Freeze the embeddings and the lowest N transformer layers (0: train all)."""
+    freeze_layers: int = -1
+    """Freeze the embeddings and the lowest N transformer blocks; -1 (default): a third of the blocks, rounded
+    down (MiniLM-L6: 2), 0: train everything. Gradients then stop above the frozen blocks: on HH-RLHF this
+    trained 3.1x faster than freezing nothing, at higher held-out accuracy (see README, Results)."""
+    disable_dropout: bool = True
+    """Set every dropout probability to 0, as TRL's RewardTrainer and OpenRLHF do for reward models: a reward is
+    a difference of two forward passes, and independent dropout masks on chosen and rejected add noise to it."""
     lora_r: int = 0
     """LoRA rank (0: full fine-tuning). The scalar head is always fully trained and saved."""
     lora_alpha: int = 16
@@ -95,7 +100,7 @@ class TrainConfig:
             (self.loss in ("bt", "margin", "tie"), "loss", "one of bt, margin, tie"),
             (self.eval_every >= 1, "eval_every", "at least 1"),
             (self.checkpoint_every >= 1, "checkpoint_every", "at least 1"),
-            (self.freeze_layers >= 0, "freeze_layers", ">= 0"),
+            (self.freeze_layers >= -1, "freeze_layers", ">= 0, or -1 for a third of the blocks"),
             (self.patience >= 0, "patience", ">= 0"),
             (self.bf16 in ("auto", "on", "off"), "bf16", "one of auto, on, off"),
             (self.lora_r >= 0, "lora_r", ">= 0"),
