@@ -284,3 +284,57 @@ def test_disable_dropout_makes_train_mode_forward_passes_deterministic(tiny_back
     assert disable_dropout(model) > 0
     assert torch.equal(model(**batch).logits, model(**batch).logits)
     assert TrainConfig().disable_dropout  # the default, as in TRL's RewardTrainer
+
+
+def test_judged_rewards_pick_the_pairs_head_or_the_weighted_aggregate() -> None:
+    from rewardkit.train import judged_rewards
+
+    logits = torch.tensor([[1.0, 3.0], [2.0, -2.0], [0.5, 1.5]])
+    heads = torch.tensor([0, 1, -1])
+    weights = torch.tensor([0.25, 0.75])
+    # row 0 -> head 0 = 1.0; row 1 -> head 1 = -2.0; row 2 -> 0.25 * 0.5 + 0.75 * 1.5 = 1.25
+    assert torch.allclose(judged_rewards(logits, heads, weights), torch.tensor([1.0, -2.0, 1.25]))
+
+
+def test_attribute_index_and_unknown_attributes() -> None:
+    from rewardkit.train import attribute_index
+
+    pairs = [PreferencePair(id=str(i), prompt="q", chosen="a", rejected="b", attribute=a) for i, a in enumerate(["harmlessness", None, "overall", "helpfulness"])]
+    assert attribute_index(pairs, ["helpfulness", "harmlessness"]) == [1, -1, -1, 0]
+    assert attribute_index(pairs, ["reward"]) == [-1, -1, -1, -1]  # one head: every pair trains it
+    with pytest.raises(ValueError, match="pair 9: attribute 'honesty' has no head"):
+        attribute_index([PreferencePair(id="9", prompt="q", chosen="a", rejected="b", attribute="honesty")], ["helpfulness", "harmlessness"])
+    with pytest.raises(ValueError, match="attribute_weights"):
+        TrainConfig(attributes="a,b", attribute_weights="1")
+
+
+def test_multi_attribute_heads_each_learn_their_own_preference(tiny_backbone, tmp_path):
+    """Helpfulness pairs prefer 'excellent' over 'terrible'; harmlessness pairs prefer 'gentle' over 'violent'.
+    Each head learns its own feature; the saved model has two outputs and the card the aggregate weights."""
+    from transformers import AutoModelForSequenceClassification
+
+    from rewardkit.model import load_reward_model
+
+    rng = random.Random(3)
+    rows = []
+    for i in range(400):
+        pad = " ".join(rng.choices(["really", "quite", "so"], k=rng.randint(0, 4)))
+        if i % 2:
+            rows.append({"prompt": f"question {i}", "chosen": f"{pad} excellent answer", "rejected": f"{pad} terrible answer", "attribute": "helpfulness"})
+        else:
+            rows.append({"prompt": f"question {i}", "chosen": f"{pad} gentle answer", "rejected": f"{pad} violent answer", "attribute": "harmlessness"})
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    out = tmp_path / "rm"
+    result = train(tiny_config(tiny_backbone, data, out, max_steps=0, epochs=2, eval_every=25, lr=2e-3,
+                               attributes="helpfulness,harmlessness", attribute_weights="0.7,0.3"))
+    assert result.metrics["val_accuracy"] >= 0.9, result.metrics
+    rm = load_reward_model(out)
+    assert rm.card.attributes == ["helpfulness", "harmlessness"] and rm.card.attribute_weights == [0.7, 0.3]
+    per = rm.score_attributes(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"])
+    assert per[0, 0] > per[1, 0] and per[2, 1] > per[3, 1]
+    assert np.allclose(rm.score(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"]), per @ np.array([0.7, 0.3]), atol=1e-5)
+    assert AutoModelForSequenceClassification.from_pretrained(out).config.num_labels == 2
+    from rewardkit.score import load_scorer  # the fast scorer serves the same weighted aggregate
+
+    fast = load_scorer(str(out), dtype="fp32").score(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"]).raw
+    assert np.allclose(fast, per @ np.array([0.7, 0.3]), atol=1e-4)

@@ -40,6 +40,7 @@ import torch
 from rewardkit.data.types import PreferencePair, content_hash, prompt_text
 from rewardkit.model.card import RewardCard, atomic_write_text, plot_curves, write_card, write_readme
 from rewardkit.model.formatting import Encoded, collate, encode, template_kind
+from rewardkit.model.losses import aggregate_attributes
 from rewardkit.train_config import LossName, TrainConfig
 
 __all__ = ["LossName", "TrainConfig", "TrainResult", "train"]
@@ -85,7 +86,8 @@ def read_jsonl_pairs(path: Path) -> list[PreferencePair]:
             prompt, chosen, rejected = row.get("prompt"), row["chosen"], row["rejected"]
             if prompt is None:
                 prompt, chosen, rejected = split_shared_prompt(chosen, rejected)
-            pairs.append(PreferencePair(id=f"{n}", prompt=prompt, chosen=chosen, rejected=rejected, margin=row.get("margin")))
+            pairs.append(PreferencePair(id=f"{n}", prompt=prompt, chosen=chosen, rejected=rejected, margin=row.get("margin"),
+                                        attribute=row.get("attribute") or None))
     return pairs
 
 
@@ -113,6 +115,7 @@ class PairTensors:
     encoded: Encoded
     margin: torch.Tensor
     tie: torch.Tensor
+    attribute: torch.Tensor  # [N] the head a pair is judged on, -1: the weighted aggregate
 
     @property
     def n(self) -> int:
@@ -127,11 +130,38 @@ class PairTensors:
         return sum(t[i] or t[i + self.n] for i in range(self.n))
 
 
-def encode_pairs(tokenizer: Any, pairs: list[PreferencePair], max_length: int, margin_scale: float) -> PairTensors:
+def attribute_index(pairs: list[PreferencePair], attributes: list[str]) -> list[int]:
+    """Each pair's head: the index of its attribute in ``attributes``, or -1 (the aggregate) for a pair with
+    no attribute, "overall", or when the model has a single head. An attribute the model has no head for is
+    a ValueError naming it."""
+    if len(attributes) == 1:
+        return [-1] * len(pairs)
+    out = []
+    for p in pairs:
+        if p.attribute in (None, "", "overall"):
+            out.append(-1)
+        elif p.attribute in attributes:
+            out.append(attributes.index(p.attribute))
+        else:
+            raise ValueError(f"pair {p.id}: attribute {p.attribute!r} has no head (--attributes {','.join(attributes)})")
+    return out
+
+
+def encode_pairs(tokenizer: Any, pairs: list[PreferencePair], max_length: int, margin_scale: float, attributes: list[str] | None = None) -> PairTensors:
     prompts = [p.prompt for p in pairs]
     encoded = encode(tokenizer, prompts + prompts, [p.chosen for p in pairs] + [p.rejected for p in pairs], max_length)
     margin = [p.margin if p.margin is not None else (p.strength or 0.0) * margin_scale for p in pairs]
-    return PairTensors(encoded, torch.tensor(margin, dtype=torch.float32), torch.tensor([p.tie for p in pairs]))
+    heads = attribute_index(pairs, attributes or ["reward"])
+    return PairTensors(encoded, torch.tensor(margin, dtype=torch.float32), torch.tensor([p.tie for p in pairs]), torch.tensor(heads, dtype=torch.long))
+
+
+def judged_rewards(logits: torch.Tensor, heads: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """[B, A] head outputs -> [B] the reward each row is judged on: its attribute's head, or (head -1) the
+    weighted aggregate ``logits @ weights`` that users are served. BT on these scores is the multi-attribute
+    loss (``losses.multi_attribute_loss``) with one labelled cell per pair, plus BT on the aggregate."""
+    aggregate = aggregate_attributes(logits, weights)
+    own = logits.gather(1, heads.clamp(min=0).unsqueeze(1)).squeeze(1)
+    return torch.where(heads >= 0, own, aggregate)
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, chunk_batches: int = 32) -> list[list[int]]:
@@ -219,7 +249,8 @@ def train_member(
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    model, tokenizer = load_backbone(config.backbone)
+    attributes, attribute_weights = config.attribute_names(), config.attribute_weight_values()
+    model, tokenizer = load_backbone(config.backbone, num_labels=len(attributes))
     if config.disable_dropout:
         disable_dropout(model)
     kind = template_kind(tokenizer)
@@ -231,8 +262,9 @@ def train_member(
         n_frozen = frozen_block_count(model, config.freeze_layers)
         if config.freeze_embeddings or n_frozen:
             freeze(model, n_frozen, embeddings=True)
-    train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale)
-    val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale)
+    train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes)
+    val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes)
+    head_weights = torch.tensor(attribute_weights, dtype=torch.float32)
     pad_id = tokenizer.pad_token_id
     micro_per_epoch = math.ceil(train_data.n / config.batch_size / world)
     total_steps = config.max_steps or max(1, math.ceil(micro_per_epoch * config.epochs / config.grad_accum))
@@ -284,7 +316,8 @@ def train_member(
         batch = collate(data.encoded, rows + [r + data.n for r in rows], pad_id)
         with autocast():
             logits = net(**batch).logits.float()
-        rewards = logits.mean(dim=1) if logits.shape[1] > 1 else logits[:, 0]
+        heads = data.attribute[rows]
+        rewards = judged_rewards(logits, torch.cat([heads, heads]), head_weights)
         return rewards[: len(rows)], rewards[len(rows):]
 
     @torch.no_grad()
@@ -414,7 +447,7 @@ def train_member(
 
         card = RewardCard(
             backbone=config.backbone, snapshot_id=snapshot_id, max_length=config.max_length, template=kind,
-            temperature=temperature,
+            temperature=temperature, attributes=attributes, attribute_weights=attribute_weights,
             reward_mean=mean, reward_std=std,
             config={**asdict(config), "seed": seed}, metrics=metrics,
         )

@@ -40,6 +40,12 @@ class TrainConfig:
     """Fraction of steps of linear warmup; then linear decay to 0."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm (0 disables)."""
+    attributes: str = ""
+    """Multi-attribute heads: comma-separated names (e.g. "helpfulness,harmlessness"), one scalar output each.
+    A pair whose ``attribute`` is one of them trains that head (per-attribute BT); a pair without one trains
+    the weighted aggregate. Empty (default): one scalar head."""
+    attribute_weights: str = ""
+    """Comma-separated weights of the aggregate score over --attributes (default: equal, summing to 1)."""
     loss: LossName = "bt"
     """bt: Bradley-Terry; margin: BT with a margin from the pair's strength/margin; tie: tie-aware BT."""
     margin_scale: float = 1.0
@@ -108,6 +114,27 @@ class TrainConfig:
             (0 < self.validation_fraction < 1, "validation_fraction", "in (0, 1)"),
             (self.center_coef >= 0, "center_coef", ">= 0"),
         ]
+        names, weights = self.attribute_names(), self.attribute_weight_values()
+        checks += [
+            (len(set(names)) == len(names), "attributes", "distinct names"),
+            (not self.attribute_weights or len(weights) == len(names), "attribute_weights", "one weight per attribute"),
+            (len(names) == 1 or self.loss != "margin", "loss", "bt or tie with several attributes"),
+        ]
         for ok, name, expectation in checks:
             if not ok:
                 raise ValueError(f"TrainConfig.{name}: expected {expectation}, got {getattr(self, name)!r}")
+
+    def attribute_names(self) -> list[str]:
+        """The head names: --attributes, or ["reward"] for a single scalar head."""
+        return [a.strip() for a in self.attributes.split(",") if a.strip()] or ["reward"]
+
+    def attribute_weight_values(self) -> list[float]:
+        """Aggregate weights: --attribute-weights, or equal weights summing to 1."""
+        if not self.attribute_weights.strip():
+            n = len(self.attribute_names())
+            return [1.0 / n] * n
+        try:
+            return [float(w) for w in self.attribute_weights.split(",")]
+        except ValueError as exc:
+            raise ValueError(f"attribute_weights: expected comma-separated numbers, got {self.attribute_weights!r}") from exc
+
