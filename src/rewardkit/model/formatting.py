@@ -154,6 +154,11 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
 def _tokenize(tokenizer: Any, texts: list[str]) -> list[list[int]]:
     if not texts:
         return []
+    # Texts are tokenized whole and cut by ``fit`` afterwards, so transformers' "longer than the maximum
+    # sequence length ... will result in indexing errors" warning is wrong here: mark it as already shown.
+    warned = getattr(tokenizer, "deprecation_warnings", None)
+    if isinstance(warned, dict):
+        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
     return tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
 
 
