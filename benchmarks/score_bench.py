@@ -151,10 +151,10 @@ def main() -> None:
         "peak_rss_mb": rss_mb,
     }
     if args.int8:
-        from rewardkit.score import BatchScorer, choose_dtype
+        from rewardkit.score import BatchScorer, quantize_int8
 
         q = BatchScorer([copy.copy(member)], scorer.card, max_length=scorer.max_length, token_budget=scorer.token_budget)
-        choose_dtype(q, "int8")  # quantizes a copy: the fp32 member above is untouched
+        quantize_int8(q)  # quantizes a copy: the fp32 member above is untouched
         q.score(prompts[:64], responses[:64])  # warm-up
         start = time.perf_counter()
         q_raw = q.score(prompts, responses).raw

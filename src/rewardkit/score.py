@@ -28,6 +28,7 @@ import torch
 
 from rewardkit.data.types import Prompt
 from rewardkit.model.formatting import collate, encode
+from rewardkit.settings import SCORE_DTYPES
 
 DEFAULT_MAX_LENGTH = 512
 DEFAULT_TOKEN_BUDGET = 16384
@@ -183,19 +184,21 @@ class BatchScorer:
         return out
 
 
-DTYPES = ("auto", "fp32", "bf16", "int8")
-
-
 def quantize_int8(scorer: BatchScorer) -> None:
     """Swap each member for a copy whose Linear layers are dynamically quantized to int8 (fbgemm/x86:
     int8 weights, activations quantized per batch at run time; embeddings, LayerNorm and softmax stay fp32).
 
     Opt-in only (``dtype="int8"``), never chosen by "auto": on the default backbone it is ~1.5x faster on
-    AVX2 but its scores rank differently from fp32 (Spearman ~0.90 on real texts, benchmarks/score_bench.py
+    AVX2 but its scores rank differently from fp32 (Spearman 0.93 on 1,000 real texts; benchmarks/score_bench.py
     --int8 prints the figures), so it fails the "equal ranking" bar. Activation scales depend on the whole
     batch, so int8 scores are NOT batch-invariant to 1e-3 either."""
-    for m in scorer.members:
-        m.model = torch.ao.quantization.quantize_dynamic(copy.deepcopy(m.model).float(), {torch.nn.Linear}, dtype=torch.qint8)
+    import warnings
+
+    with warnings.catch_warnings():  # torch's deprecation notice for eager-mode quantization
+        warnings.simplefilter("ignore")
+        for m in scorer.members:
+            m.model = torch.ao.quantization.quantize_dynamic(copy.deepcopy(m.model).float(), {torch.nn.Linear}, dtype=torch.qint8)
+    scorer.dtype = torch.qint8
 
 
 def choose_dtype(scorer: BatchScorer, requested: str = "auto") -> torch.dtype:
@@ -208,14 +211,10 @@ def choose_dtype(scorer: BatchScorer, requested: str = "auto") -> torch.dtype:
     if requested == "bf16":
         return torch.bfloat16
     if requested == "int8":
-        import warnings
-
-        with warnings.catch_warnings():  # torch's deprecation notice for eager-mode quantization
-            warnings.simplefilter("ignore")
-            quantize_int8(scorer)
+        quantize_int8(scorer)
         return torch.qint8
     if requested != "auto":
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {requested!r}")
+        raise ValueError(f"dtype must be one of {', '.join(SCORE_DTYPES)}, got {requested!r}")
     probe_p = ["What is the capital of France, and why is it famous?"] * 32
     probe_r = [("Paris is the capital. " * (1 + i % 8)) + f"Answer {i}." for i in range(32)]
     enc = scorer.encode(probe_p, probe_r)

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
+from rewardkit.settings import SCORE_DTYPES
 
 
 def register(app: typer.Typer) -> None:
@@ -34,8 +35,8 @@ def register(app: typer.Typer) -> None:
         out_path = out or input.with_name(input.name.split(".")[0] + ".scored.jsonl")
         try:
             rows = read_rows(input)
-            if dtype not in ("auto", "fp32", "bf16", "int8"):
-                raise UserError(f"--dtype must be auto, fp32, bf16 or int8, got {dtype!r}")
+            if dtype not in SCORE_DTYPES:
+                raise UserError(f"--dtype must be one of {', '.join(SCORE_DTYPES)}, got {dtype!r}")
             try:
                 scorer = load_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads)
             except OSError as exc:

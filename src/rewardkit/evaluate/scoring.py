@@ -56,9 +56,17 @@ class CachedScoreFn:
     cache: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def prefetch(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> None:
+        self._fill(prompts, responses, [_row_key(p, r) for p, r in zip(prompts, responses, strict=True)])
+
+    def __call__(self, prompts: list[Prompt], responses: list[str]) -> np.ndarray:
+        keys = [_row_key(p, r) for p, r in zip(prompts, responses, strict=True)]
+        self._fill(prompts, responses, keys)
+        return np.asarray([self.cache[k] for k in keys], dtype=float)
+
+    def _fill(self, prompts: Sequence[Prompt], responses: Sequence[str], keys: list[tuple[str, str]]) -> None:
+        """Score, in one call of ``fn``, the first row of every key not cached yet."""
         todo: dict[tuple[str, str], int] = {}
-        for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
-            key = _row_key(p, r)
+        for i, key in enumerate(keys):
             if key not in self.cache and key not in todo:
                 todo[key] = i
         if not todo:
@@ -68,10 +76,6 @@ class CachedScoreFn:
         if scores.shape[0] != len(rows):
             raise ValueError(f"the scorer returned {scores.shape[0]} scores for {len(rows)} responses")
         self.cache.update(zip(todo, scores.tolist()))
-
-    def __call__(self, prompts: list[Prompt], responses: list[str]) -> np.ndarray:
-        self.prefetch(prompts, responses)
-        return np.asarray([self.cache[_row_key(p, r)] for p, r in zip(prompts, responses, strict=True)], dtype=float)
 
 
 def score_pairs(score_fn: ScoreFn, prompts: Sequence[Prompt], chosen: Sequence[str], rejected: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

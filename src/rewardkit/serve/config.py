@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from rewardkit.settings import Settings
+from rewardkit.settings import SCORE_DTYPES, Settings
 
 
 class ServeSettings(Settings):
@@ -25,6 +25,6 @@ class ServeSettings(Settings):
 
     @model_validator(mode="after")
     def _check(self) -> "ServeSettings":
-        if self.dtype not in ("auto", "fp32", "bf16", "int8"):
-            raise ValueError(f"dtype must be auto, fp32, bf16 or int8, got {self.dtype!r}")
+        if self.dtype not in SCORE_DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(SCORE_DTYPES)}, got {self.dtype!r}")
         return self
