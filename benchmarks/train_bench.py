@@ -113,7 +113,7 @@ def run_rewardkit(work: Path, args: argparse.Namespace, test: list[dict[str, str
     config = TrainConfig(
         data=str(work / "train.jsonl"), out=str(work / "rewardkit"), max_length=args.max_length, batch_size=args.batch_size,
         epochs=args.epochs, lr=args.lr, threads=args.threads, eval_every=max(10, steps // 4), progress=False,
-        freeze_layers=args.freeze_layers,
+        freeze_layers=args.freeze_layers, length_balance=args.length_balance,
     )
     result = train(config)
     wall = time.perf_counter() - t0
@@ -196,6 +196,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4, help="rewardkit's learning rate (its default)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--freeze-layers", type=int, default=-1, help="rewardkit: freeze the embeddings and the lowest N blocks (-1: its default, a third)")
+    parser.add_argument("--length-balance", type=float, default=0.0,
+                        help="rewardkit: oversample chosen-is-shorter pairs to this share of each epoch (0: off, its default)")
     parser.add_argument("--keep", type=Path, default=None, help="copy rewardkit's model and the train/test files here")
     parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -225,7 +227,7 @@ def main() -> None:
             t0 = time.perf_counter()
             cmd = [sys.executable, __file__, "--child", system, "--workdir", str(work), "--max-length", str(args.max_length),
                    "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--lr", str(args.lr), "--threads", str(args.threads),
-                   "--freeze-layers", str(args.freeze_layers)]
+                   "--freeze-layers", str(args.freeze_layers), "--length-balance", str(args.length_balance)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode != 0 or not lines:

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from rewardkit.data.types import PreferencePair
-from rewardkit.train import TrainConfig, checkpoint_due, length_grouped_batches, split_by_prompt, split_shared_prompt, train
+from rewardkit.train import TrainConfig, checkpoint_due, length_balanced_order, length_grouped_batches, split_by_prompt, split_shared_prompt, train
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -88,6 +88,28 @@ def test_length_grouped_batches_cover_every_pair_once_and_group_by_length():
     assert batches != length_grouped_batches(lengths, 8, seed=4)
 
 
+def test_length_balanced_order_repeats_shorter_wins_pairs_up_to_the_share():
+    # pairs 0-1 chosen shorter, 2-7 chosen longer, 8 equal lengths (counts for neither)
+    shorter = [True, True] + [False] * 7
+    longer = [False, False] + [True] * 6 + [False]
+    assert length_balanced_order(shorter, longer, 0.0, seed=0) == list(range(9))
+    # share 0.5 of the 8 unequal pairs: m / (m + 6) = 0.5 -> m = 6 shorter-wins rows, so 4 extra = 2 whole repeats
+    assert sorted(length_balanced_order(shorter, longer, 0.5, seed=0)) == [0, 0, 0, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8]
+    # share 0.4: m = round(0.4 * 6 / 0.6) = 4 -> 2 extra, one whole repeat, nothing drawn at random
+    assert sorted(length_balanced_order(shorter, longer, 0.4, seed=0)) == [0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8]
+    # share 0.3: m = round(1.8 / 0.7) = 3 -> 1 extra, drawn (seeded) from {0, 1}
+    drawn = length_balanced_order(shorter, longer, 0.3, seed=0)
+    assert len(drawn) == 10 and drawn[-1] in (0, 1) and drawn == length_balanced_order(shorter, longer, 0.3, seed=0)
+    # already balanced enough, or nothing to repeat: unchanged
+    assert length_balanced_order(shorter, longer, 0.2, seed=0) == list(range(9))
+    assert length_balanced_order([False] * 3, [True] * 3, 0.5, seed=0) == [0, 1, 2]
+
+
+def test_length_grouped_batches_follow_a_given_order_with_repeats():
+    batches = length_grouped_batches([10, 20, 30], 2, seed=0, order=[0, 1, 2, 0, 0])
+    assert sorted(i for b in batches for i in b) == [0, 0, 0, 1, 2]
+
+
 def test_split_shared_prompt_cuts_hh_transcripts_at_the_last_shared_assistant_turn():
     chosen = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant: Like this."
     rejected = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant: No."
@@ -108,6 +130,8 @@ def test_config_mistakes_name_the_field():
         TrainConfig(data="x", out="y", batch_size=0)
     with pytest.raises(ValueError, match="TrainConfig.loss"):
         TrainConfig(data="x", out="y", loss="hinge")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="TrainConfig.length_balance: expected between 0 and 0.5, got 0.8"):
+        TrainConfig(data="x", out="y", length_balance=0.8)
 
 
 # --- runs ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -164,12 +165,31 @@ def judged_rewards(logits: torch.Tensor, heads: torch.Tensor, weights: torch.Ten
     return torch.where(heads >= 0, own, aggregate)
 
 
-def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, chunk_batches: int = 32) -> list[list[int]]:
+def length_balanced_order(chosen_shorter: Sequence[bool], chosen_longer: Sequence[bool], share: float, seed: int) -> list[int]:
+    """One epoch's pair indices: every pair once, plus repeats of the chosen-is-shorter pairs so that they make
+    up ``share`` of the pairs whose two responses differ in length (no change when share is 0 or already met).
+
+    Whole repeats first, then a seeded random draw for the fraction, so the count is exact and reproducible."""
+    n = len(chosen_shorter)
+    order = list(range(n))
+    short = [i for i in order if chosen_shorter[i]]
+    n_long = sum(1 for flag in chosen_longer if flag)
+    if share <= 0 or not short or len(short) >= share * (len(short) + n_long):
+        return order
+    wanted = round(share * n_long / (1 - share))  # m / (m + n_long) = share
+    extra = wanted - len(short)
+    whole, rest = divmod(extra, len(short))
+    return order + short * whole + random.Random(seed).sample(short, rest)
+
+
+def length_grouped_batches(
+    lengths: list[int], batch_size: int, seed: int, chunk_batches: int = 32, order: list[int] | None = None
+) -> list[list[int]]:
     """Batches of similar length, in random order: shuffle, sort within chunks of ``chunk_batches`` batches,
     cut into batches, shuffle the batches. Most pairs are short, so this cuts padding a lot while keeping
-    the order random."""
+    the order random. ``order``: the epoch's pair indices (default: each pair once)."""
     rng = random.Random(seed)
-    order = list(range(len(lengths)))
+    order = list(range(len(lengths))) if order is None else list(order)
     rng.shuffle(order)
     chunk = batch_size * chunk_batches
     batches = []
@@ -242,7 +262,7 @@ def train_member(
 ) -> dict[str, Any]:
     """One model, top to bottom: setup, batches, (resume), loop with validation/checkpoints, finish."""
     from rewardkit.model import losses
-    from rewardkit.model.backbone import load_backbone
+    from rewardkit.model.backbone import head_module_name, load_backbone
     from rewardkit.model.calibration import expected_calibration_error, fit_temperature, reward_stats
 
     # -- setup: seeds, model, data ---------------------------------------------------------------------
@@ -266,7 +286,10 @@ def train_member(
     val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes)
     head_weights = torch.tensor(attribute_weights, dtype=torch.float32)
     pad_id = tokenizer.pad_token_id
-    micro_per_epoch = math.ceil(train_data.n / config.batch_size / world)
+    epoch_order = length_balanced_order(
+        [len(p.chosen) < len(p.rejected) and not p.tie for p in train_pairs],
+        [len(p.chosen) > len(p.rejected) and not p.tie for p in train_pairs], config.length_balance, seed)
+    micro_per_epoch = math.ceil(len(epoch_order) / config.batch_size / world)
     total_steps = config.max_steps or max(1, math.ceil(micro_per_epoch * config.epochs / config.grad_accum))
     warmup = int(total_steps * config.warmup_ratio)
 
@@ -345,7 +368,7 @@ def train_member(
 
     def batches_of_epoch(epoch: int) -> list[list[int]]:
         # every rank builds the same order, then takes its share; all ranks get equally many batches
-        batches = length_grouped_batches(train_data.pair_lengths(), config.batch_size, seed + epoch)
+        batches = length_grouped_batches(train_data.pair_lengths(), config.batch_size, seed + epoch, order=epoch_order)
         batches = batches[: len(batches) // world * world] or batches
         return batches[rank::world]
 
@@ -485,14 +508,6 @@ def write_ensemble_card(
     write_card(out, card)
     write_readme(out, card)
     return metrics
-
-
-def head_module_name(model: Any) -> str:
-    """The attribute holding the scalar head ('classifier' for BERT-likes, 'score' for decoder LMs)."""
-    for name in ("classifier", "score", "head"):
-        if isinstance(getattr(model, name, None), torch.nn.Module):
-            return name
-    raise ValueError(f"{type(model).__name__}: no scalar head found (expected .classifier or .score)")
 
 
 def checkpoint_due(step: int, last_saved: int, every: int, total_steps: int) -> bool:

@@ -83,3 +83,11 @@ def align_pad_token(model: Any, tokenizer: Any) -> None:
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id
+
+
+def head_module_name(model: Any) -> str:
+    """The attribute holding the scalar head ('classifier' for BERT-likes, 'score' for decoder LMs)."""
+    for name in ("classifier", "score", "head"):
+        if isinstance(getattr(model, name, None), torch.nn.Module):
+            return name
+    raise ValueError(f"{type(model).__name__}: no scalar head found (expected .classifier or .score)")
