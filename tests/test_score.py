@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent / "serve"))
 from rk_helpers import build_tiny_model  # noqa: E402
 
 from rewardkit.score import (  # noqa: E402
+    DEFAULT_TOKEN_BUDGET,
     InputError,
     BatchScorer,
     load_scorer,
@@ -58,7 +60,39 @@ def test_batch_invariance_within_1e3(scorer: BatchScorer) -> None:
         scorer.token_budget = [256, 1024, 100_000][trial]  # different batch compositions
         res = scorer.score([p for p, _ in rows], [r for _, r in rows])
         assert abs(res.raw[pos] - alone) < 1e-3
-    scorer.token_budget = 16384
+    scorer.token_budget = DEFAULT_TOKEN_BUDGET
+
+
+def test_embedding_norm_is_the_norm_of_what_the_head_reads(scorer: BatchScorer) -> None:
+    """The drift feature: for BERT the head reads the pooled [CLS] vector; the hook's norm equals it computed by
+    hand, and like the score it does not depend on the batch around the row."""
+    import torch
+
+    from rewardkit.model.formatting import collate
+
+    prompts, responses = ["Explain photosynthesis.", "hi"], ["Plants make sugar from light.", "hello " * 30]
+    res = scorer.score(prompts, responses)
+    enc = scorer.encode(prompts, responses)
+    model = scorer.members[0].model
+    with torch.inference_mode():
+        pooled = model.bert(**collate(enc, [0, 1], scorer.tokenizer.pad_token_id)).pooler_output
+    assert res.embedding_norm is not None
+    np.testing.assert_allclose(res.embedding_norm, pooled.norm(dim=-1).numpy(), rtol=1e-4)
+    alone = scorer.score(prompts[:1], responses[:1]).embedding_norm
+    assert abs(alone[0] - res.embedding_norm[0]) < 1e-3
+
+
+def test_read_position_norms_reads_a_decoders_last_real_token() -> None:
+    import torch
+
+    from rewardkit.score import read_position_norms
+
+    hidden = torch.zeros(2, 3, 2)
+    hidden[0, 1] = torch.tensor([3.0, 4.0])  # row 0: 2 real tokens -> position 1, norm 5
+    hidden[1, 2] = torch.tensor([0.0, 2.0])  # row 1: 3 real tokens -> position 2, norm 2
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    assert read_position_norms(hidden, mask).tolist() == [5.0, 2.0]
+    assert read_position_norms(torch.tensor([[3.0, 4.0]]), mask[:1]).tolist() == [5.0]  # an encoder's [B, H]
 
 
 def test_input_order_restored_and_truncation_flagged(scorer: BatchScorer) -> None:
@@ -116,7 +150,7 @@ def test_score_cli(tmp_path: Path, scorer: BatchScorer) -> None:
     res = CliRunner().invoke(app, ["score", str(src), "--model", str(model), "--out", str(out), "--dtype", "fp32", "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
-    assert summary["rows"] == 4 and summary["dtype"] == "float32" and summary["truncated_rows"] == 0
+    assert summary["rows"] == 4 and summary["dtype"] == "float32" and summary["compiled"] is False and summary["truncated_rows"] == 0
     assert [json.loads(x)["response"] for x in out.read_text().splitlines()] == [f"r{i}" for i in range(4)]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": 1}\n')
@@ -154,3 +188,37 @@ def test_int8_is_opt_in_and_quantizes_a_copy(tmp_path: Path) -> None:
     a, b = fp32.score(prompts, responses).raw, q.score(prompts, responses).raw
     assert np.all(np.isfinite(b)) and np.max(np.abs(a - b) / np.abs(a)) < 0.1
     assert load_scorer(str(folder), dtype="auto").dtype in (torch.float32, torch.bfloat16)
+
+
+@pytest.mark.skipif(not (shutil.which("cc") or shutil.which("gcc")), reason="inductor needs a C++ compiler")
+def test_compiled_scorer_gives_eager_scores(tmp_path: Path) -> None:
+    """--compile is an opt-in speed path: the same scores (float rounding), batch sizes 1 and many alike."""
+    path = build_tiny_model(tmp_path / "m")
+    eager = load_scorer(str(path), dtype="fp32")
+    compiled = load_scorer(str(path), dtype="fp32", compile=True)
+    assert compiled.compiled and not eager.compiled
+    prompts = [f"question {i} " * (1 + i % 7) for i in range(20)]
+    responses = [f"answer {i} " * (1 + i % 11) for i in range(20)]
+    a, b = eager.score(prompts, responses), compiled.score(prompts, responses)
+    np.testing.assert_allclose(b.raw, a.raw, atol=1e-4)
+    np.testing.assert_allclose(b.embedding_norm, a.embedding_norm, rtol=1e-4)
+    assert abs(compiled.score(prompts[:1], responses[:1]).raw[0] - a.raw[0]) < 1e-4
+
+
+def test_compile_failure_leaves_the_scorer_eager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from rewardkit.score import compile_members
+
+    scorer = load_scorer(str(build_tiny_model(tmp_path / "m")), dtype="fp32")
+    before = scorer.score(["q"], ["a"]).raw
+    original = scorer.members[0].model
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(UserWarning, match="torch.compile failed, scoring stays eager: RuntimeError: no C\\+\\+ compiler"):
+        assert compile_members(scorer) is False
+    assert scorer.members[0].model is original and not scorer.compiled
+    assert scorer.score(["q"], ["a"]).raw == pytest.approx(before)

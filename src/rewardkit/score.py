@@ -18,7 +18,8 @@ import copy
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,15 @@ import numpy as np
 import torch
 
 from rewardkit.data.types import Prompt
+from rewardkit.model.backbone import head_module_name
 from rewardkit.model.formatting import collate, encode
 from rewardkit.settings import SCORE_DTYPES
 
 DEFAULT_MAX_LENGTH = 512
-DEFAULT_TOKEN_BUDGET = 16384
+# Tokens (rows x padded width) per forward pass. On CPU, 1-4K tokens per batch run fastest per token: the
+# activations stay in cache (benchmarks/score_bench.py --budgets measures it: at 16384 a token costs ~20% more
+# here). On a GPU, raise it (--token-budget / RK_TOKEN_BUDGET) until memory or throughput stops improving.
+DEFAULT_TOKEN_BUDGET = 2048
 
 
 @dataclass
@@ -100,6 +105,7 @@ class ScoreResult:
     std: np.ndarray | None  # (n,) std over ensemble members
     truncated: list[bool]
     model_version: str
+    embedding_norm: np.ndarray | None = None  # (n,) L2 norm of what the (first member's) head reads: drift input
 
 
 def p_better(score_a: float | np.ndarray, score_b: float | np.ndarray, temperature: float) -> Any:
@@ -135,6 +141,8 @@ class BatchScorer:
     max_length: int = DEFAULT_MAX_LENGTH
     token_budget: int = DEFAULT_TOKEN_BUDGET
     dtype: torch.dtype = torch.float32
+    compiled: bool = False
+    """True once ``compile_members`` has compiled every member."""
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -158,30 +166,67 @@ class BatchScorer:
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str], on_batch: Any = None) -> ScoreResult:
         """Score n rows; ``on_batch(rows_done)`` is called after each batch (progress bars)."""
         enc = self.encode(prompts, responses)
-        raw = self.score_encoded(enc, on_batch=on_batch)  # (members, n)
+        raw, norms = self.run_encoded(enc, on_batch=on_batch)  # (members, n), (n,)
         mean = raw.mean(axis=0)
         std = raw.std(axis=0) if raw.shape[0] > 1 else None
-        return ScoreResult(mean, self.normalize(mean), std, list(enc.truncated), self.card.version)
+        return ScoreResult(mean, self.normalize(mean), std, list(enc.truncated), self.card.version, norms)
 
     def normalize(self, raw: np.ndarray) -> np.ndarray:
         return (raw - self.card.reward_mean) / self.card.reward_std
 
     def score_encoded(self, enc: Any, on_batch: Any = None) -> np.ndarray:
         """Raw scores (members, n) of already-encoded rows, in input order."""
+        return self.run_encoded(enc, on_batch)[0]
+
+    def run_encoded(self, enc: Any, on_batch: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Raw scores (members, n) and the first member's embedding norms (n,) of encoded rows, in input order.
+
+        The norms come from a hook on the head during the same forward pass: drift checks get them for free."""
         n = len(enc.input_ids)
         out = np.zeros((len(self.members), n), dtype=np.float64)
+        norms = np.zeros(n, dtype=np.float64)
         if n == 0:
-            return out
+            return out, norms
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        with torch.inference_mode():
+        with torch.inference_mode(), capture_head_input(self.members[0].model) as seen:
             for rows in pack_batches(enc.lengths, self.token_budget):
                 batch = collate(enc, rows, pad_id)
                 for k, member in enumerate(self.members):
                     # (B, attributes) -> (B,) the card's weighted aggregate (identity for a scalar head)
                     out[k, rows] = member.aggregate(member.forward(batch)).cpu().numpy()
+                    if k == 0 and seen:
+                        norms[rows] = read_position_norms(seen.pop(), batch["attention_mask"]).cpu().numpy()
+                        seen.clear()
                 if on_batch is not None:
                     on_batch(len(rows))
-        return out
+        return out, norms
+
+
+@contextmanager
+def capture_head_input(model: Any) -> Iterator[list[torch.Tensor]]:
+    """Inside the block, the scalar head's input of each forward pass is appended to the yielded list
+    (a forward pre-hook; removed on exit). A model without a recognisable head yields a list that stays empty."""
+    seen: list[torch.Tensor] = []
+    try:
+        head = getattr(model, head_module_name(model))
+    except ValueError:
+        yield seen
+        return
+    handle = head.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def read_position_norms(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B,) L2 norm of the vector whose head output becomes the reward: an encoder's head reads one [B, H]
+    pooled vector; a decoder's head runs on every position [B, T, H] and the reward is read at the last
+    non-pad token (batches are right-padded)."""
+    if hidden.dim() == 3:
+        last = attention_mask.sum(dim=1) - 1
+        hidden = hidden[torch.arange(hidden.shape[0], device=hidden.device), last.to(hidden.device)]
+    return hidden.float().norm(dim=-1)
 
 
 def quantize_int8(scorer: BatchScorer) -> None:
@@ -199,6 +244,37 @@ def quantize_int8(scorer: BatchScorer) -> None:
         for m in scorer.members:
             m.model = torch.ao.quantization.quantize_dynamic(copy.deepcopy(m.model).float(), {torch.nn.Linear}, dtype=torch.qint8)
     scorer.dtype = torch.qint8
+
+
+def compile_members(scorer: BatchScorer) -> bool:
+    """Opt-in: ``torch.compile`` each member (inductor; dynamic shapes, so one graph serves every batch width)
+    and push a probe batch through, which is when compiling happens (~15-30 s on 2 CPU cores; inductor caches
+    the result on disk for the next process). It fuses the elementwise work between matmuls (GELU, bias,
+    LayerNorm, copies; ~20% of eager CPU time here): benchmarks/score_bench.py --compile prints the gain and
+    the scores' difference from eager (float rounding). Worth it for large files and long-running services,
+    not for a few hundred rows. Returns False, members left eager, where compiling fails (e.g. no C++
+    compiler for inductor's CPU kernels)."""
+    import logging
+    import warnings
+
+    originals = [m.model for m in scorer.members]
+    probe = scorer.encode(["Compile probe."] * 2, ["A short answer.", "A somewhat longer answer to the probe."])
+    single = scorer.encode(["Compile probe."], ["One row."])  # dynamo specializes size 1: compile that graph now too
+    try:
+        for m in scorer.members:
+            m.model = torch.compile(m.model, dynamic=True)
+        scorer.score_encoded(probe)
+        scorer.score_encoded(single)
+    except Exception as exc:  # inductor raises many types (missing compiler, unsupported op): all mean "stay eager"
+        for m, original in zip(scorer.members, originals):
+            m.model = original
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn(f"torch.compile failed, scoring stays eager: {type(exc).__name__}: {str(exc)[:200]}", stacklevel=2)
+        logging.getLogger(__name__).debug("compile failure", exc_info=True)
+        return False
+    scorer.compiled = True
+    return True
 
 
 def choose_dtype(scorer: BatchScorer, requested: str = "auto") -> torch.dtype:
@@ -267,8 +343,10 @@ def load_scorer(
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     dtype: str = "auto",
     threads: int | None = None,
+    compile: bool = False,
 ) -> BatchScorer:
-    """Load a reward model (rewardkit folder, ensemble folder or any HF sequence-classification id/path)."""
+    """Load a reward model (rewardkit folder, ensemble folder or any HF sequence-classification id/path).
+    ``compile``: see ``compile_members`` (opt-in; falls back to eager with a warning)."""
     if threads:
         torch.set_num_threads(threads)
     from rewardkit.model import load_reward_model
@@ -279,6 +357,8 @@ def load_scorer(
     length = max_length or card.max_length or DEFAULT_MAX_LENGTH
     scorer = BatchScorer(members, card, max_length=length, token_budget=max(token_budget, length))
     scorer.dtype = choose_dtype(scorer, dtype)
+    if compile:
+        compile_members(scorer)
     return scorer
 
 

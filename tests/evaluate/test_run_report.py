@@ -77,6 +77,25 @@ def test_evaluate_scores_every_row_in_one_call_and_each_distinct_row_once() -> N
     assert len(calls[0]) == len(set(calls[0])) == 12 + 6 * 7
 
 
+def test_drift_uses_the_scorers_embedding_norms_when_it_gives_them() -> None:
+    class WithNorms:
+        """A ScoreFn whose 'embedding norm' is 10x the response length, given in the same call as the scores."""
+
+        def __call__(self, prompts: list, responses: list[str]) -> np.ndarray:
+            return self.with_features(prompts, responses)[0]
+
+        def with_features(self, prompts: list, responses: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            return length_scorer(prompts, responses), {"embedding_norm": 10.0 * length_scorer(prompts, responses)}
+
+    pairs = _pairs()
+    shifted = [PreferencePair(id=f"r{i}", prompt=p.prompt, chosen=p.chosen * 5, rejected=p.rejected) for i, p in enumerate(pairs)]
+    drift = evaluate(WithNorms(), pairs, EvalConfig(n_boot=100), reference_pairs=shifted).report["drift"]
+    assert drift["features"]["embedding_norm"]["ks_statistic"] == pytest.approx(drift["features"]["response_chars"]["ks_statistic"])
+    assert drift["features"]["embedding_norm"]["psi_verdict"] == "significant"
+    # a plain ScoreFn has no embedding norms: the feature is simply absent
+    assert "embedding_norm" not in evaluate(length_scorer, pairs, EvalConfig(n_boot=100), reference_pairs=shifted).report["drift"]["features"]
+
+
 def test_write_report_files_and_compare(tmp_path: Path) -> None:
     result = evaluate(length_scorer, _pairs(), EvalConfig(n_boot=50, probes="self_praise,repetition"))
     result.report["meta"] = {"model": "fake", "data": "inline"}

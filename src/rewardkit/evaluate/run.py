@@ -120,11 +120,13 @@ def _rewardbench(pairs: list[PreferencePair], correct: np.ndarray) -> dict[str, 
     return {**result, "subsets": acc} if result["sections"] else None
 
 
-def _input_features(prompts: list[str], responses: list[str], scores: np.ndarray) -> dict[str, np.ndarray]:
+def _input_features(prompts: list[str], responses: list[str], scores: np.ndarray, extra: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The drift features of rows: score, lengths, and what the scorer measured beside (embedding_norm)."""
     return {
         "score": np.asarray(scores, float),
         "response_chars": np.asarray([len(r) for r in responses], float),
         "prompt_chars": np.asarray([len(p) for p in prompts], float),
+        **extra,
     }
 
 
@@ -197,8 +199,10 @@ def evaluate(
         ref_prompts = [p.prompt for p in ref]
         ref_scores = cached(ref_prompts, [p.chosen for p in ref])
         report["drift"] = drift_report(
-            _input_features([prompt_text(p) for p in ref_prompts], [p.chosen for p in ref], ref_scores),
-            _input_features([prompt_text(p) for p in prompts], [p.chosen for p in pairs], chosen),
+            _input_features([prompt_text(p) for p in ref_prompts], [p.chosen for p in ref], ref_scores,
+                            cached.features(ref_prompts, [p.chosen for p in ref])),
+            _input_features([prompt_text(p) for p in prompts], [p.chosen for p in pairs], chosen,
+                            cached.features(prompts, [p.chosen for p in pairs])),
         )
 
     if best_of_n_groups:

@@ -5,6 +5,10 @@ deterministic fake; ``model_score_fn`` adapts a saved reward model, preferring t
 ``rewardkit.score`` and falling back to ``RewardModel.score``. ``TimedScoreFn`` counts the time and the
 rows spent inside scoring so a run can report the share of its time that scoring took; ``CachedScoreFn``
 scores each distinct (prompt, response) once and lets a run score all its rows in one call.
+
+A ScoreFn may also have ``with_features(prompts, responses) -> (scores, {name: (n,) array})``: per-row
+input statistics computed in the same forward pass (the batch scorer gives ``embedding_norm``, the norm of
+the vector its head reads). The drift check uses them; a plain ScoreFn simply has none.
 """
 
 from __future__ import annotations
@@ -32,13 +36,18 @@ class TimedScoreFn:
     rows: int = 0
 
     def __call__(self, prompts: list[Prompt], responses: list[str]) -> np.ndarray:
+        return self.with_features(prompts, responses)[0]
+
+    def with_features(self, prompts: list[Prompt], responses: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         start = time.perf_counter()
-        out = np.asarray(self.fn(list(prompts), list(responses)), dtype=float).reshape(-1)
+        inner = getattr(self.fn, "with_features", None)
+        raw, features = inner(list(prompts), list(responses)) if inner else (self.fn(list(prompts), list(responses)), {})
+        out = np.asarray(raw, dtype=float).reshape(-1)
         self.seconds += time.perf_counter() - start
         self.rows += len(responses)
         if out.shape[0] != len(responses):
             raise ValueError(f"the scorer returned {out.shape[0]} scores for {len(responses)} responses")
-        return out
+        return out, features
 
 
 def _row_key(prompt: Prompt, response: str) -> tuple[str, str]:
@@ -54,6 +63,7 @@ class CachedScoreFn:
 
     fn: ScoreFn
     cache: dict[tuple[str, str], float] = field(default_factory=dict)
+    feature_cache: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
 
     def prefetch(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> None:
         self._fill(prompts, responses, [_row_key(p, r) for p, r in zip(prompts, responses, strict=True)])
@@ -62,6 +72,13 @@ class CachedScoreFn:
         keys = [_row_key(p, r) for p, r in zip(prompts, responses, strict=True)]
         self._fill(prompts, responses, keys)
         return np.asarray([self.cache[k] for k in keys], dtype=float)
+
+    def features(self, prompts: list[Prompt], responses: list[str]) -> dict[str, np.ndarray]:
+        """The per-row input statistics ``fn`` gave along with the scores (scoring rows not seen yet)."""
+        keys = [_row_key(p, r) for p, r in zip(prompts, responses, strict=True)]
+        self._fill(prompts, responses, keys)
+        return {name: np.asarray([values[k] for k in keys], dtype=float)
+                for name, values in self.feature_cache.items() if all(k in values for k in keys)}
 
     def _fill(self, prompts: Sequence[Prompt], responses: Sequence[str], keys: list[tuple[str, str]]) -> None:
         """Score, in one call of ``fn``, the first row of every key not cached yet."""
@@ -72,10 +89,15 @@ class CachedScoreFn:
         if not todo:
             return
         rows = list(todo.values())
-        scores = np.asarray(self.fn([prompts[i] for i in rows], [responses[i] for i in rows]), dtype=float).reshape(-1)
+        inner = getattr(self.fn, "with_features", None)
+        args = ([prompts[i] for i in rows], [responses[i] for i in rows])
+        raw, features = inner(*args) if inner else (self.fn(*args), {})
+        scores = np.asarray(raw, dtype=float).reshape(-1)
         if scores.shape[0] != len(rows):
             raise ValueError(f"the scorer returned {scores.shape[0]} scores for {len(rows)} responses")
         self.cache.update(zip(todo, scores.tolist()))
+        for name, values in features.items():
+            self.feature_cache.setdefault(name, {}).update(zip(todo, np.asarray(values, dtype=float).tolist()))
 
 
 def score_pairs(score_fn: ScoreFn, prompts: Sequence[Prompt], chosen: Sequence[str], rejected: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +105,21 @@ def score_pairs(score_fn: ScoreFn, prompts: Sequence[Prompt], chosen: Sequence[s
     n = len(prompts)
     scores = np.asarray(score_fn(list(prompts) * 2, list(chosen) + list(rejected)), dtype=float).reshape(-1)
     return scores[:n], scores[n:]
+
+
+@dataclass
+class BatchScoreFn:
+    """A ScoreFn over ``rewardkit.score.BatchScorer`` that also gives each row's embedding norm."""
+
+    scorer: Any
+
+    def __call__(self, prompts: list[Prompt], responses: list[str]) -> np.ndarray:
+        return self.with_features(prompts, responses)[0]
+
+    def with_features(self, prompts: list[Prompt], responses: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        result = self.scorer.score(prompts, responses)
+        features = {} if result.embedding_norm is None else {"embedding_norm": np.asarray(result.embedding_norm, dtype=float)}
+        return np.asarray(result.raw, dtype=float), features
 
 
 @dataclass
@@ -120,7 +157,7 @@ def _temperature(card: dict[str, Any]) -> float | None:
     return None
 
 
-def load_model_for_eval(path: str | Path) -> LoadedModel:
+def load_model_for_eval(path: str | Path, compile: bool = False) -> LoadedModel:
     """Load a saved reward model (a rewardkit model folder, an ensemble folder or any HF
     sequence-classification model) and return its raw-score ScoreFn and stored temperature. Uses the
     scoring area's token-budget ``rewardkit.score.load_scorer`` (dtype chosen by measurement) when it is
@@ -130,13 +167,9 @@ def load_model_for_eval(path: str | Path) -> LoadedModel:
     except ImportError:
         load_scorer = None
     if load_scorer is not None:
-        scorer = load_scorer(str(path))
-
-        def fast_fn(prompts: list[Prompt], responses: list[str]) -> np.ndarray:
-            return np.asarray(scorer.score(prompts, responses).raw, dtype=float)
-
+        scorer = load_scorer(str(path), compile=compile)
         card = dict(vars(scorer.card))
-        return LoadedModel(score_fn=fast_fn, temperature=_temperature(card), name=str(path), card=card)
+        return LoadedModel(score_fn=BatchScoreFn(scorer), temperature=_temperature(card), name=str(path), card=card)
 
     from rewardkit.model import load_reward_model
 

@@ -16,11 +16,12 @@ class ServeSettings(Settings):
     max_body_bytes: int = Field(default=4_000_000, ge=1024, description="Request body size; more is 413.")
     queue_size: int = Field(default=256, ge=1, description="Requests waiting for the model; beyond it, 429 + Retry-After.")
     max_wait_ms: float = Field(default=2.0, ge=0, description="How long the batcher waits to fill a batch once it has one request.")
-    token_budget: int = Field(default=16_384, ge=64, description="Tokens (rows x padded width) per model batch.")
+    token_budget: int = Field(default=2048, ge=64, description="Tokens (rows x padded width) per model batch (CPU: 1-4K is fastest per token; raise on a GPU).")
     max_batch_rows: int = Field(default=512, ge=1, description="Rows merged into one scoring call at most.")
     max_length: int | None = Field(default=None, ge=8, description="Token limit per row; default the model card's.")
     dtype: str = Field(default="auto", description="auto (bf16 only where measured faster), fp32, bf16 or int8 (opt-in: faster, ranks differently).")
     threads: int | None = Field(default=None, ge=1, description="torch threads; default torch's choice.")
+    compile: bool = Field(default=False, description="torch.compile each loaded model before it serves (~15-30 s per load on CPU; eager if it fails).")
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After seconds sent with 429.")
 
     @model_validator(mode="after")
