@@ -75,7 +75,6 @@ def main() -> None:
     parser.add_argument("--bon-groups", type=int, default=100)
     parser.add_argument("--model", type=str, default=None)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the scorer (its compile time is in load_s, not the eval time)")
     args = parser.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"shared data not found at {SHARED} (set RK_SHARED_DATA)")
@@ -93,7 +92,7 @@ def main() -> None:
         reference = real_pairs(args.pairs + 500)[args.pairs :]  # the next 500 pairs play the training data
         groups = load_alpacaeval_groups(SHARED / "alpacaeval" / "annotations.jsonl.gz", max_groups=args.bon_groups)
         t0 = time.perf_counter()
-        loaded = load_model_for_eval(model_path, compile=args.compile)
+        loaded = load_model_for_eval(model_path)
         load_s = time.perf_counter() - t0
         config = EvalConfig(probes="all", max_probe_rows=args.probe_rows)
         start = time.perf_counter()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sys
 from pathlib import Path
 
@@ -150,7 +149,7 @@ def test_score_cli(tmp_path: Path, scorer: BatchScorer) -> None:
     res = CliRunner().invoke(app, ["score", str(src), "--model", str(model), "--out", str(out), "--dtype", "fp32", "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
-    assert summary["rows"] == 4 and summary["dtype"] == "float32" and summary["compiled"] is False and summary["truncated_rows"] == 0
+    assert summary["rows"] == 4 and summary["dtype"] == "float32" and summary["truncated_rows"] == 0
     assert [json.loads(x)["response"] for x in out.read_text().splitlines()] == [f"r{i}" for i in range(4)]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": 1}\n')
@@ -188,37 +187,3 @@ def test_int8_is_opt_in_and_quantizes_a_copy(tmp_path: Path) -> None:
     a, b = fp32.score(prompts, responses).raw, q.score(prompts, responses).raw
     assert np.all(np.isfinite(b)) and np.max(np.abs(a - b) / np.abs(a)) < 0.1
     assert load_scorer(str(folder), dtype="auto").dtype in (torch.float32, torch.bfloat16)
-
-
-@pytest.mark.skipif(not (shutil.which("cc") or shutil.which("gcc")), reason="inductor needs a C++ compiler")
-def test_compiled_scorer_gives_eager_scores(tmp_path: Path) -> None:
-    """--compile is an opt-in speed path: the same scores (float rounding), batch sizes 1 and many alike."""
-    path = build_tiny_model(tmp_path / "m")
-    eager = load_scorer(str(path), dtype="fp32")
-    compiled = load_scorer(str(path), dtype="fp32", compile=True)
-    assert compiled.compiled and not eager.compiled
-    prompts = [f"question {i} " * (1 + i % 7) for i in range(20)]
-    responses = [f"answer {i} " * (1 + i % 11) for i in range(20)]
-    a, b = eager.score(prompts, responses), compiled.score(prompts, responses)
-    np.testing.assert_allclose(b.raw, a.raw, atol=1e-4)
-    np.testing.assert_allclose(b.embedding_norm, a.embedding_norm, rtol=1e-4)
-    assert abs(compiled.score(prompts[:1], responses[:1]).raw[0] - a.raw[0]) < 1e-4
-
-
-def test_compile_failure_leaves_the_scorer_eager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch
-
-    from rewardkit.score import compile_members
-
-    scorer = load_scorer(str(build_tiny_model(tmp_path / "m")), dtype="fp32")
-    before = scorer.score(["q"], ["a"]).raw
-    original = scorer.members[0].model
-
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("no C++ compiler")
-
-    monkeypatch.setattr(torch, "compile", broken)
-    with pytest.warns(UserWarning, match="torch.compile failed, scoring stays eager: RuntimeError: no C\\+\\+ compiler"):
-        assert compile_members(scorer) is False
-    assert scorer.members[0].model is original and not scorer.compiled
-    assert scorer.score(["q"], ["a"]).raw == pytest.approx(before)

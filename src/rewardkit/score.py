@@ -141,8 +141,6 @@ class BatchScorer:
     max_length: int = DEFAULT_MAX_LENGTH
     token_budget: int = DEFAULT_TOKEN_BUDGET
     dtype: torch.dtype = torch.float32
-    compiled: bool = False
-    """True once ``compile_members`` has compiled every member."""
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -246,37 +244,6 @@ def quantize_int8(scorer: BatchScorer) -> None:
     scorer.dtype = torch.qint8
 
 
-def compile_members(scorer: BatchScorer) -> bool:
-    """Opt-in: ``torch.compile`` each member (inductor; dynamic shapes, so one graph serves every batch width)
-    and push a probe batch through, which is when compiling happens (~15-30 s on 2 CPU cores; inductor caches
-    the result on disk for the next process). It fuses the elementwise work between matmuls (GELU, bias,
-    LayerNorm, copies; ~20% of eager CPU time here): benchmarks/score_bench.py --compile prints the gain and
-    the scores' difference from eager (float rounding). Worth it for large files and long-running services,
-    not for a few hundred rows. Returns False, members left eager, where compiling fails (e.g. no C++
-    compiler for inductor's CPU kernels)."""
-    import logging
-    import warnings
-
-    originals = [m.model for m in scorer.members]
-    probe = scorer.encode(["Compile probe."] * 2, ["A short answer.", "A somewhat longer answer to the probe."])
-    single = scorer.encode(["Compile probe."], ["One row."])  # dynamo specializes size 1: compile that graph now too
-    try:
-        for m in scorer.members:
-            m.model = torch.compile(m.model, dynamic=True)
-        scorer.score_encoded(probe)
-        scorer.score_encoded(single)
-    except Exception as exc:  # inductor raises many types (missing compiler, unsupported op): all mean "stay eager"
-        for m, original in zip(scorer.members, originals):
-            m.model = original
-        with warnings.catch_warnings():
-            warnings.simplefilter("always")
-            warnings.warn(f"torch.compile failed, scoring stays eager: {type(exc).__name__}: {str(exc)[:200]}", stacklevel=2)
-        logging.getLogger(__name__).debug("compile failure", exc_info=True)
-        return False
-    scorer.compiled = True
-    return True
-
-
 def choose_dtype(scorer: BatchScorer, requested: str = "auto") -> torch.dtype:
     """fp32, or bf16 where it is at least 15% faster on this machine AND ranks a probe batch the same;
     ``"int8"`` (opt-in, see ``quantize_int8``) returns ``torch.qint8``.
@@ -343,10 +310,8 @@ def load_scorer(
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     dtype: str = "auto",
     threads: int | None = None,
-    compile: bool = False,
 ) -> BatchScorer:
-    """Load a reward model (rewardkit folder, ensemble folder or any HF sequence-classification id/path).
-    ``compile``: see ``compile_members`` (opt-in; falls back to eager with a warning)."""
+    """Load a reward model (rewardkit folder, ensemble folder or any HF sequence-classification id/path)."""
     if threads:
         torch.set_num_threads(threads)
     from rewardkit.model import load_reward_model
@@ -357,8 +322,6 @@ def load_scorer(
     length = max_length or card.max_length or DEFAULT_MAX_LENGTH
     scorer = BatchScorer(members, card, max_length=length, token_budget=max(token_budget, length))
     scorer.dtype = choose_dtype(scorer, dtype)
-    if compile:
-        compile_members(scorer)
     return scorer
 
 

@@ -79,7 +79,7 @@ def test_health_ready_info_metrics(server_url: str) -> None:
     assert httpx.get(server_url + "/ready").json() == {"status": "ready"}
     info = httpx.get(server_url + "/info").json()
     assert info["max_length"] == 128 and info["temperature"] == 2.0 and info["ensemble_size"] == 1
-    assert info["dtype"] == "float32" and info["compiled"] is False and info["limits"]["max_inputs_per_request"] == 256
+    assert info["dtype"] == "float32" and info["limits"]["max_inputs_per_request"] == 256
     score(server_url, [{"prompt": "p", "response": "r"}])
     httpx.post(server_url + "/v1/score", json={"inputs": "nope"})
     text = httpx.get(server_url + "/metrics").text

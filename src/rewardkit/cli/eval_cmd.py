@@ -47,7 +47,6 @@ def run_eval(
     max_probe_rows: int = 2000,
     n_boot: int = 1000,
     plots: bool = True,
-    compile: bool = False,
 ) -> dict[str, Any]:
     """The library call behind the command; returns the report dict."""
     from rewardkit.evaluate.best_of_n import load_alpacaeval_groups
@@ -78,7 +77,7 @@ def run_eval(
     if not Path(model).exists() and model.startswith((".", "/", "~")):
         raise UserError(f"--model: no model folder {model}")
     try:
-        loaded = load_model_for_eval(model, compile=compile)
+        loaded = load_model_for_eval(model)
     except (OSError, ValueError) as exc:
         raise UserError(f"--model {model}: cannot load it as a reward model ({exc})") from exc
 
@@ -110,7 +109,6 @@ def register(app: typer.Typer) -> None:
         max_probe_rows: Annotated[int, typer.Option(help="Probe at most this many responses.")] = 2000,
         n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the PNG plots.")] = True,
-        compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model first (~15-30 s once; pays off on large evaluations).")] = False,
         json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     ) -> None:
         """Evaluate MODEL on DATA and write a report to OUT. Subcommand: compare."""
@@ -120,7 +118,7 @@ def register(app: typer.Typer) -> None:
             raise UserError("rewardkit eval needs --model and --data (or the subcommand: rewardkit eval compare A B)")
         report = run_eval(
             model, data, out, split=split, probes=probes, reference=reference, best_of_n=best_of_n, best_of_n_groups=best_of_n_groups,
-            max_pairs=max_pairs, max_probe_rows=max_probe_rows, n_boot=n_boot, plots=plots, compile=compile_,
+            max_pairs=max_pairs, max_probe_rows=max_probe_rows, n_boot=n_boot, plots=plots,
         )
         if json_:
             emit_json(report)

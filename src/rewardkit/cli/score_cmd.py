@@ -27,7 +27,6 @@ def register(app: typer.Typer) -> None:
         token_budget: Annotated[int, typer.Option(help="Tokens per batch (rows x padded width; CPU: 1-4K is fastest per token, raise on a GPU).")] = 2048,
         dtype: Annotated[str, typer.Option(help="auto (bf16 only where measured faster), fp32, bf16 or int8 (opt-in: faster, ranks differently).")] = "auto",
         threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice).")] = None,
-        compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model first (~15-30 s once; faster on large files; eager if it fails).")] = False,
         json_: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     ) -> None:
         """Score every row of INPUT with a reward model (fast token-budget batches, input order kept)."""
@@ -39,7 +38,7 @@ def register(app: typer.Typer) -> None:
             if dtype not in SCORE_DTYPES:
                 raise UserError(f"--dtype must be one of {', '.join(SCORE_DTYPES)}, got {dtype!r}")
             try:
-                scorer = load_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, compile=compile_)
+                scorer = load_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads)
             except OSError as exc:
                 raise UserError(f"cannot load model {model!r}: {exc}") from None
             start = time.perf_counter()
@@ -52,7 +51,7 @@ def register(app: typer.Typer) -> None:
         truncated = sum(bool(r.get("truncated") or r.get("truncated_a") or r.get("truncated_b")) for r in scored)
         summary = {
             "rows": len(scored), "out": str(out_path), "model_version": scorer.card.version,
-            "dtype": str(scorer.dtype).replace("torch.", ""), "compiled": scorer.compiled, "truncated_rows": truncated,
+            "dtype": str(scorer.dtype).replace("torch.", ""), "truncated_rows": truncated,
             "seconds": round(seconds, 3), "rows_per_s": round(len(scored) / seconds, 1) if seconds else None,
         }
         if json_:

@@ -24,7 +24,6 @@ def register(app: typer.Typer) -> None:
         max_wait_ms: Annotated[float | None, typer.Option(help="Batching wait once a request is waiting.")] = None,
         dtype: Annotated[str | None, typer.Option(help="auto, fp32, bf16 or int8.")] = None,
         threads: Annotated[int | None, typer.Option(help="torch threads.")] = None,
-        compile_: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the model before serving (default RK_COMPILE, off).")] = None,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     ) -> None:
         """Serve a reward model over HTTP: /v1/score, /v1/compare, /v1/rank, /get_reward (OpenRLHF), /metrics."""
@@ -34,7 +33,7 @@ def register(app: typer.Typer) -> None:
         from rewardkit.serve import ServeSettings, create_app
 
         overrides = {k: v for k, v in dict(model_path=model, host=host, port=port, queue_size=queue_size,
-                                          max_wait_ms=max_wait_ms, dtype=dtype, threads=threads, compile=compile_).items() if v is not None}
+                                          max_wait_ms=max_wait_ms, dtype=dtype, threads=threads).items() if v is not None}
         try:
             settings = ServeSettings(**overrides)
         except ValidationError as exc:

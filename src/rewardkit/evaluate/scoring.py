@@ -157,7 +157,7 @@ def _temperature(card: dict[str, Any]) -> float | None:
     return None
 
 
-def load_model_for_eval(path: str | Path, compile: bool = False) -> LoadedModel:
+def load_model_for_eval(path: str | Path) -> LoadedModel:
     """Load a saved reward model (a rewardkit model folder, an ensemble folder or any HF
     sequence-classification model) and return its raw-score ScoreFn and stored temperature. Uses the
     scoring area's token-budget ``rewardkit.score.load_scorer`` (dtype chosen by measurement) when it is
@@ -167,7 +167,7 @@ def load_model_for_eval(path: str | Path, compile: bool = False) -> LoadedModel:
     except ImportError:
         load_scorer = None
     if load_scorer is not None:
-        scorer = load_scorer(str(path), compile=compile)
+        scorer = load_scorer(str(path))
         card = dict(vars(scorer.card))
         return LoadedModel(score_fn=BatchScoreFn(scorer), temperature=_temperature(card), name=str(path), card=card)
 

@@ -76,7 +76,7 @@ class ModelSlot:
 
     def _load(self, path: str) -> BatchScorer:
         s = self.settings
-        return load_scorer(path, max_length=s.max_length, token_budget=s.token_budget, dtype=s.dtype, threads=s.threads, compile=s.compile)
+        return load_scorer(path, max_length=s.max_length, token_budget=s.token_budget, dtype=s.dtype, threads=s.threads)
 
     async def reload(self, path: str | None = None) -> tuple[str, str | None]:
         """Load ``path`` (default: the current one) beside the old model, then switch. Returns versions."""
@@ -276,7 +276,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def info(_: Auth, scorer: Model) -> InfoResponse:
         """The model, its version, dtype and the service's limits."""
         return InfoResponse(
-            model=str(slot.path), model_version=scorer.card.version, dtype=str(scorer.dtype).replace("torch.", ""), compiled=scorer.compiled,
+            model=str(slot.path), model_version=scorer.card.version, dtype=str(scorer.dtype).replace("torch.", ""),
             max_length=scorer.max_length, ensemble_size=len(scorer.members), temperature=scorer.card.temperature,
             limits={"max_inputs_per_request": settings.max_inputs_per_request, "max_chars_per_input": settings.max_chars_per_input,
                     "max_body_bytes": settings.max_body_bytes, "queue_size": settings.queue_size,

@@ -21,7 +21,6 @@ class ServeSettings(Settings):
     max_length: int | None = Field(default=None, ge=8, description="Token limit per row; default the model card's.")
     dtype: str = Field(default="auto", description="auto (bf16 only where measured faster), fp32, bf16 or int8 (opt-in: faster, ranks differently).")
     threads: int | None = Field(default=None, ge=1, description="torch threads; default torch's choice.")
-    compile: bool = Field(default=False, description="torch.compile each loaded model before it serves (~15-30 s per load on CPU; eager if it fails).")
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After seconds sent with 429.")
 
     @model_validator(mode="after")

@@ -131,7 +131,6 @@ class InfoResponse(BaseModel):
     model: str
     model_version: str
     dtype: str
-    compiled: bool = False
     max_length: int
     ensemble_size: int
     temperature: float
