@@ -113,7 +113,7 @@ def run_rewardkit(work: Path, args: argparse.Namespace, test: list[dict[str, str
     config = TrainConfig(
         data=str(work / "train.jsonl"), out=str(work / "rewardkit"), max_length=args.max_length, batch_size=args.batch_size,
         epochs=args.epochs, lr=args.lr, threads=args.threads, eval_every=max(10, steps // 4), progress=False,
-        freeze_layers=args.freeze_layers, length_balance=args.length_balance,
+        freeze_layers=args.freeze_layers, length_balance=args.length_balance, ensemble=args.ensemble,
     )
     result = train(config)
     wall = time.perf_counter() - t0
@@ -121,6 +121,8 @@ def run_rewardkit(work: Path, args: argparse.Namespace, test: list[dict[str, str
     prompts = [r["prompt"] for r in test]
     diff = rm.score(prompts, [r["chosen"] for r in test], batch_size=32) - rm.score(prompts, [r["rejected"] for r in test], batch_size=32)
     m = result.metrics
+    if args.ensemble > 1:  # an ensemble's metrics hold one entry per member: member 0's speed and calibration
+        m = next(iter(m["members"].values()))
     return {"pairs_per_s": m["train_pairs_per_s"], "wall_pairs_per_s": m["train_pairs"] * args.epochs / wall,
             "pairs_used": m["train_pairs"], "truncated": m["truncated_train"], "bf16": m["bf16"],
             "ece_before": m["ece_before"], "ece_after": m["ece_after"], "peak_rss_mb": peak_rss_mb(),
@@ -197,7 +199,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--freeze-layers", type=int, default=-1, help="rewardkit: freeze the embeddings and the lowest N blocks (-1: its default, a third)")
     parser.add_argument("--length-balance", type=float, default=0.0,
-                        help="rewardkit: oversample chosen-is-shorter pairs to this share of each epoch (0: off, its default)")
+                        help="rewardkit: oversample chosen-is-shorter pairs to this share of the unequal-length pairs (0: off, its default)")
+    parser.add_argument("--ensemble", type=int, default=1, help="rewardkit: train an ensemble of N seeds (scored by its mean)")
     parser.add_argument("--keep", type=Path, default=None, help="copy rewardkit's model and the train/test files here")
     parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -227,7 +230,8 @@ def main() -> None:
             t0 = time.perf_counter()
             cmd = [sys.executable, __file__, "--child", system, "--workdir", str(work), "--max-length", str(args.max_length),
                    "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--lr", str(args.lr), "--threads", str(args.threads),
-                   "--freeze-layers", str(args.freeze_layers), "--length-balance", str(args.length_balance)]
+                   "--freeze-layers", str(args.freeze_layers), "--length-balance", str(args.length_balance),
+                   "--ensemble", str(args.ensemble)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode != 0 or not lines:

@@ -81,17 +81,37 @@ def test_embedding_norm_is_the_norm_of_what_the_head_reads(scorer: BatchScorer) 
     assert abs(alone[0] - res.embedding_norm[0]) < 1e-3
 
 
-def test_read_position_norms_reads_a_decoders_last_real_token() -> None:
+def test_read_position_norms_reads_where_the_head_reads() -> None:
     import torch
 
     from rewardkit.score import read_position_norms
 
     hidden = torch.zeros(2, 3, 2)
-    hidden[0, 1] = torch.tensor([3.0, 4.0])  # row 0: 2 real tokens -> position 1, norm 5
-    hidden[1, 2] = torch.tensor([0.0, 2.0])  # row 1: 3 real tokens -> position 2, norm 2
-    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
-    assert read_position_norms(hidden, mask).tolist() == [5.0, 2.0]
-    assert read_position_norms(torch.tensor([[3.0, 4.0]]), mask[:1]).tolist() == [5.0]  # an encoder's [B, H]
+    hidden[0, 0] = torch.tensor([6.0, 8.0])  # position 0 of row 0: norm 10
+    hidden[0, 1] = torch.tensor([3.0, 4.0])  # row 0: tokens 7, 2 then pad 0 -> last real token at 1, norm 5
+    hidden[1, 2] = torch.tensor([0.0, 2.0])  # row 1: three real tokens -> position 2, norm 2
+    ids = torch.tensor([[7, 2, 0], [5, 6, 9]])
+    assert read_position_norms(hidden, ids, pad_id=0, reads_last=True).tolist() == [5.0, 2.0]
+    # pad == eos (id 2): row 0 is [7, eos] padded with eos; transformers reads the rightmost token that is not
+    # the pad id, position 0, so the norm must come from there too
+    assert read_position_norms(hidden, torch.tensor([[7, 2, 2], [5, 6, 9]]), pad_id=2, reads_last=True).tolist() == [10.0, 2.0]
+    # an encoder head that reads position 0 itself (RoBERTa-style [B, T, H] input)
+    assert read_position_norms(hidden, ids, pad_id=0, reads_last=False).tolist() == [10.0, 0.0]
+    assert read_position_norms(torch.tensor([[3.0, 4.0]]), ids[:1], 0, reads_last=False).tolist() == [5.0]  # pooled [B, H]
+
+
+def test_no_embedding_norm_when_the_head_is_not_found(scorer: BatchScorer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Better no drift feature than zeros that would read as 'no shift' (BART's head is .classification_head,
+    which rewardkit does not look for: simulated by a lookup that finds nothing)."""
+    import rewardkit.score as score_module
+
+    def no_head(model: object) -> str:
+        raise ValueError("no scalar head found")
+
+    monkeypatch.setattr(score_module, "head_module_name", no_head)
+    result = scorer.score(["q", "another q"], ["a", "b"])
+    assert result.embedding_norm is None
+    assert np.isfinite(result.raw).all()
 
 
 def test_input_order_restored_and_truncation_flagged(scorer: BatchScorer) -> None:
@@ -187,3 +207,37 @@ def test_int8_is_opt_in_and_quantizes_a_copy(tmp_path: Path) -> None:
     a, b = fp32.score(prompts, responses).raw, q.score(prompts, responses).raw
     assert np.all(np.isfinite(b)) and np.max(np.abs(a - b) / np.abs(a)) < 0.1
     assert load_scorer(str(folder), dtype="auto").dtype in (torch.float32, torch.bfloat16)
+
+
+def test_decoder_scores_and_norms_are_read_at_the_last_real_token() -> None:
+    """A GPT-2-style model (pad == eos, as ensure_pad_token sets it): rewardkit's scores equal plain
+    transformers' on each row alone, and the embedding norm is that of the hidden state HF reads the reward at."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2ForSequenceClassification, PreTrainedTokenizerFast
+
+    from rewardkit.model.backbone import align_pad_token
+    from rewardkit.model.card import RewardCard
+    from rewardkit.model.formatting import ensure_pad_token
+    from rewardkit.model.reward_model import RewardModel
+
+    words = ["<unk>", "<s>", "</s>"] + "hello world what is two plus four assistant : user the answer".split()
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    ensure_pad_token(tokenizer)
+    torch.manual_seed(0)
+    model = GPT2ForSequenceClassification(GPT2Config(vocab_size=len(words), n_embd=16, n_layer=2, n_head=2, n_positions=64, num_labels=1)).eval()
+    align_pad_token(model, tokenizer)
+    scorer = BatchScorer([RewardModel(model, tokenizer, RewardCard(max_length=32))], max_length=32)
+    prompts = ["what is two plus two", "hello", "the answer is"]
+    responses = ["four", "hello world what is the answer", "four plus four"]
+    res = scorer.score(prompts, responses)  # one padded batch of three different lengths
+    enc = scorer.encode(prompts, responses)
+    for i in range(3):
+        ids = torch.tensor([enc.input_ids[i]])
+        with torch.inference_mode():
+            alone = model(input_ids=ids).logits[0, 0].item()
+            hidden = model.transformer(input_ids=ids).last_hidden_state[0, -1]
+        assert abs(res.raw[i] - alone) < 1e-4
+        assert res.embedding_norm is not None and abs(res.embedding_norm[i] - hidden.norm().item()) < 1e-4

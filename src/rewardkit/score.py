@@ -176,54 +176,87 @@ class BatchScorer:
         """Raw scores (members, n) of already-encoded rows, in input order."""
         return self.run_encoded(enc, on_batch)[0]
 
-    def run_encoded(self, enc: Any, on_batch: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def run_encoded(self, enc: Any, on_batch: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Raw scores (members, n) and the first member's embedding norms (n,) of encoded rows, in input order.
 
-        The norms come from a hook on the head during the same forward pass: drift checks get them for free."""
+        The norms come from a hook on the head during the same forward pass: drift checks get them for free.
+        They are None when the head could not be found or did not show its input for every batch (then no
+        norm is better than a wrong one). Not for concurrent calls on one scorer: the hook is per model."""
         n = len(enc.input_ids)
         out = np.zeros((len(self.members), n), dtype=np.float64)
-        norms = np.zeros(n, dtype=np.float64)
+        norms: np.ndarray | None = np.zeros(n, dtype=np.float64)
         if n == 0:
-            return out, norms
+            return out, None
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        with torch.inference_mode(), capture_head_input(self.members[0].model) as seen:
+        first = self.members[0].model
+        reads_last = reads_last_token(first)
+        with torch.inference_mode(), capture_head_input(first) as seen:
             for rows in pack_batches(enc.lengths, self.token_budget):
                 batch = collate(enc, rows, pad_id)
                 for k, member in enumerate(self.members):
                     # (B, attributes) -> (B,) the card's weighted aggregate (identity for a scalar head)
                     out[k, rows] = member.aggregate(member.forward(batch)).cpu().numpy()
-                    if k == 0 and seen:
-                        norms[rows] = read_position_norms(seen.pop(), batch["attention_mask"]).cpu().numpy()
+                    if k == 0 and norms is not None:
+                        hidden = seen[-1] if len(seen) == 1 else None
                         seen.clear()
+                        if hidden is None or hidden.shape[0] != len(rows):
+                            norms = None
+                        else:
+                            ids = batch["input_ids"]
+                            norms[rows] = read_position_norms(hidden, ids, model_pad_id(first, pad_id), reads_last).cpu().numpy()
                 if on_batch is not None:
                     on_batch(len(rows))
         return out, norms
 
 
+def reads_last_token(model: Any) -> bool:
+    """Does the head read the last real token (HF decoders: a ``score`` head over every position) rather than
+    the first (encoders: ``classifier``, given a pooled vector or reading position 0 itself)?"""
+    try:
+        return head_module_name(model) == "score"
+    except ValueError:
+        return False
+
+
+def model_pad_id(model: Any, fallback: int) -> int:
+    pad = getattr(getattr(model, "config", None), "pad_token_id", None)
+    return int(pad) if pad is not None else fallback
+
+
 @contextmanager
 def capture_head_input(model: Any) -> Iterator[list[torch.Tensor]]:
     """Inside the block, the scalar head's input of each forward pass is appended to the yielded list
-    (a forward pre-hook; removed on exit). A model without a recognisable head yields a list that stays empty."""
+    (a forward pre-hook; removed on exit, also on errors). A model without a recognisable head, or a head
+    called with keyword arguments only, leaves the list empty."""
     seen: list[torch.Tensor] = []
     try:
         head = getattr(model, head_module_name(model))
     except ValueError:
         yield seen
         return
-    handle = head.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+
+    def hook(module: Any, args: tuple[Any, ...]) -> None:
+        if args and isinstance(args[0], torch.Tensor):
+            seen.append(args[0].detach())
+
+    handle = head.register_forward_pre_hook(hook)
     try:
         yield seen
     finally:
         handle.remove()
 
 
-def read_position_norms(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """(B,) L2 norm of the vector whose head output becomes the reward: an encoder's head reads one [B, H]
-    pooled vector; a decoder's head runs on every position [B, T, H] and the reward is read at the last
-    non-pad token (batches are right-padded)."""
+def read_position_norms(hidden: torch.Tensor, input_ids: torch.Tensor, pad_id: int, reads_last: bool) -> torch.Tensor:
+    """(B,) L2 norm of the vector whose head output becomes the reward. [B, H] (a pooled vector): as is.
+    [B, T, H]: position 0 for encoder heads (RoBERTa-style); for decoder heads the rightmost token that is not
+    the pad id, the same rule transformers uses to read the reward (so pad == eos reads where HF reads)."""
     if hidden.dim() == 3:
-        last = attention_mask.sum(dim=1) - 1
-        hidden = hidden[torch.arange(hidden.shape[0], device=hidden.device), last.to(hidden.device)]
+        if reads_last:
+            positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+            index = ((input_ids != pad_id).long() * positions).argmax(dim=-1)
+        else:
+            index = torch.zeros(hidden.shape[0], dtype=torch.long)
+        hidden = hidden[torch.arange(hidden.shape[0], device=hidden.device), index.to(hidden.device)]
     return hidden.float().norm(dim=-1)
 
 
@@ -231,8 +264,8 @@ def quantize_int8(scorer: BatchScorer) -> None:
     """Swap each member for a copy whose Linear layers are dynamically quantized to int8 (fbgemm/x86:
     int8 weights, activations quantized per batch at run time; embeddings, LayerNorm and softmax stay fp32).
 
-    Opt-in only (``dtype="int8"``), never chosen by "auto": on the default backbone it is ~1.5x faster on
-    AVX2 but its scores rank differently from fp32 (Spearman 0.93 on 1,000 real texts; benchmarks/score_bench.py
+    Opt-in only (``dtype="int8"``), never chosen by "auto": on the default backbone it is 1.5-1.65x faster on
+    AVX-512 but its scores rank differently from fp32 (Spearman 0.90-0.93 on 1,000 real texts; benchmarks/score_bench.py
     --int8 prints the figures), so it fails the "equal ranking" bar. Activation scales depend on the whole
     batch, so int8 scores are NOT batch-invariant to 1e-3 either."""
     import warnings

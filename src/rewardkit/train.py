@@ -286,10 +286,15 @@ def train_member(
     val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes)
     head_weights = torch.tensor(attribute_weights, dtype=torch.float32)
     pad_id = tokenizer.pad_token_id
-    epoch_order = length_balanced_order(
-        [len(p.chosen) < len(p.rejected) and not p.tie for p in train_pairs],
-        [len(p.chosen) > len(p.rejected) and not p.tie for p in train_pairs], config.length_balance, seed)
-    micro_per_epoch = math.ceil(len(epoch_order) / config.batch_size / world)
+    chosen_shorter = [len(p.chosen) < len(p.rejected) and not p.tie for p in train_pairs]
+    chosen_longer = [len(p.chosen) > len(p.rejected) and not p.tie for p in train_pairs]
+
+    def epoch_order(epoch: int) -> list[int]:
+        # the same length every epoch (whole repeats + an exact count drawn); which pairs get the drawn
+        # extra copy changes with the epoch
+        return length_balanced_order(chosen_shorter, chosen_longer, config.length_balance, seed + epoch)
+
+    micro_per_epoch = math.ceil(len(epoch_order(0)) / config.batch_size / world)
     total_steps = config.max_steps or max(1, math.ceil(micro_per_epoch * config.epochs / config.grad_accum))
     warmup = int(total_steps * config.warmup_ratio)
 
@@ -368,7 +373,7 @@ def train_member(
 
     def batches_of_epoch(epoch: int) -> list[list[int]]:
         # every rank builds the same order, then takes its share; all ranks get equally many batches
-        batches = length_grouped_batches(train_data.pair_lengths(), config.batch_size, seed + epoch, order=epoch_order)
+        batches = length_grouped_batches(train_data.pair_lengths(), config.batch_size, seed + epoch, order=epoch_order(epoch))
         batches = batches[: len(batches) // world * world] or batches
         return batches[rank::world]
 
