@@ -137,3 +137,17 @@ def test_json_ready_makes_strict_json() -> None:
     out = json_ready({"a": float("nan"), "b": [np.float32(0.5), np.inf], "c": np.array([1, 2]), 3: np.int64(4)})
     assert out == {"a": None, "b": [0.5, None], "c": [1, 2], "3": 4}
     json.dumps(out, allow_nan=False)
+
+
+def test_cached_score_fn_rejects_a_feature_of_the_wrong_length() -> None:
+    from rewardkit.evaluate.scoring import CachedScoreFn
+
+    class Short:
+        def __call__(self, prompts: list, responses: list[str]) -> np.ndarray:
+            return length_scorer(prompts, responses)
+
+        def with_features(self, prompts: list, responses: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            return length_scorer(prompts, responses), {"embedding_norm": np.ones(len(responses) - 1)}
+
+    with pytest.raises(ValueError, match="1 values of 'embedding_norm' for 2 responses"):
+        CachedScoreFn(Short())(["q", "q"], ["a", "bb"])

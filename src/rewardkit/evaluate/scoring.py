@@ -97,7 +97,10 @@ class CachedScoreFn:
             raise ValueError(f"the scorer returned {scores.shape[0]} scores for {len(rows)} responses")
         self.cache.update(zip(todo, scores.tolist()))
         for name, values in features.items():
-            self.feature_cache.setdefault(name, {}).update(zip(todo, np.asarray(values, dtype=float).tolist()))
+            column = np.asarray(values, dtype=float).reshape(-1)
+            if column.shape[0] != len(rows):
+                raise ValueError(f"the scorer returned {column.shape[0]} values of {name!r} for {len(rows)} responses")
+            self.feature_cache.setdefault(name, {}).update(zip(todo, column.tolist()))
 
 
 def score_pairs(score_fn: ScoreFn, prompts: Sequence[Prompt], chosen: Sequence[str], rejected: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
