@@ -19,7 +19,7 @@ import json
 import math
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,10 +173,11 @@ class BatchScorer:
         return (raw - self.card.reward_mean) / self.card.reward_std
 
     def score_encoded(self, enc: Any, on_batch: Any = None) -> np.ndarray:
-        """Raw scores (members, n) of already-encoded rows, in input order."""
-        return self.run_encoded(enc, on_batch)[0]
+        """Raw scores (members, n) of already-encoded rows, in input order (no norms: no hook on this hot path,
+        which the service and the dtype probe use)."""
+        return self.run_encoded(enc, on_batch, with_norms=False)[0]
 
-    def run_encoded(self, enc: Any, on_batch: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    def run_encoded(self, enc: Any, on_batch: Any = None, with_norms: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Raw scores (members, n) and the first member's embedding norms (n,) of encoded rows, in input order.
 
         The norms come from a hook on the head during the same forward pass: drift checks get them for free.
@@ -184,29 +185,35 @@ class BatchScorer:
         norm is better than a wrong one). Not for concurrent calls on one scorer: the hook is per model."""
         n = len(enc.input_ids)
         out = np.zeros((len(self.members), n), dtype=np.float64)
-        norms: np.ndarray | None = np.zeros(n, dtype=np.float64)
+        norms: np.ndarray | None = np.zeros(n, dtype=np.float64) if with_norms else None
         if n == 0:
             return out, None
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         first = self.members[0].model
-        reads_last = reads_last_token(first)
-        with torch.inference_mode(), capture_head_input(first) as seen:
+        reads_last, head_pad_id = reads_last_token(first), model_pad_id(first, pad_id)
+        with torch.inference_mode(), (capture_head_input(first) if with_norms else nullcontext([])) as seen:
             for rows in pack_batches(enc.lengths, self.token_budget):
                 batch = collate(enc, rows, pad_id)
                 for k, member in enumerate(self.members):
                     # (B, attributes) -> (B,) the card's weighted aggregate (identity for a scalar head)
                     out[k, rows] = member.aggregate(member.forward(batch)).cpu().numpy()
-                    if k == 0 and norms is not None:
-                        hidden = seen[-1] if len(seen) == 1 else None
-                        seen.clear()
-                        if hidden is None or hidden.shape[0] != len(rows):
-                            norms = None
+                    if k == 0 and with_norms:  # the hook is on the first member only: its one capture is this batch's
+                        batch_norms = take_norms(seen, len(rows), batch["input_ids"], head_pad_id, reads_last)
+                        if norms is not None and batch_norms is not None:
+                            norms[rows] = batch_norms
                         else:
-                            ids = batch["input_ids"]
-                            norms[rows] = read_position_norms(hidden, ids, model_pad_id(first, pad_id), reads_last).cpu().numpy()
+                            norms = None
                 if on_batch is not None:
                     on_batch(len(rows))
         return out, norms
+
+
+def take_norms(seen: list[torch.Tensor], n_rows: int, input_ids: torch.Tensor, pad_id: int, reads_last: bool) -> np.ndarray | None:
+    """Empty ``seen`` (what the head hook captured during one batch) into that batch's (n_rows,) norms; None
+    unless it holds exactly one capture of the batch's rows."""
+    hidden = seen[0] if len(seen) == 1 and seen[0].shape[0] == n_rows else None
+    seen.clear()
+    return None if hidden is None else read_position_norms(hidden, input_ids, pad_id, reads_last).cpu().numpy()
 
 
 def reads_last_token(model: Any) -> bool:
@@ -250,12 +257,11 @@ def read_position_norms(hidden: torch.Tensor, input_ids: torch.Tensor, pad_id: i
     """(B,) L2 norm of the vector whose head output becomes the reward. [B, H] (a pooled vector): as is.
     [B, T, H]: position 0 for encoder heads (RoBERTa-style); for decoder heads the rightmost token that is not
     the pad id, the same rule transformers uses to read the reward (so pad == eos reads where HF reads)."""
-    if hidden.dim() == 3:
-        if reads_last:
-            positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-            index = ((input_ids != pad_id).long() * positions).argmax(dim=-1)
-        else:
-            index = torch.zeros(hidden.shape[0], dtype=torch.long)
+    if hidden.dim() == 3 and not reads_last:
+        hidden = hidden[:, 0]
+    elif hidden.dim() == 3:
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        index = ((input_ids != pad_id).long() * positions).argmax(dim=-1)
         hidden = hidden[torch.arange(hidden.shape[0], device=hidden.device), index.to(hidden.device)]
     return hidden.float().norm(dim=-1)
 

@@ -10,11 +10,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SCORE_DTYPES = ("auto", "fp32", "bf16", "int8")
 """What the scorer's ``dtype`` accepts (``rewardkit.score.choose_dtype``); here, torch-free, so the CLI and the
 service settings reject a typo before a model is loaded."""
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):

@@ -79,8 +79,8 @@ class TrainConfig:
     length_balance: float = 0.0
     """Oversample the pairs whose chosen response is the shorter one (in characters) until they make up this
     share of the pairs whose responses differ in length, in each epoch (0: off; at most 0.5; an epoch grows
-    accordingly, up to 2x at 0.5 when such pairs are rare). Where a judge favours length (AlpacaEval: "longer wins" is right
-    86% of the time), the few shorter-wins pairs are the ones that teach quality rather than length."""
+    accordingly, up to 2x at 0.5 when such pairs are rare). Where a judge favours length (AlpacaEval: "longer
+    wins" is right 86% of the time), the few shorter-wins pairs are the ones that teach quality, not length."""
     lora_r: int = 0
     """LoRA rank (0: full fine-tuning). The scalar head is always fully trained and saved."""
     lora_alpha: int = 16

@@ -27,6 +27,21 @@ from rewardkit.data.types import Prompt
 ScoreFn = Callable[[list[Prompt], list[str]], np.ndarray]
 
 
+def call_with_features(fn: ScoreFn, prompts: list[Prompt], responses: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(n,) scores and {name: (n,) array} of ``fn`` on n rows (no features for a plain ScoreFn); a scorer that
+    returns the wrong number of scores or feature values is an error naming what it got."""
+    inner = getattr(fn, "with_features", None)
+    raw, features = inner(prompts, responses) if inner else (fn(prompts, responses), {})
+    scores = np.asarray(raw, dtype=float).reshape(-1)
+    if scores.shape[0] != len(responses):
+        raise ValueError(f"the scorer returned {scores.shape[0]} scores for {len(responses)} responses")
+    columns = {name: np.asarray(values, dtype=float).reshape(-1) for name, values in features.items()}
+    for name, column in columns.items():
+        if column.shape[0] != len(responses):
+            raise ValueError(f"the scorer returned {column.shape[0]} values of {name!r} for {len(responses)} responses")
+    return scores, columns
+
+
 @dataclass
 class TimedScoreFn:
     """Wraps a ScoreFn; ``seconds`` and ``rows`` add up every call."""
@@ -40,14 +55,11 @@ class TimedScoreFn:
 
     def with_features(self, prompts: list[Prompt], responses: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         start = time.perf_counter()
-        inner = getattr(self.fn, "with_features", None)
-        raw, features = inner(list(prompts), list(responses)) if inner else (self.fn(list(prompts), list(responses)), {})
-        out = np.asarray(raw, dtype=float).reshape(-1)
-        self.seconds += time.perf_counter() - start
-        self.rows += len(responses)
-        if out.shape[0] != len(responses):
-            raise ValueError(f"the scorer returned {out.shape[0]} scores for {len(responses)} responses")
-        return out, features
+        try:
+            return call_with_features(self.fn, list(prompts), list(responses))
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.rows += len(responses)
 
 
 def _row_key(prompt: Prompt, response: str) -> tuple[str, str]:
@@ -89,17 +101,9 @@ class CachedScoreFn:
         if not todo:
             return
         rows = list(todo.values())
-        inner = getattr(self.fn, "with_features", None)
-        args = ([prompts[i] for i in rows], [responses[i] for i in rows])
-        raw, features = inner(*args) if inner else (self.fn(*args), {})
-        scores = np.asarray(raw, dtype=float).reshape(-1)
-        if scores.shape[0] != len(rows):
-            raise ValueError(f"the scorer returned {scores.shape[0]} scores for {len(rows)} responses")
+        scores, features = call_with_features(self.fn, [prompts[i] for i in rows], [responses[i] for i in rows])
         self.cache.update(zip(todo, scores.tolist()))
-        for name, values in features.items():
-            column = np.asarray(values, dtype=float).reshape(-1)
-            if column.shape[0] != len(rows):
-                raise ValueError(f"the scorer returned {column.shape[0]} values of {name!r} for {len(rows)} responses")
+        for name, column in features.items():
             self.feature_cache.setdefault(name, {}).update(zip(todo, column.tolist()))
 
 
