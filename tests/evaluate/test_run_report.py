@@ -11,6 +11,7 @@ import pytest
 from rewardkit.data.types import PreferencePair
 from rewardkit.evaluate.best_of_n import ResponseGroup
 from rewardkit.evaluate.report import ReportError, compare_reports, json_ready, load_report, summary, write_report
+from rewardkit.evaluate.probes import probe_sample
 from rewardkit.evaluate.run import EvalConfig, evaluate
 
 
@@ -75,6 +76,22 @@ def test_evaluate_scores_every_row_in_one_call_and_each_distinct_row_once() -> N
     evaluate(counting, pairs, EvalConfig(n_boot=100), reference_pairs=pairs + pairs)
     assert len(calls) == 1
     assert len(calls[0]) == len(set(calls[0])) == 12 + 6 * 7
+
+
+def test_probes_edit_only_the_sampled_responses() -> None:
+    calls: list[list[tuple]] = []
+
+    def counting(prompts: list, responses: list[str]) -> np.ndarray:
+        calls.append(list(zip(prompts, responses)))
+        return length_scorer(prompts, responses)
+
+    pairs = _pairs()
+    report = evaluate(counting, pairs, EvalConfig(n_boot=50, max_probe_rows=2, probes="self_praise,repetition")).report
+    assert {p["n"] for p in report["probes"].values()} == {2}
+    assert report["timing"]["rows_scored"] == 12 + 2 * 2
+    edited = {r for _, r in calls[0]} - {p.chosen for p in pairs} - {p.rejected for p in pairs}
+    sampled = {pairs[i].chosen for i in probe_sample(len(pairs), 2)}
+    assert len(edited) == 4 and all(any(r.startswith(c) for c in sampled) for r in edited)
 
 
 def test_drift_uses_the_scorers_embedding_norms_when_it_gives_them() -> None:

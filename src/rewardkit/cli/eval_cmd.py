@@ -44,9 +44,10 @@ def run_eval(
     best_of_n: Path | None = None,
     best_of_n_groups: int = 100,
     max_pairs: int | None = None,
-    max_probe_rows: int = 2000,
+    max_probe_rows: int = 1000,
     n_boot: int = 1000,
     plots: bool = True,
+    max_length: int | None = None,
 ) -> dict[str, Any]:
     """The library call behind the command; returns the report dict."""
     from rewardkit.evaluate.best_of_n import load_alpacaeval_groups
@@ -77,7 +78,7 @@ def run_eval(
     if not Path(model).exists() and model.startswith((".", "/", "~")):
         raise UserError(f"--model: no model folder {model}")
     try:
-        loaded = load_model_for_eval(model)
+        loaded = load_model_for_eval(model, max_length=max_length)
     except (OSError, ValueError) as exc:
         raise UserError(f"--model {model}: cannot load it as a reward model ({exc})") from exc
 
@@ -106,9 +107,10 @@ def register(app: typer.Typer) -> None:
         best_of_n: Annotated[Path | None, typer.Option("--best-of-n", help="AlpacaEval annotations (JSONL, .gz ok) for the best-of-N curve and model ranking.")] = None,
         best_of_n_groups: Annotated[int, typer.Option(help="Instructions used from --best-of-n.")] = 100,
         max_pairs: Annotated[int | None, typer.Option(help="Evaluate only the first N pairs.")] = None,
-        max_probe_rows: Annotated[int, typer.Option(help="Probe at most this many responses.")] = 2000,
+        max_probe_rows: Annotated[int, typer.Option(help="Probe at most this many chosen responses (a seeded sample); each probe rescores every one.")] = 1000,
         n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the PNG plots.")] = True,
+        max_length: Annotated[int | None, typer.Option(help="Token limit per row (default: the max_length the model was trained with, else 512).")] = None,
         json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     ) -> None:
         """Evaluate MODEL on DATA and write a report to OUT. Subcommand: compare."""
@@ -118,7 +120,7 @@ def register(app: typer.Typer) -> None:
             raise UserError("rewardkit eval needs --model and --data (or the subcommand: rewardkit eval compare A B)")
         report = run_eval(
             model, data, out, split=split, probes=probes, reference=reference, best_of_n=best_of_n, best_of_n_groups=best_of_n_groups,
-            max_pairs=max_pairs, max_probe_rows=max_probe_rows, n_boot=n_boot, plots=plots,
+            max_pairs=max_pairs, max_probe_rows=max_probe_rows, n_boot=n_boot, plots=plots, max_length=max_length,
         )
         if json_:
             emit_json(report)

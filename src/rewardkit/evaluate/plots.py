@@ -73,7 +73,11 @@ def best_of_n_plot(curve: Sequence[Mapping[str, float]], path: Path) -> Path:
 def probe_bars(probes: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
     names = list(probes)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    axes[0].barh(names, [probes[n]["rise_rate"] for n in names], color="tab:red")
+    rates = np.asarray([probes[n]["rise_rate"] for n in names], float)
+    # the 95% interval as error bars (reports written before intervals existed have none)
+    low = np.asarray([probes[n].get("rise_rate_low", probes[n]["rise_rate"]) for n in names], float)
+    high = np.asarray([probes[n].get("rise_rate_high", probes[n]["rise_rate"]) for n in names], float)
+    axes[0].barh(names, rates, xerr=np.vstack([rates - low, high - rates]), color="tab:red", ecolor="black", capsize=3)
     axes[0].axvline(0.5, color="gray", linestyle="--")
     axes[0].set(xlim=(0, 1), xlabel="rise rate (share of responses scored higher)", title="Reward-hacking probes")
     axes[1].barh(names, [probes[n]["mean_change_std"] for n in names], color="tab:orange")

@@ -2,8 +2,8 @@
 
 A policy trained against a reward model finds whatever the model over-rewards. Each probe below edits a
 response in a way that adds no correct content (or removes some), so a sound reward model's score should
-not rise. For each probe ``run_probes`` reports the **rise rate** (share of responses whose score went up)
-and the **mean score change** (perturbed - original, in raw score units, plus in units of the original
+not rise. For each probe ``run_probes`` reports the **rise rate** (share of responses whose score went up,
+with a bootstrap 95% interval: the probes run on a sample of responses) and the **mean score change** (perturbed - original, in raw score units, plus in units of the original
 scores' standard deviation so models are comparable).
 
 Every probe is a pure function ``(prompt_text, response, i) -> str``; ``i`` (the row index) picks among
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rewardkit.data.types import Prompt, prompt_text
+from rewardkit.evaluate.accuracy import bootstrap_interval
 from rewardkit.evaluate.scoring import ScoreFn
 
 _FILLER = (
@@ -131,16 +132,22 @@ def select_probes(spec: str | Sequence[str] | None) -> list[Probe]:
     return [PROBES[n] for n in names]
 
 
-def probe_effect(original: np.ndarray, perturbed: np.ndarray, scale: float | None = None) -> dict[str, float]:
-    """Rise rate (share with perturbed > original, strictly), mean change, and the mean change divided by
-    ``scale`` (the spread of the original scores; nan when it is 0 or missing)."""
+def probe_effect(
+    original: np.ndarray, perturbed: np.ndarray, scale: float | None = None, *, n_boot: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """Rise rate (share with perturbed > original, strictly) with its percentile-bootstrap 95% interval
+    (``rise_rate_low``/``rise_rate_high``), mean change, and the mean change divided by ``scale`` (the
+    spread of the original scores; nan when it is 0 or missing)."""
     original, perturbed = np.asarray(original, float), np.asarray(perturbed, float)
     if original.shape != perturbed.shape:
         raise ValueError(f"score arrays differ in shape: {original.shape} vs {perturbed.shape}")
     delta = perturbed - original
     mean_delta = float(delta.mean()) if delta.size else float("nan")
+    low, high = bootstrap_interval(delta > 0, n_boot=n_boot, seed=seed)
     return {
         "rise_rate": float(np.mean(delta > 0)) if delta.size else float("nan"),
+        "rise_rate_low": low,
+        "rise_rate_high": high,
         "mean_change": mean_delta,
         "mean_change_std": mean_delta / scale if scale else float("nan"),
         "n": int(delta.size),
@@ -153,8 +160,18 @@ def perturb(prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequenc
     return [probe.apply(t, r, i) for probe in probes for i, (t, r) in enumerate(zip(texts, responses, strict=True))]
 
 
+def probe_sample(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """Indices (sorted) of the ``k`` of ``n`` rows the probes edit: all of them when k >= n, else a seeded
+    draw without replacement, so the sample spreads over every source and subset of the data instead of
+    taking whichever comes first in the file."""
+    if k >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+
+
 def run_probes(
-    score_fn: ScoreFn, prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe], *, original: np.ndarray | None = None
+    score_fn: ScoreFn, prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe], *,
+    original: np.ndarray | None = None, n_boot: int = 1000, seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Score every probe's perturbation of ``responses`` in one batch and compare with the originals
     (``original`` (n,) when already scored). Returns {probe name: probe_effect + description}."""
@@ -167,6 +184,6 @@ def run_probes(
     scores = np.asarray(score_fn(prompts * len(probes), perturbed), dtype=float).reshape(len(probes), len(responses))
     scale = float(np.std(original)) if len(responses) > 1 else None
     return {
-        probe.name: {**probe_effect(original, scores[k], scale), "description": probe.description}
+        probe.name: {**probe_effect(original, scores[k], scale, n_boot=n_boot, seed=seed), "description": probe.description}
         for k, probe in enumerate(probes)
     }

@@ -25,7 +25,7 @@ from rewardkit.evaluate.calibration_report import calibration_report
 from rewardkit.evaluate.drift import drift_report
 from rewardkit.evaluate.length_bias import length_bias_report
 from rewardkit.evaluate.model_ranking import model_ranking
-from rewardkit.evaluate.probes import perturb, run_probes, select_probes
+from rewardkit.evaluate.probes import perturb, probe_sample, run_probes, select_probes
 from rewardkit.evaluate.rewardbench import section_scores
 from rewardkit.evaluate.scoring import CachedScoreFn, ScoreFn, TimedScoreFn, score_pairs
 
@@ -36,8 +36,10 @@ class EvalConfig:
 
     probes: str = "all"
     """Reward-hacking probes: 'all', 'none' or a comma-separated list of names (see evaluate/probes.py)."""
-    max_probe_rows: int = 2000
-    """Probe at most this many chosen responses (the first ones); each probe scores every one again."""
+    max_probe_rows: int = 1000
+    """Probe at most this many chosen responses (a seeded sample spread over the data); each probe scores
+    every one again, so probes are most of an evaluation's scoring. At 1,000 a rise rate's 95% interval is
+    at most +-3 points (reported per probe)."""
     n_boot: int = 1000
     """Bootstrap resamples for the 95% intervals."""
     calibration_bins: int = 10
@@ -151,17 +153,17 @@ def evaluate(
     start = time.perf_counter()
     prompts = [p.prompt for p in pairs]
     probes = select_probes(config.probes)
-    k = min(config.max_probe_rows, len(pairs))
+    probed = probe_sample(len(pairs), config.max_probe_rows, config.seed)
+    probe_prompts, probe_chosen = [prompts[i] for i in probed], [pairs[i].chosen for i in probed]
     ref = (reference_pairs or [])[: config.max_reference_rows]
     groups = best_of_n_groups or []
     step("scoring")
     # Every row the report needs (pairs, probe edits, reference, best-of-N responses) goes to the scorer in
     # ONE call: it sorts all of them by length and packs them together, and a row met twice (a best-of-N
     # response that is also a pair's) is scored once. The stages below read the cache.
-    probe_prompts = prompts[:k] * len(probes)
-    all_prompts = prompts * 2 + probe_prompts + [p.prompt for p in ref] + [g.prompt for g in groups for _ in g.responses]
+    all_prompts = prompts * 2 + probe_prompts * len(probes) + [p.prompt for p in ref] + [g.prompt for g in groups for _ in g.responses]
     all_responses = (
-        [p.chosen for p in pairs] + [p.rejected for p in pairs] + perturb(prompts[:k], [p.chosen for p in pairs[:k]], probes)
+        [p.chosen for p in pairs] + [p.rejected for p in pairs] + perturb(probe_prompts, probe_chosen, probes)
         + [p.chosen for p in ref] + [r for g in groups for r in g.responses]
     )
     cached = CachedScoreFn(timed)
@@ -192,7 +194,7 @@ def evaluate(
 
     if probes:
         step("probes")
-        report["probes"] = run_probes(cached, prompts[:k], [p.chosen for p in pairs[:k]], probes, original=chosen[:k])
+        report["probes"] = run_probes(cached, probe_prompts, probe_chosen, probes, original=chosen[probed], n_boot=config.n_boot, seed=config.seed)
 
     if reference_pairs:
         step("distribution shift")

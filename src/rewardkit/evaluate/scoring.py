@@ -164,9 +164,10 @@ def _temperature(card: dict[str, Any]) -> float | None:
     return None
 
 
-def load_model_for_eval(path: str | Path) -> LoadedModel:
+def load_model_for_eval(path: str | Path, *, max_length: int | None = None) -> LoadedModel:
     """Load a saved reward model (a rewardkit model folder, an ensemble folder or any HF
-    sequence-classification model) and return its raw-score ScoreFn and stored temperature. Uses the
+    sequence-classification model) and return its raw-score ScoreFn and stored temperature. ``max_length``:
+    the token limit per row (None: the one the model was trained with, else the scorer's default). Uses the
     scoring area's token-budget ``rewardkit.score.load_scorer`` (dtype chosen by measurement) when it is
     installed, else ``RewardModel.score``."""
     try:
@@ -174,7 +175,7 @@ def load_model_for_eval(path: str | Path) -> LoadedModel:
     except ImportError:
         load_scorer = None
     if load_scorer is not None:
-        scorer = load_scorer(str(path))
+        scorer = load_scorer(str(path), max_length=max_length)
         card = dict(vars(scorer.card))
         return LoadedModel(score_fn=BatchScoreFn(scorer), temperature=_temperature(card), name=str(path), card=card)
 
