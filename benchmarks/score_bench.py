@@ -1,6 +1,6 @@
 """Offline scoring speed: rewardkit's batch scorer vs transformers' text-classification pipeline.
 
-Run: ``.venv/bin/python benchmarks/score_bench.py [--n 1000] [--data mix|alpaca] [--compile] [--int8] [--budgets 1024,4096,16384]``
+Run: ``.venv/bin/python benchmarks/score_bench.py [--n 1000] [--model M] [--data mix|alpaca] [--compile] [--int8] [--budgets 1024,4096,16384]``
 (needs ../shared/data).
 
 Both score the same texts with the default backbone. ``--data mix`` (default): half HH-RLHF harmless replies
@@ -109,6 +109,8 @@ def model_flops(model: torch.nn.Module, lengths: list[int]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="texts to score (default 1000)")
+    ap.add_argument("--model", default="", help="a saved reward model (default: the default backbone, untrained head); "
+                    "a trained head spreads the scores, which is what --int8's ranking check is about")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     ap.add_argument("--token-budget", type=int, default=2048, help="the scorer's token budget (default: its default, 2048)")
     ap.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"])
@@ -126,7 +128,7 @@ def main() -> None:
 
     hf_logging.set_verbosity_error()
     prompts, responses = load_texts(args.n, args.data)
-    scorer = load_scorer(default_backbone_path(), token_budget=args.token_budget, dtype=args.dtype)
+    scorer = load_scorer(args.model or default_backbone_path(), token_budget=args.token_budget, dtype=args.dtype)
     scorer.score(prompts[:64], responses[:64])  # warm-up
     start = time.perf_counter()
     ours = scorer.score(prompts, responses)
@@ -150,7 +152,7 @@ def main() -> None:
     bound = matmul_flops(scorer.dtype)
     achieved = flops / ours_s
     report = {
-        "data": args.data, "texts": len(prompts), "mean_tokens": float(np.mean(lengths)), "truncated": int(sum(ours.truncated)),
+        "model": args.model or "default backbone (untrained head)", "data": args.data, "texts": len(prompts), "mean_tokens": float(np.mean(lengths)), "truncated": int(sum(ours.truncated)),
         "threads": args.threads, "dtype": str(scorer.dtype).replace("torch.", ""),
         "rewardkit_seq_per_s": len(prompts) / ours_s, "pipeline_seq_per_s": len(prompts) / peer_s,
         "speedup_vs_pipeline": peer_s / ours_s,

@@ -114,6 +114,7 @@ def run_rewardkit(work: Path, args: argparse.Namespace, test: list[dict[str, str
         data=str(work / "train.jsonl"), out=str(work / "rewardkit"), max_length=args.max_length, batch_size=args.batch_size,
         epochs=args.epochs, lr=args.lr, threads=args.threads, eval_every=max(10, steps // 4), progress=False,
         freeze_layers=args.freeze_layers, length_balance=args.length_balance, ensemble=args.ensemble,
+        length_balance_by=args.length_balance_by,
     )
     result = train(config)
     wall = time.perf_counter() - t0
@@ -155,11 +156,15 @@ def run_trl(work: Path, args: argparse.Namespace, test: list[dict[str, str]], tu
     tokenizer.truncation_side = "left"  # score every held-out pair, keeping the response
 
     def score(texts: list[str]) -> list[float]:
-        out = []
+        # batches of similar length (scores do not depend on padding; only the time does), input order restored
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = [0.0] * len(texts)
         with torch.no_grad():
-            for s in range(0, len(texts), 32):
-                batch = tokenizer(texts[s:s + 32], truncation=True, max_length=args.max_length, padding=True, return_tensors="pt")
-                out += model(**batch).logits[:, 0].tolist()
+            for s in range(0, len(order), 32):
+                rows = order[s:s + 32]
+                batch = tokenizer([texts[i] for i in rows], truncation=True, max_length=args.max_length, padding=True, return_tensors="pt")
+                for i, value in zip(rows, model(**batch).logits[:, 0].tolist()):
+                    out[i] = value
         return out
 
     c = score([r["prompt"] + " " + r["chosen"] + "[SEP]" for r in test])
@@ -200,6 +205,8 @@ def main() -> None:
     parser.add_argument("--freeze-layers", type=int, default=-1, help="rewardkit: freeze the embeddings and the lowest N blocks (-1: its default, a third)")
     parser.add_argument("--length-balance", type=float, default=0.0,
                         help="rewardkit: oversample chosen-is-shorter pairs to this share of the unequal-length pairs (0: off, its default)")
+    parser.add_argument("--length-balance-by", choices=("repeat", "weight"), default="repeat",
+                        help="rewardkit: repeat those pairs (longer epochs) or weight their loss (same compute)")
     parser.add_argument("--ensemble", type=int, default=1, help="rewardkit: train an ensemble of N seeds (scored by its mean)")
     parser.add_argument("--keep", type=Path, default=None, help="copy rewardkit's model and the train/test files here")
     parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
@@ -231,7 +238,7 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--child", system, "--workdir", str(work), "--max-length", str(args.max_length),
                    "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--lr", str(args.lr), "--threads", str(args.threads),
                    "--freeze-layers", str(args.freeze_layers), "--length-balance", str(args.length_balance),
-                   "--ensemble", str(args.ensemble)]
+                   "--length-balance-by", args.length_balance_by, "--ensemble", str(args.ensemble)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode != 0 or not lines:

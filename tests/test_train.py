@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from rewardkit.data.types import PreferencePair
-from rewardkit.train import TrainConfig, checkpoint_due, length_balanced_order, length_grouped_batches, split_by_prompt, split_shared_prompt, train
+from rewardkit.train import TrainConfig, checkpoint_due, length_balance_weights, length_balanced_order, length_grouped_batches, split_by_prompt, split_shared_prompt, train
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -103,6 +103,18 @@ def test_length_balanced_order_repeats_shorter_wins_pairs_up_to_the_share():
     # already balanced enough, or nothing to repeat: unchanged
     assert length_balanced_order(shorter, longer, 0.2, seed=0) == list(range(9))
     assert length_balanced_order([False] * 3, [True] * 3, 0.5, seed=0) == [0, 1, 2]
+
+
+def test_length_balance_weights_give_each_side_its_share_of_the_same_total():
+    shorter = [True, True] + [False] * 7
+    longer = [False, False] + [True] * 6 + [False]
+    # share 0.5 of the 8 unequal pairs' total weight 8: shorter-wins 2 x 2.0 = 4, longer-wins 6 x 2/3 = 4; pair 8 keeps 1
+    w = length_balance_weights(shorter, longer, 0.5)
+    assert w[:2] == [2.0, 2.0] and w[2:8] == pytest.approx([2 / 3] * 6) and w[8] == 1.0
+    # share 0.25: 0.25 * 8 / 2 = 1.0, 0.75 * 8 / 6 = 1.0, i.e. the natural share: nothing to change
+    assert length_balance_weights(shorter, longer, 0.25) == pytest.approx([1.0] * 9)
+    assert length_balance_weights(shorter, longer, 0.0) == [1.0] * 9
+    assert length_balance_weights([False] * 3, [True] * 3, 0.5) == [1.0] * 3
 
 
 def test_length_grouped_batches_follow_a_given_order_with_repeats():
@@ -362,3 +374,20 @@ def test_multi_attribute_heads_each_learn_their_own_preference(tiny_backbone, tm
 
     fast = load_scorer(str(out), dtype="fp32").score(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"]).raw
     assert np.allclose(fast, per @ np.array([0.7, 0.3]), atol=1e-4)
+
+
+def test_length_balance_by_weight_keeps_one_pass_per_epoch_where_repeats_lengthen_it(tiny_backbone, tmp_path):
+    # 80 pairs, the chosen response longer in most: balance to 0.5 by repeats adds copies, by weights adds none
+    rows = synthetic_rows(80, seed=2)
+    for i, row in enumerate(rows):  # 1 in 8: chosen shorter than any rejected reply; else far longer
+        row["chosen"] = "excellent" if i % 8 == 0 else row["chosen"] + " indeed" * 12
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)
+
+    def steps(out: str, **kw) -> int:
+        train(tiny_config(tiny_backbone, data, tmp_path / out, max_steps=0, epochs=1, eval_every=100, **kw))
+        history = [json.loads(line) for line in (tmp_path / out / "metrics.jsonl").read_text().splitlines()]
+        return max(r["step"] for r in history if r["kind"] == "train")
+
+    plain = steps("plain")
+    assert steps("weight", length_balance=0.5, length_balance_by="weight") == plain
+    assert steps("repeat", length_balance=0.5, length_balance_by="repeat") > plain

@@ -182,6 +182,22 @@ def length_balanced_order(chosen_shorter: Sequence[bool], chosen_longer: Sequenc
     return order + short * whole + random.Random(seed).sample(short, rest)
 
 
+def length_balance_weights(chosen_shorter: Sequence[bool], chosen_longer: Sequence[bool], share: float) -> list[float]:
+    """Per-pair loss weights that give the chosen-is-shorter pairs ``share`` of the total weight of the pairs
+    whose responses differ in length, the same total as before (so the mean weight stays 1); every other
+    pair weighs 1. No change when share is 0, already met, or one side is empty.
+
+    The same objective as ``length_balanced_order`` at no extra compute: an epoch stays one pass over the
+    data, so a fixed time budget covers more distinct pairs."""
+    n_short = sum(1 for flag in chosen_shorter if flag)
+    n_long = sum(1 for flag in chosen_longer if flag)
+    if share <= 0 or not n_short or not n_long or n_short >= share * (n_short + n_long):
+        return [1.0] * len(chosen_shorter)
+    total = n_short + n_long
+    w_short, w_long = share * total / n_short, (1 - share) * total / n_long
+    return [w_short if s else w_long if lg else 1.0 for s, lg in zip(chosen_shorter, chosen_longer)]
+
+
 def length_grouped_batches(
     lengths: list[int], batch_size: int, seed: int, chunk_batches: int = 32, order: list[int] | None = None
 ) -> list[list[int]]:
@@ -289,10 +305,15 @@ def train_member(
     chosen_shorter = [len(p.chosen) < len(p.rejected) and not p.tie for p in train_pairs]
     chosen_longer = [len(p.chosen) > len(p.rejected) and not p.tie for p in train_pairs]
 
+    # length balance, one of two ways: per-pair loss weights (one pass per epoch) or repeats in each epoch
+    by_weight = config.length_balance_by == "weight"
+    pair_weight = torch.tensor(length_balance_weights(chosen_shorter, chosen_longer, config.length_balance)) if by_weight else None
+
     def epoch_order(epoch: int) -> list[int]:
         # the same length every epoch (whole repeats + an exact count drawn); which pairs get the drawn
         # extra copy changes with the epoch
-        return length_balanced_order(chosen_shorter, chosen_longer, config.length_balance, seed + epoch)
+        share = 0.0 if by_weight else config.length_balance
+        return length_balanced_order(chosen_shorter, chosen_longer, share, seed + epoch)
 
     micro_per_epoch = math.ceil(len(epoch_order(0)) / config.batch_size / world)
     total_steps = config.max_steps or max(1, math.ceil(micro_per_epoch * config.epochs / config.grad_accum))
@@ -327,14 +348,16 @@ def train_member(
     use_bf16 = decide_bf16(config, ddp_model, train_data, pad_id) if step < total_steps else False
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if use_bf16 else nullcontext
 
-    def loss_of(rewards_c: torch.Tensor, rewards_r: torch.Tensor, rows: list[int], data: PairTensors) -> torch.Tensor:
+    def loss_of(
+        rewards_c: torch.Tensor, rewards_r: torch.Tensor, rows: list[int], data: PairTensors, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
         margin, tie = data.margin[rows], data.tie[rows]
         if config.loss == "tie":
-            loss = losses.tie_aware_loss(rewards_c, rewards_r, tie)
+            loss = losses.tie_aware_loss(rewards_c, rewards_r, tie, weight)
         elif config.loss == "margin":
-            loss = losses.margin_bradley_terry_loss(rewards_c, rewards_r, margin)
+            loss = losses.margin_bradley_terry_loss(rewards_c, rewards_r, margin, weight)
         else:
-            loss = losses.bradley_terry_loss(rewards_c, rewards_r)
+            loss = losses.bradley_terry_loss(rewards_c, rewards_r, weight)
         if config.center_coef:
             loss = loss + losses.centering_loss(rewards_c, rewards_r, config.center_coef)
         return loss
@@ -395,7 +418,7 @@ def train_member(
                 sync = k == config.grad_accum - 1 or world == 1
                 with nullcontext() if sync else ddp_model.no_sync():
                     rc, rr = rewards_of(ddp_model, train_data, rows)
-                    loss = loss_of(rc, rr, rows, train_data)
+                    loss = loss_of(rc, rr, rows, train_data, None if pair_weight is None else pair_weight[rows])
                     (loss / config.grad_accum).backward()
                 sums["loss"] += loss.item() * len(rows)
                 sums["correct"] += (rc > rr).float().sum().item()

@@ -81,6 +81,9 @@ class TrainConfig:
     share of the pairs whose responses differ in length, in each epoch (0: off; at most 0.5; an epoch grows
     accordingly, up to 2x at 0.5 when such pairs are rare). Where a judge favours length (AlpacaEval: "longer
     wins" is right 86% of the time), the few shorter-wins pairs are the ones that teach quality, not length."""
+    length_balance_by: Literal["repeat", "weight"] = "repeat"
+    """How length_balance is applied: repeat the shorter-wins pairs within each epoch (longer epochs), or weight
+    each pair's loss so both sides carry their share (one pass over the data, no extra compute)."""
     lora_r: int = 0
     """LoRA rank (0: full fine-tuning). The scalar head is always fully trained and saved."""
     lora_alpha: int = 16
@@ -116,6 +119,7 @@ class TrainConfig:
             (self.bf16 in ("auto", "on", "off"), "bf16", "one of auto, on, off"),
             (self.lora_r >= 0, "lora_r", ">= 0"),
             (0.0 <= self.length_balance <= 0.5, "length_balance", "between 0 and 0.5"),
+            (self.length_balance_by in ("repeat", "weight"), "length_balance_by", "one of repeat, weight"),
             (self.ensemble >= 1, "ensemble", "at least 1"),
             (0 < self.validation_fraction < 1, "validation_fraction", "in (0, 1)"),
             (self.center_coef >= 0, "center_coef", ">= 0"),

@@ -61,6 +61,17 @@ def test_margin_bradley_terry_hand_values():
     assert margin_bradley_terry_loss(t(1.0), t(0.0), t(2.0)).item() == pytest.approx(NLL_NEG1, abs=1e-6)
 
 
+def test_per_pair_weights_scale_each_pairs_term():
+    # per-pair BT terms: -log s(1) = 0.31326, -log s(0) = log 2 = 0.69315; weights 2 and 0 -> (0.62652 + 0) / 2
+    rc, rr, w = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0]), torch.tensor([2.0, 0.0])
+    assert bradley_terry_loss(rc, rr, w).item() == pytest.approx(0.31326, abs=1e-5)
+    assert bradley_terry_loss(rc, rr, torch.ones(2)).item() == pytest.approx(bradley_terry_loss(rc, rr).item())
+    # margin 1 on the first pair: its term becomes log 2, weighted by 2 -> (1.38629 + 0) / 2
+    assert margin_bradley_terry_loss(rc, rr, torch.tensor([1.0, 0.0]), w).item() == pytest.approx(0.69315, abs=1e-5)
+    # a tied second pair with weight 0 contributes nothing; the decided first pair as in BT
+    assert tie_aware_loss(rc, rr, torch.tensor([False, True]), w).item() == pytest.approx(0.31326, abs=1e-5)
+
+
 def test_margin_from_strength():
     # linear map, unknown (NaN) -> 0 so such pairs fall back to plain BT
     assert margin_from_strength(t(0.0, 0.5, 1.0, float("nan")), scale=2.0).tolist() == [0.0, 1.0, 2.0, 0.0]

@@ -16,11 +16,19 @@ import torch
 import torch.nn.functional as F
 
 
-def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
-    """-mean(log sigmoid(r_c - r_r)); r_chosen, r_rejected: [B].
+def pair_mean(per_pair: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """mean(weight * per_pair) over the batch; plain mean without weights.
+
+    Not normalised by sum(weight): with weights whose mean over the training set is 1 (importance weights,
+    ``train.length_balance_weights``), this batch mean is an unbiased estimate of the reweighted objective."""
+    return per_pair.mean() if weight is None else (per_pair * weight.to(per_pair.dtype)).mean()
+
+
+def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """-mean(log sigmoid(r_c - r_r)); r_chosen, r_rejected: [B]; optional per-pair ``weight`` [B].
 
     The Bradley-Terry model says P(chosen > rejected) = sigmoid(r_c - r_r); this is its mean NLL."""
-    return -F.logsigmoid(r_chosen - r_rejected).mean()
+    return pair_mean(-F.logsigmoid(r_chosen - r_rejected), weight)
 
 
 def margin_from_strength(strength: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -37,31 +45,38 @@ def margin_from_strength(strength: torch.Tensor, scale: float = 1.0) -> torch.Te
     return torch.nan_to_num(strength, nan=0.0) * scale
 
 
-def margin_bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
-    """-mean(log sigmoid(r_c - r_r - m)); all [B] (Llama 2 style).
+def margin_bradley_terry_loss(
+    r_chosen: torch.Tensor, r_rejected: torch.Tensor, margin: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """-mean(log sigmoid(r_c - r_r - m)); all [B] (Llama 2 style); optional per-pair ``weight`` [B].
 
     The chosen reward must beat the rejected one by at least ``margin`` before the loss flattens, so
     strongly preferred pairs are pushed further apart than marginal ones. margin 0 is Bradley-Terry."""
-    return -F.logsigmoid(r_chosen - r_rejected - margin).mean()
+    return pair_mean(-F.logsigmoid(r_chosen - r_rejected - margin), weight)
 
 
-def soft_preference_loss(r_a: torch.Tensor, r_b: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def soft_preference_loss(
+    r_a: torch.Tensor, r_b: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Cross-entropy against a soft label: -mean(y log s(d) + (1 - y) log s(-d)), d = r_a - r_b; all [B].
 
     ``target`` y = P(a better than b): 1 for "a preferred", 0 for "b preferred", 0.5 for a tie. This is
     the tie model rewardkit uses (label smoothing of ties, see docs/losses.md for why not Rao-Kupper or
     Davidson): a tie asks for d = 0, a win for d -> +inf, on the same scale as Bradley-Terry."""
-    return F.binary_cross_entropy_with_logits(r_a - r_b, target.to(r_a.dtype))
+    per_pair = F.binary_cross_entropy_with_logits(r_a - r_b, target.to(r_a.dtype), reduction="none")
+    return pair_mean(per_pair, weight)
 
 
-def tie_aware_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, tie: torch.Tensor) -> torch.Tensor:
+def tie_aware_loss(
+    r_chosen: torch.Tensor, r_rejected: torch.Tensor, tie: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Bradley-Terry for decided pairs, label smoothing for ties; r_chosen, r_rejected: [B], tie: [B] bool.
 
     Per pair: -log s(d) when decided, -(0.5 log s(d) + 0.5 log s(-d)) when tied (d = r_c - r_r). A tie
     term is minimised at d = 0 (value log 2) and is symmetric in the two responses, so which one the
     data calls "chosen" does not matter. Mean over the batch."""
     target = torch.where(tie.to(torch.bool), 0.5, 1.0).to(r_chosen.dtype)
-    return soft_preference_loss(r_chosen, r_rejected, target)
+    return soft_preference_loss(r_chosen, r_rejected, target, weight)
 
 
 def plackett_luce_loss(
