@@ -191,7 +191,7 @@ def length_balance_weights(chosen_shorter: Sequence[bool], chosen_longer: Sequen
     data, so a fixed time budget covers more distinct pairs."""
     n_short = sum(1 for flag in chosen_shorter if flag)
     n_long = sum(1 for flag in chosen_longer if flag)
-    if share <= 0 or not n_short or not n_long or n_short >= share * (n_short + n_long):
+    if share <= 0 or not n_short or n_short >= share * (n_short + n_long):  # n_long == 0 counts as met
         return [1.0] * len(chosen_shorter)
     total = n_short + n_long
     w_short, w_long = share * total / n_short, (1 - share) * total / n_long
@@ -307,13 +307,13 @@ def train_member(
 
     # length balance, one of two ways: per-pair loss weights (one pass per epoch) or repeats in each epoch
     by_weight = config.length_balance_by == "weight"
+    repeat_share = 0.0 if by_weight else config.length_balance
     pair_weight = torch.tensor(length_balance_weights(chosen_shorter, chosen_longer, config.length_balance)) if by_weight else None
 
     def epoch_order(epoch: int) -> list[int]:
         # the same length every epoch (whole repeats + an exact count drawn); which pairs get the drawn
         # extra copy changes with the epoch
-        share = 0.0 if by_weight else config.length_balance
-        return length_balanced_order(chosen_shorter, chosen_longer, share, seed + epoch)
+        return length_balanced_order(chosen_shorter, chosen_longer, repeat_share, seed + epoch)
 
     micro_per_epoch = math.ceil(len(epoch_order(0)) / config.batch_size / world)
     total_steps = config.max_steps or max(1, math.ceil(micro_per_epoch * config.epochs / config.grad_accum))
