@@ -25,6 +25,11 @@ model the way TRL formats (prompt + response + EOS, truncated from the left so t
 Length rules ("longer wins", "shorter wins") and the length-balanced subset (the preferred response is the
 shorter one) are printed beside them, with 95% Wilson interval half-widths.
 
+``--select-shorter-wins S`` picks the training pairs so S of them are chosen-is-shorter, distinct pairs from
+the whole training pool (AlpacaEval's holds 1,935), what ``rewardkit dataset build --length-balance`` does to a
+snapshot's train split; the held-out pairs keep the natural mix. ``--trl-bf16 off`` runs TRL in fp32: TRL 1.16's
+``RewardConfig`` defaults to ``bf16=True``, which CPUs without native bf16 (AVX2-only) emulate ~30x slower.
+
 The shared data is read directly (not through the importer): HH-RLHF transcripts are split into prompt and
 reply at the last shared "Assistant:" turn; AlpacaEval ties (preference 1.5) are left out.
 """
@@ -79,6 +84,17 @@ def load_rows(dataset: str) -> list[dict[str, str]]:
                 win, lose = (r["output_2"], r["output_1"]) if r["preference"] > 1.5 else (r["output_1"], r["output_2"])
                 rows.append({"prompt": r["instruction"], "chosen": win, "rejected": lose})
     return rows
+
+
+def select_shorter_wins(rows: list[dict[str, str]], n: int, share: float) -> list[dict[str, str]]:
+    """``n`` pairs of which ``share`` of the unequal-length ones have the shorter response chosen, where the pool
+    holds that many (else all it holds); order kept shuffled. The test split is untouched (still natural)."""
+    shorter = [r for r in rows if len(r["chosen"]) < len(r["rejected"])]
+    rest = [r for r in rows if len(r["chosen"]) >= len(r["rejected"])]
+    take = min(len(shorter), round(n * share))
+    picked = shorter[:take] + rest[: n - take]
+    random.Random(1).shuffle(picked)
+    return picked
 
 
 def wilson_half_width(p: float, n: int) -> float:
@@ -144,6 +160,8 @@ def run_trl(work: Path, args: argparse.Namespace, test: list[dict[str, str]], tu
     rows = [json.loads(line) for line in open(work / "train.jsonl")]
     data = Dataset.from_list([{"prompt": r["prompt"], "chosen": " " + r["chosen"], "rejected": " " + r["rejected"]} for r in rows])
     extra = {"bf16": True, "gradient_checkpointing": False} if tuned else {}
+    if args.trl_bf16 == "off":  # TRL 1.16 defaults to bf16=True; emulated on CPUs without native bf16 (~30x slower)
+        extra["bf16"] = False
     config = RewardConfig(
         output_dir=str(work / ("trl-tuned" if tuned else "trl-default")), per_device_train_batch_size=args.batch_size,
         num_train_epochs=args.epochs, max_length=args.max_length, eos_token="[SEP]", use_cpu=True, report_to=[],
@@ -207,6 +225,11 @@ def main() -> None:
                         help="rewardkit: oversample chosen-is-shorter pairs to this share of the unequal-length pairs (0: off, its default)")
     parser.add_argument("--length-balance-by", choices=("repeat", "weight"), default="repeat",
                         help="rewardkit: repeat those pairs (longer epochs) or weight their loss (same compute)")
+    parser.add_argument("--select-shorter-wins", type=float, default=0.0,
+                        help="pick the training pairs so this share of the unequal-length ones are chosen-is-shorter "
+                             "(distinct pairs from the whole training pool, as many as it holds; 0: a plain random sample)")
+    parser.add_argument("--trl-bf16", choices=("default", "off"), default="default",
+                        help="off: TRL runs in fp32 (for CPUs without native bf16, where TRL's bf16=True default crawls)")
     parser.add_argument("--ensemble", type=int, default=1, help="rewardkit: train an ensemble of N seeds (scored by its mean)")
     parser.add_argument("--keep", type=Path, default=None, help="copy rewardkit's model and the train/test files here")
     parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
@@ -224,7 +247,10 @@ def main() -> None:
     test_rows = [r for r in rows if held_out(r["prompt"], args.held_out)]
     rng.shuffle(train_rows)
     rng.shuffle(test_rows)
-    train_rows = train_rows[: args.limit or args.train_pairs]
+    n_train = args.limit or args.train_pairs
+    if args.select_shorter_wins:
+        train_rows = select_shorter_wins(train_rows, n_train, args.select_shorter_wins)
+    train_rows = train_rows[:n_train]
     test_rows = test_rows[: args.test_pairs]
     print(f"{args.dataset}: {len(train_rows)} train pairs, {len(test_rows)} held-out pairs (prompts never trained on)")
 
@@ -238,7 +264,7 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--child", system, "--workdir", str(work), "--max-length", str(args.max_length),
                    "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--lr", str(args.lr), "--threads", str(args.threads),
                    "--freeze-layers", str(args.freeze_layers), "--length-balance", str(args.length_balance),
-                   "--length-balance-by", args.length_balance_by, "--ensemble", str(args.ensemble)]
+                   "--length-balance-by", args.length_balance_by, "--ensemble", str(args.ensemble), "--trl-bf16", args.trl_bf16]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode != 0 or not lines:

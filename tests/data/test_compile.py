@@ -12,6 +12,7 @@ from rewardkit.data.compile import (
     CompileError,
     compile_labels,
     compile_pairs,
+    length_balance_keep,
     normalize_text,
     pairs_from_comparison,
     rating_pairs,
@@ -204,6 +205,38 @@ def test_balance_positions_puts_chosen_first_in_exactly_half() -> None:
     assert sorted(positions).count("a") == 6 and positions.count("b") == 5  # ceil(11 / 2) in position a
 
 
+def test_length_balance_keep_by_hand() -> None:
+    # 10 shorter-wins, 90 longer-wins: a 0.5 share keeps 10 longer (10 / 20), 0.25 keeps 30 (10 / 40)
+    assert length_balance_keep(10, 90, 0.5) == 10
+    assert length_balance_keep(10, 90, 0.25) == 30
+    assert length_balance_keep(10, 90, 0.2) == 40  # 10 / 50: exact ratios lose nothing to rounding
+    assert length_balance_keep(10, 5, 0.5) == 5  # the share holds already: keep everything
+    assert length_balance_keep(0, 7, 0.5) == 0
+    assert length_balance_keep(3, 7, 0.0) == 7  # off
+
+
+def test_length_balance_thins_chosen_longer_pairs_in_train_only() -> None:
+    # 4 prompts x (1 shorter-wins + 3 longer-wins pairs) + 1 equal-length pair each; all in train, then a
+    # second config that also puts prompts in test to see test keep its natural mix
+    comparisons = []
+    for i in range(4):
+        comparisons.append(pairwise(f"p{i}", "short", "much longer answer", "a"))
+        comparisons += [pairwise(f"p{i}", "a long good answer " * (k + 1), "meh", "a") for k in range(3)]
+        comparisons.append(pairwise(f"p{i}", "same", "size", "a"))
+    labels = labels_of(*comparisons)
+    plain = compile_labels(labels, CompileConfig(fractions=(1.0, 0.0, 0.0)))
+    result = compile_labels(labels, CompileConfig(fractions=(1.0, 0.0, 0.0), length_balance=0.5))
+    kept = result.splits["train"]
+    shorter = sum(len(p.chosen) < len(p.rejected) for p in kept)
+    longer = sum(len(p.chosen) > len(p.rejected) for p in kept)
+    assert (shorter, longer) == (4, 4) and sum(len(p.chosen) == len(p.rejected) for p in kept) == 4
+    assert result.counts.length_balanced_away == 8 and result.counts.pairs == 12 == len(plain.splits["train"]) - 8
+    assert {p.id for p in kept} <= {p.id for p in plain.splits["train"]}
+    assert [p.id for p in compile_labels(labels, CompileConfig(fractions=(1.0, 0.0, 0.0), length_balance=0.5)).splits["train"]] == [p.id for p in kept]
+    held_out = compile_labels(labels, CompileConfig(fractions=(0.0, 0.0, 1.0), length_balance=0.5))
+    assert len(held_out.splits["test"]) == 20 and held_out.counts.length_balanced_away == 0  # test keeps its natural mix
+
+
 def test_config_validation_names_the_option() -> None:
     with pytest.raises(CompileError, match="fractions"):
         CompileConfig(fractions=(0.5, 0.5, 0.5))
@@ -213,6 +246,8 @@ def test_config_validation_names_the_option() -> None:
         CompileConfig(annotator_kinds=("robot",))
     with pytest.raises(CompileError, match="rating_threshold"):
         CompileConfig(rating_threshold=0)
+    with pytest.raises(CompileError, match="length_balance"):
+        CompileConfig(length_balance=1.0)
 
 
 def test_filters_select_by_source_kind_attribute_and_date(store) -> None:

@@ -80,6 +80,8 @@ def _print_manifest(m: dict[str, Any], path: Path) -> None:
     )
     if c.get("balanced_away"):
         stdout.print(f"  balancing removed {c['balanced_away']:,} pairs", highlight=False)
+    if c.get("length_balanced_away"):
+        stdout.print(f"  length balancing removed {c['length_balanced_away']:,} chosen-is-longer train pairs", highlight=False)
     splits = ", ".join(f"{name} {s['rows']:,} pairs / {s['prompts']:,} prompts" for name, s in m["splits"].items())
     stdout.print(f"  pairs: {c['pairs']:,} ({splits})", highlight=False)
 
@@ -107,6 +109,9 @@ def register(app: typer.Typer) -> None:
         balance_sources: Annotated[bool, typer.Option(help="Downsample every source to the smallest one.")] = False,
         max_per_source: Annotated[int | None, typer.Option(help="Cap every source at this many pairs.")] = None,
         balance_positions: Annotated[bool, typer.Option(help="Put the chosen response in position 'a' for exactly half the pairs (a/b exports).")] = False,
+        length_balance: Annotated[float, typer.Option(
+            help="Train split only: drop chosen-is-longer pairs until chosen-is-shorter ones are at least this share "
+                 "of the unequal-length pairs (0: off; 0.5: no length shortcut left to learn).")] = 0.0,
         parent: Annotated[str | None, typer.Option(help="Parent snapshot id (default: the newest snapshot with the same options).")] = None,
         json_: JsonOpt = False,
     ) -> None:
@@ -138,6 +143,7 @@ def register(app: typer.Typer) -> None:
                 balance_sources=balance_sources,
                 max_per_source=max_per_source,
                 balance_positions=balance_positions,
+                length_balance=length_balance,
             )
         except CompileError as exc:
             raise UserError(str(exc)) from exc

@@ -13,7 +13,9 @@ The steps, in order (each rule is documented in ``docs/datasets.md`` and counted
 5. **balance** (optional): downsample every source to the smallest one (or a cap); assign the display
    position so the chosen response is ``a`` in exactly half of the pairs;
 6. **split** by prompt: a hash of the normalised prompt and the seed puts all of a prompt's pairs in one of
-   train / validation / test.
+   train / validation / test;
+7. **length balance** (optional, train split only): downsample the pairs whose chosen response is the longer
+   one until chosen-is-shorter pairs make up a given share of the unequal-length pairs.
 
 Library use::
 
@@ -100,6 +102,11 @@ class CompileConfig:
     """Cap every source at this many pairs (applied with or without ``balance_sources``)."""
     balance_positions: bool = False
     """Assign display positions so the chosen response is ``a`` in half the pairs (a/b exports)."""
+    length_balance: float = 0.0
+    """In the train split only, downsample the pairs whose chosen response is the longer one (in characters)
+    until chosen-is-shorter pairs make up at least this share of the unequal-length pairs (0: off). Judges
+    that favour length make "longer wins" a shortcut a model learns instead of quality; validation and test
+    keep the natural mix, so their accuracy is what users will see."""
 
     def __post_init__(self) -> None:
         if self.ranking_rule not in ("all", "best_vs_rest", "adjacent"):
@@ -114,6 +121,8 @@ class CompileConfig:
             raise CompileError(f"rating_threshold: expected a positive number, got {self.rating_threshold}")
         if self.rating_scale is not None and self.rating_scale <= 0:
             raise CompileError(f"rating_scale: expected a positive number, got {self.rating_scale}")
+        if not 0.0 <= self.length_balance < 1.0:
+            raise CompileError(f"length_balance: expected a share in [0, 1), got {self.length_balance}")
         if self.max_per_source is not None and self.max_per_source < 1:
             raise CompileError(f"max_per_source: expected at least 1, got {self.max_per_source}")
         for kind in self.annotator_kinds or ():
@@ -128,6 +137,8 @@ class CompileConfig:
         for key, value in d.items():
             if isinstance(value, tuple):
                 d[key] = list(value)
+        if not d["length_balance"]:  # off: left out, so snapshots built before the option keep their ids
+            del d["length_balance"]
         return d
 
 
@@ -287,6 +298,7 @@ class CompileCounts:
     conflicts_dropped: int = 0
     conflict_labels_removed: int = 0
     balanced_away: int = 0
+    length_balanced_away: int = 0
     pairs: int = 0
     per_split: dict[str, int] = field(default_factory=dict)
     per_source: dict[str, int] = field(default_factory=dict)
@@ -421,6 +433,28 @@ def _balance_positions(pairs: list[PreferencePair], seed: int) -> list[Preferenc
     return out
 
 
+def length_balance_keep(chosen_shorter: int, chosen_longer: int, share: float) -> int:
+    """How many chosen-is-longer pairs to keep so chosen-is-shorter ones are at least ``share`` of the two:
+    the largest k with shorter / (shorter + k) >= share (all of them when that holds already)."""
+    if share <= 0.0:
+        return chosen_longer
+    # shorter / (shorter + k) >= share  <=>  k <= shorter * (1 - share) / share; the epsilon keeps exact
+    # ratios such as 0.5 from losing a pair to float rounding
+    return min(chosen_longer, int(chosen_shorter * (1.0 - share) / share + 1e-9))
+
+
+def _balance_length(pairs: list[PreferencePair], config: CompileConfig, counts: CompileCounts) -> list[PreferencePair]:
+    """Keep the chosen-is-longer pairs with the lowest hash, as many as ``length_balance_keep`` allows."""
+    longer = [p for p in pairs if not p.tie and len(p.chosen) > len(p.rejected)]
+    shorter = sum(1 for p in pairs if not p.tie and len(p.chosen) < len(p.rejected))
+    keep = length_balance_keep(shorter, len(longer), config.length_balance)
+    if keep == len(longer):
+        return pairs
+    dropped = {p.id for p in sorted(longer, key=lambda p: _unit_hash(config.seed, "length", p.id))[keep:]}
+    counts.length_balanced_away = len(dropped)
+    return [p for p in pairs if p.id not in dropped]
+
+
 def compile_labels(labels: Iterable[Label], config: CompileConfig, *, comparisons_selected: int = 0) -> CompileResult:
     """Ties, dedupe, conflicts, balancing and splitting over already converted labels (pure: no store)."""
     counts = CompileCounts(comparisons_selected=comparisons_selected)
@@ -447,6 +481,9 @@ def compile_labels(labels: Iterable[Label], config: CompileConfig, *, comparison
     splits: dict[str, list[PreferencePair]] = {name: [] for name in SPLIT_NAMES}
     for p in pairs:
         splits[split_of(p.prompt, config.seed, config.fractions)].append(p)
+    if config.length_balance:
+        splits["train"] = _balance_length(splits["train"], config, counts)
+        pairs = [p for rows in splits.values() for p in rows]
     for rows in splits.values():
         rows.sort(key=lambda p: p.id)  # the content order, independent of store iteration order
     counts.pairs = len(pairs)
