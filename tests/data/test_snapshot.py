@@ -184,5 +184,13 @@ def test_cli_build_list_show_export(store_url, tmp_path, monkeypatch) -> None:
         assert isinstance(empty.exception, UserError) and "yields no pairs (0 comparisons selected" in str(empty.exception)
         bad_date = runner.invoke(app, ["dataset", "build", "--since", "yesterday"])
         assert isinstance(bad_date.exception, UserError) and "--since" in str(bad_date.exception)
+        # every stored pair's chosen answer is the longer one, so length balance empties the train split only
+        thinned = json.loads(runner.invoke(app, ["dataset", "build", "--json", "--fractions", "0.5,0.25,0.25", "--length-balance", "0.5"]).output)
+        counts = thinned["manifest"]["counts"]
+        assert counts["length_balanced_away"] == first["manifest"]["counts"]["per_split"]["train"] > 0
+        assert counts["per_split"]["train"] == 0 and counts["per_split"]["test"] == first["manifest"]["counts"]["per_split"]["test"]
+        assert thinned["manifest"]["options"]["length_balance"] == 0.5 and "length_balance" not in first["manifest"]["options"]
+        bad_share = runner.invoke(app, ["dataset", "build", "--length-balance", "1"])
+        assert isinstance(bad_share.exception, UserError) and "length_balance" in str(bad_share.exception)
     finally:
         get_settings.cache_clear()
