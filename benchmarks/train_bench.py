@@ -87,8 +87,8 @@ def load_rows(dataset: str) -> list[dict[str, str]]:
 
 
 def select_shorter_wins(rows: list[dict[str, str]], n: int, share: float) -> list[dict[str, str]]:
-    """``n`` pairs of which ``share`` of the unequal-length ones have the shorter response chosen, where the pool
-    holds that many (else all it holds); order kept shuffled. The test split is untouched (still natural)."""
+    """``n`` pairs of which ``round(n * share)`` have the shorter response chosen, where the pool holds that many
+    (else all it holds), the rest drawn from the other pairs; shuffled. The test split is untouched (natural)."""
     shorter = [r for r in rows if len(r["chosen"]) < len(r["rejected"])]
     rest = [r for r in rows if len(r["chosen"]) >= len(r["rejected"])]
     take = min(len(shorter), round(n * share))
@@ -226,7 +226,7 @@ def main() -> None:
     parser.add_argument("--length-balance-by", choices=("repeat", "weight"), default="repeat",
                         help="rewardkit: repeat those pairs (longer epochs) or weight their loss (same compute)")
     parser.add_argument("--select-shorter-wins", type=float, default=0.0,
-                        help="pick the training pairs so this share of the unequal-length ones are chosen-is-shorter "
+                        help="pick the training pairs so this share of them are chosen-is-shorter "
                              "(distinct pairs from the whole training pool, as many as it holds; 0: a plain random sample)")
     parser.add_argument("--trl-bf16", choices=("default", "off"), default="default",
                         help="off: TRL runs in fp32 (for CPUs without native bf16, where TRL's bf16=True default crawls)")
@@ -248,9 +248,7 @@ def main() -> None:
     rng.shuffle(train_rows)
     rng.shuffle(test_rows)
     n_train = args.limit or args.train_pairs
-    if args.select_shorter_wins:
-        train_rows = select_shorter_wins(train_rows, n_train, args.select_shorter_wins)
-    train_rows = train_rows[:n_train]
+    train_rows = select_shorter_wins(train_rows, n_train, args.select_shorter_wins) if args.select_shorter_wins else train_rows[:n_train]
     test_rows = test_rows[: args.test_pairs]
     print(f"{args.dataset}: {len(train_rows)} train pairs, {len(test_rows)} held-out pairs (prompts never trained on)")
 

@@ -79,8 +79,9 @@ class TrainConfig:
     length_balance: float = 0.0
     """Oversample the pairs whose chosen response is the shorter one (in characters) until they make up this
     share of the pairs whose responses differ in length, in each epoch (0: off; at most 0.5; with repeats an
-    epoch grows accordingly, up to 2x at 0.5 when such pairs are rare; see length_balance_by). Where a judge favours length (AlpacaEval: "longer
-    wins" is right 86% of the time), the few shorter-wins pairs are the ones that teach quality, not length."""
+    epoch grows accordingly, up to 2x at 0.5 when such pairs are rare; see length_balance_by). Where a judge
+    favours length (AlpacaEval: "longer wins" is right 86% of the time), the few shorter-wins pairs are the
+    ones that teach quality, not length."""
     length_balance_by: Literal["repeat", "weight"] = "repeat"
     """How length_balance is applied: repeat the shorter-wins pairs within each epoch (longer epochs), or weight
     each pair's loss so both sides carry their share (one pass over the data, no extra compute)."""
