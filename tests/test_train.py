@@ -7,6 +7,7 @@ obvious feature, the others check behaviour (files, truncation counts, resume, t
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import signal
@@ -391,3 +392,51 @@ def test_length_balance_by_weight_keeps_one_pass_per_epoch_where_repeats_lengthe
     plain = steps("plain")
     assert steps("weight", length_balance=0.5, length_balance_by="weight") == plain
     assert steps("repeat", length_balance=0.5, length_balance_by="repeat") > plain
+
+
+def judged_rows(n: int, seed: int, shorter_better_only: bool = False) -> list[dict[str, str]]:
+    """A judge that likes length: each response is 'excellent' or 'terrible' (quality) with 0-12 filler words,
+    and P(a preferred) = sigmoid(1.5 (q_a - q_b) + 4 (log(1 + k_a) - log(1 + k_b))): the longer one wins ~80%.
+    ``shorter_better_only``: test pairs whose better response (by quality) is the shorter one."""
+    rng = random.Random(seed)
+    rows: list[dict[str, str]] = []
+    while len(rows) < n:
+        qa, qb, ka, kb = rng.random() < 0.5, rng.random() < 0.5, rng.randint(0, 12), rng.randint(0, 12)
+        if shorter_better_only:
+            if qa == qb or ka == kb:
+                continue
+            if (ka > kb) == qa:
+                ka, kb = kb, ka
+            a_wins = qa
+        else:
+            z = 1.5 * (qa - qb) + 4.0 * (math.log1p(ka) - math.log1p(kb))
+            a_wins = rng.random() < 1 / (1 + math.exp(-z))
+        ra, rb = (" ".join(rng.choices(["very", "quite", "so", "really"], k=k)) + (" excellent answer" if q else " terrible answer")
+                  for q, k in ((qa, ka), (qb, kb)))
+        if ra != rb:
+            rows.append({"prompt": f"question {len(rows)}", "chosen": ra if a_wins else rb, "rejected": rb if a_wins else ra})
+    return rows
+
+
+def test_length_control_learns_quality_where_plain_bt_learns_the_judges_taste_for_length(tiny_backbone, tmp_path):
+    """On pairs whose better answer is the shorter one, the plain model mostly prefers the longer (it learned
+    length); the length-controlled model, which fitted the length term first, prefers the better one."""
+    from rewardkit.model import load_reward_model
+
+    data = write_jsonl(tmp_path / "pairs.jsonl", judged_rows(600, seed=0))
+    test = judged_rows(300, seed=1, shorter_better_only=True)
+    accuracy, metrics = {}, {}
+    for name, control in (("plain", False), ("controlled", True)):
+        result = train(tiny_config(tiny_backbone, data, tmp_path / name, max_steps=0, epochs=3, eval_every=25, lr=2e-3,
+                                   length_control=control))
+        rm = load_reward_model(tmp_path / name)
+        prompts = [r["prompt"] for r in test]
+        diff = rm.score(prompts, [r["chosen"] for r in test]) - rm.score(prompts, [r["rejected"] for r in test])
+        accuracy[name], metrics[name] = float((diff > 0).mean()), result.metrics
+    assert metrics["plain"]["length_coef"] == 0.0 and metrics["controlled"]["length_coef"] > 1.0
+    assert accuracy["plain"] < 0.5 < 0.8 < accuracy["controlled"], accuracy
+    # the reward the card and curves report follows length less (Pearson with log length on validation)
+    assert abs(metrics["controlled"]["val_length_corr"]) < metrics["plain"]["val_length_corr"]
+    assert load_reward_model(tmp_path / "controlled").card.config["length_control"] is True
+    assert "length-controlled training" in (tmp_path / "controlled" / "README.md").read_text()
+    assert "length-controlled training" not in (tmp_path / "plain" / "README.md").read_text()

@@ -117,6 +117,7 @@ class PairTensors:
     margin: torch.Tensor
     tie: torch.Tensor
     attribute: torch.Tensor  # [N] the head a pair is judged on, -1: the weighted aggregate
+    log_length: torch.Tensor  # [2N] log(1 + characters) of each row's whole response (length_control.py)
 
     @property
     def n(self) -> int:
@@ -129,6 +130,10 @@ class PairTensors:
     def truncated(self) -> int:
         t = self.encoded.truncated
         return sum(t[i] or t[i + self.n] for i in range(self.n))
+
+    def length_feature(self) -> torch.Tensor:
+        """[N] log(1 + chars chosen) - log(1 + chars rejected): the length-controlled model's feature."""
+        return self.log_length[: self.n] - self.log_length[self.n:]
 
 
 def attribute_index(pairs: list[PreferencePair], attributes: list[str]) -> list[int]:
@@ -153,7 +158,9 @@ def encode_pairs(tokenizer: Any, pairs: list[PreferencePair], max_length: int, m
     encoded = encode(tokenizer, prompts + prompts, [p.chosen for p in pairs] + [p.rejected for p in pairs], max_length)
     margin = [p.margin if p.margin is not None else (p.strength or 0.0) * margin_scale for p in pairs]
     heads = attribute_index(pairs, attributes or ["reward"])
-    return PairTensors(encoded, torch.tensor(margin, dtype=torch.float32), torch.tensor([p.tie for p in pairs]), torch.tensor(heads, dtype=torch.long))
+    log_length = torch.tensor([math.log1p(len(p.chosen)) for p in pairs] + [math.log1p(len(p.rejected)) for p in pairs])
+    return PairTensors(encoded, torch.tensor(margin, dtype=torch.float32), torch.tensor([p.tie for p in pairs]),
+                       torch.tensor(heads, dtype=torch.long), log_length)
 
 
 def judged_rewards(logits: torch.Tensor, heads: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -280,6 +287,7 @@ def train_member(
     from rewardkit.model import losses
     from rewardkit.model.backbone import head_module_name, load_backbone
     from rewardkit.model.calibration import expected_calibration_error, fit_temperature, reward_stats
+    from rewardkit.model.length_control import fit_length_coefficient
 
     # -- setup: seeds, model, data ---------------------------------------------------------------------
     random.seed(seed)
@@ -304,6 +312,9 @@ def train_member(
     pad_id = tokenizer.pad_token_id
     chosen_shorter = [len(p.chosen) < len(p.rejected) and not p.tie for p in train_pairs]
     chosen_longer = [len(p.chosen) > len(p.rejected) and not p.tie for p in train_pairs]
+    # length-controlled BT: beta of the fixed length term, fitted on the training pairs before the model trains
+    length_coef = fit_length_coefficient(train_data.length_feature().numpy(), np.where(train_data.tie.numpy(), 0.5, 1.0)) \
+        if config.length_control else 0.0
 
     # length balance, one of two ways: per-pair loss weights (one pass per epoch) or repeats in each epoch
     by_weight = config.length_balance_by == "weight"
@@ -352,12 +363,14 @@ def train_member(
         rewards_c: torch.Tensor, rewards_r: torch.Tensor, rows: list[int], data: PairTensors, weight: torch.Tensor | None = None
     ) -> torch.Tensor:
         margin, tie = data.margin[rows], data.tie[rows]
+        # length control: the preference is explained by r_c - r_r + beta * length feature (0 when off)
+        judged_c = rewards_c + length_coef * data.length_feature()[rows] if length_coef else rewards_c
         if config.loss == "tie":
-            loss = losses.tie_aware_loss(rewards_c, rewards_r, tie, weight)
+            loss = losses.tie_aware_loss(judged_c, rewards_r, tie, weight)
         elif config.loss == "margin":
-            loss = losses.margin_bradley_terry_loss(rewards_c, rewards_r, margin, weight)
+            loss = losses.margin_bradley_terry_loss(judged_c, rewards_r, margin, weight)
         else:
-            loss = losses.bradley_terry_loss(rewards_c, rewards_r, weight)
+            loss = losses.bradley_terry_loss(judged_c, rewards_r, weight)
         if config.center_coef:
             loss = loss + losses.centering_loss(rewards_c, rewards_r, config.center_coef)
         return loss
@@ -392,6 +405,8 @@ def train_member(
             "margin": diff.mean().item() if len(diff) else float("nan"),
             "chosen_mean": rc.mean().item(),
             "rejected_mean": rr.mean().item(),
+            # how much the reward follows length: Pearson of reward and log length over both sides
+            "length_corr": losses.pearson(torch.cat([rc, rr]), val_data.log_length[order + [r + val_data.n for r in order]]).item(),
         }
 
     def batches_of_epoch(epoch: int) -> list[list[int]]:
@@ -492,6 +507,8 @@ def train_member(
         "world_size": world,
         "weights_sha256": weights_digest(model),
         "head_changed": not all(torch.equal(v, getattr(model, head).state_dict()[k]) for k, v in head_init.items()),
+        "length_coef": length_coef,
+        "val_length_corr": float(losses.pearson(torch.cat([rc, rr]), val_data.log_length)) if len(rc) > 1 else None,
     }
     if rank == 0:
         from rewardkit.model.reward_model import RewardModel

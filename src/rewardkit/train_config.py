@@ -85,6 +85,10 @@ class TrainConfig:
     length_balance_by: Literal["repeat", "weight"] = "repeat"
     """How length_balance is applied: repeat the shorter-wins pairs within each epoch (longer epochs), or weight
     each pair's loss so both sides carry their share (one pass over the data, no extra compute)."""
+    length_control: bool = False
+    """Length-controlled Bradley-Terry (model/length_control.py): fit a fixed length term beta * log-length
+    difference on the training pairs first, train the reward on what length does not explain, score without
+    the length term. For judges that favour length (AlpacaEval: "longer wins" 86-90%); off by default."""
     lora_r: int = 0
     """LoRA rank (0: full fine-tuning). The scalar head is always fully trained and saved."""
     lora_alpha: int = 16

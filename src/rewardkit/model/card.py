@@ -126,7 +126,7 @@ def write_readme(folder: str | Path, card: RewardCard) -> None:
         "| metric | value |",
         "|---|---|",
     ]
-    for key in ("best_step", "val_accuracy", "val_loss", "val_margin", "ece_before", "ece_after", "test_accuracy"):
+    for key in ("best_step", "val_accuracy", "val_loss", "val_margin", "val_length_corr", "ece_before", "ece_after", "test_accuracy"):
         if key in m:
             value = m[key]
             lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
@@ -136,6 +136,8 @@ def write_readme(folder: str | Path, card: RewardCard) -> None:
         f"- P(a better than b) = sigmoid((r_a - r_b) / T), T = {card.temperature:.4f}",
         f"- normalized reward = (r - {card.reward_mean:.4f}) / {card.reward_std:.4f}",
         f"- attributes: {', '.join(f'{a} (weight {w})' for a, w in zip(card.attributes, card.attribute_weights))}",
+        *([f"- length-controlled training: the preference was modelled as r_c - r_r + {m['length_coef']:.4f} * "
+           "(log(1 + chars_c) - log(1 + chars_r)); scores are r alone, without the length term"] if m.get("length_coef") else []),
         "",
         "## Config",
         "```json",
