@@ -29,6 +29,8 @@ shorter one) are printed beside them, with 95% Wilson interval half-widths.
 the whole training pool (AlpacaEval's holds 1,935), what ``rewardkit dataset build --length-balance`` does to a
 snapshot's train split; the held-out pairs keep the natural mix. ``--trl-bf16 off`` runs TRL in fp32: TRL 1.16's
 ``RewardConfig`` defaults to ``bf16=True``, which CPUs without native bf16 (AVX2-only) emulate ~30x slower.
+``--length-control`` trains rewardkit's length-controlled model (a fixed length term fitted first, left out at
+scoring; docs/training.md).
 
 The shared data is read directly (not through the importer): HH-RLHF transcripts are split into prompt and
 reply at the last shared "Assistant:" turn; AlpacaEval ties (preference 1.5) are left out.
@@ -130,7 +132,7 @@ def run_rewardkit(work: Path, args: argparse.Namespace, test: list[dict[str, str
         data=str(work / "train.jsonl"), out=str(work / "rewardkit"), max_length=args.max_length, batch_size=args.batch_size,
         epochs=args.epochs, lr=args.lr, threads=args.threads, eval_every=max(10, steps // 4), progress=False,
         freeze_layers=args.freeze_layers, length_balance=args.length_balance, ensemble=args.ensemble,
-        length_balance_by=args.length_balance_by,
+        length_balance_by=args.length_balance_by, length_control=args.length_control,
     )
     result = train(config)
     wall = time.perf_counter() - t0
@@ -225,6 +227,8 @@ def main() -> None:
                         help="rewardkit: oversample chosen-is-shorter pairs to this share of the unequal-length pairs (0: off, its default)")
     parser.add_argument("--length-balance-by", choices=("repeat", "weight"), default="repeat",
                         help="rewardkit: repeat those pairs (longer epochs) or weight their loss (same compute)")
+    parser.add_argument("--length-control", action="store_true",
+                        help="rewardkit: length-controlled Bradley-Terry (a fixed length term in training, left out at scoring)")
     parser.add_argument("--select-shorter-wins", type=float, default=0.0,
                         help="pick the training pairs so this share of them are chosen-is-shorter "
                              "(distinct pairs from the whole training pool, as many as it holds; 0: a plain random sample)")
@@ -262,7 +266,8 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--child", system, "--workdir", str(work), "--max-length", str(args.max_length),
                    "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--lr", str(args.lr), "--threads", str(args.threads),
                    "--freeze-layers", str(args.freeze_layers), "--length-balance", str(args.length_balance),
-                   "--length-balance-by", args.length_balance_by, "--ensemble", str(args.ensemble), "--trl-bf16", args.trl_bf16]
+                   "--length-balance-by", args.length_balance_by, "--ensemble", str(args.ensemble), "--trl-bf16", args.trl_bf16,
+                   *(["--length-control"] if args.length_control else [])]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode != 0 or not lines:
