@@ -41,6 +41,7 @@ import torch
 from rewardkit.data.types import PreferencePair, content_hash, prompt_text
 from rewardkit.model.card import RewardCard, atomic_write_text, plot_curves, write_card, write_readme
 from rewardkit.model.formatting import Encoded, collate, encode, template_kind
+from rewardkit.model.length_control import fit_length_coefficient, log_length, pearson
 from rewardkit.model.losses import aggregate_attributes
 from rewardkit.train_config import LossName, TrainConfig
 
@@ -131,9 +132,15 @@ class PairTensors:
         t = self.encoded.truncated
         return sum(t[i] or t[i + self.n] for i in range(self.n))
 
-    def length_feature(self) -> torch.Tensor:
-        """[N] log(1 + chars chosen) - log(1 + chars rejected): the length-controlled model's feature."""
-        return self.log_length[: self.n] - self.log_length[self.n:]
+    def both_sides(self, rows: list[int]) -> list[int]:
+        """Row indices of the chosen (i) then the rejected (N + i) side of the given pairs."""
+        return rows + [r + self.n for r in rows]
+
+    def length_feature(self, rows: list[int] | None = None) -> torch.Tensor:
+        """[len(rows)] (all pairs when None) log(1 + chars chosen) - log(1 + chars rejected): the
+        length-controlled model's feature, indexed per batch rather than rebuilt for every pair."""
+        rows = list(range(self.n)) if rows is None else rows
+        return self.log_length[rows] - self.log_length[[r + self.n for r in rows]]
 
 
 def attribute_index(pairs: list[PreferencePair], attributes: list[str]) -> list[int]:
@@ -158,9 +165,9 @@ def encode_pairs(tokenizer: Any, pairs: list[PreferencePair], max_length: int, m
     encoded = encode(tokenizer, prompts + prompts, [p.chosen for p in pairs] + [p.rejected for p in pairs], max_length)
     margin = [p.margin if p.margin is not None else (p.strength or 0.0) * margin_scale for p in pairs]
     heads = attribute_index(pairs, attributes or ["reward"])
-    log_length = torch.tensor([math.log1p(len(p.chosen)) for p in pairs] + [math.log1p(len(p.rejected)) for p in pairs])
+    lengths = torch.from_numpy(log_length([len(p.chosen) for p in pairs] + [len(p.rejected) for p in pairs])).float()
     return PairTensors(encoded, torch.tensor(margin, dtype=torch.float32), torch.tensor([p.tie for p in pairs]),
-                       torch.tensor(heads, dtype=torch.long), log_length)
+                       torch.tensor(heads, dtype=torch.long), lengths)
 
 
 def judged_rewards(logits: torch.Tensor, heads: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -287,7 +294,6 @@ def train_member(
     from rewardkit.model import losses
     from rewardkit.model.backbone import head_module_name, load_backbone
     from rewardkit.model.calibration import expected_calibration_error, fit_temperature, reward_stats
-    from rewardkit.model.length_control import fit_length_coefficient
 
     # -- setup: seeds, model, data ---------------------------------------------------------------------
     random.seed(seed)
@@ -364,7 +370,7 @@ def train_member(
     ) -> torch.Tensor:
         margin, tie = data.margin[rows], data.tie[rows]
         # length control: the preference is explained by r_c - r_r + beta * length feature (0 when off)
-        judged_c = rewards_c + length_coef * data.length_feature()[rows] if length_coef else rewards_c
+        judged_c = rewards_c + length_coef * data.length_feature(rows) if length_coef else rewards_c
         if config.loss == "tie":
             loss = losses.tie_aware_loss(judged_c, rewards_r, tie, weight)
         elif config.loss == "margin":
@@ -377,7 +383,7 @@ def train_member(
 
     def rewards_of(net: Any, data: PairTensors, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         # chosen rows i and rejected rows N+i in ONE forward pass: [2B, L] -> logits [2B, A] -> [B], [B]
-        batch = collate(data.encoded, rows + [r + data.n for r in rows], pad_id)
+        batch = collate(data.encoded, data.both_sides(rows), pad_id)
         with autocast():
             logits = net(**batch).logits.float()
         heads = data.attribute[rows]
@@ -406,7 +412,7 @@ def train_member(
             "chosen_mean": rc.mean().item(),
             "rejected_mean": rr.mean().item(),
             # how much the reward follows length: Pearson of reward and log length over both sides
-            "length_corr": losses.pearson(torch.cat([rc, rr]), val_data.log_length[order + [r + val_data.n for r in order]]).item(),
+            "length_corr": pearson(torch.cat([rc, rr]), val_data.log_length[val_data.both_sides(order)]).item(),
         }
 
     def batches_of_epoch(epoch: int) -> list[list[int]]:
@@ -508,7 +514,7 @@ def train_member(
         "weights_sha256": weights_digest(model),
         "head_changed": not all(torch.equal(v, getattr(model, head).state_dict()[k]) for k, v in head_init.items()),
         "length_coef": length_coef,
-        "val_length_corr": float(losses.pearson(torch.cat([rc, rr]), val_data.log_length)) if len(rc) > 1 else None,
+        "val_length_corr": float(pearson(torch.cat([rc, rr]), val_data.log_length)) if len(rc) > 1 else None,
     }
     if rank == 0:
         from rewardkit.model.reward_model import RewardModel
@@ -635,7 +641,7 @@ def decide_bf16(config: TrainConfig, model: Any, data: PairTensors, pad_id: int)
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     rows = sorted(range(data.n), key=data.pair_lengths().__getitem__)[data.n // 2:][: config.batch_size]
-    batch = collate(data.encoded, rows + [r + data.n for r in rows], pad_id)
+    batch = collate(data.encoded, data.both_sides(rows), pad_id)
 
     def timed(ctx: Any) -> float:
         best = math.inf

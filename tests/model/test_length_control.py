@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from rewardkit.model.length_control import fit_length_coefficient, length_feature
+from rewardkit.model.length_control import fit_length_coefficient, length_feature, pearson
 
 
 def test_length_feature_is_the_log_length_ratio():
@@ -35,6 +36,13 @@ def test_length_that_separates_every_pair_gives_a_finite_coefficient():
     # every chosen response longer: without the l2 term beta would run to infinity
     beta = fit_length_coefficient([1.0, 0.5, 2.0])
     assert math.isfinite(beta) and beta > 3
+
+
+def test_pearson_hand_values():
+    # deviations x: (-1, 1, 0), y: (-1, 0, 1): sum of products 1, norms sqrt(2) each -> 1/2
+    assert pearson(torch.tensor([1.0, 3.0, 2.0]), torch.tensor([1.0, 2.0, 3.0])).item() == pytest.approx(0.5)
+    assert pearson(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([30.0, 20.0, 10.0])).item() == pytest.approx(-1.0)
+    assert pearson(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([5.0, 5.0, 5.0])).item() == 0.0  # constant: 0, not NaN
 
 
 def test_mismatched_inputs_name_the_problem():

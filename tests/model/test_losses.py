@@ -24,7 +24,6 @@ from rewardkit.model.losses import (
     margin_bradley_terry_loss,
     margin_from_strength,
     multi_attribute_loss,
-    pearson,
     plackett_luce_loss,
     regression_loss,
     soft_preference_loss,
@@ -168,13 +167,6 @@ def test_centering_hand_values():
     r_c, r_r = t(1.0, 2.0), t(0.0, 0.5)
     assert bradley_terry_loss(r_c + 3, r_r + 3).item() == pytest.approx(bradley_terry_loss(r_c, r_r).item())
     assert centering_loss(r_c + 3, r_r + 3).item() > centering_loss(r_c, r_r).item()
-
-
-def test_pearson_hand_values():
-    # deviations x: (-1, 1, 0), y: (-1, 0, 1): sum of products 1, norms sqrt(2) each -> 1/2
-    assert pearson(torch.tensor([1.0, 3.0, 2.0]), torch.tensor([1.0, 2.0, 3.0])).item() == pytest.approx(0.5)
-    assert pearson(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([30.0, 20.0, 10.0])).item() == pytest.approx(-1.0)
-    assert pearson(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([5.0, 5.0, 5.0])).item() == 0.0  # constant: 0, not NaN
 
 
 def test_aggregate_attributes():

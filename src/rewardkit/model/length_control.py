@@ -21,11 +21,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+
+
+def log_length(chars: Sequence[int]) -> np.ndarray:
+    """log(1 + characters) per response, [N]: the length the feature and ``pearson`` logging use."""
+    return np.log1p(np.asarray(chars, dtype=np.float64))
 
 
 def length_feature(chosen_chars: Sequence[int], rejected_chars: Sequence[int]) -> np.ndarray:
     """log(1 + chars_chosen) - log(1 + chars_rejected) per pair, [N]; > 0 where the chosen one is longer."""
-    return np.log1p(np.asarray(chosen_chars, dtype=np.float64)) - np.log1p(np.asarray(rejected_chars, dtype=np.float64))
+    return log_length(chosen_chars) - log_length(rejected_chars)
+
+
+def pearson(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Pearson correlation of two [N] tensors, 0-d; 0 when either is constant (no division by zero).
+
+    Training logs it between the reward and log length: how much the reward follows length."""
+    x, y = x.double(), y.double()
+    xc, yc = x - x.mean(), y - y.mean()
+    return (xc * yc).sum() / (xc.norm() * yc.norm()).clamp(min=eps)
 
 
 def fit_length_coefficient(feature: Sequence[float], targets: Sequence[float] | None = None, l2: float = 1e-4,

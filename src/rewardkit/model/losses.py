@@ -135,15 +135,6 @@ def centering_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, coef: float
     return coef * ((r_chosen + r_rejected) ** 2).mean()
 
 
-def pearson(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Pearson correlation of two [N] tensors, 0-d; 0 when either is constant (no division by zero).
-
-    Not a loss: training logs it as the reward's correlation with response length."""
-    x, y = x.double(), y.double()
-    xc, yc = x - x.mean(), y - y.mean()
-    return (xc * yc).sum() / (xc.norm() * yc.norm()).clamp(min=eps)
-
-
 def aggregate_attributes(scores: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """[B, A] per-attribute rewards, [A] weights -> [B] weighted sum (the score users see)."""
     if scores.shape[-1] != weights.shape[0]:
