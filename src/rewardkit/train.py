@@ -41,6 +41,7 @@ import torch
 from rewardkit.data.types import PreferencePair, content_hash, prompt_text
 from rewardkit.model.card import RewardCard, atomic_write_text, plot_curves, write_card, write_readme
 from rewardkit.model.formatting import Encoded, collate, encode, template_kind
+from rewardkit.model.forward import RewardForward
 from rewardkit.model.length_control import fit_length_coefficient, log_length, pearson
 from rewardkit.model.losses import aggregate_attributes
 from rewardkit.train_config import LossName, TrainConfig
@@ -345,11 +346,13 @@ def train_member(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup))
     )
-    ddp_model = model
+    # logits [B, A] of a batch; for BERT-family models the last layer computes only the position the head reads
+    forward = RewardForward(model)
+    ddp_forward = forward
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        ddp_model = DistributedDataParallel(model)
+        ddp_forward = DistributedDataParallel(forward)
 
     ckpt_dir = out / "checkpoint"
     step, micro, history, best = 0, 0, [], {"loss": math.inf, "step": 0, "evals_since": 0}
@@ -362,7 +365,7 @@ def train_member(
         torch.set_rng_state(state["torch_rng"])
     last_saved = step
 
-    use_bf16 = decide_bf16(config, ddp_model, train_data, pad_id) if step < total_steps else False
+    use_bf16 = decide_bf16(config, ddp_forward, train_data, pad_id) if step < total_steps else False
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if use_bf16 else nullcontext
 
     def loss_of(
@@ -385,7 +388,7 @@ def train_member(
         # chosen rows i and rejected rows N+i in ONE forward pass: [2B, L] -> logits [2B, A] -> [B], [B]
         batch = collate(data.encoded, data.both_sides(rows), pad_id)
         with autocast():
-            logits = net(**batch).logits.float()
+            logits = net(**batch).float()
         heads = data.attribute[rows]
         rewards = judged_rewards(logits, torch.cat([heads, heads]), head_weights)
         return rewards[: len(rows)], rewards[len(rows):]
@@ -397,7 +400,7 @@ def train_member(
         order = sorted(range(val_data.n), key=val_data.pair_lengths().__getitem__)
         for start in range(0, len(order), config.batch_size * 4):
             rows = order[start:start + config.batch_size * 4]
-            rc, rr = rewards_of(model, val_data, rows)
+            rc, rr = rewards_of(forward, val_data, rows)
             loss_sum += loss_of(rc, rr, rows, val_data).item() * len(rows)
             rc_all.append(rc)
             rr_all.append(rr)
@@ -437,8 +440,8 @@ def train_member(
                 rows = epoch_batches[epoch][index % len(epoch_batches[epoch])]
                 micro += 1
                 sync = k == config.grad_accum - 1 or world == 1
-                with nullcontext() if sync else ddp_model.no_sync():
-                    rc, rr = rewards_of(ddp_model, train_data, rows)
+                with nullcontext() if sync else ddp_forward.no_sync():
+                    rc, rr = rewards_of(ddp_forward, train_data, rows)
                     loss = loss_of(rc, rr, rows, train_data, None if pair_weight is None else pair_weight[rows])
                     (loss / config.grad_accum).backward()
                 sums["loss"] += loss.item() * len(rows)
@@ -489,10 +492,11 @@ def train_member(
         model.load_state_dict(torch.load(ckpt_dir / "best.pt", weights_only=True))
     if config.lora_r:
         model = model.merge_and_unload()  # plain HF weights, the trained head in place of the original
+        forward = RewardForward(model)
     model.eval()
     with torch.no_grad():
         order = list(range(val_data.n))
-        rc, rr = (torch.cat(t) for t in zip(*(rewards_of(model, val_data, order[s:s + 32]) for s in range(0, len(order), 32)))) if order else (torch.zeros(0), torch.zeros(0))
+        rc, rr = (torch.cat(t) for t in zip(*(rewards_of(forward, val_data, order[s:s + 32]) for s in range(0, len(order), 32)))) if order else (torch.zeros(0), torch.zeros(0))
     decided = ~val_data.tie
     diff = (rc - rr)[decided]
     # P(a > b) is symmetric: calibrate on both orientations, (d, 1) and (-d, 0)
@@ -633,8 +637,9 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def decide_bf16(config: TrainConfig, model: Any, data: PairTensors, pad_id: int) -> bool:
-    """'auto': time forward+backward of one realistic batch in fp32 and in bf16 autocast, keep the faster.
+def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: int) -> bool:
+    """'auto': time forward+backward of one realistic batch in fp32 and in bf16 autocast, keep the faster
+    (``forward``: a ``RewardForward``, batch -> logits).
     (Without native bf16 instructions bf16 autocast is usually slower on CPU.)"""
     if config.bf16 != "auto":
         return config.bf16 == "on"
@@ -648,10 +653,10 @@ def decide_bf16(config: TrainConfig, model: Any, data: PairTensors, pad_id: int)
         for _ in range(2):
             t0 = time.perf_counter()
             with ctx():
-                loss = model(**batch).logits.float().sum()
+                loss = forward(**batch).float().sum()
             loss.backward()
             best = min(best, time.perf_counter() - t0)
-        model.zero_grad(set_to_none=True)
+        forward.zero_grad(set_to_none=True)
         return best
 
     fp32 = timed(nullcontext)

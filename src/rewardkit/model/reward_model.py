@@ -6,7 +6,8 @@
     rm.prob_better(prompts, responses_a, responses_b)   # calibrated sigmoid((r_a - r_b) / T)
 
 ``score`` is the simple reference path (length-sorted batches, no_grad); the fast batch scorer lives in
-``rewardkit.score``. Both format inputs with ``formatting.encode`` and call ``RewardModel.forward``.
+``rewardkit.score``. Both format inputs with ``formatting.encode`` and call ``RewardModel.forward``
+(``forward.reward_logits``: for BERT-family models the last layer computes only the position the head reads).
 
 Saved layout (``save``): the ``save_pretrained`` model and tokenizer, so
 ``AutoModelForSequenceClassification.from_pretrained(folder)`` alone gives the same raw outputs, plus
@@ -27,6 +28,7 @@ from rewardkit.data.types import Prompt
 from rewardkit.model.backbone import align_pad_token, load_tokenizer, resolve_backbone
 from rewardkit.model.card import RewardCard, read_card, write_card
 from rewardkit.model.formatting import collate, encode
+from rewardkit.model.forward import reward_logits
 
 
 @dataclass
@@ -48,7 +50,7 @@ class RewardModel:
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Raw per-attribute rewards [B, A] of a collated batch."""
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        return self.model(**batch).logits.float()
+        return reward_logits(self.model, batch)
 
     def aggregate(self, per_attribute: torch.Tensor) -> torch.Tensor:
         """[B, A] -> [B]: the weighted sum over attributes (the identity for a scalar head)."""
