@@ -30,6 +30,7 @@ import torch
 from rewardkit.data.types import Prompt
 from rewardkit.model.backbone import head_module_name
 from rewardkit.model.formatting import collate, encode
+from rewardkit.model.precision import bf16_matmul_is_faster
 from rewardkit.settings import SCORE_DTYPES
 
 DEFAULT_MAX_LENGTH = 512
@@ -297,6 +298,8 @@ def choose_dtype(scorer: BatchScorer, requested: str = "auto") -> torch.dtype:
         return torch.qint8
     if requested != "auto":
         raise ValueError(f"dtype must be one of {', '.join(SCORE_DTYPES)}, got {requested!r}")
+    if not bf16_matmul_is_faster():
+        return torch.float32  # no native bf16 here: the model trial would be slow and bf16 cannot win
     probe_p = ["What is the capital of France, and why is it famous?"] * 32
     probe_r = [("Paris is the capital. " * (1 + i % 8)) + f"Answer {i}." for i in range(32)]
     enc = scorer.encode(probe_p, probe_r)

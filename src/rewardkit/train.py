@@ -44,6 +44,7 @@ from rewardkit.model.formatting import Encoded, collate, encode, template_kind
 from rewardkit.model.forward import RewardForward
 from rewardkit.model.length_control import fit_length_coefficient, log_length, pearson
 from rewardkit.model.losses import aggregate_attributes
+from rewardkit.model.precision import bf16_matmul_is_faster
 from rewardkit.train_config import LossName, TrainConfig
 
 __all__ = ["LossName", "TrainConfig", "TrainResult", "train"]
@@ -645,6 +646,8 @@ def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: in
         return config.bf16 == "on"
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
+    if not bf16_matmul_is_faster():
+        return False  # without native bf16 the trial alone costs tens of seconds, and bf16 cannot win
     rows = sorted(range(data.n), key=data.pair_lengths().__getitem__)[data.n // 2:][: config.batch_size]
     batch = collate(data.encoded, data.both_sides(rows), pad_id)
 
