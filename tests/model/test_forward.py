@@ -127,3 +127,11 @@ def test_configurations_this_path_does_not_reproduce_fall_back():
     model = _bert()
     model.config.position_embedding_type = "relative_key"
     assert last_layer_path(model) is None
+
+
+def test_a_batch_without_attention_mask_attends_everywhere():
+    model = _bert()
+    batch = _batch(100, 0, [6, 6])
+    del batch["attention_mask"]
+    with torch.no_grad():
+        torch.testing.assert_close(reward_logits(model, batch), model(**batch).logits, atol=1e-5, rtol=1e-5)

@@ -39,7 +39,9 @@ def reward_logits(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     inner = last_layer_path(model)
     if inner is None:
         return model(**batch).logits.float()
-    return first_position_logits(inner, batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).float()
+    ids = batch["input_ids"]
+    mask = batch.get("attention_mask", torch.ones_like(ids))
+    return first_position_logits(inner, ids, mask, batch.get("token_type_ids")).float()
 
 
 class RewardForward(torch.nn.Module):
