@@ -6,6 +6,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -123,6 +124,34 @@ def test_input_order_restored_and_truncation_flagged(scorer: BatchScorer) -> Non
     np.testing.assert_allclose(res.raw, singles, atol=1e-4)
     np.testing.assert_allclose(res.normalized, (res.raw - 0.5) / 2.0, atol=1e-9)  # card mean 0.5, std 2
     assert res.std is None and res.model_version.startswith("tiny")
+
+
+def test_a_repeated_model_input_runs_once(scorer: BatchScorer) -> None:
+    """Repeats, and texts that differ only past the truncation point, share one forward pass and one score;
+    the progress callback still counts every row."""
+    long = "word " * 400  # far past the tiny model's max_length: what is appended to it is never seen
+    prompts = ["Q1", "Q2", "Q1", "Q1", "Q1"]
+    responses = ["short answer", "other", "short answer", long, long + " This is an excellent answer."]
+    member = scorer.members[0]
+    ran: list[int] = []
+    original = member.forward
+
+    def counting(batch: dict) -> Any:
+        ran.append(batch["input_ids"].shape[0])
+        return original(batch)
+
+    member.forward = counting  # type: ignore[method-assign]
+    done: list[int] = []
+    try:
+        res = scorer.score(prompts, responses, on_batch=done.append)
+    finally:
+        del member.forward
+    assert sum(ran) == 3 and sum(done) == 5
+    assert res.raw[0] == res.raw[2] and res.raw[3] == res.raw[4]
+    assert res.truncated == [False, False, False, True, True]
+    separately = [scorer.score([p], [r]).raw[0] for p, r in zip(prompts, responses)]
+    np.testing.assert_allclose(res.raw, separately, atol=1e-5)
+    assert res.embedding_norm is not None and res.embedding_norm[3] == res.embedding_norm[4]
 
 
 def test_score_rows_pairs_messages_and_errors(scorer: BatchScorer) -> None:

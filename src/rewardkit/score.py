@@ -181,9 +181,20 @@ class BatchScorer:
     def run_encoded(self, enc: Any, on_batch: Any = None, with_norms: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Raw scores (members, n) and the first member's embedding norms (n,) of encoded rows, in input order.
 
+        Rows with the same model input (repeats, or texts that differ only past the truncation point: a GRPO
+        group's identical completions, an evaluation probe appended to a response already cut) run once.
         The norms come from a hook on the head during the same forward pass: drift checks get them for free.
         They are None when the head could not be found or did not show its input for every batch (then no
         norm is better than a wrong one). Not for concurrent calls on one scorer: the hook is per model."""
+        first, inverse = enc.distinct()
+        if len(first) == len(enc):
+            return self._run_distinct(enc, on_batch, with_norms)
+        out, norms = self._run_distinct(enc.select(first), on_batch, with_norms)
+        if on_batch is not None:
+            on_batch(len(enc) - len(first))  # the repeats: done without a forward pass
+        return out[:, inverse], None if norms is None else norms[inverse]
+
+    def _run_distinct(self, enc: Any, on_batch: Any, with_norms: bool) -> tuple[np.ndarray, np.ndarray | None]:
         n = len(enc.input_ids)
         out = np.zeros((len(self.members), n), dtype=np.float64)
         norms: np.ndarray | None = np.zeros(n, dtype=np.float64) if with_norms else None

@@ -52,6 +52,26 @@ class Encoded:
     def lengths(self) -> list[int]:
         return [len(ids) for ids in self.input_ids]
 
+    def select(self, rows: Sequence[int]) -> Encoded:
+        """The examples at ``rows``, in that order."""
+        types = self.token_type_ids
+        return Encoded([self.input_ids[i] for i in rows], None if types is None else [types[i] for i in rows],
+                       [self.truncated[i] for i in rows])
+
+    def distinct(self) -> tuple[list[int], list[int]]:
+        """(first, inverse): the first row of each distinct model input, and for every row the position in
+        ``first`` of its input. Texts that differ only past the truncation point are the same input."""
+        seen: dict[tuple[Any, ...], int] = {}
+        first: list[int] = []
+        inverse: list[int] = []
+        for i, ids in enumerate(self.input_ids):
+            key = (tuple(ids), None if self.token_type_ids is None else tuple(self.token_type_ids[i]))
+            if key not in seen:
+                seen[key] = len(first)
+                first.append(i)
+            inverse.append(seen[key])
+        return first, inverse
+
 
 def ensure_pad_token(tokenizer: Any) -> int:
     """Give a tokenizer without a pad token one (eos, else unk, else a new '<|pad|>') and return the pad id.
