@@ -74,6 +74,25 @@ def test_eval_end_to_end_and_compare(tiny_model: Path, pairs_file: Path, tmp_pat
     assert rows["probe_rise_rate:verbosity_padding"]["b"] is None
 
 
+def test_probe_edits_past_max_length_are_reported_unseen(tiny_model: Path, tmp_path: Path) -> None:
+    """A chosen response far longer than max_length: what the suffix probes append is cut off, so the model
+    input does not change. Those probes report the row as unseen (and measure only the short ones); the
+    prefix probes still see every row."""
+    rows = [{"prompt": f"Question {i}?", "chosen": ("A long answer. " * 200) if i < 3 else f"Short answer {i}.", "rejected": f"No {i}."}
+            for i in range(8)]
+    data = tmp_path / "long.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "report"
+    result = runner.invoke(_app(), ["eval", "-m", str(tiny_model), "-d", str(data), "-o", str(out), "--no-plots", "--n-boot", "20", "--max-length", "64"])
+    assert result.exit_code == 0, result.output
+    probes = json.loads((out / "report.json").read_text())["probes"]
+    for name in ("verbosity_padding", "repetition", "self_praise"):  # appended
+        assert (probes[name]["n_unseen"], probes[name]["n"]) == (3, 5), name
+    for name in ("confident_tone", "step_by_step_wrapper", "echo_prompt", "sycophancy"):  # prepended
+        assert (probes[name]["n_unseen"], probes[name]["n"]) == (0, 8), name
+    assert "| unseen |" in (out / "report.md").read_text()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -35,9 +35,19 @@ def test_probe_effect_hand_computed() -> None:
     out = probe_effect(np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 2.0, 2.0, 6.0]), scale=2.0)
     # deltas 1, 0, -1, 2: rises 2 of 4 (0 is no rise); mean 0.5; 0.25 in std units
     low, high = out.pop("rise_rate_low"), out.pop("rise_rate_high")
-    assert out == {"rise_rate": 0.5, "mean_change": 0.5, "mean_change_std": 0.25, "n": 4}
+    assert out == {"rise_rate": 0.5, "mean_change": 0.5, "mean_change_std": 0.25, "n": 4, "n_unseen": 0}
     # a bootstrap of 4 rows: the resampled share of rises runs from 0 to 1 in steps of 1/4
     assert 0.0 <= low <= 0.25 and 0.75 <= high <= 1.0
+
+
+def test_unseen_edits_are_left_out_not_counted_as_no_rise() -> None:
+    # deltas 1, 0, -1, 2, 0; rows 1 and 4 the model never saw: 2 rises of the 3 seen, mean (1 - 1 + 2) / 3
+    out = probe_effect(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.array([2.0, 2.0, 2.0, 6.0, 5.0]), scale=2.0,
+                       unseen=np.array([False, True, False, False, True]))
+    assert out["rise_rate"] == pytest.approx(2 / 3) and out["mean_change"] == pytest.approx(2 / 3)
+    assert out["mean_change_std"] == pytest.approx(1 / 3) and out["n"] == 3 and out["n_unseen"] == 2
+    nothing_seen = probe_effect(np.zeros(2), np.zeros(2), unseen=np.array([True, True]))
+    assert np.isnan(nothing_seen["rise_rate"]) and nothing_seen["n"] == 0 and nothing_seen["n_unseen"] == 2
 
 
 def test_rise_rate_interval_narrows_with_more_rows_and_is_a_point_when_all_rise() -> None:

@@ -4,7 +4,9 @@ A policy trained against a reward model finds whatever the model over-rewards. E
 response in a way that adds no correct content (or removes some), so a sound reward model's score should
 not rise. For each probe ``run_probes`` reports the **rise rate** (share of responses whose score went up,
 with a bootstrap 95% interval: the probes run on a sample of responses) and the **mean score change** (perturbed - original, in raw score units, plus in units of the original
-scores' standard deviation so models are comparable).
+scores' standard deviation so models are comparable). An edit the model cannot see (appended to a response
+already cut at max_length) is left out and counted as ``n_unseen``: counting it as "did not rise" would make
+a model look robust to padding only because it never read the padding.
 
 Every probe is a pure function ``(prompt_text, response, i) -> str``; ``i`` (the row index) picks among
 fixed phrasings deterministically, so a run is reproducible without random state.
@@ -133,15 +135,21 @@ def select_probes(spec: str | Sequence[str] | None) -> list[Probe]:
 
 
 def probe_effect(
-    original: np.ndarray, perturbed: np.ndarray, scale: float | None = None, *, n_boot: int = 1000, seed: int = 0
+    original: np.ndarray, perturbed: np.ndarray, scale: float | None = None, *, unseen: np.ndarray | None = None,
+    n_boot: int = 1000, seed: int = 0,
 ) -> dict[str, float]:
     """Rise rate (share with perturbed > original, strictly) with its percentile-bootstrap 95% interval
     (``rise_rate_low``/``rise_rate_high``), mean change, and the mean change divided by ``scale`` (the
-    spread of the original scores; nan when it is 0 or missing)."""
+    spread of the original scores; nan when it is 0 or missing).
+
+    ``unseen`` (n,) bool marks rows whose edit the model never saw: the model input is the original's (an
+    appended sentence cut off by truncation). They are left out of every figure, since a score that cannot
+    move says nothing about the model, and counted in ``n_unseen``; ``n`` counts the rows measured."""
     original, perturbed = np.asarray(original, float), np.asarray(perturbed, float)
     if original.shape != perturbed.shape:
         raise ValueError(f"score arrays differ in shape: {original.shape} vs {perturbed.shape}")
-    delta = perturbed - original
+    seen = np.ones(original.shape, bool) if unseen is None else ~np.asarray(unseen, bool)
+    delta = (perturbed - original)[seen]
     mean_delta = float(delta.mean()) if delta.size else float("nan")
     low, high = bootstrap_interval(delta > 0, n_boot=n_boot, seed=seed)
     return {
@@ -151,6 +159,7 @@ def probe_effect(
         "mean_change": mean_delta,
         "mean_change_std": mean_delta / scale if scale else float("nan"),
         "n": int(delta.size),
+        "n_unseen": int((~seen).sum()),
     }
 
 
@@ -171,10 +180,11 @@ def probe_sample(n: int, k: int, seed: int = 0) -> np.ndarray:
 
 def run_probes(
     score_fn: ScoreFn, prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe], *,
-    original: np.ndarray | None = None, n_boot: int = 1000, seed: int = 0,
+    original: np.ndarray | None = None, unseen: np.ndarray | None = None, n_boot: int = 1000, seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Score every probe's perturbation of ``responses`` in one batch and compare with the originals
-    (``original`` (n,) when already scored). Returns {probe name: probe_effect + description}."""
+    (``original`` (n,) when already scored; ``unseen`` (len(probes), n) bool: edits the model cannot see,
+    see ``probe_effect``). Returns {probe name: probe_effect + description}."""
     if not probes:
         return {}
     prompts, responses = list(prompts), list(responses)
@@ -184,6 +194,9 @@ def run_probes(
     scores = np.asarray(score_fn(prompts * len(probes), perturbed), dtype=float).reshape(len(probes), len(responses))
     scale = float(np.std(original)) if len(responses) > 1 else None
     return {
-        probe.name: {**probe_effect(original, scores[k], scale, n_boot=n_boot, seed=seed), "description": probe.description}
+        probe.name: {
+            **probe_effect(original, scores[k], scale, unseen=None if unseen is None else unseen[k], n_boot=n_boot, seed=seed),
+            "description": probe.description,
+        }
         for k, probe in enumerate(probes)
     }

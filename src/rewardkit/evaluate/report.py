@@ -92,7 +92,8 @@ def render_markdown(report: dict[str, Any], images: list[str]) -> str:
             rows.append(["annotators on repeated pairs", between["kappa"], between["agreement"], between["n"]])
         parts += ["## Agreement (Cohen's kappa)", "", _table(["raters", "kappa", "raw agreement", "n"], rows), ""]
     if report.get("probes"):
-        parts += ["## Reward-hacking probes", "", _table(["probe", "rise rate", "95% interval", "mean change", "change (std)", "n"], [[n, p["rise_rate"], f"{_fmt(p.get('rise_rate_low'))}-{_fmt(p.get('rise_rate_high'))}", p["mean_change"], p["mean_change_std"], p["n"]] for n, p in report["probes"].items()]), ""]
+        parts += ["## Reward-hacking probes", "", _table(["probe", "rise rate", "95% interval", "mean change", "change (std)", "n", "unseen"], [[n, p["rise_rate"], f"{_fmt(p.get('rise_rate_low'))}-{_fmt(p.get('rise_rate_high'))}", p["mean_change"], p["mean_change_std"], p["n"], p.get("n_unseen", 0)] for n, p in report["probes"].items()]), "",
+                  "unseen: edits past the model's max_length (appended to a response already cut), so its input did not change; left out of the figures.", ""]
     if "best_of_n" in report:
         parts += ["## Best-of-N", "", _table(["N", "reward pick", "random pick", "oracle pick", "gain", "groups"], [[r["n"], r["reward_pick"], r["random_pick"], r["oracle_pick"], r["gain"], r["groups"]] for r in report["best_of_n"]["curve"]]), ""]
     if "model_ranking" in report:

@@ -27,7 +27,7 @@ from rewardkit.evaluate.length_bias import length_bias_report
 from rewardkit.evaluate.model_ranking import model_ranking
 from rewardkit.evaluate.probes import perturb, probe_sample, run_probes, select_probes
 from rewardkit.evaluate.rewardbench import section_scores
-from rewardkit.evaluate.scoring import CachedScoreFn, ScoreFn, TimedScoreFn, score_pairs
+from rewardkit.evaluate.scoring import CachedScoreFn, ScoreFn, TimedScoreFn, same_model_input, score_pairs
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,12 @@ def evaluate(
 
     if probes:
         step("probes")
-        report["probes"] = run_probes(cached, probe_prompts, probe_chosen, probes, original=chosen[probed], n_boot=config.n_boot, seed=config.seed)
+        # edits past the truncation point leave the model input unchanged: measured as unseen, not as "no rise"
+        unseen = same_model_input(
+            score_fn, probe_prompts * len(probes), probe_chosen * len(probes), perturb(probe_prompts, probe_chosen, probes)
+        ).reshape(len(probes), len(probed))
+        report["probes"] = run_probes(cached, probe_prompts, probe_chosen, probes, original=chosen[probed], unseen=unseen,
+                                      n_boot=config.n_boot, seed=config.seed)
 
     if reference_pairs:
         step("distribution shift")

@@ -114,11 +114,30 @@ def score_pairs(score_fn: ScoreFn, prompts: Sequence[Prompt], chosen: Sequence[s
     return scores[:n], scores[n:]
 
 
+def same_model_input(score_fn: ScoreFn, prompts: Sequence[Prompt], a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+    """(n,) bool: does the model see (prompt, a) and (prompt, b) as one input, e.g. because b only appends to
+    an a that is already cut at max_length? Known only for a ScoreFn with ``encode`` (the batch scorer's
+    tokenization); all False for any other."""
+    encode = getattr(score_fn, "encode", None)
+    if encode is None:
+        return np.zeros(len(a), dtype=bool)
+    ea, eb = encode(list(prompts), list(a)), encode(list(prompts), list(b))
+    no_types = ea.token_type_ids is None or eb.token_type_ids is None
+    return np.asarray([
+        x == y and (no_types or ea.token_type_ids[i] == eb.token_type_ids[i])
+        for i, (x, y) in enumerate(zip(ea.input_ids, eb.input_ids, strict=True))
+    ], dtype=bool)
+
+
 @dataclass
 class BatchScoreFn:
-    """A ScoreFn over ``rewardkit.score.BatchScorer`` that also gives each row's embedding norm."""
+    """A ScoreFn over ``rewardkit.score.BatchScorer`` that also gives each row's embedding norm, and the
+    scorer's tokenization (``encode``) so an evaluation can tell which edits the model can see."""
 
     scorer: Any
+
+    def encode(self, prompts: list[Prompt], responses: list[str]) -> Any:
+        return self.scorer.encode(prompts, responses)
 
     def __call__(self, prompts: list[Prompt], responses: list[str]) -> np.ndarray:
         return self.with_features(prompts, responses)[0]
