@@ -141,7 +141,8 @@ def main() -> None:
         from score_bench import executed_flops, matmul_flops, model_flops
 
         scorer = loaded.score_fn.scorer
-        lengths = scorer.encode([p for p, _ in recorder.rows], [r for _, r in recorder.rows]).lengths
+        enc = scorer.encode([p for p, _ in recorder.rows], [r for _, r in recorder.rows])
+        lengths = [enc.lengths[i] for i in enc.distinct()[0]]  # the scorer runs each distinct model input once
         flops = sum(model_flops(m.model, lengths) for m in scorer.members)
         executed = sum(executed_flops(m.model, lengths) for m in scorer.members)
         bound = matmul_flops(torch.float32)
