@@ -7,8 +7,8 @@ Why it is fast: rows are tokenized once (``rewardkit.model.formatting.encode``, 
 uses), sorted by token length and packed into batches up to a TOKEN budget (rows x padded width), so a batch
 of short rows holds many rows and almost no padding; each distinct model input runs once; the forward
 (``rewardkit.model.forward``) computes a BERT-family model's last layer only for the position the head
-reads; the model runs under ``torch.inference_mode``; the
-dtype is chosen by measuring (bf16 only where it is faster here and ranks the same); input order is restored.
+reads; the model runs under ``torch.inference_mode``; the dtype is chosen by measuring (bf16 only where it
+is faster here and ranks the same); input order is restored.
 
 Why scores do not depend on the batch: padding is on the right and masked, so a row's score is the same alone
 or beside any others up to float rounding (tested within 1e-3 in fp32).
