@@ -123,8 +123,8 @@ def executed_flops(model: torch.nn.Module, lengths: list[int]) -> float:
     attention = last.attention.self
     skipped_params = sum(p.numel() for p in last.parameters()) - sum(
         p.numel() for p in (*attention.key.parameters(), *attention.value.parameters()))
-    others = np.asarray(lengths, dtype=np.float64) - 1  # every position but the first
-    t = others + 1
+    t = np.asarray(lengths, dtype=np.float64)
+    others = t - 1  # every position but the first: no query row (t keys each), no projections but K and V
     return full - float((2 * others * skipped_params + 4 * others * t * model.config.hidden_size).sum())
 
 

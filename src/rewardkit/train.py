@@ -140,9 +140,9 @@ class PairTensors:
 
     def length_feature(self, rows: list[int] | None = None) -> torch.Tensor:
         """[len(rows)] (all pairs when None) log(1 + chars chosen) - log(1 + chars rejected): the
-        length-controlled model's feature, indexed per batch rather than rebuilt for every pair."""
-        rows = list(range(self.n)) if rows is None else rows
-        return self.log_length[rows] - self.log_length[[r + self.n for r in rows]]
+        length-controlled model's feature (``length_control.length_feature``) of the given pairs."""
+        feature = self.log_length[: self.n] - self.log_length[self.n:]
+        return feature if rows is None else feature[rows]
 
 
 def attribute_index(pairs: list[PreferencePair], attributes: list[str]) -> list[int]:
@@ -389,7 +389,7 @@ def train_member(
         # chosen rows i and rejected rows N+i in ONE forward pass: [2B, L] -> logits [2B, A] -> [B], [B]
         batch = collate(data.encoded, data.both_sides(rows), pad_id)
         with autocast():
-            logits = net(**batch).float()
+            logits = net(**batch)
         heads = data.attribute[rows]
         rewards = judged_rewards(logits, torch.cat([heads, heads]), head_weights)
         return rewards[: len(rows)], rewards[len(rows):]
@@ -656,7 +656,7 @@ def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: in
         for _ in range(2):
             t0 = time.perf_counter()
             with ctx():
-                loss = forward(**batch).float().sum()
+                loss = forward(**batch).sum()
             loss.backward()
             best = min(best, time.perf_counter() - t0)
         forward.zero_grad(set_to_none=True)

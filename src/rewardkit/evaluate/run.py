@@ -155,6 +155,7 @@ def evaluate(
     probes = select_probes(config.probes)
     probed = probe_sample(len(pairs), config.max_probe_rows, config.seed)
     probe_prompts, probe_chosen = [prompts[i] for i in probed], [pairs[i].chosen for i in probed]
+    probe_edits = perturb(probe_prompts, probe_chosen, probes)  # (len(probes) * len(probed),), probe-major
     ref = (reference_pairs or [])[: config.max_reference_rows]
     groups = best_of_n_groups or []
     step("scoring")
@@ -163,7 +164,7 @@ def evaluate(
     # response that is also a pair's) is scored once. The stages below read the cache.
     all_prompts = prompts * 2 + probe_prompts * len(probes) + [p.prompt for p in ref] + [g.prompt for g in groups for _ in g.responses]
     all_responses = (
-        [p.chosen for p in pairs] + [p.rejected for p in pairs] + perturb(probe_prompts, probe_chosen, probes)
+        [p.chosen for p in pairs] + [p.rejected for p in pairs] + probe_edits
         + [p.chosen for p in ref] + [r for g in groups for r in g.responses]
     )
     cached = CachedScoreFn(timed)
@@ -195,9 +196,7 @@ def evaluate(
     if probes:
         step("probes")
         # edits past the truncation point leave the model input unchanged: measured as unseen, not as "no rise"
-        unseen = same_model_input(
-            score_fn, probe_prompts * len(probes), probe_chosen * len(probes), perturb(probe_prompts, probe_chosen, probes)
-        ).reshape(len(probes), len(probed))
+        unseen = same_model_input(score_fn, probe_prompts, probe_chosen, probe_edits)
         report["probes"] = run_probes(cached, probe_prompts, probe_chosen, probes, original=chosen[probed], unseen=unseen,
                                       n_boot=config.n_boot, seed=config.seed)
 

@@ -114,19 +114,20 @@ def score_pairs(score_fn: ScoreFn, prompts: Sequence[Prompt], chosen: Sequence[s
     return scores[:n], scores[n:]
 
 
-def same_model_input(score_fn: ScoreFn, prompts: Sequence[Prompt], a: Sequence[str], b: Sequence[str]) -> np.ndarray:
-    """(n,) bool: does the model see (prompt, a) and (prompt, b) as one input, e.g. because b only appends to
-    an a that is already cut at max_length? Known only for a ScoreFn with ``encode`` (the batch scorer's
+def same_model_input(score_fn: ScoreFn, prompts: Sequence[Prompt], originals: Sequence[str], edits: Sequence[str]) -> np.ndarray:
+    """(k, n) bool for k edits of each of n responses, edit-major (``edits[j * n + i]`` edits ``originals[i]``):
+    does the model see the edit and the original as one input, e.g. because the edit only appends to a
+    response already cut at max_length? Known only for a ScoreFn with ``encode`` (the batch scorer's
     tokenization); all False for any other."""
+    n = len(originals)
+    k = len(edits) // n if n else 0
     encode = getattr(score_fn, "encode", None)
-    if encode is None:
-        return np.zeros(len(a), dtype=bool)
-    ea, eb = encode(list(prompts), list(a)), encode(list(prompts), list(b))
-    no_types = ea.token_type_ids is None or eb.token_type_ids is None
-    return np.asarray([
-        x == y and (no_types or ea.token_type_ids[i] == eb.token_type_ids[i])
-        for i, (x, y) in enumerate(zip(ea.input_ids, eb.input_ids, strict=True))
-    ], dtype=bool)
+    if encode is None or not n:
+        return np.zeros((k, n), dtype=bool)
+    original = encode(list(prompts), list(originals))
+    edited = encode(list(prompts) * k, list(edits))
+    keys = [original.key(i) for i in range(n)]
+    return np.asarray([edited.key(j) == keys[j % n] for j in range(len(edits))], dtype=bool).reshape(k, n)
 
 
 @dataclass

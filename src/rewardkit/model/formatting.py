@@ -58,14 +58,19 @@ class Encoded:
         return Encoded([self.input_ids[i] for i in rows], None if types is None else [types[i] for i in rows],
                        [self.truncated[i] for i in rows])
 
+    def key(self, i: int) -> tuple[Any, ...]:
+        """Row i's model input as a hashable value: equal keys, equal inputs (texts that differ only past
+        the truncation point included)."""
+        return tuple(self.input_ids[i]), None if self.token_type_ids is None else tuple(self.token_type_ids[i])
+
     def distinct(self) -> tuple[list[int], list[int]]:
         """(first, inverse): the first row of each distinct model input, and for every row the position in
-        ``first`` of its input. Texts that differ only past the truncation point are the same input."""
+        ``first`` of its input."""
         seen: dict[tuple[Any, ...], int] = {}
         first: list[int] = []
         inverse: list[int] = []
-        for i, ids in enumerate(self.input_ids):
-            key = (tuple(ids), None if self.token_type_ids is None else tuple(self.token_type_ids[i]))
+        for i in range(len(self)):
+            key = self.key(i)
             if key not in seen:
                 seen[key] = len(first)
                 first.append(i)
