@@ -178,6 +178,26 @@ def test_a_run_writes_the_full_layout_and_counts_truncations(tiny_backbone, tmp_
     assert rm.score(["question 1: tell me about tea"], ["excellent answer"])[0] == pytest.approx(plain, abs=1e-5)
 
 
+@pytest.mark.parametrize("overrides, best_is_last", [
+    ({"max_steps": 10, "eval_every": 5}, True),  # the last validation's rewards are reused
+    ({"max_steps": 30, "eval_every": 3, "lr": 0.1}, False),  # too large a step: the best is an early one, scored again
+])
+def test_the_cards_validation_figures_are_the_saved_models(tiny_backbone, tmp_path, overrides, best_is_last):
+    from rewardkit.model import load_reward_model
+    from rewardkit.train import load_pairs
+
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(120, seed=3))
+    config = tiny_config(tiny_backbone, data, tmp_path / "rm", **overrides)
+    metrics = train(config).metrics
+    assert (metrics["best_step"] == metrics["steps"]) == best_is_last
+    _, val_pairs, _ = load_pairs(config)
+    rm = load_reward_model(tmp_path / "rm")
+    prompts = [p.prompt for p in val_pairs]
+    diff = rm.score(prompts, [p.chosen for p in val_pairs]) - rm.score(prompts, [p.rejected for p in val_pairs])
+    assert metrics["val_margin"] == pytest.approx(float(np.mean(diff)), abs=1e-4)
+    assert metrics["val_accuracy"] == pytest.approx(float(np.mean(diff > 0)))
+
+
 def test_training_on_a_snapshot_records_its_id(tiny_backbone, tmp_path):
     from rewardkit.data.snapshot import write_snapshot
 

@@ -395,28 +395,30 @@ def train_member(
         return rewards[: len(rows)], rewards[len(rows):]
 
     @torch.no_grad()
-    def validate() -> dict[str, float]:
+    def val_rewards() -> tuple[torch.Tensor, torch.Tensor]:
+        # every validation pair in its own order, computed in length-sorted batches (little padding)
+        was_training = model.training
         model.eval()
-        rc_all, rr_all, loss_sum = [], [], 0.0
+        rc, rr = torch.zeros(val_data.n), torch.zeros(val_data.n)
         order = sorted(range(val_data.n), key=val_data.pair_lengths().__getitem__)
         for start in range(0, len(order), config.batch_size * 4):
             rows = order[start:start + config.batch_size * 4]
-            rc, rr = rewards_of(forward, val_data, rows)
-            loss_sum += loss_of(rc, rr, rows, val_data).item() * len(rows)
-            rc_all.append(rc)
-            rr_all.append(rr)
-        model.train()
-        rc, rr = torch.cat(rc_all), torch.cat(rr_all)
-        decided = ~val_data.tie[order]
-        diff = (rc - rr)[decided]
+            rc[rows], rr[rows] = rewards_of(forward, val_data, rows)
+        model.train(was_training)
+        return rc, rr
+
+    @torch.no_grad()
+    def val_metrics(rc: torch.Tensor, rr: torch.Tensor) -> dict[str, float]:
+        diff = (rc - rr)[~val_data.tie]
         return {
-            "loss": loss_sum / max(1, val_data.n),
+            # every loss here is a mean over pairs, so one call over all of them equals the batch-weighted mean
+            "loss": loss_of(rc, rr, list(range(val_data.n)), val_data).item() if val_data.n else float("nan"),
             "accuracy": (diff > 0).float().mean().item() if len(diff) else float("nan"),
             "margin": diff.mean().item() if len(diff) else float("nan"),
             "chosen_mean": rc.mean().item(),
             "rejected_mean": rr.mean().item(),
             # how much the reward follows length: Pearson of reward and log length over both sides
-            "length_corr": pearson(torch.cat([rc, rr]), val_data.log_length[val_data.both_sides(order)]).item(),
+            "length_corr": pearson(torch.cat([rc, rr]), val_data.log_length).item(),
         }
 
     def batches_of_epoch(epoch: int) -> list[list[int]]:
@@ -428,6 +430,7 @@ def train_member(
     # -- the loop ---------------------------------------------------------------------------------------
     model.train()
     epoch_batches: dict[int, list[list[int]]] = {}
+    last_val: tuple[int, torch.Tensor, torch.Tensor] | None = None  # (step, rc, rr) of the latest validation
     run_stats = {"pairs": 0, "seconds": 0.0}
     with _progress(config, rank, total_steps * config.grad_accum * config.batch_size * world) as bar:
         bar.advance(step * config.grad_accum * config.batch_size * world)
@@ -464,7 +467,8 @@ def train_member(
             bar.advance(sums["pairs"] * world)
 
             if step % config.eval_every == 0 or step == total_steps:
-                metrics = validate()
+                last_val = (step, *val_rewards())
+                metrics = val_metrics(*last_val[1:])
                 history.append({"kind": "val", "step": step, **metrics})
                 improved = metrics["loss"] < best["loss"]
                 best = {"loss": metrics["loss"], "step": step, "evals_since": 0, **metrics} if improved else {
@@ -495,9 +499,10 @@ def train_member(
         model = model.merge_and_unload()  # plain HF weights, the trained head in place of the original
         forward = RewardForward(model)
     model.eval()
-    with torch.no_grad():
-        order = list(range(val_data.n))
-        rc, rr = (torch.cat(t) for t in zip(*(rewards_of(forward, val_data, order[s:s + 32]) for s in range(0, len(order), 32)))) if order else (torch.zeros(0), torch.zeros(0))
+    # the best checkpoint is usually the last validation's weights: reuse its rewards (LoRA merging changes
+    # the arithmetic, so a merged model is scored again)
+    reuse = last_val is not None and last_val[0] == best["step"] and not config.lora_r
+    rc, rr = (last_val[1], last_val[2]) if reuse and last_val else val_rewards()
     decided = ~val_data.tie
     diff = (rc - rr)[decided]
     # P(a > b) is symmetric: calibrate on both orientations, (d, 1) and (-d, 0)

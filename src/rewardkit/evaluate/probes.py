@@ -180,17 +180,19 @@ def probe_sample(n: int, k: int, seed: int = 0) -> np.ndarray:
 
 def run_probes(
     score_fn: ScoreFn, prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe], *,
-    original: np.ndarray | None = None, unseen: np.ndarray | None = None, n_boot: int = 1000, seed: int = 0,
+    original: np.ndarray | None = None, unseen: np.ndarray | None = None, edits: Sequence[str] | None = None,
+    n_boot: int = 1000, seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Score every probe's perturbation of ``responses`` in one batch and compare with the originals
     (``original`` (n,) when already scored; ``unseen`` (len(probes), n) bool: edits the model cannot see,
-    see ``probe_effect``). Returns {probe name: probe_effect + description}."""
+    see ``probe_effect``; ``edits``: ``perturb``'s output when already built). Returns {probe name:
+    probe_effect + description}."""
     if not probes:
         return {}
     prompts, responses = list(prompts), list(responses)
     if original is None:
         original = np.asarray(score_fn(prompts, responses), dtype=float)
-    perturbed = perturb(prompts, responses, probes)
+    perturbed = list(edits) if edits is not None else perturb(prompts, responses, probes)
     scores = np.asarray(score_fn(prompts * len(probes), perturbed), dtype=float).reshape(len(probes), len(responses))
     scale = float(np.std(original)) if len(responses) > 1 else None
     return {

@@ -198,7 +198,7 @@ def evaluate(
         # edits past the truncation point leave the model input unchanged: measured as unseen, not as "no rise"
         unseen = same_model_input(score_fn, probe_prompts, probe_chosen, probe_edits)
         report["probes"] = run_probes(cached, probe_prompts, probe_chosen, probes, original=chosen[probed], unseen=unseen,
-                                      n_boot=config.n_boot, seed=config.seed)
+                                      edits=probe_edits, n_boot=config.n_boot, seed=config.seed)
 
     if reference_pairs:
         step("distribution shift")
