@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import numpy as np
 
 from rewardkit.serve.app import check_key
 from rewardkit.serve.config import ServeSettings
@@ -18,6 +19,7 @@ def test_check_key_constant_time_compare_logic() -> None:
     assert check_key(s, "Bearer secret-2") and check_key(s, "Bearer k1")
     assert not check_key(s, "Bearer k") and not check_key(s, "secret-2") and not check_key(s, None)
     assert check_key(ServeSettings(api_keys=[]), None)  # no keys configured: open
+    assert check_key(s, "bearer k1") and check_key(s, "BEARER  k1")  # the scheme is case-insensitive
 
 
 def test_bearer_auth_and_public_probes(serve) -> None:  # type: ignore[no-untyped-def]
@@ -34,6 +36,11 @@ def test_bearer_auth_and_public_probes(serve) -> None:  # type: ignore[no-untype
             assert method(url + route).status_code == 401, route
         for public in ("/health", "/ready", "/metrics"):
             assert httpx.get(url + public).status_code == 200, public
+        # OpenRLHF sends no Authorization header: /get_reward (only) takes the key in its URL
+        query = {"query": ["q a"]}
+        assert httpx.post(url + "/get_reward?api_key=s3cret", json=query).status_code == 200
+        assert httpx.post(url + "/get_reward?api_key=nope", json=query).status_code == 401
+        assert httpx.post(url + "/v1/score?api_key=s3cret", json=ONE).status_code == 401
 
 
 def test_limits_413_and_validation_422(serve) -> None:  # type: ignore[no-untyped-def]
@@ -80,3 +87,36 @@ def test_full_queue_answers_429_then_recovers(serve) -> None:  # type: ignore[no
         assert limited.headers["retry-after"] == "1" and limited.json()["error_type"] == "overloaded"
         assert httpx.post(url + "/v1/score", json=ONE).status_code == 200
         assert 'rk_requests_total{route="/v1/score",status="429"}' in httpx.get(url + "/metrics").text
+
+
+def test_a_lone_surrogate_is_invalid_input_not_a_server_error(server_url: str) -> None:
+    # JSON may escape a lone surrogate; Python decodes it to a str the tokenizer cannot take
+    for route, body in (("/v1/score", b'{"inputs": [{"prompt": "p", "response": "bad \\ud800 text"}]}'),
+                        ("/v1/rank", b'{"prompt": "\\udfff", "responses": ["a"]}'),
+                        ("/get_reward", b'{"query": ["q \\ud800"], "labels": [[1, 2]]}')):
+        r = httpx.post(server_url + route, content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422, (route, r.text)
+        assert r.json()["error_type"] == "validation" and "surrogate" in r.json()["error"]
+
+
+def test_a_request_that_breaks_the_model_fails_alone_not_the_requests_batched_with_it(tiny_model) -> None:  # type: ignore[no-untyped-def]
+    from rewardkit.score import load_scorer
+    from rewardkit.serve.batcher import MicroBatcher
+
+    scorer = load_scorer(str(tiny_model), dtype="fp32")
+
+    async def main() -> list[object]:
+        batcher = MicroBatcher(queue_size=16, max_wait_ms=200, max_rows=64, token_budget=100_000)
+        batcher.start()
+        try:  # past the route's validation, straight into one micro-batch: the tokenizer raises on the surrogate
+            jobs = [batcher.submit(scorer, ["p"], ["good one"]), batcher.submit(scorer, ["p"], ["bad \ud800"]),
+                    batcher.submit(scorer, ["p", "q"], ["good two", "good three"])]
+            return await asyncio.gather(*jobs, return_exceptions=True)
+        finally:
+            await batcher.stop()
+
+    good, bad, good2 = asyncio.run(main())
+    assert isinstance(bad, Exception)
+    assert len(good.raw) == 1 and len(good2.raw) == 2  # type: ignore[union-attr]
+    alone = scorer.score(["p", "p", "q"], ["good one", "good two", "good three"])
+    assert np.allclose(np.concatenate([good.raw, good2.raw]), alone.raw, atol=1e-5)  # type: ignore[union-attr]

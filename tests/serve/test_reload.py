@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from rk_helpers import free_port
 ROW = {"inputs": [{"prompt": "What is the capital of France?", "response": "Paris, of course."}]}
 
 
-def test_admin_reload_under_concurrent_requests(serve, tiny_model_b: Path) -> None:  # type: ignore[no-untyped-def]
+def test_admin_reload_under_concurrent_requests(serve, tiny_model_b: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with serve() as url:
         seen: list[list[tuple[float, str, float]]] = [[] for _ in range(8)]
         reloaded_at: list[float] = []
@@ -60,8 +61,12 @@ def test_admin_reload_under_concurrent_requests(serve, tiny_model_b: Path) -> No
             assert all(v == out["previous_version"] for v in names[:switch])
             assert all(v == out["model_version"] for v in names[switch:])
             assert all(v == out["model_version"] for sent, v, _ in rows if sent > reloaded_at[0])
-        bad = httpx.post(url + "/admin/reload", json={"model_path": "/no/such/model"})
-        assert bad.status_code == 422 and bad.json()["error_type"] == "reload_failed"
+        broken = tmp_path / "broken"
+        shutil.copytree(tiny_model_b, broken)
+        (broken / "model.safetensors").write_bytes(b"not a safetensors file")  # raises neither OSError nor ValueError
+        for path in ("/no/such/model", str(broken)):
+            bad = httpx.post(url + "/admin/reload", json={"model_path": path})
+            assert bad.status_code == 422 and bad.json()["error_type"] == "reload_failed", bad.text
         assert httpx.post(url + "/v1/score", json=ROW).json()["model_version"] == out["model_version"]
 
 

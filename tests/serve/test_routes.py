@@ -74,6 +74,21 @@ def test_get_reward_openrlhf_shape(server_url: str) -> None:
     assert bad.status_code == 422 and bad.json()["error_type"] == "validation"
 
 
+def test_get_reward_takes_queries_the_way_openrlhf_decodes_them(server_url: str) -> None:
+    # OpenRLHF decodes rollouts with special tokens kept: left padding, BOS, prompt, response, EOS; labels may
+    # be any JSON; a rollout batch comes in one request, past /v1/score's 256-input limit
+    prompts = ["<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", "<|im_start|>user\nbye<|im_end|>\n<|im_start|>assistant\n"]
+    responses = ["hello!", "see you"]
+    query = [pad + "<s>" + p + r + "<|im_end|>" + "<|endoftext|>" * k for pad, p, r, k in
+             zip(["<|endoftext|><|endoftext|>", ""], prompts, responses, [0, 3])]
+    n = 150  # 300 queries
+    body = {"query": query * n, "prompts": prompts * n, "labels": [[1, 2], {"answer": "x"}] * n}
+    r = httpx.post(server_url + "/get_reward", json=body)
+    assert r.status_code == 200, r.text
+    direct = score(server_url, [{"prompt": p, "response": x} for p, x in zip(prompts, responses)])["scores"]
+    np.testing.assert_allclose(r.json()["rewards"], direct * n, atol=1e-5)
+
+
 def test_health_ready_info_metrics(server_url: str) -> None:
     assert httpx.get(server_url + "/health").json() == {"status": "ok"}
     assert httpx.get(server_url + "/ready").json() == {"status": "ready"}

@@ -27,6 +27,7 @@ from rewardkit.score import BatchScorer, load_scorer, p_better
 from rewardkit.serve.batcher import MicroBatcher, Overloaded
 from rewardkit.serve.config import ServeSettings
 from rewardkit.serve.limits import BodyLimitAndMetrics
+from rewardkit.serve.openrlhf import split_query
 from rewardkit.serve.metrics import Metrics
 from rewardkit.serve.schemas import (
     CompareRequest,
@@ -92,9 +93,9 @@ def check_key(settings: ServeSettings, header: str | None) -> bool:
     """Constant-time comparison against every configured key (no early exit on the first match)."""
     if not settings.api_keys:
         return True
-    if not header or not header.startswith("Bearer "):
+    if not header or header[:7].lower() != "bearer ":  # the scheme is case-insensitive (RFC 9110)
         return False
-    given = header[len("Bearer "):].strip().encode()
+    given = header[7:].strip().encode()
     ok = False
     for key in settings.api_keys:
         ok |= hmac.compare_digest(given, key.encode())
@@ -186,19 +187,28 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             raise ServiceError(503, "not_ready", "model not loaded yet" + (f" ({slot.load_error})" if slot.load_error else ""))
         return scorer
 
+    async def authorized_by_header_or_url(request: Request) -> None:
+        # OpenRLHF's client sends no Authorization header: its --remote_rm_url may carry the key (?api_key=)
+        header = request.headers.get("authorization")
+        key = request.query_params.get("api_key")
+        if not check_key(settings, header if header is not None or key is None else f"Bearer {key}"):
+            raise ServiceError(401, "unauthorized", "missing or invalid bearer key (header, or ?api_key= on /get_reward)",
+                               {"WWW-Authenticate": "Bearer"})
+
     Auth = Annotated[None, Depends(authorized)]
+    UrlAuth = Annotated[None, Depends(authorized_by_header_or_url)]
     Model = Annotated[BatchScorer, Depends(current)]
 
-    def check_limits(texts: list[Any], n_inputs: int) -> None:
-        if n_inputs > settings.max_inputs_per_request:
-            raise ServiceError(413, "payload_too_large", f"{n_inputs} inputs; the limit is {settings.max_inputs_per_request} per request")
+    def check_limits(texts: list[Any], n_inputs: int, max_inputs: int) -> None:
+        if n_inputs > max_inputs:
+            raise ServiceError(413, "payload_too_large", f"{n_inputs} inputs; the limit is {max_inputs} per request")
         for i, text in enumerate(texts):
             size = len(text) if isinstance(text, str) else sum(len(m["content"]) for m in text)
             if size > settings.max_chars_per_input:
                 raise ServiceError(413, "payload_too_large", f"input {i} has {size} characters; the limit is {settings.max_chars_per_input}")
 
-    async def run(scorer: BatchScorer, prompts: list[Any], responses: list[str], n_inputs: int) -> Any:
-        check_limits(list(prompts) + list(responses), n_inputs)
+    async def run(scorer: BatchScorer, prompts: list[Any], responses: list[str], n_inputs: int, max_inputs: int | None = None) -> Any:
+        check_limits(list(prompts) + list(responses), n_inputs, max_inputs or settings.max_inputs_per_request)
         try:
             return await batcher.submit(scorer, prompts, responses)
         except Overloaded:
@@ -235,17 +245,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return RankResponse(ranking=ranking, scores=floats(values), model_version=res.model_version)
 
     @app.post("/get_reward", response_model=RewardResponse, responses=ERRORS)
-    async def get_reward(body: RewardRequest, _: Auth, scorer: Model) -> RewardResponse:
-        """OpenRLHF remote reward model: ``query`` = prompt + response; ``prompts`` (optional) split them."""
+    async def get_reward(body: RewardRequest, _: UrlAuth, scorer: Model) -> RewardResponse:
+        """OpenRLHF remote reward model: ``query`` = prompt + response (special tokens stripped at both ends);
+        ``prompts`` (optional) split them (see ``serve/openrlhf.py``)."""
         if body.prompts is not None and len(body.prompts) != len(body.query):
             raise ServiceError(422, "validation", f"prompts has {len(body.prompts)} items but query has {len(body.query)}")
-        prompts, responses = [], []
-        for i, q in enumerate(body.query):
-            p = body.prompts[i] if body.prompts is not None else ""
-            split = bool(p) and q.startswith(p)
-            prompts.append(p if split else "")
-            responses.append(q[len(p):] if split else q)
-        res = await run(scorer, prompts, responses, len(responses))
+        split = [split_query(q, body.prompts[i] if body.prompts is not None else "", settings.strip_tokens)
+                 for i, q in enumerate(body.query)]
+        res = await run(scorer, [p for p, _ in split], [r for _, r in split], len(split), settings.get_reward_max_inputs)
         rewards = floats(res.raw)
         logs: dict[str, Any] = {"truncated": [float(t) for t in res.truncated]}
         if res.std is not None:
@@ -257,8 +264,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         """Load a model (default: the configured path again) beside the current one and switch atomically."""
         try:
             version, previous = await reload(body.model_path if body else None)
-        except (OSError, ValueError) as exc:
-            raise ServiceError(422, "reload_failed", f"cannot load {body.model_path if body else slot.path}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - whatever a bad path or folder raises, the old model keeps serving
+            raise ServiceError(422, "reload_failed", f"cannot load {body.model_path if body else slot.path}: {type(exc).__name__}: {exc}") from None
         return ReloadResponse(model_version=version, previous_version=previous)
 
     @app.get("/health", response_model=HealthResponse)
@@ -280,7 +287,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             max_length=scorer.max_length, ensemble_size=len(scorer.members), temperature=scorer.card.temperature,
             limits={"max_inputs_per_request": settings.max_inputs_per_request, "max_chars_per_input": settings.max_chars_per_input,
                     "max_body_bytes": settings.max_body_bytes, "queue_size": settings.queue_size,
-                    "max_wait_ms": settings.max_wait_ms, "token_budget": settings.token_budget},
+                    "max_wait_ms": settings.max_wait_ms, "token_budget": settings.token_budget,
+                    "get_reward_max_inputs": settings.get_reward_max_inputs,
+                    "get_reward_max_body_bytes": settings.get_reward_max_body_bytes},
         )
 
     @app.get("/metrics", response_class=Response)
@@ -288,5 +297,6 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         """Prometheus text format (public)."""
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes, metrics=metrics,
+                       route_limits={"/get_reward": settings.get_reward_max_body_bytes})
     return app

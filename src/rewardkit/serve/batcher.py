@@ -110,14 +110,25 @@ class MicroBatcher:
                     continue
                 try:
                     results = await loop.run_in_executor(self.executor, self._score_group, live)
-                except Exception as exc:  # a model failure fails these requests, not the worker
+                except Exception:
+                    # one request's failure must not fail the others merged with it: score each alone, so
+                    # only the request that breaks the model gets the error (the worker keeps going)
                     for job in live:
-                        if not job.future.done():
-                            job.future.set_exception(exc)
+                        await self._score_alone(job)
                     continue
                 for job, result in zip(live, results):
                     if not job.future.done():
                         job.future.set_result(result)
+
+    async def _score_alone(self, job: Job) -> None:
+        try:
+            [result] = await asyncio.get_running_loop().run_in_executor(self.executor, self._score_group, [job])
+        except Exception as exc:
+            if not job.future.done():
+                job.future.set_exception(exc)
+            return
+        if not job.future.done():
+            job.future.set_result(result)
 
     def _score_group(self, jobs: list[Job]) -> list[ScoreResult]:
         """One scoring call over all jobs' rows (runs on the model thread), split back per job."""

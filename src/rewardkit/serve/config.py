@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS
 from rewardkit.settings import SCORE_DTYPES, Settings
 
 
@@ -22,6 +23,10 @@ class ServeSettings(Settings):
     dtype: str = Field(default="auto", description="auto (bf16 only where measured faster), fp32, bf16 or int8 (opt-in: faster, ranks differently).")
     threads: int | None = Field(default=None, ge=1, description="torch threads; default torch's choice.")
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After seconds sent with 429.")
+    # OpenRLHF posts a whole rollout batch (rollout batch / reward servers) in one /get_reward call
+    get_reward_max_inputs: int = Field(default=8192, ge=1, description="Queries per /get_reward request (OpenRLHF sends a rollout batch at once); more is 413.")
+    get_reward_max_body_bytes: int = Field(default=128_000_000, ge=1024, description="/get_reward body size; more is 413.")
+    strip_tokens: list[str] = Field(default=list(DEFAULT_STRIP_TOKENS), description="/get_reward: pad/EOS strings stripped from both ends of each query (OpenRLHF keeps special tokens when it decodes).")
 
     @model_validator(mode="after")
     def _check(self) -> "ServeSettings":

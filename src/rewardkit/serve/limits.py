@@ -18,8 +18,9 @@ ERROR_TYPES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
 
 
 class BodyLimitAndMetrics:
-    def __init__(self, app: Any, max_body_bytes: int, metrics: Metrics) -> None:
-        self.app, self.limit, self.metrics = app, max_body_bytes, metrics
+    def __init__(self, app: Any, max_body_bytes: int, metrics: Metrics, route_limits: dict[str, int] | None = None) -> None:
+        self.app, self.default_limit, self.metrics = app, max_body_bytes, metrics
+        self.route_limits = route_limits or {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -34,10 +35,11 @@ class BodyLimitAndMetrics:
                 status["code"] = message["status"]
             await send(message)
 
+        limit = self.route_limits.get(scope["path"], self.default_limit)
         try:
-            replay = await self._check_body(scope, receive)
+            replay = await self._check_body(scope, receive, limit)
             if replay is None:
-                await _too_large(send_wrapped, self.limit)
+                await _too_large(send_wrapped, limit)
             else:
                 await self.app(scope, replay, send_wrapped)
         finally:
@@ -47,13 +49,13 @@ class BodyLimitAndMetrics:
                 self.metrics.failures.labels(route, ERROR_TYPES.get(code, "internal" if code >= 500 else "client")).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - start)
 
-    async def _check_body(self, scope: dict[str, Any], receive: Any) -> Any:
+    async def _check_body(self, scope: dict[str, Any], receive: Any, limit: int) -> Any:
         """``receive`` to give the app, or None when the body is over the limit."""
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None:
             try:
-                return None if int(length) > self.limit else receive
+                return None if int(length) > limit else receive
             except ValueError:
                 return receive  # the server rejects a malformed Content-Length itself
         if scope.get("method") not in ("POST", "PUT", "PATCH"):
@@ -65,7 +67,7 @@ class BodyLimitAndMetrics:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
+            if size > limit:
                 return None
             chunks.append(chunk)
             more = message.get("more_body", False)

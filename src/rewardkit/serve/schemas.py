@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from rewardkit.data.types import Prompt
 
@@ -13,18 +13,30 @@ from rewardkit.data.types import Prompt
 STRICT = ConfigDict(extra="forbid", strict=True)
 
 
+def _unicode(text: str) -> str:
+    # JSON can carry a lone surrogate ("\ud800"); Python keeps it, the tokenizer then raises: a 422, not a 500
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"not valid Unicode: a lone surrogate at character {exc.start}") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_unicode)]
+
+
 class Message(BaseModel):
     model_config = STRICT
     role: Literal["system", "user", "assistant", "tool"]
-    content: str
+    content: Text
 
 
 class PromptResponse(BaseModel):
     """A response to a prompt (text, or chat messages before the response)."""
 
     model_config = STRICT
-    prompt: str | list[Message] = ""
-    response: str
+    prompt: Text | list[Message] = ""
+    response: Text
 
     def as_pair(self) -> tuple[Prompt, str]:
         prompt = self.prompt if isinstance(self.prompt, str) else [m.model_dump() for m in self.prompt]
@@ -65,9 +77,9 @@ class ScoreResponse(BaseModel):
 
 class CompareRequest(BaseModel):
     model_config = STRICT
-    prompt: str | list[Message] = ""
-    response_a: str
-    response_b: str
+    prompt: Text | list[Message] = ""
+    response_a: Text
+    response_b: Text
 
 
 class CompareResponse(BaseModel):
@@ -78,8 +90,8 @@ class CompareResponse(BaseModel):
 
 class RankRequest(BaseModel):
     model_config = STRICT
-    prompt: str | list[Message] = ""
-    responses: list[str] = Field(min_length=1)
+    prompt: Text | list[Message] = ""
+    responses: list[Text] = Field(min_length=1)
     normalize: bool = False
 
 
@@ -100,9 +112,9 @@ class RewardRequest(BaseModel):
 
     model_config = ConfigDict(strict=True)  # OpenRLHF may add fields: ignore them
 
-    query: list[str] = Field(min_length=1)
-    prompts: list[str] | None = None
-    labels: list[str | float | int | None] | None = None
+    query: list[Text] = Field(min_length=1)
+    prompts: list[Text] | None = None
+    labels: list[Any] | None = Field(default=None, description="Ignored (OpenRLHF sends its dataset labels).")
 
 
 class RewardResponse(BaseModel):
