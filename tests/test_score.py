@@ -169,6 +169,15 @@ def test_score_rows_pairs_messages_and_errors(scorer: BatchScorer) -> None:
         score_rows(scorer, [{"prompt": "p", "response": "r"}, {"messages": [{"role": "assistant", "content": "x"}]}])
     with pytest.raises(InputError, match="last message must be the assistant"):
         score_rows(scorer, [{"messages": [{"role": "user", "content": "x"}]}])
+    with pytest.raises(InputError, match="row 1: 'messages' is text but not JSON"):  # a CSV cell
+        score_rows(scorer, [{"messages": "[{'role': 'user'}"}])
+    # pairs also carry normalized scores; the pair columns are the ones a row has both of
+    assert row["score_a_normalized"] == pytest.approx((row["score_a"] - scorer.card.reward_mean) / scorer.card.reward_std)
+    mixed = score_rows(scorer, [{"prompt": "p", "response_a": "stray", "chosen": "good answer", "rejected": "bad"}])[0]
+    assert mixed["score_a"] == pytest.approx(chosen["score_a"], abs=1e-6)
+    # a chat prompt written to CSV as JSON reads back as messages
+    as_cell = score_rows(scorer, [{"prompt": json.dumps([{"role": "user", "content": "hi"}]), "response": "yo"}])
+    assert as_cell[0]["score"] == pytest.approx(plain[0]["score"], abs=1e-6)
 
 
 @pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
@@ -204,6 +213,14 @@ def test_score_cli(tmp_path: Path, scorer: BatchScorer) -> None:
     bad.write_text('{"text": 1}\n')
     res = CliRunner().invoke(app, ["score", str(bad), "--model", str(model), "--dtype", "fp32"])
     assert res.exit_code != 0 and "expected fields" in str(res.exception)
+    # mistakes in the options are found before the model loads or anything is scored
+    res = CliRunner().invoke(app, ["score", str(src), "--model", str(model), "--out", str(tmp_path / "o.txt")])
+    assert res.exit_code != 0 and "unknown output format" in str(res.exception) and not (tmp_path / "o.txt").exists()
+    res = CliRunner().invoke(app, ["score", str(src), "--model", str(model), "--device", "gpu"])
+    assert res.exit_code != 0 and "--device" in str(res.exception)
+    gz = tmp_path / "out.jsonl.gz"
+    assert CliRunner().invoke(app, ["score", str(src), "--model", str(model), "--out", str(gz), "--dtype", "fp32"]).exit_code == 0
+    assert len(read_rows(gz)) == 4
 
 
 def test_ensemble_mean_and_std(tmp_path: Path) -> None:

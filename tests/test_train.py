@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from rewardkit.data.types import PreferencePair
+from rewardkit.model.device import resolve_device
 from rewardkit.train import TrainConfig, checkpoint_due, length_balance_weights, length_balanced_order, length_grouped_batches, split_by_prompt, split_shared_prompt, train
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -166,7 +167,7 @@ def test_a_run_writes_the_full_layout_and_counts_truncations(tiny_backbone, tmp_
     assert m["truncated_train"] + m["truncated_validation"] == 10  # exactly the long-prompt pairs
     assert card["snapshot_id"].startswith("file:") and card["config"]["max_length"] == 64
     assert card["temperature"] > 0 and card["reward_std"] > 0 and m["ece_after"] is not None
-    assert m == result.metrics | {} and m["steps"] == 10
+    assert m == result.metrics | {} and m["steps"] == 10 and m["device"] == str(resolve_device("auto"))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["kind"] == "val"] == [5, 10]
     assert "val_accuracy" in (out / "README.md").read_text()

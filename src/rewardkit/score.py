@@ -293,7 +293,8 @@ def quantize_int8(scorer: BatchScorer) -> None:
     with warnings.catch_warnings():  # torch's deprecation notice for eager-mode quantization
         warnings.simplefilter("ignore")
         for m in scorer.members:
-            m.model = torch.ao.quantization.quantize_dynamic(copy.deepcopy(m.model).float(), {torch.nn.Linear}, dtype=torch.qint8)
+            # dynamic int8 kernels are CPU kernels (fbgemm): a model loaded on a GPU moves back for them
+            m.model = torch.ao.quantization.quantize_dynamic(copy.deepcopy(m.model).float().cpu(), {torch.nn.Linear}, dtype=torch.qint8)
     scorer.dtype = torch.qint8
 
 
@@ -311,8 +312,8 @@ def choose_dtype(scorer: BatchScorer, requested: str = "auto") -> torch.dtype:
         return torch.qint8
     if requested != "auto":
         raise ValueError(f"dtype must be one of {', '.join(SCORE_DTYPES)}, got {requested!r}")
-    if not bf16_matmul_is_faster():
-        return torch.float32  # no native bf16 here: the model trial would be slow and bf16 cannot win
+    if scorer.members[0].device.type == "cpu" and not bf16_matmul_is_faster():
+        return torch.float32  # no native bf16 on this CPU: the model trial would be slow and bf16 cannot win
     probe_p = ["What is the capital of France, and why is it famous?"] * 32
     probe_r = [("Paris is the capital. " * (1 + i % 8)) + f"Answer {i}." for i in range(32)]
     enc = scorer.encode(probe_p, probe_r)
@@ -365,13 +366,16 @@ def load_scorer(
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     dtype: str = "auto",
     threads: int | None = None,
+    device: str = "auto",
 ) -> BatchScorer:
-    """Load a reward model (rewardkit folder, ensemble folder or any HF sequence-classification id/path)."""
+    """Load a reward model (rewardkit folder, ensemble folder or any HF sequence-classification id/path) onto
+    ``device`` (auto: the GPU when torch sees one; see ``rewardkit.model.device``)."""
     if threads:
         torch.set_num_threads(threads)
     from rewardkit.model import load_reward_model
+    from rewardkit.model.device import resolve_device
 
-    loaded = load_reward_model(path)
+    loaded = load_reward_model(path, device=resolve_device(device))
     members = members_of(loaded)
     card = card_of(loaded, model_version(path))
     length = max_length or card.max_length or DEFAULT_MAX_LENGTH
@@ -434,13 +438,29 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 def split_messages(messages: Any, where: str) -> tuple[Prompt, str]:
     """A chat ending in an assistant turn -> (the turns before it, its content)."""
     if isinstance(messages, str):
-        messages = json.loads(messages)  # CSV cells hold JSON
+        try:
+            messages = json.loads(messages)  # CSV cells hold JSON
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: 'messages' is text but not JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         raise InputError(f"{where}: 'messages' must be a non-empty list of {{role, content}} objects")
     last = messages[-1]
     if last.get("role") != "assistant" or not isinstance(last.get("content"), str):
         raise InputError(f"{where}: the last message must be the assistant's response (role 'assistant')")
     return [dict(role=str(m.get("role")), content=str(m.get("content"))) for m in messages[:-1]], last["content"]
+
+
+def chat_cell(prompt: Any) -> Any:
+    """A prompt as read: text, or a list of messages; a CSV cell holding a JSON list of {role, content}
+    objects (as ``write_rows`` writes one) is that list again."""
+    if isinstance(prompt, str) and prompt.startswith("[{"):
+        try:
+            value = json.loads(prompt)
+        except json.JSONDecodeError:
+            return prompt
+        if isinstance(value, list) and all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in value):
+            return value
+    return prompt
 
 
 def row_kind(row: dict[str, Any], where: str) -> str:
@@ -474,10 +494,10 @@ def score_rows(scorer: BatchScorer, rows: list[dict[str, Any]], on_batch: Any = 
             prompts.append(p)
             responses.append(r)
             continue
-        prompt = row.get("prompt", "")
+        prompt = chat_cell(row.get("prompt", ""))
         if not isinstance(prompt, (str, list)):
             raise InputError(f"{where}: 'prompt' must be text or a list of messages")
-        keys = next(k for k in PAIR_KEYS if k[0] in row) if kind == "pair" else ("response",)
+        keys = next(k for k in PAIR_KEYS if k[0] in row and k[1] in row) if kind == "pair" else ("response",)
         for key in keys:
             if not isinstance(row[key], str):
                 raise InputError(f"{where}: '{key}' must be text, got {type(row[key]).__name__}")
@@ -491,6 +511,7 @@ def score_rows(scorer: BatchScorer, rows: list[dict[str, Any]], on_batch: Any = 
         p = p_better(a, b, scorer.card.temperature)
         for i, row in enumerate(rows):
             extra = {"score_a": float(a[i]), "score_b": float(b[i]), "p_a_better": float(p[i]),
+                     "score_a_normalized": float(res.normalized[2 * i]), "score_b_normalized": float(res.normalized[2 * i + 1]),
                      "truncated_a": res.truncated[2 * i], "truncated_b": res.truncated[2 * i + 1]}
             if res.std is not None:
                 extra |= {"score_a_std": float(res.std[2 * i]), "score_b_std": float(res.std[2 * i + 1])}
@@ -505,11 +526,22 @@ def score_rows(scorer: BatchScorer, rows: list[dict[str, Any]], on_batch: Any = 
     return out
 
 
+OUTPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".csv", ".parquet")
+
+
+def check_output_path(path: Path) -> None:
+    """An InputError unless ``path`` names a format ``write_rows`` writes (checked before any scoring)."""
+    if not path.name.lower().endswith(OUTPUT_SUFFIXES):
+        raise InputError(f"{path}: unknown output format; use {', '.join(OUTPUT_SUFFIXES)}")
+
+
 def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
     """Write rows atomically (temp file + rename) in the format of ``path``'s suffix."""
+    import gzip
     import os
     import tempfile
 
+    check_output_path(path)
     name = path.name.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -529,12 +561,10 @@ def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
                 w.writeheader()
                 for r in rows:
                     w.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()})
-        elif name.endswith(".jsonl") or name.endswith(".json"):
-            with open(tmp, "w", encoding="utf-8") as f:
+        else:
+            with (gzip.open if name.endswith(".gz") else open)(tmp, "wt", encoding="utf-8") as f:
                 for r in rows:
                     f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        else:
-            raise InputError(f"{path}: unknown output format; use .jsonl, .csv or .parquet")
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -16,6 +16,9 @@ SCORE_DTYPES = ("auto", "fp32", "bf16", "int8")
 """What the scorer's ``dtype`` accepts (``rewardkit.score.choose_dtype``); here, torch-free, so the CLI and the
 service settings reject a typo before a model is loaded."""
 
+DEVICE_HELP = "auto (this process's GPU when torch sees one, else the CPU), cpu, cuda, cuda:N or mps"
+"""What a ``device`` option accepts (``rewardkit.model.device.resolve_device``)."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RK_", env_file=".env", extra="ignore")

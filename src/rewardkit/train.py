@@ -40,6 +40,7 @@ import torch
 
 from rewardkit.data.types import PreferencePair, content_hash, prompt_text
 from rewardkit.model.card import RewardCard, atomic_write_text, plot_curves, write_card, write_readme
+from rewardkit.model.device import resolve_device
 from rewardkit.model.formatting import Encoded, collate, encode, template_kind
 from rewardkit.model.forward import RewardForward
 from rewardkit.model.length_control import fit_length_coefficient, log_length, pearson
@@ -235,16 +236,16 @@ def length_grouped_batches(
 # --- distributed --------------------------------------------------------------------------------------
 
 
-def setup_distributed() -> tuple[int, int]:
-    """(rank, world size). Under torchrun / accelerate launch (WORLD_SIZE > 1) joins a gloo (CPU) or nccl
-    process group."""
+def setup_distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size). Under torchrun / accelerate launch (WORLD_SIZE > 1) joins an nccl (GPU) or gloo
+    (CPU) process group."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
 
@@ -261,13 +262,16 @@ class TrainResult:
 
 def train(config: TrainConfig) -> TrainResult:
     """Train one model (or ``config.ensemble`` members) and write it to ``config.out``."""
-    rank, world = setup_distributed()
+    device = resolve_device(config.device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # before the process group: nccl binds each rank to its GPU
+    rank, world = setup_distributed(device)
     if config.threads:
         torch.set_num_threads(config.threads)
     train_pairs, val_pairs, snapshot_id = load_pairs(config)
     out = Path(config.out)
     if config.ensemble == 1:
-        return TrainResult(out, train_member(config, train_pairs, val_pairs, snapshot_id, out, config.seed, rank, world))
+        return TrainResult(out, train_member(config, train_pairs, val_pairs, snapshot_id, out, config.seed, rank, world, device))
     from rewardkit.model.ensemble import bootstrap_indices, member_seeds
 
     members = []
@@ -275,7 +279,7 @@ def train(config: TrainConfig) -> TrainResult:
         member_pairs = train_pairs
         if config.bootstrap:
             member_pairs = [train_pairs[j] for j in bootstrap_indices(len(train_pairs), seed)]
-        metrics = train_member(config, member_pairs, val_pairs, snapshot_id, out / f"member_{i}", seed, rank, world)
+        metrics = train_member(config, member_pairs, val_pairs, snapshot_id, out / f"member_{i}", seed, rank, world, device)
         members.append((f"member_{i}", metrics))
     if rank == 0:
         return TrainResult(out, write_ensemble_card(config, out, snapshot_id, members, val_pairs))
@@ -291,6 +295,7 @@ def train_member(
     seed: int,
     rank: int = 0,
     world: int = 1,
+    device: torch.device | None = None,
 ) -> dict[str, Any]:
     """One model, top to bottom: setup, batches, (resume), loop with validation/checkpoints, finish."""
     from rewardkit.model import losses
@@ -298,6 +303,7 @@ def train_member(
     from rewardkit.model.calibration import expected_calibration_error, fit_temperature, reward_stats
 
     # -- setup: seeds, model, data ---------------------------------------------------------------------
+    device = device or torch.device("cpu")  # the data stays on the CPU; each batch moves to the model's device
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -314,9 +320,10 @@ def train_member(
         n_frozen = frozen_block_count(model, config.freeze_layers)
         if config.freeze_embeddings or n_frozen:
             freeze(model, n_frozen, embeddings=True)
+    model.to(device)
     train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes)
     val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes)
-    head_weights = torch.tensor(attribute_weights, dtype=torch.float32)
+    head_weights = torch.tensor(attribute_weights, dtype=torch.float32, device=device)
     pad_id = tokenizer.pad_token_id
     chosen_shorter = [len(p.chosen) < len(p.rejected) and not p.tie for p in train_pairs]
     chosen_longer = [len(p.chosen) > len(p.rejected) and not p.tie for p in train_pairs]
@@ -353,28 +360,30 @@ def train_member(
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        ddp_forward = DistributedDataParallel(forward)
+        ddp_forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
 
     ckpt_dir = out / "checkpoint"
     step, micro, history, best = 0, 0, [], {"loss": math.inf, "step": 0, "evals_since": 0}
     if config.resume and (ckpt_dir / "last.pt").is_file():
-        state = torch.load(ckpt_dir / "last.pt", weights_only=False)
+        state = torch.load(ckpt_dir / "last.pt", weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, micro, history, best = state["step"], state["micro"], state["history"], state["best"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())  # map_location moved it with the rest
     last_saved = step
 
-    use_bf16 = decide_bf16(config, ddp_forward, train_data, pad_id) if step < total_steps else False
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if use_bf16 else nullcontext
+    use_bf16 = decide_bf16(config, ddp_forward, train_data, pad_id, device) if step < total_steps else False
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
 
     def loss_of(
         rewards_c: torch.Tensor, rewards_r: torch.Tensor, rows: list[int], data: PairTensors, weight: torch.Tensor | None = None
     ) -> torch.Tensor:
-        margin, tie = data.margin[rows], data.tie[rows]
+        on = rewards_c.device
+        margin, tie = data.margin[rows].to(on), data.tie[rows].to(on)
+        weight = None if weight is None else weight.to(on)
         # length control: the preference is explained by r_c - r_r + beta * length feature (0 when off)
-        judged_c = rewards_c + length_coef * data.length_feature(rows) if length_coef else rewards_c
+        judged_c = rewards_c + length_coef * data.length_feature(rows).to(on) if length_coef else rewards_c
         if config.loss == "tie":
             loss = losses.tie_aware_loss(judged_c, rewards_r, tie, weight)
         elif config.loss == "margin":
@@ -387,10 +396,10 @@ def train_member(
 
     def rewards_of(net: Any, data: PairTensors, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         # chosen rows i and rejected rows N+i in ONE forward pass: [2B, L] -> logits [2B, A] -> [B], [B]
-        batch = collate(data.encoded, data.both_sides(rows), pad_id)
+        batch = {k: v.to(device) for k, v in collate(data.encoded, data.both_sides(rows), pad_id).items()}
         with autocast():
             logits = net(**batch)
-        heads = data.attribute[rows]
+        heads = data.attribute[rows].to(device)
         rewards = judged_rewards(logits, torch.cat([heads, heads]), head_weights)
         return rewards[: len(rows)], rewards[len(rows):]
 
@@ -403,7 +412,7 @@ def train_member(
         order = sorted(range(val_data.n), key=val_data.pair_lengths().__getitem__)
         for start in range(0, len(order), config.batch_size * 4):
             rows = order[start:start + config.batch_size * 4]
-            rc[rows], rr[rows] = rewards_of(forward, val_data, rows)
+            rc[rows], rr[rows] = (r.float().cpu() for r in rewards_of(forward, val_data, rows))
         model.train(was_training)
         return rc, rr
 
@@ -494,7 +503,7 @@ def train_member(
 
         dist.barrier()  # rank 0 has written best.pt
     if (ckpt_dir / "best.pt").is_file():
-        model.load_state_dict(torch.load(ckpt_dir / "best.pt", weights_only=True))
+        model.load_state_dict(torch.load(ckpt_dir / "best.pt", weights_only=True, map_location=device))
     if config.lora_r:
         model = model.merge_and_unload()  # plain HF weights, the trained head in place of the original
         forward = RewardForward(model)
@@ -520,9 +529,9 @@ def train_member(
         "ece_before": float(expected_calibration_error(torch.sigmoid(both), labels)) if len(diff) else None,
         "ece_after": float(expected_calibration_error(torch.sigmoid(both / temperature), labels)) if len(diff) else None,
         "train_pairs_per_s": run_stats["pairs"] / run_stats["seconds"] if run_stats["seconds"] else None,
-        "world_size": world,
+        "world_size": world, "device": str(device),
         "weights_sha256": weights_digest(model),
-        "head_changed": not all(torch.equal(v, getattr(model, head).state_dict()[k]) for k, v in head_init.items()),
+        "head_changed": not all(torch.equal(v, getattr(model, head).state_dict()[k].cpu()) for k, v in head_init.items()),
         "length_coef": length_coef,
         "val_length_corr": float(pearson(torch.cat([rc, rr]), val_data.log_length)) if len(rc) > 1 else None,
     }
@@ -628,7 +637,7 @@ def weights_digest(model: Any) -> str:
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         h.update(name.encode())
-        h.update(tensor.detach().float().contiguous().numpy().tobytes())
+        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
 
@@ -643,14 +652,16 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: int) -> bool:
+def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: int, device: torch.device | None = None) -> bool:
     """'auto': time forward+backward of one realistic batch in fp32 and in bf16 autocast, keep the faster
     (``forward``: a ``RewardForward``, batch -> logits).
     (Without native bf16 instructions bf16 autocast is usually slower on CPU.)"""
     if config.bf16 != "auto":
         return config.bf16 == "on"
-    if torch.cuda.is_available():
+    if device is not None and device.type == "cuda":
         return torch.cuda.is_bf16_supported()
+    if device is not None and device.type != "cpu":
+        return False  # mps: no trial, fp32
     if not bf16_matmul_is_faster():
         return False  # without native bf16 the trial alone costs tens of seconds, and bf16 cannot win
     rows = sorted(range(data.n), key=data.pair_lengths().__getitem__)[data.n // 2:][: config.batch_size]

@@ -63,7 +63,11 @@ class TrainConfig:
     seed: int = 0
     """Seed of weights init, batch order and bootstrap."""
     bf16: Literal["auto", "on", "off"] = "auto"
-    """bf16 autocast: auto measures a few steps both ways on this machine and keeps the faster."""
+    """bf16 autocast: auto measures a few steps both ways on this machine and keeps the faster (on a GPU: bf16
+    where the GPU supports it)."""
+    device: str = "auto"
+    """auto (this process's GPU when torch sees one, under torchrun the one LOCAL_RANK names; else the CPU),
+    cpu, cuda, cuda:N or mps."""
     threads: int = 0
     """torch threads (0: leave torch's default; the benchmark uses 2 on a 2-core machine)."""
     freeze_embeddings: bool = False

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from rewardkit.cli.output import UserError
+from rewardkit.settings import DEVICE_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +25,7 @@ def register(app: typer.Typer) -> None:
         max_wait_ms: Annotated[float | None, typer.Option(help="Batching wait once a request is waiting.")] = None,
         dtype: Annotated[str | None, typer.Option(help="auto, fp32, bf16 or int8.")] = None,
         threads: Annotated[int | None, typer.Option(help="torch threads.")] = None,
+        device: Annotated[str | None, typer.Option(help=DEVICE_HELP + ".")] = None,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     ) -> None:
         """Serve a reward model over HTTP: /v1/score, /v1/compare, /v1/rank, /get_reward (OpenRLHF), /metrics."""
@@ -33,7 +35,7 @@ def register(app: typer.Typer) -> None:
         from rewardkit.serve import ServeSettings, create_app
 
         overrides = {k: v for k, v in dict(model_path=model, host=host, port=port, queue_size=queue_size,
-                                          max_wait_ms=max_wait_ms, dtype=dtype, threads=threads).items() if v is not None}
+                                          max_wait_ms=max_wait_ms, dtype=dtype, threads=threads, device=device).items() if v is not None}
         try:
             settings = ServeSettings(**overrides)
         except ValidationError as exc:

@@ -77,7 +77,8 @@ class ModelSlot:
 
     def _load(self, path: str) -> BatchScorer:
         s = self.settings
-        return load_scorer(path, max_length=s.max_length, token_budget=s.token_budget, dtype=s.dtype, threads=s.threads)
+        return load_scorer(path, max_length=s.max_length, token_budget=s.token_budget, dtype=s.dtype, threads=s.threads,
+                           device=s.device)
 
     async def reload(self, path: str | None = None) -> tuple[str, str | None]:
         """Load ``path`` (default: the current one) beside the old model, then switch. Returns versions."""

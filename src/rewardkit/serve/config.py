@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS
-from rewardkit.settings import SCORE_DTYPES, Settings
+from rewardkit.settings import DEVICE_HELP, SCORE_DTYPES, Settings
 
 
 class ServeSettings(Settings):
@@ -22,6 +22,7 @@ class ServeSettings(Settings):
     max_length: int | None = Field(default=None, ge=8, description="Token limit per row; default the model card's.")
     dtype: str = Field(default="auto", description="auto (bf16 only where measured faster), fp32, bf16 or int8 (opt-in: faster, ranks differently).")
     threads: int | None = Field(default=None, ge=1, description="torch threads; default torch's choice.")
+    device: str = Field(default="auto", description=DEVICE_HELP + ".")
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After seconds sent with 429.")
     # OpenRLHF posts a whole rollout batch (rollout batch / reward servers) in one /get_reward call
     get_reward_max_inputs: int = Field(default=8192, ge=1, description="Queries per /get_reward request (OpenRLHF sends a rollout batch at once); more is 413.")

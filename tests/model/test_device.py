@@ -1,0 +1,23 @@
+"""Device choice: auto is the GPU only when torch sees one; a GPU that is not there is a clear error."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rewardkit.model.device import resolve_device
+
+
+def test_auto_is_the_gpu_when_there_is_one_else_the_cpu() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_gpu_that_is_not_there_or_a_typo_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="sees no CUDA GPU"):
+        resolve_device("cuda:1")
+    for typo in ("gpu", "xla"):
+        with pytest.raises(ValueError, match="expected auto"):
+            resolve_device(typo)
