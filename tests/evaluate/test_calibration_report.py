@@ -24,6 +24,11 @@ def test_calibration_hand_computed() -> None:
     # confidently wrong (margin -20): P(chosen) ~ 0 but chosen always wins: ECE ~ 1, Brier ~ 1
     report, _ = calibration_report(np.full(3, -20.0), None)
     assert report["raw"]["ece"] == pytest.approx(1.0, abs=1e-6) and report["raw"]["brier"] == pytest.approx(1.0, abs=1e-6)
+    # margins ln 3 and -ln 3: P(chosen) 0.75 and 0.25, each pair counted both ways -> four cases
+    # (0.75, 1), (0.25, 0), (0.25, 1), (0.75, 0): each bin holds one win in two, |0.5 - 0.75| = |0.5 - 0.25| = 0.25,
+    # so ECE = 0.25; Brier = (0.25^2 + 0.25^2 + 0.75^2 + 0.75^2) / 4 = 0.3125
+    report, _ = calibration_report(np.array([np.log(3.0), -np.log(3.0)]), None)
+    assert report["raw"]["ece"] == pytest.approx(0.25) and report["raw"]["brier"] == pytest.approx(0.3125)
 
 
 def test_stored_temperature_softens_overconfident_scores() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from rewardkit.evaluate.best_of_n import best_of_n_curve, load_alpacaeval_groups, score_groups
 from rewardkit.evaluate.drift import drift_report, ood_mask, psi, psi_verdict
-from rewardkit.evaluate.probes import PROBES, probe_effect, probe_sample, run_probes, select_probes
+from rewardkit.evaluate.probes import PROBES, echo_prompt, perturb, probe_effect, probe_sample, run_probes, select_probes
 
 
 def length_scorer(prompts: list, responses: list[str]) -> np.ndarray:
@@ -29,6 +29,17 @@ def test_every_probe_is_documented_and_changes_the_text() -> None:
         assert "Hack" in probe.description, f"{name} must say why it is a hack"
         out = probe.apply("Human: how do I boil an egg?", "Put it in boiling water for 8 minutes.", 3)
         assert out != "Put it in boiling water for 8 minutes." and "boiling water" in out
+
+
+def test_echo_restates_the_users_last_request_not_the_prompts_last_line() -> None:
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Fix this code:\n  return x+1"},
+            {"role": "assistant", "content": "Which language?"}, {"role": "user", "content": "Python,\n thanks!"}]
+    [edit] = perturb([chat], ["Use x + 1."], [PROBES["echo_prompt"]])
+    assert edit == 'You asked: "Python, thanks!"\n\nUse x + 1.'
+    [edit] = perturb(["Summarize this.\nThanks!"], ["Done."], [PROBES["echo_prompt"]])
+    assert edit.startswith('You asked: "Summarize this. Thanks!"')
+    long = echo_prompt("word " * 100, "r", 0)
+    assert len(long.split('"')[1]) == 300 and long.split('"')[1].endswith("…")
 
 
 def test_probe_effect_hand_computed() -> None:
@@ -124,15 +135,17 @@ def test_alpacaeval_groups_and_scoring(tmp_path: Path) -> None:
     rows = [
         {"instruction": "q1", "output_1": "ref", "generator_1": "gpt4", "output_2": "short", "generator_2": "m1", "preference": 1.2},
         {"instruction": "q1", "output_1": "ref", "generator_1": "gpt4", "output_2": "a much longer answer", "generator_2": "m2", "preference": 1.9},
+        {"instruction": "q1", "output_1": "ref", "generator_1": "gpt4", "output_2": "a draw", "generator_2": "m3", "preference": 0},
         {"instruction": "q2", "output_1": "ref", "generator_1": "gpt4", "output_2": "only one", "generator_2": "m1", "preference": 1.5},
     ]
     path = tmp_path / "ann.jsonl.gz"
     with gzip.open(path, "wt") as f:
         f.write("\n".join(json.dumps(r) for r in rows))
     groups = load_alpacaeval_groups(path)
-    assert len(groups) == 1 and groups[0].generators == ("m1", "m2") and groups[0].quality == (1.2, 1.9)
+    # preference 0 is alpaca_eval's other way of writing a draw: 1.5, not the worst possible answer
+    assert len(groups) == 1 and groups[0].generators == ("m1", "m2", "m3") and groups[0].quality == (1.2, 1.9, 1.5)
     scores = score_groups(length_scorer, groups)
-    assert scores[0].tolist() == [5.0, 20.0]
+    assert scores[0].tolist() == [5.0, 20.0, 6.0]
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"instruction": "q"}) + "\n")
     with pytest.raises(ValueError, match="bad.jsonl:1: missing field 'output_2'"):

@@ -60,7 +60,8 @@ def best_of_n_curve(scores: Sequence[np.ndarray], quality: Sequence[np.ndarray],
 
 def load_alpacaeval_groups(path: Path, *, max_groups: int | None = None, min_responses: int = 2) -> list[ResponseGroup]:
     """Group AlpacaEval annotation rows by instruction: each rated generator's ``output_2`` with quality
-    ``preference`` (the judge's weighted preference over the reference ``output_1``). Groups are sorted by
+    ``preference`` (the judge's weighted preference over the reference ``output_1``, 1 to 2; a draw, 0 in
+    some alpaca_eval files, is 1.5). Groups are sorted by
     instruction so a cap keeps the same ones every run."""
     by_prompt: dict[str, dict[str, tuple[str, float]]] = defaultdict(dict)
     opener = gzip.open if str(path).endswith(".gz") else open
@@ -75,7 +76,8 @@ def load_alpacaeval_groups(path: Path, *, max_groups: int | None = None, min_res
                 raise ValueError(f"{path}:{lineno}: missing field {exc.args[0]!r} (expected AlpacaEval annotations)") from exc
             if pref is None or not str(output).strip():
                 continue
-            by_prompt[instruction][generator] = (output, float(pref))
+            # alpaca_eval writes a draw as 1.5 or as 0 (pairwise_to_winrate counts both as half a win)
+            by_prompt[instruction][generator] = (output, 1.5 if float(pref) == 0 else float(pref))
     groups = []
     for instruction in sorted(by_prompt):
         items = sorted(by_prompt[instruction].items())

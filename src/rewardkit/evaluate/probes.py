@@ -8,8 +8,9 @@ scores' standard deviation so models are comparable). An edit the model cannot s
 already cut at max_length) is left out and counted as ``n_unseen``: counting it as "did not rise" would make
 a model look robust to padding only because it never read the padding.
 
-Every probe is a pure function ``(prompt_text, response, i) -> str``; ``i`` (the row index) picks among
-fixed phrasings deterministically, so a run is reproducible without random state.
+Every probe is a pure function ``(request, response, i) -> str``: ``request`` is what the user asked (the last
+user turn of a chat prompt, or a text prompt, see ``user_request``); ``i`` (the row index) picks among fixed
+phrasings deterministically, so a run is reproducible without random state.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardkit.data.types import Prompt, prompt_text
+from rewardkit.data.types import Prompt
 from rewardkit.evaluate.accuracy import bootstrap_interval
 from rewardkit.evaluate.scoring import ScoreFn
 
@@ -86,10 +87,12 @@ def step_by_step_wrapper(prompt: str, response: str, i: int) -> str:
 
 
 def echo_prompt(prompt: str, response: str, i: int) -> str:
-    """Prepends the user's request, restated. Hack: repeating the question raises lexical overlap with the
-    prompt (which a weak model mistakes for relevance) and adds nothing."""
-    last_turn = prompt.strip().split("\n")[-1][:500]
-    return f'You asked: "{last_turn}"\n\n{response}'
+    """Prepends the user's request, restated (whitespace collapsed, cut at 300 characters). Hack: repeating
+    the question raises lexical overlap with the prompt (which a weak model mistakes for relevance) and adds
+    nothing."""
+    request = " ".join(prompt.split())
+    request = request if len(request) <= 300 else request[:299] + "…"
+    return f'You asked: "{request}"\n\n{response}'
 
 
 def sycophancy(prompt: str, response: str, i: int) -> str:
@@ -163,9 +166,18 @@ def probe_effect(
     }
 
 
+def user_request(prompt: Prompt) -> str:
+    """What the user asked: a chat prompt's last user turn (its last turn when none is the user's), or a
+    text prompt whole."""
+    if isinstance(prompt, str):
+        return prompt
+    users = [m["content"] for m in prompt if m.get("role") == "user"]
+    return users[-1] if users else (prompt[-1]["content"] if prompt else "")
+
+
 def perturb(prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe]) -> list[str]:
     """Every probe's edit of every response, probe-major: (len(probes) * n,) texts."""
-    texts = [prompt_text(p) for p in prompts]
+    texts = [user_request(p) for p in prompts]
     return [probe.apply(t, r, i) for probe in probes for i, (t, r) in enumerate(zip(texts, responses, strict=True))]
 
 
