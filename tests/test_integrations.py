@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "serve"))
@@ -68,6 +69,14 @@ def test_verl_compute_score(model: Path, url: str, monkeypatch: pytest.MonkeyPat
         got = verl.compute_score(data_source="gsm8k", solution_str="4", ground_truth="4",
                                  extra_info={"prompt": "What is 2+2?", "index": 0})
         assert isinstance(got, float) and math.isclose(got, expected, abs_tol=1e-4)
+        # BatchRewardManager: keyword arguments holding numpy object arrays of one batch
+        infos = np.array([{"prompt": "What is 2+2?"}, {"question": "What is 2+2?"}, None], dtype=object)
+        batch = verl.compute_score_batch(data_sources=np.array(["gsm8k"] * 3, dtype=object),
+                                         solution_strs=np.array(["4", "4", "4"], dtype=object),
+                                         ground_truths=np.array(["4"] * 3, dtype=object), extra_infos=infos)
+        alone = verl.compute_score("gsm8k", "4", "4", None)
+        assert all(isinstance(x, float) for x in batch)
+        np.testing.assert_allclose(batch, [expected, expected, alone], atol=1e-4)
     monkeypatch.delenv("RK_REWARD_URL")
     verl.reset()
     with pytest.raises(ValueError, match="RK_REWARD_URL"):

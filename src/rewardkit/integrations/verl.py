@@ -1,10 +1,13 @@
-"""A verl custom reward function: ``compute_score(data_source, solution_str, ground_truth, extra_info=None)``.
+"""verl custom reward functions: ``compute_score(data_source, solution_str, ground_truth, extra_info=None)``
+for verl's default (naive) reward manager, one rollout per call, and ``compute_score_batch(data_sources,
+solution_strs, ground_truths, extra_infos)`` for ``reward_model.reward_manager=batch``, a whole batch in one
+scoring call (one forward pass per token-budget batch instead of one per rollout).
 
 verl config::
 
     custom_reward_function:
       path: <site-packages>/rewardkit/integrations/verl.py
-      name: compute_score
+      name: compute_score          # or compute_score_batch with reward_model.reward_manager=batch
 
 The model comes from the environment, read on the first call: ``RK_REWARD_URL`` (+ ``RK_REWARD_API_KEY``)
 for a running ``rewardkit serve``, else ``RK_REWARD_MODEL`` (a local model folder or HF id). The prompt is
@@ -15,6 +18,7 @@ taken from ``extra_info["prompt"]`` (or ``"question"``) when the dataset puts it
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from rewardkit.integrations.backend import RewardBackend, make_backend
@@ -40,10 +44,25 @@ def reset() -> None:
     _backend = None
 
 
-def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None) -> float:
-    """The reward of one rollout; ``ground_truth`` is unused (a reward model judges the response itself)."""
+def _prompt(extra_info: dict[str, Any] | None) -> Any:
     info = extra_info or {}
     prompt = info.get("prompt") or info.get("question") or ""
     if isinstance(prompt, list):  # chat-format prompts in verl datasets
         prompt = [{"role": m["role"], "content": m["content"]} for m in prompt]
-    return float(_get_backend()([prompt], [solution_str])[0])
+    return prompt
+
+
+def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None) -> float:
+    """The reward of one rollout; ``ground_truth`` is unused (a reward model judges the response itself)."""
+    return float(_get_backend()([_prompt(extra_info)], [solution_str])[0])
+
+
+def compute_score_batch(
+    data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any], extra_infos: Sequence[dict[str, Any] | None],
+) -> list[float]:
+    """The rewards of a batch of rollouts, in order, from one scoring call (verl's BatchRewardManager passes
+    numpy object arrays; any sequence works)."""
+    if not (len(data_sources) == len(solution_strs) == len(extra_infos)):
+        raise ValueError(f"compute_score_batch: {len(solution_strs)} solution_strs but {len(extra_infos)} extra_infos")
+    scores = _get_backend()([_prompt(info) for info in extra_infos], [str(s) for s in solution_strs])
+    return [float(x) for x in scores]
