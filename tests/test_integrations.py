@@ -9,6 +9,7 @@ comes from ``trl.trainer.utils.get_callable_name``. verl's reward manager:
 from __future__ import annotations
 
 import math
+import pickle
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,9 @@ def test_trl_grpo_reward_func_local_and_remote(model: Path, url: str) -> None:
                    answer=["4", "4", "blue"], trainer_state=None)
         assert len(out) == 3 and all(isinstance(x, float) for x in out)
         assert all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip(out, expected))
+        # picklable after use (a loaded model / an open HTTP client are left behind), and the copy works
+        copy = pickle.loads(pickle.dumps(func))
+        assert copy(prompts=prompts, completions=completions) == pytest.approx(out, abs=1e-6)
     # conversational format: prompt messages, completion = [assistant message]
     conv = RewardkitReward(model=str(model))(
         prompts=[[{"role": "user", "content": "Name a colour."}]],
@@ -82,3 +86,11 @@ def test_verl_compute_score(model: Path, url: str, monkeypatch: pytest.MonkeyPat
     with pytest.raises(ValueError, match="RK_REWARD_URL"):
         verl.compute_score("d", "s", None)
     verl.reset()
+
+
+def test_remote_reward_func_splits_a_batch_to_the_services_limit(model: Path) -> None:
+    prompts, completions = ["What is 2+2?"] * 5, ["4", "5", "four", "It is 4.", "no idea"]
+    expected = load_scorer(str(model), dtype="fp32").score(prompts, completions).raw
+    with running_server(ServeSettings(model_path=str(model), dtype="fp32", api_keys=[], max_inputs_per_request=2)) as base:
+        out = RewardkitReward(url=base)(prompts=prompts, completions=completions)  # 3 requests of <= 2 (from /info)
+    np.testing.assert_allclose(out, expected, atol=1e-4)
