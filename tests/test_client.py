@@ -49,10 +49,25 @@ def test_sync_client(url: str) -> None:
 def test_async_client_concurrent(url: str) -> None:
     async def main() -> list[float]:
         async with AsyncClient(url, api_key="key") as rk:
+            assert await rk.ready()
             results = await asyncio.gather(*[rk.score([("q", f"answer {i}")]) for i in range(16)])
+            with pytest.raises(ServiceError) as err:
+                await rk.reload("/no/such/model")
+            assert err.value.status == 422 and err.value.error_type == "reload_failed"
             return [r.scores[0] for r in results]
 
     scores = asyncio.run(main())
     with Client(url, api_key="key") as rk:
         expected = rk.score([("q", f"answer {i}") for i in range(4)]).scores
     assert all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip(scores[:4], expected))
+
+
+def test_an_error_body_that_is_not_ours_is_still_a_service_error() -> None:
+    import httpx
+
+    from rewardkit.client import _parse
+
+    for body in (b"[1, 2]", b"<html>502 Bad Gateway</html>", b'"text"'):
+        with pytest.raises(ServiceError) as err:
+            _parse(httpx.Response(502, content=body))
+        assert err.value.status == 502 and err.value.error_type == "http"

@@ -65,9 +65,11 @@ def _parse(response: httpx.Response) -> dict[str, Any]:
     if response.status_code >= 400:
         try:
             body = response.json()
-            raise ServiceError(response.status_code, str(body.get("error_type")), str(body.get("error")))
         except ValueError:
-            raise ServiceError(response.status_code, "http", response.text[:200]) from None
+            body = None
+        if not isinstance(body, dict):  # not our error body (a proxy's page, say): keep its start
+            raise ServiceError(response.status_code, "http", response.text[:200])
+        raise ServiceError(response.status_code, str(body.get("error_type", "http")), str(body.get("error", response.text[:200])))
     return response.json()
 
 
@@ -170,3 +172,9 @@ class AsyncClient:
 
     async def info(self) -> dict[str, Any]:
         return await self._request("GET", "/info")
+
+    async def ready(self) -> bool:
+        return (await self._http.get("/ready")).status_code == 200
+
+    async def reload(self, model_path: str | None = None) -> dict[str, Any]:
+        return await self._request("POST", "/admin/reload", {"model_path": model_path})

@@ -120,3 +120,19 @@ def test_a_request_that_breaks_the_model_fails_alone_not_the_requests_batched_wi
     assert len(good.raw) == 1 and len(good2.raw) == 2  # type: ignore[union-attr]
     alone = scorer.score(["p", "p", "q"], ["good one", "good two", "good three"])
     assert np.allclose(np.concatenate([good.raw, good2.raw]), alone.raw, atol=1e-5)  # type: ignore[union-attr]
+
+
+def test_requests_still_queued_at_shutdown_get_an_answer(tiny_model) -> None:  # type: ignore[no-untyped-def]
+    from rewardkit.score import load_scorer
+    from rewardkit.serve.batcher import MicroBatcher, ShuttingDown
+
+    scorer = load_scorer(str(tiny_model), dtype="fp32")
+
+    async def main() -> list[object]:
+        batcher = MicroBatcher(queue_size=16, max_wait_ms=2, max_rows=64, token_budget=100_000)  # never started
+        waiting = [asyncio.ensure_future(batcher.submit(scorer, ["p"], [f"r{i}"])) for i in range(3)]
+        await asyncio.sleep(0)  # all three are queued
+        await batcher.stop()
+        return await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), timeout=5)
+
+    assert all(isinstance(r, ShuttingDown) for r in asyncio.run(main()))

@@ -67,6 +67,8 @@ def test_admin_reload_under_concurrent_requests(serve, tiny_model_b: Path, tmp_p
         for path in ("/no/such/model", str(broken)):
             bad = httpx.post(url + "/admin/reload", json={"model_path": path})
             assert bad.status_code == 422 and bad.json()["error_type"] == "reload_failed", bad.text
+        metrics = httpx.get(url + "/metrics").text  # failures are counted under their own error type
+        assert 'rk_request_failures_total{error_type="reload_failed",route="/admin/reload"} 2.0' in metrics
         assert httpx.post(url + "/v1/score", json=ROW).json()["model_version"] == out["model_version"]
 
 

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rewardkit.score import BatchScorer, load_scorer, p_better
-from rewardkit.serve.batcher import MicroBatcher, Overloaded
+from rewardkit.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
 from rewardkit.serve.config import ServeSettings
 from rewardkit.serve.limits import BodyLimitAndMetrics
 from rewardkit.serve.openrlhf import split_query
@@ -153,30 +153,31 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app = FastAPI(title="rewardkit reward service", version="1", lifespan=lifespan)
     app.state.settings, app.state.slot, app.state.metrics, app.state.batcher = settings, slot, metrics, batcher
 
-    def error(status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    def error(request: Request, status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        request.scope["rk_error_type"] = error_type  # the metrics middleware counts the failure under it
         return JSONResponse({"error": message, "error_type": error_type}, status_code=status, headers=headers)
 
     @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return error(exc.status, exc.error_type, str(exc), exc.headers)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return error(request, exc.status, exc.error_type, str(exc), exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return error(422, "validation", f"{where}: {first.get('msg', 'invalid input')}")
+        return error(request, 422, "validation", f"{where}: {first.get('msg', 'invalid input')}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:  # a body that is not JSON at all: invalid input, like any other
-            return error(422, "validation", f"body: {exc.detail}")
+            return error(request, 422, "validation", f"body: {exc.detail}")
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
-        return error(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
+        return error(request, exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error")
-        return error(500, "internal", f"{type(exc).__name__}: {exc}")
+        return error(request, 500, "internal", f"{type(exc).__name__}: {exc}")
 
     async def authorized(request: Request) -> None:
         if not check_key(settings, request.headers.get("authorization")):
@@ -214,6 +215,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return await batcher.submit(scorer, prompts, responses)
         except Overloaded:
             raise ServiceError(429, "overloaded", "queue full, retry later", {"Retry-After": str(settings.retry_after_s)}) from None
+        except ShuttingDown:
+            raise ServiceError(503, "not_ready", "the server is shutting down, retry on another replica") from None
 
     def floats(a: np.ndarray) -> list[float]:
         return [float(x) for x in a]

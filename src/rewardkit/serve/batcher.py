@@ -23,6 +23,10 @@ class Overloaded(Exception):
     """The queue is full."""
 
 
+class ShuttingDown(Exception):
+    """The server stopped before this request was scored."""
+
+
 @dataclass
 class Job:
     scorer: BatchScorer
@@ -59,6 +63,10 @@ class MicroBatcher:
             except asyncio.CancelledError:
                 pass
         self.executor.shutdown(wait=False, cancel_futures=True)
+        while not self.queue.empty():  # requests still waiting get an answer, not a hang
+            job = self.queue.get_nowait()
+            if not job.future.done():
+                job.future.set_exception(ShuttingDown())
 
     async def submit(self, scorer: BatchScorer, prompts: list[Prompt], responses: list[str]) -> ScoreResult:
         """Queue rows for ``scorer`` and wait for their scores; ``Overloaded`` when the queue is full."""

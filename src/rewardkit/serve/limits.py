@@ -46,7 +46,8 @@ class BodyLimitAndMetrics:
             code = status["code"]
             self.metrics.requests.labels(route, str(code)).inc()
             if code >= 400:
-                self.metrics.failures.labels(route, ERROR_TYPES.get(code, "internal" if code >= 500 else "client")).inc()
+                kind = scope.get("rk_error_type") or ERROR_TYPES.get(code, "internal" if code >= 500 else "client")
+                self.metrics.failures.labels(route, kind).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - start)
 
     async def _check_body(self, scope: dict[str, Any], receive: Any, limit: int) -> Any:
