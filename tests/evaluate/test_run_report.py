@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,16 @@ def test_evaluate_numbers_match_hand_counts() -> None:
     # distinct rows: 12 pair rows + 6 x 7 probe edits + 6 best-of-N responses; the reference pairs are the
     # same pairs, so their 6 chosen rows come from the cache
     assert r["timing"]["rows_scored"] == 12 + 6 * 7 + 6
+
+
+def test_score_gap_is_correlated_with_the_sources_rating_where_it_gives_one() -> None:
+    # length gaps (chosen - rejected): 13, 16, 17, 13, -18, 0; ratings on four of the six pairs
+    pairs = [replace(p, margin=m) for p, m in zip(_pairs(), (1.0, 3.0, 4.0, None, -2.0, None))]
+    pairs[3] = replace(pairs[3], strength=0.5)  # no margin: the strength is the rating
+    r = evaluate(length_scorer, pairs, EvalConfig(n_boot=20, probes="none")).report["agreement"]["score_gap_vs_rating"]
+    # gaps 13, 16, 17, 13, -18 vs ratings 1, 3, 4, 0.5, -2: ranks (2.5, 4, 5, 2.5, 1) vs (3, 4, 5, 2, 1)
+    assert r["n"] == 5 and r["spearman"] == pytest.approx(float(np.corrcoef([2.5, 4, 5, 2.5, 1], [3, 4, 5, 2, 1])[0, 1]))
+    assert evaluate(length_scorer, _pairs(), EvalConfig(n_boot=20, probes="none")).report["agreement"]["score_gap_vs_rating"] is None
 
 
 def test_evaluate_scores_every_row_in_one_call_and_each_distinct_row_once() -> None:

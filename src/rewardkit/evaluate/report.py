@@ -91,6 +91,10 @@ def render_markdown(report: dict[str, Any], images: list[str]) -> str:
         if between and between["n"]:
             rows.append(["annotators on repeated pairs", between["kappa"], between["agreement"], between["n"]])
         parts += ["## Agreement (Cohen's kappa)", "", _table(["raters", "kappa", "raw agreement", "n"], rows), ""]
+        rating = agreement.get("score_gap_vs_rating")
+        if rating and rating["n"]:
+            parts += ["Score gap (chosen - rejected) vs the source's rating of the gap (its margin, else the preference "
+                      f"strength), n={rating['n']}: Spearman {_fmt(rating['spearman'])}, Kendall {_fmt(rating['kendall'])}.", ""]
     if report.get("probes"):
         parts += ["## Reward-hacking probes", "", _table(["probe", "rise rate", "95% interval", "mean change", "change (std)", "n", "unseen"], [[n, p["rise_rate"], f"{_fmt(p.get('rise_rate_low'))}-{_fmt(p.get('rise_rate_high'))}", p["mean_change"], p["mean_change_std"], p["n"], p.get("n_unseen", 0)] for n, p in report["probes"].items()]), "",
                   "unseen: edits past the model's max_length (appended to a response already cut), so its input did not change; left out of the figures.", ""]

@@ -105,10 +105,16 @@ def _agreement(pairs: list[PreferencePair], chosen: np.ndarray, rejected: np.nda
     # the same pair labelled more than once (possibly by different annotators, in either order)
     keys = [(prompt_text(p.prompt), *sorted((p.chosen, p.rejected))) for p in pairs]
     first_wins = [p.chosen <= p.rejected for p in pairs]
+    # ratings: how much better the source says chosen is (its own score gap, else the preference strength)
+    # against the model's gap r_chosen - r_rejected
+    rating = [p.margin if p.margin is not None else p.strength for p in pairs]
+    rated = [i for i, r in enumerate(rating) if r is not None]
+    gap = np.asarray(chosen, float) - np.asarray(rejected, float)
     return {
         "model_vs_annotators": {"kappa": cohen_kappa(human, model), "n": len(pairs)},
         "by_annotator_kind": per_kind,
         "between_annotators": repeated_label_agreement(keys, first_wins),
+        "score_gap_vs_rating": rank_correlation(gap[rated], [rating[i] for i in rated]) if len(rated) >= 3 else None,
     }
 
 
