@@ -89,6 +89,8 @@ def test_rewardbench_section_weighting_hand_computed() -> None:
     assert out["sections"]["Chat"] == pytest.approx(147.5 / 195)
     assert out["sections"]["Reasoning"] == pytest.approx(0.25)
     assert out["overall"] == pytest.approx((147.5 / 195 + 0.25) / 2)
+    assert not out["complete"] and "hep-cpp" in out["missing_subsets"] and "math-prm" not in out["missing_subsets"]
+    assert section_scores({s: 1.0 for subsets in SECTIONS.values() for s in subsets})["complete"]
     assert out["unmapped_subsets"] == ["my-own"]
     assert set(EXAMPLE_COUNTS) == {s for subsets in SECTIONS.values() for s in subsets}
 

@@ -52,6 +52,7 @@ def run_eval(
     """The library call behind the command; returns the report dict."""
     from rewardkit.evaluate.best_of_n import load_alpacaeval_groups
     from rewardkit.evaluate.inputs import EvalDataError, load_eval_pairs
+    from rewardkit.evaluate.probes import probe_sample
     from rewardkit.evaluate.report import write_report
     from rewardkit.evaluate.run import EvalConfig, evaluate
     from rewardkit.evaluate.scoring import load_model_for_eval
@@ -65,8 +66,9 @@ def run_eval(
         ref = _reference_pairs(data, split, reference)
     except EvalDataError as exc:
         raise UserError(str(exc)) from exc
-    if max_pairs is not None:
-        pairs = pairs[:max_pairs]
+    if max_pairs is not None and max_pairs < len(pairs):
+        # a seeded sample in file order, not the first rows: a file grouped by subset (RewardBench) keeps them all
+        pairs = [pairs[i] for i in probe_sample(len(pairs), max_pairs, seed=0)]
     groups = None
     if best_of_n is not None:
         if not best_of_n.is_file():
@@ -106,7 +108,7 @@ def register(app: typer.Typer) -> None:
         reference: Annotated[str | None, typer.Option(help="Reference data for the drift check (snapshot or JSONL; 'none' to skip). Default: the snapshot's train split.")] = None,
         best_of_n: Annotated[Path | None, typer.Option("--best-of-n", help="AlpacaEval annotations (JSONL, .gz ok) for the best-of-N curve and model ranking.")] = None,
         best_of_n_groups: Annotated[int, typer.Option(help="Instructions used from --best-of-n.")] = 100,
-        max_pairs: Annotated[int | None, typer.Option(help="Evaluate only the first N pairs.")] = None,
+        max_pairs: Annotated[int | None, typer.Option(help="Evaluate a seeded sample of N pairs (spread over the file, so every subset stays in).")] = None,
         max_probe_rows: Annotated[int, typer.Option(help="Probe at most this many chosen responses (a seeded sample); each probe rescores every one.")] = 1000,
         n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the PNG plots.")] = True,

@@ -109,6 +109,9 @@ def render_markdown(report: dict[str, Any], images: list[str]) -> str:
     if "rewardbench" in report:
         rb = report["rewardbench"]
         parts += ["## RewardBench sections", "", _table(["section", "score"], [[s, v] for s, v in rb["sections"].items()] + [["overall", rb["overall"]]]), ""]
+        if rb.get("missing_subsets"):
+            parts += [f"Not comparable with published RewardBench scores: {len(rb['missing_subsets'])} subsets missing "
+                      f"({', '.join(rb['missing_subsets'])}).", ""]
     if images:
         parts += ["## Plots", ""] + [f"![{Path(i).stem}]({i})" for i in images] + [""]
     return "\n".join(parts)

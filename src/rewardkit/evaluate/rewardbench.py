@@ -43,4 +43,6 @@ def section_scores(subset_accuracy: Mapping[str, float], *, counts: Mapping[str,
             sections[section] = sum(subset_accuracy[s] * counts[s] for s in present) / total
     overall = sum(sections.values()) / len(sections) if sections else float("nan")
     unmapped = sorted(s for s in subset_accuracy if s not in EXAMPLE_COUNTS)
-    return {"sections": sections, "overall": overall, "unmapped_subsets": unmapped}
+    # overall is comparable with published RewardBench scores only when every subset was evaluated
+    missing = sorted(s for subsets in SECTIONS.values() for s in subsets if s not in subset_accuracy)
+    return {"sections": sections, "overall": overall, "unmapped_subsets": unmapped, "missing_subsets": missing, "complete": not missing}
