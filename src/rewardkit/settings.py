@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     port: int = 8000
     model_path: str | None = Field(default=None, description="Model directory or Hugging Face id to serve.")
     api_keys: list[str] = Field(default_factory=list, description="Bearer keys; empty = no auth.")
+    admin_keys: list[str] = Field(default_factory=list, description="Bearer keys for /admin/reload; empty = the api_keys.")
 
     @property
     def snapshot_dir(self) -> Path:

@@ -136,3 +136,12 @@ def test_requests_still_queued_at_shutdown_get_an_answer(tiny_model) -> None:  #
         return await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), timeout=5)
 
     assert all(isinstance(r, ShuttingDown) for r in asyncio.run(main()))
+
+
+def test_reload_takes_the_admin_key_when_one_is_set(serve) -> None:  # type: ignore[no-untyped-def]
+    with serve(api_keys=["user"], admin_keys=["root"]) as url:
+        as_user = httpx.post(url + "/admin/reload", headers={"Authorization": "Bearer user"})
+        assert as_user.status_code == 401 and "admin" in as_user.json()["error"]
+        assert httpx.post(url + "/admin/reload", headers={"Authorization": "Bearer root"}).status_code == 200
+        assert httpx.post(url + "/v1/score", json=ONE, headers={"Authorization": "Bearer root"}).status_code == 401
+        assert httpx.post(url + "/v1/score", json=ONE, headers={"Authorization": "Bearer user"}).status_code == 200

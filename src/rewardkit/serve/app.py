@@ -90,15 +90,17 @@ class ModelSlot:
             return scorer.card.version, previous
 
 
-def check_key(settings: ServeSettings, header: str | None) -> bool:
-    """Constant-time comparison against every configured key (no early exit on the first match)."""
-    if not settings.api_keys:
+def check_key(settings: ServeSettings, header: str | None, keys: list[str] | None = None) -> bool:
+    """Constant-time comparison against every configured key (``keys``, default the api_keys; no early exit
+    on the first match). No keys configured: open."""
+    keys = settings.api_keys if keys is None else keys
+    if not keys:
         return True
     if not header or header[:7].lower() != "bearer ":  # the scheme is case-insensitive (RFC 9110)
         return False
     given = header[7:].strip().encode()
     ok = False
-    for key in settings.api_keys:
+    for key in keys:
         ok |= hmac.compare_digest(given, key.encode())
     return ok
 
@@ -197,7 +199,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             raise ServiceError(401, "unauthorized", "missing or invalid bearer key (header, or ?api_key= on /get_reward)",
                                {"WWW-Authenticate": "Bearer"})
 
+    async def admin(request: Request) -> None:
+        # loading a model is not a scoring client's business: admin_keys when set, else the api_keys
+        if not check_key(settings, request.headers.get("authorization"), settings.admin_keys or settings.api_keys):
+            raise ServiceError(401, "unauthorized", "missing or invalid admin bearer key", {"WWW-Authenticate": "Bearer"})
+
     Auth = Annotated[None, Depends(authorized)]
+    Admin = Annotated[None, Depends(admin)]
     UrlAuth = Annotated[None, Depends(authorized_by_header_or_url)]
     Model = Annotated[BatchScorer, Depends(current)]
 
@@ -264,7 +272,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return RewardResponse(rewards=rewards, scores=rewards, extra_logs=logs, model_version=res.model_version)
 
     @app.post("/admin/reload", response_model=ReloadResponse, responses=ERRORS)
-    async def admin_reload(_: Auth, body: ReloadRequest | None = None) -> ReloadResponse:
+    async def admin_reload(_: Admin, body: ReloadRequest | None = None) -> ReloadResponse:
         """Load a model (default: the configured path again) beside the current one and switch atomically."""
         try:
             version, previous = await reload(body.model_path if body else None)
