@@ -461,3 +461,13 @@ def test_length_control_learns_quality_where_plain_bt_learns_the_judges_taste_fo
     assert load_reward_model(tmp_path / "controlled").card.config["length_control"] is True
     assert "length-controlled training" in (tmp_path / "controlled" / "README.md").read_text()
     assert "length-controlled training" not in (tmp_path / "plain" / "README.md").read_text()
+
+
+def test_training_returns_free_heap_every_few_steps(tiny_backbone, tmp_path, monkeypatch):
+    from rewardkit import train as train_module
+
+    calls: list[int] = []
+    monkeypatch.setattr(train_module, "release_free_heap", lambda: calls.append(1) or True)
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
+    train(tiny_config(tiny_backbone, data, tmp_path / "rm", max_steps=25))
+    assert len(calls) == 25 // train_module.TRIM_HEAP_EVERY
