@@ -27,8 +27,8 @@ from rewardkit.score import BatchScorer, load_scorer, p_better
 from rewardkit.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
 from rewardkit.serve.config import ServeSettings
 from rewardkit.serve.limits import BodyLimitAndMetrics
-from rewardkit.serve.openrlhf import split_query
 from rewardkit.serve.metrics import Metrics
+from rewardkit.serve.openrlhf import split_query
 from rewardkit.serve.schemas import (
     CompareRequest,
     CompareResponse,
@@ -181,32 +181,27 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         log.exception("internal error")
         return error(request, 500, "internal", f"{type(exc).__name__}: {exc}")
 
-    async def authorized(request: Request) -> None:
-        if not check_key(settings, request.headers.get("authorization")):
-            raise ServiceError(401, "unauthorized", "missing or invalid bearer key", {"WWW-Authenticate": "Bearer"})
-
     def current() -> BatchScorer:
         scorer = slot.scorer  # captured once: this request finishes on this model even if a reload happens
         if scorer is None:
             raise ServiceError(503, "not_ready", "model not loaded yet" + (f" ({slot.load_error})" if slot.load_error else ""))
         return scorer
 
-    async def authorized_by_header_or_url(request: Request) -> None:
-        # OpenRLHF's client sends no Authorization header: its --remote_rm_url may carry the key (?api_key=)
-        header = request.headers.get("authorization")
-        key = request.query_params.get("api_key")
-        if not check_key(settings, header if header is not None or key is None else f"Bearer {key}"):
-            raise ServiceError(401, "unauthorized", "missing or invalid bearer key (header, or ?api_key= on /get_reward)",
-                               {"WWW-Authenticate": "Bearer"})
+    def key_check(keys: list[str], what: str = "bearer key", url_key: bool = False) -> Any:
+        async def dependency(request: Request) -> None:
+            header = request.headers.get("authorization")
+            if header is None and url_key and "api_key" in request.query_params:
+                # OpenRLHF's client sends no Authorization header: its --remote_rm_url may carry the key
+                header = f"Bearer {request.query_params['api_key']}"
+            if not check_key(settings, header, keys):
+                raise ServiceError(401, "unauthorized", f"missing or invalid {what}", {"WWW-Authenticate": "Bearer"})
 
-    async def admin(request: Request) -> None:
-        # loading a model is not a scoring client's business: admin_keys when set, else the api_keys
-        if not check_key(settings, request.headers.get("authorization"), settings.admin_keys or settings.api_keys):
-            raise ServiceError(401, "unauthorized", "missing or invalid admin bearer key", {"WWW-Authenticate": "Bearer"})
+        return dependency
 
-    Auth = Annotated[None, Depends(authorized)]
-    Admin = Annotated[None, Depends(admin)]
-    UrlAuth = Annotated[None, Depends(authorized_by_header_or_url)]
+    Auth = Annotated[None, Depends(key_check(settings.api_keys))]
+    UrlAuth = Annotated[None, Depends(key_check(settings.api_keys, "bearer key (header, or ?api_key= on /get_reward)", url_key=True))]
+    # loading a model is not a scoring client's business: admin_keys when set, else the api_keys
+    Admin = Annotated[None, Depends(key_check(settings.admin_keys or settings.api_keys, "admin bearer key"))]
     Model = Annotated[BatchScorer, Depends(current)]
 
     def check_limits(texts: list[Any], n_inputs: int, max_inputs: int) -> None:
