@@ -125,13 +125,16 @@ def test_drift_uses_the_scorers_embedding_norms_when_it_gives_them() -> None:
 
 
 def test_write_report_files_and_compare(tmp_path: Path) -> None:
-    result = evaluate(length_scorer, _pairs(), EvalConfig(n_boot=50, probes="self_praise,repetition"))
+    result = evaluate(length_scorer, _pairs(), EvalConfig(n_boot=50, probes="self_praise,repetition"), temperature=2.0)
     result.report["meta"] = {"model": "fake", "data": "inline"}
     paths = write_report(result, tmp_path / "a")
     report = json.loads(paths["report.json"].read_text(), parse_constant=lambda c: pytest.fail(f"report.json holds {c}"))
     assert report["accuracy"]["overall"]["accuracy"] == pytest.approx(4 / 6)
     md = paths["report.md"].read_text()
     assert "| accuracy | 0.6667 |" in md and "self_praise" in md
+    # the length rules and the shorter-chosen subset (0 of 1: the length scorer picks the longer), calibration rows
+    assert "| rule: the longer response wins | 0.6667 |" in md and "| model, pairs where the chosen response is shorter | 0.0000 |" in md
+    assert "## Calibration of P(chosen better)" in md and "| stored temperature |" in md
     html = paths["report.html"].read_text()
     for png in ("score_histograms", "margin_histogram", "reliability", "score_vs_length", "probes"):
         assert (tmp_path / "a" / "plots" / f"{png}.png").stat().st_size > 1000

@@ -83,6 +83,20 @@ def render_markdown(report: dict[str, Any], images: list[str]) -> str:
     groups = report["accuracy"]["by_group"]
     for name, by in groups.items():
         parts += [f"## Accuracy by {name}", "", _table([name, "accuracy", "95% low", "95% high", "n"], [[g, a["accuracy"], a["low"], a["high"], a["n"]] for g, a in by.items()]), ""]
+    if report.get("calibration"):
+        cal = report["calibration"]
+        rows = [[name, c["temperature"], c["ece"], c["brier"]] for name, c in (("raw", cal.get("raw")), ("stored temperature", cal.get("stored_temperature"))) if c]
+        parts += ["## Calibration of P(chosen better)", "", _table(["scores", "temperature", "ECE", "Brier"], rows), "",
+                  f"Temperature fitted on these pairs: {_fmt(cal.get('fitted_temperature'))}.", ""]
+    if report.get("length_bias"):
+        lb = report["length_bias"]
+        rows = [["rule: the longer response wins", lb["longer_wins"], None, None, None],
+                ["rule: the shorter response wins", lb["shorter_wins"], None, None, None]]
+        rows += [[f"model, pairs where the chosen response is {side}", a["accuracy"], a["low"], a["high"], a["n"]]
+                 for side, a in (("shorter", lb.get("accuracy_chosen_shorter")), ("longer", lb.get("accuracy_chosen_longer"))) if a]
+        corr = lb.get("score_length_correlation") or {}
+        parts += ["## Length bias", "", _table(["", "accuracy", "95% low", "95% high", "n"], rows), "",
+                  f"Spearman(score, response length): {_fmt(corr.get('spearman'))}.", ""]
     agreement = report.get("agreement", {})
     if agreement:
         rows = [["model vs all annotators", agreement["model_vs_annotators"]["kappa"], None, agreement["model_vs_annotators"]["n"]]]
