@@ -27,6 +27,10 @@ def test_snapshot_split_and_reference(tmp_path: Path) -> None:
     assert _reference_pairs(str(built.path), "test", "none") is None
     with pytest.raises(EvalDataError, match="split 'validation' has no non-tie pairs"):
         load_eval_pairs(str(built.path), split="validation")
+    # a length-balanced training split is not the data's length mix: the reference is the validation split
+    splits["validation"] = [_pair(5)]
+    balanced = write_snapshot(tmp_path / "snaps", options={"x": 1, "length_balance": 0.3}, splits=splits, counts={}, conflicts=[])
+    assert [p.id for p in _reference_pairs(str(balanced.path), "test", None)] == ["p5"]
 
 
 def test_jsonl_rows_and_errors(tmp_path: Path) -> None:

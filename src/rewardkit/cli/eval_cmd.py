@@ -16,7 +16,10 @@ from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
 
 def _reference_pairs(data: str, split: str, reference: str | None) -> list[Any] | None:
     """The pairs the drift check compares against: ``--reference`` (a snapshot or JSONL), else the
-    training split of the evaluated snapshot; none for a JSONL file without ``--reference``."""
+    training split of the evaluated snapshot, or its validation split when the training split was
+    length-balanced (thinned of chosen-is-longer pairs, so its lengths differ from the data's by construction);
+    none for a JSONL file without ``--reference``."""
+    from rewardkit.data.snapshot import read_manifest, resolve_snapshot
     from rewardkit.evaluate.inputs import EvalDataError, load_eval_pairs
 
     if reference == "none":
@@ -26,7 +29,8 @@ def _reference_pairs(data: str, split: str, reference: str | None) -> list[Any] 
             return load_eval_pairs(reference, split="train")
         if Path(data).is_file() or split == "train":
             return None
-        return load_eval_pairs(data, split="train")
+        balanced = bool(read_manifest(resolve_snapshot(data)).get("options", {}).get("length_balance"))
+        return load_eval_pairs(data, split="validation" if balanced and split != "validation" else "train")
     except EvalDataError:
         if reference:
             raise
