@@ -22,8 +22,10 @@ def test_calibration_hand_computed() -> None:
     assert report["raw"]["ece"] == pytest.approx(0.0) and report["raw"]["brier"] == pytest.approx(0.25)
     assert report["stored_temperature"] is None and report["fitted_temperature"] is None
     # confidently wrong (margin -20): P(chosen) ~ 0 but chosen always wins: ECE ~ 1, Brier ~ 1
-    report, _ = calibration_report(np.full(3, -20.0), None)
+    report, _ = calibration_report(np.array([-20.0, -20.0, -19.0]), None)
     assert report["raw"]["ece"] == pytest.approx(1.0, abs=1e-6) and report["raw"]["brier"] == pytest.approx(1.0, abs=1e-6)
+    # every margin on the wrong side: no temperature makes it right, the fit stops at the flattest bound
+    assert report["fitted_temperature"] == 100.0 and report["fitted_temperature_at_bound"]
     # margins ln 3 and -ln 3: P(chosen) 0.75 and 0.25, each pair counted both ways -> four cases
     # (0.75, 1), (0.25, 0), (0.25, 1), (0.75, 0): each bin holds one win in two, |0.5 - 0.75| = |0.5 - 0.25| = 0.25,
     # so ECE = 0.25; Brier = (0.25^2 + 0.25^2 + 0.75^2 + 0.75^2) / 4 = 0.3125
@@ -39,5 +41,5 @@ def test_stored_temperature_softens_overconfident_scores() -> None:
     margins = np.where(flip, -m, m)  # margins as seen on (chosen, rejected) pairs
     report, curves = calibration_report(margins, 4.0)
     assert report["stored_temperature"]["ece"] < report["raw"]["ece"] / 2
-    assert 3.0 < report["fitted_temperature"] < 5.0
+    assert 3.0 < report["fitted_temperature"] < 5.0 and not report["fitted_temperature_at_bound"]
     assert len(curves) == 2 and all(b["count"] > 0 for b in next(iter(curves.values())))

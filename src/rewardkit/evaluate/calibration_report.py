@@ -41,7 +41,10 @@ def calibration_report(margins: np.ndarray, temperature: float | None, *, n_bins
     raw, raw_bins = _one(margins, 1.0, n_bins)
     m = np.asarray(margins, float)
     fitted = float(cal.fit_temperature(np.concatenate([m, -m]), np.concatenate([np.ones_like(m), np.zeros_like(m)]))) if np.ptp(m) > 0 else None
-    report: dict[str, Any] = {"raw": raw, "stored_temperature": None, "fitted_temperature": fitted}
+    # at a search bound the fit did not find a minimum (margins anti-correlated with the labels, or separating
+    # them perfectly): the number is a limit, not an estimate
+    at_bound = fitted is not None and fitted in (cal.T_MIN, cal.T_MAX)
+    report: dict[str, Any] = {"raw": raw, "stored_temperature": None, "fitted_temperature": fitted, "fitted_temperature_at_bound": at_bound}
     curves: dict[str, Any] = {"T = 1 (raw)": raw_bins}
     if temperature is not None and temperature > 0 and temperature != 1.0:
         report["stored_temperature"], curves[f"T = {temperature:.3g} (stored)"] = _one(margins, temperature, n_bins)

@@ -87,7 +87,8 @@ def render_markdown(report: dict[str, Any], images: list[str]) -> str:
         cal = report["calibration"]
         rows = [[name, c["temperature"], c["ece"], c["brier"]] for name, c in (("raw", cal.get("raw")), ("stored temperature", cal.get("stored_temperature"))) if c]
         parts += ["## Calibration of P(chosen better)", "", _table(["scores", "temperature", "ECE", "Brier"], rows), "",
-                  f"Temperature fitted on these pairs: {_fmt(cal.get('fitted_temperature'))}.", ""]
+                  f"Temperature fitted on these pairs: {_fmt(cal.get('fitted_temperature'))}"
+                  + (" (a bound of the search: no minimum inside it)." if cal.get("fitted_temperature_at_bound") else "."), ""]
     if report.get("length_bias"):
         lb = report["length_bias"]
         rows = [["rule: the longer response wins", lb["longer_wins"], None, None, None],

@@ -86,8 +86,12 @@ def temperature_nll(score_diffs: np.ndarray, labels: np.ndarray, temperature: fl
     return float(np.mean(np.logaddexp(0.0, z) - y * z))
 
 
+T_MIN, T_MAX = 1e-2, 1e2
+"""fit_temperature's search range: a result equal to either bound is a limit, not an estimate."""
+
+
 def fit_temperature(
-    score_diffs: np.ndarray, labels: np.ndarray, t_min: float = 1e-2, t_max: float = 1e2, iters: int = 100
+    score_diffs: np.ndarray, labels: np.ndarray, t_min: float = T_MIN, t_max: float = T_MAX, iters: int = 100
 ) -> float:
     """T in [t_min, t_max] minimising the NLL of sigmoid(d / T) (score_diffs d = r_a - r_b, labels y).
 
