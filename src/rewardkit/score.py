@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -34,6 +35,8 @@ from rewardkit.model.backbone import head_module_name
 from rewardkit.model.formatting import collate, encode
 from rewardkit.model.precision import bf16_matmul_is_faster
 from rewardkit.settings import SCORE_DTYPES
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_LENGTH = 512
 # Tokens (rows x padded width) per forward pass. On CPU, 1-4K tokens per batch run fastest per token: the
@@ -294,6 +297,8 @@ def quantize_int8(scorer: BatchScorer) -> None:
         warnings.simplefilter("ignore")
         for m in scorer.members:
             # dynamic int8 kernels are CPU kernels (fbgemm): a model loaded on a GPU moves back for them
+            if m.device.type != "cpu":
+                log.warning("int8 runs on the CPU: moving the model off %s", m.device)
             m.model = torch.ao.quantization.quantize_dynamic(copy.deepcopy(m.model).float().cpu(), {torch.nn.Linear}, dtype=torch.qint8)
     scorer.dtype = torch.qint8
 
@@ -312,8 +317,9 @@ def choose_dtype(scorer: BatchScorer, requested: str = "auto") -> torch.dtype:
         return torch.qint8
     if requested != "auto":
         raise ValueError(f"dtype must be one of {', '.join(SCORE_DTYPES)}, got {requested!r}")
-    if scorer.members[0].device.type == "cpu" and not bf16_matmul_is_faster():
-        return torch.float32  # no native bf16 on this CPU: the model trial would be slow and bf16 cannot win
+    device = scorer.members[0].device.type
+    if device == "mps" or (device == "cpu" and not bf16_matmul_is_faster()):
+        return torch.float32  # no native bf16 on this CPU (or MPS, where bf16 needs macOS 14): bf16 cannot win
     probe_p = ["What is the capital of France, and why is it famous?"] * 32
     probe_r = [("Paris is the capital. " * (1 + i % 8)) + f"Answer {i}." for i in range(32)]
     enc = scorer.encode(probe_p, probe_r)

@@ -370,12 +370,14 @@ def train_member(
     ckpt_dir = out / "checkpoint"
     step, micro, history, best = 0, 0, [], {"loss": math.inf, "step": 0, "evals_since": 0}
     if config.resume and (ckpt_dir / "last.pt").is_file():
-        state = torch.load(ckpt_dir / "last.pt", weights_only=False, map_location=device)
+        state = torch.load(ckpt_dir / "last.pt", weights_only=False, map_location="cpu")  # copied into place below
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, micro, history, best = state["step"], state["micro"], state["history"], state["best"]
-        torch.set_rng_state(state["torch_rng"].cpu())  # map_location moved it with the rest
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
     last_saved = step
 
     use_bf16 = decide_bf16(config, ddp_forward, train_data, pad_id, device) if step < total_steps else False
@@ -500,6 +502,7 @@ def train_member(
                             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(), "step": step, "micro": micro, "history": history,
                         "best": best, "torch_rng": torch.get_rng_state(), "config": asdict(config),
+                        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                         }, ckpt_dir / "last.pt")
                 if config.patience and best["evals_since"] >= config.patience:
                     break
@@ -510,7 +513,7 @@ def train_member(
 
         dist.barrier()  # rank 0 has written best.pt
     if (ckpt_dir / "best.pt").is_file():
-        model.load_state_dict(torch.load(ckpt_dir / "best.pt", weights_only=True, map_location=device))
+        model.load_state_dict(torch.load(ckpt_dir / "best.pt", weights_only=True, map_location="cpu"))
     if config.lora_r:
         model = model.merge_and_unload()  # plain HF weights, the trained head in place of the original
         forward = RewardForward(model)
@@ -666,7 +669,8 @@ def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: in
     if config.bf16 != "auto":
         return config.bf16 == "on"
     if device is not None and device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        # emulated bf16 (V100, T4) counts as "supported" by default and is much slower than fp32 there
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     if device is not None and device.type != "cpu":
         return False  # mps: no trial, fp32
     if not bf16_matmul_is_faster():

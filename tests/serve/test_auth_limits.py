@@ -145,3 +145,13 @@ def test_reload_takes_the_admin_key_when_one_is_set(serve) -> None:  # type: ign
         assert httpx.post(url + "/admin/reload", headers={"Authorization": "Bearer root"}).status_code == 200
         assert httpx.post(url + "/v1/score", json=ONE, headers={"Authorization": "Bearer root"}).status_code == 401
         assert httpx.post(url + "/v1/score", json=ONE, headers={"Authorization": "Bearer user"}).status_code == 200
+
+
+def test_a_device_typo_fails_at_start_not_as_503s_later() -> None:
+    import pydantic
+    import pytest
+
+    for typo in ("gpu", "cuda:x", "cuda1"):
+        with pytest.raises(pydantic.ValidationError, match="device must be"):
+            ServeSettings(device=typo)
+    assert ServeSettings(device="cuda:1").device == "cuda:1"

@@ -11,6 +11,10 @@ def test_strip_special_removes_runs_at_both_ends_only() -> None:
     assert strip_special("<pad> <pad>a<pad>b</s><pad>", ["<pad>", "</s>"]) == "a<pad>b"
     assert strip_special("<pad>a</s>", ["<pad>", "</s>"], end=False) == "a</s>"
     assert strip_special("<pad>a", []) == "<pad>a"
+    assert strip_special("answer</s>\n", ["</s>"]) == "answer"  # a newline after the EOS
+    assert strip_special("<pad><pad>", ["<pad>"]) == ""
+    inner = "x" + "</s> " * 5000 + "x"  # a run inside the text stays (and is not a quadratic regex backtrack)
+    assert strip_special(inner, ["</s>", "<pad>"]) == inner
 
 
 def test_a_left_padded_llama3_rollout_splits_at_its_prompt() -> None:

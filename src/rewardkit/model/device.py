@@ -16,17 +16,21 @@ from rewardkit.settings import DEVICE_HELP
 
 def resolve_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
-        return torch.device("cpu")
+        return _local_gpu() if torch.cuda.is_available() else torch.device("cpu")
     try:
         device = torch.device(requested)
     except RuntimeError:
         raise ValueError(f"device: expected {DEVICE_HELP}, got {requested!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {requested!r}: torch sees no CUDA GPU here (use auto or cpu)")
+    if device.type == "cuda" and device.index is None:
+        return _local_gpu()  # plain "cuda": each torchrun process its own GPU, and an index set_device/DDP need
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {requested!r}: MPS is not available here (use auto or cpu)")
     if device.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"device: expected {DEVICE_HELP}, got {requested!r}")
     return device
+
+
+def _local_gpu() -> torch.device:
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())

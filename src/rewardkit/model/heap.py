@@ -15,8 +15,6 @@ comes fresh from the OS.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 from typing import Any
 
@@ -24,10 +22,16 @@ from typing import Any
 @functools.cache
 def _malloc_trim() -> Any:
     try:
+        import ctypes
+        import ctypes.util
+
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
+    except (ImportError, OSError):
         return None
-    return getattr(libc, "malloc_trim", None)  # glibc only (not macOS, not musl)
+    trim = getattr(libc, "malloc_trim", None)  # glibc only (not macOS, not musl)
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
 
 
 def release_free_heap() -> bool:

@@ -257,6 +257,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         ``prompts`` (optional) split them (see ``serve/openrlhf.py``)."""
         if body.prompts is not None and len(body.prompts) != len(body.query):
             raise ServiceError(422, "validation", f"prompts has {len(body.prompts)} items but query has {len(body.query)}")
+        check_limits(body.query, len(body.query), settings.get_reward_max_inputs)  # before any work on the texts
         split = [split_query(q, body.prompts[i] if body.prompts is not None else "", settings.strip_tokens)
                  for i, q in enumerate(body.query)]
         res = await run(scorer, [p for p, _ in split], [r for _, r in split], len(split), settings.get_reward_max_inputs)

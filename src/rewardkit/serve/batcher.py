@@ -51,6 +51,7 @@ class MicroBatcher:
         self.metrics = metrics
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rk-model")
         self._task: asyncio.Task[None] | None = None
+        self._taken: list[Job] = []  # the jobs the worker has taken off the queue and not answered yet
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -63,8 +64,10 @@ class MicroBatcher:
             except asyncio.CancelledError:
                 pass
         self.executor.shutdown(wait=False, cancel_futures=True)
-        while not self.queue.empty():  # requests still waiting get an answer, not a hang
-            job = self.queue.get_nowait()
+        waiting = list(self._taken)
+        while not self.queue.empty():
+            waiting.append(self.queue.get_nowait())
+        for job in waiting:  # taken or still queued: every request gets an answer, not a hang
             if not job.future.done():
                 job.future.set_exception(ShuttingDown())
 
@@ -82,6 +85,7 @@ class MicroBatcher:
     async def _gather(self) -> list[Job]:
         loop = asyncio.get_running_loop()
         jobs = [await self.queue.get()]
+        self._taken = jobs
         rows, tokens = len(jobs[0].responses), jobs[0].est_tokens
         deadline = loop.time() + self.max_wait
         while rows < self.max_rows and tokens < self.token_budget:
@@ -118,7 +122,11 @@ class MicroBatcher:
                     continue
                 try:
                     results = await loop.run_in_executor(self.executor, self._score_group, live)
-                except Exception:
+                except Exception as exc:
+                    if len(live) == 1:
+                        if not live[0].future.done():
+                            live[0].future.set_exception(exc)
+                        continue
                     # one request's failure must not fail the others merged with it: score each alone, so
                     # only the request that breaks the model gets the error (the worker keeps going)
                     for job in live:
