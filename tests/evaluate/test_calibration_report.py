@@ -21,6 +21,9 @@ def test_calibration_hand_computed() -> None:
     report, curves = calibration_report(np.zeros(4), None)
     assert report["raw"]["ece"] == pytest.approx(0.0) and report["raw"]["brier"] == pytest.approx(0.25)
     assert report["stored_temperature"] is None and report["fitted_temperature"] is None
+    # a card that stores T = 1.0 has a stored temperature (the same numbers as raw), unlike one that stores none
+    stored_one, curves_one = calibration_report(np.zeros(4), 1.0)
+    assert stored_one["stored_temperature"] == stored_one["raw"] and len(curves_one) == 2
     # confidently wrong (margin -20): P(chosen) ~ 0 but chosen always wins: ECE ~ 1, Brier ~ 1
     report, _ = calibration_report(np.array([-20.0, -20.0, -19.0]), None)
     assert report["raw"]["ece"] == pytest.approx(1.0, abs=1e-6) and report["raw"]["brier"] == pytest.approx(1.0, abs=1e-6)

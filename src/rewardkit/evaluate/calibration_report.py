@@ -46,6 +46,6 @@ def calibration_report(margins: np.ndarray, temperature: float | None, *, n_bins
     at_bound = fitted is not None and fitted in (cal.T_MIN, cal.T_MAX)
     report: dict[str, Any] = {"raw": raw, "stored_temperature": None, "fitted_temperature": fitted, "fitted_temperature_at_bound": at_bound}
     curves: dict[str, Any] = {"T = 1 (raw)": raw_bins}
-    if temperature is not None and temperature > 0 and temperature != 1.0:
+    if temperature is not None and temperature > 0:  # None: the card stores none (a stored 1.0 is still shown)
         report["stored_temperature"], curves[f"T = {temperature:.3g} (stored)"] = _one(margins, temperature, n_bins)
     return report, curves
