@@ -6,6 +6,7 @@ which host and keys); experiment knobs belong in the typed config of each entry 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,7 +18,9 @@ SCORE_DTYPES = ("auto", "fp32", "bf16", "int8")
 service settings reject a typo before a model is loaded."""
 
 DEVICE_HELP = "auto (this process's GPU when torch sees one, else the CPU), cpu, cuda, cuda:N or mps"
-"""What a ``device`` option accepts (``rewardkit.model.device.resolve_device``)."""
+DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+"""What a ``device`` option accepts (``rewardkit.model.device.resolve_device``); torch-free like SCORE_DTYPES,
+so the service settings reject a typo at start."""
 
 
 class Settings(BaseSettings):

@@ -300,7 +300,7 @@ def train_member(
     seed: int,
     rank: int = 0,
     world: int = 1,
-    device: torch.device | None = None,
+    device: torch.device = torch.device("cpu"),
 ) -> dict[str, Any]:
     """One model, top to bottom: setup, batches, (resume), loop with validation/checkpoints, finish."""
     from rewardkit.model import losses
@@ -308,7 +308,6 @@ def train_member(
     from rewardkit.model.calibration import expected_calibration_error, fit_temperature, reward_stats
 
     # -- setup: seeds, model, data ---------------------------------------------------------------------
-    device = device or torch.device("cpu")  # the data stays on the CPU; each batch moves to the model's device
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -325,7 +324,7 @@ def train_member(
         n_frozen = frozen_block_count(model, config.freeze_layers)
         if config.freeze_embeddings or n_frozen:
             freeze(model, n_frozen, embeddings=True)
-    model.to(device)
+    model.to(device)  # the encoded pairs stay on the CPU; each batch moves to the model's device
     train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes)
     val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes)
     head_weights = torch.tensor(attribute_weights, dtype=torch.float32, device=device)
@@ -520,8 +519,8 @@ def train_member(
     model.eval()
     # the best checkpoint is usually the last validation's weights: reuse its rewards (LoRA merging changes
     # the arithmetic, so a merged model is scored again)
-    reuse = last_val is not None and last_val[0] == best["step"] and not config.lora_r
-    rc, rr = (last_val[1], last_val[2]) if reuse and last_val else val_rewards()
+    reused = last_val[1:] if last_val is not None and last_val[0] == best["step"] and not config.lora_r else None
+    rc, rr = reused or val_rewards()
     decided = ~val_data.tie
     diff = (rc - rr)[decided]
     # P(a > b) is symmetric: calibrate on both orientations, (d, 1) and (-d, 0)
@@ -662,16 +661,16 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: int, device: torch.device | None = None) -> bool:
+def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: int, device: torch.device = torch.device("cpu")) -> bool:
     """'auto': time forward+backward of one realistic batch in fp32 and in bf16 autocast, keep the faster
     (``forward``: a ``RewardForward``, batch -> logits).
     (Without native bf16 instructions bf16 autocast is usually slower on CPU.)"""
     if config.bf16 != "auto":
         return config.bf16 == "on"
-    if device is not None and device.type == "cuda":
+    if device.type == "cuda":
         # emulated bf16 (V100, T4) counts as "supported" by default and is much slower than fp32 there
         return torch.cuda.is_bf16_supported(including_emulation=False)
-    if device is not None and device.type != "cpu":
+    if device.type != "cpu":
         return False  # mps: no trial, fp32
     if not bf16_matmul_is_faster():
         return False  # without native bf16 the trial alone costs tens of seconds, and bf16 cannot win

@@ -11,24 +11,21 @@ import os
 
 import torch
 
-from rewardkit.settings import DEVICE_HELP
+from rewardkit.settings import DEVICE_HELP, DEVICE_NAME
 
 
 def resolve_device(requested: str = "auto") -> torch.device:
+    if not DEVICE_NAME.fullmatch(requested):
+        raise ValueError(f"device: expected {DEVICE_HELP}, got {requested!r}")
     if requested == "auto":
         return _local_gpu() if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(requested)
-    except RuntimeError:
-        raise ValueError(f"device: expected {DEVICE_HELP}, got {requested!r}") from None
+    device = torch.device(requested)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {requested!r}: torch sees no CUDA GPU here (use auto or cpu)")
     if device.type == "cuda" and device.index is None:
         return _local_gpu()  # plain "cuda": each torchrun process its own GPU, and an index set_device/DDP need
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {requested!r}: MPS is not available here (use auto or cpu)")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device: expected {DEVICE_HELP}, got {requested!r}")
     return device
 
 

@@ -68,8 +68,7 @@ class MicroBatcher:
         while not self.queue.empty():
             waiting.append(self.queue.get_nowait())
         for job in waiting:  # taken or still queued: every request gets an answer, not a hang
-            if not job.future.done():
-                job.future.set_exception(ShuttingDown())
+            _settle(job, error=ShuttingDown())
 
     async def submit(self, scorer: BatchScorer, prompts: list[Prompt], responses: list[str]) -> ScoreResult:
         """Queue rows for ``scorer`` and wait for their scores; ``Overloaded`` when the queue is full."""
@@ -124,27 +123,20 @@ class MicroBatcher:
                     results = await loop.run_in_executor(self.executor, self._score_group, live)
                 except Exception as exc:
                     if len(live) == 1:
-                        if not live[0].future.done():
-                            live[0].future.set_exception(exc)
+                        _settle(live[0], error=exc)
                         continue
                     # one request's failure must not fail the others merged with it: score each alone, so
                     # only the request that breaks the model gets the error (the worker keeps going)
                     for job in live:
-                        await self._score_alone(job)
+                        try:
+                            [result] = await loop.run_in_executor(self.executor, self._score_group, [job])
+                        except Exception as alone:
+                            _settle(job, error=alone)
+                        else:
+                            _settle(job, result)
                     continue
                 for job, result in zip(live, results):
-                    if not job.future.done():
-                        job.future.set_result(result)
-
-    async def _score_alone(self, job: Job) -> None:
-        try:
-            [result] = await asyncio.get_running_loop().run_in_executor(self.executor, self._score_group, [job])
-        except Exception as exc:
-            if not job.future.done():
-                job.future.set_exception(exc)
-            return
-        if not job.future.done():
-            job.future.set_result(result)
+                    _settle(job, result)
 
     def _score_group(self, jobs: list[Job]) -> list[ScoreResult]:
         """One scoring call over all jobs' rows (runs on the model thread), split back per job."""
@@ -165,3 +157,13 @@ class MicroBatcher:
             out.append(ScoreResult(mean, scorer.normalize(mean), std, list(enc.truncated[start:start + n]), scorer.card.version))
             start += n
         return out
+
+
+def _settle(job: Job, result: ScoreResult | None = None, error: Exception | None = None) -> None:
+    """Answer a job once (a client that hung up has a done future already)."""
+    if job.future.done():
+        return
+    if error is not None:
+        job.future.set_exception(error)
+    else:
+        job.future.set_result(result)  # type: ignore[arg-type]

@@ -3,12 +3,10 @@ service's limits and batching knobs, also read from the environment (``RK_QUEUE_
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, model_validator
 
 from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS
-from rewardkit.settings import DEVICE_HELP, SCORE_DTYPES, Settings
+from rewardkit.settings import DEVICE_HELP, DEVICE_NAME, SCORE_DTYPES, Settings
 
 
 class ServeSettings(Settings):
@@ -35,6 +33,6 @@ class ServeSettings(Settings):
     def _check(self) -> "ServeSettings":
         if self.dtype not in SCORE_DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(SCORE_DTYPES)}, got {self.dtype!r}")
-        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):  # a typo fails at start, not as 503s later
+        if not DEVICE_NAME.fullmatch(self.device):  # a typo fails at start, not as 503s later
             raise ValueError(f"device must be {DEVICE_HELP}, got {self.device!r}")
         return self
