@@ -240,19 +240,45 @@ def test_ensemble_mean_and_std(tmp_path: Path) -> None:
 
 
 def test_int8_is_opt_in_and_quantizes_a_copy(tmp_path: Path) -> None:
-    """dtype="int8" swaps in a dynamically quantized copy (Linear -> quantized Linear); the scores stay close
-    to fp32 in magnitude (not in ranking: that is why it is opt-in), and "auto" never picks int8."""
+    """dtype="int8" swaps the body's Linears of a copy for Int8Linear (pooler and head stay fp32); the scores
+    stay close to fp32, the fp32 scorer is untouched, and "auto" never picks int8."""
     import torch
+
+    from rewardkit.model.int8 import Int8Linear
 
     folder = build_tiny_model(tmp_path / "tiny")
     fp32 = load_scorer(str(folder), dtype="fp32")
     q = load_scorer(str(folder), dtype="int8")
     assert q.dtype == torch.qint8
-    assert not any(isinstance(m, torch.nn.Linear) and type(m) is torch.nn.Linear for m in q.members[0].model.modules())
+    model = q.members[0].model
+    body_linears = [n for n, m in model.base_model.named_modules() if isinstance(m, (torch.nn.Linear, Int8Linear)) and not n.startswith("pooler")]
+    assert body_linears and all(isinstance(model.base_model.get_submodule(n), Int8Linear) for n in body_linears)
+    assert type(model.classifier) is torch.nn.Linear and type(model.base_model.pooler.dense) is torch.nn.Linear
     prompts, responses = ["Say hi."] * 4, ["hi", "hello there", "no", "greetings to you"]
     a, b = fp32.score(prompts, responses).raw, q.score(prompts, responses).raw
     assert np.all(np.isfinite(b)) and np.max(np.abs(a - b) / np.abs(a)) < 0.1
     assert load_scorer(str(folder), dtype="auto").dtype in (torch.float32, torch.bfloat16)
+
+
+def test_int8_linear_keeps_one_weight_scale_per_output_row() -> None:
+    """Rows of very different size (x1000 and x0.001): with one scale per matrix the small row's weights
+    all round to 0 (step 1000/127, while they are about 0.001); per-row scales keep both rows within a few percent."""
+    import torch
+
+    from rewardkit.model.int8 import Int8Linear
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 2)
+    with torch.no_grad():
+        lin.weight[0] *= 1000
+        lin.weight[1] *= 0.001
+        lin.bias.zero_()
+    x = torch.randn(16, 64)
+    want, got = lin(x).detach(), Int8Linear(lin)(x)
+    rel = ((got - want).abs() / want.abs().mean(dim=0)).amax(dim=0)
+    assert rel[0] < 0.06 and rel[1] < 0.06, rel
+    per_tensor = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear}, dtype=torch.qint8)
+    assert per_tensor(x)[:, 1].abs().max() == 0  # what the one-scale recipe does to the small row
 
 
 def test_decoder_scores_and_norms_are_read_at_the_last_real_token() -> None:
