@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=None,
                         help="token limit per row (default: --model's own; the default recipe's 256 for the stand-in)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--dtype", default="auto", help="the scorer's dtype (auto, fp32, bf16, int8); rewardkit eval --dtype")
     args = parser.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"shared data not found at {SHARED} (set RK_SHARED_DATA)")
@@ -119,7 +120,7 @@ def main() -> None:
             from rewardkit.train_config import TrainConfig
 
             args.max_length = TrainConfig.max_length  # what a default-recipe model's card says
-        loaded = load_model_for_eval(model_path, max_length=args.max_length)
+        loaded = load_model_for_eval(model_path, max_length=args.max_length, dtype=args.dtype)
         load_s = time.perf_counter() - t0
         config = EvalConfig(probes="all", max_probe_rows=args.probe_rows)
         recorder = RecordingScoreFn(loaded.score_fn)
@@ -158,7 +159,8 @@ def main() -> None:
     floor = executed / bound
     print(f"floor: {executed / 1e12:.1f} TFLOP executed ({flops / 1e12:.1f} the full model's) over {len(lengths):,} rows "
           f"({sum(lengths) / len(lengths):.0f} tokens mean) at the {bound / 1e9:.0f} GFLOP/s matmul bound = {floor:.0f}s; "
-          f"scoring ran at {floor / timing['scoring_s']:.0%} of the bound (executed FLOPs)")
+          f"scoring ran at {floor / timing['scoring_s']:.0%} of the bound (executed FLOPs)"
+          + (" (int8 runs the same FLOPs in int8 kernels: the fp32 bound does not bound it)" if scorer.dtype == torch.qint8 else ""))
     print(f"scoring: {timing['scoring_s']:.1f}s for {rows:,} rows ({rows / timing['scoring_s']:.1f} rows/s) = {timing['scoring_s'] / total:.1%} of the total")
     print(f"peer: the scorer alone on the {2 * len(pairs):,} pair rows: {direct_s:.1f}s ({2 * len(pairs) / direct_s:.1f} rows/s); "
           f"evaluation rows/s over direct rows/s = {(rows / timing['scoring_s']) / (2 * len(pairs) / direct_s):.2f}")

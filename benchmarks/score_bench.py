@@ -102,10 +102,18 @@ def matmul_flops(dtype: torch.dtype, size: int = 2048, reps: int = 5, trials: in
     return best
 
 
+def weight_count(module: torch.nn.Module) -> int:
+    """Weights and biases of ``module``, counting int8 Linears too (their packed weights are not parameters)."""
+    from rewardkit.model.int8 import Int8Linear
+
+    packed = sum(m.in_features * m.out_features + m.out_features for m in module.modules() if isinstance(m, Int8Linear))
+    return sum(p.numel() for p in module.parameters()) + packed
+
+
 def model_flops(model: torch.nn.Module, lengths: list[int]) -> float:
     cfg = model.config
     emb = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
-    dense = sum(p.numel() for p in model.parameters()) - emb
+    dense = weight_count(model) - emb
     t = np.asarray(lengths, dtype=np.float64)
     return float((2 * t * dense + 4 * cfg.num_hidden_layers * t**2 * cfg.hidden_size).sum())
 
@@ -121,8 +129,7 @@ def executed_flops(model: torch.nn.Module, lengths: list[int]) -> float:
         return full
     last = inner.base_model.encoder.layer[-1]
     attention = last.attention.self
-    skipped_params = sum(p.numel() for p in last.parameters()) - sum(
-        p.numel() for p in (*attention.key.parameters(), *attention.value.parameters()))
+    skipped_params = weight_count(last) - weight_count(attention.key) - weight_count(attention.value)
     t = np.asarray(lengths, dtype=np.float64)
     others = t - 1  # every position but the first: no query row (t keys each), no projections but K and V
     return full - float((2 * others * skipped_params + 4 * others * t * model.config.hidden_size).sum())

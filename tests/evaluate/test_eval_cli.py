@@ -74,6 +74,19 @@ def test_eval_end_to_end_and_compare(tiny_model: Path, pairs_file: Path, tmp_pat
     assert rows["probe_rise_rate:verbosity_padding"]["b"] is None
 
 
+def test_eval_runs_in_the_dtype_asked_and_says_so(tiny_model: Path, pairs_file: Path, tmp_path: Path) -> None:
+    """--dtype reaches the scorer (an int8 model scores differently from fp32, a little) and the report names it."""
+    reports = {}
+    for dtype in ("fp32", "int8"):
+        out = tmp_path / dtype
+        result = runner.invoke(_app(), ["eval", "-m", str(tiny_model), "-d", str(pairs_file), "-o", str(out), "--probes", "none", "--no-plots", "--n-boot", "20", "--dtype", dtype])
+        assert result.exit_code == 0, result.output
+        reports[dtype] = json.loads((out / "report.json").read_text())
+    assert reports["fp32"]["meta"]["dtype"] == "float32" and reports["int8"]["meta"]["dtype"] == "qint8"
+    brier = [reports[d]["calibration"]["raw"]["brier"] for d in ("fp32", "int8")]
+    assert brier[0] != brier[1] and brier[1] == pytest.approx(brier[0], abs=0.02)
+
+
 def test_probe_edits_past_max_length_are_reported_unseen(tiny_model: Path, tmp_path: Path) -> None:
     """A chosen response far longer than max_length: what the suffix probes append is cut off, so the model
     input does not change. Those probes report the row as unseen (and measure only the short ones); the
@@ -100,6 +113,8 @@ def test_probe_edits_past_max_length_are_reported_unseen(tiny_model: Path, tmp_p
         (["--model", "MODEL", "--data", "nowhere-snapshot"], "no snapshot"),
         (["--model", "MODEL", "--data", "BAD", "--probes", "flattery9"], "unknown probe"),
         (["--model", "MODEL", "--data", "BAD"], "missing field 'rejected'"),
+        (["--model", "MODEL", "--data", "BAD", "--dtype", "fp16"], "--dtype must be one of"),
+        (["--model", "MODEL", "--data", "BAD", "--device", "gpu"], "--device"),
     ],
 )
 def test_eval_user_mistakes_are_clear(args: list[str], message: str, tiny_model: Path, tmp_path: Path) -> None:

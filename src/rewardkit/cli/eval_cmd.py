@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import typer
 
 from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
+from rewardkit.cli.score_cmd import check_scorer_options
+from rewardkit.settings import DEVICE_HELP, DTYPE_HELP
 
 
 def _reference_pairs(data: str, split: str, reference: str | None) -> list[Any] | None:
@@ -52,6 +54,8 @@ def run_eval(
     n_boot: int = 1000,
     plots: bool = True,
     max_length: int | None = None,
+    dtype: str = "auto",
+    device: str = "auto",
 ) -> dict[str, Any]:
     """The library call behind the command; returns the report dict."""
     from rewardkit.evaluate.best_of_n import load_alpacaeval_groups
@@ -61,6 +65,7 @@ def run_eval(
     from rewardkit.evaluate.run import EvalConfig, evaluate
     from rewardkit.evaluate.scoring import load_model_for_eval
 
+    check_scorer_options(dtype, device)
     try:
         config = EvalConfig(probes=probes, max_probe_rows=max_probe_rows, n_boot=n_boot)
     except ValueError as exc:
@@ -84,14 +89,14 @@ def run_eval(
     if not Path(model).exists() and model.startswith((".", "/", "~")):
         raise UserError(f"--model: no model folder {model}")
     try:
-        loaded = load_model_for_eval(model, max_length=max_length)
+        loaded = load_model_for_eval(model, max_length=max_length, dtype=dtype, device=device)
     except (OSError, ValueError) as exc:
         raise UserError(f"--model {model}: cannot load it as a reward model ({exc})") from exc
 
     stages = ["scoring pairs", "calibration"] + (["probes"] if probes != "none" else []) + (["distribution shift"] if ref else []) + (["best-of-N"] if groups else [])
     with progress_bar("evaluating", total=len(stages), unit="stages") as bar:
         result = evaluate(loaded.score_fn, pairs, config, temperature=loaded.temperature, reference_pairs=ref, best_of_n_groups=groups, progress=lambda name: bar.advance(1, description=name))
-    result.report["meta"] = {"model": model, "data": data, "split": split if not Path(data).is_file() else None, "best_of_n_data": str(best_of_n) if best_of_n else None}
+    result.report["meta"] = {"model": model, "data": data, "split": split if not Path(data).is_file() else None, "best_of_n_data": str(best_of_n) if best_of_n else None, "dtype": loaded.dtype}
     write_report(result, out, make_plots=plots)
     from rewardkit.evaluate.report import json_ready
 
@@ -117,6 +122,8 @@ def register(app: typer.Typer) -> None:
         n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the PNG plots.")] = True,
         max_length: Annotated[int | None, typer.Option(help="Token limit per row (default: the max_length the model was trained with, else 512).")] = None,
+        dtype: Annotated[str, typer.Option(help=DTYPE_HELP + "; the report records it.")] = "auto",
+        device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "auto",
         json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     ) -> None:
         """Evaluate MODEL on DATA and write a report to OUT. Subcommand: compare."""
@@ -126,7 +133,7 @@ def register(app: typer.Typer) -> None:
             raise UserError("rewardkit eval needs --model and --data (or the subcommand: rewardkit eval compare A B)")
         report = run_eval(
             model, data, out, split=split, probes=probes, reference=reference, best_of_n=best_of_n, best_of_n_groups=best_of_n_groups,
-            max_pairs=max_pairs, max_probe_rows=max_probe_rows, n_boot=n_boot, plots=plots, max_length=max_length,
+            max_pairs=max_pairs, max_probe_rows=max_probe_rows, n_boot=n_boot, plots=plots, max_length=max_length, dtype=dtype, device=device,
         )
         if json_:
             emit_json(report)

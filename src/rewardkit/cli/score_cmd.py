@@ -14,7 +14,19 @@ from typing import Annotated
 import typer
 
 from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
-from rewardkit.settings import DEVICE_HELP, SCORE_DTYPES
+from rewardkit.settings import DEVICE_HELP, DTYPE_HELP, SCORE_DTYPES
+
+
+def check_scorer_options(dtype: str, device: str) -> None:
+    """A clear error for a --dtype or --device the scorer would reject, before the model loads."""
+    from rewardkit.model.device import resolve_device
+
+    if dtype not in SCORE_DTYPES:
+        raise UserError(f"--dtype must be one of {', '.join(SCORE_DTYPES)}, got {dtype!r}")
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise UserError(f"--device: {exc}") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -25,25 +37,19 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (.jsonl/.csv/.parquet). Default: INPUT.scored.jsonl")] = None,
         max_length: Annotated[int | None, typer.Option(help="Token limit per row (default: the model card's).")] = None,
         token_budget: Annotated[int, typer.Option(help="Tokens per batch (rows x padded width; CPU: 1-4K is fastest per token, raise on a GPU).")] = 2048,
-        dtype: Annotated[str, typer.Option(help="auto (bf16 only where measured faster), fp32, bf16 or int8 (opt-in: faster, ranks differently).")] = "auto",
+        dtype: Annotated[str, typer.Option(help=DTYPE_HELP + ".")] = "auto",
         threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice).")] = None,
         device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "auto",
         json_: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     ) -> None:
         """Score every row of INPUT with a reward model (fast token-budget batches, input order kept)."""
-        from rewardkit.model.device import resolve_device
         from rewardkit.score import InputError, check_output_path, load_scorer, read_rows, score_rows, write_rows
 
         out_path = out or input.with_name(input.name.split(".")[0] + ".scored.jsonl")
         try:
             check_output_path(out_path)
             rows = read_rows(input)
-            if dtype not in SCORE_DTYPES:
-                raise UserError(f"--dtype must be one of {', '.join(SCORE_DTYPES)}, got {dtype!r}")
-            try:
-                resolve_device(device)
-            except ValueError as exc:
-                raise UserError(f"--device: {exc}") from None
+            check_scorer_options(dtype, device)
             try:
                 scorer = load_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device)
             except OSError as exc:

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from rewardkit.cli.output import UserError
-from rewardkit.settings import DEVICE_HELP
+from rewardkit.settings import DEVICE_HELP, DTYPE_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int | None, typer.Option(help="Port (default RK_PORT, 8000).")] = None,
         queue_size: Annotated[int | None, typer.Option(help="Requests that may wait for the model before 429.")] = None,
         max_wait_ms: Annotated[float | None, typer.Option(help="Batching wait once a request is waiting.")] = None,
-        dtype: Annotated[str | None, typer.Option(help="auto, fp32, bf16 or int8.")] = None,
+        dtype: Annotated[str | None, typer.Option(help=DTYPE_HELP + " (default: RK_DTYPE or auto).")] = None,
         threads: Annotated[int | None, typer.Option(help="torch threads.")] = None,
         device: Annotated[str | None, typer.Option(help=DEVICE_HELP + ".")] = None,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",

@@ -1,9 +1,8 @@
 """The one thing evaluation needs from a model: a scoring callable.
 
 ``ScoreFn(prompts, responses) -> (n,) float array`` scores n (prompt, response) rows. Tests pass a
-deterministic fake; ``model_score_fn`` adapts a saved reward model, preferring the fast batch scorer of
-``rewardkit.score`` and falling back to ``RewardModel.score``. ``TimedScoreFn`` counts the time and the
-rows spent inside scoring so a run can report the share of its time that scoring took; ``CachedScoreFn``
+deterministic fake; ``load_model_for_eval`` adapts a saved reward model through the batch scorer of
+``rewardkit.score``. ``TimedScoreFn`` counts the time and the rows spent inside scoring so a run can report the share of its time that scoring took; ``CachedScoreFn``
 scores each distinct (prompt, response) once and lets a run score all its rows in one call.
 
 A ScoreFn may also have ``with_features(prompts, responses) -> (scores, {name: (n,) array})``: per-row
@@ -157,21 +156,8 @@ class LoadedModel:
     temperature: float | None
     name: str
     card: dict[str, Any] = field(default_factory=dict)
-
-
-def _card_dict(model: Any) -> dict[str, Any]:
-    card = getattr(model, "card", None)
-    if card is None:
-        return {}
-    if isinstance(card, dict):
-        return card
-    if hasattr(card, "as_json"):
-        return card.as_json()
-    if hasattr(card, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(card)
-    return dict(vars(card))
+    dtype: str = "float32"
+    """What the scorer computes in (float32, bfloat16, qint8): a report says it, since int8 moves scores."""
 
 
 def _temperature(card: dict[str, Any]) -> float | None:
@@ -184,32 +170,14 @@ def _temperature(card: dict[str, Any]) -> float | None:
     return None
 
 
-def load_model_for_eval(path: str | Path, *, max_length: int | None = None) -> LoadedModel:
+def load_model_for_eval(path: str | Path, *, max_length: int | None = None, dtype: str = "auto", device: str = "auto") -> LoadedModel:
     """Load a saved reward model (a rewardkit model folder, an ensemble folder or any HF
-    sequence-classification model) and return its raw-score ScoreFn and stored temperature. ``max_length``:
-    the token limit per row (None: the one the model was trained with, else the scorer's default). Uses the
-    scoring area's token-budget ``rewardkit.score.load_scorer`` (dtype chosen by measurement) when it is
-    installed, else ``RewardModel.score``."""
-    try:
-        from rewardkit.score import load_scorer
-    except ImportError:
-        load_scorer = None
-    if load_scorer is not None:
-        scorer = load_scorer(str(path), max_length=max_length)
-        card = dict(vars(scorer.card))
-        return LoadedModel(score_fn=BatchScoreFn(scorer), temperature=_temperature(card), name=str(path), card=card)
+    sequence-classification model) into the token-budget batch scorer (``rewardkit.score.load_scorer``) and
+    return its raw-score ScoreFn and stored temperature. ``max_length``: the token limit per row (None: the
+    one the model was trained with, else the scorer's default); ``dtype`` and ``device`` as the scorer takes
+    them (auto: fp32 unless bf16 measures faster; the GPU when torch sees one)."""
+    from rewardkit.score import load_scorer
 
-    from rewardkit.model import load_reward_model
-
-    model = load_reward_model(str(path))
-    card = _card_dict(model)
-
-    def slow_fn(prompts: list[Prompt], responses: list[str]) -> np.ndarray:
-        out = model.score(prompts, responses)
-        if isinstance(out, tuple):  # an ensemble's (mean, std)
-            out = out[0]
-        elif not isinstance(out, np.ndarray) and hasattr(out, "mean"):  # an object with .mean/.std
-            out = out.mean
-        return np.asarray(out, dtype=float)
-
-    return LoadedModel(score_fn=slow_fn, temperature=_temperature(card), name=str(path), card=card)
+    scorer = load_scorer(str(path), max_length=max_length, dtype=dtype, device=device)
+    card = dict(vars(scorer.card))
+    return LoadedModel(score_fn=BatchScoreFn(scorer), temperature=_temperature(card), name=str(path), card=card, dtype=str(scorer.dtype).replace("torch.", ""))

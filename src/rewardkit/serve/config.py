@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS
-from rewardkit.settings import DEVICE_HELP, DEVICE_NAME, SCORE_DTYPES, Settings
+from rewardkit.settings import DEVICE_HELP, DEVICE_NAME, DTYPE_HELP, SCORE_DTYPES, Settings
 
 
 class ServeSettings(Settings):
@@ -20,7 +20,7 @@ class ServeSettings(Settings):
     token_budget: int = Field(default=2048, ge=64, description="Tokens (rows x padded width) per model batch (CPU: 1-4K is fastest per token; raise on a GPU).")
     max_batch_rows: int = Field(default=512, ge=1, description="Rows merged into one scoring call at most.")
     max_length: int | None = Field(default=None, ge=8, description="Token limit per row; default the model card's.")
-    dtype: str = Field(default="auto", description="auto (bf16 only where measured faster), fp32, bf16 or int8 (opt-in: faster, ranks differently).")
+    dtype: str = Field(default="auto", description=DTYPE_HELP + ".")
     threads: int | None = Field(default=None, ge=1, description="torch threads; default torch's choice.")
     device: str = Field(default="auto", description=DEVICE_HELP + ".")
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After seconds sent with 429.")
