@@ -260,6 +260,19 @@ def test_int8_is_opt_in_and_quantizes_a_copy(tmp_path: Path) -> None:
     assert load_scorer(str(folder), dtype="auto").dtype in (torch.float32, torch.bfloat16)
 
 
+def test_the_scorer_gives_freed_heap_back_every_few_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """25 one-row batches (rows cut to a 16-token budget) -> 2 trims; the count runs on across calls."""
+    import rewardkit.score as score_module
+
+    calls: list[int] = []
+    monkeypatch.setattr(score_module, "release_free_heap", lambda: calls.append(1) or True)
+    scorer = load_scorer(str(build_tiny_model(tmp_path / "tiny")), dtype="fp32", max_length=16, token_budget=16)
+    scorer.score(["q"] * 25, [f"long answer {i} " * 20 for i in range(25)])  # distinct: repeats run once
+    assert len(calls) == 25 // score_module.TRIM_HEAP_EVERY
+    scorer.score(["q"] * 5, [f"other answer {i} " * 20 for i in range(5)])
+    assert len(calls) == 30 // score_module.TRIM_HEAP_EVERY
+
+
 def test_int8_linear_keeps_one_weight_scale_per_output_row() -> None:
     """Rows of very different size (x1000 and x0.001): with one scale per matrix the small row's weights
     all round to 0 (step 1000/127, while they are about 0.001); per-row scales keep both rows within a few percent."""

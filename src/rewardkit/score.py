@@ -33,6 +33,7 @@ import torch
 from rewardkit.data.types import Prompt
 from rewardkit.model.backbone import head_module_name
 from rewardkit.model.formatting import collate, encode
+from rewardkit.model.heap import release_free_heap
 from rewardkit.model.precision import bf16_matmul_is_faster
 from rewardkit.settings import SCORE_DTYPES
 
@@ -43,6 +44,10 @@ DEFAULT_MAX_LENGTH = 512
 # activations stay in cache (benchmarks/score_bench.py --budgets measures it: at 16384 a token costs ~20% more
 # here). On a GPU, raise it (--token-budget / RK_TOKEN_BUDGET) until memory or throughput stops improving.
 DEFAULT_TOKEN_BUDGET = 2048
+TRIM_HEAP_EVERY = 10
+"""Batches between two ``release_free_heap`` calls: a service scoring requests of every width otherwise creeps
+up in RSS (240 mixed requests: 619 -> 777 MB and still rising; trimmed every 10 batches: flat at 505 MB, same
+speed; ``rewardkit.model.heap`` explains why)."""
 
 
 @dataclass
@@ -147,6 +152,7 @@ class BatchScorer:
     max_length: int = DEFAULT_MAX_LENGTH
     token_budget: int = DEFAULT_TOKEN_BUDGET
     dtype: torch.dtype = torch.float32
+    _batches_run: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -222,6 +228,9 @@ class BatchScorer:
                             norms = None
                 if on_batch is not None:
                     on_batch(len(rows))
+                self._batches_run += 1
+                if self._batches_run % TRIM_HEAP_EVERY == 0:
+                    release_free_heap()
         return out, norms
 
 
