@@ -2,8 +2,9 @@
 
 ``ScoreFn(prompts, responses) -> (n,) float array`` scores n (prompt, response) rows. Tests pass a
 deterministic fake; ``load_model_for_eval`` adapts a saved reward model through the batch scorer of
-``rewardkit.score``. ``TimedScoreFn`` counts the time and the rows spent inside scoring so a run can report the share of its time that scoring took; ``CachedScoreFn``
-scores each distinct (prompt, response) once and lets a run score all its rows in one call.
+``rewardkit.score``. ``TimedScoreFn`` counts the time and the rows spent inside scoring so a run can report
+the share of its time that scoring took; ``CachedScoreFn`` scores each distinct (prompt, response) once and
+lets a run score all its rows in one call.
 
 A ScoreFn may also have ``with_features(prompts, responses) -> (scores, {name: (n,) array})``: per-row
 input statistics computed in the same forward pass (the batch scorer gives ``embedding_norm``, the norm of
