@@ -326,3 +326,10 @@ def test_decoder_scores_and_norms_are_read_at_the_last_real_token() -> None:
             hidden = model.transformer(input_ids=ids).last_hidden_state[0, -1]
         assert abs(res.raw[i] - alone) < 1e-4
         assert res.embedding_norm is not None and abs(res.embedding_norm[i] - hidden.norm().item()) < 1e-4
+
+    # GPT-2's body is Conv1D, not nn.Linear: int8 has nothing to quantize, says so and stays fp32 (not a
+    # "qint8" label on fp32 scores)
+    from rewardkit.score import quantize_int8
+
+    assert quantize_int8(scorer) == torch.float32 and scorer.dtype == torch.float32
+    np.testing.assert_allclose(scorer.score(prompts, responses).raw, res.raw, atol=1e-6)

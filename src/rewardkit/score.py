@@ -292,28 +292,34 @@ def read_position_norms(hidden: torch.Tensor, input_ids: torch.Tensor, pad_id: i
     return hidden.float().norm(dim=-1)
 
 
-def quantize_int8(scorer: BatchScorer) -> None:
+def quantize_int8(scorer: BatchScorer) -> torch.dtype:
     """Swap each member for a CPU copy whose transformer body runs int8 Linears (``rewardkit.model.int8``:
     per-channel int8 weights, 8-bit inputs quantized per call; embeddings, LayerNorm, softmax, pooler and
-    head stay fp32).
+    head stay fp32) and return ``torch.qint8``; a model whose body has no ``nn.Linear`` (GPT-2's ``Conv1D``)
+    stays as it is, with a warning, and fp32 is returned.
 
-    Opt-in only (``dtype="int8"``), never chosen by "auto": 1.4-1.7x faster than fp32 on the CPUs measured
+    Opt-in only (``dtype="int8"``), never chosen by "auto": 1.3-1.4x faster than fp32 on the CPUs measured
     and close in ranking (Spearman 0.998 with fp32 on two trained models' held-out pairs), but activation
-    scales depend on the whole batch, so int8 scores are NOT batch-invariant to 1e-3 (the scorer's promise).
-    ``benchmarks/score_bench.py --int8`` prints its speed and ranking against fp32."""
+    scales depend on the whole batch, so int8 scores are NOT batch-invariant to 1e-3 (the scorer's promise),
+    and the error grows with length. ``benchmarks/score_bench.py --int8`` prints its speed and ranking."""
     from rewardkit.model.int8 import quantize_body
 
-    for m in scorer.members:
+    copies = [copy.deepcopy(m.model).float().cpu() for m in scorer.members]
+    if not all(quantize_body(c) for c in copies):
+        log.warning("int8: the model's body has no nn.Linear layers to quantize; scoring in fp32")
+        return scorer.dtype
+    for m, quantized in zip(scorer.members, copies):
         # the int8 kernels are CPU kernels (fbgemm): a model loaded on a GPU moves back for them
         if m.device.type != "cpu":
             log.warning("int8 runs on the CPU: moving the model off %s", m.device)
-        m.model = quantize_body(copy.deepcopy(m.model).float().cpu())
+        m.model = quantized
     scorer.dtype = torch.qint8
+    return scorer.dtype
 
 
 def choose_dtype(scorer: BatchScorer, requested: str = "auto") -> torch.dtype:
     """fp32, or bf16 where it is at least 15% faster on this machine AND ranks a probe batch the same;
-    ``"int8"`` (opt-in, see ``quantize_int8``) returns ``torch.qint8``.
+    ``"int8"`` (opt-in, see ``quantize_int8``) returns ``torch.qint8`` where the model has Linears to quantize.
 
     Many CPUs without AMX/AVX512-BF16 run bf16 slower than fp32, so this is measured, not assumed."""
     if requested == "fp32":
@@ -321,8 +327,7 @@ def choose_dtype(scorer: BatchScorer, requested: str = "auto") -> torch.dtype:
     if requested == "bf16":
         return torch.bfloat16
     if requested == "int8":
-        quantize_int8(scorer)
-        return torch.qint8
+        return quantize_int8(scorer)
     if requested != "auto":
         raise ValueError(f"dtype must be one of {', '.join(SCORE_DTYPES)}, got {requested!r}")
     device = scorer.members[0].device.type

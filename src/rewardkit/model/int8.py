@@ -1,6 +1,6 @@
 """int8 scoring on the CPU: each Linear of the transformer body swapped for ``Int8Linear``.
 
-    model = quantize_body(copy.deepcopy(model).float().cpu())   # ~1.3-1.4x fp32's speed on an AVX2 CPU
+    quantize_body(model)   # in place, on a CPU fp32 copy: ~1.3-1.4x fp32's speed on an AVX2 CPU
 
 ``Int8Linear`` keeps the weights as int8 with one scale per output row (per-channel, symmetric, 7 bits) and
 quantizes its input per call to uint8 over the input's own range (fbgemm's dynamic-quantization kernel); the
@@ -64,15 +64,18 @@ class Int8Linear(torch.nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 per-channel"
 
 
-def quantize_body(model: Any) -> Any:
+def quantize_body(model: Any) -> int:
     """Swap, in place, every ``nn.Linear`` of the model's transformer body (``model.base_model``) for an
-    ``Int8Linear`` and return the model. The pooler and the head (``classifier``, ``score``) stay fp32: they
-    run once per row. Runs on the CPU (fbgemm kernels); give it a CPU fp32 model."""
+    ``Int8Linear``; returns how many were swapped (0 for a body without ``nn.Linear``, such as GPT-2's
+    ``Conv1D`` layers). The pooler and the head (``classifier``, ``score``) stay fp32: they run once per row.
+    Runs on the CPU (fbgemm kernels); give it a CPU fp32 model."""
     body = model.base_model
     pooler = getattr(body, "pooler", None)
     keep = {id(m) for m in pooler.modules()} if isinstance(pooler, torch.nn.Module) else set()
+    swapped = 0
     for parent in list(body.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is torch.nn.Linear and id(child) not in keep:
                 setattr(parent, name, Int8Linear(child))
-    return model
+                swapped += 1
+    return swapped
