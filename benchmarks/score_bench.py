@@ -106,7 +106,7 @@ def weight_count(module: torch.nn.Module) -> int:
     """Weights and biases of ``module``, counting int8 Linears too (their packed weights are not parameters)."""
     from rewardkit.model.int8 import Int8Linear
 
-    packed = sum(m.in_features * m.out_features + m.out_features for m in module.modules() if isinstance(m, Int8Linear))
+    packed = sum(m.in_features * m.out_features + m.out_features * m.has_bias for m in module.modules() if isinstance(m, Int8Linear))
     return sum(p.numel() for p in module.parameters()) + packed
 
 

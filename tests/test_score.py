@@ -260,6 +260,60 @@ def test_int8_is_opt_in_and_quantizes_a_copy(tmp_path: Path) -> None:
     assert load_scorer(str(folder), dtype="auto").dtype in (torch.float32, torch.bfloat16)
 
 
+def test_bf16_asked_for_is_what_runs(tmp_path: Path) -> None:
+    """dtype="bf16" casts the weights (it used to only set the label) and scores stay close to fp32."""
+    import torch
+
+    folder = build_tiny_model(tmp_path / "tiny")
+    fp32, bf16 = load_scorer(str(folder), dtype="fp32"), load_scorer(str(folder), dtype="bf16")
+    assert bf16.dtype == torch.bfloat16 and next(bf16.members[0].model.parameters()).dtype == torch.bfloat16
+    prompts, responses = ["Say hi."] * 3, ["hi", "hello there", "greetings to you"]
+    a, b = fp32.score(prompts, responses).raw, bf16.score(prompts, responses).raw
+    assert not np.array_equal(a, b) and np.allclose(a, b, atol=0.05 * np.abs(a).max())
+
+
+def test_int8_merges_lora_adapters_first(tmp_path: Path) -> None:
+    """An in-memory peft model: its adapters are merged before the Linears are swapped (swapping a LoRA layer's
+    own Linears one by one broke its forward), and the scores follow the adapted model, not the bare base."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from rewardkit.score import quantize_int8
+
+    folder = build_tiny_model(tmp_path / "tiny")
+    scorer = load_scorer(str(folder), dtype="fp32")
+    prompts, responses = ["Say hi."] * 4, ["hi", "hello there", "no", "greetings to you"]
+    base = scorer.score(prompts, responses).raw
+    member = scorer.members[0]
+    member.model = get_peft_model(member.model, LoraConfig(r=4, target_modules=["query", "value"], lora_alpha=8))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in member.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)  # peft starts B at 0 (adapter = identity): give it an effect
+    adapted = scorer.score(prompts, responses).raw
+    assert quantize_int8(scorer) == torch.qint8
+    q = scorer.score(prompts, responses).raw
+    assert np.abs(q - adapted).max() < 0.5 * np.abs(adapted - base).max()
+
+
+def test_int8_weights_cannot_saturate_the_int16_pair_sums() -> None:
+    """The worst case for fbgemm's AVX2 kernel: every input at the top of its uint8 range times every weight at
+    WEIGHT_MAX, same sign. 2 * 255 * 63 fits in int16, so the result is exact to rounding (full-range 127
+    weights gave ~49% error here on an AVX2 CPU without VNNI)."""
+    import torch
+
+    from rewardkit.model.int8 import Int8Linear
+
+    lin = torch.nn.Linear(256, 4, bias=False)
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+    x = torch.ones(3, 256)
+    x[:, 0] = 0.0  # the range [0, 1]: every other input quantizes to 255
+    want = lin(x).detach()
+    assert torch.allclose(Int8Linear(lin)(x), want, rtol=1e-2)
+
+
 def test_the_scorer_gives_freed_heap_back_every_few_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """25 one-row batches (rows cut to a 16-token budget) -> 2 trims; the count runs on across calls."""
     import rewardkit.score as score_module

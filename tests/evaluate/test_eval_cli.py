@@ -83,6 +83,8 @@ def test_eval_runs_in_the_dtype_asked_and_says_so(tiny_model: Path, pairs_file: 
         assert result.exit_code == 0, result.output
         reports[dtype] = json.loads((out / "report.json").read_text())
     assert reports["fp32"]["meta"]["dtype"] == "float32" and reports["int8"]["meta"]["dtype"] == "qint8"
+    assert "Scored in int8" in (tmp_path / "int8" / "report.md").read_text()
+    assert "Scored in int8" not in (tmp_path / "fp32" / "report.md").read_text()
     brier = [reports[d]["calibration"]["raw"]["brier"] for d in ("fp32", "int8")]
     assert brier[0] != brier[1] and brier[1] == pytest.approx(brier[0], abs=0.02)
 

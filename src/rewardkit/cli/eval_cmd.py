@@ -93,6 +93,11 @@ def run_eval(
     except (OSError, ValueError) as exc:
         raise UserError(f"--model {model}: cannot load it as a reward model ({exc})") from exc
 
+    if loaded.dtype == "qint8":
+        from rewardkit.cli.output import stderr
+        from rewardkit.evaluate.report import INT8_CAVEAT
+
+        stderr.print(INT8_CAVEAT.replace("**", ""), highlight=False)
     stages = ["scoring pairs", "calibration"] + (["probes"] if probes != "none" else []) + (["distribution shift"] if ref else []) + (["best-of-N"] if groups else [])
     with progress_bar("evaluating", total=len(stages), unit="stages") as bar:
         result = evaluate(loaded.score_fn, pairs, config, temperature=loaded.temperature, reference_pairs=ref, best_of_n_groups=groups, progress=lambda name: bar.advance(1, description=name))

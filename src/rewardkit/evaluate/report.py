@@ -76,9 +76,15 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+INT8_CAVEAT = ("**Scored in int8** (`--dtype int8`): int8 moves scores, more for longer responses, so accuracy and "
+               "length-bias figures here are not the model's own; evaluate in fp32 for figures you keep or compare.")
+
+
 def render_markdown(report: dict[str, Any], images: list[str]) -> str:
     meta = report.get("meta", {})
     parts = [f"# Reward model evaluation: {meta.get('model', '?')}", "", f"Data: `{meta.get('data', '?')}` ({report['n_pairs']} pairs)", ""]
+    if meta.get("dtype") == "qint8":
+        parts += [INT8_CAVEAT, ""]
     parts += ["## Summary", "", _table(["metric", "value"], [[k, v] for k, v in summary(report).items()]), ""]
     groups = report["accuracy"]["by_group"]
     for name, by in groups.items():

@@ -53,7 +53,7 @@ class Int8Linear(torch.nn.Module):
             warnings.simplefilter("ignore")  # only way to feed fbgemm's prepack); a torch without them fails here
             qweight = torch.quantize_per_channel(weight, scales, torch.zeros(weight.shape[0], dtype=torch.long), 0, torch.qint8)
         bias = None if linear.bias is None else linear.bias.detach().float().cpu()
-        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.in_features, self.out_features, self.has_bias = linear.in_features, linear.out_features, bias is not None
         self._packed = torch.ops.quantized.linear_prepack(qweight, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
