@@ -33,7 +33,7 @@ import torch
 from rewardkit.data.types import Prompt
 from rewardkit.model.backbone import head_module_name
 from rewardkit.model.formatting import collate, encode
-from rewardkit.model.heap import release_free_heap
+from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.precision import bf16_matmul_is_faster
 from rewardkit.settings import SCORE_DTYPES
 
@@ -44,10 +44,6 @@ DEFAULT_MAX_LENGTH = 512
 # activations stay in cache (benchmarks/score_bench.py --budgets measures it: at 16384 a token costs ~20% more
 # here). On a GPU, raise it (--token-budget / RK_TOKEN_BUDGET) until memory or throughput stops improving.
 DEFAULT_TOKEN_BUDGET = 2048
-TRIM_HEAP_EVERY = 10
-"""Batches between two ``release_free_heap`` calls: a service scoring requests of every width otherwise creeps
-up in RSS (240 mixed requests: 619 -> 777 MB and still rising; trimmed every 10 batches: flat at 505 MB, same
-speed; ``rewardkit.model.heap`` explains why)."""
 
 
 @dataclass
@@ -304,7 +300,7 @@ def quantize_int8(scorer: BatchScorer) -> torch.dtype:
     and the error grows with length. ``benchmarks/score_bench.py --int8`` prints its speed and ranking."""
     from rewardkit.model.int8 import quantize_body
 
-    copies = [_merged(copy.deepcopy(m.model)).float().cpu() for m in scorer.members]
+    copies = [_merged(copy.deepcopy(m.model)).cpu().float() for m in scorer.members]  # upcast on the CPU, not the GPU
     if not all(quantize_body(c) for c in copies):
         log.warning("int8: the model's body has no nn.Linear layers to quantize; scoring in fp32")
         return scorer.dtype

@@ -43,15 +43,11 @@ from rewardkit.model.card import RewardCard, atomic_write_text, plot_curves, wri
 from rewardkit.model.device import resolve_device
 from rewardkit.model.formatting import Encoded, collate, encode, template_kind
 from rewardkit.model.forward import RewardForward
-from rewardkit.model.heap import release_free_heap
+from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.length_control import fit_length_coefficient, log_length, pearson
 from rewardkit.model.losses import aggregate_attributes
 from rewardkit.model.precision import bf16_matmul_is_faster
 from rewardkit.train_config import LossName, TrainConfig
-
-TRIM_HEAP_EVERY = 10
-"""Steps between returns of freed heap memory to the OS (``model/heap.py``: flat RSS instead of one that
-grows with every step, for a few percent of the speed)."""
 
 __all__ = ["LossName", "TrainConfig", "TrainResult", "train"]
 

@@ -48,8 +48,8 @@ def register(app: typer.Typer) -> None:
         out_path = out or input.with_name(input.name.split(".")[0] + ".scored.jsonl")
         try:
             check_output_path(out_path)
+            check_scorer_options(dtype, device)  # options first: cheap, before reading a large file
             rows = read_rows(input)
-            check_scorer_options(dtype, device)
             try:
                 scorer = load_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device)
             except OSError as exc:

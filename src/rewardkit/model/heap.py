@@ -18,6 +18,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+TRIM_HEAP_EVERY = 10
+"""Loop iterations (training steps, scoring batches) between two ``release_free_heap`` calls: flat RSS for a
+few percent of the speed at most (training, above). Scoring measured the same way: 240 mixed requests took a
+scorer from 619 to 777 MB and still rising; trimmed every 10 batches, flat at 505 MB at the same speed."""
+
 
 @functools.cache
 def _malloc_trim() -> Any:
