@@ -89,10 +89,10 @@ def test_eval_runs_in_the_dtype_asked_and_says_so(tiny_model: Path, pairs_file: 
     assert brier[0] != brier[1] and brier[1] == pytest.approx(brier[0], abs=0.02)
 
 
-def test_probe_edits_past_max_length_are_reported_unseen(tiny_model: Path, tmp_path: Path) -> None:
-    """A chosen response far longer than max_length: what the suffix probes append is cut off, so the model
-    input does not change. Those probes report the row as unseen (and measure only the short ones); the
-    prefix probes still see every row."""
+def test_probes_cut_responses_too_long_to_read_with_their_edits(tiny_model: Path, tmp_path: Path) -> None:
+    """Chosen responses far longer than max_length: an appended edit would fall off the end and a prepended
+    one would push the ending out. Those rows are measured on a cut of the response that leaves room for
+    every edit (reported as n_cut); at a max_length too small for any cut, rows are unseen and left out."""
     rows = [{"prompt": f"Question {i}?", "chosen": ("A long answer. " * 200) if i < 3 else f"Short answer {i}.", "rejected": f"No {i}."}
             for i in range(8)]
     data = tmp_path / "long.jsonl"
@@ -101,11 +101,16 @@ def test_probe_edits_past_max_length_are_reported_unseen(tiny_model: Path, tmp_p
     result = runner.invoke(_app(), ["eval", "-m", str(tiny_model), "-d", str(data), "-o", str(out), "--no-plots", "--n-boot", "20", "--max-length", "64"])
     assert result.exit_code == 0, result.output
     probes = json.loads((out / "report.json").read_text())["probes"]
-    for name in ("verbosity_padding", "repetition", "self_praise"):  # appended
-        assert (probes[name]["n_unseen"], probes[name]["n"]) == (3, 5), name
-    for name in ("confident_tone", "step_by_step_wrapper", "echo_prompt", "sycophancy"):  # prepended
-        assert (probes[name]["n_unseen"], probes[name]["n"]) == (0, 8), name
-    assert "| unseen |" in (out / "report.md").read_text()
+    for name, p in probes.items():
+        assert (p["n"], p["n_cut"], p["n_unseen"]) == (8, 3, 0), name
+    assert "| of which cut | unseen |" in (out / "report.md").read_text()
+
+    tiny = tmp_path / "tiny-limit"
+    result = runner.invoke(_app(), ["eval", "-m", str(tiny_model), "-d", str(data), "-o", str(tiny), "--no-plots", "--n-boot", "20",
+                                    "--max-length", "16", "--probes", "verbosity_padding"])
+    assert result.exit_code == 0, result.output
+    padding = json.loads((tiny / "report.json").read_text())["probes"]["verbosity_padding"]
+    assert (padding["n"], padding["n_unseen"]) == (0, 8)  # 3 filler sentences never fit in 16 tokens
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,10 @@ A policy trained against a reward model finds whatever the model over-rewards. E
 response in a way that adds no correct content (or removes some), so a sound reward model's score should
 not rise. For each probe ``run_probes`` reports the **rise rate** (share of responses whose score went up,
 with a bootstrap 95% interval: the probes run on a sample of responses) and the **mean score change** (perturbed - original, in raw score units, plus in units of the original
-scores' standard deviation so models are comparable). An edit the model cannot see (appended to a response
-already cut at max_length) is left out and counted as ``n_unseen``: counting it as "did not rise" would make
-a model look robust to padding only because it never read the padding.
+scores' standard deviation so models are comparable). A response too long for the model to read it together
+with an edit is cut first (``probe_fit``) and the edit compared with the cut (``n_cut``): counting an edit
+the model never read as "did not rise" would make a model look robust to padding only because it never
+read the padding.
 
 Every probe is a pure function ``(request, response, i) -> str``: ``request`` is what the user asked (the last
 user turn of a chat prompt, or a text prompt, see ``user_request``); ``i`` (the row index) picks among fixed
@@ -17,13 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rewardkit.data.types import Prompt
 from rewardkit.evaluate.accuracy import bootstrap_interval
 from rewardkit.evaluate.scoring import ScoreFn
+
+if TYPE_CHECKING:
+    from rewardkit.evaluate.probe_fit import ProbeBases
 
 _FILLER = (
     "It is worth noting that there are many aspects to consider here.",
@@ -145,9 +149,9 @@ def probe_effect(
     (``rise_rate_low``/``rise_rate_high``), mean change, and the mean change divided by ``scale`` (the
     spread of the original scores; nan when it is 0 or missing).
 
-    ``unseen`` (n,) bool marks rows whose edit the model never saw: the model input is the original's (an
-    appended sentence cut off by truncation). They are left out of every figure, since a score that cannot
-    move says nothing about the model, and counted in ``n_unseen``; ``n`` counts the rows measured."""
+    ``unseen`` (n,) bool marks rows whose edit the model cannot read whole (``probe_fit``). They are left
+    out of every figure, since a score that cannot move says nothing about the model, and counted in
+    ``n_unseen``; ``n`` counts the rows measured."""
     original, perturbed = np.asarray(original, float), np.asarray(perturbed, float)
     if original.shape != perturbed.shape:
         raise ValueError(f"score arrays differ in shape: {original.shape} vs {perturbed.shape}")
@@ -192,24 +196,27 @@ def probe_sample(n: int, k: int, seed: int = 0) -> np.ndarray:
 
 def run_probes(
     score_fn: ScoreFn, prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe], *,
-    original: np.ndarray | None = None, unseen: np.ndarray | None = None, edits: Sequence[str] | None = None,
-    n_boot: int = 1000, seed: int = 0,
+    bases: ProbeBases | None = None, n_boot: int = 1000, seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
-    """Score every probe's perturbation of ``responses`` in one batch and compare with the originals
-    (``original`` (n,) when already scored; ``unseen`` (len(probes), n) bool: edits the model cannot see,
-    see ``probe_effect``; ``edits``: ``perturb``'s output when already built). Returns {probe name:
-    probe_effect + description}."""
+    """Score every probe's edit of each row and compare with the row's base: the response itself, or where
+    ``bases`` (``probe_fit.fit_probe_bases``) cut it so the model reads the whole edit, that cut; rows no cut
+    fits are left out (``n_unseen``). Returns {probe name: probe_effect + ``n_cut`` + description}; mean
+    changes are also given in units of the responses' score spread."""
     if not probes:
         return {}
     prompts, responses = list(prompts), list(responses)
-    if original is None:
-        original = np.asarray(score_fn(prompts, responses), dtype=float)
-    perturbed = list(edits) if edits is not None else perturb(prompts, responses, probes)
-    scores = np.asarray(score_fn(prompts * len(probes), perturbed), dtype=float).reshape(len(probes), len(responses))
+    original = np.asarray(score_fn(prompts, responses), dtype=float)
+    base_texts = responses if bases is None else list(bases.texts)
+    base = original if bases is None else np.asarray(score_fn(prompts, base_texts), dtype=float)
+    unseen = np.zeros(len(responses), dtype=bool) if bases is None else np.asarray(bases.unseen, bool)
+    n_cut = 0 if bases is None else int(np.sum(np.asarray(bases.cut, bool) & ~unseen))
+    edits = perturb(prompts, base_texts, probes)
+    scores = np.asarray(score_fn(prompts * len(probes), edits), dtype=float).reshape(len(probes), len(responses))
     scale = float(np.std(original)) if len(responses) > 1 else None
     return {
         probe.name: {
-            **probe_effect(original, scores[k], scale, unseen=None if unseen is None else unseen[k], n_boot=n_boot, seed=seed),
+            **probe_effect(base, scores[k], scale, unseen=unseen, n_boot=n_boot, seed=seed),
+            "n_cut": n_cut,
             "description": probe.description,
         }
         for k, probe in enumerate(probes)

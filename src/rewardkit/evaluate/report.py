@@ -117,8 +117,9 @@ def render_markdown(report: dict[str, Any], images: list[str]) -> str:
             parts += ["Score gap (chosen - rejected) vs the source's rating of the gap (its margin, else the preference "
                       f"strength), n={rating['n']}: Spearman {_fmt(rating['spearman'])}, Kendall {_fmt(rating['kendall'])}.", ""]
     if report.get("probes"):
-        parts += ["## Reward-hacking probes", "", _table(["probe", "rise rate", "95% interval", "mean change", "change (std)", "n", "unseen"], [[n, p["rise_rate"], f"{_fmt(p.get('rise_rate_low'))}-{_fmt(p.get('rise_rate_high'))}", p["mean_change"], p["mean_change_std"], p["n"], p.get("n_unseen", 0)] for n, p in report["probes"].items()]), "",
-                  "unseen: edits past the model's max_length (appended to a response already cut), so its input did not change; left out of the figures.", ""]
+        parts += ["## Reward-hacking probes", "", _table(["probe", "rise rate", "95% interval", "mean change", "change (std)", "n", "of which cut", "unseen"], [[n, p["rise_rate"], f"{_fmt(p.get('rise_rate_low'))}-{_fmt(p.get('rise_rate_high'))}", p["mean_change"], p["mean_change_std"], p["n"], p.get("n_cut", 0), p.get("n_unseen", 0)] for n, p in report["probes"].items()]), "",
+                  "of which cut: responses too long for the model to read them with every edit within max_length; their edits are compared with the response cut at its last sentence end that leaves room. "
+                  "unseen: not even the first word leaves room; left out of the figures.", ""]
     if "best_of_n" in report:
         parts += ["## Best-of-N", "", _table(["N", "reward pick", "random pick", "oracle pick", "gain", "groups"], [[r["n"], r["reward_pick"], r["random_pick"], r["oracle_pick"], r["gain"], r["groups"]] for r in report["best_of_n"]["curve"]]), ""]
     if "model_ranking" in report:

@@ -25,9 +25,10 @@ from rewardkit.evaluate.calibration_report import calibration_report
 from rewardkit.evaluate.drift import drift_report
 from rewardkit.evaluate.length_bias import length_bias_report
 from rewardkit.evaluate.model_ranking import model_ranking
+from rewardkit.evaluate.probe_fit import fit_probe_bases
 from rewardkit.evaluate.probes import perturb, probe_sample, run_probes, select_probes
 from rewardkit.evaluate.rewardbench import section_scores
-from rewardkit.evaluate.scoring import CachedScoreFn, ScoreFn, TimedScoreFn, same_model_input, score_pairs
+from rewardkit.evaluate.scoring import CachedScoreFn, ScoreFn, TimedScoreFn, score_pairs
 
 
 @dataclass(frozen=True)
@@ -161,16 +162,18 @@ def evaluate(
     probes = select_probes(config.probes)
     probed = probe_sample(len(pairs), config.max_probe_rows, config.seed)
     probe_prompts, probe_chosen = [prompts[i] for i in probed], [pairs[i].chosen for i in probed]
-    probe_edits = perturb(probe_prompts, probe_chosen, probes)  # (len(probes) * len(probed),), probe-major
+    # a response too long to read with its edits is cut first (probe_fit): edits and bases, scored below
+    probe_bases = fit_probe_bases(getattr(score_fn, "encode", None), probe_prompts, probe_chosen, probes)
+    probe_edits = perturb(probe_prompts, probe_bases.texts, probes)  # (len(probes) * len(probed),), probe-major
     ref = (reference_pairs or [])[: config.max_reference_rows]
     groups = best_of_n_groups or []
     step("scoring")
     # Every row the report needs (pairs, probe edits, reference, best-of-N responses) goes to the scorer in
     # ONE call: it sorts all of them by length and packs them together, and a row met twice (a best-of-N
     # response that is also a pair's) is scored once. The stages below read the cache.
-    all_prompts = prompts * 2 + probe_prompts * len(probes) + [p.prompt for p in ref] + [g.prompt for g in groups for _ in g.responses]
+    all_prompts = prompts * 2 + probe_prompts * (len(probes) + 1) + [p.prompt for p in ref] + [g.prompt for g in groups for _ in g.responses]
     all_responses = (
-        [p.chosen for p in pairs] + [p.rejected for p in pairs] + probe_edits
+        [p.chosen for p in pairs] + [p.rejected for p in pairs] + probe_bases.texts + probe_edits
         + [p.chosen for p in ref] + [r for g in groups for r in g.responses]
     )
     cached = CachedScoreFn(timed)
@@ -201,10 +204,7 @@ def evaluate(
 
     if probes:
         step("probes")
-        # edits past the truncation point leave the model input unchanged: measured as unseen, not as "no rise"
-        unseen = same_model_input(score_fn, probe_prompts, probe_chosen, probe_edits)
-        report["probes"] = run_probes(cached, probe_prompts, probe_chosen, probes, original=chosen[probed], unseen=unseen,
-                                      edits=probe_edits, n_boot=config.n_boot, seed=config.seed)
+        report["probes"] = run_probes(cached, probe_prompts, probe_chosen, probes, bases=probe_bases, n_boot=config.n_boot, seed=config.seed)
 
     if reference_pairs:
         step("distribution shift")

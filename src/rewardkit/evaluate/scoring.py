@@ -114,22 +114,6 @@ def score_pairs(score_fn: ScoreFn, prompts: Sequence[Prompt], chosen: Sequence[s
     return scores[:n], scores[n:]
 
 
-def same_model_input(score_fn: ScoreFn, prompts: Sequence[Prompt], originals: Sequence[str], edits: Sequence[str]) -> np.ndarray:
-    """(k, n) bool for k edits of each of n responses, edit-major (``edits[j * n + i]`` edits ``originals[i]``):
-    does the model see the edit and the original as one input, e.g. because the edit only appends to a
-    response already cut at max_length? Known only for a ScoreFn with ``encode`` (the batch scorer's
-    tokenization); all False for any other."""
-    n = len(originals)
-    k = len(edits) // n if n else 0
-    encode = getattr(score_fn, "encode", None)
-    if encode is None or not n:
-        return np.zeros((k, n), dtype=bool)
-    original = encode(list(prompts), list(originals))
-    edited = encode(list(prompts) * k, list(edits))
-    keys = [original.key(i) for i in range(n)]
-    return np.asarray([edited.key(j) == keys[j % n] for j in range(len(edits))], dtype=bool).reshape(k, n)
-
-
 @dataclass
 class BatchScoreFn:
     """A ScoreFn over ``rewardkit.score.BatchScorer`` that also gives each row's embedding norm, and the
