@@ -119,7 +119,7 @@ def test_probes_cut_responses_too_long_to_read_with_their_edits(tiny_model: Path
         (["--data", "missing.jsonl"], "needs --model and --data"),
         (["--model", "MODEL", "--data", "nowhere-snapshot"], "no snapshot"),
         (["--model", "MODEL", "--data", "BAD", "--probes", "flattery9"], "unknown probe"),
-        (["--model", "MODEL", "--data", "BAD"], "missing field 'rejected'"),
+        (["--model", "MODEL", "--data", "BAD"], "field 'rejected': is missing"),
         (["--model", "MODEL", "--data", "BAD", "--dtype", "fp16"], "--dtype must be one of"),
         (["--model", "MODEL", "--data", "BAD", "--device", "gpu"], "--device"),
     ],

@@ -39,12 +39,18 @@ def test_jsonl_rows_and_errors(tmp_path: Path) -> None:
     (pair,) = load_eval_pairs(path)
     assert pair.metadata == {"subset": "refusals-dangerous"} and pair.source == "refusals-dangerous"
     path.write_text('{"prompt": "hi", "chosen": "", "rejected": "x"}\n')
-    with pytest.raises(EvalDataError, match="rb.jsonl:1: field 'chosen' must be non-empty text"):
+    with pytest.raises(EvalDataError, match="rb.jsonl, line 1: field 'chosen': is empty"):
         load_eval_pairs(path)
     path.write_text("{not json\n")
-    with pytest.raises(EvalDataError, match="rb.jsonl:1: not valid JSON"):
+    with pytest.raises(EvalDataError, match="rb.jsonl, line 1: field '\\(line\\)': malformed JSON"):
         load_eval_pairs(path)
     csv = tmp_path / "x.csv"
-    csv.write_text("a,b\n")
-    with pytest.raises(EvalDataError, match="expected a .jsonl file"):
-        load_eval_pairs(csv)
+    csv.write_text("prompt,chosen,rejected,subset\nhi,hello,go away,chat\n")
+    (pair,) = load_eval_pairs(csv)
+    assert (pair.prompt, pair.chosen, pair.source) == ("hi", "hello", "chat")
+    txt = tmp_path / "x.txt"
+    txt.write_text("a,b\n")
+    with pytest.raises(EvalDataError, match="expected a file of prompt/chosen/rejected rows"):
+        load_eval_pairs(txt)
+    with pytest.raises(EvalDataError, match="missing.jsonl: no such file"):
+        load_eval_pairs(tmp_path / "missing.jsonl")

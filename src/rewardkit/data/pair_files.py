@@ -1,0 +1,98 @@
+"""Preference pairs read straight from a file, for ``rewardkit train --data`` and ``rewardkit eval --data``
+(no database, no snapshot).
+
+Any file the importers read (``.jsonl`` / ``.json``, ``.jsonl.gz``, ``.csv``, ``.parquet`` or a folder saved by
+``datasets``; ``importers/reader.py``) of TRL preference rows in any of TRL's four shapes (``importers/trl.py``:
+explicit or implicit prompt, text or chat messages). Optional columns: ``margin`` (a number, the margin
+losses use), ``attribute``, ``subset`` (RewardBench's column: kept as ``metadata["subset"]``, and as the source
+when there is none), ``source``, ``annotator_kind``, ``id``.
+
+An implicit text prompt in HH-RLHF transcript form (``"\\n\\nHuman: ... \\n\\nAssistant: ..."``) is cut after
+the last ``"\\n\\nAssistant:"`` both sides share (``split_shared_prompt``) rather than at their longest common
+prefix, which would move the first words the two replies happen to share into the prompt.
+
+Unlike an import, reading is all-or-nothing: the first unusable record is an error naming the file, the line
+(or row) and the field, because a training or evaluation set with rows silently left out is another set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rewardkit.data.importers import fields, trl
+from rewardkit.data.importers.errors import ImportFailed
+from rewardkit.data.importers.reader import check_readable, iter_records
+from rewardkit.data.types import PreferencePair, Prompt, RecordError, content_hash, prompt_text
+
+TRANSCRIPT_MARKER = "\n\nAssistant:"
+PAIR_FILE_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".csv", ".parquet")
+
+
+class PairFileError(ValueError):
+    """A pair file cannot be used; the one-line message names the file, the line or row, and the field."""
+
+
+def is_pair_file(path: Path) -> bool:
+    """A file with a suffix the reader knows, or a ``datasets`` folder (not a snapshot folder)."""
+    if path.is_dir():
+        return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+    return path.name.lower().endswith(PAIR_FILE_SUFFIXES)
+
+
+def split_shared_prompt(chosen: str, rejected: str, marker: str = TRANSCRIPT_MARKER) -> tuple[str, str, str]:
+    """HH-RLHF transcripts: the prompt is the shared prefix up to (and including) the last shared marker."""
+    common = os.path.commonprefix([chosen, rejected])
+    cut = common.rfind(marker)
+    cut = cut + len(marker) if cut >= 0 else len(common)
+    return chosen[:cut], chosen[cut:].strip() or chosen, rejected[cut:].strip() or rejected
+
+
+def record_pair(record: dict[str, Any]) -> tuple[Prompt, str, str]:
+    """(prompt, chosen, rejected) of one TRL row; a ``RecordError`` naming the field when it is not one."""
+    chosen, rejected = record.get("chosen"), record.get("rejected")
+    if (record.get("prompt") is None and isinstance(chosen, str) and isinstance(rejected, str)
+            and TRANSCRIPT_MARKER in os.path.commonprefix([chosen, rejected])):
+        prompt, chosen, rejected = split_shared_prompt(chosen, rejected)
+        fields.distinct(chosen, rejected)
+        return prompt, chosen, rejected
+    return trl.pair(record)
+
+
+def pair_from_record(record: dict[str, Any], default_source: str) -> PreferencePair:
+    prompt, chosen, rejected = record_pair(record)
+    subset = fields.optional_text(record, "subset")
+    raw_id = record.get("id")
+    return PreferencePair(
+        id=str(raw_id) if raw_id not in (None, "") else content_hash([prompt, chosen, rejected]),
+        prompt=prompt,
+        chosen=chosen,
+        rejected=rejected,
+        margin=fields.optional_number(record, "margin"),
+        source=fields.optional_text(record, "source") or subset or default_source,
+        annotator_kind=fields.optional_text(record, "annotator_kind"),
+        attribute=fields.optional_text(record, "attribute") or None,
+        prompt_id=content_hash(prompt_text(prompt)),
+        metadata={"subset": subset} if subset else {},
+    )
+
+
+def read_pair_file(path: Path) -> list[PreferencePair]:
+    """Every row of ``path`` as a ``PreferencePair``, or a ``PairFileError`` for the first unusable one."""
+    try:
+        check_readable(path)  # exists, readable, a known kind
+        default_source = path.name.split(".")[0] if path.is_file() else path.name
+        pairs = []
+        for location, record in iter_records(path):
+            try:
+                if isinstance(record, RecordError):
+                    raise record
+                pairs.append(pair_from_record(record, default_source))
+            except RecordError as exc:
+                raise PairFileError(f"{location}: {exc} (expected TRL preference rows: prompt, chosen, rejected)") from None
+    except ImportFailed as exc:
+        raise PairFileError(str(exc)) from None
+    if not pairs:
+        raise PairFileError(f"{path}: no rows")
+    return pairs
