@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     )
     # Serving
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     model_path: str | None = Field(default=None, description="Model directory or Hugging Face id to serve.")
     api_keys: list[str] = Field(default_factory=list, description="Bearer keys; empty = no auth.")
     admin_keys: list[str] = Field(default_factory=list, description="Bearer keys for /admin/reload; empty = the api_keys.")

@@ -130,3 +130,22 @@ def test_sigkill_midway_keeps_every_reported_commit(tmp_path: Path) -> None:
     with big.open() as fh:
         first = [trl.parse(json.loads(next(fh)), options).dedupe_key for _ in range(reported)]
     assert set(first) <= stored_ids  # every record reported committed is there
+
+
+def test_a_rejects_path_that_cannot_be_written_fails_before_anything_commits(cli, store, tmp_path: Path) -> None:  # noqa: ANN001
+    rows = [{"prompt": "p1", "chosen": "a", "rejected": "b"}, {"prompt": "p2", "chosen": "x"}, {"prompt": "p3", "chosen": "c", "rejected": "d"}]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    folder = tmp_path / "rejects-folder"
+    folder.mkdir()
+    result = cli("trl", str(path), "--on-error", "skip", "--rejects", str(folder), "--batch-size", "1")
+    assert isinstance(result.exception, UserError) and "--rejects" in str(result.exception) and "is a folder" in str(result.exception)
+    with store() as s:
+        assert table_counts(s)["comparisons"] == 0 and table_counts(s)["imports"] == 0
+
+
+def test_an_alpacaeval_import_of_another_format_says_the_field_is_missing(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    path = tmp_path / "trl.jsonl"
+    path.write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}) + "\n")
+    result = cli("alpacaeval", str(path))
+    assert isinstance(result.exception, UserError) and "field 'preference': is missing" in str(result.exception)

@@ -9,6 +9,7 @@ import typer
 
 from rewardkit.cli.dataset_cmd import AttributeOpt, JsonOpt, KindOpt, SinceOpt, SourceOpt, UntilOpt, filter_options
 from rewardkit.cli.output import UserError, emit_json, stdout
+from rewardkit.cli.paths import check_out_file
 
 
 def _fmt(value: Any) -> str:
@@ -85,5 +86,6 @@ def register(app: typer.Typer) -> None:
 
         if n < 1:
             raise UserError(f"--n: expected at least 1, got {n}")
+        check_out_file(out, "--out")
         written = write_sample_trl(out, n=n, seed=seed)
         emit_json({"out": str(out), "pairs": written}) if json_ else stdout.print(f"wrote {written:,} pairs to {out}", highlight=False)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from rewardkit.cli.output import UserError, emit_json, stdout
+from rewardkit.cli.paths import check_out_dir
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 SourceOpt = Annotated[list[str] | None, typer.Option("--source", help="Only this source dataset (repeatable).")]
@@ -124,6 +125,10 @@ def register(app: typer.Typer) -> None:
         from rewardkit.data.snapshot import build_snapshot
         from rewardkit.store import session_scope
 
+        if parent is not None:  # an id prefix or folder, stored as the parent's full id; an unknown one is an error
+            from rewardkit.data.snapshot import read_manifest
+
+            parent = str(read_manifest(_resolve(parent))["id"])
         try:
             shares = tuple(float(x) for x in fractions.split(","))
         except ValueError as exc:
@@ -212,6 +217,7 @@ def register(app: typer.Typer) -> None:
         (load it with datasets.load_from_disk), or a/b-labelled JSONL. Ties are left out of the TRL formats."""
         from rewardkit.data.snapshot import SnapshotError, export_snapshot
 
+        check_out_dir(out, "--out", must_not_exist=True)
         path = _resolve(snapshot)
         try:
             rows = export_snapshot(path, format_, out)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
+from rewardkit.cli.paths import check_out_dir
 from rewardkit.cli.score_cmd import check_scorer_options
 from rewardkit.settings import DEVICE_HELP, DTYPE_HELP
 
@@ -66,6 +67,9 @@ def run_eval(
     from rewardkit.evaluate.scoring import load_model_for_eval
 
     check_scorer_options(dtype, device)
+    check_out_dir(out, "--out")  # before minutes of scoring, not after
+    if max_pairs is not None and max_pairs < 1:
+        raise UserError(f"--max-pairs: expected at least 1, got {max_pairs}")
     try:
         config = EvalConfig(probes=probes, max_probe_rows=max_probe_rows, n_boot=n_boot)
     except ValueError as exc:
@@ -165,6 +169,6 @@ def register(app: typer.Typer) -> None:
         if json_:
             emit_json(rows)
             return
-        stdout.print(compare_markdown(rows, str(a), str(b)), highlight=False, soft_wrap=True)
+        stdout.print(compare_markdown(rows, str(a), str(b)), highlight=False)
 
     app.add_typer(group, name="eval")

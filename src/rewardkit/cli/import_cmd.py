@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from rewardkit.cli.output import UserError, emit_json, progress_bar, stderr, stdout
+from rewardkit.cli.paths import check_out_file
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the counts as one JSON document.")]
 PathsArg = Annotated[list[Path], typer.Argument(help="Files (.jsonl, .jsonl.gz, .csv, .parquet) or Hugging Face datasets folders (save_to_disk).", show_default=False)]
@@ -39,7 +40,7 @@ def _committed_reporter(progress_file: Path | None):  # noqa: ANN202 - a callbac
             handle.write(f"committed {n}\n")
             handle.flush()
         elif not stderr.is_terminal:
-            stderr.print(f"committed {n}", highlight=False, soft_wrap=True)
+            stderr.print(f"committed {n}", highlight=False)
 
     return report, handle
 
@@ -53,7 +54,7 @@ def _print_result(result: dict[str, Any]) -> None:
         highlight=False,
     )
     for message in result["first_rejects"]:
-        stdout.print(f"  rejected: {message}", highlight=False, soft_wrap=True)
+        stdout.print(f"  rejected: {message}", highlight=False)
     if result["rejects_path"] and c["rejected"]:
         stdout.print(f"  all rejected records with their reasons: {result['rejects_path']}", highlight=False)
 
@@ -79,6 +80,8 @@ def do_import(
     if on_error == "skip" and rejects is None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         rejects = get_settings().home / "rejects" / f"{fmt}-{stamp}.jsonl"
+    if rejects is not None:
+        check_out_file(rejects, "--rejects")  # a rejects file that cannot be written fails now, before any batch commits
     try:
         config = ImportConfig(fmt, tuple(paths), on_error, rejects, source, annotator, annotator_kind, batch_size)  # type: ignore[arg-type]
         factory = _open()

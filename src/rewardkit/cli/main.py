@@ -14,7 +14,6 @@ from rewardkit.cli.output import UserError, stderr
 
 app = typer.Typer(
     name="rewardkit",
-    help="Reward models end to end: preference data, training, scoring and serving, evaluation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -25,8 +24,7 @@ app = typer.Typer(
 def _root() -> None:
     """Reward models end to end: preference data, training, scoring and serving, evaluation.
 
-    Settings come from the environment: RK_HOME (data folder, default ./rewardkit-data),
-    RK_DATABASE_URL (default: SQLite under RK_HOME; PostgreSQL via postgresql+psycopg://...).
+    Settings come from the environment: RK_HOME (data folder, default ./rewardkit-data) and RK_DATABASE_URL (default: SQLite under RK_HOME; PostgreSQL via postgresql+psycopg://...). Each command's --help lists its options; docs/ has the guides.
     """
 
 
@@ -55,7 +53,7 @@ def run() -> None:
     try:
         app()
     except UserError as exc:
-        stderr.print(f"[red]rewardkit: error:[/red] {exc}", highlight=False, soft_wrap=True)
+        stderr.print(f"[red]rewardkit: error:[/red] {exc}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         stderr.print("rewardkit: interrupted")

@@ -1,6 +1,7 @@
 """How every command talks to people and machines.
 
-- Results go to stdout: a readable rich rendering, or one JSON document with ``--json``.
+- Results go to stdout: a readable rich rendering (lines never broken by rich, so pipes get one record per
+  line), or one JSON document with ``--json``.
 - Progress bars go to stderr and switch off when stderr is not a terminal (CI logs, pipes).
 - A user's mistake raises ``UserError``; ``main.run`` prints it as one line and exits 2, never a traceback.
 """
@@ -24,8 +25,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-stdout = Console()
-stderr = Console(stderr=True)
+# soft_wrap: a line is never broken at the console width. On a terminal the terminal wraps it; in a pipe
+# (grep, awk, a log) a result stays one line instead of being cut at rich's default 80 columns.
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
 
 
 class UserError(Exception):

@@ -7,12 +7,27 @@ RK_QUEUE_SIZE, RK_MAX_WAIT_MS, ...). Reload the model without downtime: ``kill -
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from rewardkit.cli.output import UserError
 from rewardkit.settings import DEVICE_HELP, DTYPE_HELP
+
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def settings_error(exc: Any) -> str:
+    """A pydantic ValidationError of the settings as one line naming the option (``--queue-size``), not the
+    field; the environment variable carries the same name (RK_QUEUE_SIZE)."""
+    first = exc.errors()[0]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if not first["loc"]:  # a whole-model check: its message names the setting itself
+        return message
+    name = str(first["loc"][0])
+    option = "--model" if name == "model_path" else "--" + name.replace("_", "-")
+    return f"{option} (or RK_{name.upper()}): {message}"
 
 
 def register(app: typer.Typer) -> None:
@@ -21,12 +36,12 @@ def register(app: typer.Typer) -> None:
         model: Annotated[str | None, typer.Option("--model", "-m", help="Reward model folder or HF id (default: RK_MODEL_PATH, else the bundled backbone).")] = None,
         host: Annotated[str | None, typer.Option(help="Bind address (default RK_HOST, 127.0.0.1).")] = None,
         port: Annotated[int | None, typer.Option(help="Port (default RK_PORT, 8000).")] = None,
-        queue_size: Annotated[int | None, typer.Option(help="Requests that may wait for the model before 429.")] = None,
-        max_wait_ms: Annotated[float | None, typer.Option(help="Batching wait once a request is waiting.")] = None,
+        queue_size: Annotated[int | None, typer.Option(help="Requests that may wait for the model before 429 (default RK_QUEUE_SIZE, else 256).")] = None,
+        max_wait_ms: Annotated[float | None, typer.Option(help="Milliseconds the batcher waits to fill a batch once a request is waiting (default RK_MAX_WAIT_MS, else 2.0).")] = None,
         dtype: Annotated[str | None, typer.Option(help=DTYPE_HELP + " (default: RK_DTYPE or auto).")] = None,
-        threads: Annotated[int | None, typer.Option(help="torch threads.")] = None,
-        device: Annotated[str | None, typer.Option(help=DEVICE_HELP + ".")] = None,
-        log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+        threads: Annotated[int | None, typer.Option(help="torch threads (default RK_THREADS, else torch's choice).")] = None,
+        device: Annotated[str | None, typer.Option(help=DEVICE_HELP + " (default RK_DEVICE, else auto).")] = None,
+        log_level: Annotated[str, typer.Option(help=f"uvicorn log level: {', '.join(LOG_LEVELS)}.")] = "info",
     ) -> None:
         """Serve a reward model over HTTP: /v1/score, /v1/compare, /v1/rank, /get_reward (OpenRLHF), /metrics."""
         import uvicorn
@@ -34,12 +49,13 @@ def register(app: typer.Typer) -> None:
 
         from rewardkit.serve import ServeSettings, create_app
 
+        if log_level not in LOG_LEVELS:
+            raise UserError(f"--log-level: expected one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
         overrides = {k: v for k, v in dict(model_path=model, host=host, port=port, queue_size=queue_size,
                                           max_wait_ms=max_wait_ms, dtype=dtype, threads=threads, device=device).items() if v is not None}
         try:
             settings = ServeSettings(**overrides)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise UserError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+            raise UserError(settings_error(exc)) from None
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
                     access_log=False, timeout_graceful_shutdown=10)

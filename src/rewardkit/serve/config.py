@@ -32,7 +32,7 @@ class ServeSettings(Settings):
     @model_validator(mode="after")
     def _check(self) -> "ServeSettings":
         if self.dtype not in SCORE_DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(SCORE_DTYPES)}, got {self.dtype!r}")
+            raise ValueError(f"--dtype (or RK_DTYPE) must be one of {', '.join(SCORE_DTYPES)}, got {self.dtype!r}")
         if not DEVICE_NAME.fullmatch(self.device):  # a typo fails at start, not as 503s later
-            raise ValueError(f"device must be {DEVICE_HELP}, got {self.device!r}")
+            raise ValueError(f"--device (or RK_DEVICE) must be {DEVICE_HELP}, got {self.device!r}")
         return self

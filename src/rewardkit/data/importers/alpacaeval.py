@@ -29,7 +29,9 @@ def choice_and_strength(preference: float) -> tuple[PairwiseChoice, float]:
 
 
 def parse(record: dict[str, Any], options: ImportOptions) -> Comparison:
-    if record.get("preference") is None:
+    if "preference" not in record:
+        raise RecordError("preference", "is missing (expected AlpacaEval annotations: instruction, output_1, output_2, preference)")
+    if record["preference"] is None:
         raise RecordError("preference", "is null (the judge gave no verdict)")
     choice, strength = choice_and_strength(fields.number(record["preference"], "preference"))
     out1 = fields.text(record, "output_1", allow_empty=True)
