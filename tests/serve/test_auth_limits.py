@@ -152,6 +152,6 @@ def test_a_device_typo_fails_at_start_not_as_503s_later() -> None:
     import pytest
 
     for typo in ("gpu", "cuda:x", "cuda1"):
-        with pytest.raises(pydantic.ValidationError, match="device must be"):
+        with pytest.raises(pydantic.ValidationError, match=r"--device \(or RK_DEVICE\) must be"):
             ServeSettings(device=typo)
     assert ServeSettings(device="cuda:1").device == "cuda:1"
