@@ -20,13 +20,13 @@ and ``rewardkit import trl sample.jsonl`` to load it, or ``python -m rewardkit.d
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from rewardkit.atomic import atomic_write_text
 
 CATEGORIES: tuple[str, ...] = ("factual", "instructions", "safety", "coding", "summarisation")
 DEFAULT_PAIRS = 300
@@ -211,16 +211,7 @@ def generate_sample(n: int = DEFAULT_PAIRS, seed: int = 0) -> list[SamplePair]:
 def write_sample_trl(path: Path, n: int = DEFAULT_PAIRS, seed: int = 0) -> int:
     """Write the sample as TRL standard-format JSONL (atomically); returns the number of pairs."""
     pairs = generate_sample(n, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for p in pairs:
-                f.write(json.dumps({"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected}, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, "".join(json.dumps({"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected}, ensure_ascii=False) + "\n" for p in pairs))
     return len(pairs)
 
 

@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rewardkit.atomic import temporary_folder
 from rewardkit.data.compile import SPLIT_NAMES, CompileConfig, compile_pairs
 from rewardkit.data.types import PreferencePair, canonical_json, utcnow
 
@@ -179,7 +179,7 @@ def write_snapshot(
         "splits": {name: {"rows": len(splits.get(name, [])), "prompts": len({p.prompt_id for p in splits.get(name, [])})} for name in SPLITS},
         "files": [f"{name}.{ext}" for name in SPLITS for ext in ("jsonl", "parquet")],
     }
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{sid}-", dir=snapshot_dir))
+    tmp = temporary_folder(snapshot_dir, f".tmp-{sid}-")
     try:
         for name in SPLITS:
             rows = splits.get(name, [])
@@ -295,8 +295,7 @@ def export_snapshot(snapshot: Path, fmt: str, out: Path) -> dict[str, int]:
         raise SnapshotError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
     if out.exists():
         raise SnapshotError(f"{out} exists already; choose a new output folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    tmp = temporary_folder(out.parent, f".tmp-{out.name}-")
     try:
         if fmt == "ab-jsonl":
             splits = {name: _ab_rows(load_split(snapshot, name)) for name in SPLITS}

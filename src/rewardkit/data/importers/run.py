@@ -22,6 +22,7 @@ from typing import IO, Any, Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from rewardkit.atomic import share_like_open
 from rewardkit.data.importers.errors import ImportFailed, RejectedRecord
 from rewardkit.data.importers.formats import Format, get_format
 from rewardkit.data.importers.options import ImportOptions
@@ -130,6 +131,7 @@ class _Rejects:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            share_like_open(Path(tmp))  # mkstemp makes it owner-only
             self._tmp, self._fh = tmp, os.fdopen(fd, "w", encoding="utf-8")
 
     def write(self, rejected: RejectedRecord) -> None:
