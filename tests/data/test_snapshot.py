@@ -185,7 +185,10 @@ def test_cli_build_list_show_export(store_url, tmp_path, monkeypatch) -> None:
         bad_date = runner.invoke(app, ["dataset", "build", "--since", "yesterday"])
         assert isinstance(bad_date.exception, UserError) and "--since" in str(bad_date.exception)
         # every stored pair's chosen answer is the longer one, so length balance empties the train split only
-        thinned = json.loads(runner.invoke(app, ["dataset", "build", "--json", "--fractions", "0.5,0.25,0.25", "--length-balance", "0.5"]).output)
+        thinned_run = runner.invoke(app, ["dataset", "build", "--json", "--fractions", "0.5,0.25,0.25", "--length-balance", "0.5"])
+        thinned = json.loads(thinned_run.stdout)
+        assert "warning: split train has no pairs" in thinned_run.stderr  # said at build time, not when train fails
+        assert "warning" not in runner.invoke(app, ["dataset", "build", "--json", "--fractions", "0.5,0.25,0.25"]).stderr
         counts = thinned["manifest"]["counts"]
         assert counts["length_balanced_away"] == first["manifest"]["counts"]["per_split"]["train"] > 0
         assert counts["per_split"]["train"] == 0 and counts["per_split"]["test"] == first["manifest"]["counts"]["per_split"]["test"]

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rewardkit.cli.output import UserError, emit_json, stdout
+from rewardkit.cli.output import UserError, emit_json, stderr, stdout
 from rewardkit.cli.paths import check_out_dir
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -164,6 +164,12 @@ def register(app: typer.Typer) -> None:
                     built = build_snapshot(session, config, _snapshot_dir(), parent=parent, on_comparison=bar.advance)
                 except SnapshotError as exc:
                     raise UserError(str(exc)) from exc
+        # not errors (a train-only snapshot may be what was meant; validation is carved from train when empty),
+        # but said now rather than when `train` or `eval` of the snapshot fails
+        prompts = sum(split["prompts"] for split in built.manifest["splits"].values())
+        for name, consequence in (("train", "rewardkit train on it has nothing to learn from"), ("test", "rewardkit eval on it needs --split validation")):
+            if built.manifest["counts"]["pairs"] and not built.manifest["splits"].get(name, {}).get("rows"):
+                stderr.print(f"warning: split {name} has no pairs ({prompts:,} prompts split by prompt with --fractions {fractions}): {consequence}", highlight=False)
         if json_:
             emit_json({"id": built.id, "path": str(built.path), "created": built.created, "manifest": built.manifest})
             return
