@@ -68,7 +68,7 @@ def held_out(prompt: str, fraction: float) -> bool:
 
 def load_rows(dataset: str) -> list[dict[str, str]]:
     """{prompt, chosen, rejected} rows of a shared data set (read directly, no importer)."""
-    from rewardkit.train import split_shared_prompt
+    from rewardkit.data.pair_files import split_shared_prompt
 
     rows = []
     if dataset == "hh":

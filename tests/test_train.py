@@ -22,7 +22,7 @@ import torch
 
 from rewardkit.data.types import PreferencePair
 from rewardkit.model.device import resolve_device
-from rewardkit.train import TrainConfig, checkpoint_due, length_balance_weights, length_balanced_order, length_grouped_batches, split_by_prompt, split_shared_prompt, train
+from rewardkit.train import TrainConfig, checkpoint_due, length_balance_weights, length_balanced_order, length_grouped_batches, split_by_prompt, train
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -122,14 +122,6 @@ def test_length_balance_weights_give_each_side_its_share_of_the_same_total():
 def test_length_grouped_batches_follow_a_given_order_with_repeats():
     batches = length_grouped_batches([10, 20, 30], 2, seed=0, order=[0, 1, 2, 0, 0])
     assert sorted(i for b in batches for i in b) == [0, 0, 0, 1, 2]
-
-
-def test_split_shared_prompt_cuts_hh_transcripts_at_the_last_shared_assistant_turn():
-    chosen = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant: Like this."
-    rejected = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant: No."
-    prompt, c, r = split_shared_prompt(chosen, rejected)
-    assert prompt == "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant:"
-    assert (c, r) == ("Like this.", "No.")
 
 
 def test_split_by_prompt_keeps_each_prompt_on_one_side():
@@ -306,6 +298,66 @@ def test_frozen_embeddings_and_lower_layers_stay_put_while_the_rest_trains(tiny_
         assert not torch.equal(saved[name], init[name]), name
 
 
+def test_no_freeze_embeddings_trains_them_under_frozen_blocks_through_the_cli(tiny_backbone, tmp_path):
+    """--no-freeze-embeddings used to be a no-op: frozen blocks froze the embeddings regardless."""
+    from safetensors.torch import load_file
+    from typer.testing import CliRunner
+
+    from rewardkit.cli.main import app
+
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
+    result = CliRunner().invoke(app, [
+        "train", "--data", str(data), "--out", str(tmp_path / "rm"), "--backbone", tiny_backbone, "--max-length", "64",
+        "--lr", "1e-3", "--max-steps", "4", "--eval-every", "4", "--bf16", "off", "--threads", "1", "--no-progress",
+        "--freeze-layers", "1", "--no-freeze-embeddings"])
+    assert result.exit_code == 0, result.output
+    init = load_file(Path(tiny_backbone) / "model.safetensors")
+    saved = load_file(tmp_path / "rm" / "model.safetensors")
+    assert torch.equal(saved["bert.encoder.layer.0.attention.self.query.weight"], init["bert.encoder.layer.0.attention.self.query.weight"])
+    assert not torch.equal(saved["bert.embeddings.word_embeddings.weight"], init["bert.embeddings.word_embeddings.weight"])
+
+
+@pytest.mark.parametrize("freeze_layers, freeze_embeddings, embeddings_frozen, block0_frozen", [
+    (-1, None, True, True),  # the default on a 3-block model: one block, and the embeddings with it
+    (-1, False, False, True),
+    (0, None, False, False),  # train everything
+    (0, True, True, False),  # the embeddings alone
+])
+def test_the_embeddings_follow_the_frozen_blocks_unless_set(tiny_backbone, freeze_layers, freeze_embeddings, embeddings_frozen, block0_frozen):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from rewardkit.train import freeze_as_configured
+
+    model = BertForSequenceClassification(BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                                                     intermediate_size=32, num_labels=1))
+    config = TrainConfig(data="x", out="y", freeze_layers=freeze_layers, freeze_embeddings=freeze_embeddings)
+    freeze_as_configured(model, config)
+    grads = {n: p.requires_grad for n, p in model.named_parameters()}
+    assert grads["bert.embeddings.word_embeddings.weight"] is not embeddings_frozen
+    assert grads["bert.encoder.layer.0.attention.self.query.weight"] is not block0_frozen
+    assert grads["bert.encoder.layer.1.attention.self.query.weight"] and grads["classifier.weight"]
+
+
+def test_a_fresh_run_never_takes_the_replaced_runs_best_checkpoint(tiny_backbone, tmp_path, monkeypatch):
+    """Training again into a finished model's folder: the old best.pt, loaded at the end whenever present, must
+    not become the new model when no validation of the new run improved (here: best.pt writes suppressed)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from rewardkit import train as train_module
+
+    out = tmp_path / "rm"
+    (out / "checkpoint").mkdir(parents=True)
+    (out / "rewardkit.json").write_text("{}")  # a finished model: replaced without a question
+    old = AutoModelForSequenceClassification.from_pretrained(tiny_backbone, num_labels=1)
+    torch.save(old.state_dict(), out / "checkpoint" / "best.pt")
+    real_save = train_module.atomic_torch_save
+    monkeypatch.setattr(train_module, "atomic_torch_save", lambda obj, path: None if path.name == "best.pt" else real_save(obj, path))
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
+    result = train(tiny_config(tiny_backbone, data, out, max_steps=4, eval_every=4))
+    assert result.metrics["weights_sha256"] != train_module.weights_digest(old)
+    assert not (out / "checkpoint" / "best.pt").exists()
+
+
 def test_the_resumable_checkpoint_is_due_every_n_steps_and_at_the_end():
     # validations at steps 2, 4, 6, 8, 10 with checkpoint_every=4, total 10: written at 4, 8 and 10
     saved, last = [], 0
@@ -471,3 +523,19 @@ def test_training_returns_free_heap_every_few_steps(tiny_backbone, tmp_path, mon
     data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
     train(tiny_config(tiny_backbone, data, tmp_path / "rm", max_steps=25))
     assert len(calls) == 25 // train_module.TRIM_HEAP_EVERY
+
+
+def test_load_pairs_reads_any_pair_file_and_carves_validation_by_prompt(tmp_path):
+    import csv
+
+    from rewardkit.train import load_pairs
+
+    rows = synthetic_rows(60, seed=4)
+    path = tmp_path / "pairs.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["prompt", "chosen", "rejected"])
+        writer.writeheader()
+        writer.writerows({k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows)
+    train_pairs, val_pairs, snapshot_id = load_pairs(TrainConfig(data=str(path), out=str(tmp_path / "rm")))
+    assert len(train_pairs) + len(val_pairs) == 60 and val_pairs and snapshot_id.startswith("file:")
+    assert not {p.prompt_id for p in train_pairs} & {p.prompt_id for p in val_pairs}

@@ -22,6 +22,7 @@ Only rank 0 writes files; every rank runs validation (cheap) so early-stopping d
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -29,6 +30,7 @@ import os
 import random
 import sys
 import time
+import zlib
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
@@ -38,8 +40,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from rewardkit.atomic import atomic_write_text
 from rewardkit.data.types import PreferencePair, content_hash, prompt_text
-from rewardkit.model.card import RewardCard, atomic_write_text, plot_curves, write_card, write_readme
+from rewardkit.model.card import RewardCard, plot_curves, write_card, write_readme
 from rewardkit.model.device import resolve_device
 from rewardkit.model.formatting import Encoded, collate, encode, template_kind
 from rewardkit.model.forward import RewardForward
@@ -47,7 +50,7 @@ from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.length_control import fit_length_coefficient, log_length, pearson
 from rewardkit.model.losses import aggregate_attributes
 from rewardkit.model.precision import bf16_matmul_is_faster
-from rewardkit.train_config import LossName, TrainConfig
+from rewardkit.train_config import ConfigError, LossName, TrainConfig, check_out
 
 __all__ = ["LossName", "TrainConfig", "TrainResult", "train"]
 
@@ -55,12 +58,15 @@ __all__ = ["LossName", "TrainConfig", "TrainResult", "train"]
 
 
 def load_pairs(config: TrainConfig) -> tuple[list[PreferencePair], list[PreferencePair], str]:
-    """(train, validation, snapshot id). A snapshot without validation pairs, or a JSONL file, gets a
-    validation split carved by prompt hash (so no prompt is in both)."""
+    """(train, validation, snapshot id). A snapshot without validation pairs, or a pair file (any file
+    ``data/pair_files.py`` reads: JSONL, .jsonl.gz, CSV, Parquet, a datasets folder), gets a validation split
+    carved by prompt hash (so no prompt is in both)."""
+    from rewardkit.data.pair_files import is_pair_file, read_pair_file
+
     path = Path(config.data)
-    if path.suffix in (".jsonl", ".json") and path.is_file():
-        train_pairs, val_pairs = read_jsonl_pairs(path), []
-        snapshot_id = "file:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    if is_pair_file(path):
+        train_pairs, val_pairs = read_pair_file(path), []
+        snapshot_id = "file:" + (hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else path.name)
     else:
         from rewardkit.data.snapshot import load_split, read_manifest, resolve_snapshot
 
@@ -71,38 +77,11 @@ def load_pairs(config: TrainConfig) -> tuple[list[PreferencePair], list[Preferen
         train_pairs, val_pairs = split_by_prompt(train_pairs, config.validation_fraction)
     if not train_pairs:
         raise ValueError(f"{config.data}: no training pairs")
+    if not val_pairs:  # validation picks the best checkpoint and fits the temperature: no run without it
+        prompts = len({p.prompt_id or prompt_text(p.prompt) for p in train_pairs})
+        raise ValueError(f"{config.data}: no validation pairs: its {prompts:,} prompt(s) leave none at validation_fraction "
+                         f"{config.validation_fraction} (pairs are split by prompt); add data, or a snapshot with a validation split")
     return train_pairs, val_pairs, snapshot_id
-
-
-def read_jsonl_pairs(path: Path) -> list[PreferencePair]:
-    """TRL-style rows {prompt, chosen, rejected} (prompt optional: HH-RLHF transcripts are split at the
-    last shared "\\n\\nAssistant:")."""
-    pairs = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
-            for key in ("chosen", "rejected"):
-                if not isinstance(row.get(key), str) or not row[key].strip():
-                    raise ValueError(f"{path}:{n}: field '{key}': expected non-empty text")
-            prompt, chosen, rejected = row.get("prompt"), row["chosen"], row["rejected"]
-            if prompt is None:
-                prompt, chosen, rejected = split_shared_prompt(chosen, rejected)
-            pairs.append(PreferencePair(id=f"{n}", prompt=prompt, chosen=chosen, rejected=rejected, margin=row.get("margin"),
-                                        attribute=row.get("attribute") or None))
-    return pairs
-
-
-def split_shared_prompt(chosen: str, rejected: str, marker: str = "\n\nAssistant:") -> tuple[str, str, str]:
-    """HH-RLHF transcripts: the prompt is the shared prefix up to (and including) the last shared marker."""
-    common = os.path.commonprefix([chosen, rejected])
-    cut = common.rfind(marker)
-    cut = cut + len(marker) if cut >= 0 else len(common)
-    return chosen[:cut], chosen[cut:].strip() or chosen, rejected[cut:].strip() or rejected
 
 
 def split_by_prompt(pairs: list[PreferencePair], fraction: float) -> tuple[list[PreferencePair], list[PreferencePair]]:
@@ -234,6 +213,22 @@ def length_grouped_batches(
     return batches
 
 
+# what reading a user's file or snapshot raises for a missing, unreadable or malformed one (zlib.error and
+# EOFError: a corrupt or cut gzip); anything else from load_pairs is a bug and keeps its traceback
+DATA_ERRORS: tuple[type[Exception], ...] = (ValueError, LookupError, OSError, EOFError, csv.Error, zlib.error)
+
+
+def data_error(data: str, exc: Exception) -> ConfigError:
+    """A data error as one line that names the data: an OSError as its reason (and file, when it is another
+    one), anything else as its message; the ``data`` value goes in front unless the message names it."""
+    if isinstance(exc, OSError) and exc.strerror:
+        detail = exc.strerror if exc.filename is None or str(exc.filename) == data else f"{exc.strerror}: {exc.filename}"
+    else:
+        detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+    detail = " ".join(detail.split()) or type(exc).__name__
+    return ConfigError("data", detail, None if data in detail else data)
+
+
 # --- distributed --------------------------------------------------------------------------------------
 
 
@@ -263,13 +258,17 @@ class TrainResult:
 
 def train(config: TrainConfig) -> TrainResult:
     """Train one model (or ``config.ensemble`` members) and write it to ``config.out``."""
+    check_out(config)  # a wrong folder or --resume fails here, not at the first checkpoint minutes later
     device = resolve_device(config.device)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # before the process group: nccl binds each rank to its GPU
     rank, world = setup_distributed(device)
     if config.threads:
         torch.set_num_threads(config.threads)
-    train_pairs, val_pairs, snapshot_id = load_pairs(config)
+    try:
+        train_pairs, val_pairs, snapshot_id = load_pairs(config)
+    except DATA_ERRORS as exc:
+        raise data_error(config.data, exc) from exc
     out = Path(config.out)
     if config.ensemble == 1:
         return TrainResult(out, train_member(config, train_pairs, val_pairs, snapshot_id, out, config.seed, rank, world, device))
@@ -308,7 +307,11 @@ def train_member(
     np.random.seed(seed)
     torch.manual_seed(seed)
     attributes, attribute_weights = config.attribute_names(), config.attribute_weight_values()
-    model, tokenizer = load_backbone(config.backbone, num_labels=len(attributes))
+    try:
+        model, tokenizer = load_backbone(config.backbone, num_labels=len(attributes))
+    except (OSError, ValueError) as exc:  # transformers' answer to a name that is no model (several lines)
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError("backbone", f"cannot load it ({first_line})", config.backbone) from exc
     if config.disable_dropout:
         disable_dropout(model)
     kind = template_kind(tokenizer)
@@ -317,9 +320,7 @@ def train_member(
     if config.lora_r:
         model = wrap_lora(model, config, head)
     else:
-        n_frozen = frozen_block_count(model, config.freeze_layers)
-        if config.freeze_embeddings or n_frozen:
-            freeze(model, n_frozen, embeddings=True)
+        freeze_as_configured(model, config)
     model.to(device)  # the encoded pairs stay on the CPU; each batch moves to the model's device
     train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes)
     val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes)
@@ -364,6 +365,7 @@ def train_member(
 
     ckpt_dir = out / "checkpoint"
     step, micro, history, best = 0, 0, [], {"loss": math.inf, "step": 0, "evals_since": 0}
+    # train() has checked that a resumed model has last.pt; a later ensemble member may not have started yet
     if config.resume and (ckpt_dir / "last.pt").is_file():
         state = torch.load(ckpt_dir / "last.pt", weights_only=False, map_location="cpu")  # copied into place below
         model.load_state_dict(state["model"])
@@ -373,6 +375,12 @@ def train_member(
         torch.set_rng_state(state["torch_rng"])
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"], device)
+    elif rank == 0:
+        # a fresh run in a folder it replaces: the old best.pt must not become this model (it is loaded at the
+        # end whenever present, and no validation of this run may improve on inf, e.g. a NaN loss), nor the old
+        # last.pt be continued by a later --resume
+        for stale in ("best.pt", "last.pt"):
+            (ckpt_dir / stale).unlink(missing_ok=True)
     last_saved = step
 
     use_bf16 = decide_bf16(config, ddp_forward, train_data, pad_id, device) if step < total_steps else False
@@ -609,6 +617,15 @@ def frozen_block_count(model: Any, requested: int) -> int:
     return int(blocks) // 3
 
 
+def freeze_as_configured(model: Any, config: TrainConfig) -> int:
+    """Freeze what ``freeze_layers`` and ``freeze_embeddings`` ask for; returns the count of parameters frozen.
+    Unset, the embeddings follow the blocks: frozen when any block is, as gradients stop above frozen blocks
+    and the embeddings would be the only parameters below them still training."""
+    blocks = frozen_block_count(model, config.freeze_layers)
+    embeddings = bool(blocks) if config.freeze_embeddings is None else config.freeze_embeddings
+    return freeze(model, blocks, embeddings=embeddings)
+
+
 def freeze(model: Any, layers: int, embeddings: bool = True) -> int:
     """Stop gradients to the embeddings and the lowest ``layers`` transformer blocks (found by the
     ``layer.<i>.`` / ``layers.<i>.`` / ``h.<i>.`` name they share in BERT, Llama and GPT-2). Frozen
@@ -711,20 +728,24 @@ class _NoBar:
 def main(argv: list[str] | None = None) -> None:
     """``python -m rewardkit.train --data ... --out ...`` (what torchrun / accelerate launch run)."""
     import argparse
+    from typing import get_args, get_type_hints
 
+    from rewardkit.cli.train_cmd import USER_ERRORS, option_name, user_message
+
+    hints = get_type_hints(TrainConfig)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for f in fields(TrainConfig):
         default = f.default
-        if isinstance(default, bool):
-            parser.add_argument(f"--{f.name.replace('_', '-')}", action=argparse.BooleanOptionalAction, default=default)
+        if bool in (hints[f.name], *get_args(hints[f.name])):  # bool, or bool | None (None: derived)
+            parser.add_argument(option_name(f.name), action=argparse.BooleanOptionalAction, default=default)
         else:
-            parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(default) if default is not None else str, default=default)
+            parser.add_argument(option_name(f.name), type=type(default) if default is not None else str, default=default)
     args = parser.parse_args(argv)
     try:
         config = TrainConfig(**vars(args))
         result = train(config)
-    except (ValueError, LookupError) as exc:
-        print(f"rewardkit train: error: {exc}", file=sys.stderr)
+    except USER_ERRORS as exc:
+        print(f"rewardkit train: error: {user_message(exc)}", file=sys.stderr)
         sys.exit(2)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"out": str(result.out), "metrics": result.metrics}, default=str))

@@ -6,10 +6,24 @@ from this module without importing torch or transformers.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 LossName = Literal["bt", "margin", "tie"]
+
+
+class ConfigError(ValueError):
+    """A bad value of one ``TrainConfig`` field. ``field``, ``value`` and ``problem`` are kept apart so that a
+    command line can name its own option (``--batch-size``) where the library names the field; field names
+    inside ``problem`` are written in backticks (`resume`) or with an underscore (max_steps), which the CLI
+    rewrites the same way. ``value``: the offending value where the message reads better with it up front
+    (a path)."""
+
+    def __init__(self, field: str, problem: str, value: str | None = None) -> None:
+        super().__init__(f"TrainConfig.{field}{'' if value is None else ' ' + value}: {problem}")
+        self.field, self.problem, self.value = field, problem, value
 
 
 @dataclass
@@ -19,7 +33,11 @@ class TrainConfig:
     data: str = ""
     """Dataset snapshot (folder, id or id prefix), or a JSONL file of {prompt, chosen, rejected} rows."""
     out: str = ""
-    """Output folder: the trained model (save_pretrained layout), rewardkit.json, README.md, curves."""
+    """Output folder (created if missing): the trained model in save_pretrained layout, rewardkit.json,
+    README.md, metrics.jsonl, curves.png and checkpoint/ (last.pt, best.pt). A folder that already holds a
+    trained model is overwritten, as Hugging Face Trainer does with its output_dir; one that holds a killed
+    run needs `resume` (or deleting); any other non-empty folder is refused, so that the run cannot write over
+    files that are not its own."""
     backbone: str = "all-MiniLM-L6-v2"
     """Hugging Face model id or folder; the default is the bundled pretrained all-MiniLM-L6-v2."""
     max_length: int = 256
@@ -70,13 +88,17 @@ class TrainConfig:
     cpu, cuda, cuda:N or mps."""
     threads: int = 0
     """torch threads (0: leave torch's default; the benchmark uses 2 on a 2-core machine)."""
-    freeze_embeddings: bool = False
+    freeze_embeddings: bool | None = None
     """Freeze the token embeddings (MiniLM: 11.7M of 22.7M parameters; a batch touches a few hundred of the
-    30k rows, yet AdamW updates every row each step). Faster steps, less to overfit on small data."""
+    30k rows, yet AdamW updates every row each step). Faster steps, less to overfit on small data. Unset
+    (default): frozen exactly when freeze_layers freezes at least one block. On: frozen even when
+    no block is (e.g. with freeze_layers 0); off: trained even under frozen blocks. Not used with LoRA
+    (lora_r > 0), which trains adapters only."""
     freeze_layers: int = -1
-    """Freeze the embeddings and the lowest N transformer blocks; -1 (default): a third of the blocks, rounded
-    down (MiniLM-L6: 2), 0: train everything. Gradients then stop above the frozen blocks: on HH-RLHF this
-    trained 3.1x faster than freezing nothing, at higher held-out accuracy (see README, Results)."""
+    """Freeze the lowest N transformer blocks, and with them the embeddings (see freeze_embeddings); -1
+    (default): a third of the blocks, rounded down (MiniLM-L6: 2), 0: train everything. Gradients then stop
+    above the frozen blocks: on HH-RLHF this trained 3.1x faster than freezing nothing, at higher held-out
+    accuracy (see README, Results). Not used with LoRA (lora_r > 0)."""
     disable_dropout: bool = True
     """Set every dropout probability to 0, as TRL's RewardTrainer and OpenRLHF do for reward models: a reward is
     a difference of two forward passes, and independent dropout masks on chosen and rejected add noise to it."""
@@ -102,7 +124,8 @@ class TrainConfig:
     bootstrap: bool = False
     """Ensemble members train on bootstrap resamples of the training pairs."""
     resume: bool = False
-    """Continue from out/checkpoint/last.pt (after a crash or kill)."""
+    """Continue the run in `out` from its checkpoint/last.pt (after a crash or kill); an error when there is
+    none."""
     validation_fraction: float = 0.1
     """When the data has no validation split: the fraction of prompts (by hash) held out for it."""
     reference_size: int = 512
@@ -141,7 +164,7 @@ class TrainConfig:
         ]
         for ok, name, expectation in checks:
             if not ok:
-                raise ValueError(f"TrainConfig.{name}: expected {expectation}, got {getattr(self, name)!r}")
+                raise ConfigError(name, f"expected {expectation}, got {getattr(self, name)!r}")
 
     def attribute_names(self) -> list[str]:
         """The head names: --attributes, or ["reward"] for a single scalar head."""
@@ -155,5 +178,47 @@ class TrainConfig:
         try:
             return [float(w) for w in self.attribute_weights.split(",")]
         except ValueError as exc:
-            raise ValueError(f"attribute_weights: expected comma-separated numbers, got {self.attribute_weights!r}") from exc
+            raise ConfigError("attribute_weights", f"expected comma-separated numbers, got {self.attribute_weights!r}") from exc
 
+
+def resume_checkpoint(config: TrainConfig) -> Path:
+    """The last.pt that `resume` continues from: the model's, or an ensemble's first member's (later members
+    that had not started yet have none, and start fresh)."""
+    member = Path(config.out) if config.ensemble == 1 else Path(config.out) / "member_0"
+    return member / "checkpoint" / "last.pt"
+
+
+def check_out(config: TrainConfig) -> bool:
+    """Can this run write to `out`? A ConfigError otherwise, before any data or model is loaded (a mistyped
+    folder used to surface minutes later, at the first checkpoint). Returns True when `out` holds a trained
+    model that this run replaces.
+
+    The rules follow what Hugging Face Trainer users expect of output_dir (written over, no flag needed since
+    transformers deprecated overwrite_output_dir), with two refusals where writing over would lose work: a
+    killed run's checkpoint (continue it with `resume`, or delete it) and a non-empty folder that is not a
+    rewardkit run at all (given ".", the run would replace the README.md and config.json there)."""
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("out", "is a file, not a folder", config.out)
+    # created later with parents (mkdir -p): the nearest existing folder at or above it must take new entries
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError("out", f"cannot write there ({existing} is a file, not a folder)", config.out)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError("out", f"cannot write there ({existing} is not writable)", config.out)
+    checkpoint = resume_checkpoint(config)
+    if config.resume:
+        if not checkpoint.is_file():
+            raise ConfigError("resume", f"no checkpoint in {checkpoint.parent} (last.pt); run without `resume` to start a new run")
+        return False
+    if not out.exists():
+        return False
+    finished = (out / "rewardkit.json").is_file()
+    if checkpoint.is_file() and not finished:
+        raise ConfigError("out", f"holds a killed run ({checkpoint.relative_to(out)}, no rewardkit.json): add `resume` to continue "
+                                 "it, or delete the folder (or choose another `out`) to start over", config.out)
+    ours = finished or checkpoint.parent.is_dir()  # a run killed before its first last.pt leaves checkpoint/ only
+    if not ours and any(out.iterdir()):
+        raise ConfigError("out", "is not empty and holds no rewardkit model (no rewardkit.json); the run would write config.json, "
+                                 "README.md and more into it: choose a new or empty folder", config.out)
+    return finished

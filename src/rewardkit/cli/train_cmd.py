@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from dataclasses import MISSING, fields
-from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 import typer
 
-from rewardkit.cli.output import UserError, emit_json, stdout
+from rewardkit.cli.output import UserError, emit_json, stderr, stdout
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -28,6 +30,40 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+def option_name(field: str) -> str:
+    """The CLI option of a TrainConfig field: batch_size -> --batch-size."""
+    return "--" + field.replace("_", "-")
+
+
+def as_options(text: str) -> str:
+    """Field names in a TrainConfig docstring or error -> the options a CLI user types.
+
+    A field name in backticks (`resume`, ``checkpoint_every``) is always one; a bare name only when it has an
+    underscore (length_balance_by), as plain words like "loss" or "data" are prose, and not inside a path or
+    file name (model/length_control.py). Other backticked words keep single backticks."""
+    from rewardkit.train_config import TrainConfig
+
+    names = {f.name for f in fields(TrainConfig)}
+
+    def ticked(m: re.Match[str]) -> str:
+        return option_name(m[1]) if m[1] in names else f"`{m[1]}`"
+
+    text = re.sub(r"``?([A-Za-z_]\w*)``?", ticked, text)
+    bare = sorted((n for n in names if "_" in n), key=len, reverse=True)
+    return re.sub(rf"(?<![\w./-])({'|'.join(bare)})(?![\w/-]|\.\w)", lambda m: option_name(m[1]), text)
+
+
+def user_message(exc: BaseException) -> str:
+    """The one line a CLI user sees for a library error: a ConfigError names the option and speaks in
+    options; anything else is the library's message on one line."""
+    from rewardkit.train_config import ConfigError
+
+    if isinstance(exc, ConfigError):
+        option = option_name(exc.field) if exc.value is None else f"{option_name(exc.field)} {exc.value}"
+        return f"{option}: {' '.join(as_options(exc.problem).split())}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _parameters() -> list[inspect.Parameter]:
     from rewardkit.train_config import TrainConfig
 
@@ -36,29 +72,49 @@ def _parameters() -> list[inspect.Parameter]:
     for f in fields(TrainConfig):
         kind = hints[f.name]
         default = f.default if f.default is not MISSING else None
+        doc = as_options(docs.get(f.name, ""))
+        # `bool | None = None`: None is a value the run derives (the docstring says how); a flag given sets it
+        optional = get_origin(kind) in (Union, UnionType) and type(None) in get_args(kind)
+        if optional:
+            kind = next(a for a in get_args(kind) if a is not type(None))
         if get_origin(kind) is not None and str(get_origin(kind)).endswith("Literal"):
             choices = get_args(kind)
-            kind, docs[f.name] = str, f"{docs.get(f.name, '')} One of: {', '.join(map(str, choices))}."
-        flag = "--" + f.name.replace("_", "-")
-        decls = [f"{flag}/--no-{f.name.replace('_', '-')}"] if kind is bool else [flag]
-        option = typer.Option(*decls, help=docs.get(f.name, ""), show_default=default not in ("", None))
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option]))
+            kind, doc = str, f"{doc} One of: {', '.join(map(str, choices))}."
+        flag = option_name(f.name)
+        decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
+        option = typer.Option(*decls, help=doc, show_default=default not in ("", None))
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind | None if optional else kind, option]))
     json_opt = typer.Option("--json", help="Print the result (output folder and metrics) as JSON.")
     params.append(inspect.Parameter("json_", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[bool, json_opt]))
     return params
 
 
+# what a user's mistake surfaces as from the library (a bad option value, data, folder or backbone);
+# anything else is a bug and keeps its traceback
+USER_ERRORS = (ValueError, LookupError, FileNotFoundError)
+
+
 def run_train(json_: bool = False, **options: Any) -> None:
-    from rewardkit.train import TrainConfig, train
+    from rewardkit.train_config import TrainConfig, check_out
 
     if not options.get("data"):
         raise UserError("--data: a dataset snapshot (folder, id or id prefix) or a JSONL file is required")
     if not options.get("out"):
         raise UserError("--out: an output folder is required")
     try:
-        result = train(TrainConfig(**options))
-    except (ValueError, LookupError, FileNotFoundError) as exc:
-        raise UserError(str(exc)) from exc
+        config = TrainConfig(**options)
+        # before importing torch (seconds): a wrong --out or --resume is reported at once
+        replaces = check_out(config)
+    except USER_ERRORS as exc:
+        raise UserError(user_message(exc)) from exc
+    if replaces:
+        stderr.print(f"rewardkit: note: --out {config.out} holds a trained model; this run replaces it", markup=False, highlight=False)
+    from rewardkit.train import train
+
+    try:
+        result = train(config)
+    except USER_ERRORS as exc:
+        raise UserError(user_message(exc)) from exc
     if json_:
         emit_json({"out": str(result.out), "metrics": result.metrics})
         return
