@@ -95,3 +95,11 @@ def test_results_are_one_line_in_a_pipe(home: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     assert any(len(line) > 80 for line in lines), lines
+
+
+def test_serve_refuses_a_model_that_is_not_there_before_starting(tmp_path: Path) -> None:
+    """The model loads in the background once the server is up; a name that cannot work must not leave a
+    server answering 503 forever."""
+    assert _error("serve", "--model", str(tmp_path / "nope")).startswith(f"--model: no model at '{tmp_path / 'nope'}'")
+    (tmp_path / "not-a-model").mkdir()
+    assert "has no config.json" in _error("serve", "--model", str(tmp_path / "not-a-model"))

@@ -14,17 +14,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "serve"))
 from rk_helpers import build_tiny_model  # noqa: E402
 
-from rewardkit.score import (  # noqa: E402
-    DEFAULT_TOKEN_BUDGET,
-    InputError,
-    BatchScorer,
-    load_scorer,
-    p_better,
-    pack_batches,
-    read_rows,
-    score_rows,
-    write_rows,
-)
+from rewardkit.score import DEFAULT_TOKEN_BUDGET, BatchScorer, load_scorer, p_better, pack_batches  # noqa: E402
+from rewardkit.score_files import InputError, read_rows, score_rows, write_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from rewardkit.data.types import Prompt
 from rewardkit.model.backbone import head_module_name
 from rewardkit.model.formatting import collate, encode
 from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
+from rewardkit.model.source import check_model_source
 from rewardkit.model.precision import bf16_matmul_is_faster
 from rewardkit.settings import SCORE_DTYPES
 
@@ -383,6 +384,30 @@ def members_of(loaded: Any) -> list[Any]:
     return list(getattr(loaded, "members", None) or [loaded])
 
 
+# formatting.encode keeps at least this many tokens for text besides the model's special tokens: a smaller
+# max_length can never work, whatever the model (its exact floor is checked once the tokenizer is loaded)
+MIN_TEXT_TOKENS = 8
+
+
+class MaxLengthError(ValueError):
+    """A max_length that leaves too few tokens for text once the model's special tokens are placed."""
+
+
+def check_max_length(max_length: int | None) -> None:
+    """A MaxLengthError for a max_length below what any model needs (cheap: before anything loads)."""
+    if max_length is not None and max_length < MIN_TEXT_TOKENS:
+        raise MaxLengthError(f"max_length must be at least {MIN_TEXT_TOKENS} tokens of text plus the model's special tokens, got {max_length}")
+
+
+def check_max_length_fits(scorer: BatchScorer) -> None:
+    """A MaxLengthError when the max_length leaves under MIN_TEXT_TOKENS for text with this tokenizer's special
+    tokens (encoding no rows runs that check alone), before any row is read into a batch."""
+    try:
+        scorer.encode([], [])
+    except ValueError as exc:
+        raise MaxLengthError(str(exc)) from None
+
+
 def load_scorer(
     path: str,
     *,
@@ -393,7 +418,11 @@ def load_scorer(
     device: str = "auto",
 ) -> BatchScorer:
     """Load a reward model (rewardkit folder, ensemble folder or any HF sequence-classification id/path) onto
-    ``device`` (auto: the GPU when torch sees one; see ``rewardkit.model.device``)."""
+    ``device`` (auto: the GPU when torch sees one; see ``rewardkit.model.device``).
+
+    Raises ModelNotFoundError when ``path`` names no model, MaxLengthError for a max_length too small for it."""
+    check_max_length(max_length)
+    check_model_source(path)
     if threads:
         torch.set_num_threads(threads)
     from rewardkit.model import load_reward_model
@@ -402,8 +431,9 @@ def load_scorer(
     loaded = load_reward_model(path, device=resolve_device(device))
     members = members_of(loaded)
     card = card_of(loaded, model_version(path))
-    length = max_length or card.max_length or DEFAULT_MAX_LENGTH
+    length = max_length if max_length is not None else card.max_length or DEFAULT_MAX_LENGTH
     scorer = BatchScorer(members, card, max_length=length, token_budget=max(token_budget, length))
+    check_max_length_fits(scorer)
     scorer.dtype = choose_dtype(scorer, dtype)
     return scorer
 
@@ -418,178 +448,3 @@ def make_score_fn(model: Any) -> Any:
         return scorer.score(prompts, responses).raw
 
     return score_fn
-
-
-# --- files: JSONL / CSV / Parquet in, the same format out ---------------------------------------------
-
-PAIR_KEYS = (("response_a", "response_b"), ("chosen", "rejected"))
-
-
-class InputError(ValueError):
-    """A row of the input file is not a (prompt, response), messages or pair row."""
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a .jsonl/.json/.csv/.parquet file (.gz allowed for jsonl)."""
-    name = path.name.lower()
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    if name.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
-    if name.endswith(".csv"):
-        import csv
-
-        with path.open(newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-    if name.endswith((".jsonl", ".jsonl.gz", ".json")):
-        import gzip
-
-        opener = gzip.open if name.endswith(".gz") else open
-        rows = []
-        with opener(path, "rt", encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise InputError(f"{path}:{i}: not JSON ({exc.msg})") from None
-        return rows
-    raise InputError(f"{path}: unknown format; use .jsonl, .csv or .parquet")
-
-
-def split_messages(messages: Any, where: str) -> tuple[Prompt, str]:
-    """A chat ending in an assistant turn -> (the turns before it, its content)."""
-    if isinstance(messages, str):
-        try:
-            messages = json.loads(messages)  # CSV cells hold JSON
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: 'messages' is text but not JSON ({exc.msg} at character {exc.pos})") from None
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-        raise InputError(f"{where}: 'messages' must be a non-empty list of {{role, content}} objects")
-    last = messages[-1]
-    if last.get("role") != "assistant" or not isinstance(last.get("content"), str):
-        raise InputError(f"{where}: the last message must be the assistant's response (role 'assistant')")
-    return [dict(role=str(m.get("role")), content=str(m.get("content"))) for m in messages[:-1]], last["content"]
-
-
-def chat_cell(prompt: Any) -> Any:
-    """A prompt as read: text, or a list of messages; a CSV cell holding a JSON list of {role, content}
-    objects (as ``write_rows`` writes one) is that list again."""
-    if isinstance(prompt, str) and prompt.startswith("[{"):
-        try:
-            value = json.loads(prompt)
-        except json.JSONDecodeError:
-            return prompt
-        if isinstance(value, list) and all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in value):
-            return value
-    return prompt
-
-
-def row_kind(row: dict[str, Any], where: str) -> str:
-    """'pair', 'messages' or 'single', or an InputError naming what was expected."""
-    if any(a in row and b in row for a, b in PAIR_KEYS):
-        return "pair"
-    if "messages" in row:
-        return "messages"
-    if "response" in row:
-        return "single"
-    raise InputError(
-        f"{where}: expected fields prompt+response, messages, or prompt+response_a+response_b "
-        f"(or prompt+chosen+rejected); got {sorted(row)}"
-    )
-
-
-def score_rows(scorer: BatchScorer, rows: list[dict[str, Any]], on_batch: Any = None) -> list[dict[str, Any]]:
-    """Each row with its scores added: score, score_normalized, [score_std], truncated; pairs get
-    score_a, score_b, p_a_better (calibrated), truncated_a/_b."""
-    if not rows:
-        return []
-    kind = row_kind(rows[0], "row 1")
-    prompts: list[Prompt] = []
-    responses: list[str] = []
-    for i, row in enumerate(rows, 1):
-        where = f"row {i}"
-        if row_kind(row, where) != kind:
-            raise InputError(f"{where}: all rows must have the same shape as row 1 ({kind})")
-        if kind == "messages":
-            p, r = split_messages(row["messages"], where)
-            prompts.append(p)
-            responses.append(r)
-            continue
-        prompt = chat_cell(row.get("prompt", ""))
-        if not isinstance(prompt, (str, list)):
-            raise InputError(f"{where}: 'prompt' must be text or a list of messages")
-        keys = next(k for k in PAIR_KEYS if k[0] in row and k[1] in row) if kind == "pair" else ("response",)
-        for key in keys:
-            if not isinstance(row[key], str):
-                raise InputError(f"{where}: '{key}' must be text, got {type(row[key]).__name__}")
-            prompts.append(prompt)
-            responses.append(row[key])
-    res = scorer.score(prompts, responses, on_batch=on_batch)
-    out = []
-    if kind == "pair":
-        n = len(rows)
-        a, b = res.raw[0::2], res.raw[1::2]
-        p = p_better(a, b, scorer.card.temperature)
-        for i, row in enumerate(rows):
-            extra = {"score_a": float(a[i]), "score_b": float(b[i]), "p_a_better": float(p[i]),
-                     "score_a_normalized": float(res.normalized[2 * i]), "score_b_normalized": float(res.normalized[2 * i + 1]),
-                     "truncated_a": res.truncated[2 * i], "truncated_b": res.truncated[2 * i + 1]}
-            if res.std is not None:
-                extra |= {"score_a_std": float(res.std[2 * i]), "score_b_std": float(res.std[2 * i + 1])}
-            out.append({**row, **extra})
-        assert len(out) == n
-        return out
-    for i, row in enumerate(rows):
-        extra = {"score": float(res.raw[i]), "score_normalized": float(res.normalized[i]), "truncated": res.truncated[i]}
-        if res.std is not None:
-            extra["score_std"] = float(res.std[i])
-        out.append({**row, **extra})
-    return out
-
-
-OUTPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".csv", ".parquet")
-
-
-def check_output_path(path: Path) -> None:
-    """An InputError unless ``path`` names a format ``write_rows`` writes (checked before any scoring)."""
-    if not path.name.lower().endswith(OUTPUT_SUFFIXES):
-        raise InputError(f"{path}: unknown output format; use {', '.join(OUTPUT_SUFFIXES)}")
-
-
-def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
-    """Write rows atomically (temp file + rename) in the format of ``path``'s suffix."""
-    import gzip
-    import os
-    import tempfile
-
-    check_output_path(path)
-    name = path.name.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if name.endswith(".parquet"):
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.Table.from_pylist(rows), tmp)
-        elif name.endswith(".csv"):
-            import csv
-
-            fields = list(dict.fromkeys(k for r in rows for k in r))
-            with open(tmp, "w", newline="", encoding="utf-8") as f:
-                w = csv.DictWriter(f, fieldnames=fields)
-                w.writeheader()
-                for r in rows:
-                    w.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()})
-        else:
-            with (gzip.open if name.endswith(".gz") else open)(tmp, "wt", encoding="utf-8") as f:
-                for r in rows:
-                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

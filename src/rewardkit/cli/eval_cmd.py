@@ -65,6 +65,7 @@ def run_eval(
     from rewardkit.evaluate.report import write_report
     from rewardkit.evaluate.run import EvalConfig, evaluate
     from rewardkit.evaluate.scoring import load_model_for_eval
+    from rewardkit.model.source import ModelNotFoundError
 
     check_scorer_options(dtype, device)
     check_out_dir(out, "--out")  # before minutes of scoring, not after
@@ -90,10 +91,10 @@ def run_eval(
             groups = load_alpacaeval_groups(best_of_n, max_groups=best_of_n_groups)
         except ValueError as exc:
             raise UserError(str(exc)) from exc
-    if not Path(model).exists() and model.startswith((".", "/", "~")):
-        raise UserError(f"--model: no model folder {model}")
     try:
         loaded = load_model_for_eval(model, max_length=max_length, dtype=dtype, device=device)
+    except ModelNotFoundError as exc:
+        raise UserError(f"--model: {exc}") from None
     except (OSError, ValueError) as exc:
         raise UserError(f"--model {model}: cannot load it as a reward model ({exc})") from exc
 

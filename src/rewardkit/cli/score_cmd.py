@@ -3,23 +3,37 @@
 Rows are (prompt, response), chat ``messages`` ending in the assistant's response, or pairs
 (prompt, response_a, response_b | chosen, rejected). Output: the input rows plus score, score_normalized,
 score_std (ensembles), truncated; pairs get score_a, score_b and the calibrated p_a_better.
+
+Every mistake a user can make (options, output path, input file, rows) is found before the model loads,
+except what needs the model itself (its path, a --max-length too short for its special tokens).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
+from rewardkit.cli.paths import check_out_file
 from rewardkit.settings import DEVICE_HELP, DTYPE_HELP, SCORE_DTYPES
 
+if TYPE_CHECKING:
+    from rewardkit.score import BatchScorer
 
-def check_scorer_options(dtype: str, device: str) -> None:
-    """A clear error for a --dtype or --device the scorer would reject, before the model loads."""
+MODEL_HELP = (
+    "Reward model: a saved model folder (config.json beside the weights), an ensemble folder, or a Hugging Face "
+    "Hub id. Default: the bundled all-MiniLM-L6-v2 backbone, whose scoring head is untrained (a smoke test, "
+    "not a reward model)."
+)
+
+
+def check_scorer_options(dtype: str, device: str, max_length: int | None = None) -> None:
+    """A clear error for a --dtype, --device or --max-length the scorer would reject, before the model loads."""
     from rewardkit.model.device import resolve_device
+    from rewardkit.score import MaxLengthError, check_max_length
 
     if dtype not in SCORE_DTYPES:
         raise UserError(f"--dtype must be one of {', '.join(SCORE_DTYPES)}, got {dtype!r}")
@@ -27,15 +41,47 @@ def check_scorer_options(dtype: str, device: str) -> None:
         resolve_device(device)
     except ValueError as exc:
         raise UserError(f"--device: {exc}") from None
+    try:
+        check_max_length(max_length)
+    except MaxLengthError as exc:
+        raise UserError(f"--max-length: {exc}") from None
+
+
+def default_out_path(input_path: Path) -> Path:
+    """INPUT.scored.jsonl beside the input: only the input format's suffix is replaced (run.v2.jsonl ->
+    run.v2.scored.jsonl; cutting at the first dot wrote run.scored.jsonl, another file's name)."""
+    from rewardkit.score_files import INPUT_SUFFIXES
+
+    name = input_path.name
+    suffix = next((s for s in sorted(INPUT_SUFFIXES, key=len, reverse=True) if name.lower().endswith(s)), "")
+    return input_path.with_name(name[: len(name) - len(suffix)] + ".scored.jsonl")
+
+
+def load_checked_scorer(
+    model: str, *, max_length: int | None, token_budget: int, dtype: str, threads: int | None, device: str
+) -> BatchScorer:
+    """``load_scorer``, with its errors for a user's model or --max-length as one line each."""
+    from rewardkit.model.source import ModelNotFoundError
+    from rewardkit.score import MaxLengthError, load_scorer
+
+    try:
+        return load_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device)
+    except ModelNotFoundError as exc:
+        raise UserError(f"--model: {exc}") from None
+    except MaxLengthError as exc:
+        raise UserError(f"--max-length: {exc}" if max_length is not None else f"model {model!r}: {exc}") from None
+    except (OSError, ValueError) as exc:  # a folder with config.json that transformers cannot load (as eval reports it)
+        reason = " ".join(str(exc).split()) or type(exc).__name__  # transformers' messages run over several lines
+        raise UserError(f"cannot load model {model!r}: {reason}") from None
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def score(
-        input: Annotated[Path, typer.Argument(help="JSONL (.jsonl/.jsonl.gz), CSV or Parquet file of rows to score.")],
-        model: Annotated[str, typer.Option("--model", "-m", help="Reward model folder or HF id (default: the bundled backbone).")] = "default",
-        out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (.jsonl/.csv/.parquet). Default: INPUT.scored.jsonl")] = None,
-        max_length: Annotated[int | None, typer.Option(help="Token limit per row (default: the model card's).")] = None,
+        input: Annotated[Path, typer.Argument(metavar="INPUT", help="JSONL (.jsonl/.jsonl.gz/.json), CSV or Parquet file of rows to score.")],
+        model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP, show_default=False)] = "default",
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (.jsonl/.jsonl.gz/.csv/.parquet). Default: INPUT.scored.jsonl beside INPUT (run.v2.jsonl -> run.v2.scored.jsonl).")] = None,
+        max_length: Annotated[int | None, typer.Option(help="Token limit per row, at least 8 plus the model's special tokens (default: the model card's).")] = None,
         token_budget: Annotated[int, typer.Option(help="Tokens per batch (rows x padded width; CPU: 1-4K is fastest per token, raise on a GPU).")] = 2048,
         dtype: Annotated[str, typer.Option(help=DTYPE_HELP + ".")] = "auto",
         threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice).")] = None,
@@ -43,20 +89,22 @@ def register(app: typer.Typer) -> None:
         json_: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     ) -> None:
         """Score every row of INPUT with a reward model (fast token-budget batches, input order kept)."""
-        from rewardkit.score import InputError, check_output_path, load_scorer, read_rows, score_rows, write_rows
+        from rewardkit.score_files import InputError, check_output_path, parse_rows, read_located_rows, score_rows, write_rows
 
-        out_path = out or input.with_name(input.name.split(".")[0] + ".scored.jsonl")
+        out_path = out or default_out_path(input)
         try:
-            check_output_path(out_path)
-            check_scorer_options(dtype, device)  # options first: cheap, before reading a large file
-            rows = read_rows(input)
-            try:
-                scorer = load_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device)
-            except OSError as exc:
-                raise UserError(f"cannot load model {model!r}: {exc}") from None
+            # cheap checks first, before reading a large file or loading a model
+            check_output_path(out_path, input)
+            check_out_file(out_path, "--out")
+            check_scorer_options(dtype, device, max_length)
+            rows, places = read_located_rows(input)
+            if not rows:
+                raise InputError(f"{input}: no rows to score")
+            parsed = parse_rows(rows, places)
+            scorer = load_checked_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device)
             start = time.perf_counter()
             with progress_bar("scoring", total=None, unit="rows") as bar:
-                scored = score_rows(scorer, rows, on_batch=bar.advance)
+                scored = score_rows(scorer, rows, on_batch=bar.advance, parsed=parsed)
             seconds = time.perf_counter() - start
             write_rows(scored, out_path)
         except InputError as exc:

@@ -57,5 +57,11 @@ def register(app: typer.Typer) -> None:
             settings = ServeSettings(**overrides)
         except ValidationError as exc:
             raise UserError(settings_error(exc)) from None
+        from rewardkit.model.source import ModelNotFoundError, check_model_source
+
+        try:  # the model loads in the background once the server is up: a name that cannot work fails now
+            check_model_source(settings.model_path or "default")
+        except ModelNotFoundError as exc:
+            raise UserError(f"--model: {exc}") from None
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
                     access_log=False, timeout_graceful_shutdown=10)

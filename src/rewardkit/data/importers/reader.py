@@ -81,7 +81,7 @@ def _jsonl(path: Path) -> Iterator[ReadItem]:
         for number, raw in enumerate(fh, start=1):
             loc = Location(str(path), "line", number)
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a byte-order mark some editors write first
             except UnicodeDecodeError as exc:
                 yield loc, RecordError("(line)", f"invalid UTF-8 at byte {exc.start}")
                 continue
@@ -114,7 +114,7 @@ def _csv_cell(value: str | None) -> Any:
 
 def _csv(path: Path) -> Iterator[ReadItem]:
     # surrogateescape keeps reading past bad bytes; a cell holding an escaped byte is then reported.
-    with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+    with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         reader = csv.DictReader(fh)
         for row in reader:
             loc = Location(str(path), "line", reader.line_num)
