@@ -103,3 +103,11 @@ def test_serve_refuses_a_model_that_is_not_there_before_starting(tmp_path: Path)
     assert _error("serve", "--model", str(tmp_path / "nope")).startswith(f"--model: no model at '{tmp_path / 'nope'}'")
     (tmp_path / "not-a-model").mkdir()
     assert "has no config.json" in _error("serve", "--model", str(tmp_path / "not-a-model"))
+
+
+def test_an_error_naming_a_path_with_brackets_prints_the_path_as_it_is(tmp_path: Path) -> None:
+    """rich reads "[abc]" as a style tag: an error about data[abc].jsonl must not lose the "[abc]"."""
+    missing = tmp_path / "data[abc].jsonl"
+    proc = subprocess.run([sys.executable, "-c", "from rewardkit.cli.main import run; run()", "score", str(missing)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and f"{missing}: no such file" in proc.stderr

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from rewardkit.cli.dataset_cmd import AttributeOpt, JsonOpt, KindOpt, SinceOpt, SourceOpt, UntilOpt, filter_options
-from rewardkit.cli.output import UserError, emit_json, stdout
+from rewardkit.cli.output import UserError, emit_json, escape, stdout
 from rewardkit.cli.paths import check_out_file
 
 
@@ -20,7 +20,7 @@ def _print_stats(s: dict[str, Any]) -> None:
     if not s["comparisons"]:
         stdout.print("no comparisons (in the store, or matching the filters): import some with `rewardkit import`")
         return
-    stdout.print(f"[bold]{s['comparisons']:,} comparisons[/bold], {s['labels']:,} labelled pairs {s['labels_by_origin']}", highlight=False)
+    stdout.print(f"[bold]{s['comparisons']:,} comparisons[/bold], {s['labels']:,} labelled pairs {escape(str(s['labels_by_origin']))}", markup=True, highlight=False)
     for key in ("by_source", "by_annotator_kind", "by_attribute", "by_judgement"):
         stdout.print(f"  {key.removeprefix('by_').replace('_', ' ')}: " + ", ".join(f"{k} {v:,}" for k, v in s[key].items()), highlight=False)
     rate = "-" if s["tie_rate"] is None else f"{s['tie_rate']:.2%}"

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rewardkit.cli.output import UserError, emit_json, stderr, stdout
+from rewardkit.cli.output import UserError, emit_json, escape, stderr, stdout
 from rewardkit.cli.paths import check_out_dir
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -69,7 +69,7 @@ def _resolve(ref: str) -> Path:
 
 def _print_manifest(m: dict[str, Any], path: Path) -> None:
     c = m["counts"]
-    stdout.print(f"[bold]snapshot {m['id']}[/bold]  ({path})", highlight=False)
+    stdout.print(f"[bold]snapshot {m['id']}[/bold]  ({escape(str(path))})", markup=True, highlight=False)
     stdout.print(f"  parent: {m.get('parent') or '-'}   created: {m['created_at']}", highlight=False)
     stdout.print(f"  filters: { {k: v for k, v in m['filters'].items() if v is not None} or 'none'}", highlight=False)
     stdout.print(f"  comparisons selected: {c['comparisons_selected']:,}   labels: {c['labels']:,} {c['labels_by_origin']}", highlight=False)

@@ -18,12 +18,12 @@ from typing import Annotated, Any
 
 import typer
 
-from rewardkit.cli.output import UserError, emit_json, stderr, stdout
+from rewardkit.cli.output import UserError, emit_json, escape, stderr, stdout
 
 
 def _step(title: str, args: list[str], env: dict[str, str], *, capture_json: bool = False) -> Any:
     shown = "rewardkit " + " ".join(shlex.quote(a) for a in args)
-    stdout.print(f"\n[bold cyan]== {title}[/bold cyan]\n[dim]$ {shown}[/dim]", highlight=False)
+    stdout.print(f"\n[bold cyan]== {escape(title)}[/bold cyan]\n[dim]$ {escape(shown)}[/dim]", markup=True, highlight=False)
     command = [sys.executable, "-m", "rewardkit.cli.main", *args]
     started = time.perf_counter()
     if capture_json:
@@ -32,7 +32,7 @@ def _step(title: str, args: list[str], env: dict[str, str], *, capture_json: boo
         proc = subprocess.run(command, env=env)
     if proc.returncode != 0:
         raise UserError(f"demo step '{title}' failed (exit {proc.returncode}): {shown}")
-    stdout.print(f"[dim]({time.perf_counter() - started:.1f} s)[/dim]")
+    stdout.print(f"[dim]({time.perf_counter() - started:.1f} s)[/dim]", markup=True)
     return json.loads(proc.stdout) if capture_json else None
 
 
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
             emit_json(result)
             return
         summary = _headline(result)
-        stdout.print("\n[bold green]== demo done[/bold green]")
+        stdout.print("\n[bold green]== demo done[/bold green]", markup=True)
         for key, value in summary.items():
             stdout.print(f"{key:>28}: {value}", highlight=False)
         stderr.print(f"open {out / 'eval' / 'report.html'} for the plots")

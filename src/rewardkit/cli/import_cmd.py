@@ -51,7 +51,7 @@ def _print_result(result: dict[str, Any]) -> None:
     stdout.print(
         f"imported [bold]{c['imported']:,}[/bold] {noun} (read {c['read']:,}, duplicates skipped {c['duplicates']:,}, "
         f"rejected {c['rejected']:,}, ties {c['ties']:,}); import #{result['import_id']}",
-        highlight=False,
+        markup=True, highlight=False,
     )
     for message in result["first_rejects"]:
         stdout.print(f"  rejected: {message}", highlight=False)

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from rewardkit.cli.output import UserError, stderr
+from rewardkit.cli.output import UserError, escape, stderr
 
 app = typer.Typer(
     name="rewardkit",
@@ -53,7 +53,7 @@ def run() -> None:
     try:
         app()
     except UserError as exc:
-        stderr.print(f"[red]rewardkit: error:[/red] {exc}", highlight=False)
+        stderr.print(f"[red]rewardkit: error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         stderr.print("rewardkit: interrupted")

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,8 +28,13 @@ from rich.progress import (
 
 # soft_wrap: a line is never broken at the console width. On a terminal the terminal wraps it; in a pipe
 # (grep, awk, a log) a result stays one line instead of being cut at rich's default 80 columns.
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
+# markup=False: text is printed as it is, so a path or message holding "[abc]" is not eaten as a style tag;
+# the few lines that style themselves pass markup=True and ``escape`` what they interpolate.
+stdout = Console(soft_wrap=True, markup=False)
+stderr = Console(stderr=True, soft_wrap=True, markup=False)
+
+
+__all__ = ["UserError", "emit_json", "escape", "progress_bar", "stderr", "stdout"]
 
 
 class UserError(Exception):

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 import typer
 
-from rewardkit.cli.output import UserError, emit_json, stderr, stdout
+from rewardkit.cli.output import UserError, emit_json, escape, stderr, stdout
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -119,7 +119,7 @@ def run_train(json_: bool = False, **options: Any) -> None:
         emit_json({"out": str(result.out), "metrics": result.metrics})
         return
     m = result.metrics
-    stdout.print(f"[bold]model written to {result.out}[/bold]", highlight=False)
+    stdout.print(f"[bold]model written to {escape(str(result.out))}[/bold]", markup=True, highlight=False)
     for key in ("train_pairs", "validation_pairs", "truncated_train", "truncated_validation", "best_step", "val_accuracy",
                 "ece_before", "ece_after", "train_pairs_per_s", "member_val_accuracy_mean"):
         if m.get(key) is not None:
