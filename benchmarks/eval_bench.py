@@ -88,6 +88,10 @@ class RecordingScoreFn:
         self.rows += zip(prompts, responses)
         return self.fn.with_features(prompts, responses)
 
+    def encode(self, prompts: list, responses: list[str]) -> object:
+        # the probes ask the scorer's tokenization which responses to cut (evaluate/probe_fit.py): not scoring
+        return self.fn.encode(prompts, responses)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -165,6 +169,9 @@ def main() -> None:
     print(f"peer: the scorer alone on the {2 * len(pairs):,} pair rows: {direct_s:.1f}s ({2 * len(pairs) / direct_s:.1f} rows/s); "
           f"evaluation rows/s over direct rows/s = {(rows / timing['scoring_s']) / (2 * len(pairs) / direct_s):.2f}")
     print(f"accuracy {result.report['accuracy']['overall']['accuracy']:.3f}, non-scoring time {total - timing['scoring_s']:.1f}s")
+    probe = next(iter(result.report["probes"].values()))
+    print(f"probed responses measured on a cut (too long to read with every edit): {probe['n_cut']:,} of {probe['n'] + probe['n_unseen']:,}; "
+          f"unseen {probe['n_unseen']:,}")
 
 
 if __name__ == "__main__":
