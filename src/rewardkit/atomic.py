@@ -58,6 +58,19 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def unwritable_reason(folder: Path) -> str | None:
+    """Why files cannot be written in ``folder`` once it is made (``mkdir -p``), or None: its nearest
+    existing ancestor must be a writable folder. Checked by commands before their work, not at its end."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
 def temporary_folder(parent: Path, prefix: str) -> Path:
     """A new empty folder in ``parent`` (made if needed) to fill and rename into place, with the mode
     ``mkdir()`` would give it; the caller removes it if it does not rename it."""

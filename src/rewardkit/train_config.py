@@ -6,10 +6,11 @@ from this module without importing torch or transformers.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from rewardkit.atomic import unwritable_reason
 
 LossName = Literal["bt", "margin", "tie"]
 
@@ -200,12 +201,9 @@ def check_out(config: TrainConfig) -> bool:
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise ConfigError("out", "is a file, not a folder", config.out)
-    # created later with parents (mkdir -p): the nearest existing folder at or above it must take new entries
-    existing = next(p for p in (out, *out.parents) if p.exists())
-    if not existing.is_dir():
-        raise ConfigError("out", f"cannot write there ({existing} is a file, not a folder)", config.out)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError("out", f"cannot write there ({existing} is not writable)", config.out)
+    reason = unwritable_reason(out)  # created later with parents (mkdir -p)
+    if reason:
+        raise ConfigError("out", f"cannot write there ({reason})", config.out)
     checkpoint = resume_checkpoint(config)
     if config.resume:
         if not checkpoint.is_file():
