@@ -149,3 +149,20 @@ def test_an_alpacaeval_import_of_another_format_says_the_field_is_missing(cli, t
     path.write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}) + "\n")
     result = cli("alpacaeval", str(path))
     assert isinstance(result.exception, UserError) and "field 'preference': is missing" in str(result.exception)
+
+
+def test_an_empty_file_is_an_error_and_records_no_import(cli, store, tmp_path: Path) -> None:  # noqa: ANN001
+    (tmp_path / "empty.jsonl").write_text("\n")
+    result = cli("trl", str(tmp_path / "empty.jsonl"))
+    assert isinstance(result.exception, UserError) and "empty.jsonl: no records" in str(result.exception)
+    with store() as s:
+        assert table_counts(s)["imports"] == 0
+
+
+def test_a_json_array_file_is_read_as_its_records(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    rows = [{"prompt": "p1", "chosen": "a", "rejected": "b"}, {"prompt": "p2", "chosen": "c", "rejected": "d"}]
+    (tmp_path / "rows.json").write_text(json.dumps(rows, indent=2))
+    assert json.loads(cli("trl", str(tmp_path / "rows.json"), "--json").stdout)["counts"]["imported"] == 2
+    (tmp_path / "mixed.json").write_text(json.dumps([rows[0], "text"]))
+    result = cli("trl", str(tmp_path / "mixed.json"))
+    assert isinstance(result.exception, UserError) and "mixed.json, item 2: field '(item)': expected a JSON object, got str" in str(result.exception)

@@ -2,7 +2,8 @@
 folders, one at a time, so an import's memory does not grow with the file.
 
 - ``.jsonl`` / ``.json`` (one object a line) and ``.jsonl.gz`` / ``.json.gz``: read line by line; a line
-  that is not UTF-8, not JSON or not an object is reported (not raised) so the importer can skip it.
+  that is not UTF-8, not JSON or not an object is reported (not raised) so the importer can skip it. A
+  ``.json`` file that holds one JSON array of objects (``json.dump(rows)``) is read as that array.
 - ``.csv``: a header row, then one record a row (``csv.DictReader``). Empty cells are missing values; a
   cell holding a JSON list of chat messages (``[{"role": ..., "content": ...}]``) is decoded, so the
   conversational formats survive a round trip through CSV.
@@ -76,7 +77,29 @@ def _open_binary(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")  # type: ignore[return-value]
 
 
+def _json_array(path: Path) -> Iterator[ReadItem] | None:
+    """A ``.json`` file holding one JSON array of records (``json.dump(rows)``, pandas ``to_json(orient="records")``)
+    rather than one object a line: its items, numbered from 1; None when the file is JSON lines."""
+    if not path.name.lower().endswith((".json", ".json.gz")):
+        return None
+    with _open_binary(path) as fh:
+        head = fh.read(4096).decode("utf-8-sig", errors="replace").lstrip()
+    if not head.startswith("["):
+        return None
+    with _open_binary(path) as fh:
+        try:
+            items = json.loads(fh.read().decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ImportFailed(f"{path}: a JSON array that is not valid JSON ({exc})") from exc
+    return ((Location(str(path), "item", i), item if isinstance(item, dict) else RecordError("(item)", f"expected a JSON object, got {type(item).__name__}"))
+            for i, item in enumerate(items, start=1))
+
+
 def _jsonl(path: Path) -> Iterator[ReadItem]:
+    array = _json_array(path)
+    if array is not None:
+        yield from array
+        return
     with _open_binary(path) as fh:
         for number, raw in enumerate(fh, start=1):
             loc = Location(str(path), "line", number)
