@@ -51,7 +51,7 @@ def test_output_paths_fail_before_the_work(home: Path) -> None:
     afile = home / "afile"
     afile.write_text("x")
     # eval: the report folder is checked before the model or the data are read (neither exists here)
-    assert "--out" in _error("eval", "-m", "no-model", "-d", "no-data.jsonl", "-o", str(afile))
+    assert _error("eval", "-m", "no-model", "-d", "no-data.jsonl", "-o", str(afile)) == f"--out {afile}: is a file, not a folder"
     assert "--max-pairs: expected at least 1, got 0" in _error("eval", "-m", "m", "-d", "d.jsonl", "-o", str(home / "r"), "--max-pairs", "0")
     assert "is a folder" in _error("data", "sample", "--out", str(home))
     assert "is a file, not a folder" in _error("data", "sample", "--out", str(afile / "x.jsonl"))
@@ -111,3 +111,11 @@ def test_an_error_naming_a_path_with_brackets_prints_the_path_as_it_is(tmp_path:
     proc = subprocess.run([sys.executable, "-c", "from rewardkit.cli.main import run; run()", "score", str(missing)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and f"{missing}: no such file" in proc.stderr
+
+
+def test_serve_refuses_a_model_whose_card_is_broken(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "rewardkit.json").write_text("{not json")
+    assert "its rewardkit.json cannot be used" in _error("serve", "--model", str(folder))

@@ -217,3 +217,11 @@ def test_help_names_the_default_model_and_the_input(tmp_path: Path) -> None:
     text = " ".join(res.output.split())
     assert "Default: the bundled all-MiniLM-L6-v2 backbone" in text
     assert "[default: default]" not in text
+
+
+def test_a_text_prompt_that_looks_like_json_is_scored_as_text(tmp_path: Path, tiny: Path) -> None:
+    src = tmp_path / "code.jsonl"
+    src.write_text(json.dumps({"prompt": '[{"name": "x"}] -- explain this JSON', "response": "It is a list."}) + "\n")
+    code, output, exc = score(str(src), "--model", str(tiny), "-o", str(tmp_path / "out.jsonl"))
+    assert code == 0, (exc, output)
+    assert "score" in json.loads((tmp_path / "out.jsonl").read_text())

@@ -166,8 +166,11 @@ def test_any_read_error_of_the_loader_reaches_the_user_as_one_line(tmp_path: Pat
 def test_a_backbone_that_cannot_be_loaded_is_one_line_naming_backbone(tmp_path: Path) -> None:
     # (was a traceback: transformers raises a several-line OSError for a name that is no model)
     result = train_cli("--data", str(pairs_file(tmp_path)), "--out", str(tmp_path / "rm"), "--backbone", str(tmp_path / "no-model"))
-    assert user_error(result).startswith(f"--backbone {tmp_path / 'no-model'}: cannot load it (")
+    assert user_error(result) == f"--backbone: no model at '{tmp_path / 'no-model'}': no such folder here (and not a Hugging Face Hub id)"
     assert not (tmp_path / "rm").exists()
+    (tmp_path / "empty-folder").mkdir()  # a folder that exists but is no model: transformers' reason would mislead
+    result = train_cli("--data", str(pairs_file(tmp_path)), "--out", str(tmp_path / "rm"), "--backbone", str(tmp_path / "empty-folder"))
+    assert user_error(result) == f"--backbone: '{tmp_path / 'empty-folder'}' is a folder but has no config.json: not a saved model"
 
 
 # --- 3 and 4. the help text --------------------------------------------------------------------------

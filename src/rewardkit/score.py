@@ -422,13 +422,18 @@ def load_scorer(
 
     Raises ModelNotFoundError when ``path`` names no model, MaxLengthError for a max_length too small for it."""
     check_max_length(max_length)
-    check_model_source(path)
     if threads:
         torch.set_num_threads(threads)
     from rewardkit.model import load_reward_model
     from rewardkit.model.device import resolve_device
 
-    loaded = load_reward_model(path, device=resolve_device(device))
+    try:
+        loaded = load_reward_model(path, device=resolve_device(device))
+    except (OSError, ValueError):
+        # transformers' reason for a mistyped name is often another problem (a missing sentencepiece, the
+        # network): say what is wrong with the name; checked only on failure, so a load costs no hub round trip
+        check_model_source(path)
+        raise
     members = members_of(loaded)
     card = card_of(loaded, model_version(path))
     length = max_length if max_length is not None else card.max_length or DEFAULT_MAX_LENGTH

@@ -27,7 +27,7 @@ from rewardkit.data.types import Prompt, RecordError, validate_prompt
 from rewardkit.score import BatchScorer, p_better
 
 PAIR_KEYS = (("response_a", "response_b"), ("chosen", "rejected"))
-INPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
+INPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".csv", ".parquet")
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".csv", ".parquet")
 
 
@@ -96,14 +96,15 @@ def chat_cell(prompt: Any) -> Any:
             value = json.loads(prompt)
         except json.JSONDecodeError:
             return prompt
-        if isinstance(value, list) and all(isinstance(m, dict) for m in value):
-            return value
+        if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m for m in value):
+            return value  # checked as messages by the caller; JSON that is not a chat stays text
     return prompt
 
 
 def row_prompt(row: dict[str, Any], where: str) -> Prompt:
     """The row's prompt: text (empty or absent: a response scored with no prompt), or checked messages."""
-    prompt = chat_cell(row.get("prompt") or "")  # absent, null or an empty CSV cell: no prompt
+    raw = row.get("prompt")
+    prompt = "" if raw is None else chat_cell(raw)  # absent, null or an empty CSV cell: no prompt
     if isinstance(prompt, str):
         return prompt
     try:

@@ -50,7 +50,8 @@ from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.length_control import fit_length_coefficient, log_length, pearson
 from rewardkit.model.losses import aggregate_attributes
 from rewardkit.model.precision import bf16_matmul_is_faster
-from rewardkit.train_config import ConfigError, LossName, TrainConfig, check_out
+from rewardkit.model.source import ModelNotFoundError, check_model_source
+from rewardkit.train_config import USER_ERRORS, ConfigError, LossName, TrainConfig, check_out, option_name, user_message
 
 __all__ = ["LossName", "TrainConfig", "TrainResult", "train"]
 
@@ -61,12 +62,14 @@ def load_pairs(config: TrainConfig) -> tuple[list[PreferencePair], list[Preferen
     """(train, validation, snapshot id). A snapshot without validation pairs, or a pair file (any file
     ``data/pair_files.py`` reads: JSONL, .jsonl.gz, CSV, Parquet, a datasets folder), gets a validation split
     carved by prompt hash (so no prompt is in both)."""
-    from rewardkit.data.pair_files import is_pair_file, read_pair_file
+    from rewardkit.data.pair_files import dataset_splits, is_pair_file, read_pair_file
 
     path = Path(config.data)
     if is_pair_file(path):
-        train_pairs, val_pairs = read_pair_file(path), []
-        snapshot_id = "file:" + (hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else path.name)
+        splits = dataset_splits(path)  # a DatasetDict: its train split, and its validation split when it has one
+        train_pairs = read_pair_file(path, "train" if splits else None)
+        val_pairs = read_pair_file(path, "validation") if "validation" in splits else []
+        snapshot_id = "file:" + file_digest(path)
     else:
         from rewardkit.data.snapshot import load_split, read_manifest, resolve_snapshot
 
@@ -82,6 +85,19 @@ def load_pairs(config: TrainConfig) -> tuple[list[PreferencePair], list[Preferen
         raise ValueError(f"{config.data}: no validation pairs: its {prompts:,} prompt(s) leave none at validation_fraction "
                          f"{config.validation_fraction} (pairs are split by prompt); add data, or a snapshot with a validation split")
     return train_pairs, val_pairs, snapshot_id
+
+
+def file_digest(path: Path) -> str:
+    """16 hex digits of SHA-256 over a file's bytes, or a folder's files (names and bytes, in name order),
+    read in chunks: the data id a model card records for a pair file."""
+    digest = hashlib.sha256()
+    for file in [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()):
+        if file != path:  # a folder's layout is part of its content; a single file is its bytes alone
+            digest.update(str(file.relative_to(path)).encode())
+        with file.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def split_by_prompt(pairs: list[PreferencePair], fraction: float) -> tuple[list[PreferencePair], list[PreferencePair]]:
@@ -259,6 +275,10 @@ class TrainResult:
 def train(config: TrainConfig) -> TrainResult:
     """Train one model (or ``config.ensemble`` members) and write it to ``config.out``."""
     check_out(config)  # a wrong folder or --resume fails here, not at the first checkpoint minutes later
+    try:  # and a backbone name that names no model, before the data is read (transformers' reason misleads)
+        check_model_source(config.backbone)
+    except ModelNotFoundError as exc:
+        raise ConfigError("backbone", str(exc)) from None
     device = resolve_device(config.device)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # before the process group: nccl binds each rank to its GPU
@@ -730,7 +750,6 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     from typing import get_args, get_type_hints
 
-    from rewardkit.cli.train_cmd import USER_ERRORS, option_name, user_message
 
     hints = get_type_hints(TrainConfig)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -6,7 +6,8 @@ from this module without importing torch or transformers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -220,3 +221,41 @@ def check_out(config: TrainConfig) -> bool:
         raise ConfigError("out", "is not empty and holds no rewardkit model (no rewardkit.json); the run would write config.json, "
                                  "README.md and more into it: choose a new or empty folder", config.out)
     return finished
+
+
+# --- how a config error reads on a command line (rewardkit train and python -m rewardkit.train) -----------
+
+
+def option_name(field: str) -> str:
+    """The CLI option of a TrainConfig field: batch_size -> --batch-size."""
+    return "--" + field.replace("_", "-")
+
+
+def as_options(text: str) -> str:
+    """Field names in a TrainConfig docstring or error -> the options a CLI user types.
+
+    A field name in backticks (`resume`, ``checkpoint_every``) is always one; a bare name only when it has an
+    underscore (length_balance_by), as plain words like "loss" or "data" are prose, and not inside a path or
+    file name (model/length_control.py). Other backticked words keep single backticks."""
+    names = {f.name for f in fields(TrainConfig)}
+
+    def ticked(m: re.Match[str]) -> str:
+        return option_name(m[1]) if m[1] in names else f"`{m[1]}`"
+
+    text = re.sub(r"``?([A-Za-z_]\w*)``?", ticked, text)
+    bare = sorted((n for n in names if "_" in n), key=len, reverse=True)
+    return re.sub(rf"(?<![\w./-])({'|'.join(bare)})(?![\w/-]|\.\w)", lambda m: option_name(m[1]), text)
+
+
+def user_message(exc: BaseException) -> str:
+    """The one line a CLI user sees for a library error: a ConfigError names the option and speaks in
+    options; anything else is the library's message on one line."""
+    if isinstance(exc, ConfigError):
+        option = option_name(exc.field) if exc.value is None else f"{option_name(exc.field)} {exc.value}"
+        return f"{option}: {' '.join(as_options(exc.problem).split())}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# what a user's mistake surfaces as from the library (a bad option value, data, folder or backbone);
+# anything else is a bug and keeps its traceback
+USER_ERRORS = (ValueError, LookupError, FileNotFoundError)

@@ -69,7 +69,7 @@ def test_csv_and_parquet_rows(tmp_path: Path) -> None:
         ('{"prompt": "a", "chosen": "b", "rejected": "c", "margin": "big"}\n', r"x.jsonl, line 1: field 'margin': expected a number, got 'big'"),
         ('{"prompt": "a", "chosen": "b"}\n', r"line 1: field 'rejected': is missing"),
         ('{"prompt": [{"role": "user"}], "chosen": "b", "rejected": "c"}\n', r"line 1: field 'prompt\[0\]"),
-        ('{"prompt": "a", "chosen": "same", "rejected": "same"}\n', r"line 1: field 'rejected'"),
+        ('{"prompt": "a", "chosen": "same", "rejected": "same"}\n', r"x.jsonl: no rows \(1 with chosen identical to rejected\)"),
         ("\n\n", r"x.jsonl: no rows"),
     ],
 )
@@ -109,3 +109,20 @@ def test_split_shared_prompt_cuts_hh_transcripts_at_the_last_shared_assistant_tu
     prompt, c, r = split_shared_prompt(chosen, rejected)
     assert prompt == "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help me\n\nAssistant:"
     assert (c, r) == ("Sure, here is how.", "No.")
+
+
+def test_identical_pairs_are_left_out_with_a_count(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rows = [{"prompt": "a", "chosen": "same", "rejected": "same"}, {"prompt": "b", "chosen": "good", "rejected": "bad"}]
+    with caplog.at_level("WARNING"):
+        (pair,) = read_pair_file(_write(tmp_path / "run.v2.jsonl", rows))
+    assert pair.prompt == "b" and "1 row(s) whose chosen and rejected are identical left out" in caplog.text
+    assert pair.source == "run.v2"  # the file name without its data suffix, not cut at the first dot
+
+
+def test_a_datasetdict_folder_is_read_one_split_at_a_time(tmp_path: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict({"train": Dataset.from_list(ROWS[:2]), "test": Dataset.from_list([ROWS[0]])}).save_to_disk(str(tmp_path / "dd"))
+    assert len(read_pair_file(tmp_path / "dd", "train")) == 2 and len(read_pair_file(tmp_path / "dd", "test")) == 1
+    with pytest.raises(PairFileError, match="a DatasetDict with splits train, test; choose one"):
+        read_pair_file(tmp_path / "dd")

@@ -139,3 +139,16 @@ def test_eval_user_mistakes_are_clear(args: list[str], message: str, tiny_model:
 def test_compare_missing_report_is_clear(tmp_path: Path) -> None:
     result = runner.invoke(_app(), ["eval", "compare", str(tmp_path), str(tmp_path)])
     assert "no report.json" in str(result.exception)
+
+
+def test_eval_of_a_datasetdict_folder_reads_the_split_asked_for(tiny_model: Path, tmp_path: Path) -> None:
+    """A datasets folder is a pair file, not a snapshot: it used to reach the snapshot lookup and crash."""
+    from datasets import Dataset, DatasetDict
+
+    rows = [{"prompt": f"Question {i}?", "chosen": f"A helpful answer {i}.", "rejected": f"No {i}."} for i in range(6)]
+    DatasetDict({"train": Dataset.from_list(rows[:4]), "test": Dataset.from_list(rows[4:])}).save_to_disk(str(tmp_path / "dd"))
+    out = tmp_path / "report"
+    result = runner.invoke(_app(), ["eval", "-m", str(tiny_model), "-d", str(tmp_path / "dd"), "-o", str(out), "--probes", "none", "--no-plots", "--n-boot", "20"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_pairs"] == 2 and report["meta"]["split"] == "test"

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
+from rewardkit.data.pair_files import dataset_splits, is_pair_file
 from rewardkit.cli.paths import check_out_dir
 from rewardkit.cli.score_cmd import check_scorer_options
 from rewardkit.settings import DEVICE_HELP, DTYPE_HELP
@@ -21,7 +22,7 @@ def _reference_pairs(data: str, split: str, reference: str | None) -> list[Any] 
     """The pairs the drift check compares against: ``--reference`` (a snapshot or JSONL), else the
     training split of the evaluated snapshot, or its validation split when the training split was
     length-balanced (thinned of chosen-is-longer pairs, so its lengths differ from the data's by construction);
-    none for a JSONL file without ``--reference``."""
+    none for a pair file without ``--reference``."""
     from rewardkit.data.snapshot import read_manifest, resolve_snapshot
     from rewardkit.evaluate.inputs import EvalDataError, load_eval_pairs
 
@@ -30,7 +31,7 @@ def _reference_pairs(data: str, split: str, reference: str | None) -> list[Any] 
     try:
         if reference:
             return load_eval_pairs(reference, split="train")
-        if Path(data).is_file() or split == "train":
+        if is_pair_file(Path(data)) or split == "train":
             return None
         balanced = bool(read_manifest(resolve_snapshot(data)).get("options", {}).get("length_balance"))
         return load_eval_pairs(data, split="validation" if balanced and split != "validation" else "train")
@@ -106,7 +107,7 @@ def run_eval(
     stages = ["scoring pairs", "calibration"] + (["probes"] if probes != "none" else []) + (["distribution shift"] if ref else []) + (["best-of-N"] if groups else [])
     with progress_bar("evaluating", total=len(stages), unit="stages") as bar:
         result = evaluate(loaded.score_fn, pairs, config, temperature=loaded.temperature, reference_pairs=ref, best_of_n_groups=groups, progress=lambda name: bar.advance(1, description=name))
-    result.report["meta"] = {"model": model, "data": data, "split": split if not Path(data).is_file() else None, "best_of_n_data": str(best_of_n) if best_of_n else None, "dtype": loaded.dtype}
+    result.report["meta"] = {"model": model, "data": data, "split": split if not is_pair_file(Path(data)) or dataset_splits(Path(data)) else None, "best_of_n_data": str(best_of_n) if best_of_n else None, "dtype": loaded.dtype}
     write_report(result, out, make_plots=plots)
     from rewardkit.evaluate.report import json_ready
 
@@ -120,11 +121,11 @@ def register(app: typer.Typer) -> None:
     def eval_(
         ctx: typer.Context,
         model: Annotated[str | None, typer.Option("--model", "-m", help="A trained model folder (rewardkit.json beside the weights) or any HF sequence-classification reward model.")] = None,
-        data: Annotated[str | None, typer.Option("--data", "-d", help="A dataset snapshot (folder or id) or a JSONL file of prompt, chosen, rejected[, subset] rows.")] = None,
+        data: Annotated[str | None, typer.Option("--data", "-d", help="A dataset snapshot (folder, id or id prefix) or a file of TRL preference rows: prompt, chosen, rejected[, subset] (.jsonl, .jsonl.gz, .json, .csv, .parquet, or a datasets folder).")] = None,
         out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.json, report.md, report.html and plots/.")] = Path("eval-report"),
         split: Annotated[str, typer.Option(help="Snapshot split to evaluate.")] = "test",
         probes: Annotated[str, typer.Option(help="Reward-hacking probes: all, none, or names separated by commas.")] = "all",
-        reference: Annotated[str | None, typer.Option(help="Reference data for the drift check (snapshot or JSONL; 'none' to skip). Default: the snapshot's train split.")] = None,
+        reference: Annotated[str | None, typer.Option(help="Reference data for the drift check (snapshot or pair file; 'none' to skip). Default: the snapshot's train split.")] = None,
         best_of_n: Annotated[Path | None, typer.Option("--best-of-n", help="AlpacaEval annotations (JSONL, .gz ok) for the best-of-N curve and model ranking.")] = None,
         best_of_n_groups: Annotated[int, typer.Option(help="Instructions used from --best-of-n.")] = 100,
         max_pairs: Annotated[int | None, typer.Option(help="Evaluate a seeded sample of N pairs (spread over the file, so every subset stays in).")] = None,

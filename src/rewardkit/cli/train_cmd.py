@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import re
 from dataclasses import MISSING, fields
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
@@ -16,6 +15,7 @@ from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 import typer
 
 from rewardkit.cli.output import UserError, emit_json, escape, stderr, stdout
+from rewardkit.train_config import USER_ERRORS, as_options, option_name, user_message
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -28,40 +28,6 @@ def field_docs(cls: type) -> dict[str, str]:
             if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
                 docs[node.target.id] = " ".join(after.value.value.split())
     return docs
-
-
-def option_name(field: str) -> str:
-    """The CLI option of a TrainConfig field: batch_size -> --batch-size."""
-    return "--" + field.replace("_", "-")
-
-
-def as_options(text: str) -> str:
-    """Field names in a TrainConfig docstring or error -> the options a CLI user types.
-
-    A field name in backticks (`resume`, ``checkpoint_every``) is always one; a bare name only when it has an
-    underscore (length_balance_by), as plain words like "loss" or "data" are prose, and not inside a path or
-    file name (model/length_control.py). Other backticked words keep single backticks."""
-    from rewardkit.train_config import TrainConfig
-
-    names = {f.name for f in fields(TrainConfig)}
-
-    def ticked(m: re.Match[str]) -> str:
-        return option_name(m[1]) if m[1] in names else f"`{m[1]}`"
-
-    text = re.sub(r"``?([A-Za-z_]\w*)``?", ticked, text)
-    bare = sorted((n for n in names if "_" in n), key=len, reverse=True)
-    return re.sub(rf"(?<![\w./-])({'|'.join(bare)})(?![\w/-]|\.\w)", lambda m: option_name(m[1]), text)
-
-
-def user_message(exc: BaseException) -> str:
-    """The one line a CLI user sees for a library error: a ConfigError names the option and speaks in
-    options; anything else is the library's message on one line."""
-    from rewardkit.train_config import ConfigError
-
-    if isinstance(exc, ConfigError):
-        option = option_name(exc.field) if exc.value is None else f"{option_name(exc.field)} {exc.value}"
-        return f"{option}: {' '.join(as_options(exc.problem).split())}"
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _parameters() -> list[inspect.Parameter]:
@@ -87,11 +53,6 @@ def _parameters() -> list[inspect.Parameter]:
     json_opt = typer.Option("--json", help="Print the result (output folder and metrics) as JSON.")
     params.append(inspect.Parameter("json_", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[bool, json_opt]))
     return params
-
-
-# what a user's mistake surfaces as from the library (a bad option value, data, folder or backbone);
-# anything else is a bug and keeps its traceback
-USER_ERRORS = (ValueError, LookupError, FileNotFoundError)
 
 
 def run_train(json_: bool = False, **options: Any) -> None:

@@ -13,10 +13,15 @@ prefix, which would move the first words the two replies happen to share into th
 
 Unlike an import, reading is all-or-nothing: the first unusable record is an error naming the file, the line
 (or row) and the field, because a training or evaluation set with rows silently left out is another set.
+The one exception is a row whose chosen and rejected are the same text: it carries no preference (its
+Bradley-Terry gradient is zero) and is left out with a logged count. A ``DatasetDict`` folder is read one
+split at a time.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -26,12 +31,29 @@ from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.reader import check_readable, iter_records
 from rewardkit.data.types import PreferencePair, Prompt, RecordError, content_hash, prompt_text
 
+log = logging.getLogger(__name__)
+
 TRANSCRIPT_MARKER = "\n\nAssistant:"
 PAIR_FILE_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".csv", ".parquet")
 
 
 class PairFileError(ValueError):
     """A pair file cannot be used; the one-line message names the file, the line or row, and the field."""
+
+
+def dataset_splits(path: Path) -> list[str]:
+    """The splits of a ``DatasetDict`` folder (``dataset_dict.json``), [] for anything else."""
+    index = path / "dataset_dict.json"
+    if not index.is_file():
+        return []
+    return [str(s) for s in json.loads(index.read_text(encoding="utf-8")).get("splits", [])]
+
+
+def source_name(path: Path) -> str:
+    """The file's name without its data suffix (run.v2.jsonl.gz -> run.v2): a pair's default source."""
+    name = path.name
+    suffix = next((s for s in sorted(PAIR_FILE_SUFFIXES, key=len, reverse=True) if name.lower().endswith(s)), "")
+    return name[: len(name) - len(suffix)] or name
 
 
 def is_pair_file(path: Path) -> bool:
@@ -78,21 +100,35 @@ def pair_from_record(record: dict[str, Any], default_source: str) -> PreferenceP
     )
 
 
-def read_pair_file(path: Path) -> list[PreferencePair]:
-    """Every row of ``path`` as a ``PreferencePair``, or a ``PairFileError`` for the first unusable one."""
+def read_pair_file(path: Path, split: str | None = None) -> list[PreferencePair]:
+    """Every row of ``path`` as a ``PreferencePair``, or a ``PairFileError`` for the first unusable one.
+
+    A ``DatasetDict`` folder needs ``split`` (its splits are separate data: train and test must not be read as
+    one); a split another kind of file does not have is an error too. Rows whose chosen and rejected are the
+    same text carry no preference and are left out, with a count in the log (full HH-RLHF has some)."""
+    splits = dataset_splits(path)
+    if splits:
+        if split not in splits:
+            raise PairFileError(f"{path}: a DatasetDict with splits {', '.join(splits)}; choose one (asked for {split!r})")
+        path = path / split
     try:
         check_readable(path)  # exists, readable, a known kind
-        default_source = path.name.split(".")[0] if path.is_file() else path.name
-        pairs = []
+        default_source = source_name(path)
+        pairs, identical = [], 0
         for location, record in iter_records(path):
             try:
                 if isinstance(record, RecordError):
                     raise record
+                if record.get("chosen") is not None and record.get("chosen") == record.get("rejected"):
+                    identical += 1
+                    continue
                 pairs.append(pair_from_record(record, default_source))
             except RecordError as exc:
                 raise PairFileError(f"{location}: {exc} (expected TRL preference rows: prompt, chosen, rejected)") from None
     except ImportFailed as exc:
         raise PairFileError(str(exc)) from None
+    if identical:
+        log.warning("%s: %d row(s) whose chosen and rejected are identical left out (no preference to learn)", path, identical)
     if not pairs:
-        raise PairFileError(f"{path}: no rows")
+        raise PairFileError(f"{path}: no rows" + (f" ({identical} with chosen identical to rejected)" if identical else ""))
     return pairs

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rewardkit.data.pair_files import PAIR_FILE_SUFFIXES, PairFileError, is_pair_file, read_pair_file
+from rewardkit.data.pair_files import PAIR_FILE_SUFFIXES, PairFileError, dataset_splits, is_pair_file, read_pair_file
 from rewardkit.data.types import PreferencePair
 
 
@@ -21,7 +21,7 @@ def load_eval_pairs(data: str | Path, *, split: str = "test", snapshot_dir: Path
     path = Path(data)
     if is_pair_file(path):
         try:
-            return read_pair_file(path)
+            return read_pair_file(path, split if dataset_splits(path) else None)
         except PairFileError as exc:
             raise EvalDataError(str(exc)) from None
     if path.is_file():

@@ -42,7 +42,10 @@ def check_model_folder(folder: Path, name: str) -> None:
         raise ModelNotFoundError(f"no model at {name!r}: no such folder")
     if not folder.is_dir():
         raise ModelNotFoundError(f"{name!r} is a file, not a model folder (a folder with config.json and the weights)")
-    card = read_card(folder)
+    try:
+        card = read_card(folder)
+    except ValueError as exc:  # invalid JSON, or a card that fails its own checks (reward_std <= 0, ...)
+        raise ModelNotFoundError(f"{name!r}: its rewardkit.json cannot be used ({' '.join(str(exc).split())})") from None
     if card.is_ensemble:
         for member in card.members:
             check_model_folder(folder / member, f"{name}/{member}")
