@@ -1,9 +1,7 @@
 """Cutting long responses so every probe's edit fits: boundaries, the search, and the cut, on hand-made cases.
 
 The fake tokenization below counts words: a model that reads at most ``limit`` words of a response (the
-prompt ignored), which makes every expected cut countable by hand. A text of exactly ``limit`` words looks
-like a longer one cut there (appending a word changes nothing), so "read to its end" means at most
-``limit - 1`` words, as with a real tokenizer (one token of caution).
+prompt ignored), which makes every expected cut countable by hand.
 """
 
 from __future__ import annotations
@@ -19,16 +17,13 @@ from rewardkit.evaluate.probes import PROBES, run_probes, select_probes
 
 @dataclass
 class WordsEncoded:
-    words: list[tuple[str, ...]]
-
-    def key(self, i: int) -> tuple[str, ...]:
-        return self.words[i]
+    response_cut: list[bool]
 
 
 def words_encode(limit: int):
-    """An ``encode`` whose model input is the response's first ``limit`` words."""
+    """An ``encode`` whose model reads the response's first ``limit`` words."""
     def encode(prompts: list, responses: list[str]) -> WordsEncoded:
-        return WordsEncoded([tuple(r.split()[:limit]) for r in responses])
+        return WordsEncoded([len(r.split()) > limit for r in responses])
     return encode
 
 
@@ -72,7 +67,7 @@ def test_longest_fitting_only_returns_positions_that_fit_even_when_fit_is_not_mo
 
 def test_read_to_end_tells_a_text_the_model_reads_whole_from_one_it_cuts() -> None:
     ok = read_to_end(words_encode(3), ["q", "q", "q"], ["a b", "a b c", "a b c d"])
-    assert ok.tolist() == [True, False, False]  # exactly at the limit is not known to be whole: one token of caution
+    assert ok.tolist() == [True, True, False]
 
 
 def test_long_responses_are_cut_at_the_last_sentence_end_that_leaves_room_for_every_edit() -> None:
@@ -82,7 +77,7 @@ def test_long_responses_are_cut_at_the_last_sentence_end_that_leaves_room_for_ev
     one_sentence = " ".join(["word"] * 40)
     # read to the end: at most 20 words. Row 1's edits add 13 (self_praise, phrasing 1) and 12 words, so its
     # cut has at most 7: the sentence ends after 3, 6, 9 and 12 words give 6. Row 2's add 10 and 13: 7 words.
-    bases = fit_probe_bases(words_encode(21), ["q1", "q2", "q3"], [short, long, one_sentence], probes)
+    bases = fit_probe_bases(words_encode(20), ["q1", "q2", "q3"], [short, long, one_sentence], probes)
     assert bases.texts[0] == short and not bases.cut[0]
     assert bases.cut[1] and bases.texts[1] == "Fill a pot. Heat the water."
     assert bases.cut[2] and bases.texts[2] == " ".join(["word"] * 7)  # no sentence end at all: a word end

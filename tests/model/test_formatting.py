@@ -98,3 +98,11 @@ def test_collate_pads_to_the_longest_row_of_the_batch(bert_tokenizer):
 def test_mismatched_lengths_are_a_clear_error(bert_tokenizer):
     with pytest.raises(ValueError, match="2 prompts but 1 responses"):
         encode(bert_tokenizer, ["a", "b"], ["c"], 64)
+
+
+def test_encode_says_whether_the_response_itself_was_cut(bert_tokenizer):
+    long_prompt, long_answer = "why " * 100, "because " * 100
+    enc = encode(bert_tokenizer, [long_prompt, "Why?", "Why?"], ["Short.", long_answer, "because " * 12], 32)
+    assert enc.truncated == [True, True, False]
+    assert enc.response_cut == [False, True, False]  # row 0 lost prompt tokens only
+    assert enc.select([1]).response_cut == [True]

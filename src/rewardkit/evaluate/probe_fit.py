@@ -15,9 +15,8 @@ this text raise the score of this answer? - asked of as much of the answer as th
 with the edit. One cut per row, shared by every probe, so the probes are compared on the same text. A row
 where not even the first word leaves room (a tiny max_length) stays unseen and is left out of the figures.
 
-"The model reads a text to its end" is asked of the scorer's own tokenization (``encode``): appending a word
-to a text read to its end changes the model input; appending it to a text already cut does not. That holds
-for every template (encoder, decoder, chat) without knowing its special tokens.
+"The model reads a text to its end" is asked of the scorer's own tokenization (``encode``), which says per row
+whether it had to cut the response (``Encoded.response_cut``), for every template (encoder, decoder, chat).
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ from rewardkit.evaluate.probes import Probe, user_request
 Encode = Callable[[list[Prompt], list[str]], Any]
 """The scorer's tokenization: (prompts, responses) -> an ``Encoded`` (``key(i)`` is row i's model input)."""
 
-_PROBE_WORD = " end"
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*(?=\s)")
 
 
@@ -113,14 +111,11 @@ def _guess(candidates: Sequence[int], limit: int, added: int) -> int:
 
 
 def read_to_end(encode: Encode, prompts: Sequence[Prompt], texts: Sequence[str]) -> np.ndarray:
-    """(n,) bool: does the model input of (prompts[i], texts[i]) include the text's last token? A text that
-    ends exactly at the token limit reads as cut (appending a word changes nothing there either): one token
-    of caution, never a wrong yes."""
-    n = len(texts)
-    if not n:
+    """(n,) bool: does the model input of (prompts[i], texts[i]) include the text's last token? (The
+    tokenization says whether it cut the response: ``Encoded.response_cut``.)"""
+    if not len(texts):
         return np.zeros(0, dtype=bool)
-    enc = encode(list(prompts) * 2, list(texts) + [t + _PROBE_WORD for t in texts])
-    return np.asarray([enc.key(i) != enc.key(n + i) for i in range(n)], dtype=bool)
+    return ~np.asarray(encode(list(prompts), list(texts)).response_cut, dtype=bool)
 
 
 def fit_probe_bases(encode: Encode | None, prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe]) -> ProbeBases:
@@ -134,8 +129,8 @@ def fit_probe_bases(encode: Encode | None, prompts: Sequence[Prompt], responses:
     requests = [user_request(p) for p in prompts]
 
     # Two predicates on (row, text) lists, each one tokenizer call. Tokenizing is the whole cost (AlpacaEval's
-    # answers run to thousands of characters), so the cheap one (the text alone: 2 tokenizations per try)
-    # narrows every search before the dear one (each probe's edit: 2 per probe per try) runs.
+    # answers run to thousands of characters), so the cheap one (the text alone: 1 tokenization per try)
+    # narrows every search before the dear one (each probe's edit: 1 per probe per try) runs.
     def text_read(asked: list[tuple[int, str]]) -> np.ndarray:
         return read_to_end(encode, [prompts[r] for r, _ in asked], [text for _, text in asked])
 

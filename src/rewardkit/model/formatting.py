@@ -44,6 +44,9 @@ class Encoded:
     input_ids: list[list[int]]
     token_type_ids: list[list[int]] | None
     truncated: list[bool]
+    response_cut: list[bool] | None = None
+    """Per example: was the RESPONSE cut (its end not in the input), not just the prompt? What the
+    evaluation's probes need to know: whether the model reads an edited response to its last token."""
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -56,7 +59,7 @@ class Encoded:
         """The examples at ``rows``, in that order."""
         types = self.token_type_ids
         return Encoded([self.input_ids[i] for i in rows], None if types is None else [types[i] for i in rows],
-                       [self.truncated[i] for i in rows])
+                       [self.truncated[i] for i in rows], None if self.response_cut is None else [self.response_cut[i] for i in rows])
 
     def key(self, i: int) -> tuple[Any, ...]:
         """Row i's model input as a hashable value: equal keys, equal inputs (texts that differ only past
@@ -167,13 +170,15 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
     input_ids: list[list[int]] = []
     type_ids: list[list[int]] = []
     truncated: list[bool] = []
-    for (head, _), r_ids in zip(rendered, tail_ids):
-        p_ids, r_ids, cut = fit(head_ids[head], r_ids, budget)
+    response_cut: list[bool] = []
+    for (head, _), whole in zip(rendered, tail_ids):
+        p_ids, r_ids, cut = fit(head_ids[head], whole, budget)
         first = before + p_ids + between
         input_ids.append(first + r_ids + after)
         type_ids.append([0] * len(first) + [1] * (len(r_ids) + len(after)))
         truncated.append(cut)
-    return Encoded(input_ids, type_ids if kind == "encoder" else None, truncated)
+        response_cut.append(len(r_ids) < len(whole))
+    return Encoded(input_ids, type_ids if kind == "encoder" else None, truncated, response_cut)
 
 
 def _tokenize(tokenizer: Any, texts: list[str]) -> list[list[int]]:
