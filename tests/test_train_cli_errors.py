@@ -233,3 +233,11 @@ def test_the_module_entry_point_names_options_and_parses_the_unset_flag(tmp_path
     for flags in ([], ["--freeze-embeddings"], ["--no-freeze-embeddings"]):
         rewardkit.train.main(["--data", "x.jsonl", "--out", str(tmp_path / "rm"), *flags])
     assert seen == [None, True, False]
+
+
+def test_a_killed_ensemble_is_recognised_by_a_single_model_run(tmp_path: Path) -> None:
+    out = tmp_path / "ens"
+    (out / "member_0" / "checkpoint").mkdir(parents=True)
+    (out / "member_0" / "checkpoint" / "last.pt").write_bytes(b"x")
+    message = user_error(train_cli("--data", str(pairs_file(tmp_path)), "--out", str(out)))
+    assert "holds a killed run (member_0/checkpoint/last.pt, no rewardkit.json): add --resume" in message

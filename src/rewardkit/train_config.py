@@ -213,10 +213,14 @@ def check_out(config: TrainConfig) -> bool:
     if not out.exists():
         return False
     finished = (out / "rewardkit.json").is_file()
-    if checkpoint.is_file() and not finished:
-        raise ConfigError("out", f"holds a killed run ({checkpoint.relative_to(out)}, no rewardkit.json): add `resume` to continue "
+    # either layout: a single model's checkpoint/ or an ensemble's member_0/checkpoint/ (the run in the folder
+    # may have been started with another `ensemble` than this one)
+    checkpoints = [out / "checkpoint" / "last.pt", out / "member_0" / "checkpoint" / "last.pt"]
+    killed = next((c for c in checkpoints if c.is_file()), None)
+    if killed is not None and not finished:
+        raise ConfigError("out", f"holds a killed run ({killed.relative_to(out)}, no rewardkit.json): add `resume` to continue "
                                  "it, or delete the folder (or choose another `out`) to start over", config.out)
-    ours = finished or checkpoint.parent.is_dir()  # a run killed before its first last.pt leaves checkpoint/ only
+    ours = finished or any(c.parent.is_dir() for c in checkpoints)  # killed before its first last.pt: checkpoint/ only
     if not ours and any(out.iterdir()):
         raise ConfigError("out", "is not empty and holds no rewardkit model (no rewardkit.json); the run would write config.json, "
                                  "README.md and more into it: choose a new or empty folder", config.out)
