@@ -162,7 +162,6 @@ def run_import(
     committed so far (stored or found already stored); ``progress(n)`` the records just processed."""
     fmt = get_format(config.format)
     for path in config.paths:  # an empty file is a mistake (a wrong path, a failed export), not an import of nothing
-        check_readable(path)
         if next(iter_records(path), None) is None:
             raise ImportFailed(f"{path}: no records (the file is empty)")
     if config.on_error == "fail":
