@@ -727,7 +727,7 @@ def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: in
 
 
 def _progress(config: TrainConfig, rank: int, total: int) -> Any:
-    from rewardkit.cli.output import progress_bar
+    from rewardkit.progress import progress_bar
 
     if not config.progress or rank != 0:
         return _NoBar()
