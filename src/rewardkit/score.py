@@ -17,7 +17,6 @@ or beside any others up to float rounding (tested within 1e-3 in fp32).
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import time
@@ -32,7 +31,7 @@ import torch
 
 from rewardkit.data.types import Prompt
 from rewardkit.model.backbone import head_module_name
-from rewardkit.model.formatting import collate, encode
+from rewardkit.model.formatting import MIN_TEXT_TOKENS, collate, encode
 from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.source import check_model_source
 from rewardkit.model.precision import bf16_matmul_is_faster
@@ -384,17 +383,13 @@ def members_of(loaded: Any) -> list[Any]:
     return list(getattr(loaded, "members", None) or [loaded])
 
 
-# formatting.encode keeps at least this many tokens for text besides the model's special tokens: a smaller
-# max_length can never work, whatever the model (its exact floor is checked once the tokenizer is loaded)
-MIN_TEXT_TOKENS = 8
-
-
 class MaxLengthError(ValueError):
     """A max_length that leaves too few tokens for text once the model's special tokens are placed."""
 
 
 def check_max_length(max_length: int | None) -> None:
-    """A MaxLengthError for a max_length below what any model needs (cheap: before anything loads)."""
+    """A MaxLengthError for a max_length below what any model needs (cheap: before anything loads; the exact
+    floor, with the tokenizer's special tokens, is ``check_max_length_fits``)."""
     if max_length is not None and max_length < MIN_TEXT_TOKENS:
         raise MaxLengthError(f"max_length must be at least {MIN_TEXT_TOKENS} tokens of text plus the model's special tokens, got {max_length}")
 

@@ -27,7 +27,6 @@ from rewardkit.data.types import Prompt, RecordError, validate_prompt
 from rewardkit.score import BatchScorer, p_better
 
 PAIR_KEYS = (("response_a", "response_b"), ("chosen", "rejected"))
-INPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".csv", ".parquet")
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".csv", ".parquet")
 
 

@@ -62,7 +62,8 @@ def load_pairs(config: TrainConfig) -> tuple[list[PreferencePair], list[Preferen
     """(train, validation, snapshot id). A snapshot without validation pairs, or a pair file (any file
     ``data/pair_files.py`` reads: JSONL, .jsonl.gz, CSV, Parquet, a datasets folder), gets a validation split
     carved by prompt hash (so no prompt is in both)."""
-    from rewardkit.data.pair_files import dataset_splits, is_pair_file, read_pair_file
+    from rewardkit.data.importers.reader import dataset_splits
+    from rewardkit.data.pair_files import is_pair_file, read_pair_file
 
     path = Path(config.data)
     if is_pair_file(path):

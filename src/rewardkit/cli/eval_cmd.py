@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import typer
 
 from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
-from rewardkit.data.pair_files import dataset_splits, is_pair_file
+from rewardkit.data.importers.reader import dataset_splits
+from rewardkit.data.pair_files import is_pair_file
 from rewardkit.cli.paths import check_out_dir
 from rewardkit.cli.score_cmd import check_scorer_options
 from rewardkit.settings import DEVICE_HELP, DTYPE_HELP

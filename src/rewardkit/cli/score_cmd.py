@@ -50,11 +50,10 @@ def check_scorer_options(dtype: str, device: str, max_length: int | None = None)
 def default_out_path(input_path: Path) -> Path:
     """INPUT.scored.jsonl beside the input: only the input format's suffix is replaced (run.v2.jsonl ->
     run.v2.scored.jsonl; cutting at the first dot wrote run.scored.jsonl, another file's name)."""
-    from rewardkit.score_files import INPUT_SUFFIXES
+    from rewardkit.data.importers.reader import data_suffix
 
     name = input_path.name
-    suffix = next((s for s in sorted(INPUT_SUFFIXES, key=len, reverse=True) if name.lower().endswith(s)), "")
-    return input_path.with_name(name[: len(name) - len(suffix)] + ".scored.jsonl")
+    return input_path.with_name(name[: len(name) - len(data_suffix(name))] + ".scored.jsonl")
 
 
 def load_checked_scorer(

@@ -69,7 +69,7 @@ def run_train(json_: bool = False, **options: Any) -> None:
     except USER_ERRORS as exc:
         raise UserError(user_message(exc)) from exc
     if replaces:
-        stderr.print(f"rewardkit: note: --out {config.out} holds a trained model; this run replaces it", markup=False, highlight=False)
+        stderr.print(f"rewardkit: note: --out {config.out} holds a trained model; this run replaces it", highlight=False)
     from rewardkit.train import train
 
     try:

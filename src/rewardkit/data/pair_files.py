@@ -20,7 +20,6 @@ split at a time.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -28,39 +27,29 @@ from typing import Any
 
 from rewardkit.data.importers import fields, trl
 from rewardkit.data.importers.errors import ImportFailed
-from rewardkit.data.importers.reader import check_readable, iter_records
+from rewardkit.data.importers.reader import check_readable, data_suffix, dataset_splits, iter_records
 from rewardkit.data.types import PreferencePair, Prompt, RecordError, content_hash, prompt_text
 
 log = logging.getLogger(__name__)
 
 TRANSCRIPT_MARKER = "\n\nAssistant:"
-PAIR_FILE_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".csv", ".parquet")
 
 
 class PairFileError(ValueError):
     """A pair file cannot be used; the one-line message names the file, the line or row, and the field."""
 
 
-def dataset_splits(path: Path) -> list[str]:
-    """The splits of a ``DatasetDict`` folder (``dataset_dict.json``), [] for anything else."""
-    index = path / "dataset_dict.json"
-    if not index.is_file():
-        return []
-    return [str(s) for s in json.loads(index.read_text(encoding="utf-8")).get("splits", [])]
-
-
 def source_name(path: Path) -> str:
     """The file's name without its data suffix (run.v2.jsonl.gz -> run.v2): a pair's default source."""
-    name = path.name
-    suffix = next((s for s in sorted(PAIR_FILE_SUFFIXES, key=len, reverse=True) if name.lower().endswith(s)), "")
-    return name[: len(name) - len(suffix)] or name
+    suffix = data_suffix(path.name)
+    return path.name[: len(path.name) - len(suffix)] or path.name
 
 
 def is_pair_file(path: Path) -> bool:
     """A file with a suffix the reader knows, or a ``datasets`` folder (not a snapshot folder)."""
     if path.is_dir():
         return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
-    return path.name.lower().endswith(PAIR_FILE_SUFFIXES)
+    return bool(data_suffix(path.name))
 
 
 def split_shared_prompt(chosen: str, rejected: str, marker: str = TRANSCRIPT_MARKER) -> tuple[str, str, str]:

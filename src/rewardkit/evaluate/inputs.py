@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rewardkit.data.pair_files import PAIR_FILE_SUFFIXES, PairFileError, dataset_splits, is_pair_file, read_pair_file
+from rewardkit.data.importers.reader import DATA_SUFFIXES, dataset_splits
+from rewardkit.data.pair_files import PairFileError, is_pair_file, read_pair_file
 from rewardkit.data.types import PreferencePair
 
 
@@ -25,7 +26,7 @@ def load_eval_pairs(data: str | Path, *, split: str = "test", snapshot_dir: Path
         except PairFileError as exc:
             raise EvalDataError(str(exc)) from None
     if path.is_file():
-        raise EvalDataError(f"{path}: expected a file of prompt/chosen/rejected rows ({', '.join(PAIR_FILE_SUFFIXES)}) or a snapshot")
+        raise EvalDataError(f"{path}: expected a file of prompt/chosen/rejected rows ({', '.join(DATA_SUFFIXES)}) or a snapshot")
     from rewardkit.data.snapshot import SnapshotNotFound, load_split, resolve_snapshot
 
     try:

@@ -33,7 +33,7 @@ from rewardkit.data.types import Prompt
 from rewardkit.evaluate.probes import Probe, user_request
 
 Encode = Callable[[list[Prompt], list[str]], Any]
-"""The scorer's tokenization: (prompts, responses) -> an ``Encoded`` (``key(i)`` is row i's model input)."""
+"""The scorer's tokenization: (prompts, responses) -> an ``Encoded`` (``response_cut[i]``: row i's response was cut)."""
 
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*(?=\s)")
 

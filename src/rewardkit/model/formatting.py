@@ -35,6 +35,8 @@ import torch
 from rewardkit.data.types import Prompt
 
 DECODER_ASSISTANT_PREFIX = "\n\nAssistant: "
+MIN_TEXT_TOKENS = 8
+"""Tokens ``encode`` needs for text besides the template's special tokens: a smaller max_length is an error."""
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Encoded:
     input_ids: list[list[int]]
     token_type_ids: list[list[int]] | None
     truncated: list[bool]
-    response_cut: list[bool] | None = None
+    response_cut: list[bool]
     """Per example: was the RESPONSE cut (its end not in the input), not just the prompt? What the
     evaluation's probes need to know: whether the model reads an edited response to its last token."""
 
@@ -59,7 +61,7 @@ class Encoded:
         """The examples at ``rows``, in that order."""
         types = self.token_type_ids
         return Encoded([self.input_ids[i] for i in rows], None if types is None else [types[i] for i in rows],
-                       [self.truncated[i] for i in rows], None if self.response_cut is None else [self.response_cut[i] for i in rows])
+                       [self.truncated[i] for i in rows], [self.response_cut[i] for i in rows])
 
     def key(self, i: int) -> tuple[Any, ...]:
         """Row i's model input as a hashable value: equal keys, equal inputs (texts that differ only past
@@ -161,8 +163,8 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
         ensure_pad_token(tokenizer)
     before, between, after = _special_tokens(tokenizer, kind)
     budget = max_length - len(before) - len(between) - len(after)
-    if budget < 8:
-        raise ValueError(f"max_length {max_length} leaves {budget} tokens for text; use at least {max_length - budget + 8}")
+    if budget < MIN_TEXT_TOKENS:
+        raise ValueError(f"max_length {max_length} leaves {budget} tokens for text; use at least {max_length - budget + MIN_TEXT_TOKENS}")
     rendered = [render(tokenizer, p, r) for p, r in zip(prompts, responses)]
     heads = list(dict.fromkeys(h for h, _ in rendered))
     head_ids = dict(zip(heads, _tokenize(tokenizer, heads)))

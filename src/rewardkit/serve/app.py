@@ -12,7 +12,6 @@ import asyncio
 import hmac
 import logging
 import signal
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any

@@ -33,14 +33,30 @@ ReadItem = tuple[Location, dict[str, Any] | RecordError]
 BATCH_ROWS = 1000
 
 
+_KIND_OF_SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".jsonl.gz": "jsonl", ".json.gz": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+DATA_SUFFIXES = tuple(_KIND_OF_SUFFIX)
+"""The file names the reader takes (import, ``train/eval --data`` pair files, ``rewardkit score`` input)."""
+
+
+def data_suffix(name: str) -> str:
+    """The data suffix ``name`` ends with, longest first ("run.v2.jsonl.gz" -> ".jsonl.gz"), "" for none."""
+    lowered = name.lower()
+    return next((s for s in sorted(DATA_SUFFIXES, key=len, reverse=True) if lowered.endswith(s)), "")
+
+
+def dataset_splits(folder: Path) -> list[str]:
+    """The splits of a saved ``DatasetDict`` folder, in its ``dataset_dict.json`` order; [] for anything else."""
+    index = folder / "dataset_dict.json"
+    return [str(s) for s in json.loads(index.read_text(encoding="utf-8"))["splits"]] if index.is_file() else []
+
+
 def file_kind(path: Path) -> str:
     """jsonl | csv | parquet | hf, from the path (a folder is a Hugging Face datasets folder)."""
     if path.is_dir():
         return "hf"
-    name = path.name.lower()
-    for suffix, kind in ((".jsonl.gz", "jsonl"), (".json.gz", "jsonl"), (".jsonl", "jsonl"), (".json", "jsonl"), (".csv", "csv"), (".parquet", "parquet")):
-        if name.endswith(suffix):
-            return kind
+    suffix = data_suffix(path.name)
+    if suffix:
+        return _KIND_OF_SUFFIX[suffix]
     raise ImportFailed(f"{path}: unknown file type (expected .jsonl, .jsonl.gz, .csv, .parquet or a datasets folder)")
 
 
@@ -175,8 +191,8 @@ def _parquet(path: Path) -> Iterator[ReadItem]:
 
 def _hf_arrow_files(folder: Path) -> list[tuple[str, Path]]:
     """``(label, arrow file)`` in order for a saved Dataset or DatasetDict folder."""
-    if (folder / "dataset_dict.json").is_file():
-        splits = json.loads((folder / "dataset_dict.json").read_text())["splits"]
+    splits = dataset_splits(folder)
+    if splits:
         return [item for split in splits for item in _hf_arrow_files(folder / split)]
     state = folder / "state.json"
     if not state.is_file():
