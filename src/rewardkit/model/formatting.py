@@ -39,6 +39,18 @@ MIN_TEXT_TOKENS = 8
 """Tokens ``encode`` needs for text besides the template's special tokens: a smaller max_length is an error."""
 
 
+class ChatTemplateError(ValueError):
+    """The model's chat template refused a conversation (e.g. Mistral's and Gemma's templates reject a system
+    message or roles that do not alternate). The input's fault, not the server's: callers answer 422 or name
+    the input row. ``row`` is the index of the refused example in the call to ``encode`` (None from ``render``).
+    """
+
+    def __init__(self, reason: str, row: int | None = None) -> None:
+        self.reason, self.row = reason, row
+        where = "" if row is None else f"input {row}: "
+        super().__init__(f"{where}the model's chat template refuses this conversation: {reason}")
+
+
 @dataclass
 class Encoded:
     """Token ids for N examples. ``token_type_ids`` is None for models without segments."""
@@ -117,9 +129,14 @@ def render(tokenizer: Any, prompt: Prompt, response: str) -> tuple[str, str]:
     """The (prompt part, response part) strings of one example, before tokenization."""
     kind = template_kind(tokenizer)
     if kind == "chat":
+        from jinja2 import TemplateError  # transformers renders chat templates with jinja2
+
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-        head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": response}], tokenize=False)
+        try:
+            head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": response}], tokenize=False)
+        except TemplateError as exc:  # the template's own raise_exception("...") for conversations it rejects
+            raise ChatTemplateError(str(exc)) from None
         # Templates that render the assistant turn differently after a generation prompt fall back to
         # appending the raw response: the prompt part is still the template's.
         return head, full[len(head):] if full.startswith(head) else response
@@ -165,7 +182,12 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
     budget = max_length - len(before) - len(between) - len(after)
     if budget < MIN_TEXT_TOKENS:
         raise ValueError(f"max_length {max_length} leaves {budget} tokens for text; use at least {max_length - budget + MIN_TEXT_TOKENS}")
-    rendered = [render(tokenizer, p, r) for p, r in zip(prompts, responses)]
+    rendered = []
+    for row, (p, r) in enumerate(zip(prompts, responses)):
+        try:
+            rendered.append(render(tokenizer, p, r))
+        except ChatTemplateError as exc:
+            raise ChatTemplateError(exc.reason, row) from None
     heads = list(dict.fromkeys(h for h, _ in rendered))
     head_ids = dict(zip(heads, _tokenize(tokenizer, heads)))
     tail_ids = _tokenize(tokenizer, [t for _, t in rendered])
