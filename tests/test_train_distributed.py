@@ -1,14 +1,15 @@
-"""DDP on CPU: the same entry point under torchrun with 2 gloo processes trains one model.
+"""DDP on CPU: the same entry point under torchrun and under accelerate launch, 2 gloo processes each,
+trains one model.
 
-Checks the world size really is 2 on both ranks (a launcher that silently runs one process fails here),
-that both ranks end with bit-identical weights, and that only rank 0 wrote the output folder.
+Checks the world size really is 2 on both ranks (a launcher that silently runs one process fails here:
+``accelerate launch --num_processes 2`` without ``--multi_gpu`` is one), that both ranks end with
+bit-identical weights, and that only rank 0 wrote the output folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,16 +31,27 @@ with open(f"{report}/rank{dist.get_rank()}.json", "w") as f:
 """
 
 
-@pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(), reason="torchrun not installed")
-def test_two_gloo_processes_end_with_identical_weights(tiny_backbone, tmp_path):  # noqa: F811
+def launcher_command(launcher: str, port: int) -> list[str]:
+    """The documented launch lines (docs/training.md), with a port of this test's own."""
+    exe = str(Path(sys.executable).parent / launcher)
+    if launcher == "torchrun":
+        return [exe, "--nproc_per_node", "2", "--master_port", str(port)]
+    # --multi_gpu is what makes accelerate start 2 processes, on a CPU-only machine too
+    return [exe, "launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", str(port)]
+
+
+@pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
+def test_two_gloo_processes_end_with_identical_weights(launcher, tiny_backbone, tmp_path):  # noqa: F811
+    if not (Path(sys.executable).parent / launcher).exists():
+        pytest.skip(f"{launcher} not installed")
     data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(64))
     (tmp_path / "driver.py").write_text(DRIVER)
     (tmp_path / "report").mkdir()
-    torchrun = str(Path(sys.executable).parent / "torchrun")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    port = 29500 + os.getpid() % 1000 + (0 if launcher == "torchrun" else 1000)
     proc = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", str(29500 + os.getpid() % 1000),
-         str(tmp_path / "driver.py"), str(data), str(tmp_path / "rm"), tiny_backbone, str(tmp_path / "report")],
+        launcher_command(launcher, port)
+        + [str(tmp_path / "driver.py"), str(data), str(tmp_path / "rm"), tiny_backbone, str(tmp_path / "report")],
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
