@@ -225,3 +225,29 @@ def test_a_text_prompt_that_looks_like_json_is_scored_as_text(tmp_path: Path, ti
     code, output, exc = score(str(src), "--model", str(tiny), "-o", str(tmp_path / "out.jsonl"))
     assert code == 0, (exc, output)
     assert "score" in json.loads((tmp_path / "out.jsonl").read_text())
+
+
+def test_a_conversation_the_chat_template_refuses_is_one_line_naming_the_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Known only once the model is loaded (its tokenizer's template raises on a system message): one line with
+    the input's file and line and the template's reason, exit code 2 as for other input errors, no output."""
+    from test_score_files import build_chat_model
+
+    model = build_chat_model(tmp_path / "chat_model")
+    user = {"role": "user", "content": "hi"}
+    lines = [{"messages": [user, {"role": "assistant", "content": "yo"}]},
+             {"messages": [{"role": "system", "content": "be brief"}, user, {"role": "assistant", "content": "yo"}]}]
+    src = tmp_path / "chat.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    message = user_error(str(src), "--model", str(model), "--dtype", "fp32")
+    assert message == f"{src}, line 2: the model's chat template refuses this conversation: System messages are not supported"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.jsonl", "chat_model"]
+    from rewardkit.cli.main import run
+
+    monkeypatch.setattr(sys, "argv", ["rewardkit", "score", str(src), "--model", str(model), "--dtype", "fp32"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        run()
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == f"rewardkit: error: {message}\n"  # no traceback

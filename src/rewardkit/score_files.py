@@ -1,12 +1,17 @@
 """What ``rewardkit score`` reads and writes: rows of a JSONL / CSV / Parquet file in, the same rows with
-their scores out (``score_rows``), in the input's order and in the output suffix's format.
+their scores out, in the input's order and in the output suffix's format.
 
 A row is (prompt, response), chat ``messages`` ending in the assistant's response, or a pair (prompt,
 response_a, response_b | chosen, rejected); every row of a file has the shape of the first. Files are read
 by the importers' reader (``data/importers/reader.py``: .jsonl, .jsonl.gz, .csv, .parquet, a ``datasets``
 folder), so a line that is not UTF-8, not JSON or not an object, a gzip that is not gzip and a Parquet file
 that is not Parquet are reported as they are for ``rewardkit import``: naming the file and the line or row.
-``parse_rows`` checks every row before a model is loaded.
+
+A file is streamed twice, so memory follows the chunk, not the corpus (a million rows tokenized at once held
+~65 GB): ``check_input`` reads every row once, checking it and counting, before a model is loaded;
+``score_file`` then reads, scores and writes a chunk at a time (``CHUNK_ROWS`` rows or ``CHUNK_CHARS``
+characters of text, whichever comes first), into a temporary file renamed into place at the end.
+``score_rows`` / ``write_rows`` are the in-memory versions for a list a caller already holds.
 """
 
 from __future__ import annotations
@@ -15,48 +20,52 @@ import csv
 import gzip
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rewardkit.atomic import atomic_file
 from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.reader import check_readable, iter_records
 from rewardkit.data.types import Prompt, RecordError, validate_prompt
+from rewardkit.model.formatting import ChatTemplateError
 from rewardkit.score import BatchScorer, p_better
 
 PAIR_KEYS = (("response_a", "response_b"), ("chosen", "rejected"))
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".csv", ".parquet")
+# A chunk is tokenized whole (at full length, before truncation: ~30 bytes of Python ints per character of
+# AlpacaEval text), so its text bounds the memory: 4M characters hold ~0.3 GB of token lists. Rows sort by
+# length within a chunk; a few thousand rows already pack token-budget batches with almost no padding.
+CHUNK_ROWS = 10_000
+CHUNK_CHARS = 4_000_000
+SCHEMA_ROWS = 1_000  # rows per look at the values' Parquet types in check_input
 
 
 class InputError(ValueError):
     """Bad input for scoring: a file that cannot be read as rows, a row that is not a (prompt, response),
-    messages or pair row, or an output path that cannot be written. The message names the file, the line or
-    row, the field and what was expected: it is shown to the user as it is."""
+    messages or pair row, a conversation the model's chat template refuses, or an output path that cannot
+    be written. The message names the file, the line or row, the field and what was expected: it is shown
+    to the user as it is."""
 
 
-def read_located_rows(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """The rows of ``path`` and where each was ("in.jsonl, line 3"), or an InputError for the first line
-    that holds no row of fields (not UTF-8, not JSON, not an object) or a file that cannot be read."""
-    rows: list[dict[str, Any]] = []
-    places: list[str] = []
+def located_rows(path: Path) -> Iterator[tuple[dict[str, Any], str]]:
+    """Stream the rows of ``path`` and where each was ("in.jsonl, line 3"); an InputError for the first
+    line that holds no row of fields (not UTF-8, not JSON, not an object) or a file that cannot be read."""
     try:
         check_readable(path)
         for location, record in iter_records(path):
             if isinstance(record, RecordError):  # the line itself ("(line)", "(row)") or one cell of it
                 what = record.message if record.field.startswith("(") else str(record)
                 raise InputError(f"{location}: {what}; a row is an object of fields such as prompt, response")
-            rows.append(record)
-            places.append(str(location))
+            yield record, str(location)
     except ImportFailed as exc:
         raise InputError(str(exc)) from None
-    return rows, places
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of ``path`` (see ``read_located_rows``)."""
-    return read_located_rows(path)[0]
+    """Every row of ``path`` in a list (see ``located_rows``)."""
+    return [row for row, _ in located_rows(path)]
 
 
 def describe(value: Any) -> str:
@@ -128,6 +137,21 @@ def row_kind(row: dict[str, Any], where: str) -> str:
     )
 
 
+def row_texts(row: dict[str, Any], place: str, kind: str) -> list[tuple[Prompt, str]]:
+    """The (prompt, response) texts to score in one row of shape ``kind`` (two for a pair), or an InputError
+    naming the row (``place``), the field and what was expected."""
+    if row_kind(row, place) != kind:
+        raise InputError(f"{place}: all rows must have the same shape as the first ({kind})")
+    if kind == "messages":
+        return [split_messages(row["messages"], place)]
+    prompt = row_prompt(row, place)
+    keys = next(k for k in PAIR_KEYS if k[0] in row and k[1] in row) if kind == "pair" else ("response",)
+    for key in keys:
+        if not isinstance(row[key], str):
+            raise InputError(f"{place}: field '{key}': expected text, got {describe(row[key])}")
+    return [(prompt, row[key]) for key in keys]
+
+
 @dataclass
 class ParsedRows:
     """The rows' shape and the (prompt, response) texts to score, in order (two per pair row)."""
@@ -137,66 +161,196 @@ class ParsedRows:
     responses: list[str]
 
 
-def parse_rows(rows: list[dict[str, Any]], where: Sequence[str] | None = None) -> ParsedRows:
-    """Check every row and take out the texts to score. Needs no model: a caller checks a whole file before
-    loading one. Errors name the row (``where[i]``, e.g. "in.jsonl, line 3"; default "row i"), the field
-    and what was expected."""
+def parse_rows(rows: Sequence[dict[str, Any]], where: Sequence[str] | None = None, kind: str | None = None) -> ParsedRows:
+    """Check every row and take out the texts to score. Needs no model. Errors name the row (``where[i]``,
+    e.g. "in.jsonl, line 3"; default "row i"), the field and what was expected. ``kind``: the shape every
+    row must have (default: the first row's)."""
     if not rows:
-        return ParsedRows("single", [], [])
+        return ParsedRows(kind or "single", [], [])
     places = list(where) if where is not None else [f"row {i}" for i in range(1, len(rows) + 1)]
-    kind = row_kind(rows[0], places[0])
-    prompts: list[Prompt] = []
-    responses: list[str] = []
-    for row, place in zip(rows, places, strict=True):
-        if row_kind(row, place) != kind:
-            raise InputError(f"{place}: all rows must have the same shape as the first ({kind})")
-        if kind == "messages":
-            p, r = split_messages(row["messages"], place)
-            prompts.append(p)
-            responses.append(r)
-            continue
-        prompt = row_prompt(row, place)
-        keys = next(k for k in PAIR_KEYS if k[0] in row and k[1] in row) if kind == "pair" else ("response",)
-        for key in keys:
-            if not isinstance(row[key], str):
-                raise InputError(f"{place}: field '{key}': expected text, got {describe(row[key])}")
-            prompts.append(prompt)
-            responses.append(row[key])
-    return ParsedRows(kind, prompts, responses)
+    kind = kind or row_kind(rows[0], places[0])
+    texts = [text for row, place in zip(rows, places, strict=True) for text in row_texts(row, place, kind)]
+    return ParsedRows(kind, [p for p, _ in texts], [r for _, r in texts])
 
 
-def score_rows(
-    scorer: BatchScorer, rows: list[dict[str, Any]], on_batch: Any = None, parsed: ParsedRows | None = None
-) -> list[dict[str, Any]]:
-    """Each row with its scores added: score, score_normalized, [score_std], truncated; pairs get
-    score_a, score_b, p_a_better (calibrated), truncated_a/_b. ``parsed``: ``parse_rows(rows)`` when the
-    caller has already checked them."""
-    if parsed is None:
-        parsed = parse_rows(rows)
+def text_chars(texts: list[tuple[Prompt, str]]) -> int:
+    """Characters of prompt and response text: what a chunk's tokenization costs (memory) grows with."""
+    return sum(len(r) + (len(p) if isinstance(p, str) else sum(len(m["content"]) for m in p)) for p, r in texts)
+
+
+@dataclass
+class InputSummary:
+    """What ``check_input``'s pass over a whole file learned, holding no row: enough to write the output
+    a chunk at a time (a CSV header and a Parquet schema must come before the first row)."""
+
+    kind: str
+    rows: int
+    fields: list[str]
+    """Every field name of the input, in first-seen order (rows of a JSONL file may differ)."""
+    schema: Any = None
+    """The pyarrow schema of all rows (only when asked for: a Parquet output)."""
+
+
+def check_input(path: Path, schema: bool = False) -> InputSummary:
+    """Read every row of ``path`` once, checking it as ``parse_rows`` does, and keep only counts and field
+    names: the whole file is checked before a model loads, in the memory of one row. ``schema``: also
+    learn the Parquet column types of all rows (a column null at first and text later is text; a column
+    holding numbers in some rows and text in others is an InputError, before any scoring)."""
+    kind, rows, fields = "", 0, {}
+    arrow_schema, batch, batch_places = None, [], []
+    for row, place in located_rows(path):
+        kind = kind or row_kind(row, place)
+        row_texts(row, place, kind)
+        rows += 1
+        fields.update(dict.fromkeys(row))
+        if schema:
+            batch.append(row)
+            batch_places.append(place)
+            if len(batch) == SCHEMA_ROWS:
+                arrow_schema = merge_schema(arrow_schema, batch, batch_places)
+                batch, batch_places = [], []
+    if not rows:
+        raise InputError(f"{path}: no rows to score")
+    if batch:
+        arrow_schema = merge_schema(arrow_schema, batch, batch_places)
+    return InputSummary(kind, rows, list(fields), arrow_schema)
+
+
+def merge_schema(known: Any, rows: list[dict[str, Any]], places: list[str]) -> Any:
+    """``known`` (a pyarrow schema or None) widened to the columns and types of ``rows``: a new column is
+    added, a null column takes the type seen now; types that cannot share a column are an InputError."""
+    import pyarrow as pa
+
+    try:
+        # pa.array of dicts: a struct of EVERY key seen (Table.from_pylist keeps only the first row's keys)
+        seen = pa.schema(list(pa.array(rows).type))
+        return seen if known is None else pa.unify_schemas([known, seen], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(
+            f"{places[0]} to {places[-1]}: cannot be written as Parquet, which needs one type per column "
+            f"({' '.join(str(exc).split())}); write .jsonl or .csv instead"
+        ) from None
+
+
+@dataclass
+class Chunk:
+    """Consecutive rows of a file, where each was, and their texts to score."""
+
+    rows: list[dict[str, Any]]
+    places: list[str]
+    parsed: ParsedRows
+
+
+def read_chunks(path: Path, kind: str, max_rows: int = CHUNK_ROWS, max_chars: int = CHUNK_CHARS) -> Iterator[Chunk]:
+    """The rows of ``path`` (every one of shape ``kind``) in consecutive chunks of at most ``max_rows`` rows
+    and, past its first row, ``max_chars`` characters of text."""
+    rows: list[dict[str, Any]] = []
+    places: list[str] = []
+    texts: list[tuple[Prompt, str]] = []
+    chars = 0
+    for row, place in located_rows(path):
+        row_text = row_texts(row, place, kind)
+        size = text_chars(row_text)
+        if rows and (len(rows) == max_rows or chars + size > max_chars):
+            yield Chunk(rows, places, ParsedRows(kind, [p for p, _ in texts], [r for _, r in texts]))
+            rows, places, texts, chars = [], [], [], 0
+        rows.append(row)
+        places.append(place)
+        texts.extend(row_text)
+        chars += size
+    if rows:
+        yield Chunk(rows, places, ParsedRows(kind, [p for p, _ in texts], [r for _, r in texts]))
+
+
+def score_extras(scorer: BatchScorer, parsed: ParsedRows, where: Sequence[str], on_batch: Any = None) -> list[dict[str, Any]]:
+    """The fields scoring adds to each parsed row: score, score_normalized, [score_std], truncated; pairs
+    get score_a, score_b, p_a_better (calibrated), their normalized scores, truncated_a/_b [, std]. A
+    conversation the model's chat template refuses is an InputError naming its row (``where[i]``)."""
+    try:
+        res = scorer.score(parsed.prompts, parsed.responses, on_batch=on_batch)
+    except ChatTemplateError as exc:
+        # exc.row indexes the texts given to the scorer: two per pair row
+        place = "a row" if exc.row is None else where[exc.row // (2 if parsed.kind == "pair" else 1)]
+        raise InputError(f"{place}: the model's chat template refuses this conversation: {exc.reason}") from None
+    if parsed.kind != "pair":
+        extras = [{"score": float(raw), "score_normalized": float(norm), "truncated": cut}
+                  for raw, norm, cut in zip(res.raw, res.normalized, res.truncated)]
+        if res.std is not None:
+            for extra, std in zip(extras, res.std):
+                extra["score_std"] = float(std)
+        return extras
+    a, b = res.raw[0::2], res.raw[1::2]
+    p = p_better(a, b, scorer.card.temperature)
+    extras = []
+    for i in range(len(a)):
+        extra = {"score_a": float(a[i]), "score_b": float(b[i]), "p_a_better": float(p[i]),
+                 "score_a_normalized": float(res.normalized[2 * i]), "score_b_normalized": float(res.normalized[2 * i + 1]),
+                 "truncated_a": res.truncated[2 * i], "truncated_b": res.truncated[2 * i + 1]}
+        if res.std is not None:
+            extra |= {"score_a_std": float(res.std[2 * i]), "score_b_std": float(res.std[2 * i + 1])}
+        extras.append(extra)
+    return extras
+
+
+def score_rows(scorer: BatchScorer, rows: list[dict[str, Any]], on_batch: Any = None, where: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Each row with its scores added (``score_extras``), all in memory: for a list a caller holds. A file
+    is ``score_file``'s, a chunk at a time. ``where``: how errors name the rows (default "row i")."""
+    places = list(where) if where is not None else [f"row {i}" for i in range(1, len(rows) + 1)]
+    parsed = parse_rows(rows, places)
     if not rows:
         return []
-    kind = parsed.kind
-    res = scorer.score(parsed.prompts, parsed.responses, on_batch=on_batch)
-    out = []
-    if kind == "pair":
-        n = len(rows)
-        a, b = res.raw[0::2], res.raw[1::2]
-        p = p_better(a, b, scorer.card.temperature)
-        for i, row in enumerate(rows):
-            extra = {"score_a": float(a[i]), "score_b": float(b[i]), "p_a_better": float(p[i]),
-                     "score_a_normalized": float(res.normalized[2 * i]), "score_b_normalized": float(res.normalized[2 * i + 1]),
-                     "truncated_a": res.truncated[2 * i], "truncated_b": res.truncated[2 * i + 1]}
-            if res.std is not None:
-                extra |= {"score_a_std": float(res.std[2 * i]), "score_b_std": float(res.std[2 * i + 1])}
-            out.append({**row, **extra})
-        assert len(out) == n
-        return out
-    for i, row in enumerate(rows):
-        extra = {"score": float(res.raw[i]), "score_normalized": float(res.normalized[i]), "truncated": res.truncated[i]}
-        if res.std is not None:
-            extra["score_std"] = float(res.std[i])
-        out.append({**row, **extra})
-    return out
+    return [{**row, **extra} for row, extra in zip(rows, score_extras(scorer, parsed, places, on_batch), strict=True)]
+
+
+def is_truncated(row: dict[str, Any]) -> bool:
+    return bool(row.get("truncated") or row.get("truncated_a") or row.get("truncated_b"))
+
+
+@dataclass
+class ScoredFile:
+    rows: int
+    truncated_rows: int
+
+
+def score_file(
+    scorer: BatchScorer,
+    input_path: Path,
+    out_path: Path,
+    checked: InputSummary | None = None,
+    on_rows: Callable[[float], Any] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    chunk_chars: int = CHUNK_CHARS,
+) -> ScoredFile:
+    """Score every row of ``input_path`` into ``out_path`` (format from its suffix), in input order, a chunk
+    at a time: memory holds one chunk, however long the file. The output appears whole when every row is
+    scored, never in part (an error or Ctrl-C leaves any earlier file there untouched).
+
+    ``checked``: ``check_input(input_path)``'s result when the caller has it (with ``schema=True`` for a
+    Parquet output); ``on_rows(n)``: called as rows are scored (n is fractional while a pair's two
+    responses are scored in different batches)."""
+    check_output_path(out_path, input_path)
+    if checked is None or (checked.schema is None and writes_parquet(out_path)):
+        checked = check_input(input_path, schema=writes_parquet(out_path))
+    per_row = 2 if checked.kind == "pair" else 1
+    on_batch = None if on_rows is None else (lambda texts: on_rows(texts / per_row))
+    rows = truncated = 0
+    with atomic_file(out_path) as tmp:
+        writer: RowWriter | None = None
+        try:
+            for chunk in read_chunks(input_path, checked.kind, chunk_rows, chunk_chars):
+                extras = score_extras(scorer, chunk.parsed, chunk.places, on_batch)
+                scored = [{**row, **extra} for row, extra in zip(chunk.rows, extras, strict=True)]
+                if writer is None:  # the columns scoring adds are known now
+                    writer = RowWriter(tmp, out_path.name, checked.fields, checked.schema, extras)
+                writer.write(scored)
+                rows += len(scored)
+                truncated += sum(map(is_truncated, scored))
+            if writer is None:
+                raise InputError(f"{input_path}: no rows to score")
+        finally:
+            if writer is not None:
+                writer.close()  # before atomic_file renames (or deletes) the file
+    return ScoredFile(rows, truncated)
 
 
 def check_output_path(path: Path, input_path: Path | None = None) -> None:
@@ -211,24 +365,63 @@ def check_output_path(path: Path, input_path: Path | None = None) -> None:
         raise InputError(f"{path}: is the input file; writing the scores there would replace it: choose another output file")
 
 
-def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
-    """Write rows atomically (``rewardkit.atomic``) in the format of ``path``'s suffix."""
-    check_output_path(path)
-    name = path.name.lower()
-    with atomic_file(path) as tmp:
+def writes_parquet(path: Path) -> bool:
+    return path.name.lower().endswith(".parquet")
+
+
+class RowWriter:
+    """Writes rows to ``path`` (named like the final file ``name``: its suffix picks the format) a chunk at
+    a time. The columns must be known before the first row: CSV writes a header, Parquet a schema. They are
+    the input's ``fields`` (``schema`` for Parquet: the types of every row, not only the first chunk's),
+    then the fields scoring adds, as in ``added`` (``score_extras`` of the first chunk)."""
+
+    def __init__(self, path: Path, name: str, fields: Sequence[str], schema: Any, added: list[dict[str, Any]]) -> None:
+        name = name.lower()
+        self._csv: Any = None
+        self._parquet: Any = None
+        self._file: IO[str] | None = None
         if name.endswith(".parquet"):
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            pq.write_table(pa.Table.from_pylist(rows), tmp)
+            scored = pa.schema(list(pa.array(added).type)) if added else pa.schema([])
+            # a field the input already had (its own "score") takes the scored type, in its place
+            kept = [scored.field(f.name) if f.name in scored.names else f for f in schema or []]
+            self._schema = pa.schema(kept + [f for f in scored if f.name not in {k.name for k in kept}])
+            self._parquet = pq.ParquetWriter(path, self._schema)
         elif name.endswith(".csv"):
-            fields = list(dict.fromkeys(k for r in rows for k in r))
-            with tmp.open("w", newline="", encoding="utf-8") as f:
-                w = csv.DictWriter(f, fieldnames=fields)
-                w.writeheader()
-                for r in rows:
-                    w.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()})
+            self._file = path.open("w", newline="", encoding="utf-8")
+            self._csv = csv.DictWriter(self._file, fieldnames=list(dict.fromkeys([*fields, *(k for r in added[:1] for k in r)])))
+            self._csv.writeheader()
         else:
-            with (gzip.open if name.endswith(".gz") else open)(tmp, "wt", encoding="utf-8") as f:
-                for r in rows:
-                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            self._file = gzip.open(path, "wt", encoding="utf-8") if name.endswith(".gz") else path.open("w", encoding="utf-8")
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if self._parquet is not None:
+            import pyarrow as pa
+
+            self._parquet.write_table(pa.Table.from_pylist(rows, schema=self._schema))
+        elif self._csv is not None:  # CSV cells hold lists (chat prompts) and objects as JSON
+            self._csv.writerows({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()} for r in rows)
+        else:
+            assert self._file is not None
+            self._file.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._file is not None:
+            self._file.close()
+
+
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """Write rows held in memory atomically (``rewardkit.atomic``) in the format of ``path``'s suffix."""
+    check_output_path(path)
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    schema = merge_schema(None, rows, ["row 1", f"row {len(rows)}"]) if rows and writes_parquet(path) else None
+    with atomic_file(path) as tmp:
+        writer = RowWriter(tmp, path.name, fields, schema, [])
+        try:
+            writer.write(rows)
+        finally:
+            writer.close()

@@ -5,7 +5,9 @@ Rows are (prompt, response), chat ``messages`` ending in the assistant's respons
 score_std (ensembles), truncated; pairs get score_a, score_b and the calibrated p_a_better.
 
 Every mistake a user can make (options, output path, input file, rows) is found before the model loads,
-except what needs the model itself (its path, a --max-length too short for its special tokens).
+except what needs the model itself (its path, a --max-length too short for its special tokens, a conversation
+its chat template refuses: one line naming the input's line, and no output). The input is read twice, a row
+or a chunk at a time (``rewardkit.score_files``), so a corpus of any length scores in the memory of a chunk.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def register(app: typer.Typer) -> None:
         json_: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     ) -> None:
         """Score every row of INPUT with a reward model (fast token-budget batches, input order kept)."""
-        from rewardkit.score_files import InputError, check_output_path, parse_rows, read_located_rows, score_rows, write_rows
+        from rewardkit.score_files import InputError, check_input, check_output_path, score_file, writes_parquet
 
         out_path = out or default_out_path(input)
         try:
@@ -96,28 +98,25 @@ def register(app: typer.Typer) -> None:
             check_output_path(out_path, input)
             check_out_file(out_path, "--out")
             check_scorer_options(dtype, device, max_length)
-            rows, places = read_located_rows(input)
-            if not rows:
-                raise InputError(f"{input}: no rows to score")
-            parsed = parse_rows(rows, places)
+            # the whole input is checked (and counted, for the bar) before the model loads, holding no rows
+            checked = check_input(input, schema=writes_parquet(out_path))
             scorer = load_checked_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device)
             start = time.perf_counter()
-            with progress_bar("scoring", total=None, unit="rows") as bar:
-                scored = score_rows(scorer, rows, on_batch=bar.advance, parsed=parsed)
+            with progress_bar("scoring", total=checked.rows, unit="rows") as bar:
+                scored = score_file(scorer, input, out_path, checked=checked, on_rows=bar.advance)
             seconds = time.perf_counter() - start
-            write_rows(scored, out_path)
-        except InputError as exc:
+        except InputError as exc:  # a bad row, or one the model's chat template refuses: nothing is written
             raise UserError(str(exc)) from None
-        truncated = sum(bool(r.get("truncated") or r.get("truncated_a") or r.get("truncated_b")) for r in scored)
+        truncated = scored.truncated_rows
         summary = {
-            "rows": len(scored), "out": str(out_path), "model_version": scorer.card.version,
+            "rows": scored.rows, "out": str(out_path), "model_version": scorer.card.version,
             "dtype": str(scorer.dtype).replace("torch.", ""), "truncated_rows": truncated,
-            "seconds": round(seconds, 3), "rows_per_s": round(len(scored) / seconds, 1) if seconds else None,
+            "seconds": round(seconds, 3), "rows_per_s": round(scored.rows / seconds, 1) if seconds else None,
         }
         if json_:
             emit_json(summary)
             return
         stdout.print(
-            f"scored {len(scored)} rows -> {out_path} ({summary['rows_per_s']} rows/s, {summary['dtype']}, "
+            f"scored {scored.rows} rows -> {out_path} ({summary['rows_per_s']} rows/s, {summary['dtype']}, "
             f"{truncated} truncated)", highlight=False,
         )

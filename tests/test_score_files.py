@@ -1,0 +1,183 @@
+"""``score_files``: a file is checked in one pass holding no rows, then scored a chunk at a time, and the output is
+what scoring all rows at once gives, in input order, appearing whole or not at all. Tiny chunks (2-3 rows) make
+every boundary case appear in a 7-row file; the models are real (tiny random BERTs), not mocks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "serve"))
+from rk_helpers import build_tiny_model  # noqa: E402
+
+from rewardkit.score import BatchScorer, load_scorer  # noqa: E402
+from rewardkit.score_files import (  # noqa: E402
+    InputError,
+    check_input,
+    read_chunks,
+    read_rows,
+    score_file,
+    score_rows,
+    write_rows,
+)
+
+# a template that refuses system messages, as Mistral's and Gemma's do
+REFUSING_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System messages are not supported') }}"
+    "{% endif %}{{ m['role'] + ': ' + m['content'] + '\n' }}{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def scorer(tmp_path_factory: pytest.TempPathFactory) -> BatchScorer:
+    return load_scorer(str(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")), dtype="fp32")
+
+
+def build_chat_model(path: Path) -> Path:
+    """A tiny model whose tokenizer has a chat template refusing system messages."""
+    from transformers import AutoTokenizer
+
+    build_tiny_model(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.chat_template = REFUSING_TEMPLATE
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def chat_scorer(tmp_path_factory: pytest.TempPathFactory) -> BatchScorer:
+    return load_scorer(str(build_chat_model(tmp_path_factory.mktemp("chat") / "model")), dtype="fp32")
+
+
+def rows_of_many_lengths(n: int = 7) -> list[dict[str, Any]]:
+    """Rows whose lengths differ, so length sorting moves them and only restoring the order puts them back."""
+    return [{"id": i, "prompt": f"question {i}", "response": "word " * (1 + (i * 5) % 11)} for i in range(n)]
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]], blank_after: int | None = None) -> Path:
+    lines = [json.dumps(r) for r in rows]
+    if blank_after is not None:
+        lines.insert(blank_after, "")  # a blank line: line numbers then differ from row numbers
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".csv", ".parquet"])
+def test_a_file_scored_in_chunks_equals_all_rows_scored_at_once_in_input_order(scorer: BatchScorer, tmp_path: Path, suffix: str) -> None:
+    rows = rows_of_many_lengths()
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / f"out{suffix}"
+    result = score_file(scorer, src, out, chunk_rows=3)
+    whole = score_rows(scorer, rows)
+    back = read_rows(out)
+    assert result.rows == 7 and len(back) == 7
+    assert [str(r["id"]) for r in back] == [str(i) for i in range(7)]  # CSV gives text back
+    for got, want in zip(back, whole):
+        assert float(got["score"]) == pytest.approx(want["score"], abs=1e-4)
+        assert float(got["score_normalized"]) == pytest.approx(want["score_normalized"], abs=1e-4)
+        assert got["response"] == want["response"]
+    assert len({round(r["score"], 6) for r in whole}) > 1  # the rows really differ, so order is tested
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_pairs_in_chunks_keep_their_two_scores_and_progress_counts_each_row_once(scorer: BatchScorer, tmp_path: Path) -> None:
+    pairs = [{"prompt": f"q{i}", "chosen": "good " * (1 + i), "rejected": "bad " * (8 - i)} for i in range(5)]
+    src = write_jsonl(tmp_path / "pairs.jsonl", pairs)
+    done: list[float] = []
+    score_file(scorer, src, tmp_path / "out.jsonl", on_rows=done.append, chunk_rows=2)
+    whole = score_rows(scorer, pairs)
+    back = read_rows(tmp_path / "out.jsonl")
+    for got, want in zip(back, whole, strict=True):
+        for key in ("score_a", "score_b", "p_a_better"):
+            assert got[key] == pytest.approx(want[key], abs=1e-4)
+    assert sum(done) == pytest.approx(5)  # the bar's total is check_input's row count
+
+
+def test_chunks_are_bounded_by_rows_and_by_characters_and_keep_every_row(tmp_path: Path) -> None:
+    rows = [{"prompt": "ab", "response": "c" * n} for n in (1, 1, 1, 1, 1, 1, 1)]
+    src = write_jsonl(tmp_path / "in.jsonl", rows, blank_after=2)
+    by_rows = list(read_chunks(src, "single", max_rows=3))
+    assert [len(c.rows) for c in by_rows] == [3, 3, 1]
+    assert by_rows[1].places[0] == f"{src}, line 5"  # the blank line 3 counted, as the reader counts it
+    assert [r for c in by_rows for r in c.rows] == rows
+    # 3 characters a row (prompt "ab" + response "c"): 7 characters hold two rows
+    assert [len(c.rows) for c in read_chunks(src, "single", max_chars=7)] == [2, 2, 2, 1]
+    big = write_jsonl(tmp_path / "big.jsonl", [{"prompt": "", "response": "x" * 50}, {"prompt": "", "response": "y"}])
+    chunks = list(read_chunks(big, "single", max_chars=10))  # a row over the limit still gets a chunk of its own
+    assert [c.parsed.responses for c in chunks] == [["x" * 50], ["y"]]
+    messages = write_jsonl(tmp_path / "chat.jsonl", [{"messages": [{"role": "user", "content": "abc"}, {"role": "assistant", "content": "de"}]}] * 3)
+    assert [len(c.rows) for c in read_chunks(messages, "messages", max_chars=10)] == [2, 1]  # 5 characters a row
+
+
+def test_check_input_counts_and_names_fields_and_finds_a_bad_row_anywhere(tmp_path: Path) -> None:
+    rows = [{"prompt": "p", "response": "r"}, {"prompt": "p", "response": "r", "id": 7}]
+    summary = check_input(write_jsonl(tmp_path / "in.jsonl", rows * 3))
+    assert (summary.kind, summary.rows, summary.fields, summary.schema) == ("single", 6, ["prompt", "response", "id"], None)
+    bad = write_jsonl(tmp_path / "bad.jsonl", rows * 3 + [{"prompt": "p", "response": 3}])
+    with pytest.raises(InputError, match=rf"^{bad}, line 7: field 'response': expected text, got a number 3$"):
+        check_input(bad)
+
+
+def test_columns_that_appear_or_get_a_type_after_the_first_chunk_are_written(scorer: BatchScorer, tmp_path: Path) -> None:
+    """A CSV header and a Parquet schema come before the first row: they are the whole input's, not the first
+    chunk's (pyarrow's from_pylist keeps only the first row's keys: a later field was silently dropped)."""
+    rows: list[dict[str, Any]] = [{"prompt": "p", "response": f"r{i}", "tag": None} for i in range(4)]
+    rows.append({"prompt": "p", "response": "late", "tag": "seen late", "note": {"kept": True}})
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    for suffix in (".parquet", ".csv"):
+        out = tmp_path / f"out{suffix}"
+        score_file(scorer, src, out, chunk_rows=2)
+        last = read_rows(out)[-1]
+        assert last["tag"] == "seen late"
+        assert last["note"] in ({"kept": True}, '{"kept": true}')  # CSV holds an object as JSON text
+    write_rows(rows, tmp_path / "all.parquet")  # the in-memory writer too
+    assert read_rows(tmp_path / "all.parquet")[-1]["note"] == {"kept": True}
+
+
+def test_a_column_of_numbers_and_text_is_refused_for_parquet_before_scoring(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "p", "response": "r", "id": 1}, {"prompt": "p", "response": "r", "id": "b"}])
+    assert check_input(src).rows == 2  # fine for JSONL and CSV
+    with pytest.raises(InputError, match=rf"^{src}, line 1 to {src}, line 2: cannot be written as Parquet, .*write .jsonl or .csv instead$"):
+        check_input(src, schema=True)
+
+
+def test_a_conversation_the_chat_template_refuses_names_its_file_line_and_leaves_no_output(chat_scorer: BatchScorer, tmp_path: Path) -> None:
+    """The refused row is the first of the second chunk (chunk row 0) and sits on line 5 (after a blank line):
+    the message names the file's line, not the chunk's index; an earlier output is left as it was."""
+    user = [{"role": "user", "content": "hi"}]
+    rows = [{"prompt": user, "response": f"r{i}"} for i in range(5)]
+    rows[3]["prompt"] = [{"role": "system", "content": "be brief"}, *user]
+    src = write_jsonl(tmp_path / "in.jsonl", rows, blank_after=2)
+    out = tmp_path / "out.jsonl"
+    out.write_text("an earlier run\n")
+    expected = f"{src}, line 5: the model's chat template refuses this conversation: System messages are not supported"
+    with pytest.raises(InputError) as caught:
+        score_file(chat_scorer, src, out, chunk_rows=3)
+    assert str(caught.value) == expected
+    assert out.read_text() == "an earlier run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
+    # a pair's two texts map back to one row; the in-memory scorer names "row i"
+    pairs = [{"prompt": user, "chosen": "a", "rejected": "b"}, {"prompt": rows[3]["prompt"], "chosen": "a", "rejected": "b"}]
+    with pytest.raises(InputError, match=r"^row 2: the model's chat template refuses this conversation: System messages"):
+        score_rows(chat_scorer, pairs)
+
+
+def test_an_interrupted_run_leaves_no_output_and_no_temporary(scorer: BatchScorer, tmp_path: Path) -> None:
+    """Ctrl-C while the second chunk is scored: the first chunk is already in the temporary file, which goes."""
+    src = write_jsonl(tmp_path / "in.jsonl", rows_of_many_lengths())
+    seen: list[float] = []
+
+    def interrupt_in_second_chunk(n: float) -> None:
+        seen.append(n)
+        if sum(seen) > 3:
+            raise KeyboardInterrupt
+
+    for suffix in (".jsonl", ".parquet"):
+        with pytest.raises(KeyboardInterrupt):
+            score_file(scorer, src, tmp_path / f"out{suffix}", on_rows=interrupt_in_second_chunk, chunk_rows=3)
+        seen.clear()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
