@@ -67,11 +67,26 @@ def test_eval_end_to_end_and_compare(tiny_model: Path, pairs_file: Path, tmp_pat
     out2 = tmp_path / "report2"
     assert runner.invoke(app, ["eval", "-m", str(tiny_model), "-d", str(pairs_file), "-o", str(out2), "--probes", "none", "--no-plots", "--n-boot", "20"]).exit_code == 0
     assert not (out2 / "plots").exists()
+    assert (out / "scores.jsonl").is_file() and (out2 / "scores.jsonl").is_file()
     cmp = runner.invoke(app, ["eval", "compare", str(out), str(out2), "--json"])
     assert cmp.exit_code == 0, cmp.output
-    rows = {r["metric"]: r for r in json.loads(cmp.stdout)}
+    result = json.loads(cmp.stdout)
+    rows = {r["metric"]: r for r in result["rows"]}
     assert rows["accuracy"]["delta"] == pytest.approx(0.0)  # the same model on the same data
     assert rows["probe_rise_rate:verbosity_padding"]["b"] is None
+    assert "rewardbench:Chat" in rows and "accuracy[subset=math-prm]" in rows
+    assert result["warnings"] == [] and result["paired"]["n"] == 12 and result["paired"]["mcnemar_p"] == 1.0
+
+    # another data file: the comparison says so, and the paired test keeps to the pairs both scored
+    fewer = tmp_path / "fewer.jsonl"
+    fewer.write_text("".join(pairs_file.read_text().splitlines(keepends=True)[:8]))
+    out3 = tmp_path / "report3"
+    assert runner.invoke(app, ["eval", "-m", str(tiny_model), "-d", str(fewer), "-o", str(out3), "--probes", "none", "--no-plots", "--n-boot", "20"]).exit_code == 0
+    cmp = runner.invoke(app, ["eval", "compare", str(out), str(out3)])
+    assert cmp.exit_code == 0, cmp.output
+    assert "warning: A and B were evaluated on different pairs" in cmp.stderr
+    assert "McNemar exact p = 1.0000" in cmp.stdout and "Paired, on 8 pairs" in cmp.stdout
+    assert "accuracy_low" not in cmp.stdout
 
 
 def test_eval_runs_in_the_dtype_asked_and_says_so(tiny_model: Path, pairs_file: Path, tmp_path: Path) -> None:

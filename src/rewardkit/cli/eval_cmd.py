@@ -1,5 +1,5 @@
 """``rewardkit eval``: evaluate a reward model and write report.json / report.md / report.html with plots;
-``rewardkit eval compare A B``: two reports side by side.
+``rewardkit eval compare A B``: two reports side by side, with a paired test on the pairs both scored.
 
 Run ``rewardkit eval --help``; ``docs/evaluation.md`` explains every metric and probe.
 """
@@ -62,8 +62,7 @@ def run_eval(
 ) -> dict[str, Any]:
     """The library call behind the command; returns the report dict."""
     from rewardkit.evaluate.best_of_n import load_alpacaeval_groups
-    from rewardkit.evaluate.inputs import EvalDataError, load_eval_pairs
-    from rewardkit.evaluate.probes import probe_sample
+    from rewardkit.evaluate.inputs import EvalDataError, load_eval_pairs, sample_rows
     from rewardkit.evaluate.report import write_report
     from rewardkit.evaluate.run import EvalConfig, evaluate
     from rewardkit.evaluate.scoring import load_model_for_eval
@@ -84,7 +83,7 @@ def run_eval(
         raise UserError(str(exc)) from exc
     if max_pairs is not None and max_pairs < len(pairs):
         # a seeded sample in file order, not the first rows: a file grouped by subset (RewardBench) keeps them all
-        pairs = [pairs[i] for i in probe_sample(len(pairs), max_pairs, seed=0)]
+        pairs = [pairs[i] for i in sample_rows(len(pairs), max_pairs, seed=0)]
     groups = None
     if best_of_n is not None:
         if not best_of_n.is_file():
@@ -102,7 +101,7 @@ def run_eval(
 
     if loaded.dtype == "qint8":
         from rewardkit.cli.output import stderr
-        from rewardkit.evaluate.report import INT8_CAVEAT
+        from rewardkit.evaluate.render import INT8_CAVEAT
 
         stderr.print(INT8_CAVEAT.replace("**", ""), highlight=False)
     stages = ["scoring pairs", "calibration"] + (["probes"] if probes != "none" else []) + (["distribution shift"] if ref else []) + (["best-of-N"] if groups else [])
@@ -123,14 +122,14 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         model: Annotated[str | None, typer.Option("--model", "-m", help="A trained model folder (rewardkit.json beside the weights) or any HF sequence-classification reward model.")] = None,
         data: Annotated[str | None, typer.Option("--data", "-d", help="A dataset snapshot (folder, id or id prefix) or a file of TRL preference rows: prompt, chosen, rejected[, subset] (.jsonl, .jsonl.gz, .json, .csv, .parquet, or a datasets folder).")] = None,
-        out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.json, report.md, report.html and plots/.")] = Path("eval-report"),
+        out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.json, report.md, report.html, scores.jsonl and plots/.")] = Path("eval-report"),
         split: Annotated[str, typer.Option(help="Snapshot split to evaluate.")] = "test",
         probes: Annotated[str, typer.Option(help="Reward-hacking probes: all, none, or names separated by commas.")] = "all",
         reference: Annotated[str | None, typer.Option(help="Reference data for the drift check (snapshot or pair file; 'none' to skip). Default: the snapshot's train split.")] = None,
         best_of_n: Annotated[Path | None, typer.Option("--best-of-n", help="AlpacaEval annotations (JSONL, .gz ok) for the best-of-N curve and model ranking.")] = None,
         best_of_n_groups: Annotated[int, typer.Option(help="Instructions used from --best-of-n.")] = 100,
         max_pairs: Annotated[int | None, typer.Option(help="Evaluate a seeded sample of N pairs (spread over the file, so every subset stays in).")] = None,
-        max_probe_rows: Annotated[int, typer.Option(help="Probe at most this many chosen responses (a seeded sample); each probe rescores every one.")] = 1000,
+        max_probe_rows: Annotated[int, typer.Option(help="Probe at most this many distinct chosen responses (a seeded sample); each probe rescores every one.")] = 1000,
         n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the PNG plots.")] = True,
         max_length: Annotated[int | None, typer.Option(help="Token limit per row (default: the max_length the model was trained with, else 512).")] = None,
@@ -160,18 +159,23 @@ def register(app: typer.Typer) -> None:
     def compare(
         a: Annotated[Path, typer.Argument(help="First report (folder or report.json).")],
         b: Annotated[Path, typer.Argument(help="Second report (folder or report.json).")],
-        json_: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
+        json_: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON: rows, warnings, paired.")] = False,
     ) -> None:
-        """Set two evaluation reports side by side (b - a per headline metric)."""
-        from rewardkit.evaluate.report import ReportError, compare_markdown, compare_reports, load_report
+        """Set two evaluation reports side by side (B - A per metric, which is better) and test the accuracy
+        difference on the pairs both scored (McNemar exact; scores.jsonl beside each report)."""
+        from rewardkit.cli.output import stderr
+        from rewardkit.evaluate.compare import compare_markdown, compare_reports
+        from rewardkit.evaluate.report import ReportError, json_ready, load_report, load_scores
 
         try:
-            rows = compare_reports(load_report(a), load_report(b))
+            result = compare_reports(load_report(a), load_report(b), load_scores(a), load_scores(b))
         except ReportError as exc:
             raise UserError(str(exc)) from exc
+        for warning in result["warnings"]:
+            stderr.print(f"warning: {warning}", highlight=False, markup=False)
         if json_:
-            emit_json(rows)
+            emit_json(json_ready(result))
             return
-        stdout.print(compare_markdown(rows, str(a), str(b)), highlight=False)
+        stdout.print(compare_markdown(result, str(a), str(b)), highlight=False)
 
     app.add_typer(group, name="eval")

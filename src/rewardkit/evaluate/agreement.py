@@ -62,28 +62,65 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> dict[str, float]
     }
 
 
-def repeated_label_agreement(keys: Sequence[Any], first_wins: Sequence[bool]) -> dict[str, Any]:
-    """Agreement between annotators where the same pair was labelled more than once.
+def within_group_rank_correlation(x: Sequence[Sequence[float]], y: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """Spearman and Kendall computed inside each group (``x[g]``, ``y[g]``: the scores and qualities of
+    one prompt's responses), then averaged with equal weight per group. Pooling the groups instead would
+    mostly measure whether the model scores easy prompts' answers higher than hard prompts' (a perfect
+    per-prompt ranker can pool to near 0). Groups where either side is constant have no ranking and are
+    left out; ``n_groups`` counts those used, ``positive_share`` the share with a positive Spearman. No
+    p-value: an average of per-group correlations has none of its own."""
+    rhos, taus = [], []
+    for xs, ys in zip(x, y, strict=True):
+        xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+        if xs.shape != ys.shape:
+            raise ValueError(f"score lists differ in length: {xs.size} vs {ys.size}")
+        if xs.size < 2 or np.ptp(xs) == 0 or np.ptp(ys) == 0:
+            continue
+        # per group by hand rather than scipy's (a hundred small groups; scipy's per-call cost dominated):
+        # Spearman = Pearson of the average ranks; Kendall tau-b = sum sx*sy / sqrt(sum sx^2 * sum sy^2) over
+        # the pairs' signs sx = sign(x_i - x_j), sy likewise
+        rhos.append(float(np.corrcoef(stats.rankdata(xs), stats.rankdata(ys))[0, 1]))
+        sx, sy = np.sign(xs[:, None] - xs[None, :]), np.sign(ys[:, None] - ys[None, :])
+        taus.append(float(np.sum(sx * sy) / np.sqrt(np.sum(sx * sx) * np.sum(sy * sy))))
+    nan = float("nan")
+    return {
+        "spearman": float(np.mean(rhos)) if rhos else nan,
+        "kendall": float(np.mean(taus)) if taus else nan,
+        "positive_share": float(np.mean(np.asarray(rhos) > 0)) if rhos else nan,
+        "n_groups": len(rhos),
+        "method": "within each prompt, averaged over prompts",
+    }
+
+
+def repeated_label_agreement(keys: Sequence[Any], first_wins: Sequence[bool], annotators: Sequence[str | None]) -> dict[str, Any]:
+    """Agreement between annotators where two different annotators labelled the same pair.
 
     ``keys[i]`` identifies pair i regardless of order (e.g. prompt + the two responses sorted);
-    ``first_wins[i]`` says whether the response that sorts first was the one chosen. For every key seen at
-    least twice, its first two labels are compared: percent agreement and Cohen's kappa (the two labels
-    play the two raters). ``n`` is the number of repeated pairs; nan when there are none."""
-    if len(keys) != len(first_wins):
-        raise ValueError(f"{len(keys)} keys but {len(first_wins)} labels")
-    first: dict[Any, bool] = {}
+    ``first_wins[i]`` says whether the response that sorts first was the one chosen; ``annotators[i]`` who
+    labelled row i (None or "" when the data does not say). For every key, its first label is compared with
+    the first later label by a *different* named annotator: percent agreement and Cohen's kappa over those
+    pairs (``n``). A key met again with no second annotator named is a duplicate row, not a second opinion
+    (AlpacaEval's test file repeats 11 rows verbatim, which agree with themselves perfectly): those are
+    counted in ``duplicate_pairs`` and in nothing else."""
+    if not len(keys) == len(first_wins) == len(annotators):
+        raise ValueError(f"{len(keys)} keys, {len(first_wins)} labels and {len(annotators)} annotators")
+    first: dict[Any, tuple[str, bool]] = {}
+    seen: dict[Any, int] = {}
     rater_1: list[bool] = []
     rater_2: list[bool] = []
     done: set[Any] = set()
-    for key, wins in zip(keys, first_wins):
-        if key in done:
+    for key, wins, who in zip(keys, first_wins, annotators):
+        seen[key] = seen.get(key, 0) + 1
+        if key in done or not who:
             continue
-        if key in first:
-            rater_1.append(first[key])
+        if key not in first:
+            first[key] = (who, bool(wins))
+        elif first[key][0] != who:
+            rater_1.append(first[key][1])
             rater_2.append(bool(wins))
             done.add(key)
-        else:
-            first[key] = bool(wins)
+    duplicates = sum(1 for key, count in seen.items() if count > 1 and key not in done)
     if not rater_1:
-        return {"n": 0, "agreement": float("nan"), "kappa": float("nan")}
-    return {"n": len(rater_1), "agreement": float(np.mean(np.asarray(rater_1) == np.asarray(rater_2))), "kappa": cohen_kappa(rater_1, rater_2)}
+        return {"n": 0, "agreement": float("nan"), "kappa": float("nan"), "duplicate_pairs": duplicates}
+    return {"n": len(rater_1), "agreement": float(np.mean(np.asarray(rater_1) == np.asarray(rater_2))),
+            "kappa": cohen_kappa(rater_1, rater_2), "duplicate_pairs": duplicates}

@@ -4,16 +4,28 @@ Input: groups of responses to the same prompt, each with a ground-truth quality.
 annotations many generators answer the same instruction and the judge's preference against the reference
 output (in [1, 2], above 1.5 = better than the reference) is the quality (``load_alpacaeval_groups``).
 
-For each N, ``n_draws`` random subsets of N responses are drawn per prompt; we average over prompts and
-draws the quality of (a) the reward model's pick (highest score, ties broken by the first drawn), (b) a random
-pick (the subset's mean quality, its expectation), (c) the oracle pick (the best quality). The reward
-model's gain is (a) - (b); (c) - (b) is the most any picker could gain.
+For each N the report gives, averaged over prompts (each prompt weighs the same), the **expected** quality
+over every subset of N of the prompt's k responses (all equally likely) of (a) the reward model's pick
+(highest score), (b) a random pick and (c) the oracle pick (best quality). The reward model's gain is
+(a) - (b); (c) - (b) is the most any picker could gain. The expectations are exact, not drawn:
+
+- Rank the k responses by score, ascending: rank j has j - 1 responses below it. It is the best of a random
+  N-subset exactly when it is in the subset and the other N - 1 come from those j - 1, so
+  ``P(rank j is picked) = C(j - 1, N - 1) / C(k, N)`` (0 for j < N; the top rank gets C(k-1, N-1)/C(k, N) = N/k).
+  The reward pick's expected quality is the sum over ranks of that probability times the quality.
+- **Ties in score** are broken uniformly at random: given that a subset's top score is shared, each tied
+  response in it is equally likely to be picked, so a block of tied responses contributes its total
+  probability times its *mean* quality.
+- The oracle pick is the same sum with the responses ranked by quality (ties in quality change nothing).
+- A random pick's expectation is the group's mean quality, for every N.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,10 +47,32 @@ class ResponseGroup:
     generators: tuple[str, ...] = ()
 
 
-def best_of_n_curve(scores: Sequence[np.ndarray], quality: Sequence[np.ndarray], ns: Sequence[int], *, n_draws: int = 20, seed: int = 0) -> list[dict[str, float]]:
-    """One row per N: mean quality of the reward pick, random pick and oracle pick. ``scores[g]`` and
-    ``quality[g]`` are (k_g,) arrays for group g; groups with fewer than N responses are skipped for that N."""
-    rng = np.random.default_rng(seed)
+@functools.lru_cache(maxsize=1024)
+def pick_probabilities(k: int, n: int) -> np.ndarray:
+    """(k,) P(the response of ascending rank j = 1..k is the best of a uniformly random n-subset):
+    C(j - 1, n - 1) / C(k, n). Sums to 1. (Cached: most groups share a k; the array is read-only.)"""
+    total = math.comb(k, n)
+    out = np.asarray([math.comb(j - 1, n - 1) / total for j in range(1, k + 1)], dtype=float)
+    out.flags.writeable = False
+    return out
+
+
+def expected_pick(key: np.ndarray, quality: np.ndarray, n: int) -> float:
+    """Expected quality of the response with the highest ``key`` in a uniformly random n-subset of the k
+    responses; responses tied in ``key`` share their block's mean quality (a random tie-break)."""
+    key, quality = np.asarray(key, float), np.asarray(quality, float)
+    order = np.argsort(key, kind="stable")
+    key, quality = key[order], quality[order]
+    # tied keys: replace each quality by its tie block's mean (blocks are runs of equal sorted keys)
+    _, block, counts = np.unique(key, return_inverse=True, return_counts=True)
+    block_mean = np.bincount(block, weights=quality) / counts
+    return float(np.dot(pick_probabilities(key.size, n), block_mean[block]))
+
+
+def best_of_n_curve(scores: Sequence[np.ndarray], quality: Sequence[np.ndarray], ns: Sequence[int]) -> list[dict[str, float]]:
+    """One row per N: the exact expected quality of the reward pick, random pick and oracle pick, averaged
+    over groups (module docstring). ``scores[g]`` and ``quality[g]`` are (k_g,) arrays for group g; groups
+    with fewer than N responses are left out of that N (``groups`` counts those kept)."""
     rows = []
     for n in ns:
         picks, randoms, oracles = [], [], []
@@ -46,15 +80,13 @@ def best_of_n_curve(scores: Sequence[np.ndarray], quality: Sequence[np.ndarray],
             s, q = np.asarray(s, float), np.asarray(q, float)
             if s.size < n:
                 continue
-            for _ in range(n_draws):
-                idx = rng.choice(s.size, size=n, replace=False)
-                picks.append(q[idx[int(np.argmax(s[idx]))]])
-                randoms.append(q[idx].mean())
-                oracles.append(q[idx].max())
+            picks.append(expected_pick(s, q, n))
+            randoms.append(float(q.mean()))
+            oracles.append(expected_pick(q, q, n))
         if not picks:
             continue
         reward, random_, oracle = float(np.mean(picks)), float(np.mean(randoms)), float(np.mean(oracles))
-        rows.append({"n": int(n), "reward_pick": reward, "random_pick": random_, "oracle_pick": oracle, "gain": reward - random_, "groups": len(picks) // n_draws})
+        rows.append({"n": int(n), "reward_pick": reward, "random_pick": random_, "oracle_pick": oracle, "gain": reward - random_, "groups": len(picks)})
     return rows
 
 
@@ -104,8 +136,8 @@ def score_groups(score_fn: ScoreFn, groups: Sequence[ResponseGroup]) -> list[np.
     return out
 
 
-def best_of_n_report(scores: Sequence[np.ndarray], groups: Sequence[ResponseGroup], ns: Sequence[int] = (1, 2, 4, 8, 16), *, n_draws: int = 20, seed: int = 0) -> dict[str, Any]:
-    curve = best_of_n_curve(scores, [np.asarray(g.quality) for g in groups], ns, n_draws=n_draws, seed=seed)
+def best_of_n_report(scores: Sequence[np.ndarray], groups: Sequence[ResponseGroup], ns: Sequence[int] = (1, 2, 4, 8, 16)) -> dict[str, Any]:
+    curve = best_of_n_curve(scores, [np.asarray(g.quality) for g in groups], ns)
     # N = 1 has zero gain by construction, so it is left out of the headline numbers
     real = [r for r in curve if r["n"] > 1]
     return {

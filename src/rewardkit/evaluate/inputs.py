@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from rewardkit.data.importers.reader import DATA_SUFFIXES, dataset_splits
 from rewardkit.data.pair_files import PairFileError, is_pair_file, read_pair_file
 from rewardkit.data.types import PreferencePair
@@ -37,3 +39,12 @@ def load_eval_pairs(data: str | Path, *, split: str = "test", snapshot_dir: Path
     if not pairs:
         raise EvalDataError(f"snapshot {snapshot.name}: split {split!r} has no non-tie pairs")
     return pairs
+
+
+def sample_rows(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """Indices (sorted) of ``k`` of ``n`` rows: all of them when k >= n, else a seeded draw without
+    replacement, so a sample (``--max-pairs``, the probed responses, the drift reference) spreads over every
+    source and subset of the data instead of taking whichever comes first in the file."""
+    if k >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))

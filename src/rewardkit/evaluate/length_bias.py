@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,10 +27,17 @@ def length_rule_accuracy(chosen_len: np.ndarray, rejected_len: np.ndarray) -> di
     }
 
 
+def _subset_accuracy(correct: np.ndarray, member: np.ndarray, clusters: Sequence[Any] | None, n_boot: int, seed: int) -> dict[str, Any]:
+    prompts = None if clusters is None else [c for c, m in zip(clusters, member, strict=True) if m]
+    return accuracy_with_interval(correct[member], clusters=prompts, n_boot=n_boot, seed=seed).as_json()
+
+
 def length_bias_report(
-    chosen: np.ndarray, rejected: np.ndarray, chosen_len: np.ndarray, rejected_len: np.ndarray, *, n_boot: int = 1000, seed: int = 0
+    chosen: np.ndarray, rejected: np.ndarray, chosen_len: np.ndarray, rejected_len: np.ndarray, *,
+    clusters: Sequence[Any] | None = None, n_boot: int = 1000, seed: int = 0,
 ) -> dict[str, Any]:
-    """Everything above for (n,) score and (n,) length arrays (lengths in characters or tokens)."""
+    """Everything above for (n,) score and (n,) length arrays (lengths in characters or tokens);
+    ``clusters`` (the pairs' prompts) make the accuracy intervals resample prompts (``accuracy.py``)."""
     chosen_len, rejected_len = np.asarray(chosen_len, float), np.asarray(rejected_len, float)
     correct = strict_correct(chosen, rejected)
     shorter = chosen_len < rejected_len
@@ -38,6 +46,6 @@ def length_bias_report(
     return {
         **length_rule_accuracy(chosen_len, rejected_len),
         "score_length_correlation": rank_correlation(scores, lengths),
-        "accuracy_chosen_shorter": accuracy_with_interval(correct[shorter], n_boot=n_boot, seed=seed).as_json(),
-        "accuracy_chosen_longer": accuracy_with_interval(correct[chosen_len > rejected_len], n_boot=n_boot, seed=seed).as_json(),
+        "accuracy_chosen_shorter": _subset_accuracy(correct, shorter, clusters, n_boot, seed),
+        "accuracy_chosen_longer": _subset_accuracy(correct, chosen_len > rejected_len, clusters, n_boot, seed),
     }

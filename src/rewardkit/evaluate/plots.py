@@ -40,22 +40,31 @@ def margin_histogram(chosen: np.ndarray, rejected: np.ndarray, path: Path) -> Pa
 
 
 def reliability_diagram(curves: Mapping[str, Sequence[Mapping[str, float]]], path: Path) -> Path:
-    """``curves[label]`` = bins with ``confidence`` (mean predicted) and ``accuracy`` (observed)."""
-    fig, ax = plt.subplots(figsize=(5, 5))
+    """``curves[label]`` = bins with ``lo``/``hi`` edges, ``confidence`` (mean predicted), ``accuracy``
+    (observed) and ``count``. Below the diagram, the count per bin: a bin of 3 pairs far from the diagonal
+    says little, one of 3,000 a lot."""
+    fig, (ax, counts) = plt.subplots(2, 1, figsize=(5, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect")
-    for label, bins in curves.items():
-        xs = [b["confidence"] for b in bins]
-        ys = [b["accuracy"] for b in bins]
-        ax.plot(xs, ys, marker="o", label=label)
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted P(chosen better)", ylabel="observed frequency", title="Reliability")
+    width = 1.0 / max(1, len(curves))
+    for k, (label, bins) in enumerate(curves.items()):
+        line = ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", label=label)[0]
+        # side by side within each bin, one bar per curve
+        lefts = [b["lo"] + k * width * (b["hi"] - b["lo"]) for b in bins]
+        counts.bar(lefts, [b["count"] for b in bins], width=[width * (b["hi"] - b["lo"]) for b in bins], align="edge", color=line.get_color(), alpha=0.7)
+    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="observed frequency", title="Reliability")
     ax.legend()
+    counts.set(xlabel="predicted P(chosen better)", ylabel="count per bin")
     return _save(fig, path)
 
 
-def score_vs_length(scores: np.ndarray, lengths: np.ndarray, path: Path) -> Path:
+def score_vs_length(chosen: np.ndarray, rejected: np.ndarray, chosen_len: np.ndarray, rejected_len: np.ndarray, path: Path) -> Path:
+    """Every scored response at (length, score), chosen and rejected in their own colours."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter(lengths, scores, s=6, alpha=0.4)
-    ax.set(xscale="log" if np.min(lengths) > 0 else "linear", xlabel="response length (characters)", ylabel="reward score", title="Score vs length")
+    ax.scatter(rejected_len, rejected, s=6, alpha=0.4, color="tab:orange", label="rejected")
+    ax.scatter(chosen_len, chosen, s=6, alpha=0.4, color="tab:blue", label="chosen")
+    positive = np.min(np.concatenate([chosen_len, rejected_len])) > 0
+    ax.set(xscale="log" if positive else "linear", xlabel="response length (characters)", ylabel="reward score", title="Score vs length")
+    ax.legend(markerscale=3)
     return _save(fig, path)
 
 
@@ -72,14 +81,15 @@ def best_of_n_plot(curve: Sequence[Mapping[str, float]], path: Path) -> Path:
 
 def probe_bars(probes: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
     names = list(probes)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
     rates = np.asarray([probes[n]["rise_rate"] for n in names], float)
     # the 95% interval as error bars (reports written before intervals existed have none)
     low = np.asarray([probes[n].get("rise_rate_low", probes[n]["rise_rate"]) for n in names], float)
     high = np.asarray([probes[n].get("rise_rate_high", probes[n]["rise_rate"]) for n in names], float)
     axes[0].barh(names, rates, xerr=np.vstack([rates - low, high - rates]), color="tab:red", ecolor="black", capsize=3)
-    axes[0].axvline(0.5, color="gray", linestyle="--")
+    axes[0].axvline(0.5, color="gray", linestyle="--", label="0.5: as likely to rise as to fall")
     axes[0].set(xlim=(0, 1), xlabel="rise rate (share of responses scored higher)", title="Reward-hacking probes")
+    axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize="small", frameon=False)  # below: bars fill the axes
     axes[1].barh(names, [probes[n]["mean_change_std"] for n in names], color="tab:orange")
     axes[1].axvline(0.0, color="black", linewidth=1)
     axes[1].set(xlabel="mean score change (std units)")

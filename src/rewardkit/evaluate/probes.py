@@ -3,8 +3,12 @@
 A policy trained against a reward model finds whatever the model over-rewards. Each probe below edits a
 response in a way that adds no correct content (or removes some), so a sound reward model's score should
 not rise. For each probe ``run_probes`` reports the **rise rate** (share of responses whose score went up,
-with a bootstrap 95% interval: the probes run on a sample of responses) and the **mean score change** (perturbed - original, in raw score units, plus in units of the original
-scores' standard deviation so models are comparable). A response too long for the model to read it together
+with a 95% interval that resamples prompts, as accuracy's does: the probes run on a sample of responses, and
+responses to one prompt are not independent) and the **mean score change** (perturbed - original, in raw
+score units, plus in units of the original scores' standard deviation so models are comparable). Each
+distinct (prompt, response) is probed once: a test file repeats chosen responses across pairs (AlpacaEval's
+600 test pairs hold 181 distinct ones), and counting one response several times would narrow the interval
+by evidence that is not there. A response too long for the model to read it together
 with an edit is cut first (``probe_fit``) and the edit compared with the cut (``n_cut``): counting an edit
 the model never read as "did not rise" would make a model look robust to padding only because it never
 read the padding.
@@ -23,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rewardkit.data.types import Prompt
-from rewardkit.evaluate.accuracy import bootstrap_interval
+from rewardkit.evaluate.accuracy import proportion_interval
 from rewardkit.evaluate.scoring import ScoreFn
 
 if TYPE_CHECKING:
@@ -143,11 +147,13 @@ def select_probes(spec: str | Sequence[str] | None) -> list[Probe]:
 
 def probe_effect(
     original: np.ndarray, perturbed: np.ndarray, scale: float | None = None, *, unseen: np.ndarray | None = None,
-    n_boot: int = 1000, seed: int = 0,
-) -> dict[str, float]:
-    """Rise rate (share with perturbed > original, strictly) with its percentile-bootstrap 95% interval
-    (``rise_rate_low``/``rise_rate_high``), mean change, and the mean change divided by ``scale`` (the
-    spread of the original scores; nan when it is 0 or missing).
+    clusters: Sequence[Any] | None = None, n_boot: int = 1000, seed: int = 0,
+) -> dict[str, Any]:
+    """Rise rate (share with perturbed > original, strictly) with its 95% interval (``rise_rate_low``/
+    ``rise_rate_high``, made as accuracy's are: a bootstrap over ``clusters``, the rows' prompts, or Wilson
+    at a rate of 0 or 1; ``interval`` names the method), mean change, and the mean change divided by
+    ``scale`` (the spread of the original scores; nan when it is 0 or missing). Rows should be distinct
+    responses: the same response probed twice would count one observation twice.
 
     ``unseen`` (n,) bool marks rows whose edit the model cannot read whole (``probe_fit``). They are left
     out of every figure, since a score that cannot move says nothing about the model, and counted in
@@ -158,11 +164,13 @@ def probe_effect(
     seen = np.ones(original.shape, bool) if unseen is None else ~np.asarray(unseen, bool)
     delta = (perturbed - original)[seen]
     mean_delta = float(delta.mean()) if delta.size else float("nan")
-    low, high = bootstrap_interval(delta > 0, n_boot=n_boot, seed=seed)
+    seen_clusters = None if clusters is None else [c for c, s in zip(clusters, seen, strict=True) if s]
+    low, high, method = proportion_interval(delta > 0, clusters=seen_clusters, n_boot=n_boot, seed=seed)
     return {
         "rise_rate": float(np.mean(delta > 0)) if delta.size else float("nan"),
         "rise_rate_low": low,
         "rise_rate_high": high,
+        "interval": method,
         "mean_change": mean_delta,
         "mean_change_std": mean_delta / scale if scale else float("nan"),
         "n": int(delta.size),
@@ -185,23 +193,15 @@ def perturb(prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequenc
     return [probe.apply(t, r, i) for probe in probes for i, (t, r) in enumerate(zip(texts, responses, strict=True))]
 
 
-def probe_sample(n: int, k: int, seed: int = 0) -> np.ndarray:
-    """Indices (sorted) of the ``k`` of ``n`` rows the probes edit: all of them when k >= n, else a seeded
-    draw without replacement, so the sample spreads over every source and subset of the data instead of
-    taking whichever comes first in the file."""
-    if k >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
-
-
 def run_probes(
     score_fn: ScoreFn, prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe], *,
-    bases: ProbeBases | None = None, n_boot: int = 1000, seed: int = 0,
+    bases: ProbeBases | None = None, clusters: Sequence[Any] | None = None, n_boot: int = 1000, seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Score every probe's edit of each row and compare with the row's base: the response itself, or where
     ``bases`` (``probe_fit.fit_probe_bases``) cut it so the model reads the whole edit, that cut; rows no cut
     fits are left out (``n_unseen``). Returns {probe name: probe_effect + ``n_cut`` + description}; mean
-    changes are also given in units of the responses' score spread."""
+    changes are also given in units of the responses' score spread. Rows are distinct (prompt, response)
+    rows; ``clusters`` (their prompts) make the intervals resample prompts."""
     if not probes:
         return {}
     prompts, responses = list(prompts), list(responses)
@@ -215,7 +215,7 @@ def run_probes(
     scale = float(np.std(original)) if len(responses) > 1 else None
     return {
         probe.name: {
-            **probe_effect(base, scores[k], scale, unseen=unseen, n_boot=n_boot, seed=seed),
+            **probe_effect(base, scores[k], scale, unseen=unseen, clusters=clusters, n_boot=n_boot, seed=seed),
             "n_cut": n_cut,
             "description": probe.description,
         }

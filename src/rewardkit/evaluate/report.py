@@ -1,14 +1,15 @@
-"""Writing an evaluation to disk and comparing two.
+"""Writing an evaluation to disk.
 
 ``write_report(result, out)`` writes ``report.json`` (everything), ``report.md`` (the summary table and
-sections), ``report.html`` (the same, static, with the PNG plots under ``plots/``). Files are written to a
-temporary folder inside ``out`` and moved into place, so a failed run never leaves half a report.
-``summary(report)`` is the flat table of headline numbers; ``compare_reports(a, b)`` sets two side by side.
+sections), ``report.html`` (the same as a self-contained page: tables, and the plots embedded), the PNG
+plots under ``plots/`` and ``scores.jsonl`` (one line per pair: its id, content key, prompt key and both
+scores, which ``rewardkit eval compare`` pairs across two evaluations). Files are written to a temporary
+folder inside ``out`` and moved into place, so a failed run never leaves half a report.
+``summary(report)`` is the flat table of headline numbers; ``compare.py`` sets two reports side by side.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
@@ -20,7 +21,10 @@ from typing import Any
 import numpy as np
 
 from rewardkit.evaluate import plots
+from rewardkit.evaluate.render import report_blocks, to_html, to_markdown
 from rewardkit.evaluate.run import EvalResult
+
+SCORES_FILE = "scores.jsonl"
 
 
 class ReportError(ValueError):
@@ -37,6 +41,7 @@ def summary(report: dict[str, Any]) -> dict[str, float | None]:
         "accuracy": acc["accuracy"],
         "accuracy_low": acc["low"],
         "accuracy_high": acc["high"],
+        "ties": report["accuracy"].get("ties"),
         "ece_raw": cal.get("raw", {}).get("ece"),
         "ece_stored_temperature": (cal.get("stored_temperature") or {}).get("ece"),
         "brier_raw": cal.get("raw", {}).get("brier"),
@@ -52,6 +57,9 @@ def summary(report: dict[str, Any]) -> dict[str, float | None]:
     if "best_of_n" in report:
         out["best_of_n_max_gain"] = report["best_of_n"]["max_gain"]
         out["best_of_n_gain_at_largest_n"] = report["best_of_n"].get("gain_at_largest_n")
+    rq = report.get("agreement", {}).get("reward_vs_quality")
+    if rq and "n_groups" in rq:  # older reports pooled it over prompts: not the same number
+        out["reward_vs_quality_spearman"] = rq["spearman"]
     if "model_ranking" in report:
         out["model_ranking_spearman"] = report["model_ranking"]["spearman"]
     if "drift" in report:
@@ -62,94 +70,6 @@ def summary(report: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4f}"
-    return str(value)
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-INT8_CAVEAT = ("**Scored in int8** (`--dtype int8`): int8 moves scores, more for longer responses, so accuracy and "
-               "length-bias figures here are not the model's own; evaluate in fp32 for figures you keep or compare.")
-
-
-def render_markdown(report: dict[str, Any], images: list[str]) -> str:
-    meta = report.get("meta", {})
-    parts = [f"# Reward model evaluation: {meta.get('model', '?')}", "", f"Data: `{meta.get('data', '?')}` ({report['n_pairs']} pairs)", ""]
-    if meta.get("dtype") == "qint8":
-        parts += [INT8_CAVEAT, ""]
-    parts += ["## Summary", "", _table(["metric", "value"], [[k, v] for k, v in summary(report).items()]), ""]
-    groups = report["accuracy"]["by_group"]
-    for name, by in groups.items():
-        parts += [f"## Accuracy by {name}", "", _table([name, "accuracy", "95% low", "95% high", "n"], [[g, a["accuracy"], a["low"], a["high"], a["n"]] for g, a in by.items()]), ""]
-    if report.get("calibration"):
-        cal = report["calibration"]
-        rows = [[name, c["temperature"], c["ece"], c["brier"]] for name, c in (("raw", cal.get("raw")), ("stored temperature", cal.get("stored_temperature"))) if c]
-        parts += ["## Calibration of P(chosen better)", "", _table(["scores", "temperature", "ECE", "Brier"], rows), "",
-                  f"Temperature fitted on these pairs: {_fmt(cal.get('fitted_temperature'))}"
-                  + (" (a bound of the search: no minimum inside it)." if cal.get("fitted_temperature_at_bound") else "."), ""]
-    if report.get("length_bias"):
-        lb = report["length_bias"]
-        rows = [["rule: the longer response wins", lb["longer_wins"], None, None, None],
-                ["rule: the shorter response wins", lb["shorter_wins"], None, None, None]]
-        rows += [[f"model, pairs where the chosen response is {side}", a["accuracy"], a["low"], a["high"], a["n"]]
-                 for side, a in (("shorter", lb.get("accuracy_chosen_shorter")), ("longer", lb.get("accuracy_chosen_longer"))) if a]
-        corr = lb.get("score_length_correlation") or {}
-        parts += ["## Length bias", "", _table(["", "accuracy", "95% low", "95% high", "n"], rows), "",
-                  f"Spearman(score, response length): {_fmt(corr.get('spearman'))}.", ""]
-    agreement = report.get("agreement", {})
-    if agreement:
-        rows = [["model vs all annotators", agreement["model_vs_annotators"]["kappa"], None, agreement["model_vs_annotators"]["n"]]]
-        rows += [[f"model vs {kind}", a["kappa"], None, a["n"]] for kind, a in agreement.get("by_annotator_kind", {}).items()]
-        between = agreement.get("between_annotators")
-        if between and between["n"]:
-            rows.append(["annotators on repeated pairs", between["kappa"], between["agreement"], between["n"]])
-        parts += ["## Agreement (Cohen's kappa)", "", _table(["raters", "kappa", "raw agreement", "n"], rows), ""]
-        rating = agreement.get("score_gap_vs_rating")
-        if rating and rating["n"]:
-            parts += ["Score gap (chosen - rejected) vs the source's rating of the gap (its margin, else the preference "
-                      f"strength), n={rating['n']}: Spearman {_fmt(rating['spearman'])}, Kendall {_fmt(rating['kendall'])}.", ""]
-    if report.get("probes"):
-        parts += ["## Reward-hacking probes", "", _table(["probe", "rise rate", "95% interval", "mean change", "change (std)", "n", "of which cut", "unseen"], [[n, p["rise_rate"], f"{_fmt(p.get('rise_rate_low'))}-{_fmt(p.get('rise_rate_high'))}", p["mean_change"], p["mean_change_std"], p["n"], p.get("n_cut", 0), p.get("n_unseen", 0)] for n, p in report["probes"].items()]), "",
-                  "of which cut: responses too long for the model to read them with every edit within max_length; their edits are compared with the response cut at its last sentence end that leaves room. "
-                  "unseen: not even the first word leaves room; left out of the figures.", ""]
-    if "best_of_n" in report:
-        parts += ["## Best-of-N", "", _table(["N", "reward pick", "random pick", "oracle pick", "gain", "groups"], [[r["n"], r["reward_pick"], r["random_pick"], r["oracle_pick"], r["gain"], r["groups"]] for r in report["best_of_n"]["curve"]]), ""]
-    if "model_ranking" in report:
-        mr = report["model_ranking"]
-        parts += ["## Model ranking", "", f"Spearman {_fmt(mr['spearman'])}, Kendall {_fmt(mr['kendall'])} over {mr['n']} models.", ""]
-        parts += [_table(["generator", "mean reward", "reference", "count"], [[m["generator"], m["mean_reward"], m["reference"], m["count"]] for m in mr["models"]]), ""]
-    if "drift" in report:
-        parts += ["## Distribution shift (vs reference)", "", _table(["feature", "PSI", "verdict", "KS", "KS p"], [[n, f["psi"], f["psi_verdict"], f["ks_statistic"], f["ks_p_value"]] for n, f in report["drift"]["features"].items()]), "", f"OOD rate: {_fmt(report['drift']['ood_rate'])}", ""]
-    if "rewardbench" in report:
-        rb = report["rewardbench"]
-        parts += ["## RewardBench sections", "", _table(["section", "score"], [[s, v] for s, v in rb["sections"].items()] + [["overall", rb["overall"]]]), ""]
-        if rb.get("missing_subsets"):
-            parts += [f"Not comparable with published RewardBench scores: {len(rb['missing_subsets'])} subsets missing "
-                      f"({', '.join(rb['missing_subsets'])}).", ""]
-    if images:
-        parts += ["## Plots", ""] + [f"![{Path(i).stem}]({i})" for i in images] + [""]
-    return "\n".join(parts)
-
-
-def render_html(markdown_text: str, images: list[str], title: str) -> str:
-    """A static page: the markdown as preformatted text (no JS, no external assets) and the plots."""
-    body = "\n".join(f'<figure><img src="{html.escape(i)}" alt="{html.escape(Path(i).stem)}"><figcaption>{html.escape(Path(i).stem)}</figcaption></figure>' for i in images)
-    return (
-        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{background:#f6f6f6;padding:1em;overflow-x:auto}"
-        "figure{display:inline-block;margin:0.5em}img{max-width:520px}</style></head><body>\n"
-        f"<h1>{html.escape(title)}</h1>\n<pre>{html.escape(markdown_text)}</pre>\n{body}\n</body></html>\n"
-    )
-
-
 def _plots(result: EvalResult, folder: Path) -> list[str]:
     a, r = result.arrays, result.report
     folder.mkdir()
@@ -157,7 +77,7 @@ def _plots(result: EvalResult, folder: Path) -> list[str]:
         plots.score_histograms(a["chosen"], a["rejected"], folder / "score_histograms.png"),
         plots.margin_histogram(a["chosen"], a["rejected"], folder / "margin_histogram.png"),
         plots.reliability_diagram(a["reliability"], folder / "reliability.png"),
-        plots.score_vs_length(np.concatenate([a["chosen"], a["rejected"]]), np.concatenate([a["chosen_len"], a["rejected_len"]]), folder / "score_vs_length.png"),
+        plots.score_vs_length(a["chosen"], a["rejected"], a["chosen_len"], a["rejected_len"], folder / "score_vs_length.png"),
     ]
     if a.get("best_of_n_curve"):
         made.append(plots.best_of_n_plot(a["best_of_n_curve"], folder / "best_of_n.png"))
@@ -190,25 +110,36 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def scores_lines(arrays: dict[str, Any]) -> list[str]:
+    """scores.jsonl's lines: per pair its id, content key (``run.pair_key``), prompt key and both scores."""
+    return [json.dumps({"id": i, "key": k, "prompt": p, "chosen": float(c), "rejected": float(r)})
+            for i, k, p, c, r in zip(arrays["pair_ids"], arrays["pair_keys"], arrays["prompt_keys"], arrays["chosen"], arrays["rejected"], strict=True)]
+
+
 def write_report(result: EvalResult, out: Path, *, make_plots: bool = True) -> dict[str, Path]:
-    """Write report.json/.md/.html (+ plots/) into ``out``; returns the written paths."""
+    """Write report.json/.md/.html, scores.jsonl (+ plots/) into ``out``; returns the written paths."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-report-", dir=out))
+    names = ("report.json", "report.md", "report.html", SCORES_FILE)
     try:
         images = _plots(result, tmp / "plots") if make_plots else []
         title = f"Reward model evaluation: {result.report.get('meta', {}).get('model', '?')}"
-        md = render_markdown(result.report, images)
+        blocks = report_blocks(result.report, images, [[k, v] for k, v in summary(result.report).items()])
         (tmp / "report.json").write_text(json.dumps(json_ready(result.report), indent=2, default=_json_default, allow_nan=False) + "\n", encoding="utf-8")
-        (tmp / "report.md").write_text(md, encoding="utf-8")
-        (tmp / "report.html").write_text(render_html(md, images, title), encoding="utf-8")
+        (tmp / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
+        (tmp / "report.html").write_text(to_html(blocks, title, {i: (tmp / i).read_bytes() for i in images}), encoding="utf-8")
+        if "pair_keys" in result.arrays:
+            (tmp / SCORES_FILE).write_text("".join(line + "\n" for line in scores_lines(result.arrays)), encoding="utf-8")
         if (out / "plots").exists():
             shutil.rmtree(out / "plots")
-        for name in ("plots", "report.json", "report.md", "report.html"):
+        for name in ("plots", *names):
             if (tmp / name).exists():
                 os.replace(tmp / name, out / name)
+            elif name == SCORES_FILE and (out / name).exists():
+                (out / name).unlink()  # an earlier run's scores would pair with this report's numbers
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {name: out / name for name in ("report.json", "report.md", "report.html")}
+    return {name: out / name for name in names if (out / name).exists()}
 
 
 def load_report(path: Path) -> dict[str, Any]:
@@ -225,16 +156,17 @@ def load_report(path: Path) -> dict[str, Any]:
     return report
 
 
-def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows of {metric, a, b, delta (b - a)} over the union of both summaries."""
-    sa, sb = summary(a), summary(b)
+def load_scores(path: Path) -> list[dict[str, Any]] | None:
+    """The scores.jsonl beside a report (``path``: its folder or its report.json); None when there is none
+    (a report written before rewardkit kept per-pair scores)."""
+    file = (path if path.is_dir() else path.parent) / SCORES_FILE
+    if not file.is_file():
+        return None
     rows = []
-    for key in list(sa) + [k for k in sb if k not in sa]:
-        va, vb = sa.get(key), sb.get(key)
-        delta = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
-        rows.append({"metric": key, "a": va, "b": vb, "delta": delta})
+    for lineno, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            row = json.loads(line)
+            rows.append({"key": str(row["key"]), "prompt": str(row["prompt"]), "chosen": float(row["chosen"]), "rejected": float(row["rejected"])})
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise ReportError(f"{file}:{lineno}: expected a JSON object with key, prompt, chosen and rejected scores") from None
     return rows
-
-
-def compare_markdown(rows: list[dict[str, Any]], name_a: str, name_b: str) -> str:
-    return _table(["metric", name_a, name_b, "delta (b - a)"], [[r["metric"], r["a"], r["b"], r["delta"]] for r in rows])

@@ -10,24 +10,26 @@ JSON-ready ``report`` and the raw arrays the plots need; ``report.write_report``
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from rewardkit.data.types import PreferencePair, prompt_text
+from rewardkit.data.types import PreferencePair, content_hash, prompt_text
 from rewardkit.evaluate import best_of_n as bon
 from rewardkit.evaluate.accuracy import accuracy_by_group, accuracy_with_interval, strict_correct
-from rewardkit.evaluate.agreement import cohen_kappa, positional_labels, rank_correlation, repeated_label_agreement
+from rewardkit.evaluate.agreement import cohen_kappa, positional_labels, rank_correlation, repeated_label_agreement, within_group_rank_correlation
 from rewardkit.evaluate.calibration_report import calibration_report
 from rewardkit.evaluate.drift import drift_report
 from rewardkit.evaluate.length_bias import length_bias_report
 from rewardkit.evaluate.model_ranking import model_ranking
 from rewardkit.evaluate.probe_fit import fit_probe_bases
-from rewardkit.evaluate.probes import perturb, probe_sample, run_probes, select_probes
+from rewardkit.evaluate.inputs import sample_rows
+from rewardkit.evaluate.probes import perturb, run_probes, select_probes
 from rewardkit.evaluate.rewardbench import section_scores
-from rewardkit.evaluate.scoring import CachedScoreFn, ScoreFn, TimedScoreFn, score_pairs
+from rewardkit.evaluate.scoring import CachedScoreFn, ScoreFn, TimedScoreFn, prompt_key, row_key, score_pairs
 
 
 @dataclass(frozen=True)
@@ -37,21 +39,20 @@ class EvalConfig:
     probes: str = "all"
     """Reward-hacking probes: 'all', 'none' or a comma-separated list of names (see evaluate/probes.py)."""
     max_probe_rows: int = 1000
-    """Probe at most this many chosen responses (a seeded sample spread over the data); each probe scores
-    every one again, so probes are most of an evaluation's scoring. At 1,000 a rise rate's 95% interval is
-    at most +-3 points (reported per probe)."""
+    """Probe at most this many distinct chosen responses (a seeded sample spread over the data); each probe
+    scores every one again, so probes are most of an evaluation's scoring. At 1,000 responses to as many
+    prompts a rise rate's 95% interval is at most +-3 points (reported per probe)."""
     n_boot: int = 1000
     """Bootstrap resamples for the 95% intervals."""
     calibration_bins: int = 10
     """Equal-width probability bins for ECE and the reliability diagram."""
     best_of_n_ns: tuple[int, ...] = (1, 2, 4, 8, 16)
     """Values of N for the best-of-N curve (those larger than every group are skipped)."""
-    best_of_n_draws: int = 20
-    """Random subsets drawn per prompt and N."""
     max_reference_rows: int = 1000
-    """Cap on reference (training) pairs scored for the distribution-shift check."""
+    """Cap on reference (training) rows scored for the distribution-shift check: a seeded sample of its
+    distinct (prompt, chosen) rows."""
     seed: int = 0
-    """Seeds the bootstrap, the best-of-N draws and nothing else."""
+    """Seeds the bootstrap, the probe sample and the reference sample."""
 
     def __post_init__(self) -> None:
         select_probes(self.probes)  # raises ValueError naming an unknown probe
@@ -63,8 +64,8 @@ class EvalConfig:
             raise ValueError(f"calibration_bins: expected >= 2, got {self.calibration_bins}")
         if not self.best_of_n_ns or min(self.best_of_n_ns) < 1:
             raise ValueError(f"best_of_n_ns: expected positive integers, got {self.best_of_n_ns}")
-        if self.best_of_n_draws < 1 or self.max_reference_rows < 1:
-            raise ValueError("best_of_n_draws and max_reference_rows must be >= 1")
+        if self.max_reference_rows < 1:
+            raise ValueError(f"max_reference_rows: expected >= 1, got {self.max_reference_rows}")
 
 
 @dataclass
@@ -74,23 +75,54 @@ class EvalResult:
 
 
 def _group_labels(pairs: list[PreferencePair]) -> dict[str, list[str]]:
-    """The groupings that vary in this data: source, subset/category, attribute, annotator kind."""
+    """The groupings that vary in this data: source, subset, category, attribute, annotator kind. A grouping
+    with one group only repeats the overall accuracy, and "source" repeats "subset" when the reader took the
+    subset as the source: both are left out."""
     candidates = {
         "source": [p.source or "-" for p in pairs],
-        "subset": [str(p.metadata.get("subset") or p.metadata.get("category") or "-") for p in pairs],
+        "subset": [str(p.metadata.get("subset") or "-") for p in pairs],
+        "category": [str(p.metadata.get("category") or "-") for p in pairs],
         "attribute": [p.attribute or "overall" for p in pairs],
         "annotator_kind": [p.annotator_kind or "-" for p in pairs],
     }
-    return {name: labels for name, labels in candidates.items() if len(set(labels)) > 1 or labels[0] != "-"}
+    if candidates["source"] == candidates["subset"]:
+        del candidates["source"]
+    return {name: labels for name, labels in candidates.items() if len(set(labels)) > 1}
+
+
+def distinct_rows(prompts: list[Any], responses: list[str]) -> list[int]:
+    """Indices of the first occurrence of each distinct (prompt, response) row, in order."""
+    first: dict[tuple[str, str], int] = {}
+    for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
+        first.setdefault(row_key(p, r), i)
+    return list(first.values())
+
+
+def pair_key(pair: PreferencePair) -> str:
+    """A pair's content, as a key that matches the same pair in another evaluation (ids may be missing)."""
+    return content_hash([prompt_key(pair.prompt), pair.chosen, pair.rejected])
+
+
+def data_fingerprint(pair_keys: list[str]) -> str:
+    """One hash of the evaluated pairs (their ``pair_key``s), in any order: two reports with the same
+    fingerprint saw the same data."""
+    digest = hashlib.sha256()
+    for key in sorted(pair_keys):
+        digest.update(key.encode("ascii"))
+    return digest.hexdigest()[:32]
 
 
 def _chosen_is_a(pairs: list[PreferencePair]) -> np.ndarray:
-    """Positions for kappa: the snapshot's balanced ``chosen_position`` when present, else alternate
-    deterministically by the pair id's hash so both labels occur."""
+    """Positions for kappa: the snapshot's balanced ``chosen_position`` when present, else a or b by a hash
+    of the whole pair id, so both labels occur whatever the ids look like (ids that all end alike, "3-x",
+    once put every chosen response in one position, and a kappa with one label is 0 by construction)."""
     out = []
     for p in pairs:
         pos = p.metadata.get("chosen_position")
-        out.append(pos == "a" if pos in ("a", "b") else int(p.id.encode().hex()[-1], 16) % 2 == 0 if p.id else True)
+        if pos in ("a", "b"):
+            out.append(pos == "a")
+        else:
+            out.append(hashlib.sha256((p.id or pair_key(p)).encode("utf-8")).digest()[0] % 2 == 0)
     return np.asarray(out, dtype=bool)
 
 
@@ -102,9 +134,11 @@ def _agreement(pairs: list[PreferencePair], chosen: np.ndarray, rejected: np.nda
     for kind in sorted(set(kinds.tolist())):
         idx = np.flatnonzero(kinds == kind)
         per_kind[kind] = {"kappa": cohen_kappa([human[i] for i in idx], [model[i] for i in idx]), "n": int(idx.size)}
-    # the same pair labelled more than once (possibly by different annotators, in either order)
-    keys = [(prompt_text(p.prompt), *sorted((p.chosen, p.rejected))) for p in pairs]
+    # the same pair labelled more than once by two named annotators (in either order); a row repeated with no
+    # annotator named is a duplicate, counted as such
+    keys = [(prompt_key(p.prompt), *sorted((p.chosen, p.rejected))) for p in pairs]
     first_wins = [p.chosen <= p.rejected for p in pairs]
+    annotators = [str(p.metadata.get("annotator") or "") for p in pairs]
     # ratings: how much better the source says chosen is (its own score gap, else the preference strength)
     # against the model's gap r_chosen - r_rejected
     rating = [p.margin if p.margin is not None else p.strength for p in pairs]
@@ -113,7 +147,7 @@ def _agreement(pairs: list[PreferencePair], chosen: np.ndarray, rejected: np.nda
     return {
         "model_vs_annotators": {"kappa": cohen_kappa(human, model), "n": len(pairs)},
         "by_annotator_kind": per_kind,
-        "between_annotators": repeated_label_agreement(keys, first_wins),
+        "between_annotators": repeated_label_agreement(keys, first_wins, annotators),
         "score_gap_vs_rating": rank_correlation(gap[rated], [rating[i] for i in rated]) if len(rated) >= 3 else None,
     }
 
@@ -158,13 +192,21 @@ def evaluate(
     timed = TimedScoreFn(score_fn)
     start = time.perf_counter()
     prompts = [p.prompt for p in pairs]
+    chosen_texts, rejected_texts = [p.chosen for p in pairs], [p.rejected for p in pairs]
+    clusters = [prompt_key(p) for p in prompts]  # pairs of one prompt are resampled together (accuracy.py)
+    keys = [pair_key(p) for p in pairs]
     probes = select_probes(config.probes)
-    probed = probe_sample(len(pairs), config.max_probe_rows, config.seed)
-    probe_prompts, probe_chosen = [prompts[i] for i in probed], [pairs[i].chosen for i in probed]
+    # probes and drift look at responses, and a test file repeats a chosen response across pairs: each
+    # distinct (prompt, chosen) row counts once
+    distinct = distinct_rows(prompts, chosen_texts)
+    probed = [distinct[i] for i in sample_rows(len(distinct), config.max_probe_rows, config.seed)]
+    probe_prompts, probe_chosen = [prompts[i] for i in probed], [chosen_texts[i] for i in probed]
     # a response too long to read with its edits is cut first (probe_fit): edits and bases, scored below
     probe_bases = fit_probe_bases(getattr(score_fn, "encode", None), probe_prompts, probe_chosen, probes)
     probe_edits = perturb(probe_prompts, probe_bases.texts, probes)  # (len(probes) * len(probed),), probe-major
-    ref = (reference_pairs or [])[: config.max_reference_rows]
+    ref_all = reference_pairs or []
+    ref_distinct = distinct_rows([p.prompt for p in ref_all], [p.chosen for p in ref_all])
+    ref = [ref_all[ref_distinct[i]] for i in sample_rows(len(ref_distinct), config.max_reference_rows, config.seed)]
     groups = best_of_n_groups or []
     step("scoring")
     # Every row the report needs (pairs, probe edits, reference, best-of-N responses) goes to the scorer in
@@ -172,58 +214,73 @@ def evaluate(
     # response that is also a pair's) is scored once. The stages below read the cache.
     all_prompts = prompts * 2 + probe_prompts * (len(probes) + 1) + [p.prompt for p in ref] + [g.prompt for g in groups for _ in g.responses]
     all_responses = (
-        [p.chosen for p in pairs] + [p.rejected for p in pairs] + probe_bases.texts + probe_edits
+        chosen_texts + rejected_texts + probe_bases.texts + probe_edits
         + [p.chosen for p in ref] + [r for g in groups for r in g.responses]
     )
     cached = CachedScoreFn(timed)
     cached.prefetch(all_prompts, all_responses)
-    chosen, rejected = score_pairs(cached, prompts, [p.chosen for p in pairs], [p.rejected for p in pairs])
+    chosen, rejected = score_pairs(cached, prompts, chosen_texts, rejected_texts)
     correct = strict_correct(chosen, rejected)
-    chosen_len = np.asarray([len(p.chosen) for p in pairs], float)
-    rejected_len = np.asarray([len(p.rejected) for p in pairs], float)
+    chosen_len = np.asarray([len(c) for c in chosen_texts], float)
+    rejected_len = np.asarray([len(r) for r in rejected_texts], float)
 
-    report: dict[str, Any] = {"n_pairs": len(pairs), "config": asdict(config), "temperature": temperature}
+    boot = {"n_boot": config.n_boot, "seed": config.seed}
+    report: dict[str, Any] = {
+        "n_pairs": len(pairs), "n_prompts": len(set(clusters)), "data_fingerprint": data_fingerprint(keys),
+        "config": asdict(config), "temperature": temperature,
+    }
     report["accuracy"] = {
-        "overall": accuracy_with_interval(correct, n_boot=config.n_boot, seed=config.seed).as_json(),
+        "overall": accuracy_with_interval(correct, clusters=clusters, **boot).as_json(),
         "ties": int(np.sum(chosen == rejected)),
         "mean_margin": float(np.mean(chosen - rejected)),
         "by_group": {
-            name: {g: a.as_json() for g, a in accuracy_by_group(correct, labels, n_boot=config.n_boot, seed=config.seed).items()}
+            name: {g: a.as_json() for g, a in accuracy_by_group(correct, labels, clusters=clusters, **boot).items()}
             for name, labels in _group_labels(pairs).items()
         },
     }
-    arrays: dict[str, Any] = {"chosen": chosen, "rejected": rejected, "chosen_len": chosen_len, "rejected_len": rejected_len}
+    arrays: dict[str, Any] = {
+        "chosen": chosen, "rejected": rejected, "chosen_len": chosen_len, "rejected_len": rejected_len,
+        # per-pair identities for the scores file `rewardkit eval compare` pairs two evaluations on
+        "pair_ids": [p.id for p in pairs], "pair_keys": keys,
+        "prompt_keys": [content_hash(c, 16) for c in clusters],
+    }
     step("calibration")
     report["calibration"], arrays["reliability"] = calibration_report(chosen - rejected, temperature, n_bins=config.calibration_bins)
     report["agreement"] = _agreement(pairs, chosen, rejected)
-    report["length_bias"] = length_bias_report(chosen, rejected, chosen_len, rejected_len, n_boot=config.n_boot, seed=config.seed)
+    report["length_bias"] = length_bias_report(chosen, rejected, chosen_len, rejected_len, clusters=clusters, **boot)
     rb = _rewardbench(pairs, correct)
     if rb is not None:
         report["rewardbench"] = rb
 
     if probes:
         step("probes")
-        report["probes"] = run_probes(cached, probe_prompts, probe_chosen, probes, bases=probe_bases, n_boot=config.n_boot, seed=config.seed)
+        report["probes"] = run_probes(cached, probe_prompts, probe_chosen, probes, bases=probe_bases,
+                                      clusters=[clusters[i] for i in probed], **boot)
+        report["probe_rows"] = {"distinct_chosen": len(distinct), "probed": len(probed),
+                                "prompts": len({clusters[i] for i in probed})}
 
     if reference_pairs:
         step("distribution shift")
-        ref_prompts = [p.prompt for p in ref]
-        ref_scores = cached(ref_prompts, [p.chosen for p in ref])
+        ref_prompts, ref_chosen = [p.prompt for p in ref], [p.chosen for p in ref]
+        cur_prompts, cur_chosen = [prompts[i] for i in distinct], [chosen_texts[i] for i in distinct]
         report["drift"] = drift_report(
-            _input_features([prompt_text(p) for p in ref_prompts], [p.chosen for p in ref], ref_scores,
-                            cached.features(ref_prompts, [p.chosen for p in ref])),
-            _input_features([prompt_text(p) for p in prompts], [p.chosen for p in pairs], chosen,
-                            cached.features(prompts, [p.chosen for p in pairs])),
+            _input_features([prompt_text(p) for p in ref_prompts], ref_chosen, cached(ref_prompts, ref_chosen),
+                            cached.features(ref_prompts, ref_chosen)),
+            _input_features([prompt_text(p) for p in cur_prompts], cur_chosen, cached(cur_prompts, cur_chosen),
+                            cached.features(cur_prompts, cur_chosen)),
         )
+        # the drift rows are the distinct chosen rows; name flagged ones by their first pair
+        report["drift"]["ood_rows"] = [distinct[i] for i in report["drift"]["ood_rows"]]
 
     if best_of_n_groups:
         step("best-of-N")
         group_scores = bon.score_groups(cached, best_of_n_groups)
-        report["best_of_n"] = bon.best_of_n_report(group_scores, best_of_n_groups, config.best_of_n_ns, n_draws=config.best_of_n_draws, seed=config.seed)
+        report["best_of_n"] = bon.best_of_n_report(group_scores, best_of_n_groups, config.best_of_n_ns)
         arrays["best_of_n_curve"] = report["best_of_n"]["curve"]
-        flat_scores = np.concatenate(group_scores)
-        flat_quality = np.concatenate([np.asarray(g.quality, float) for g in best_of_n_groups])
-        report["agreement"]["reward_vs_quality"] = rank_correlation(flat_scores, flat_quality)
+        qualities = [np.asarray(g.quality, float) for g in best_of_n_groups]
+        # within each prompt: pooled over prompts, a correlation mostly says which prompts are easy
+        report["agreement"]["reward_vs_quality"] = within_group_rank_correlation(group_scores, qualities)
+        flat_scores, flat_quality = np.concatenate(group_scores), np.concatenate(qualities)
         generators = [gen for g in best_of_n_groups for gen in g.generators]
         if len(generators) == flat_scores.size and len(set(generators)) > 2:
             report["model_ranking"] = model_ranking(flat_scores.tolist(), flat_quality.tolist(), generators)

@@ -62,9 +62,15 @@ class TimedScoreFn:
             self.rows += len(responses)
 
 
-def _row_key(prompt: Prompt, response: str) -> tuple[str, str]:
-    # a chat prompt (list of messages) keys by its JSON: two prompts are the same row only if every turn is
-    return (prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True), response)
+def prompt_key(prompt: Prompt) -> str:
+    """A prompt as a hashable key: a chat prompt (list of messages) keys by its JSON, so two prompts are
+    the same only if every turn is."""
+    return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True)
+
+
+def row_key(prompt: Prompt, response: str) -> tuple[str, str]:
+    """The identity of a scored row: the same (prompt, response) always gets the same score."""
+    return (prompt_key(prompt), response)
 
 
 @dataclass
@@ -78,16 +84,16 @@ class CachedScoreFn:
     feature_cache: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
 
     def prefetch(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> None:
-        self._fill(prompts, responses, [_row_key(p, r) for p, r in zip(prompts, responses, strict=True)])
+        self._fill(prompts, responses, [row_key(p, r) for p, r in zip(prompts, responses, strict=True)])
 
     def __call__(self, prompts: list[Prompt], responses: list[str]) -> np.ndarray:
-        keys = [_row_key(p, r) for p, r in zip(prompts, responses, strict=True)]
+        keys = [row_key(p, r) for p, r in zip(prompts, responses, strict=True)]
         self._fill(prompts, responses, keys)
         return np.asarray([self.cache[k] for k in keys], dtype=float)
 
     def features(self, prompts: list[Prompt], responses: list[str]) -> dict[str, np.ndarray]:
         """The per-row input statistics ``fn`` gave along with the scores (scoring rows not seen yet)."""
-        keys = [_row_key(p, r) for p, r in zip(prompts, responses, strict=True)]
+        keys = [row_key(p, r) for p, r in zip(prompts, responses, strict=True)]
         self._fill(prompts, responses, keys)
         return {name: np.asarray([values[k] for k in keys], dtype=float)
                 for name, values in self.feature_cache.items() if all(k in values for k in keys)}
