@@ -291,6 +291,21 @@ def test_load_report_errors(tmp_path: Path) -> None:
     (tmp_path / "report.json").write_text('{"x": 1}')
     with pytest.raises(ReportError, match="not a rewardkit evaluation report"):
         load_report(tmp_path)
+    assert load_scores(tmp_path) is None  # an older report: no per-pair scores
+    (tmp_path / "scores.jsonl").write_text('{"key": "k", "prompt": "q", "chosen": 1.0, "rejected": 0.5}\n{"key": "k2"}\n')
+    with pytest.raises(ReportError, match=r"scores.jsonl:2: expected a JSON object with key, prompt, chosen and rejected"):
+        load_scores(tmp_path)
+
+
+def test_compare_of_reports_without_fingerprints_checks_what_it_can() -> None:
+    old = evaluate(length_scorer, _pairs(), EvalConfig(n_boot=20, probes="none")).report
+    del old["data_fingerprint"]
+    old["meta"] = {"data": "a.jsonl", "split": None}
+    other = {**old, "meta": {"data": "b.jsonl", "split": None}}
+    warnings = compare_reports(old, other)["warnings"]
+    assert any("different data (data 'a.jsonl' vs 'b.jsonl')" in w for w in warnings)
+    assert any("without a data fingerprint" in w for w in warnings) and any("no paired test" in w for w in warnings)
+    assert compare_reports(old, old)["paired"] is None
 
 
 def test_config_validates() -> None:
