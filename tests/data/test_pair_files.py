@@ -52,6 +52,14 @@ def test_every_trl_shape_is_read(tmp_path: Path, name: str) -> None:
     assert pairs[0].prompt_id == pairs[1].prompt_id  # same prompt text, same prompt id (the split by prompt uses it)
 
 
+def test_category_and_annotator_are_kept_for_the_evaluation(tmp_path: Path) -> None:
+    rows = [{"prompt": "hi", "chosen": "hello", "rejected": "go away", "category": "chat", "annotator": "ann-1"},
+            {"prompt": "hi", "chosen": "hello", "rejected": "go away", "annotator": ""}]
+    a, b = read_pair_file(_write(tmp_path / "pairs.jsonl", rows))
+    assert a.metadata == {"category": "chat", "annotator": "ann-1"}
+    assert b.metadata == {}  # empty values are absent, not ""
+
+
 def test_csv_and_parquet_rows(tmp_path: Path) -> None:
     csv = tmp_path / "rb.csv"
     csv.write_text('prompt,chosen,rejected,subset,margin\nhi,hello,go away,refusals,\n"[{""role"": ""user"", ""content"": ""Sky?""}]",Blue.,Green.,chat,0.5\n')

@@ -5,7 +5,9 @@ Any file the importers read (``.jsonl`` / ``.json``, ``.jsonl.gz``, ``.csv``, ``
 ``datasets``; ``importers/reader.py``) of TRL preference rows in any of TRL's four shapes (``importers/trl.py``:
 explicit or implicit prompt, text or chat messages). Optional columns: ``margin`` (a number, the margin
 losses use), ``attribute``, ``subset`` (RewardBench's column: kept as ``metadata["subset"]``, and as the source
-when there is none), ``source``, ``annotator_kind``, ``id``.
+when there is none), ``category`` (kept as ``metadata["category"]``: the evaluation groups accuracy by it),
+``annotator`` (who labelled the row, ``metadata["annotator"]``: between-annotator agreement needs it),
+``source``, ``annotator_kind``, ``id``.
 
 An implicit text prompt in HH-RLHF transcript form (``"\\n\\nHuman: ... \\n\\nAssistant: ..."``) is cut after
 the last ``"\\n\\nAssistant:"`` both sides share (``split_shared_prompt``) rather than at their longest common
@@ -85,7 +87,8 @@ def pair_from_record(record: dict[str, Any], default_source: str) -> PreferenceP
         annotator_kind=fields.optional_text(record, "annotator_kind"),
         attribute=fields.optional_text(record, "attribute") or None,
         prompt_id=content_hash(prompt_text(prompt)),
-        metadata={"subset": subset} if subset else {},
+        metadata={k: v for k, v in (("subset", subset), ("category", fields.optional_text(record, "category")),
+                                    ("annotator", fields.optional_text(record, "annotator"))) if v},
     )
 
 
