@@ -10,11 +10,14 @@ import pytest
 from rewardkit.model.calibration import (
     bin_index,
     brier_score,
+    calibrate,
     expected_calibration_error,
     fit_temperature,
     normalize,
+    reference_pairs,
     reliability_bins,
     reward_stats,
+    temperature_at_bound,
     temperature_nll,
 )
 
@@ -128,3 +131,57 @@ def test_accepts_torch_tensors():
     assert expected_calibration_error(torch.tensor(PROBS), torch.tensor(LABELS)) == pytest.approx(0.1375)
     assert brier_score(torch.tensor(PROBS, dtype=torch.bfloat16), torch.tensor(LABELS)) == pytest.approx(0.158125, abs=2e-3)
     assert normalize(torch.tensor([[3.0, 5.0]]), 3.0, 2.0).tolist() == [[0.0, 1.0]]  # shape kept
+
+
+def test_reference_pairs_spread_evenly_and_take_both_sides():
+    # 512 responses from 1,000 pairs: 256 pairs, i * 1000 // 256 -> 0, 3, 7, 11, ..., 996
+    rows = reference_pairs(1000, 512)
+    assert len(rows) == 256 and len(set(rows.tolist())) == 256
+    assert rows[:4].tolist() == [0, 3, 7, 11] and rows[-1] == 996
+    assert reference_pairs(10, 512).tolist() == list(range(10))  # fewer pairs than asked: every pair
+    assert reference_pairs(5, 1).tolist() == [0]  # at least one pair
+    with pytest.raises(ValueError, match="size >= 1"):
+        reference_pairs(5, 0)
+
+
+def test_the_reference_holds_equal_numbers_of_chosen_and_rejected():
+    # 1,000 pairs, chosen reward 1 and rejected 0 everywhere: a reference of both sides has mean 0.5 and
+    # std 0.5. The old reference, the first 1,024 rows of [chosen..., rejected...], was 1,000 chosen and 24
+    # rejected: mean 0.977
+    chosen, rejected = np.ones(1000), np.zeros(1000)
+    cal = calibrate(chosen, rejected, np.ones(1000, dtype=bool), reference_size=512)
+    assert (cal.reward_mean, cal.reward_std) == (0.5, 0.5)
+
+
+def test_calibrate_matches_the_statistics_of_all_responses_on_noisy_scores():
+    # the reviewer's case: rejected ~ N(0, 1), chosen = rejected + 1 + N(0, 0.5^2); over all 2,000 responses the
+    # mean is about 0.5. An evenly spread half of the pairs, both sides, lands within 0.1 of it
+    rng = np.random.default_rng(0)
+    rejected = rng.normal(size=1000)
+    chosen = rejected + 1.0 + 0.5 * rng.normal(size=1000)
+    cal = calibrate(chosen, rejected, np.ones(1000, dtype=bool), reference_size=512)
+    every = reward_stats(np.concatenate([chosen, rejected]))
+    assert abs(cal.reward_mean - every[0]) < 0.1 and abs(cal.reward_std - every[1]) < 0.1
+
+
+def test_calibrate_fits_t_on_both_orientations_of_the_decided_pairs_only():
+    # d = [2, -1] decided, plus a tie whose d = 50 must not count: T is fitted on (2, 1), (-1, 1), (-2, 0), (1, 0)
+    chosen, rejected = np.array([2.0, 0.0, 50.0]), np.array([0.0, 1.0, 0.0])
+    cal = calibrate(chosen, rejected, np.array([True, True, False]), reference_size=512)
+    assert cal.temperature == fit_temperature(np.array([2.0, -1.0, -2.0, 1.0]), np.array([1.0, 1.0, 0.0, 0.0]))
+    assert cal.at_bound is None and cal.ece_before is not None
+    # the reference includes the tie: mean of [2, 0, 50, 0, 1, 0] = 53 / 6
+    assert cal.reward_mean == pytest.approx(53 / 6)
+    # fewer than two decided pairs: T = 1, and no ECE without any
+    lone = calibrate(np.array([1.0]), np.array([0.0]), np.array([False]), reference_size=512)
+    assert (lone.temperature, lone.at_bound, lone.ece_before, lone.ece_after) == (1.0, None, None, None)
+
+
+def test_a_temperature_at_a_search_bound_is_flagged():
+    assert temperature_at_bound(1e-2) == "lower" and temperature_at_bound(1e2) == "upper"
+    assert temperature_at_bound(0.7) is None
+    # every chosen above its rejected: the NLL falls all the way down, T stops at the lower bound
+    cal = calibrate(np.array([1.0, 2.0, 3.0]), np.zeros(3), np.ones(3, dtype=bool), reference_size=512)
+    assert (cal.temperature, cal.at_bound) == (1e-2, "lower")
+    anti = calibrate(np.zeros(3), np.array([1.0, 2.0, 3.0]), np.ones(3, dtype=bool), reference_size=512)
+    assert anti.at_bound == "upper"

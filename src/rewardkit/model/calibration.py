@@ -7,10 +7,12 @@ compares the mean predicted P with the observed fraction of positives.
     ece = expected_calibration_error(p, y)            # equal-width bins on [0, 1]
     T = fit_temperature(r_a - r_b, y)                 # P = sigmoid(d / T) minimises NLL
     mean, std = reward_stats(reference_rewards); normalize(r, mean, std)
+    cal = calibrate(r_chosen, r_rejected, decided, reference_size)   # all a model card stores, at once
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -89,6 +91,15 @@ def temperature_nll(score_diffs: np.ndarray, labels: np.ndarray, temperature: fl
 T_MIN, T_MAX = 1e-2, 1e2
 """fit_temperature's search range: a result equal to either bound is a limit, not an estimate."""
 
+BOUND_NOTES = {
+    "lower": "the lower bound of the search: the validation NLL was still falling at T = 0.01 (the pairs are "
+             "perfectly or almost perfectly separated, or the score differences are tiny), so the best T is smaller "
+             "still; T is a limit, not an estimate, and P(a better than b) is not calibrated",
+    "upper": "the upper bound of the search: on validation the scores are unrelated or anti-correlated to the "
+             "labels, so P(a better than b) comes out near 0.5 for every pair",
+}
+"""What a fitted temperature at a bound means, for the model card and the training log."""
+
 
 def fit_temperature(
     score_diffs: np.ndarray, labels: np.ndarray, t_min: float = T_MIN, t_max: float = T_MAX, iters: int = 100
@@ -125,6 +136,16 @@ def fit_temperature(
     return float(1.0 / np.exp(0.5 * (lo + hi)))
 
 
+def temperature_at_bound(temperature: float, t_min: float = T_MIN, t_max: float = T_MAX) -> str | None:
+    """'lower' or 'upper' when a fitted T is a bound of ``fit_temperature``'s search (a limit, not an
+    estimate: ``BOUND_NOTES``), else None."""
+    if temperature <= t_min:
+        return "lower"
+    if temperature >= t_max:
+        return "upper"
+    return None
+
+
 def reward_stats(rewards: np.ndarray) -> tuple[float, float]:
     """(mean, std) of rewards on a reference set, std with ddof = 0. A constant set gets std 1, so
     normalizing only shifts it instead of dividing by zero."""
@@ -140,3 +161,59 @@ def normalize(scores: np.ndarray, mean: float, std: float) -> np.ndarray:
     if not std > 0:
         raise ValueError(f"std must be > 0, got {std}")
     return (as_array(scores).reshape(np.shape(scores)) - mean) / std
+
+
+def reference_pairs(n_pairs: int, size: int) -> np.ndarray:
+    """Indices of the validation pairs whose responses, chosen AND rejected, form the normalization reference
+    set of ``size`` responses: size // 2 pairs (at least 1; every pair when there are fewer), spread evenly
+    over all n_pairs (pair i * n_pairs // k for i < k), so a file sorted by topic or source is not read from
+    one end only. Both sides of each pair, because what gets scored is both: a reference of chosen
+    responses alone sits higher than the responses a model is asked about."""
+    if n_pairs < 0 or size < 1:
+        raise ValueError(f"need n_pairs >= 0 and size >= 1, got {n_pairs}, {size}")
+    k = max(1, size // 2)
+    if k >= n_pairs:
+        return np.arange(n_pairs, dtype=np.int64)
+    return np.arange(k, dtype=np.int64) * n_pairs // k
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a model card stores about a score, fitted on validation (``calibrate``)."""
+
+    temperature: float
+    """T of P(a better than b) = sigmoid((s_a - s_b) / T); 1 when fewer than 2 decided pairs."""
+    at_bound: str | None
+    """'lower' / 'upper' when T is a bound of the search (``temperature_at_bound``), else None."""
+    reward_mean: float
+    reward_std: float
+    """Mean and std (ddof 0) of the score over the reference set (``reference_pairs``, both sides)."""
+    ece_before: float | None
+    ece_after: float | None
+    """ECE of sigmoid(d) and of sigmoid(d / T) on the decided pairs, both orientations; None without any."""
+
+
+def calibrate(chosen: Any, rejected: Any, decided: Any, reference_size: int) -> Calibration:
+    """Fit temperature and normalization of one score from its validation values: ``chosen``/``rejected``
+    [N] the score of each pair's two responses, ``decided`` [N] True where the pair is not a tie.
+
+    P(a > b) is symmetric, so T is fitted on both orientations of each decided pair, (d, 1) and (-d, 0):
+    the fitted curve passes through 0.5 at d = 0. Ties take part in the reference set only."""
+    c, r = as_array(chosen), as_array(rejected)
+    keep = as_array(decided) > 0.5
+    if not c.shape == r.shape == keep.shape:
+        raise ValueError(f"chosen ({c.size}), rejected ({r.size}) and decided ({keep.size}) differ in length")
+    d = (c - r)[keep]
+    both = np.concatenate([d, -d])
+    labels = np.concatenate([np.ones_like(d), np.zeros_like(d)])
+    temperature = fit_temperature(both, labels) if d.size >= 2 else 1.0
+    rows = reference_pairs(c.size, reference_size)
+    mean, std = reward_stats(np.concatenate([c[rows], r[rows]]))
+    return Calibration(
+        temperature=float(temperature),
+        at_bound=temperature_at_bound(temperature) if d.size >= 2 else None,
+        reward_mean=mean,
+        reward_std=std,
+        ece_before=expected_calibration_error(_sigmoid(both), labels) if d.size else None,
+        ece_after=expected_calibration_error(_sigmoid(both / temperature), labels) if d.size else None,
+    )
