@@ -214,20 +214,64 @@ def test_score_cli(tmp_path: Path, scorer: BatchScorer) -> None:
     assert len(read_rows(gz)) == 4
 
 
-def test_ensemble_mean_and_std(tmp_path: Path) -> None:
-    folder = tmp_path / "ens"
-    for i in range(3):
-        build_tiny_model(folder / f"member_{i}", seed=10 + i)
-    card = json.loads((folder / "member_0" / "rewardkit.json").read_text())
-    (folder / "rewardkit.json").write_text(json.dumps({**card, "members": [f"member_{i}" for i in range(3)]}))
-    ens = load_scorer(str(folder), dtype="fp32")
-    assert len(ens.members) == 3
+def build_ensemble(folder: Path, top: dict[str, Any], stats: list[tuple[float, float]]) -> Path:
+    """Three tiny members (seeds 10-12) with reference (mean, std) ``stats[i]``, under an ensemble card ``top``."""
+    for i, (mean, std) in enumerate(stats):
+        build_tiny_model(folder / f"member_{i}", seed=10 + i, mean=mean, std=std)
+    (folder / "rewardkit.json").write_text(json.dumps({"max_length": 128, **top, "members": [f"member_{i}" for i in range(len(stats))]}))
+    return folder
+
+
+def test_ensemble_members_are_standardized_before_mean_and_std(tmp_path: Path) -> None:
+    stats = [(0.5, 2.0), (-1.0, 4.0), (3.0, 0.5)]
+    top = {"temperature": 0.7, "reward_mean": 0.2, "reward_std": 0.6, "member_scale": "standardized"}
+    ens = load_scorer(str(build_ensemble(tmp_path / "ens", top, stats)), dtype="fp32")
+    assert len(ens.members) == 3 and ens.card.member_stats == tuple(stats)
     prompts, responses = ["q1", "q2 " * 5], ["a", "b " * 7]
     res = ens.score(prompts, responses)
-    each = np.stack([load_scorer(str(folder / f"member_{i}"), dtype="fp32").score(prompts, responses).raw for i in range(3)])
-    np.testing.assert_allclose(res.raw, each.mean(axis=0), atol=1e-5)
-    np.testing.assert_allclose(res.std, each.std(axis=0), atol=1e-5)
+    raw = np.stack([load_scorer(str(tmp_path / "ens" / f"member_{i}"), dtype="fp32").score(prompts, responses).raw for i in range(3)])
+    z = (raw - np.array([[m] for m, _ in stats])) / np.array([[s] for _, s in stats])  # each on its own scale
+    np.testing.assert_allclose(res.raw, z.mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(res.std, z.std(axis=0), atol=1e-5)
     assert (res.std > 0).all()
+    # normalized with the ENSEMBLE's card, and the std in the same units
+    np.testing.assert_allclose(res.normalized, (z.mean(axis=0) - 0.2) / 0.6, atol=1e-5)
+    np.testing.assert_allclose(res.normalized_std, z.std(axis=0) / 0.6, atol=1e-5)
+    assert ens.card.temperature == 0.7  # the ensemble's T, not member 0's 2.0
+    # the rows the service batches go through the same member scale
+    np.testing.assert_allclose(ens.score_encoded(ens.encode(prompts, responses)), z, atol=1e-5)
+
+
+def test_members_identical_but_for_a_head_bias_have_zero_std(tmp_path: Path) -> None:
+    import torch
+
+    from rewardkit.model.card import RewardCard
+    from rewardkit.model.reward_model import load_reward_model
+
+    folder = tmp_path / "ens"
+    rm = load_reward_model(build_tiny_model(folder / "member_0", mean=0.5, std=2.0))
+    with torch.no_grad():
+        rm.model.classifier.bias += 3.0
+    rm.card = RewardCard(max_length=128, temperature=2.0, reward_mean=3.5, reward_std=2.0)  # its stats move with it
+    rm.save(folder / "member_1")
+    (folder / "rewardkit.json").write_text(json.dumps({"max_length": 128, "members": ["member_0", "member_1"], "member_scale": "standardized"}))
+    res = load_scorer(str(folder), dtype="fp32").score(["q1", "q2"], ["a", "b " * 7])
+    assert np.abs(res.std).max() < 1e-5 and np.abs(res.normalized_std).max() < 1e-5  # on raw rewards: 1.5 each
+
+
+def test_an_ensemble_saved_before_its_own_calibration_scores_with_the_fallback(tmp_path: Path) -> None:
+    # the old layout: the top card is member 0's plus members (T 2, mean 0.5, std 2, no member_scale)
+    top = {"temperature": 2.0, "reward_mean": 0.5, "reward_std": 2.0}
+    ens = load_scorer(str(build_ensemble(tmp_path / "old", top, [(0.5, 2.0), (0.5, 2.0)])), dtype="fp32")
+    # T: the members' T / reward_std = 2 / 2 = 1; the ensemble score is not normalized further
+    assert (ens.card.temperature, ens.card.reward_mean, ens.card.reward_std) == (1.0, 0.0, 1.0)
+    res = ens.score(["q"], ["a"])
+    assert res.normalized.tolist() == res.raw.tolist()
+
+
+def test_a_single_model_has_no_member_spread(scorer: BatchScorer) -> None:
+    res = scorer.score(["q"], ["a"])
+    assert res.std is None and res.normalized_std is None and scorer.card.member_stats == ()
 
 
 def test_int8_is_opt_in_and_quantizes_a_copy(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ obvious feature, the others check behaviour (files, truncation counts, resume, t
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -64,6 +65,13 @@ def synthetic_rows(n: int, seed: int = 0, long_prompts: int = 0) -> list[dict[st
 def write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def symmetric_temperature(diff: np.ndarray) -> float:
+    """T fitted, as training does, on every validation pair in both orientations: (d, 1) and (-d, 0)."""
+    from rewardkit.model.calibration import fit_temperature
+
+    return fit_temperature(np.concatenate([diff, -diff]), np.concatenate([np.ones_like(diff), np.zeros_like(diff)]))
 
 
 def tiny_config(tiny_backbone: str, data: Path, out: Path, **overrides) -> TrainConfig:
@@ -148,7 +156,10 @@ def test_a_run_writes_the_full_layout_and_counts_truncations(tiny_backbone, tmp_
 
     from rewardkit.model import load_reward_model
 
-    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(120, long_prompts=10))
+    rows = synthetic_rows(120, long_prompts=10)
+    for row in rows[20:23]:  # 3 chosen responses that alone exceed max_length 64: the response itself is cut
+        row["chosen"] = " ".join(f"word{j}" for j in range(100)) + " excellent answer"
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)
     result = train(tiny_config(tiny_backbone, data, tmp_path / "rm"))
     out = tmp_path / "rm"
     for name in ("config.json", "model.safetensors", "tokenizer.json", "rewardkit.json", "README.md", "metrics.jsonl", "curves.png"):
@@ -156,7 +167,16 @@ def test_a_run_writes_the_full_layout_and_counts_truncations(tiny_backbone, tmp_
     card = json.loads((out / "rewardkit.json").read_text())
     m = card["metrics"]
     assert m["train_pairs"] + m["validation_pairs"] == 120  # no pair dropped
-    assert m["truncated_train"] + m["truncated_validation"] == 10  # exactly the long-prompt pairs
+    assert m["truncated_train"] + m["truncated_validation"] == 13  # exactly the long-prompt and long-response pairs
+    assert m["prompt_cut_train"] + m["prompt_cut_validation"] == 10  # the long prompts: only the prompt cut
+    assert m["response_cut_train"] + m["response_cut_validation"] == 3
+    readme = (out / "README.md").read_text()
+    assert f"only the prompt cut, from the left (the end of the conversation is kept): {m['prompt_cut_train']} train" in readme
+    assert f"because it alone did not fit (the prompt keeps its last quarter of the token budget): {m['response_cut_train']} train" in readme
+    assert "i.e. `tokenizer(prompt, response)`" not in readme and "truncation=\"only_first\"" in readme
+    header = readme.split("---")[1]
+    assert "pipeline_tag: text-classification" in header and "library_name: transformers" in header
+    assert "base_model" not in header  # the backbone is a local folder: the Hub would reject a path
     assert card["snapshot_id"].startswith("file:") and card["config"]["max_length"] == 64
     assert card["temperature"] > 0 and card["reward_std"] > 0 and m["ece_after"] is not None
     assert m == result.metrics | {} and m["steps"] == 10 and m["device"] == str(resolve_device("auto"))
@@ -179,16 +199,26 @@ def test_the_cards_validation_figures_are_the_saved_models(tiny_backbone, tmp_pa
     from rewardkit.model import load_reward_model
     from rewardkit.train import load_pairs
 
+    from rewardkit.model.calibration import reference_pairs
+
     data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(120, seed=3))
-    config = tiny_config(tiny_backbone, data, tmp_path / "rm", **overrides)
+    config = tiny_config(tiny_backbone, data, tmp_path / "rm", reference_size=8, **overrides)
     metrics = train(config).metrics
     assert (metrics["best_step"] == metrics["steps"]) == best_is_last
     _, val_pairs, _ = load_pairs(config)
     rm = load_reward_model(tmp_path / "rm")
     prompts = [p.prompt for p in val_pairs]
-    diff = rm.score(prompts, [p.chosen for p in val_pairs]) - rm.score(prompts, [p.rejected for p in val_pairs])
+    chosen, rejected = rm.score(prompts, [p.chosen for p in val_pairs]), rm.score(prompts, [p.rejected for p in val_pairs])
+    diff = chosen - rejected
     assert metrics["val_margin"] == pytest.approx(float(np.mean(diff)), abs=1e-4)
     assert metrics["val_accuracy"] == pytest.approx(float(np.mean(diff > 0)))
+    # normalization: reference_size 8 = 4 pairs spread over validation, chosen AND rejected of each
+    rows = reference_pairs(len(val_pairs), 8)
+    assert len(rows) == 4 and len(val_pairs) > 4
+    reference = np.concatenate([chosen[rows], rejected[rows]])
+    assert rm.card.reward_mean == pytest.approx(float(reference.mean()), abs=1e-4)
+    assert rm.card.reward_std == pytest.approx(float(reference.std()), rel=1e-3)
+    assert rm.card.temperature == pytest.approx(symmetric_temperature(diff), rel=1e-3)
 
 
 def test_training_on_a_snapshot_records_its_id(tiny_backbone, tmp_path):
@@ -205,11 +235,33 @@ def test_training_on_a_snapshot_records_its_id(tiny_backbone, tmp_path):
     assert result.metrics["train_pairs"] == 48 and result.metrics["validation_pairs"] == 12
 
 
-def test_it_learns_an_obvious_feature(tiny_backbone, tmp_path):
+def test_the_model_card_header_names_a_hub_base_model_and_old_cards_lack_nothing_visible(tmp_path):
+    from rewardkit.model.card import RewardCard, base_model, readme_text
+
+    assert base_model("all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"  # the default's short name
+    assert base_model("Qwen/Qwen2.5-0.5B") == "Qwen/Qwen2.5-0.5B"
+    assert base_model(str(tmp_path)) is None and base_model("./runs/rm") is None and base_model("") is None
+    header = readme_text(RewardCard(backbone="all-MiniLM-L6-v2", template="encoder")).split("---")[1]
+    assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in header and "pipeline_tag: text-classification" in header
+    # a card without counts (saved by an older rewardkit) says so instead of printing "?"
+    old = readme_text(RewardCard(template="encoder"))
+    assert "?" not in old and "train pairs: not recorded" in old and "only the prompt cut" not in old
+    ensemble = readme_text(RewardCard(members=["member_0", "member_1"], temperature=0.4, reward_std=0.8, member_scale="standardized"))
+    assert "pipeline_tag" not in ensemble.split("---")[1] and "T = 0.4000" in ensemble and "(s - 0.0000) / 0.8000" in ensemble
+
+
+def test_it_learns_an_obvious_feature(tiny_backbone, tmp_path, caplog):
     rows = synthetic_rows(400, seed=1)
     data = write_jsonl(tmp_path / "pairs.jsonl", rows)
-    result = train(tiny_config(tiny_backbone, data, tmp_path / "rm", max_steps=0, epochs=2, eval_every=20, lr=2e-3))
+    with caplog.at_level(logging.WARNING, logger="rewardkit.train"):
+        result = train(tiny_config(tiny_backbone, data, tmp_path / "rm", max_steps=0, epochs=2, eval_every=20, lr=2e-3))
     assert result.metrics["val_accuracy"] >= 0.95, result.metrics
+    # this run separates every validation pair: the NLL falls all the way to T's lower bound, which the card's
+    # metrics, the README and the log all flag
+    assert result.metrics["val_accuracy"] == 1.0 and result.metrics["temperature_at_bound"] == "lower"
+    assert json.loads((tmp_path / "rm" / "rewardkit.json").read_text())["temperature"] == 0.01
+    assert "warning: T is the lower bound of the search" in (tmp_path / "rm" / "README.md").read_text()
+    assert "the fitted temperature T = 0.01 is the lower bound of the search" in caplog.text
     history = [json.loads(line) for line in (tmp_path / "rm" / "metrics.jsonl").read_text().splitlines()]
     val = [r for r in history if r["kind"] == "val"]
     assert val[-1]["loss"] < val[0]["loss"] < 0.7  # below log 2 = chance
@@ -269,19 +321,47 @@ def test_lora_trains_and_saves_the_head(tiny_backbone, tmp_path):
 
 
 def test_ensemble_members_differ_and_score_with_uncertainty(tiny_backbone, tmp_path):
-    from rewardkit.model import load_reward_model
+    from rewardkit.model.calibration import reference_pairs
+    from rewardkit.model.ensemble import load_ensemble
+    from rewardkit.score import load_scorer
+    from rewardkit.train import load_pairs
 
     data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
-    result = train(tiny_config(tiny_backbone, data, tmp_path / "ens", ensemble=2, bootstrap=True, max_steps=4, eval_every=4))
+    config = tiny_config(tiny_backbone, data, tmp_path / "ens", ensemble=2, bootstrap=True, max_steps=4, eval_every=4, reference_size=6)
+    result = train(config)
     card = json.loads((tmp_path / "ens" / "rewardkit.json").read_text())
-    assert card["members"] == ["member_0", "member_1"]
+    assert card["members"] == ["member_0", "member_1"] and card["member_scale"] == "standardized"
     assert result.metrics["val_accuracy"] is not None
     digests = {result.metrics["members"][m]["weights_sha256"] for m in card["members"]}
     assert len(digests) == 2
-    ensemble = load_reward_model(tmp_path / "ens")
+    ensemble = load_ensemble(tmp_path / "ens")
     assert len(ensemble.members) == 2
     mean, std = ensemble.score_with_uncertainty(["question 1: tell me about tea"] * 2, ["excellent answer", "terrible answer"])
     assert mean.shape == std.shape == (2,) and (std > 0).all()  # different members disagree a little
+
+    # the card's temperature, normalization and accuracy are the ensemble score's own, on validation
+    train_pairs, val_pairs, _ = load_pairs(config)
+    prompts = [p.prompt for p in val_pairs]
+    sc, sr = ensemble.score(prompts, [p.chosen for p in val_pairs]), ensemble.score(prompts, [p.rejected for p in val_pairs])
+    rows = reference_pairs(len(val_pairs), 6)  # 3 pairs, both sides
+    reference = np.concatenate([sc[rows], sr[rows]])
+    assert card["reward_mean"] == pytest.approx(float(reference.mean()), abs=1e-5)
+    assert card["reward_std"] == pytest.approx(float(reference.std()), rel=1e-4)
+    d = sc - sr
+    assert card["temperature"] == pytest.approx(symmetric_temperature(d), rel=1e-4)
+    assert result.metrics["val_accuracy"] == pytest.approx(float(np.mean(d > 0)))
+    assert result.metrics["train_pairs"] == len(train_pairs) and result.metrics["validation_pairs"] == len(val_pairs)
+    assert result.metrics["truncated_train"] == result.metrics["prompt_cut_train"] + result.metrics["response_cut_train"]
+    # the scorer serves the same numbers, normalized with the ensemble's card
+    res = load_scorer(str(tmp_path / "ens"), dtype="fp32").score(prompts, [p.chosen for p in val_pairs])
+    np.testing.assert_allclose(res.raw, sc, atol=1e-4)
+    np.testing.assert_allclose(res.normalized, (sc - card["reward_mean"]) / card["reward_std"], atol=1e-4)
+
+    readme = (tmp_path / "ens" / "README.md").read_text()
+    assert f"T = {card['temperature']:.4f}" in readme and f"(s - {card['reward_mean']:.4f}) / {card['reward_std']:.4f}" in readme
+    assert f"train pairs: {len(train_pairs)}, validation pairs: {len(val_pairs)}" in readme and "?" not in readme
+    assert "from_pretrained(folder)" not in readme and "load_ensemble(folder)" in readme  # the top folder has no config.json
+    assert not (tmp_path / "ens" / "config.json").exists()
 
 
 def test_frozen_embeddings_and_lower_layers_stay_put_while_the_rest_trains(tiny_backbone, tmp_path):
@@ -440,6 +520,16 @@ def test_multi_attribute_heads_each_learn_their_own_preference(tiny_backbone, tm
     assert result.metrics["val_accuracy"] >= 0.9, result.metrics
     rm = load_reward_model(out)
     assert rm.card.attributes == ["helpfulness", "harmlessness"] and rm.card.attribute_weights == [0.7, 0.3]
+    # temperature and normalization are fitted on what score() and prob_better() use: the weighted aggregate
+    from rewardkit.train import load_pairs
+
+    _, val_pairs, _ = load_pairs(tiny_config(tiny_backbone, data, out))
+    prompts = [p.prompt for p in val_pairs]
+    agg_c, agg_r = rm.score(prompts, [p.chosen for p in val_pairs]), rm.score(prompts, [p.rejected for p in val_pairs])
+    both = np.concatenate([agg_c, agg_r])  # fewer than 256 validation pairs: the reference is all of them
+    assert rm.card.reward_mean == pytest.approx(float(both.mean()), abs=1e-4) and rm.card.reward_std == pytest.approx(float(both.std()), rel=1e-3)
+    d = agg_c - agg_r
+    assert rm.card.temperature == pytest.approx(symmetric_temperature(d), rel=1e-3)
     per = rm.score_attributes(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"])
     assert per[0, 0] > per[1, 0] and per[2, 1] > per[3, 1]
     assert np.allclose(rm.score(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"]), per @ np.array([0.7, 0.3]), atol=1e-5)

@@ -31,6 +31,7 @@ import torch
 
 from rewardkit.data.types import Prompt
 from rewardkit.model.backbone import head_module_name
+from rewardkit.model.ensemble import load_ensemble, member_stats, standardize
 from rewardkit.model.formatting import MIN_TEXT_TOKENS, collate, encode
 from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.source import check_model_source
@@ -60,6 +61,11 @@ class ModelCard:
     """The model version named in every served response."""
     max_length: int | None = None
     """The max_length the model was trained with, used when scoring does not set one."""
+    member_stats: tuple[tuple[float, float], ...] = ()
+    """Ensembles only: each member's (reward_mean, reward_std). A member's raw rewards are standardized with
+    them before the members' mean and std are taken (``rewardkit.model.ensemble``: BT leaves each member's
+    offset and scale arbitrary); temperature and reward_mean/std above are then the ensemble's own, fitted on
+    that mean. Empty for a single model, whose raw reward is its score."""
 
 
 def _number(d: Any, *paths: str) -> float | None:
@@ -105,14 +111,16 @@ def model_version(path: str) -> str:
 
 @dataclass
 class ScoreResult:
-    """Per-row results, in input order. ``std`` is None for a single model."""
+    """Per-row results, in input order. ``std`` and ``normalized_std`` are None for a single model."""
 
-    raw: np.ndarray  # (n,) mean over ensemble members of the raw scalar reward
-    normalized: np.ndarray  # (n,)
-    std: np.ndarray | None  # (n,) std over ensemble members
+    raw: np.ndarray  # (n,) the score before normalization: a single model's raw reward; an ensemble's s, the
+    # mean over members of each member's reward standardized with its own reference mean/std
+    normalized: np.ndarray  # (n,) (raw - reward_mean) / reward_std of the (ensemble's) card
+    std: np.ndarray | None  # (n,) std over ensemble members (ddof 0), in the units of raw
     truncated: list[bool]
     model_version: str
     embedding_norm: np.ndarray | None = None  # (n,) L2 norm of what the (first member's) head reads: drift input
+    normalized_std: np.ndarray | None = None  # (n,) std over members in the units of normalized: std / reward_std
 
 
 def p_better(score_a: float | np.ndarray, score_b: float | np.ndarray, temperature: float) -> Any:
@@ -172,21 +180,29 @@ class BatchScorer:
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str], on_batch: Any = None) -> ScoreResult:
         """Score n rows; ``on_batch(rows_done)`` is called after each batch (progress bars)."""
         enc = self.encode(prompts, responses)
-        raw, norms = self.run_encoded(enc, on_batch=on_batch)  # (members, n), (n,)
-        mean = raw.mean(axis=0)
-        std = raw.std(axis=0) if raw.shape[0] > 1 else None
-        return ScoreResult(mean, self.normalize(mean), std, list(enc.truncated), self.card.version, norms)
+        scores, norms = self.run_encoded(enc, on_batch=on_batch)  # (members, n), (n,)
+        return self.result(scores, enc.truncated, norms)
+
+    def result(self, member_scores: np.ndarray, truncated: Sequence[bool], norms: np.ndarray | None = None) -> ScoreResult:
+        """The ScoreResult of rows' member scores (members, n) as ``score_encoded`` returns them: the mean over
+        members, its normalized form, and for an ensemble the std over members in both units."""
+        mean = member_scores.mean(axis=0)
+        std = member_scores.std(axis=0) if member_scores.shape[0] > 1 else None
+        normalized_std = None if std is None else std / self.card.reward_std
+        return ScoreResult(mean, self.normalize(mean), std, list(truncated), self.card.version, norms, normalized_std)
 
     def normalize(self, raw: np.ndarray) -> np.ndarray:
         return (raw - self.card.reward_mean) / self.card.reward_std
 
     def score_encoded(self, enc: Any, on_batch: Any = None) -> np.ndarray:
-        """Raw scores (members, n) of already-encoded rows, in input order (no norms: no hook on this hot path,
-        which the service and the dtype probe use)."""
+        """Member scores (members, n) of already-encoded rows, in input order (no norms: no hook on this hot
+        path, which the service and the dtype probe use): raw rewards for a single model, each member's reward
+        on its own reference scale for an ensemble (``ModelCard.member_stats``); ``result`` combines them."""
         return self.run_encoded(enc, on_batch, with_norms=False)[0]
 
     def run_encoded(self, enc: Any, on_batch: Any = None, with_norms: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-        """Raw scores (members, n) and the first member's embedding norms (n,) of encoded rows, in input order.
+        """Member scores (members, n) as ``score_encoded`` gives them and the first member's embedding norms (n,)
+        of encoded rows, in input order.
 
         Rows with the same model input (repeats, or texts that differ only past the truncation point: a GRPO
         group's identical completions, an evaluation probe appended to a response already cut) run once.
@@ -227,6 +243,8 @@ class BatchScorer:
                 self._batches_run += 1
                 if self._batches_run % TRIM_HEAP_EVERY == 0:
                     release_free_heap()
+        if self.card.member_stats:  # an ensemble: each member on its own reference scale before they are combined
+            out = standardize(out, self.card.member_stats)
         return out, norms
 
 
@@ -370,13 +388,25 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def card_of(loaded: Any, version: str) -> ModelCard:
-    """The scoring card of a loaded RewardModel or Ensemble (an ensemble's members share calibration)."""
+    """The scoring card of a loaded RewardModel or Ensemble: for an ensemble its own card (temperature and
+    normalization fitted on the ensemble score) and each member's reference statistics."""
     card = getattr(loaded, "card", None)
-    if card is None:
-        members = getattr(loaded, "members", None) or []
-        card = getattr(members[0], "card", None) if members else None
     raw = dict(vars(card)) if card is not None and not isinstance(card, dict) else dict(card or {})
-    return card_from_dict(raw, version)
+    scoring = card_from_dict(raw, version)
+    members = getattr(loaded, "members", None)
+    if members is not None:  # an Ensemble
+        scoring.member_stats = tuple(member_stats(members))
+    return scoring
+
+
+def load_model(path: str, device: Any) -> Any:
+    """A RewardModel, or for a folder whose rewardkit.json lists members the Ensemble with its own card."""
+    from rewardkit.model import load_reward_model
+    from rewardkit.model.card import read_card
+
+    if Path(path).is_dir() and read_card(path).is_ensemble:
+        return load_ensemble(path, device=device)
+    return load_reward_model(path, device=device)
 
 
 def members_of(loaded: Any) -> list[Any]:
@@ -419,11 +449,10 @@ def load_scorer(
     check_max_length(max_length)
     if threads:
         torch.set_num_threads(threads)
-    from rewardkit.model import load_reward_model
     from rewardkit.model.device import resolve_device
 
     try:
-        loaded = load_reward_model(path, device=resolve_device(device))
+        loaded = load_model(path, resolve_device(device))
     except (OSError, ValueError):
         # transformers' reason for a mistyped name is often another problem (a missing sentencepiece, the
         # network): say what is wrong with the name; checked only on failure, so a load costs no hub round trip

@@ -8,14 +8,17 @@ Run it:
     accelerate launch --num_processes 2 -m rewardkit.train --data SNAP --out runs/rm1
 
 ``train(config)`` reads the snapshot's train/validation splits, formats every pair with
-``model.formatting.encode`` (truncating the prompt from the left, never dropping a pair), and runs one
+``model.formatting.encode`` (cutting the prompt from the left, and a response that alone does not fit from
+the right; never dropping a pair), and runs one
 function, ``train_member``: AdamW, linear warmup then linear decay, gradient accumulation and clipping,
 length-grouped batches (chosen and rejected in one forward pass, padded to the batch's own longest row),
 optional bf16 autocast, validation every ``eval_every`` steps, best-checkpoint selection, early stopping,
 atomic checkpoints that ``--resume`` continues from after a kill. After training it fits the temperature on
-validation, stores reward mean/std on a reference set, and writes the ``save_pretrained`` folder,
-``rewardkit.json``, README.md, metrics.jsonl and curves.png. ``ensemble > 1`` trains N members (different
-seeds, optionally bootstrap resamples) into ``member_<i>/`` under one ensemble card.
+validation and the reward mean/std on a reference set of validation responses, both on the score that is
+served (``calibration.calibrate``), and writes the ``save_pretrained`` folder, ``rewardkit.json``, README.md,
+metrics.jsonl and curves.png. ``ensemble > 1`` trains N members (different seeds, optionally bootstrap
+resamples) into ``member_<i>/`` under one ensemble card, whose temperature and statistics are fitted on the
+ensemble score (``write_ensemble_card``, ``model/ensemble.py``).
 
 Only rank 0 writes files; every rank runs validation (cheap) so early-stopping decisions agree.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import math
 import os
 import random
@@ -33,7 +37,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,7 @@ import torch
 
 from rewardkit.atomic import atomic_write_text
 from rewardkit.data.types import PreferencePair, content_hash, prompt_text
+from rewardkit.model.calibration import BOUND_NOTES, calibrate
 from rewardkit.model.card import RewardCard, plot_curves, write_card, write_readme
 from rewardkit.model.device import resolve_device
 from rewardkit.model.formatting import Encoded, collate, encode, template_kind
@@ -54,6 +59,8 @@ from rewardkit.model.source import ModelNotFoundError, check_model_source
 from rewardkit.train_config import USER_ERRORS, ConfigError, LossName, TrainConfig, check_out, option_name, user_message
 
 __all__ = ["LossName", "TrainConfig", "TrainResult", "train"]
+
+log = logging.getLogger(__name__)
 
 # --- data ---------------------------------------------------------------------------------------------
 
@@ -303,7 +310,7 @@ def train(config: TrainConfig) -> TrainResult:
         metrics = train_member(config, member_pairs, val_pairs, snapshot_id, out / f"member_{i}", seed, rank, world, device)
         members.append((f"member_{i}", metrics))
     if rank == 0:
-        return TrainResult(out, write_ensemble_card(config, out, snapshot_id, members, val_pairs))
+        return TrainResult(out, write_ensemble_card(config, out, snapshot_id, members, train_pairs, val_pairs))
     return TrainResult(out, {"members": dict(members)})
 
 
@@ -321,7 +328,6 @@ def train_member(
     """One model, top to bottom: setup, batches, (resume), loop with validation/checkpoints, finish."""
     from rewardkit.model import losses
     from rewardkit.model.backbone import head_module_name, load_backbone
-    from rewardkit.model.calibration import expected_calibration_error, fit_temperature, reward_stats
 
     # -- setup: seeds, model, data ---------------------------------------------------------------------
     random.seed(seed)
@@ -435,15 +441,15 @@ def train_member(
         return rewards[: len(rows)], rewards[len(rows):]
 
     @torch.no_grad()
-    def val_rewards() -> tuple[torch.Tensor, torch.Tensor]:
+    def val_rewards(data: PairTensors = val_data) -> tuple[torch.Tensor, torch.Tensor]:
         # every validation pair in its own order, computed in length-sorted batches (little padding)
         was_training = model.training
         model.eval()
-        rc, rr = torch.zeros(val_data.n), torch.zeros(val_data.n)
-        order = sorted(range(val_data.n), key=val_data.pair_lengths().__getitem__)
+        rc, rr = torch.zeros(data.n), torch.zeros(data.n)
+        order = sorted(range(data.n), key=data.pair_lengths().__getitem__)
         for start in range(0, len(order), config.batch_size * 4):
             rows = order[start:start + config.batch_size * 4]
-            rc[rows], rr[rows] = (r.float().cpu() for r in rewards_of(forward, val_data, rows))
+            rc[rows], rr[rows] = (r.float().cpu() for r in rewards_of(forward, data, rows))
         model.train(was_training)
         return rc, rr
 
@@ -548,20 +554,19 @@ def train_member(
     rc, rr = reused or val_rewards()
     decided = ~val_data.tie
     diff = (rc - rr)[decided]
-    # P(a > b) is symmetric: calibrate on both orientations, (d, 1) and (-d, 0)
-    both = torch.cat([diff, -diff])
-    labels = torch.cat([torch.ones_like(diff), torch.zeros_like(diff)])
-    temperature = float(fit_temperature(both, labels)) if len(diff) >= 2 else 1.0
-    reference = torch.cat([rc, rr])[: config.reference_size * 2]
-    mean, std = reward_stats(reference) if len(reference) else (0.0, 1.0)
+    # temperature and normalization describe what is scored and served: the weighted aggregate over heads. A
+    # multi-attribute pair was judged on its own head above; with one head the judged reward is the aggregate
+    served = (rc, rr) if len(attributes) == 1 else val_rewards(replace(val_data, attribute=torch.full_like(val_data.attribute, -1)))
+    cal = calibrate(*served, decided, config.reference_size)
+    if cal.at_bound and rank == 0:
+        log.warning("%s: the fitted temperature T = %g is %s", out, cal.temperature, BOUND_NOTES[cal.at_bound])
     metrics = {
         "train_pairs": train_data.n, "validation_pairs": val_data.n,
-        "truncated_train": train_data.truncated(), "truncated_validation": val_data.truncated(),
+        **cut_counts(train_data, "train"), **cut_counts(val_data, "validation"),
         "best_step": best["step"], "steps": step, "total_steps": total_steps, "bf16": use_bf16,
         "val_accuracy": (diff > 0).float().mean().item() if len(diff) else None,
         "val_loss": best.get("loss"), "val_margin": diff.mean().item() if len(diff) else None,
-        "ece_before": float(expected_calibration_error(torch.sigmoid(both), labels)) if len(diff) else None,
-        "ece_after": float(expected_calibration_error(torch.sigmoid(both / temperature), labels)) if len(diff) else None,
+        "ece_before": cal.ece_before, "ece_after": cal.ece_after, "temperature_at_bound": cal.at_bound,
         "train_pairs_per_s": run_stats["pairs"] / run_stats["seconds"] if run_stats["seconds"] else None,
         "world_size": world, "device": str(device),
         "weights_sha256": weights_digest(model),
@@ -574,8 +579,8 @@ def train_member(
 
         card = RewardCard(
             backbone=config.backbone, snapshot_id=snapshot_id, max_length=config.max_length, template=kind,
-            temperature=temperature, attributes=attributes, attribute_weights=attribute_weights,
-            reward_mean=mean, reward_std=std,
+            temperature=cal.temperature, attributes=attributes, attribute_weights=attribute_weights,
+            reward_mean=cal.reward_mean, reward_std=cal.reward_std,
             config={**asdict(config), "seed": seed}, metrics=metrics,
         )
         RewardModel(model, tokenizer, card).save(out)
@@ -589,25 +594,64 @@ def write_run_files(out: Path, card: RewardCard, history: list[dict[str, Any]]) 
     plot_curves(history, out / "curves.png")
 
 
+def cut_counts(data: PairTensors, split: str) -> dict[str, int]:
+    """Pairs of a split cut to fit max_length (either response's row), by what was cut: only the prompt (from
+    the left), or a response itself (from the right, as it alone did not fit): ``truncated_<split>`` is their
+    sum. Counted per pair, as the card reports pairs."""
+    n, enc = data.n, data.encoded
+    cut = [enc.truncated[i] or enc.truncated[i + n] for i in range(n)]
+    response = [enc.response_cut[i] or enc.response_cut[i + n] for i in range(n)]
+    return {f"truncated_{split}": sum(cut), f"prompt_cut_{split}": sum(c and not r for c, r in zip(cut, response)),
+            f"response_cut_{split}": sum(response)}
+
+
 def write_ensemble_card(
-    config: TrainConfig, out: Path, snapshot_id: str, members: list[tuple[str, dict[str, Any]]], val_pairs: list[PreferencePair]
+    config: TrainConfig, out: Path, snapshot_id: str, members: list[tuple[str, dict[str, Any]]],
+    train_pairs: list[PreferencePair], val_pairs: list[PreferencePair],
 ) -> dict[str, Any]:
+    """The ensemble's own rewardkit.json and README: temperature and reward mean/std fitted on the ensemble
+    score s (the mean of the members' standardized scores, ``model/ensemble.py``) over the validation pairs,
+    as each member's were fitted on its own reward."""
+    from rewardkit.model.ensemble import MEMBER_SCALE
     from rewardkit.model.reward_model import load_reward_model
 
+    prompts = [p.prompt for p in val_pairs]
+    chosen, rejected = [p.chosen for p in val_pairs], [p.rejected for p in val_pairs]
+    z_chosen, z_rejected, member_metrics = [], [], {}
+    for name, m in members:  # one member in memory at a time
+        rm = load_reward_model(out / name)
+        # [N] each: the member's reward on its own reference scale, (r - reward_mean) / reward_std of its card
+        z_chosen.append(rm.score(prompts, chosen, normalize=True))
+        z_rejected.append(rm.score(prompts, rejected, normalize=True))
+        member_metrics[name] = {**m, "temperature": rm.card.temperature, "reward_mean": rm.card.reward_mean, "reward_std": rm.card.reward_std}
+        tokenizer, template = rm.tokenizer, rm.card.template
+    zc, zr = np.stack(z_chosen), np.stack(z_rejected)  # [M, N]
+    sc, sr = zc.mean(axis=0), zr.mean(axis=0)
+    decided = np.array([not p.tie for p in val_pairs])
+    cal = calibrate(sc, sr, decided, config.reference_size)
+    if cal.at_bound:
+        log.warning("%s: the ensemble's fitted temperature T = %g is %s", out, cal.temperature, BOUND_NOTES[cal.at_bound])
+    attributes = config.attribute_names()
+    diff = (sc - sr)[decided]
     accs = [m["val_accuracy"] for _, m in members if m.get("val_accuracy") is not None]
-    metrics: dict[str, Any] = {"members": {name: m for name, m in members}, "member_val_accuracy_mean": float(np.mean(accs)) if accs else None}
-    decided = [p for p in val_pairs if not p.tie]
-    if decided:
-        prompts = [p.prompt for p in decided]
-        # the ensemble's validation accuracy: mean member reward of chosen vs rejected
-        mean_diff = np.mean([
-            (lambda rm: rm.score(prompts, [p.chosen for p in decided]) - rm.score(prompts, [p.rejected for p in decided]))(load_reward_model(out / name))
-            for name, _ in members
-        ], axis=0)
-        metrics["val_accuracy"] = float((mean_diff > 0).mean())
+    metrics: dict[str, Any] = {
+        "train_pairs": len(train_pairs), "validation_pairs": len(val_pairs),
+        # with bootstrap a member trained on a resample: these count the training set itself
+        **cut_counts(encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes), "train"),
+        **cut_counts(encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes), "validation"),
+        "val_accuracy": float((diff > 0).mean()) if diff.size else None,
+        "val_margin": float(diff.mean()) if diff.size else None,
+        "member_val_accuracy_mean": float(np.mean(accs)) if accs else None,
+        # the uncertainty signal on validation: the std over members (units of s), averaged over responses
+        "val_member_std_mean": float(np.concatenate([zc.std(axis=0), zr.std(axis=0)]).mean()),
+        "ece_before": cal.ece_before, "ece_after": cal.ece_after, "temperature_at_bound": cal.at_bound,
+        "members": member_metrics,
+    }
     card = RewardCard(
-        backbone=config.backbone, snapshot_id=snapshot_id, max_length=config.max_length,
-        members=[name for name, _ in members], config=asdict(config), metrics=metrics,
+        backbone=config.backbone, snapshot_id=snapshot_id, max_length=config.max_length, template=template,
+        attributes=attributes, attribute_weights=config.attribute_weight_values(),
+        temperature=cal.temperature, reward_mean=cal.reward_mean, reward_std=cal.reward_std,
+        members=[name for name, _ in members], member_scale=MEMBER_SCALE, config=asdict(config), metrics=metrics,
     )
     write_card(out, card)
     write_readme(out, card)

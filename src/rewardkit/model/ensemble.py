@@ -1,23 +1,45 @@
 """An ensemble of reward models: the mean score, and the spread across members as uncertainty.
 
-    ens = Ensemble([rm0, rm1, rm2])                      # or load_reward_model(folder) for a saved one
-    ens.score(prompts, responses)                        # [N] mean over members
-    mean, std = ens.score_with_uncertainty(prompts, responses)
-    ens.member_scores(prompts, responses)                # [M, N], row m = member m
+    ens = load_ensemble(folder)                          # or Ensemble([rm0, rm1, rm2], card)
+    ens.score(prompts, responses)                        # [N] the ensemble score s
+    mean, std = ens.score_with_uncertainty(prompts, responses)           # s and the std over members
+    mean, std = ens.score_with_uncertainty(prompts, responses, normalize=True)   # both in normalized units
+    ens.prob_better(prompts, responses_a, responses_b)   # sigmoid((s_a - s_b) / T), T fitted on s
+    ens.member_scores(prompts, responses)                # [M, N], row m = member m on its own scale
 
-Composition, not inheritance: a member is anything with ``.score(prompts, responses, **kw) -> [N]``
-(normally a ``RewardModel``), and the Ensemble only combines their outputs. Members differ by seed
+The scale. Bradley-Terry sees only differences r(a) - r(b), so each member's constant offset is not
+identified at all and its scale only loosely (seed, steps, early stopping): two members that rank every
+response the same can differ by +3 everywhere, and a std over their RAW rewards would be 1.5 on every row,
+measuring the offset instead of disagreement. So member m's reward is first standardized with its own
+reference statistics, z_m = (r_m - reward_mean_m) / reward_std_m (its card, fitted on the validation
+responses), as Gao et al. (2022) recentre each reward model and Eisenstein et al. (2023) compare members
+as z-scores. The ensemble score is s = mean_m z_m and its uncertainty std_m z_m (ddof 0), in one unit.
+The ensemble's own card (top-level rewardkit.json, ``member_scale: "standardized"``) holds the temperature
+and the reward mean/std fitted on s itself over the validation set (train.py), because neither a member's T
+nor its statistics describe s: averaging shrinks the spread where members disagree.
+
+Composition, not inheritance: a member is anything with ``.score(prompts, responses, **kw) -> [N]`` (normally
+a ``RewardModel``) and optionally a ``.card`` with reward_mean/reward_std/temperature. Members differ by seed
 (``member_seeds``) and/or by training on a bootstrap resample (``bootstrap_indices``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from rewardkit.data.types import Prompt
+from rewardkit.model.card import RewardCard
+
+log = logging.getLogger(__name__)
+
+MEMBER_SCALE = "standardized"
+"""``RewardCard.member_scale`` of an ensemble whose temperature and reward mean/std were fitted on s."""
 
 
 class Scorer(Protocol):
@@ -26,47 +48,106 @@ class Scorer(Protocol):
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str], **kw: Any) -> np.ndarray: ...
 
 
-class Ensemble:
-    """M reward models scored together. ``members`` is the tuple of scorers, in order."""
+def member_stats(members: Sequence[Any]) -> list[tuple[float, float]]:
+    """(reward_mean, reward_std) of each member's card: the reference scale its rewards are standardized
+    with; (0, 1) for a member without a card (its scores used as they are)."""
+    stats = []
+    for member in members:
+        card = getattr(member, "card", None)
+        stats.append((float(getattr(card, "reward_mean", 0.0)), float(getattr(card, "reward_std", 1.0))))
+    return stats
 
-    def __init__(self, members: Sequence[Scorer]) -> None:
+
+def standardize(raw: np.ndarray, stats: Sequence[tuple[float, float]]) -> np.ndarray:
+    """[M, N] raw member rewards -> [M, N] with row m as (raw_m - mean_m) / std_m, ``stats[m]`` = (mean_m, std_m)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    if raw.ndim != 2 or raw.shape[0] != len(stats):
+        raise ValueError(f"standardize: scores of shape {raw.shape} for {len(stats)} members")
+    mean, std = (np.asarray([s[i] for s in stats], dtype=np.float64)[:, None] for i in (0, 1))
+    return (raw - mean) / std
+
+
+def fallback_card(card: RewardCard | None, members: Sequence[Any]) -> RewardCard:
+    """The card of an ensemble whose temperature and statistics were never fitted on s (saved before they
+    were, or assembled by hand): T = the mean over members of T_m / reward_std_m (member m's temperature
+    on its standardized scale, exact for s when the members agree), mean 0 and std 1 (each z_m has mean 0
+    and std 1 over the shared reference set, so s has mean 0 and a std of at most 1 there)."""
+    cards = [getattr(m, "card", None) for m in members]
+    ratios = [c.temperature / c.reward_std for c in cards if c is not None]
+    base = card if card is not None else RewardCard(max_length=getattr(cards[0], "max_length", 512))
+    return replace(base, temperature=float(np.mean(ratios)) if ratios else 1.0, reward_mean=0.0, reward_std=1.0)
+
+
+class Ensemble:
+    """M reward models scored together. ``members`` is the tuple of scorers, in order; ``card`` the ensemble's
+    own card (temperature and normalization of s), ``fallback_card`` when not given or never fitted."""
+
+    def __init__(self, members: Sequence[Scorer], card: RewardCard | None = None) -> None:
         if not members:
             raise ValueError("an Ensemble needs at least one member")
         for i, member in enumerate(members):
             if not callable(getattr(member, "score", None)):
                 raise ValueError(f"ensemble member {i} ({type(member).__name__}) has no .score(prompts, responses)")
         self.members: tuple[Scorer, ...] = tuple(members)
+        self.card: RewardCard = card if card is not None and card.member_scale == MEMBER_SCALE else fallback_card(card, self.members)
 
     def __len__(self) -> int:
         return len(self.members)
 
-    @property
-    def card(self) -> Any:
-        """The first member's card (members trained together share calibration and normalization), or
-        None when members carry no card."""
-        return getattr(self.members[0], "card", None)
-
     def member_scores(self, prompts: Sequence[Prompt], responses: Sequence[str], **kw: Any) -> np.ndarray:
-        """[M, N] float64: row m is member m's ``score(prompts, responses, **kw)``."""
+        """[M, N] float64: row m is member m's ``score(prompts, responses, **kw)`` standardized with its card's
+        reward mean/std (``standardize``)."""
         rows = []
         for i, member in enumerate(self.members):
             scores = np.asarray(member.score(prompts, responses, **kw), dtype=np.float64)
             if scores.shape != (len(responses),):
                 raise ValueError(f"ensemble member {i} returned shape {scores.shape}, expected ({len(responses)},)")
             rows.append(scores)
-        return np.stack(rows)
+        return standardize(np.stack(rows), member_stats(self.members))
 
-    def score(self, prompts: Sequence[Prompt], responses: Sequence[str], **kw: Any) -> np.ndarray:
-        """[N] mean over members (keyword arguments, e.g. ``normalize=True``, go to every member)."""
-        return self.member_scores(prompts, responses, **kw).mean(axis=0)
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str], normalize: bool = False, **kw: Any) -> np.ndarray:
+        """[N] the ensemble score s (mean over members); ``normalize``: (s - mean) / std from the ensemble card.
+        Other keyword arguments (e.g. ``batch_size``) go to every member."""
+        return self.score_with_uncertainty(prompts, responses, normalize=normalize, **kw)[0]
 
     def score_with_uncertainty(
-        self, prompts: Sequence[Prompt], responses: Sequence[str], **kw: Any
+        self, prompts: Sequence[Prompt], responses: Sequence[str], normalize: bool = False, **kw: Any
     ) -> tuple[np.ndarray, np.ndarray]:
-        """([N] mean, [N] std) over members. The std is the population std (ddof = 0): the spread of
-        these M members, 0 for a single member rather than undefined."""
+        """([N] s, [N] std over members), the std the population std (ddof = 0): the spread of these M members,
+        0 for a single member rather than undefined. ``normalize``: both in normalized units, ((s - mean) / std,
+        std_members / std)."""
         scores = self.member_scores(prompts, responses, **kw)
-        return scores.mean(axis=0), scores.std(axis=0, ddof=0)
+        mean, spread = scores.mean(axis=0), scores.std(axis=0, ddof=0)
+        if normalize:
+            return (mean - self.card.reward_mean) / self.card.reward_std, spread / self.card.reward_std
+        return mean, spread
+
+    def prob_better(
+        self, prompts: Sequence[Prompt], responses_a: Sequence[str], responses_b: Sequence[str], **kw: Any
+    ) -> np.ndarray:
+        """Calibrated P(a better than b) = sigmoid((s_a - s_b) / T) with the ensemble card's T, [N]."""
+        n = len(prompts)
+        s = self.score(list(prompts) * 2, list(responses_a) + list(responses_b), **kw)
+        return 1.0 / (1.0 + np.exp(-(s[:n] - s[n:]) / self.card.temperature))
+
+
+def load_ensemble(folder: str | Path, device: Any = None, dtype: Any = None) -> Ensemble:
+    """The ensemble saved in ``folder``: its members (each a ``load_reward_model`` folder) and its own card.
+    A card saved before ensembles had their own calibration (no ``member_scale``) loads with
+    ``fallback_card`` and a warning."""
+    from rewardkit.model.card import read_card
+    from rewardkit.model.reward_model import load_reward_model
+
+    card = read_card(folder)
+    if not card.is_ensemble:
+        raise ValueError(f"{folder}: its rewardkit.json lists no members: not an ensemble")
+    members = [load_reward_model(Path(folder) / name, device=device, dtype=dtype) for name in card.members]
+    ensemble = Ensemble(members, card)
+    if card.member_scale != MEMBER_SCALE:
+        log.warning("%s: an ensemble saved before rewardkit fitted ensembles' own calibration: scoring with T = %.4f "
+                    "(the members' T / reward_std, averaged) and normalized = the ensemble score as it is; retrain to "
+                    "fit both on the ensemble score", folder, ensemble.card.temperature)
+    return ensemble
 
 
 def member_seeds(base_seed: int, n: int) -> list[int]:
