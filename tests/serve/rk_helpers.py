@@ -39,6 +39,45 @@ def build_tiny_model(path: Path, seed: int = 0, temperature: float = 2.0, mean: 
     return path
 
 
+# Mistral's chat-template rule, as its tokenizer states it: user and assistant strictly alternate, no system
+# turn. Mistral and Gemma templates refuse other conversations with raise_exception.
+ALTERNATING_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
+    "{% else %}{{ message['content'] + '</s>' }}{% endif %}{% endfor %}"
+)
+
+
+def build_tiny_chat_model(path: Path, seed: int = 0) -> Path:
+    """The tiny model with a chat template that refuses system turns and non-alternating roles."""
+    from transformers import AutoTokenizer
+
+    build_tiny_model(path, seed=seed)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.chat_template = ALTERNATING_TEMPLATE
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def build_tiny_ensemble(path: Path, members: int) -> Path:
+    """An ensemble folder of ``members`` tiny models (loading it takes about members x a tiny model's load)."""
+    for i in range(members):
+        build_tiny_model(path / f"member_{i}", seed=10 + i)
+    card = json.loads((path / "member_0" / "rewardkit.json").read_text())
+    (path / "rewardkit.json").write_text(json.dumps({**card, "members": [f"member_{i}" for i in range(members)]}))
+    return path
+
+
+def metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus text -> {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import time
 
 import httpx
 import numpy as np
+from rk_helpers import metric_values
 
 
 def score(url: str, inputs: list[dict], **extra: object) -> dict:
@@ -95,24 +97,62 @@ def test_health_ready_info_metrics(server_url: str) -> None:
     info = httpx.get(server_url + "/info").json()
     assert info["max_length"] == 128 and info["temperature"] == 2.0 and info["ensemble_size"] == 1
     assert info["dtype"] == "float32" and info["limits"]["max_inputs_per_request"] == 256
-    score(server_url, [{"prompt": "p", "response": "r"}])
+    before = metric_values(httpx.get(server_url + "/metrics").text)
+    rows = [{"prompt": "p", "response": "r"}, {"prompt": "What is 2+2?", "response": "four, of course"}]
+    for _ in range(3):
+        score(server_url, rows)
     httpx.post(server_url + "/v1/score", json={"inputs": "nope"})
-    text = httpx.get(server_url + "/metrics").text
-    for name in ("rk_requests_total", "rk_request_failures_total", "rk_request_latency_seconds_bucket",
-                 "rk_queue_time_seconds_bucket", "rk_queue_size", "rk_batch_size_bucket", "rk_batch_tokens_bucket"):
-        assert name in text, name
-    assert 'rk_request_failures_total{error_type="validation",route="/v1/score"}' in text
+    after = metric_values(httpx.get(server_url + "/metrics").text)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    # the histograms record what happened: 3 scored requests of 2 rows (each its own call: sent one by one)
+    assert grew("rk_request_latency_seconds_count", route="/v1/score") == 4  # the 422 too
+    assert grew("rk_request_latency_seconds_sum", route="/v1/score") > 0
+    assert grew("rk_queue_time_seconds_count") == 3 and grew("rk_queue_time_seconds_sum") > 0
+    assert grew("rk_batch_size_count") == 3 and grew("rk_batch_size_sum") == 6
+    assert grew("rk_batch_size_bucket", le="2.0") == 3 and grew("rk_batch_size_bucket", le="1.0") == 0
+    assert grew("rk_batch_tokens_count") == 3 and grew("rk_batch_tokens_sum") >= 6 * 3  # [CLS] p [SEP] r [SEP]
+    assert grew("rk_requests_total", route="/v1/score", status="200") == 3
+    assert grew("rk_request_failures_total", route="/v1/score", error_type="validation") == 1
+    assert after[("rk_queue_size", ())] == 0
+    assert any(name == "rk_model_info" and v == 1 for (name, _), v in after.items())
 
 
-def test_ready_is_503_until_loaded(serve, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from rk_helpers import running_server
+def test_ready_is_503_until_loaded_and_probes_are_not_failures(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rk_helpers import build_tiny_ensemble, running_server
 
     from rewardkit.serve import ServeSettings
 
+    # still loading (an ensemble of tiny models takes a while): 503 with Retry-After
+    slow = ServeSettings(model_path=str(build_tiny_ensemble(tmp_path / "ensemble", members=6)), dtype="fp32", api_keys=[])
+    with running_server(slow, wait_ready=False) as url:
+        first = httpx.get(url + "/ready")
+        assert first.status_code == 503 and first.json() == {"error": "model not loaded yet", "error_type": "not_ready"}
+        assert first.headers["retry-after"] == "1"
+        polls = 1
+        while httpx.get(url + "/ready").status_code != 200:
+            polls += 1
+            time.sleep(0.05)
+        metrics = metric_values(httpx.get(url + "/metrics").text)
+        # a probe answering 503 while the model loads is an answer, not a failure: failure-rate alerts would
+        # fire on every start; the probes still show in rk_requests_total
+        assert not any(name == "rk_request_failures_total" and v for (name, _), v in metrics.items()), metrics
+        assert metrics[("rk_requests_total", (("route", "/ready"), ("status", "503")))] == polls
+
+    # failed to load: 503 saying why, without Retry-After (waiting will not help)
     missing = ServeSettings(model_path=str(tmp_path / "no-such-model"), dtype="fp32", api_keys=[])
     with running_server(missing, wait_ready=False) as url:
-        r = httpx.get(url + "/ready")
-        assert r.status_code == 503 and r.json()["error_type"] == "not_ready"
+        deadline = time.monotonic() + 30
+        while "failed to load" not in (r := httpx.get(url + "/ready")).json()["error"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert r.status_code == 503 and r.json()["error_type"] == "not_ready" and "retry-after" not in r.headers
         s = httpx.post(url + "/v1/score", json={"inputs": [{"prompt": "p", "response": "r"}]})
-        assert s.status_code == 503 and s.json()["error_type"] == "not_ready"
+        assert s.status_code == 503 and s.json()["error_type"] == "not_ready" and "no-such-model" in s.json()["error"]
         assert httpx.get(url + "/health").status_code == 200
+        failures = metric_values(httpx.get(url + "/metrics").text)
+        assert failures[("rk_request_failures_total", (("error_type", "not_ready"), ("route", "/v1/score")))] == 1
+        assert ("rk_request_failures_total", (("error_type", "not_ready"), ("route", "/ready"))) not in failures

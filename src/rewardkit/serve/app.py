@@ -12,7 +12,7 @@ import asyncio
 import hmac
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -22,12 +22,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rewardkit.model.formatting import ChatTemplateError
 from rewardkit.score import BatchScorer, load_scorer, p_better
 from rewardkit.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
 from rewardkit.serve.config import ServeSettings
 from rewardkit.serve.limits import BodyLimitAndMetrics
 from rewardkit.serve.metrics import Metrics
-from rewardkit.serve.openrlhf import split_query
+from rewardkit.serve.openrlhf import split_queries
 from rewardkit.serve.schemas import (
     CompareRequest,
     CompareResponse,
@@ -43,6 +44,7 @@ from rewardkit.serve.schemas import (
     RewardResponse,
     ScoreRequest,
     ScoreResponse,
+    validation_message,
 )
 
 log = logging.getLogger("rewardkit.serve")
@@ -59,8 +61,9 @@ class ServiceError(Exception):
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in [(401, "missing or wrong bearer key"), (413, "too many inputs, input too long or body too large"),
-                       (422, "invalid input"), (429, "queue full; retry after Retry-After seconds"),
-                       (503, "model not loaded yet")]
+                       (422, "invalid input, or a conversation the model's chat template refuses"),
+                       (429, "queue full; retry after Retry-After seconds"),
+                       (503, "model not loaded yet (retry after Retry-After seconds), or it failed to load (no Retry-After)")]
 }
 
 
@@ -164,9 +167,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return error(request, 422, "validation", f"{where}: {first.get('msg', 'invalid input')}")
+        return error(request, 422, "validation", validation_message(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -183,7 +184,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     def current() -> BatchScorer:
         scorer = slot.scorer  # captured once: this request finishes on this model even if a reload happens
         if scorer is None:
-            raise ServiceError(503, "not_ready", "model not loaded yet" + (f" ({slot.load_error})" if slot.load_error else ""))
+            if slot.load_error:  # no Retry-After: waiting will not help until someone reloads a model
+                raise ServiceError(503, "not_ready", f"the model failed to load ({slot.load_error}); fix it and reload (SIGHUP or /admin/reload)")
+            raise ServiceError(503, "not_ready", "model not loaded yet", {"Retry-After": str(settings.retry_after_s)})
         return scorer
 
     def key_check(keys: list[str], what: str = "bearer key", url_key: bool = False) -> Any:
@@ -203,18 +206,26 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     Admin = Annotated[None, Depends(key_check(settings.admin_keys or settings.api_keys, "admin bearer key"))]
     Model = Annotated[BatchScorer, Depends(current)]
 
-    def check_limits(texts: list[Any], n_inputs: int, max_inputs: int) -> None:
+    def check_count(n_inputs: int, max_inputs: int) -> None:
         if n_inputs > max_inputs:
             raise ServiceError(413, "payload_too_large", f"{n_inputs} inputs; the limit is {max_inputs} per request")
-        for i, text in enumerate(texts):
-            size = len(text) if isinstance(text, str) else sum(len(m["content"]) for m in text)
-            if size > settings.max_chars_per_input:
-                raise ServiceError(413, "payload_too_large", f"input {i} has {size} characters; the limit is {settings.max_chars_per_input}")
 
-    async def run(scorer: BatchScorer, prompts: list[Any], responses: list[str], n_inputs: int, max_inputs: int | None = None) -> Any:
-        check_limits(list(prompts) + list(responses), n_inputs, max_inputs or settings.max_inputs_per_request)
+    def check_chars(texts: Iterable[tuple[Any, Callable[[], str]]]) -> None:
+        """413 for the first text over max_chars_per_input; ``texts`` pairs each prompt or response with a
+        function naming its place in the request (called only for the one refused)."""
+        limit = settings.max_chars_per_input
+        for text, where in texts:
+            size = len(text) if isinstance(text, str) else sum(len(m["content"]) for m in text)
+            if size > limit:
+                raise ServiceError(413, "payload_too_large", f"{where()} has {size} characters; the limit is {limit} per prompt or response")
+
+    async def run(scorer: BatchScorer, prompts: list[Any], responses: list[str], row_name: Callable[[int], str]) -> Any:
+        """Score through the batcher; ``row_name(i)`` names row i's place in the request for a 422."""
         try:
             return await batcher.submit(scorer, prompts, responses)
+        except ChatTemplateError as exc:  # the input's fault (Mistral/Gemma refuse a system turn, say): 422
+            where = "" if exc.row is None else f"{row_name(exc.row)}: "
+            raise ServiceError(422, "invalid_input", f"{where}the model's chat template refuses this conversation: {exc.reason}") from None
         except Overloaded:
             raise ServiceError(429, "overloaded", "queue full, retry later", {"Retry-After": str(settings.retry_after_s)}) from None
         except ShuttingDown:
@@ -227,7 +238,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def score(body: ScoreRequest, _: Auth, scorer: Model) -> ScoreResponse:
         """Score (prompt, response) or chat inputs; ``normalize`` applies the model card's statistics."""
         pairs = [x.as_pair() for x in body.inputs]
-        res = await run(scorer, [p for p, _ in pairs], [r for _, r in pairs], len(pairs))
+        check_count(len(pairs), settings.max_inputs_per_request)
+        check_chars((text, lambda i=i, f=field: f"inputs[{i}].{f}") for i, (x, pair) in enumerate(zip(body.inputs, pairs))
+                    for field, text in zip(x.TEXT_FIELDS, pair))
+        res = await run(scorer, [p for p, _ in pairs], [r for _, r in pairs], lambda i: f"inputs[{i}]")
         values = res.normalized if body.normalize else res.raw
         return ScoreResponse(scores=floats(values), uncertainty=None if res.std is None else floats(res.std),
                              truncated=res.truncated, model_version=res.model_version)
@@ -236,7 +250,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def compare(body: CompareRequest, _: Auth, scorer: Model) -> CompareResponse:
         """Calibrated P(response_a better than response_b)."""
         prompt = body.prompt if isinstance(body.prompt, str) else [m.model_dump() for m in body.prompt]
-        res = await run(scorer, [prompt, prompt], [body.response_a, body.response_b], 2)
+        check_chars([(prompt, lambda: "prompt"), (body.response_a, lambda: "response_a"), (body.response_b, lambda: "response_b")])
+        res = await run(scorer, [prompt, prompt], [body.response_a, body.response_b], lambda i: "prompt")
         p = float(p_better(res.raw[0], res.raw[1], scorer.card.temperature))
         return CompareResponse(p_a_better=p, scores=floats(res.raw), model_version=res.model_version)
 
@@ -244,7 +259,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def rank(body: RankRequest, _: Auth, scorer: Model) -> RankResponse:
         """Responses to one prompt ordered best first (best-of-N)."""
         prompt = body.prompt if isinstance(body.prompt, str) else [m.model_dump() for m in body.prompt]
-        res = await run(scorer, [prompt] * len(body.responses), body.responses, len(body.responses))
+        check_count(len(body.responses), settings.max_inputs_per_request)
+        check_chars([(prompt, lambda: "prompt")] + [(r, lambda i=i: f"responses[{i}]") for i, r in enumerate(body.responses)])
+        res = await run(scorer, [prompt] * len(body.responses), body.responses, lambda i: "prompt")
         values = res.normalized if body.normalize else res.raw
         order = np.argsort(-values, kind="stable")
         ranking = [RankedResponse(index=int(i), response=body.responses[i], score=float(values[i])) for i in order]
@@ -256,10 +273,16 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         ``prompts`` (optional) split them (see ``serve/openrlhf.py``)."""
         if body.prompts is not None and len(body.prompts) != len(body.query):
             raise ServiceError(422, "validation", f"prompts has {len(body.prompts)} items but query has {len(body.query)}")
-        check_limits(body.query, len(body.query), settings.get_reward_max_inputs)  # before any work on the texts
-        split = [split_query(q, body.prompts[i] if body.prompts is not None else "", settings.strip_tokens)
-                 for i, q in enumerate(body.query)]
-        res = await run(scorer, [p for p, _ in split], [r for _, r in split], len(split), settings.get_reward_max_inputs)
+        if not body.query:  # an empty slice of a batch split over several servers: OpenRLHF's serve_rm answer
+            return RewardResponse(rewards=[], scores=[], extra_logs={}, model_version=scorer.card.version)
+        check_count(len(body.query), settings.get_reward_max_inputs)
+        # linear in the body, but a rollout batch can be 100 MB: off the event loop, so /health and other
+        # clients are answered meanwhile
+        split = await asyncio.to_thread(split_queries, body.query, body.prompts, settings.strip_tokens)
+        # the limit applies to what is scored: a rollout's pad tokens (thousands in a padded batch) do not count
+        check_chars((text, lambda i=i, f=field: f"query[{i}]: its {f}") for i, pair in enumerate(split)
+                    for field, text in zip(("prompt", "response (pad/EOS tokens stripped)"), pair))
+        res = await run(scorer, [p for p, _ in split], [r for _, r in split], lambda i: f"query[{i}]")
         rewards = floats(res.raw)
         logs: dict[str, Any] = {"truncated": [float(t) for t in res.truncated]}
         if res.std is not None:

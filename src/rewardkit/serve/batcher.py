@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rewardkit.data.types import Prompt
+from rewardkit.model.formatting import ChatTemplateError
 from rewardkit.score import BatchScorer, ScoreResult
 
 
@@ -122,21 +123,39 @@ class MicroBatcher:
                 try:
                     results = await loop.run_in_executor(self.executor, self._score_group, live)
                 except Exception as exc:
-                    if len(live) == 1:
-                        _settle(live[0], error=exc)
-                        continue
-                    # one request's failure must not fail the others merged with it: score each alone, so
-                    # only the request that breaks the model gets the error (the worker keeps going)
-                    for job in live:
-                        try:
-                            [result] = await loop.run_in_executor(self.executor, self._score_group, [job])
-                        except Exception as alone:
-                            _settle(job, error=alone)
-                        else:
-                            _settle(job, result)
+                    await self._score_apart(live, exc)
                     continue
                 for job, result in zip(live, results):
                     _settle(job, result)
+
+    async def _score_apart(self, jobs: list[Job], exc: Exception) -> None:
+        """One request's failure must not fail the others merged with it (the worker keeps going). A chat
+        template's refusal names its row: that request gets it (its row counted within the request) and the
+        others are scored together again. Any other failure: each request alone, so only the one that breaks
+        the model gets the error."""
+        loop = asyncio.get_running_loop()
+        while len(jobs) > 1 and isinstance(exc, ChatTemplateError) and exc.row is not None:
+            refused, row = _job_at(jobs, exc.row)
+            _settle(refused, error=ChatTemplateError(exc.reason, row))
+            jobs = [j for j in jobs if j is not refused]
+            try:
+                results = await loop.run_in_executor(self.executor, self._score_group, jobs)
+            except Exception as again:
+                exc = again
+                continue
+            for job, result in zip(jobs, results):
+                _settle(job, result)
+            return
+        if len(jobs) == 1:  # exc came from scoring this request's rows alone
+            _settle(jobs[0], error=exc)
+            return
+        for job in jobs:
+            try:
+                [result] = await loop.run_in_executor(self.executor, self._score_group, [job])
+            except Exception as alone:
+                _settle(job, error=alone)
+            else:
+                _settle(job, result)
 
     def _score_group(self, jobs: list[Job]) -> list[ScoreResult]:
         """One scoring call over all jobs' rows (runs on the model thread), split back per job."""
@@ -157,6 +176,15 @@ class MicroBatcher:
             out.append(ScoreResult(mean, scorer.normalize(mean), std, list(enc.truncated[start:start + n]), scorer.card.version))
             start += n
         return out
+
+
+def _job_at(jobs: list[Job], row: int) -> tuple[Job, int]:
+    """The job holding row ``row`` of the rows of ``jobs`` put together, and the row's index within it."""
+    for job in jobs:
+        if row < len(job.responses):
+            return job, row
+        row -= len(job.responses)
+    raise IndexError(f"row {row} past the jobs' rows")
 
 
 def _settle(job: Job, result: ScoreResult | None = None, error: Exception | None = None) -> None:

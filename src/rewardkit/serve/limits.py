@@ -13,6 +13,10 @@ from typing import Any
 from rewardkit.serve.metrics import Metrics
 
 KNOWN_ROUTES = {"/v1/score", "/v1/compare", "/v1/rank", "/get_reward", "/admin/reload", "/health", "/ready", "/info", "/metrics"}
+# Probes are not API calls: /ready's 503 while the model loads IS its answer (a load balancer or Kubernetes
+# polls it every few seconds), so counting it as a failure would make the failure rate alert on every
+# start and every replica being rolled. Probes still show in rk_requests_total{route, status}.
+PROBES = {"/health", "/ready"}
 ERROR_TYPES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
                422: "validation", 429: "overloaded", 503: "not_ready"}
 
@@ -45,7 +49,7 @@ class BodyLimitAndMetrics:
         finally:
             code = status["code"]
             self.metrics.requests.labels(route, str(code)).inc()
-            if code >= 400:
+            if code >= 400 and route not in PROBES:
                 kind = scope.get("rk_error_type") or ERROR_TYPES.get(code, "internal" if code >= 500 else "client")
                 self.metrics.failures.labels(route, kind).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - start)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from rewardkit.data.types import Prompt
 
@@ -31,12 +32,27 @@ class Message(BaseModel):
     content: Text
 
 
+# Unions are validated against ONE branch, picked from what the client sent: a plain union reports every
+# branch's errors and the first is usually the wrong branch's ("PromptResponse.response: Field required"
+# for a chat whose last message is not the assistant's). The tags below name branches; the 422 message
+# leaves them out of the field path.
+TEXT, MESSAGES, PROMPT_RESPONSE, CHAT = "text prompt", "message prompt", "prompt/response input", "chat input"
+
+
+def _prompt_kind(value: Any) -> str:
+    return MESSAGES if isinstance(value, list) else TEXT
+
+
+PromptField = Annotated[Union[Annotated[Text, Tag(TEXT)], Annotated[list[Message], Tag(MESSAGES)]], Discriminator(_prompt_kind)]
+
+
 class PromptResponse(BaseModel):
     """A response to a prompt (text, or chat messages before the response)."""
 
     model_config = STRICT
-    prompt: Text | list[Message] = ""
+    prompt: PromptField = ""
     response: Text
+    TEXT_FIELDS: ClassVar[tuple[str, str]] = ("prompt", "response")  # where as_pair's two texts are, for errors
 
     def as_pair(self) -> tuple[Prompt, str]:
         prompt = self.prompt if isinstance(self.prompt, str) else [m.model_dump() for m in self.prompt]
@@ -48,6 +64,7 @@ class Chat(BaseModel):
 
     model_config = STRICT
     messages: list[Message] = Field(min_length=1)
+    TEXT_FIELDS: ClassVar[tuple[str, str]] = ("messages[:-1]", "messages[-1].content")
 
     @model_validator(mode="after")
     def _ends_with_response(self) -> "Chat":
@@ -59,7 +76,11 @@ class Chat(BaseModel):
         return [m.model_dump() for m in self.messages[:-1]], self.messages[-1].content
 
 
-ScoreInput = PromptResponse | Chat
+def _input_kind(value: Any) -> str:
+    return CHAT if isinstance(value, Chat) or (isinstance(value, dict) and "messages" in value) else PROMPT_RESPONSE
+
+
+ScoreInput = Annotated[Union[Annotated[PromptResponse, Tag(PROMPT_RESPONSE)], Annotated[Chat, Tag(CHAT)]], Discriminator(_input_kind)]
 
 
 class ScoreRequest(BaseModel):
@@ -77,7 +98,7 @@ class ScoreResponse(BaseModel):
 
 class CompareRequest(BaseModel):
     model_config = STRICT
-    prompt: Text | list[Message] = ""
+    prompt: PromptField = ""
     response_a: Text
     response_b: Text
 
@@ -90,7 +111,7 @@ class CompareResponse(BaseModel):
 
 class RankRequest(BaseModel):
     model_config = STRICT
-    prompt: Text | list[Message] = ""
+    prompt: PromptField = ""
     responses: list[Text] = Field(min_length=1)
     normalize: bool = False
 
@@ -112,7 +133,9 @@ class RewardRequest(BaseModel):
 
     model_config = ConfigDict(strict=True)  # OpenRLHF may add fields: ignore them
 
-    query: list[Text] = Field(min_length=1)
+    # may be empty: OpenRLHF splits a batch evenly over its --remote_rm_url servers, so a small batch
+    # sends some of them an empty slice (and expects empty lists back)
+    query: list[Text]
     prompts: list[Text] | None = None
     labels: list[Any] | None = Field(default=None, description="Ignored (OpenRLHF sends its dataset labels).")
 
@@ -132,6 +155,21 @@ class ReloadRequest(BaseModel):
 class ReloadResponse(BaseModel):
     model_version: str
     previous_version: str | None
+
+
+def validation_message(errors: Sequence[Any], most: int = 3) -> str:
+    """One line for a 422 from pydantic's errors: up to ``most`` of them, each as ``field.path: reason``
+    (``inputs[1].respons: Extra inputs are not permitted``), without the union tags and the 'body' prefix."""
+    parts = []
+    for err in list(errors)[:most]:
+        loc = [x for x in err.get("loc", ()) if x not in (TEXT, MESSAGES, PROMPT_RESPONSE, CHAT)]
+        if len(loc) > 1 and loc[0] == "body":
+            loc = loc[1:]
+        path = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc).lstrip(".")
+        reason = str(err.get("msg", "invalid input")).removeprefix("Value error, ")  # our validators' own words
+        parts.append(f"{path or 'body'}: {reason}")
+    more = len(errors) - most
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "") if parts else "invalid input"
 
 
 class ErrorBody(BaseModel):
