@@ -71,3 +71,65 @@ def test_an_error_body_that_is_not_ours_is_still_a_service_error() -> None:
         with pytest.raises(ServiceError) as err:
             _parse(httpx.Response(502, content=body))
         assert err.value.status == 502 and err.value.error_type == "http"
+
+
+def test_the_client_waits_for_a_server_still_loading_its_model(tmp_path: Path) -> None:
+    # a trainer and its reward server are often started together: the client keeps retrying a server that
+    # says it is loading (503 + Retry-After) instead of failing after three quick retries
+    import httpx
+
+    sys.path.insert(0, str(Path(__file__).parent / "serve"))
+    from rk_helpers import build_tiny_ensemble, metric_values
+
+    model = build_tiny_ensemble(tmp_path / "ensemble", members=6)  # loads in a few seconds
+    settings = ServeSettings(model_path=str(model), dtype="fp32", api_keys=[])
+    with running_server(settings, wait_ready=False) as base:
+        with Client(base) as rk:
+            scores = rk.score([("What is 2+2?", "4")])
+        assert len(scores.scores) == 1
+        metrics = metric_values(httpx.get(base + "/metrics").text)
+        # the client met the loading server, and was told when to come back
+        assert metrics[("rk_requests_total", (("route", "/v1/score"), ("status", "503")))] >= 1
+
+        async def async_client() -> list[float]:
+            async with AsyncClient(base) as rk:
+                return (await rk.score([("q", "a")])).scores
+
+        assert len(asyncio.run(async_client())) == 1
+
+
+def test_the_client_does_not_wait_for_a_model_that_failed_to_load(tmp_path: Path) -> None:
+    import time
+
+    import httpx
+
+    settings = ServeSettings(model_path=str(tmp_path / "no-such-model"), dtype="fp32", api_keys=[])
+    with running_server(settings, wait_ready=False) as base:
+        deadline = time.monotonic() + 30
+        while not httpx.get(base + "/ready").json()["error"].startswith("the model failed to load"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        start = time.monotonic()
+        with Client(base) as rk, pytest.raises(ServiceError) as err:
+            rk.score([("p", "r")])
+        assert err.value.status == 503 and "failed to load" in err.value.message
+        assert time.monotonic() - start < 5  # not the 120 s a loading server is given
+
+
+def test_retry_policy() -> None:
+    import httpx
+
+    from rewardkit.client import _retry_delay
+
+    loading = httpx.Response(503, headers={"Retry-After": "2"}, json={"error": "model not loaded yet", "error_type": "not_ready"})
+    failed = httpx.Response(503, json={"error": "the model failed to load", "error_type": "not_ready"})
+    full = httpx.Response(429, headers={"Retry-After": "1"})
+    # loading: retried after Retry-After for as long as ready_timeout allows, whatever the retry count
+    assert _retry_delay(loading, attempt=3, waited=100.0, retries=3, ready_timeout=120.0) == 2.0
+    assert _retry_delay(loading, attempt=0, waited=119.0, retries=3, ready_timeout=120.0) is None
+    assert _retry_delay(loading, attempt=0, waited=0.0, retries=3, ready_timeout=0.0) is None
+    # anything else retryable: `retries` times
+    assert _retry_delay(full, attempt=2, waited=0.0, retries=3, ready_timeout=120.0) == 1.0
+    assert _retry_delay(full, attempt=3, waited=0.0, retries=3, ready_timeout=120.0) is None
+    assert _retry_delay(failed, attempt=0, waited=0.0, retries=3, ready_timeout=120.0) == pytest.approx(0.1)
+    assert _retry_delay(httpx.Response(422), attempt=0, waited=0.0, retries=3, ready_timeout=120.0) is None

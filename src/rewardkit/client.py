@@ -6,8 +6,10 @@
         rk.compare("Name a colour.", "Blue.", "No.")     # P(a better than b)
         rk.rank("Help me", ["a", "b", "c"])             # best first
 
-Errors from the service raise ``ServiceError`` with its ``status`` and ``error_type``; 429 and 503 are
-retried (honouring Retry-After) up to ``retries`` times.
+Errors from the service raise ``ServiceError`` with its ``status`` and ``error_type``. A server still
+loading its model (503 with Retry-After) is waited for, retrying after each Retry-After, for up to
+``ready_timeout`` seconds (default 120: a trainer and its reward server are often started together);
+other 429 and 503 answers are retried after Retry-After (or a short backoff) up to ``retries`` times.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import httpx
 from rewardkit.data.types import Prompt
 
 RETRYABLE = (429, 503)
+READY_TIMEOUT_S = 120.0  # how long a client waits for a server that is still loading its model
 
 
 class ServiceError(RuntimeError):
@@ -80,16 +83,35 @@ def _delay(response: httpx.Response, attempt: int) -> float:
         return min(0.1 * 2**attempt, 5.0)
 
 
+def _loading(response: httpx.Response) -> bool:
+    """The service is still loading its model: 503 with Retry-After (a model that failed to load, or a server
+    shutting down, answer 503 without it: waiting will not help)."""
+    return response.status_code == 503 and "retry-after" in response.headers
+
+
+def _retry_delay(response: httpx.Response, attempt: int, waited: float, retries: int, ready_timeout: float) -> float | None:
+    """Seconds to wait before sending the request again, or None to answer with ``response``. ``attempt``:
+    retries so far other than waits for loading; ``waited``: seconds since the first try."""
+    if _loading(response):
+        delay = _delay(response, attempt)
+        return delay if waited + delay <= ready_timeout else None
+    if response.status_code in RETRYABLE and attempt < retries:
+        return _delay(response, attempt)
+    return None
+
+
 def _headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
 class Client:
-    """Synchronous client. ``retries``: how often a 429/503 is retried after its Retry-After."""
+    """Synchronous client. ``retries``: how often a 429/503 is retried after its Retry-After;
+    ``ready_timeout``: seconds to keep retrying a server that is still loading its model (0: do not wait)."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 3) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 3,
+                 ready_timeout: float = READY_TIMEOUT_S) -> None:
         self._http = httpx.Client(base_url=base_url, headers=_headers(api_key), timeout=timeout)
-        self.retries = retries
+        self.retries, self.ready_timeout = retries, ready_timeout
 
     def __enter__(self) -> Client:
         return self
@@ -101,12 +123,14 @@ class Client:
         self._http.close()
 
     def _request(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
-        for attempt in range(self.retries + 1):
+        start, attempt = time.monotonic(), 0
+        while True:
             r = self._http.request(method, path, json=json)
-            if r.status_code not in RETRYABLE or attempt == self.retries:
+            delay = _retry_delay(r, attempt, time.monotonic() - start, self.retries, self.ready_timeout)
+            if delay is None:
                 return _parse(r)
-            time.sleep(_delay(r, attempt))
-        raise AssertionError("unreachable")
+            attempt += not _loading(r)
+            time.sleep(delay)
 
     def score(self, items: Sequence[tuple[Prompt, str] | dict[str, Any]], normalize: bool = False) -> Scores:
         return Scores(**self._request("POST", "/v1/score", score_body(items, normalize)))
@@ -134,9 +158,10 @@ class Client:
 class AsyncClient:
     """The same calls, ``await``-able (one connection pool; safe to share between tasks)."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 3) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 3,
+                 ready_timeout: float = READY_TIMEOUT_S) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(api_key), timeout=timeout)
-        self.retries = retries
+        self.retries, self.ready_timeout = retries, ready_timeout
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -148,12 +173,14 @@ class AsyncClient:
         await self._http.aclose()
 
     async def _request(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
-        for attempt in range(self.retries + 1):
+        start, attempt = time.monotonic(), 0
+        while True:
             r = await self._http.request(method, path, json=json)
-            if r.status_code not in RETRYABLE or attempt == self.retries:
+            delay = _retry_delay(r, attempt, time.monotonic() - start, self.retries, self.ready_timeout)
+            if delay is None:
                 return _parse(r)
-            await asyncio.sleep(_delay(r, attempt))
-        raise AssertionError("unreachable")
+            attempt += not _loading(r)
+            await asyncio.sleep(delay)
 
     async def score(self, items: Sequence[tuple[Prompt, str] | dict[str, Any]], normalize: bool = False) -> Scores:
         return Scores(**await self._request("POST", "/v1/score", score_body(items, normalize)))
