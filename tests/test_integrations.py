@@ -88,6 +88,63 @@ def test_verl_compute_score(model: Path, url: str, monkeypatch: pytest.MonkeyPat
     verl.reset()
 
 
+def _call_with_kwargs(raw_fn, extra_kwargs, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """verl's wrapper around a custom reward function (verl/trainer/ppo/reward.py): the config's
+    ``custom_reward_function.reward_kwargs`` merged into every call, taking precedence."""
+    merged_kwargs = {**kwargs, **extra_kwargs}
+    return raw_fn(*args, **merged_kwargs)
+
+
+def test_verl_calls_with_its_extra_keyword_arguments(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from functools import partial
+
+    monkeypatch.delenv("RK_REWARD_URL", raising=False)
+    monkeypatch.setenv("RK_REWARD_MODEL", str(model))
+    verl.reset()
+    expected = load_scorer(str(model), dtype="fp32").score(["What is 2+2?"] * 2, ["4", "5"]).raw
+    # get_custom_reward_fn: partial(_call_with_kwargs, raw_fn, reward_kwargs) with the config's reward_kwargs
+    reward_kwargs = {"overlong_penalty": None, "max_resp_len": 512}
+    single = partial(_call_with_kwargs, verl.compute_score, reward_kwargs)
+    # the reward loop's RewardLoopManagerBase.run_single adds the router address and the RM's tokenizer
+    got = single(data_source="gsm8k", solution_str="4", ground_truth="4", extra_info={"prompt": "What is 2+2?"},
+                 reward_router_address=None, reward_model_tokenizer=None)
+    assert math.isclose(got, expected[0], abs_tol=1e-4)
+    # BatchRewardManager.verify: keyword arguments, plus its self.reward_kwargs
+    batch = partial(_call_with_kwargs, verl.compute_score_batch, reward_kwargs)
+    infos = np.array([{"prompt": "What is 2+2?", "rollout_reward_scores": {}}] * 2, dtype=object)
+    out = batch(data_sources=np.array(["gsm8k"] * 2, dtype=object), solution_strs=["4", "5"],
+                ground_truths=["4", "4"], extra_infos=infos, reward_router_address="127.0.0.1:9000")
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+    # verl's offline scoring script passes data_sources=None
+    assert verl.compute_score_batch(data_sources=None, solution_strs=["4"], ground_truths=None,
+                                    extra_infos=[{"prompt": "What is 2+2?"}]) == pytest.approx([expected[0]], abs=1e-4)
+    verl.reset()
+
+
+def test_request_plan_by_count_and_bytes() -> None:
+    from rewardkit.integrations.backend import BODY_OVERHEAD, plan_requests
+
+    limit = BODY_OVERHEAD + 36  # bodies with room for 36 bytes of items
+    assert plan_requests([10, 10, 10, 10], max_items=3, max_bytes=limit) == [range(0, 3), range(3, 4)]  # by count
+    assert plan_requests([20, 10, 6, 1], max_items=10, max_bytes=limit) == [range(0, 3), range(3, 4)]  # 20+10+6 = 36
+    assert plan_requests([20, 10, 7], max_items=10, max_bytes=limit) == [range(0, 2), range(2, 3)]  # 37 > 36
+    assert plan_requests([50, 5, 5], max_items=10, max_bytes=limit) == [range(0, 1), range(1, 3)]  # too big: alone
+    assert plan_requests([], max_items=3, max_bytes=limit) == []
+
+
+def test_remote_reward_func_splits_a_long_completion_batch_to_the_body_limit(model: Path) -> None:
+    # a GRPO step of long reasoning traces: few enough completions for one request by count, too many bytes
+    prompts = ["Solve: 2+2"] * 12
+    completions = [f"Step {i}: let me think. " * 150 for i in range(12)]  # ~3,600 characters each, ~44 KB in all
+    expected = load_scorer(str(model), dtype="fp32").score(prompts, completions).raw
+    settings = ServeSettings(model_path=str(model), dtype="fp32", api_keys=[], max_body_bytes=16_384)
+    with running_server(settings) as base:
+        func = RewardkitReward(url=base)
+        out = func(prompts=prompts, completions=completions, completion_ids=None, trainer_state=None)
+        assert func.backend.max_body_bytes == 16_384  # read from /info
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
 def test_remote_reward_func_splits_a_batch_to_the_services_limit(model: Path) -> None:
     prompts, completions = ["What is 2+2?"] * 5, ["4", "5", "four", "It is 4.", "no idea"]
     expected = load_scorer(str(model), dtype="fp32").score(prompts, completions).raw

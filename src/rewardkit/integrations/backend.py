@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -32,12 +33,44 @@ class LocalBackend:
         return [float(x) for x in (res.normalized if self.normalize else res.raw)]
 
 
-class RemoteBackend:
-    """Scores through a running ``rewardkit serve``, in requests of at most the service's per-request limit
-    (read from its /info on first use). The HTTP client is made on first use and not pickled."""
+# The body limit assumed when the service does not publish one in /info (a rewardkit service does): under
+# the usual 1 MiB default of reverse proxies (nginx client_max_body_size)
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+BODY_OVERHEAD = 64  # bytes of '{"inputs": [...], "normalize": false}' around the items, with room to spare
 
-    def __init__(self, url: str, api_key: str | None = None, normalize: bool = False, chunk: int | None = None) -> None:
-        self.url, self.api_key, self.normalize, self.chunk = url, api_key, normalize, chunk
+
+def item_bytes(prompt: Prompt, response: str) -> int:
+    """An upper bound of the JSON bytes of one ``{"prompt", "response"}`` item in a request body, the comma
+    after it included: json.dumps' ASCII escapes (``\\uXXXX``, 6 bytes a character) are never shorter than
+    the UTF-8 an HTTP client may send instead."""
+    return len(json.dumps({"prompt": prompt, "response": response})) + 2
+
+
+def plan_requests(sizes: Sequence[int], max_items: int, max_bytes: int) -> list[range]:
+    """Consecutive index ranges covering ``sizes`` (item byte counts), each of at most ``max_items`` items
+    and at most ``max_bytes`` bytes with BODY_OVERHEAD, in order. An item too large for any request goes
+    alone (the service then names the problem)."""
+    out: list[range] = []
+    start, total = 0, BODY_OVERHEAD
+    for i, size in enumerate(sizes):
+        if i > start and (i - start >= max_items or total + size > max_bytes):
+            out.append(range(start, i))
+            start, total = i, BODY_OVERHEAD
+        total += size
+    if start < len(sizes):
+        out.append(range(start, len(sizes)))
+    return out
+
+
+class RemoteBackend:
+    """Scores through a running ``rewardkit serve``, in requests within the service's limits on inputs per
+    request and body size (both read from its /info on first use; a long-completion GRPO batch is split by
+    size, not only by count). The HTTP client is made on first use and not pickled."""
+
+    def __init__(self, url: str, api_key: str | None = None, normalize: bool = False, chunk: int | None = None,
+                 max_body_bytes: int | None = None) -> None:
+        self.url, self.api_key, self.normalize = url, api_key, normalize
+        self.chunk, self.max_body_bytes = chunk, max_body_bytes
         self._client: Any = None
 
     def __getstate__(self) -> dict[str, object]:
@@ -48,11 +81,14 @@ class RemoteBackend:
             from rewardkit.client import Client
 
             self._client = Client(self.url, api_key=self.api_key)
-        if self.chunk is None:
-            self.chunk = int(self._client.info()["limits"]["max_inputs_per_request"])
+        if self.chunk is None or self.max_body_bytes is None:
+            limits = self._client.info().get("limits", {})
+            self.chunk = self.chunk or int(limits.get("max_inputs_per_request", 64))
+            self.max_body_bytes = self.max_body_bytes or int(limits.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES))
+        sizes = [item_bytes(p, r) for p, r in zip(prompts, responses)]
         out: list[float] = []
-        for i in range(0, len(responses), self.chunk):
-            items = list(zip(prompts[i:i + self.chunk], responses[i:i + self.chunk]))
+        for part in plan_requests(sizes, self.chunk, self.max_body_bytes):
+            items = [(prompts[i], responses[i]) for i in part]
             out += self._client.score(items, normalize=self.normalize).scores
         return out
 

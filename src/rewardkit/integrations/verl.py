@@ -13,6 +13,10 @@ The model comes from the environment, read on the first call: ``RK_REWARD_URL`` 
 for a running ``rewardkit serve``, else ``RK_REWARD_MODEL`` (a local model folder or HF id). The prompt is
 taken from ``extra_info["prompt"]`` (or ``"question"``) when the dataset puts it there, else it is empty.
 ``RK_REWARD_NORMALIZE=1`` returns normalized rewards.
+
+verl passes more keyword arguments than these: its reward loop adds ``reward_router_address`` and
+``reward_model_tokenizer``, and every call merges in ``custom_reward_function.reward_kwargs`` from the
+config. Both functions take any extra keyword arguments and ignore them (the model is rewardkit's).
 """
 
 from __future__ import annotations
@@ -52,17 +56,22 @@ def _prompt(extra_info: dict[str, Any] | None) -> Any:
     return prompt
 
 
-def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None) -> float:
-    """The reward of one rollout; ``ground_truth`` is unused (a reward model judges the response itself)."""
+def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None,
+                  **verl_kwargs: Any) -> float:
+    """The reward of one rollout; ``ground_truth`` is unused (a reward model judges the response itself), as
+    are ``verl_kwargs`` (see the module docstring)."""
     return float(_get_backend()([_prompt(extra_info)], [solution_str])[0])
 
 
 def compute_score_batch(
-    data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any], extra_infos: Sequence[dict[str, Any] | None],
+    data_sources: Sequence[str] | None, solution_strs: Sequence[str], ground_truths: Sequence[Any] | None,
+    extra_infos: Sequence[dict[str, Any] | None] | None, **verl_kwargs: Any,
 ) -> list[float]:
     """The rewards of a batch of rollouts, in order, from one scoring call (verl's BatchRewardManager passes
-    numpy object arrays; any sequence works)."""
-    if not (len(data_sources) == len(solution_strs) == len(extra_infos)):
-        raise ValueError(f"compute_score_batch: {len(solution_strs)} solution_strs but {len(extra_infos)} extra_infos")
-    scores = _get_backend()([_prompt(info) for info in extra_infos], [str(s) for s in solution_strs])
+    numpy object arrays; any sequence works). ``data_sources`` and ``ground_truths`` are unused (verl's
+    offline scoring passes ``data_sources=None``)."""
+    infos = [None] * len(solution_strs) if extra_infos is None else list(extra_infos)
+    if len(infos) != len(solution_strs):
+        raise ValueError(f"compute_score_batch: {len(solution_strs)} solution_strs but {len(infos)} extra_infos")
+    scores = _get_backend()([_prompt(info) for info in infos], [str(s) for s in solution_strs])
     return [float(x) for x in scores]
