@@ -23,7 +23,7 @@ class ServeSettings(Settings):
     dtype: str = Field(default="auto", description=DTYPE_HELP + ".")
     threads: int | None = Field(default=None, ge=1, description="torch threads; default torch's choice.")
     device: str = Field(default="auto", description=DEVICE_HELP + ".")
-    retry_after_s: int = Field(default=1, ge=1, description="Retry-After seconds sent with 429.")
+    retry_after_s: int = Field(default=1, ge=1, description="Retry-After seconds sent with 429, and with 503 while the model loads.")
     # OpenRLHF posts a whole rollout batch (rollout batch / reward servers) in one /get_reward call
     get_reward_max_inputs: int = Field(default=8192, ge=1, description="Queries per /get_reward request (OpenRLHF sends a rollout batch at once); more is 413.")
     get_reward_max_body_bytes: int = Field(default=128_000_000, ge=1024, description="/get_reward body size; more is 413.")
