@@ -31,7 +31,7 @@ import torch
 
 from rewardkit.data.types import Prompt
 from rewardkit.model.backbone import head_module_name
-from rewardkit.model.ensemble import load_ensemble, member_stats, standardize
+from rewardkit.model.ensemble import member_stats, standardize
 from rewardkit.model.formatting import MIN_TEXT_TOKENS, collate, encode
 from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.source import check_model_source
@@ -399,16 +399,6 @@ def card_of(loaded: Any, version: str) -> ModelCard:
     return scoring
 
 
-def load_model(path: str, device: Any) -> Any:
-    """A RewardModel, or for a folder whose rewardkit.json lists members the Ensemble with its own card."""
-    from rewardkit.model import load_reward_model
-    from rewardkit.model.card import read_card
-
-    if Path(path).is_dir() and read_card(path).is_ensemble:
-        return load_ensemble(path, device=device)
-    return load_reward_model(path, device=device)
-
-
 def members_of(loaded: Any) -> list[Any]:
     return list(getattr(loaded, "members", None) or [loaded])
 
@@ -449,10 +439,11 @@ def load_scorer(
     check_max_length(max_length)
     if threads:
         torch.set_num_threads(threads)
+    from rewardkit.model import load_reward_model
     from rewardkit.model.device import resolve_device
 
-    try:
-        loaded = load_model(path, resolve_device(device))
+    try:  # a RewardModel, or an Ensemble with its own card
+        loaded = load_reward_model(path, device=resolve_device(device))
     except (OSError, ValueError):
         # transformers' reason for a mistyped name is often another problem (a missing sentencepiece, the
         # network): say what is wrong with the name; checked only on failure, so a load costs no hub round trip

@@ -151,6 +151,9 @@ def test_a_saved_ensemble_whose_members_differ_by_a_head_bias_has_no_spread(tmp_
     mean, std = ens.score_with_uncertainty(["q"] * 4, responses)
     assert np.abs(std).max() < 1e-5  # was 1.5 on every row
     assert ens.card.temperature == 0.7 and ens.card.reward_std == 0.5  # the ensemble's own, not member 0's 0.5 T
+    from rewardkit.model import load_reward_model
+
+    assert load_reward_model(tmp_path / "ens").card == ens.card  # the public loader gives the same ensemble
 
 
 def test_an_ensemble_saved_before_its_own_calibration_loads_with_a_warning(tmp_path, caplog):

@@ -110,11 +110,10 @@ def load_reward_model(
 
     path = str(path_or_hf_id) if Path(path_or_hf_id).exists() else resolve_backbone(str(path_or_hf_id))
     card = read_card(path) if Path(path).is_dir() else RewardCard()
-    if card.is_ensemble:
-        from rewardkit.model.ensemble import Ensemble
+    if card.is_ensemble:  # with its own card: the calibration fitted on the ensemble's score
+        from rewardkit.model.ensemble import load_ensemble
 
-        members = [load_reward_model(Path(path) / name, device=device, dtype=dtype) for name in card.members]
-        return Ensemble(members)
+        return load_ensemble(path, device=device, dtype=dtype)
     tokenizer = load_tokenizer(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, **({"dtype": dtype} if dtype else {}))
     align_pad_token(model, tokenizer)
