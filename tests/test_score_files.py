@@ -17,6 +17,7 @@ from rk_helpers import build_tiny_model  # noqa: E402
 from rewardkit.score import BatchScorer, load_scorer  # noqa: E402
 from rewardkit.score_files import (  # noqa: E402
     InputError,
+    RecentScores,
     check_input,
     read_chunks,
     read_rows,
@@ -146,22 +147,24 @@ def test_a_column_of_numbers_and_text_is_refused_for_parquet_before_scoring(tmp_
 
 
 def test_a_conversation_the_chat_template_refuses_names_its_file_line_and_leaves_no_output(chat_scorer: BatchScorer, tmp_path: Path) -> None:
-    """The refused row is the first of the second chunk (chunk row 0) and sits on line 5 (after a blank line):
-    the message names the file's line, not the chunk's index; an earlier output is left as it was."""
+    """The refused row is the second of the second chunk, whose first row repeats an earlier one (not scored
+    again: the model sees the refused row as its first), and sits on line 6 (after a blank line): the message
+    names the file's line, not an index of the chunk or of what the model saw; an earlier output stays."""
     user = [{"role": "user", "content": "hi"}]
-    rows = [{"prompt": user, "response": f"r{i}"} for i in range(5)]
-    rows[3]["prompt"] = [{"role": "system", "content": "be brief"}, *user]
+    rows = [{"prompt": user, "response": f"r{i}"} for i in range(6)]
+    rows[3] = rows[0]
+    rows[4]["prompt"] = [{"role": "system", "content": "be brief"}, *user]
     src = write_jsonl(tmp_path / "in.jsonl", rows, blank_after=2)
     out = tmp_path / "out.jsonl"
     out.write_text("an earlier run\n")
-    expected = f"{src}, line 5: the model's chat template refuses this conversation: System messages are not supported"
+    expected = f"{src}, line 6: the model's chat template refuses this conversation: System messages are not supported"
     with pytest.raises(InputError) as caught:
         score_file(chat_scorer, src, out, chunk_rows=3)
     assert str(caught.value) == expected
     assert out.read_text() == "an earlier run\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
     # a pair's two texts map back to one row; the in-memory scorer names "row i"
-    pairs = [{"prompt": user, "chosen": "a", "rejected": "b"}, {"prompt": rows[3]["prompt"], "chosen": "a", "rejected": "b"}]
+    pairs = [{"prompt": user, "chosen": "a", "rejected": "b"}, {"prompt": rows[4]["prompt"], "chosen": "a", "rejected": "b"}]
     with pytest.raises(InputError, match=r"^row 2: the model's chat template refuses this conversation: System messages"):
         score_rows(chat_scorer, pairs)
 
@@ -181,3 +184,23 @@ def test_an_interrupted_run_leaves_no_output_and_no_temporary(scorer: BatchScore
             score_file(scorer, src, tmp_path / f"out{suffix}", on_rows=interrupt_in_second_chunk, chunk_rows=3)
         seen.clear()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+def test_recent_scores_score_a_text_seen_lately_once_with_the_scorers_result(scorer: BatchScorer) -> None:
+    texts = {name: ("q", f"response {name} " * (1 + i)) for i, name in enumerate("ABCD")}
+    direct = scorer.score([p for p, _ in texts.values()], [r for _, r in texts.values()])
+    want = dict(zip("ABCD", zip(direct.raw, direct.normalized, direct.truncated)))
+    recent = RecentScores(size=3)
+
+    def call(names: str) -> list[float]:
+        done: list[float] = []
+        res = recent.score(scorer, [texts[n][0] for n in names], [texts[n][1] for n in names], on_batch=done.append)
+        for n, raw, norm, cut in zip(names, res.raw, res.normalized, res.truncated, strict=True):
+            assert (raw, norm, cut) == pytest.approx(want[n], abs=1e-4)
+        assert res.std is None and sum(done) == len(names)
+        return done
+
+    assert call("ABC") == [3]
+    assert call("CDA") == [1, 2]  # D through the model, C and A remembered
+    assert len(recent.results) == 3  # B, used least lately, was forgotten ...
+    assert call("B") == [1]  # ... so it goes through the model again

@@ -18,19 +18,23 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 from rewardkit.atomic import atomic_file
 from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.reader import check_readable, iter_records
 from rewardkit.data.types import Prompt, RecordError, validate_prompt
 from rewardkit.model.formatting import ChatTemplateError
-from rewardkit.score import BatchScorer, p_better
+from rewardkit.score import BatchScorer, ScoreResult, p_better
 
 PAIR_KEYS = (("response_a", "response_b"), ("chosen", "rejected"))
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".csv", ".parquet")
@@ -39,6 +43,7 @@ OUTPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".csv", ".parquet")
 # length within a chunk; a few thousand rows already pack token-budget batches with almost no padding.
 CHUNK_ROWS = 10_000
 CHUNK_CHARS = 4_000_000
+RECENT_TEXTS = 100_000  # texts whose results score_file remembers (RecentScores): ~20 MB
 SCHEMA_ROWS = 1_000  # rows per look at the values' Parquet types in check_input
 
 
@@ -262,12 +267,46 @@ def read_chunks(path: Path, kind: str, max_rows: int = CHUNK_ROWS, max_chars: in
         yield Chunk(rows, places, ParsedRows(kind, [p for p, _ in texts], [r for _, r in texts]))
 
 
-def score_extras(scorer: BatchScorer, parsed: ParsedRows, where: Sequence[str], on_batch: Any = None) -> list[dict[str, Any]]:
+class RecentScores:
+    """The results of the last ``size`` distinct texts scored, so a file that repeats rows further apart than a
+    chunk still scores each once, as the scorer does within one call: AlpacaEval's annotations hold 649
+    distinct (instruction, output) rows among 19,466, one per annotator. ~200 bytes a text."""
+
+    def __init__(self, size: int = RECENT_TEXTS) -> None:
+        self.size = size
+        self.results: OrderedDict[bytes, tuple[float, float, float | None, bool]] = OrderedDict()
+
+    def score(self, scorer: BatchScorer, prompts: Sequence[Prompt], responses: Sequence[str], on_batch: Any = None) -> ScoreResult:
+        """``scorer.score(prompts, responses)``, scoring only the texts not seen lately."""
+        keys = [hashlib.blake2b(json.dumps([p, r]).encode(), digest_size=16).digest() for p, r in zip(prompts, responses)]
+        new = [i for i, k in enumerate(keys) if k not in self.results]
+        try:
+            res = scorer.score([prompts[i] for i in new], [responses[i] for i in new], on_batch=on_batch)
+        except ChatTemplateError as exc:  # its row: among the texts scored, which are not all of them
+            raise ChatTemplateError(exc.reason, None if exc.row is None else new[exc.row]) from None
+        if on_batch is not None and len(new) < len(keys):
+            on_batch(len(keys) - len(new))  # the texts seen lately: done without the model
+        for j, i in enumerate(new):
+            std = None if res.std is None else float(res.std[j])
+            self.results[keys[i]] = (float(res.raw[j]), float(res.normalized[j]), std, res.truncated[j])
+        values = [self.results[k] for k in keys]
+        for k in keys:
+            self.results.move_to_end(k)
+        while len(self.results) > self.size:
+            self.results.popitem(last=False)
+        raw, normalized, std, truncated = zip(*values) if values else ((), (), (), ())
+        return ScoreResult(np.array(raw), np.array(normalized), None if res.std is None else np.array(std), list(truncated), res.model_version)
+
+
+def score_extras(
+    scorer: BatchScorer, parsed: ParsedRows, where: Sequence[str], on_batch: Any = None, recent: RecentScores | None = None
+) -> list[dict[str, Any]]:
     """The fields scoring adds to each parsed row: score, score_normalized, [score_std], truncated; pairs
     get score_a, score_b, p_a_better (calibrated), their normalized scores, truncated_a/_b [, std]. A
-    conversation the model's chat template refuses is an InputError naming its row (``where[i]``)."""
+    conversation the model's chat template refuses is an InputError naming its row (``where[i]``).
+    ``recent``: texts scored in earlier calls, not scored again."""
     try:
-        res = scorer.score(parsed.prompts, parsed.responses, on_batch=on_batch)
+        res = (recent or RecentScores(0)).score(scorer, parsed.prompts, parsed.responses, on_batch=on_batch)
     except ChatTemplateError as exc:
         # exc.row indexes the texts given to the scorer: two per pair row
         place = "a row" if exc.row is None else where[exc.row // (2 if parsed.kind == "pair" else 1)]
@@ -334,11 +373,12 @@ def score_file(
     per_row = 2 if checked.kind == "pair" else 1
     on_batch = None if on_rows is None else (lambda texts: on_rows(texts / per_row))
     rows = truncated = 0
+    recent = RecentScores()
     with atomic_file(out_path) as tmp:
         writer: RowWriter | None = None
         try:
             for chunk in read_chunks(input_path, checked.kind, chunk_rows, chunk_chars):
-                extras = score_extras(scorer, chunk.parsed, chunk.places, on_batch)
+                extras = score_extras(scorer, chunk.parsed, chunk.places, on_batch, recent)
                 scored = [{**row, **extra} for row, extra in zip(chunk.rows, extras, strict=True)]
                 if writer is None:  # the columns scoring adds are known now
                     writer = RowWriter(tmp, out_path.name, checked.fields, checked.schema, extras)
