@@ -303,6 +303,43 @@ def test_resume_after_sigkill_ends_with_the_same_weights_as_an_uninterrupted_run
     assert train_steps == list(range(1, 25))  # every step once: no gap, no repeat
 
 
+def test_resuming_a_run_that_stopped_early_trains_no_further(tiny_backbone, tmp_path):
+    """Killed after early stopping had saved its last checkpoint (before the model was written): --resume
+    finishes the same model; it does not train on past the stop."""
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
+    config = dict(lr=0.3, patience=1, eval_every=2, checkpoint_every=2, max_steps=40)  # lr 0.3: validation worsens
+    stopped = train(tiny_config(tiny_backbone, data, tmp_path / "rm", **config)).metrics
+    assert stopped["steps"] < 40, "the run did not stop early: the test proves nothing"
+    (tmp_path / "rm" / "rewardkit.json").unlink()  # what a kill between the last checkpoint and the end leaves
+    resumed = train(tiny_config(tiny_backbone, data, tmp_path / "rm", resume=True, **config)).metrics
+    assert (resumed["steps"], resumed["best_step"]) == (stopped["steps"], stopped["best_step"])
+    assert resumed["weights_sha256"] == stopped["weights_sha256"]
+
+
+def test_labels_the_loss_leaves_out_are_named():
+    from rewardkit.train import unused_labels
+
+    pairs = [PreferencePair(id=str(i), prompt="p", chosen=f"a{i}", rejected=f"b{i}", margin=1.0 if i < 2 else None, tie=i == 3)
+             for i in range(4)]
+    bt = unused_labels(pairs, "bt")
+    assert len(bt) == 2 and bt[0].startswith("2 of 4 training pairs carry a margin") and bt[1].startswith("1 of 4 training pairs are ties")
+    assert unused_labels(pairs, "margin") == [bt[1].replace("--loss bt", "--loss margin")]  # margins used, ties not
+    assert unused_labels(pairs, "tie") == []
+    assert unused_labels(pairs[2:3], "bt") == []
+
+
+def test_each_rank_gets_its_own_equal_share_of_an_epochs_batches():
+    """2 ranks, 13 batches: 12 dealt out, 6 per rank, none twice. (The loop counted ceil(100 pairs / 8 / 2) = 7
+    steps per epoch for 6 batches, so each rank repeated its first batch every epoch.)"""
+    from rewardkit.train import rank_share
+
+    batches = [[i] for i in range(13)]
+    assert rank_share(batches, 0, 2) == [[0], [2], [4], [6], [8], [10]]
+    assert rank_share(batches, 1, 2) == [[1], [3], [5], [7], [9], [11]]
+    assert rank_share(batches, 0, 1) == batches
+    assert rank_share([[0]], 1, 2) == [[0]]  # fewer batches than ranks: every rank takes them (not none)
+
+
 def test_lora_trains_and_saves_the_head(tiny_backbone, tmp_path):
     from safetensors.torch import load_file
 

@@ -5,7 +5,7 @@ Run it:
     rewardkit train --data SNAPSHOT --out runs/rm1                 # CLI (cli/train_cmd.py)
     python -c "from rewardkit.train import TrainConfig, train; train(TrainConfig(data='SNAP', out='runs/rm1'))"
     torchrun --nproc_per_node 2 -m rewardkit.train --data SNAP --out runs/rm1   # DDP (gloo on CPU)
-    accelerate launch --num_processes 2 -m rewardkit.train --data SNAP --out runs/rm1
+    accelerate launch --multi_gpu --num_processes 2 -m rewardkit.train --data SNAP --out runs/rm1   # CPU too
 
 ``train(config)`` reads the snapshot's train/validation splits, formats every pair with
 ``model.formatting.encode`` (cutting the prompt from the left, and a response that alone does not fit from
@@ -261,6 +261,11 @@ def setup_distributed(device: torch.device) -> tuple[int, int]:
     (CPU) process group."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
+        if "ACCELERATE_MIXED_PRECISION" in os.environ and "WORLD_SIZE" not in os.environ:
+            # accelerate launch's single-process mode sets its own variables but no WORLD_SIZE; it is also what
+            # `--num_processes N` without `--multi_gpu` silently starts, even on a CPU-only machine
+            log.warning("accelerate launch started one process; for N processes use "
+                        "`accelerate launch --multi_gpu --num_processes N` (also on a CPU-only machine)")
         return 0, 1
     import torch.distributed as dist
 
@@ -297,6 +302,9 @@ def train(config: TrainConfig) -> TrainResult:
         train_pairs, val_pairs, snapshot_id = load_pairs(config)
     except DATA_ERRORS as exc:
         raise data_error(config.data, exc) from exc
+    if rank == 0:
+        for line in unused_labels(train_pairs, config.loss):
+            log.warning(line)
     out = Path(config.out)
     if config.ensemble == 1:
         return TrainResult(out, train_member(config, train_pairs, val_pairs, snapshot_id, out, config.seed, rank, world, device))
@@ -369,7 +377,12 @@ def train_member(
         # extra copy changes with the epoch
         return length_balanced_order(chosen_shorter, chosen_longer, repeat_share, seed + epoch)
 
-    micro_per_epoch = math.ceil(len(epoch_order(0)) / config.batch_size / world)
+    def batches_of_epoch(epoch: int) -> list[list[int]]:
+        # every rank builds the same order, then takes its share
+        batches = length_grouped_batches(train_data.pair_lengths(), config.batch_size, seed + epoch, order=epoch_order(epoch))
+        return rank_share(batches, rank, world)
+
+    micro_per_epoch = len(batches_of_epoch(0))  # what each rank really gets (the same count every epoch)
     total_steps = config.max_steps or max(1, math.ceil(micro_per_epoch * config.epochs / config.grad_accum))
     warmup = int(total_steps * config.warmup_ratio)
 
@@ -392,6 +405,7 @@ def train_member(
 
     ckpt_dir = out / "checkpoint"
     step, micro, history, best = 0, 0, [], {"loss": math.inf, "step": 0, "evals_since": 0}
+    resumed_bf16: bool | None = None
     # train() has checked that a resumed model has last.pt; a later ensemble member may not have started yet
     if config.resume and (ckpt_dir / "last.pt").is_file():
         state = torch.load(ckpt_dir / "last.pt", weights_only=False, map_location="cpu")  # copied into place below
@@ -400,6 +414,7 @@ def train_member(
         scheduler.load_state_dict(state["scheduler"])
         step, micro, history, best = state["step"], state["micro"], state["history"], state["best"]
         torch.set_rng_state(state["torch_rng"])
+        resumed_bf16 = state.get("bf16")
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"], device)
     elif rank == 0:
@@ -410,7 +425,13 @@ def train_member(
             (ckpt_dir / stale).unlink(missing_ok=True)
     last_saved = step
 
-    use_bf16 = decide_bf16(config, ddp_forward, train_data, pad_id, device) if step < total_steps else False
+    # 'auto' is a timing: every rank takes rank 0's answer (ranks must run the same arithmetic), and a resumed
+    # run the one it started with (a bit-identical continuation)
+    if config.resume and resumed_bf16 is not None:
+        use_bf16 = bool(resumed_bf16)
+    else:
+        use_bf16 = decide_bf16(config, ddp_forward, train_data, pad_id, device) if step < total_steps else False
+    use_bf16 = same_on_every_rank(use_bf16, world, device)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
 
     def loss_of(
@@ -467,12 +488,6 @@ def train_member(
             "length_corr": pearson(torch.cat([rc, rr]), val_data.log_length).item(),
         }
 
-    def batches_of_epoch(epoch: int) -> list[list[int]]:
-        # every rank builds the same order, then takes its share; all ranks get equally many batches
-        batches = length_grouped_batches(train_data.pair_lengths(), config.batch_size, seed + epoch, order=epoch_order(epoch))
-        batches = batches[: len(batches) // world * world] or batches
-        return batches[rank::world]
-
     # -- the loop ---------------------------------------------------------------------------------------
     model.train()
     epoch_batches: dict[int, list[list[int]]] = {}
@@ -480,7 +495,8 @@ def train_member(
     run_stats = {"pairs": 0, "seconds": 0.0}
     with _progress(config, rank, total_steps * config.grad_accum * config.batch_size * world) as bar:
         bar.advance(step * config.grad_accum * config.batch_size * world)
-        while step < total_steps:
+        # (a run killed after early stopping had saved last.pt, then resumed, does not train on)
+        while step < total_steps and not stopped_early(best, config.patience):
             t0 = time.perf_counter()
             sums = {"loss": 0.0, "correct": 0.0, "margin": 0.0, "pairs": 0}
             for k in range(config.grad_accum):
@@ -525,16 +541,15 @@ def train_member(
                     if improved:
                         atomic_torch_save({k: v.detach().clone() for k, v in model.state_dict().items()}, ckpt_dir / "best.pt")
                     # the resumable checkpoint (weights + AdamW moments) is ~3x the model: not at every validation
-                    stopping = bool(config.patience) and best["evals_since"] >= config.patience
-                    if checkpoint_due(step, last_saved, config.checkpoint_every, total_steps) or stopping:
+                    if checkpoint_due(step, last_saved, config.checkpoint_every, total_steps) or stopped_early(best, config.patience):
                         last_saved = step
                         atomic_torch_save({
                             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(), "step": step, "micro": micro, "history": history,
-                        "best": best, "torch_rng": torch.get_rng_state(), "config": asdict(config),
+                        "best": best, "torch_rng": torch.get_rng_state(), "config": asdict(config), "bf16": use_bf16,
                         "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                         }, ckpt_dir / "last.pt")
-                if config.patience and best["evals_since"] >= config.patience:
+                if stopped_early(best, config.patience):
                     break
 
     # -- finish: best weights, calibration, normalization, files ------------------------------------------
@@ -739,6 +754,46 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def unused_labels(pairs: list[PreferencePair], loss: str) -> list[str]:
+    """What the chosen loss leaves out of the data, one line each: margins under plain Bradley-Terry (TRL's
+    RewardTrainer subtracts a ``margin`` column whenever there is one) and ties trained as wins."""
+    lines = []
+    margins = sum(p.margin is not None for p in pairs)
+    if margins and loss == "bt":
+        lines.append(f"{margins} of {len(pairs)} training pairs carry a margin, which --loss bt ignores "
+                     "(TRL's RewardTrainer uses it); --loss margin trains with it")
+    ties = sum(p.tie for p in pairs)
+    if ties and loss != "tie":
+        lines.append(f"{ties} of {len(pairs)} training pairs are ties, trained by --loss {loss} as wins for the "
+                     "'chosen' side; --loss tie models them")
+    return lines
+
+
+def rank_share(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
+    """This rank's batches of an epoch. DDP ranks step in lockstep, so each gets the same count: the first
+    ``len // world * world`` batches dealt round-robin (the rest wait for another epoch's shuffle); with fewer
+    batches than ranks every rank takes them all."""
+    if len(batches) < world:
+        return list(batches)
+    return batches[: len(batches) // world * world][rank::world]
+
+
+def stopped_early(best: dict[str, Any], patience: int) -> bool:
+    """Early stopping: ``patience`` validations in a row without a better loss (0: never stop early)."""
+    return bool(patience) and best["evals_since"] >= patience
+
+
+def same_on_every_rank(flag: bool, world: int, device: torch.device) -> bool:
+    """Rank 0's ``flag`` on every rank (a broadcast; the flag itself with one process)."""
+    if world <= 1:
+        return flag
+    import torch.distributed as dist
+
+    value = torch.tensor([int(flag)], device=device)
+    dist.broadcast(value, src=0)
+    return bool(value.item())
+
+
 def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: int, device: torch.device = torch.device("cpu")) -> bool:
     """'auto': time forward+backward of one realistic batch in fp32 and in bf16 autocast, keep the faster
     (``forward``: a ``RewardForward``, batch -> logits).
@@ -811,6 +866,11 @@ def main(argv: list[str] | None = None) -> None:
     except USER_ERRORS as exc:
         print(f"rewardkit train: error: {user_message(exc)}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()  # the launcher warns about (and some backends hang on) a group left open
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"out": str(result.out), "metrics": result.metrics}, default=str))
 
