@@ -156,3 +156,21 @@ def test_ready_is_503_until_loaded_and_probes_are_not_failures(tmp_path) -> None
         failures = metric_values(httpx.get(url + "/metrics").text)
         assert failures[("rk_request_failures_total", (("error_type", "not_ready"), ("route", "/v1/score")))] == 1
         assert ("rk_request_failures_total", (("error_type", "not_ready"), ("route", "/ready"))) not in failures
+
+
+def test_an_ensembles_uncertainty_is_in_the_units_of_the_scores_it_comes_with(serve, tmp_path) -> None:
+    """normalize=true divides the scores by the ensemble's reward_std (4 here): the std over members too."""
+    import json
+
+    from rk_helpers import build_tiny_ensemble
+
+    folder = build_tiny_ensemble(tmp_path / "ens", members=2)
+    card = json.loads((folder / "rewardkit.json").read_text())
+    card.update(member_scale="standardized", reward_mean=0.25, reward_std=4.0)  # a fitted ensemble card
+    (folder / "rewardkit.json").write_text(json.dumps(card))
+    inputs = [{"prompt": "What is 2+2?", "response": "4"}, {"prompt": "Name a colour.", "response": "Blue, I think."}]
+    with serve(model_path=str(folder)) as url:
+        raw, norm = score(url, inputs), score(url, inputs, normalize=True)
+    assert min(raw["uncertainty"]) > 0  # two different members disagree
+    np.testing.assert_allclose(norm["scores"], (np.array(raw["scores"]) - 0.25) / 4.0, atol=1e-5)
+    np.testing.assert_allclose(norm["uncertainty"], np.array(raw["uncertainty"]) / 4.0, atol=1e-6)

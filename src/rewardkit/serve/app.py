@@ -242,8 +242,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         check_chars((text, lambda i=i, f=field: f"inputs[{i}].{f}") for i, (x, pair) in enumerate(zip(body.inputs, pairs))
                     for field, text in zip(x.TEXT_FIELDS, pair))
         res = await run(scorer, [p for p, _ in pairs], [r for _, r in pairs], lambda i: f"inputs[{i}]")
-        values = res.normalized if body.normalize else res.raw
-        return ScoreResponse(scores=floats(values), uncertainty=None if res.std is None else floats(res.std),
+        values, spread = (res.normalized, res.normalized_std) if body.normalize else (res.raw, res.std)
+        return ScoreResponse(scores=floats(values), uncertainty=None if spread is None else floats(spread),
                              truncated=res.truncated, model_version=res.model_version)
 
     @app.post("/v1/compare", response_model=CompareResponse, responses=ERRORS)

@@ -170,10 +170,7 @@ class MicroBatcher:
         out, start = [], 0
         for job in jobs:
             n = len(job.responses)
-            part = raw[:, start:start + n]
-            mean = part.mean(axis=0)
-            std = part.std(axis=0) if part.shape[0] > 1 else None
-            out.append(ScoreResult(mean, scorer.normalize(mean), std, list(enc.truncated[start:start + n]), scorer.card.version))
+            out.append(scorer.result(raw[:, start:start + n], enc.truncated[start:start + n]))
             start += n
         return out
 
