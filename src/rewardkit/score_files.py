@@ -38,9 +38,10 @@ from rewardkit.score import BatchScorer, ScoreResult, p_better
 
 PAIR_KEYS = (("response_a", "response_b"), ("chosen", "rejected"))
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".csv", ".parquet")
-# A chunk is tokenized whole (at full length, before truncation: ~30 bytes of Python ints per character of
-# AlpacaEval text), so its text bounds the memory: 4M characters hold ~0.3 GB of token lists. Rows sort by
-# length within a chunk; a few thousand rows already pack token-budget batches with almost no padding.
+# A chunk is tokenized whole (at full length, before truncation: ~35 bytes of Python ints per character of
+# text), so its text bounds the memory: 4M characters (~1,800 AlpacaEval rows) peaked 135-170 MB above a
+# one-row run. Rows sort by length within a chunk; a thousand rows already pack token-budget batches with
+# almost no padding.
 CHUNK_ROWS = 10_000
 CHUNK_CHARS = 4_000_000
 RECENT_TEXTS = 100_000  # texts whose results score_file remembers (RecentScores): ~20 MB
@@ -165,17 +166,19 @@ class ParsedRows:
     prompts: list[Prompt]
     responses: list[str]
 
+    @classmethod
+    def of(cls, kind: str, texts: list[tuple[Prompt, str]]) -> ParsedRows:
+        return cls(kind, [p for p, _ in texts], [r for _, r in texts])
 
-def parse_rows(rows: Sequence[dict[str, Any]], where: Sequence[str] | None = None, kind: str | None = None) -> ParsedRows:
+
+def parse_rows(rows: Sequence[dict[str, Any]], where: Sequence[str] | None = None) -> ParsedRows:
     """Check every row and take out the texts to score. Needs no model. Errors name the row (``where[i]``,
-    e.g. "in.jsonl, line 3"; default "row i"), the field and what was expected. ``kind``: the shape every
-    row must have (default: the first row's)."""
+    e.g. "in.jsonl, line 3"; default "row i"), the field and what was expected."""
     if not rows:
-        return ParsedRows(kind or "single", [], [])
+        return ParsedRows("single", [], [])
     places = list(where) if where is not None else [f"row {i}" for i in range(1, len(rows) + 1)]
-    kind = kind or row_kind(rows[0], places[0])
-    texts = [text for row, place in zip(rows, places, strict=True) for text in row_texts(row, place, kind)]
-    return ParsedRows(kind, [p for p, _ in texts], [r for _, r in texts])
+    kind = row_kind(rows[0], places[0])
+    return ParsedRows.of(kind, [text for row, place in zip(rows, places, strict=True) for text in row_texts(row, place, kind)])
 
 
 def text_chars(texts: list[tuple[Prompt, str]]) -> int:
@@ -198,8 +201,8 @@ class InputSummary:
 
 def check_input(path: Path, schema: bool = False) -> InputSummary:
     """Read every row of ``path`` once, checking it as ``parse_rows`` does, and keep only counts and field
-    names: the whole file is checked before a model loads, in the memory of one row. ``schema``: also
-    learn the Parquet column types of all rows (a column null at first and text later is text; a column
+    names: the whole file is checked before a model loads, holding one row (``SCHEMA_ROWS`` with
+    ``schema``). ``schema``: also learn the Parquet column types of all rows (a column null at first and text later is text; a column
     holding numbers in some rows and text in others is an InputError, before any scoring)."""
     kind, rows, fields = "", 0, {}
     arrow_schema, batch, batch_places = None, [], []
@@ -257,14 +260,14 @@ def read_chunks(path: Path, kind: str, max_rows: int = CHUNK_ROWS, max_chars: in
         row_text = row_texts(row, place, kind)
         size = text_chars(row_text)
         if rows and (len(rows) == max_rows or chars + size > max_chars):
-            yield Chunk(rows, places, ParsedRows(kind, [p for p, _ in texts], [r for _, r in texts]))
+            yield Chunk(rows, places, ParsedRows.of(kind, texts))
             rows, places, texts, chars = [], [], [], 0
         rows.append(row)
         places.append(place)
         texts.extend(row_text)
         chars += size
     if rows:
-        yield Chunk(rows, places, ParsedRows(kind, [p for p, _ in texts], [r for _, r in texts]))
+        yield Chunk(rows, places, ParsedRows.of(kind, texts))
 
 
 class RecentScores:
