@@ -204,3 +204,20 @@ def test_recent_scores_score_a_text_seen_lately_once_with_the_scorers_result(sco
     assert call("CDA") == [1, 2]  # D through the model, C and A remembered
     assert len(recent.results) == 3  # B, used least lately, was forgotten ...
     assert call("B") == [1]  # ... so it goes through the model again
+
+
+def test_an_ensembles_std_survives_chunks_and_remembered_repeats(tmp_path: Path) -> None:
+    ens = tmp_path / "ens"
+    for i in range(2):
+        build_tiny_model(ens / f"member_{i}", seed=10 + i)
+    card = json.loads((ens / "member_0" / "rewardkit.json").read_text())
+    (ens / "rewardkit.json").write_text(json.dumps({**card, "members": ["member_0", "member_1"]}))
+    ensemble = load_scorer(str(ens), dtype="fp32")
+    rows = rows_of_many_lengths(4)
+    src = write_jsonl(tmp_path / "in.jsonl", rows + rows[:2])  # rows 4 and 5 repeat rows 0 and 1, a chunk later
+    score_file(ensemble, src, tmp_path / "out.jsonl", chunk_rows=3)
+    direct = ensemble.score([r["prompt"] for r in rows], [r["response"] for r in rows])
+    assert direct.std is not None and min(direct.std) > 0
+    back = read_rows(tmp_path / "out.jsonl")
+    assert [r["score_std"] for r in back] == pytest.approx([*direct.std, *direct.std[:2]], abs=1e-4)
+    assert [r["score"] for r in back] == pytest.approx([*direct.raw, *direct.raw[:2]], abs=1e-4)
