@@ -40,6 +40,16 @@ def test_fit_cuts_the_response_only_when_it_alone_does_not_fit():
     assert (p, r, cut) == ([2, 3], [10, 11, 12, 13, 14, 15], True)
 
 
+def test_fit_keeps_the_first_keep_prompt_tokens_through_a_cut():
+    # budget 8, keep 2 (e.g. BOS and a role header): 2 response tokens leave 6 for the prompt: [1, 2] + last 4
+    assert fit(list(range(1, 11)), [20, 21], 8, keep=2) == ([1, 2, 7, 8, 9, 10], [20, 21], True)
+    # at most budget // 4 = 2 of them survive
+    assert fit(list(range(1, 11)), [20, 21], 8, keep=5) == ([1, 2, 7, 8, 9, 10], [20, 21], True)
+    # the response cut too: the prompt's 8 // 4 = 2 tokens are the first one kept and the last one
+    assert fit([1, 2, 3, 4, 5], list(range(20, 30)), 8, keep=1) == ([1, 5], [20, 21, 22, 23, 24, 25], True)
+    assert fit([1, 2], [3], 6, keep=1) == ([1, 2], [3], False)  # nothing to cut
+
+
 def test_encoder_template_is_what_plain_transformers_builds(bert_tokenizer):
     enc = encode(bert_tokenizer, ["What is 2+2?"], ["It is 4."], 64)
     plain = bert_tokenizer("What is 2+2?", "It is 4.")

@@ -3,40 +3,75 @@
 ``encode(tokenizer, prompts, responses, max_length)`` returns token ids per example and a ``truncated`` flag.
 ``collate(encoded, rows, pad_id)`` pads a batch dynamically (to its own longest row, not to max_length).
 
-The template, by tokenizer kind:
+The template, by tokenizer kind, and what a plain-transformers user does to get the same ids (rewardkit's ids
+equal these whenever ``truncated`` is False; ``prompt_text`` is the prompt, chat messages flattened as below):
 
-- **chat template** (the tokenizer has ``chat_template``): the prompt (text becomes one user message) is
-  rendered with ``add_generation_prompt=True``; the response is what the template adds when the assistant
-  message is appended. The template supplies its own special tokens.
+- **chat template** (the tokenizer has ``chat_template``): the conversation (a text prompt becomes one user
+  message) with the response appended as the assistant message, rendered by the template and tokenized
+  whole, without added special tokens (the template writes its own)::
+
+      conversation = messages + [{"role": "assistant", "content": response}]
+      ids = tokenizer(tokenizer.apply_chat_template(conversation, tokenize=False), add_special_tokens=False)["input_ids"]
+      # = tokenizer.apply_chat_template(conversation, tokenize=True)  (["input_ids"] in transformers 5)
+
+  The prompt part is the rendering with ``add_generation_prompt=True``; the response part is what the
+  assistant turn adds to it. (A template that renders the assistant turn differently after a generation
+  prompt gets the generation-prompt rendering followed by the raw response instead.)
 - **encoder** (the tokenizer has CLS and SEP tokens, BERT family): ``[CLS] prompt [SEP] response [SEP]`` with
-  token_type_ids 0 for the prompt segment and 1 for the response segment, exactly what
-  ``tokenizer(prompt, response)`` gives, so plain transformers users reproduce rewardkit's scores.
-- **decoder without a chat template**: ``[BOS] prompt "\\n\\nAssistant: " response [EOS]`` (BOS/EOS where the
-  tokenizer has them; no EOS when EOS doubles as the pad token, else the model would read the reward at the
-  token before it). The reward is read at the last non-pad token by the HF head.
+  token_type_ids 0 for the prompt segment and 1 for the response segment::
+
+      tokenizer(prompt_text, response)   # input_ids and token_type_ids
+
+- **decoder without a chat template**: ``[BOS] prompt "\\n\\nAssistant: " response [EOS]``, the text tokenized
+  whole; BOS when the tokenizer has one; EOS when it has one that is not also the pad token (with EOS as pad
+  the model would read the reward at the token before it)::
+
+      text = prompt_text + "\\n\\nAssistant: " + response
+      ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+      ids = [tokenizer.bos_token_id] + ids   # when bos_token_id is not None
+      ids = ids + [tokenizer.eos_token_id]   # when eos_token_id is not None and != pad_token_id
+      # GPT-2 style (bos == eos == pad, no post-processor): tokenizer(tokenizer.bos_token + text)["input_ids"]
+
+  The reward is read at the last non-pad token by the HF head (``config.pad_token_id`` is saved with the
+  model; a tokenizer without a pad token gets EOS as one, see ``ensure_pad_token``). rewardkit pads batches
+  on the right: ``tokenizer.padding_side = "right"`` before ``tokenizer(texts, padding=True)``.
 
 A prompt given as chat messages and no chat template is flattened as ``"Role: content"`` blocks separated by
 blank lines (``"User: hi\\n\\nAssistant: hello"``).
 
+Chat and decoder texts are tokenized whole, as above, because byte-level BPE tokenizes a prompt and a response
+apart differently from their concatenation (``"Assistant: " + "excellent"`` gives ``" "``, ``"excellent"``
+apart but ``" excellent"`` whole). Where a row must be cut, its prompt part is the tokens that lie wholly in
+the prompt text (by the fast tokenizer's character offsets): a token straddling the boundary belongs to the
+response. The encoder's two segments are tokenized apart, as ``tokenizer(prompt, response)`` does.
+
 Truncation never drops a pair. When prompt + response exceed ``max_length`` the prompt is cut from the LEFT
-(the end of the conversation is what the response answers). Only when the response alone does not fit is the
-response cut (from the right), keeping the last ``max_length // 4`` prompt tokens so the model still sees
-the question. Either way ``truncated[i]`` is True and callers count and report it.
+(the end of the conversation is what the response answers) at token level. The template's own start survives
+the cut: the encoder's CLS/SEP and the decoder's BOS/EOS are outside it; a chat template's text before the
+content of the first message that is not a system message (BOS, the system messages or the template's default
+system block, that message's role header: what the model expects at the start of its input) is kept when it
+is found and takes at most ``max_length // 4`` tokens, else its BOS. Only
+when the response alone does not fit is the response cut (from the right), keeping ``max_length // 4`` prompt
+tokens (the template's start among them) so the model still sees the question. Either way ``truncated[i]`` is
+True and callers count and report it.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from rewardkit.data.types import Prompt
+from rewardkit.data.types import Message, Prompt
 
 DECODER_ASSISTANT_PREFIX = "\n\nAssistant: "
 MIN_TEXT_TOKENS = 8
 """Tokens ``encode`` needs for text besides the template's special tokens: a smaller max_length is an error."""
+Spans = list[tuple[int, int]]
+"""The (start, end) character span of each token of a text: a fast tokenizer's offset mapping."""
 
 
 class ChatTemplateError(ValueError):
@@ -125,24 +160,56 @@ def flatten_messages(prompt: Prompt) -> str:
     return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in prompt)
 
 
+def chat_messages(prompt: Prompt) -> list[Message]:
+    """The prompt as chat messages: a text prompt is one user message."""
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+
+
 def render(tokenizer: Any, prompt: Prompt, response: str) -> tuple[str, str]:
     """The (prompt part, response part) strings of one example, before tokenization."""
     kind = template_kind(tokenizer)
     if kind == "chat":
-        from jinja2 import TemplateError  # transformers renders chat templates with jinja2
-
-        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-        try:
-            head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": response}], tokenize=False)
-        except TemplateError as exc:  # the template's own raise_exception("...") for conversations it rejects
-            raise ChatTemplateError(str(exc)) from None
+        messages = chat_messages(prompt)
+        head = _apply_chat_template(tokenizer, messages, add_generation_prompt=True)
+        full = _apply_chat_template(tokenizer, messages + [{"role": "assistant", "content": response}])
         # Templates that render the assistant turn differently after a generation prompt fall back to
         # appending the raw response: the prompt part is still the template's.
         return head, full[len(head):] if full.startswith(head) else response
     if kind == "encoder":
         return flatten_messages(prompt), response
     return flatten_messages(prompt) + DECODER_ASSISTANT_PREFIX, response
+
+
+def _apply_chat_template(tokenizer: Any, messages: list[Message], add_generation_prompt: bool = False) -> str:
+    from jinja2 import TemplateError  # transformers renders chat templates with jinja2
+
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    except TemplateError as exc:  # the template's own raise_exception("...") for conversations it rejects
+        raise ChatTemplateError(str(exc)) from None
+
+
+_CONTENT_MARK = "RewardkitFirstMessageContent"
+"""Stands in for a message's content to find where a chat template puts it (plain letters: templates trim or
+escape content, and this survives both)."""
+
+
+def chat_preamble(tokenizer: Any, prompt: Prompt, head: str) -> str:
+    """The start of ``head`` (a chat prompt part) before the content of the first message that is not a system
+    message: BOS, the system messages (or the template's default system block), that message's role header.
+    '' when the template does not show that content verbatim."""
+    messages = chat_messages(prompt)
+    first = next((i for i, m in enumerate(messages) if m.get("role") != "system"), None)
+    if first is None:
+        return ""
+    marked = messages[:first] + [{**messages[first], "content": _CONTENT_MARK}] + messages[first + 1:]
+    try:
+        text = _apply_chat_template(tokenizer, marked, add_generation_prompt=True)
+    except ChatTemplateError:
+        return ""
+    start = text.find(_CONTENT_MARK)
+    # a template whose start depends on the content (or on the clock: "Today Date") has no fixed preamble
+    return text[:start] if start >= 0 and head.startswith(text[:start]) else ""
 
 
 def _special_tokens(tokenizer: Any, kind: str) -> tuple[list[int], list[int], list[int]]:
@@ -156,23 +223,24 @@ def _special_tokens(tokenizer: Any, kind: str) -> tuple[list[int], list[int], li
     return bos, [], [] if eos_is_pad else [tokenizer.eos_token_id]
 
 
-def fit(prompt_ids: list[int], response_ids: list[int], budget: int) -> tuple[list[int], list[int], bool]:
-    """Cut (prompt, response) token lists to at most ``budget`` tokens: prompt from the left first; the
-    response (from the right) only when it alone does not fit, keeping ``budget // 4`` prompt tokens."""
+def fit(prompt_ids: list[int], response_ids: list[int], budget: int, keep: int = 0) -> tuple[list[int], list[int], bool]:
+    """Cut (prompt, response) token lists to at most ``budget`` tokens: prompt from the left first, except its
+    first ``keep`` tokens (a chat template's start; at most ``budget // 4`` of them survive); the response (from
+    the right) only when it alone does not fit, keeping ``budget // 4`` prompt tokens, the kept start among them."""
     if len(prompt_ids) + len(response_ids) <= budget:
         return prompt_ids, response_ids, False
-    if len(response_ids) <= budget - min(len(prompt_ids), budget // 4):
-        keep = budget - len(response_ids)
-        return (prompt_ids[len(prompt_ids) - keep:] if keep else []), response_ids, True
-    keep = min(len(prompt_ids), budget // 4)
-    return (prompt_ids[len(prompt_ids) - keep:] if keep else []), response_ids[: budget - keep], True
+    share = min(len(prompt_ids), budget // 4)
+    head = prompt_ids[:min(keep, share)]
+    rest = prompt_ids[len(head):]
+    if len(response_ids) <= budget - share:
+        tail = budget - len(response_ids) - len(head)  # < len(rest): the prompt does not fit whole
+        return head + rest[len(rest) - tail:], response_ids, True
+    tail = share - len(head)
+    return head + rest[len(rest) - tail:], response_ids[: budget - share], True
 
 
 def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], max_length: int) -> Encoded:
-    """Turn N (prompt, response) pairs into token ids of at most ``max_length`` (see the module docstring).
-
-    Each distinct prompt is tokenized once (pairs share prompts), responses in one batched call.
-    """
+    """Turn N (prompt, response) pairs into token ids of at most ``max_length`` (see the module docstring)."""
     if len(prompts) != len(responses):
         raise ValueError(f"encode: {len(prompts)} prompts but {len(responses)} responses")
     kind = template_kind(tokenizer)
@@ -188,15 +256,17 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
             rendered.append(render(tokenizer, p, r))
         except ChatTemplateError as exc:
             raise ChatTemplateError(exc.reason, row) from None
-    heads = list(dict.fromkeys(h for h, _ in rendered))
-    head_ids = dict(zip(heads, _tokenize(tokenizer, heads)))
-    tail_ids = _tokenize(tokenizer, [t for _, t in rendered])
+    if kind == "encoder":
+        parts, starts = _tokenize_apart(tokenizer, rendered), {}
+    else:
+        parts, spans = _tokenize_whole(tokenizer, rendered, budget)
+        starts = _chat_starts(tokenizer, prompts, rendered, parts, spans, budget) if kind == "chat" else {}
     input_ids: list[list[int]] = []
     type_ids: list[list[int]] = []
     truncated: list[bool] = []
     response_cut: list[bool] = []
-    for (head, _), whole in zip(rendered, tail_ids):
-        p_ids, r_ids, cut = fit(head_ids[head], whole, budget)
+    for (head, _), (prompt_ids, whole) in zip(rendered, parts):
+        p_ids, r_ids, cut = fit(prompt_ids, whole, budget, starts.get(head, 0))
         first = before + p_ids + between
         input_ids.append(first + r_ids + after)
         type_ids.append([0] * len(first) + [1] * (len(r_ids) + len(after)))
@@ -205,15 +275,81 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
     return Encoded(input_ids, type_ids if kind == "encoder" else None, truncated, response_cut)
 
 
-def _tokenize(tokenizer: Any, texts: list[str]) -> list[list[int]]:
+def _chat_starts(tokenizer: Any, prompts: Sequence[Prompt], rendered: list[tuple[str, str]],
+                 parts: list[tuple[list[int], list[int]]], spans: list[Spans | None], budget: int) -> dict[str, int]:
+    """For each chat prompt part that must be cut: how many of its first tokens are the template's start
+    (``chat_preamble``) when they are at most ``budget // 4``, else its BOS (1 when it starts with BOS; also for
+    a Python tokenizer, without spans)."""
+    starts: dict[str, int] = {}
+    for row, ((head, _), (prompt_ids, whole)) in enumerate(zip(rendered, parts)):
+        if len(prompt_ids) + len(whole) <= budget or head in starts:
+            continue
+        row_spans = spans[row]
+        preamble = chat_preamble(tokenizer, prompts[row], head) if row_spans is not None else ""
+        n = tokens_before(row_spans, len(preamble)) if row_spans is not None and preamble else 0
+        # a start longer than a quarter of the budget (a long system prompt) would crowd out the question
+        starts[head] = n if 0 < n <= budget // 4 else int(bool(prompt_ids) and prompt_ids[0] == tokenizer.bos_token_id)
+    return starts
+
+
+def _tokenize_apart(tokenizer: Any, rendered: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, response ids) per example, the two parts tokenized on their own (the encoder's segments):
+    each distinct prompt once (pairs share prompts), the responses in one batched call."""
+    heads = list(dict.fromkeys(h for h, _ in rendered))
+    head_ids = dict(zip(heads, _tokenize(tokenizer, heads)["input_ids"]))
+    return list(zip([head_ids[h] for h, _ in rendered], _tokenize(tokenizer, [t for _, t in rendered])["input_ids"]))
+
+
+def _tokenize_whole(tokenizer: Any, rendered: list[tuple[str, str]], budget: int) -> tuple[list[tuple[list[int], list[int]]], list[Spans | None]]:
+    """(prompt ids, response ids) per example, split from the tokenization of the whole text, and the tokens'
+    spans. Only rows over ``budget`` are split and get spans (a row that fits is (all its ids, []): its split
+    would change nothing, and the spans of every row cost a tenth of the tokenization). The prompt part is
+    the tokens wholly inside the prompt text: one that straddles the boundary (" excellent" over
+    "Assistant: " + "excellent") belongs to the response. A Python tokenizer has no spans: there the prompt
+    part is the tokens the whole text shares with the prompt text's own tokenization."""
+    whole = _tokenize(tokenizer, [h + t for h, t in rendered])
+    ids = whole["input_ids"]
+    cut = [row for row in range(len(ids)) if len(ids[row]) > budget]
+    encodings = getattr(whole, "encodings", None)  # the fast tokenizer's own results, spans included
+    spans: list[Spans | None] = [None] * len(ids)
+    ends: dict[int, int] = {}
+    if encodings is not None:
+        for row in cut:
+            spans[row] = encodings[row].offsets
+            ends[row] = tokens_before(encodings[row].offsets, len(rendered[row][0]))
+    else:
+        heads = list(dict.fromkeys(rendered[row][0] for row in cut))
+        head_ids = dict(zip(heads, _tokenize(tokenizer, heads)["input_ids"]))
+        ends = {row: shared_prefix(head_ids[rendered[row][0]], ids[row]) for row in cut}
+    return [(x[:ends[row]], x[ends[row]:]) if row in ends else (x, []) for row, x in enumerate(ids)], spans
+
+
+def tokens_before(spans: Spans, end: int) -> int:
+    """How many leading tokens lie wholly in ``text[:end]``, given their character spans in ``text``: a token
+    that straddles ``end`` is not one of them. An empty span counts where it ends: byte-level post-processors
+    that trim offsets (RoBERTa's) give a whitespace-only token at 10..11 the span 11..11."""
+    return bisect_right(spans, end, key=lambda span: span[1])  # spans are in text order, their ends too
+
+
+def shared_prefix(a: list[int], b: list[int]) -> int:
+    """The length of the longest common prefix of two id lists."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:  # the usual case, compared at C speed
+        return n
+    return next(i for i in range(n) if a[i] != b[i])
+
+
+def _tokenize(tokenizer: Any, texts: list[str]) -> Any:
+    """The tokenizer's answer (``["input_ids"]``) for the texts, without added special tokens: the templates
+    place them."""
     if not texts:
-        return []
+        return {"input_ids": []}
     # Texts are tokenized whole and cut by ``fit`` afterwards, so transformers' "longer than the maximum
     # sequence length ... will result in indexing errors" warning is wrong here: mark it as already shown.
     warned = getattr(tokenizer, "deprecation_warnings", None)
     if isinstance(warned, dict):
         warned["sequence-length-is-longer-than-the-specified-maximum"] = True
-    return tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+    return tokenizer(texts, add_special_tokens=False, return_attention_mask=False)
 
 
 def collate(encoded: Encoded, rows: Sequence[int], pad_id: int) -> dict[str, torch.Tensor]:
