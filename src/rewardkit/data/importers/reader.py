@@ -179,7 +179,8 @@ def _parquet(path: Path) -> Iterator[ReadItem]:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        # buffered, not pre-buffered: a file written as one row group is otherwise read whole before its first batch
+        parquet = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
     except Exception as exc:  # pyarrow raises ArrowInvalid for a file that is not Parquet
         raise ImportFailed(f"{path}: not a readable Parquet file: {exc}") from exc
     number = 0
