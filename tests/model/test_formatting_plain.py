@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from rewardkit.model.formatting import (
+    _tokens_before,
     chat_preamble,
     encode,
     ensure_pad_token,
@@ -89,6 +90,13 @@ def test_tokens_before_counts_the_tokens_wholly_before_a_character():
     assert [tokens_before(spans, end) for end in (0, 3, 5, 10, 11, 12, 14)] == [0, 1, 1, 3, 4, 4, 5]
 
 
+def test_the_rust_lookup_counts_as_the_spans_do(bpe):
+    text = "Hello there, what is two plus two?\n\nAssistant: excellent answer"
+    encoding = bpe([text], add_special_tokens=False).encodings[0]
+    assert [_tokens_before(encoding, end) for end in range(len(text) + 1)] == [
+        tokens_before(encoding.offsets, end) for end in range(len(text) + 1)]
+
+
 def test_tokens_before_counts_a_trimmed_whitespace_token_where_it_ends():
     """With a trimming post-processor (RoBERTa's ByteLevel) the " " at 10..11 gets the span 11..11: still
     before 11, as the prompt part's own tokenization says; the next " " (11..12 -> 12..12) is after it."""
@@ -101,6 +109,10 @@ def test_tokens_before_counts_a_trimmed_whitespace_token_where_it_ends():
     assert spans == [(0, 2), (2, 8), (8, 9), (9, 10), (11, 11), (12, 12), (12, 13), (13, 14)]
     ids = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
     assert tokens_before(spans, len("Assistant: ")) == shared_prefix(ids("Assistant: "), ids("Assistant:  ok")) == 5
+    # the Rust lookup encode uses: character 11 is in no token here, so it counts from the spans
+    encoding = tokenizer(["Assistant:  ok"], add_special_tokens=False).encodings[0]
+    assert encoding.char_to_token(11) is None
+    assert [_tokens_before(encoding, end) for end in range(15)] == [tokens_before(spans, end) for end in range(15)]
 
 
 def test_a_python_tokenizer_without_spans_gets_the_same_split():

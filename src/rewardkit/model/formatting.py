@@ -230,13 +230,12 @@ def fit(prompt_ids: list[int], response_ids: list[int], budget: int, keep: int =
     if len(prompt_ids) + len(response_ids) <= budget:
         return prompt_ids, response_ids, False
     share = min(len(prompt_ids), budget // 4)
-    head = prompt_ids[:min(keep, share)]
-    rest = prompt_ids[len(head):]
+    keep = min(keep, share)
     if len(response_ids) <= budget - share:
-        tail = budget - len(response_ids) - len(head)  # < len(rest): the prompt does not fit whole
-        return head + rest[len(rest) - tail:], response_ids, True
-    tail = share - len(head)
-    return head + rest[len(rest) - tail:], response_ids[: budget - share], True
+        tail = budget - len(response_ids) - keep  # < len(prompt_ids) - keep: the prompt does not fit whole
+        return prompt_ids[:keep] + prompt_ids[len(prompt_ids) - tail:], response_ids, True
+    tail = share - keep
+    return prompt_ids[:keep] + prompt_ids[len(prompt_ids) - tail:], response_ids[: budget - share], True
 
 
 def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], max_length: int) -> Encoded:
@@ -259,8 +258,8 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
     if kind == "encoder":
         parts, starts = _tokenize_apart(tokenizer, rendered), {}
     else:
-        parts, spans = _tokenize_whole(tokenizer, rendered, budget)
-        starts = _chat_starts(tokenizer, prompts, rendered, parts, spans, budget) if kind == "chat" else {}
+        parts, encodings = _tokenize_whole(tokenizer, rendered, budget)
+        starts = _chat_starts(tokenizer, prompts, rendered, parts, encodings, budget) if kind == "chat" else {}
     input_ids: list[list[int]] = []
     type_ids: list[list[int]] = []
     truncated: list[bool] = []
@@ -276,17 +275,16 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
 
 
 def _chat_starts(tokenizer: Any, prompts: Sequence[Prompt], rendered: list[tuple[str, str]],
-                 parts: list[tuple[list[int], list[int]]], spans: list[Spans | None], budget: int) -> dict[str, int]:
+                 parts: list[tuple[list[int], list[int]]], encodings: list[Any] | None, budget: int) -> dict[str, int]:
     """For each chat prompt part that must be cut: how many of its first tokens are the template's start
     (``chat_preamble``) when they are at most ``budget // 4``, else its BOS (1 when it starts with BOS; also for
-    a Python tokenizer, without spans)."""
+    a Python tokenizer, without offsets)."""
     starts: dict[str, int] = {}
     for row, ((head, _), (prompt_ids, whole)) in enumerate(zip(rendered, parts)):
         if len(prompt_ids) + len(whole) <= budget or head in starts:
             continue
-        row_spans = spans[row]
-        preamble = chat_preamble(tokenizer, prompts[row], head) if row_spans is not None else ""
-        n = tokens_before(row_spans, len(preamble)) if row_spans is not None and preamble else 0
+        preamble = chat_preamble(tokenizer, prompts[row], head) if encodings is not None else ""
+        n = _tokens_before(encodings[row], len(preamble)) if encodings is not None and preamble else 0
         # a start longer than a quarter of the budget (a long system prompt) would crowd out the question
         starts[head] = n if 0 < n <= budget // 4 else int(bool(prompt_ids) and prompt_ids[0] == tokenizer.bos_token_id)
     return starts
@@ -300,28 +298,33 @@ def _tokenize_apart(tokenizer: Any, rendered: list[tuple[str, str]]) -> list[tup
     return list(zip([head_ids[h] for h, _ in rendered], _tokenize(tokenizer, [t for _, t in rendered])["input_ids"]))
 
 
-def _tokenize_whole(tokenizer: Any, rendered: list[tuple[str, str]], budget: int) -> tuple[list[tuple[list[int], list[int]]], list[Spans | None]]:
-    """(prompt ids, response ids) per example, split from the tokenization of the whole text, and the tokens'
-    spans. Only rows over ``budget`` are split and get spans (a row that fits is (all its ids, []): its split
-    would change nothing, and the spans of every row cost a tenth of the tokenization). The prompt part is
-    the tokens wholly inside the prompt text: one that straddles the boundary (" excellent" over
-    "Assistant: " + "excellent") belongs to the response. A Python tokenizer has no spans: there the prompt
-    part is the tokens the whole text shares with the prompt text's own tokenization."""
+def _tokenize_whole(tokenizer: Any, rendered: list[tuple[str, str]], budget: int) -> tuple[list[tuple[list[int], list[int]]], list[Any] | None]:
+    """(prompt ids, response ids) per example, split from the tokenization of the whole text, and the fast
+    tokenizer's encodings (None for a Python tokenizer). Only rows over ``budget`` are split (a row that fits
+    is (all its ids, []): its split would change nothing). The prompt part is the tokens wholly inside the
+    prompt text: one that straddles the boundary (" excellent" over "Assistant: " + "excellent") belongs to
+    the response. A Python tokenizer has no character offsets: there the prompt part is the tokens the whole
+    text shares with the prompt text's own tokenization."""
     whole = _tokenize(tokenizer, [h + t for h, t in rendered])
     ids = whole["input_ids"]
     cut = [row for row in range(len(ids)) if len(ids[row]) > budget]
-    encodings = getattr(whole, "encodings", None)  # the fast tokenizer's own results, spans included
-    spans: list[Spans | None] = [None] * len(ids)
-    ends: dict[int, int] = {}
+    encodings = getattr(whole, "encodings", None)  # the fast tokenizer's own results, offsets included
     if encodings is not None:
-        for row in cut:
-            spans[row] = encodings[row].offsets
-            ends[row] = tokens_before(encodings[row].offsets, len(rendered[row][0]))
+        ends = {row: _tokens_before(encodings[row], len(rendered[row][0])) for row in cut}
     else:
         heads = list(dict.fromkeys(rendered[row][0] for row in cut))
         head_ids = dict(zip(heads, _tokenize(tokenizer, heads)["input_ids"]))
         ends = {row: shared_prefix(head_ids[rendered[row][0]], ids[row]) for row in cut}
-    return [(x[:ends[row]], x[ends[row]:]) if row in ends else (x, []) for row, x in enumerate(ids)], spans
+    return [(x[:ends[row]], x[ends[row]:]) if row in ends else (x, []) for row, x in enumerate(ids)], encodings
+
+
+def _tokens_before(encoding: Any, end: int) -> int:
+    """``tokens_before`` for a fast tokenizer's encoding of a text: the index of the token that holds character
+    ``end`` (a lookup in Rust instead of a conversion of every offset to Python: the tokens before that one end
+    at or before ``end``, it and those after it do not), else from all the offsets (``end`` is in no token:
+    whitespace a tokenizer leaves out of its offsets, or the end of the text)."""
+    at = encoding.char_to_token(end)
+    return at if at is not None else tokens_before(encoding.offsets, end)
 
 
 def tokens_before(spans: Spans, end: int) -> int:
