@@ -108,9 +108,9 @@ DEFAULT_BACKBONE_HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniL
 TEMPLATES = {
     "encoder": "`[CLS] prompt [SEP] response [SEP]`, token types 0 for the prompt and 1 for the response",
     "decoder": "`[BOS] prompt \"\\n\\nAssistant: \" response [EOS]` (no EOS where it doubles as the pad token); "
-               "the reward is read at the last non-pad token",
+               "the text tokenized whole; the reward is read at the last non-pad token",
     "chat": "the tokenizer's chat template: the prompt (text becomes one user message) rendered with the "
-            "generation prompt, then what the template adds for the assistant reply",
+            "generation prompt, then what the template adds for the assistant reply, the whole text tokenized at once",
 }
 """One line per ``formatting.template_kind``: how a (prompt, response) becomes model input."""
 
