@@ -283,22 +283,24 @@ class RecentScores:
         """``scorer.score(prompts, responses)``, scoring only the texts not seen lately."""
         keys = [hashlib.blake2b(json.dumps([p, r]).encode(), digest_size=16).digest() for p, r in zip(prompts, responses)]
         new = [i for i, k in enumerate(keys) if k not in self.results]
-        try:
-            res = scorer.score([prompts[i] for i in new], [responses[i] for i in new], on_batch=on_batch)
-        except ChatTemplateError as exc:  # its row: among the texts scored, which are not all of them
-            raise ChatTemplateError(exc.reason, None if exc.row is None else new[exc.row]) from None
+        if new:  # a chunk of repeats only (common in AlpacaEval's annotations) needs no model call
+            try:
+                res = scorer.score([prompts[i] for i in new], [responses[i] for i in new], on_batch=on_batch)
+            except ChatTemplateError as exc:  # its row: among the texts scored, which are not all of them
+                raise ChatTemplateError(exc.reason, None if exc.row is None else new[exc.row]) from None
+            for j, i in enumerate(new):
+                std = None if res.std is None else float(res.std[j])
+                self.results[keys[i]] = (float(res.raw[j]), float(res.normalized[j]), std, res.truncated[j])
         if on_batch is not None and len(new) < len(keys):
             on_batch(len(keys) - len(new))  # the texts seen lately: done without the model
-        for j, i in enumerate(new):
-            std = None if res.std is None else float(res.std[j])
-            self.results[keys[i]] = (float(res.raw[j]), float(res.normalized[j]), std, res.truncated[j])
         values = [self.results[k] for k in keys]
         for k in keys:
             self.results.move_to_end(k)
         while len(self.results) > self.size:
             self.results.popitem(last=False)
         raw, normalized, std, truncated = zip(*values) if values else ((), (), (), ())
-        return ScoreResult(np.array(raw), np.array(normalized), None if res.std is None else np.array(std), list(truncated), res.model_version)
+        ensemble = len(scorer.members) > 1
+        return ScoreResult(np.array(raw), np.array(normalized), np.array(std) if ensemble else None, list(truncated), scorer.card.version)
 
 
 def score_extras(

@@ -277,6 +277,11 @@ def test_mcnemar_and_paired_accuracy_hand_computed() -> None:
     out = paired_accuracy(a, b)  # b's repeated k0 counts once (its first line); k3 only in A
     assert (out["n"], out["only_in_a"], out["only_in_b"]) == (3, 1, 0)
     assert (out["a_right_b_wrong"], out["a_wrong_b_right"]) == (1, 0) and out["difference"] == pytest.approx(-1 / 3)
+    assert np.isnan(out["difference_low"]) and np.isnan(out["difference_high"])  # 3 prompts: no bootstrap interval
+    many_a = [{"key": f"k{i}", "prompt": f"q{i}", "chosen": 1.0, "rejected": 0.0} for i in range(40)]
+    many_b = [{**r, "chosen": -1.0} if i % 4 == 0 else r for i, r in enumerate(many_a)]  # B wrong on 10 of 40
+    wide = paired_accuracy(many_a, many_b)
+    assert wide["difference"] == pytest.approx(-0.25) and wide["difference_low"] < -0.25 < wide["difference_high"] < 0
 
 
 def test_metric_directions() -> None:

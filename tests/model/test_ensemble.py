@@ -101,6 +101,12 @@ def test_an_ensemble_without_a_fitted_card_falls_back_to_its_members():
         RewardCard(member_scale="raw")
 
 
+def test_member_scores_refuse_a_normalize_that_would_standardize_twice():
+    ens = Ensemble([LengthScorer(1.0), LengthScorer(2.0)])
+    with pytest.raises(TypeError, match="normalize"):
+        ens.member_scores(PROMPTS, RESPONSES, normalize=True)
+
+
 def test_standardize_by_hand_and_shape_errors():
     assert standardize(np.array([[1.0, 3.0], [10.0, 20.0]]), [(1.0, 2.0), (10.0, 5.0)]).tolist() == [[0.0, 1.0], [0.0, 2.0]]
     with pytest.raises(ValueError, match=r"shape \(2, 2\) for 3 members"):

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest
 
-from rewardkit.evaluate.accuracy import bootstrap_interval
+from rewardkit.evaluate.accuracy import MIN_BOOTSTRAP_CLUSTERS, bootstrap_interval
 from rewardkit.evaluate.render import fmt, markdown_table
 from rewardkit.evaluate.report import summary
 
@@ -109,14 +109,19 @@ def _first_by_key(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def paired_accuracy(scores_a: Sequence[dict[str, Any]], scores_b: Sequence[dict[str, Any]], *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
     """McNemar's exact test and a prompt-bootstrap interval of accuracy(B) - accuracy(A) on the distinct
-    pairs both score files hold (``key``: the pair's content)."""
+    pairs both score files hold (``key``: the pair's content); the interval is NaN under
+    ``MIN_BOOTSTRAP_CLUSTERS`` prompts."""
     by_a, by_b = _first_by_key(scores_a), _first_by_key(scores_b)
     shared = [k for k in by_a if k in by_b]
     right_a = np.asarray([by_a[k]["chosen"] > by_a[k]["rejected"] for k in shared], dtype=bool)
     right_b = np.asarray([by_b[k]["chosen"] > by_b[k]["rejected"] for k in shared], dtype=bool)
     a_only, b_only = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
     diff = right_b.astype(float) - right_a.astype(float)
-    low, high = bootstrap_interval(diff, clusters=[by_a[k]["prompt"] for k in shared], n_boot=n_boot, seed=seed)
+    prompts = [by_a[k]["prompt"] for k in shared]
+    # the percentile bootstrap is too narrow on few prompts (accuracy.MIN_BOOTSTRAP_CLUSTERS): no interval then;
+    # McNemar's exact p still holds
+    low, high = (bootstrap_interval(diff, clusters=prompts, n_boot=n_boot, seed=seed)
+                 if len(set(prompts)) >= MIN_BOOTSTRAP_CLUSTERS else (float("nan"), float("nan")))
     nan = float("nan")
     return {
         "n": len(shared), "only_in_a": len(by_a) - len(shared), "only_in_b": len(by_b) - len(shared),

@@ -97,6 +97,8 @@ class Ensemble:
     def member_scores(self, prompts: Sequence[Prompt], responses: Sequence[str], **kw: Any) -> np.ndarray:
         """[M, N] float64: row m is member m's ``score(prompts, responses, **kw)`` standardized with its card's
         reward mean/std (``standardize``)."""
+        if "normalize" in kw:  # members' own normalize=True would be standardized a second time here
+            raise TypeError("member_scores takes no 'normalize': each member is standardized with its own statistics")
         rows = []
         for i, member in enumerate(self.members):
             scores = np.asarray(member.score(prompts, responses, **kw), dtype=np.float64)

@@ -58,6 +58,7 @@ True and callers count and report it.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -165,12 +166,18 @@ def chat_messages(prompt: Prompt) -> list[Message]:
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
 
 
-def render(tokenizer: Any, prompt: Prompt, response: str) -> tuple[str, str]:
-    """The (prompt part, response part) strings of one example, before tokenization."""
+def render(tokenizer: Any, prompt: Prompt, response: str, heads: dict[str, str] | None = None) -> tuple[str, str]:
+    """The (prompt part, response part) strings of one example, before tokenization. ``heads``: chat prompt
+    parts rendered so far, by prompt (a GRPO group's completions share one prompt: its template runs once)."""
     kind = template_kind(tokenizer)
     if kind == "chat":
         messages = chat_messages(prompt)
-        head = _apply_chat_template(tokenizer, messages, add_generation_prompt=True)
+        key = prompt if isinstance(prompt, str) else json.dumps(prompt)
+        head = heads.get(key) if heads is not None else None
+        if head is None:
+            head = _apply_chat_template(tokenizer, messages, add_generation_prompt=True)
+            if heads is not None:
+                heads[key] = head
         full = _apply_chat_template(tokenizer, messages + [{"role": "assistant", "content": response}])
         # Templates that render the assistant turn differently after a generation prompt fall back to
         # appending the raw response: the prompt part is still the template's.
@@ -250,9 +257,10 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
     if budget < MIN_TEXT_TOKENS:
         raise ValueError(f"max_length {max_length} leaves {budget} tokens for text; use at least {max_length - budget + MIN_TEXT_TOKENS}")
     rendered = []
+    heads: dict[str, str] = {}
     for row, (p, r) in enumerate(zip(prompts, responses)):
         try:
-            rendered.append(render(tokenizer, p, r))
+            rendered.append(render(tokenizer, p, r, heads))
         except ChatTemplateError as exc:
             raise ChatTemplateError(exc.reason, row) from None
     if kind == "encoder":
