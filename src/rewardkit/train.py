@@ -581,7 +581,7 @@ def train_member(
         "best_step": best["step"], "steps": step, "total_steps": total_steps, "bf16": use_bf16,
         "val_accuracy": (diff > 0).float().mean().item() if len(diff) else None,
         "val_loss": best.get("loss"), "val_margin": diff.mean().item() if len(diff) else None,
-        "ece_before": cal.ece_before, "ece_after": cal.ece_after, "temperature_at_bound": cal.at_bound,
+        "ece_before": cal.ece_before, "ece_after": cal.ece_after, "ece_after_cross_fit": cal.ece_after_cross_fit, "temperature_at_bound": cal.at_bound,
         "train_pairs_per_s": run_stats["pairs"] / run_stats["seconds"] if run_stats["seconds"] else None,
         "world_size": world, "device": str(device),
         "weights_sha256": weights_digest(model),
@@ -659,7 +659,7 @@ def write_ensemble_card(
         "member_val_accuracy_mean": float(np.mean(accs)) if accs else None,
         # the uncertainty signal on validation: the std over members (units of s), averaged over responses
         "val_member_std_mean": float(np.concatenate([zc.std(axis=0), zr.std(axis=0)]).mean()),
-        "ece_before": cal.ece_before, "ece_after": cal.ece_after, "temperature_at_bound": cal.at_bound,
+        "ece_before": cal.ece_before, "ece_after": cal.ece_after, "ece_after_cross_fit": cal.ece_after_cross_fit, "temperature_at_bound": cal.at_bound,
         "members": member_metrics,
     }
     card = RewardCard(

@@ -185,3 +185,24 @@ def test_a_temperature_at_a_search_bound_is_flagged():
     assert (cal.temperature, cal.at_bound) == (1e-2, "lower")
     anti = calibrate(np.zeros(3), np.array([1.0, 2.0, 3.0]), np.ones(3, dtype=bool), reference_size=512)
     assert anti.at_bound == "upper"
+
+
+def test_cross_fitted_ece_uses_a_temperature_fitted_on_the_other_fold():
+    from rewardkit.model.calibration import calibrate, cross_fitted_ece, expected_calibration_error, fit_temperature
+
+    assert cross_fitted_ece(np.array([1.0, 2.0, 3.0])) is None  # under 4 pairs: no two folds to fit on
+    # every difference twice in a row: the even and odd folds are the same pairs, so each fold's T is the
+    # whole set's and the cross-fitted ECE equals the in-sample one
+    twice = np.repeat(np.array([0.3, -0.2, 1.5, 0.8, 2.5, -1.0]), 2)
+    cal = calibrate(twice, np.zeros_like(twice), np.ones_like(twice), 8)
+    assert cal.ece_after_cross_fit == pytest.approx(cal.ece_after, abs=1e-9)
+    # folds that differ: the hand-made two-fold computation
+    d = np.array([0.3, -0.2, 1.5, 0.8, 2.5, -1.0, 0.1, 1.2])
+    even, odd = d[0::2], d[1::2]
+
+    def t_of(x):
+        return fit_temperature(np.concatenate([x, -x]), np.concatenate([np.ones_like(x), np.zeros_like(x)]))
+
+    p = [1 / (1 + np.exp(-x)) for x in (odd / t_of(even), -odd / t_of(even), even / t_of(odd), -even / t_of(odd))]
+    y = [np.ones(4), np.zeros(4), np.ones(4), np.zeros(4)]
+    assert cross_fitted_ece(d) == pytest.approx(expected_calibration_error(np.concatenate(p), np.concatenate(y)))

@@ -82,7 +82,7 @@ def run_train(json_: bool = False, **options: Any) -> None:
     m = result.metrics
     stdout.print(f"[bold]model written to {escape(str(result.out))}[/bold]", markup=True, highlight=False)
     for key in ("train_pairs", "validation_pairs", "truncated_train", "truncated_validation", "best_step", "val_accuracy",
-                "ece_before", "ece_after", "train_pairs_per_s", "member_val_accuracy_mean"):
+                "ece_before", "ece_after", "ece_after_cross_fit", "train_pairs_per_s", "member_val_accuracy_mean"):
         if m.get(key) is not None:
             value = m[key]
             stdout.print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}", highlight=False)

@@ -191,6 +191,9 @@ class Calibration:
     ece_before: float | None
     ece_after: float | None
     """ECE of sigmoid(d) and of sigmoid(d / T) on the decided pairs, both orientations; None without any."""
+    ece_after_cross_fit: float | None = None
+    """ECE after calibration on pairs the temperature was NOT fitted on (``cross_fitted_ece``): ``ece_after``
+    measures T on its own fitting data and flatters it. None under 4 decided pairs."""
 
 
 def calibrate(chosen: Any, rejected: Any, decided: Any, reference_size: int) -> Calibration:
@@ -216,4 +219,22 @@ def calibrate(chosen: Any, rejected: Any, decided: Any, reference_size: int) -> 
         reward_std=std,
         ece_before=expected_calibration_error(_sigmoid(both), labels) if d.size else None,
         ece_after=expected_calibration_error(_sigmoid(both / temperature), labels) if d.size else None,
+        ece_after_cross_fit=cross_fitted_ece(d),
     )
+
+
+def cross_fitted_ece(d: Any) -> float | None:
+    """ECE of sigmoid(d / T) where each pair's T was fitted on the other pairs: 2 folds (even and odd
+    positions), T fitted on one fold's pairs in both orientations and applied to the other's; the ECE is over
+    all pairs, both orientations. ``d`` [N]: score differences of decided pairs. None under 4 pairs."""
+    d = as_array(d)
+    if d.size < 4:
+        return None
+    folds = [np.arange(0, d.size, 2), np.arange(1, d.size, 2)]
+    probs, labels = [], []
+    for fit_on, apply_to in (folds, folds[::-1]):
+        both = np.concatenate([d[fit_on], -d[fit_on]])
+        t = fit_temperature(both, np.concatenate([np.ones(fit_on.size), np.zeros(fit_on.size)]))
+        probs += [_sigmoid(d[apply_to] / t), _sigmoid(-d[apply_to] / t)]
+        labels += [np.ones(apply_to.size), np.zeros(apply_to.size)]
+    return expected_calibration_error(np.concatenate(probs), np.concatenate(labels))

@@ -218,7 +218,7 @@ def _model_readme(card: RewardCard) -> list[str]:
         *_data_lines(card),
         *_input_lines(card),
         "## Validation results",
-        *_metric_rows(m, ("best_step", "val_accuracy", "val_loss", "val_margin", "val_length_corr", "ece_before", "ece_after", "test_accuracy")),
+        *_metric_rows(m, ("best_step", "val_accuracy", "val_loss", "val_margin", "val_length_corr", "ece_before", "ece_after", "ece_after_cross_fit", "test_accuracy")),
         "## Calibration and normalization",
         "Fitted on the validation pairs, on the score r that rewardkit returns"
         + (" (the weighted aggregate over the attributes)" if len(card.attributes) > 1 else "") + ":",
@@ -264,7 +264,7 @@ def _ensemble_readme(card: RewardCard) -> list[str]:
         *_data_lines(card),
         *_input_lines(card),
         "## Validation results (the ensemble score s)",
-        *_metric_rows(m, ("val_accuracy", "val_margin", "member_val_accuracy_mean", "val_member_std_mean", "ece_before", "ece_after")),
+        *_metric_rows(m, ("val_accuracy", "val_margin", "member_val_accuracy_mean", "val_member_std_mean", "ece_before", "ece_after", "ece_after_cross_fit")),
         *table,
         "",
         "## Calibration and normalization",
