@@ -14,7 +14,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "serve"))
 from rk_helpers import build_tiny_model  # noqa: E402
 
-from rewardkit.score import DEFAULT_TOKEN_BUDGET, BatchScorer, load_scorer, p_better, pack_batches  # noqa: E402
+from rewardkit.model.calibration import p_better  # noqa: E402
+from rewardkit.score import DEFAULT_TOKEN_BUDGET, BatchScorer, load_scorer, pack_batches  # noqa: E402
 from rewardkit.score_files import InputError, read_rows, score_rows, write_rows  # noqa: E402
 
 

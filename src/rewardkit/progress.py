@@ -56,5 +56,3 @@ class ProgressHandle:
         rate = f"{speed:,.1f} {self._unit}/s" if speed else ""
         self._progress.update(self._task, advance=n, rate=rate, **fields)
 
-    def update(self, **kwargs: Any) -> None:
-        self._progress.update(self._task, **kwargs)

@@ -123,11 +123,6 @@ class ScoreResult:
     normalized_std: np.ndarray | None = None  # (n,) std over members in the units of normalized: std / reward_std
 
 
-def p_better(score_a: float | np.ndarray, score_b: float | np.ndarray, temperature: float) -> Any:
-    """Calibrated P(a better than b) = sigmoid((a - b) / T)."""
-    return 1.0 / (1.0 + np.exp(-(np.asarray(score_a) - np.asarray(score_b)) / temperature))
-
-
 def pack_batches(lengths: Sequence[int], token_budget: int, max_rows: int = 512) -> list[list[int]]:
     """Row indices grouped into batches, longest first, each with rows x (its longest row) <= token_budget.
 

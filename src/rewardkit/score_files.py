@@ -34,7 +34,8 @@ from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.reader import check_readable, iter_records
 from rewardkit.data.types import Prompt, RecordError, validate_prompt
 from rewardkit.model.formatting import ChatTemplateError
-from rewardkit.score import BatchScorer, ScoreResult, p_better
+from rewardkit.model.calibration import p_better
+from rewardkit.score import BatchScorer, ScoreResult
 
 PAIR_KEYS = (("response_a", "response_b"), ("chosen", "rejected"))
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".csv", ".parquet")
@@ -273,11 +274,11 @@ def read_chunks(path: Path, kind: str, max_rows: int = CHUNK_ROWS, max_chars: in
 class RecentScores:
     """The results of the last ``size`` distinct texts scored, so a file that repeats rows further apart than a
     chunk still scores each once, as the scorer does within one call: AlpacaEval's annotations hold 649
-    distinct (instruction, output) rows among 19,466, one per annotator. ~200 bytes a text."""
+    distinct (instruction, output) rows among 19,466, one per annotator. ~250 bytes a text."""
 
     def __init__(self, size: int = RECENT_TEXTS) -> None:
         self.size = size
-        self.results: OrderedDict[bytes, tuple[float, float, float | None, bool]] = OrderedDict()
+        self.results: OrderedDict[bytes, tuple[np.ndarray, bool]] = OrderedDict()  # (member scores, truncated)
 
     def score(self, scorer: BatchScorer, prompts: Sequence[Prompt], responses: Sequence[str], on_batch: Any = None) -> ScoreResult:
         """``scorer.score(prompts, responses)``, scoring only the texts not seen lately."""
@@ -285,12 +286,12 @@ class RecentScores:
         new = [i for i, k in enumerate(keys) if k not in self.results]
         if new:  # a chunk of repeats only (common in AlpacaEval's annotations) needs no model call
             try:
-                res = scorer.score([prompts[i] for i in new], [responses[i] for i in new], on_batch=on_batch)
+                enc = scorer.encode([prompts[i] for i in new], [responses[i] for i in new])
             except ChatTemplateError as exc:  # its row: among the texts scored, which are not all of them
                 raise ChatTemplateError(exc.reason, None if exc.row is None else new[exc.row]) from None
+            members = scorer.score_encoded(enc, on_batch=on_batch)  # (members, n): no norm hook, nobody reads it
             for j, i in enumerate(new):
-                std = None if res.std is None else float(res.std[j])
-                self.results[keys[i]] = (float(res.raw[j]), float(res.normalized[j]), std, res.truncated[j])
+                self.results[keys[i]] = (members[:, j], enc.truncated[j])
         if on_batch is not None and len(new) < len(keys):
             on_batch(len(keys) - len(new))  # the texts seen lately: done without the model
         values = [self.results[k] for k in keys]
@@ -298,9 +299,9 @@ class RecentScores:
             self.results.move_to_end(k)
         while len(self.results) > self.size:
             self.results.popitem(last=False)
-        raw, normalized, std, truncated = zip(*values) if values else ((), (), (), ())
-        ensemble = len(scorer.members) > 1
-        return ScoreResult(np.array(raw), np.array(normalized), np.array(std) if ensemble else None, list(truncated), scorer.card.version)
+        if not values:
+            return scorer.result(np.zeros((len(scorer.members), 0)), [])
+        return scorer.result(np.stack([column for column, _ in values], axis=1), [cut for _, cut in values])
 
 
 def score_extras(

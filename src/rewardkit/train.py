@@ -135,10 +135,6 @@ class PairTensors:
         lengths = self.encoded.lengths
         return [max(lengths[i], lengths[i + self.n]) for i in range(self.n)]
 
-    def truncated(self) -> int:
-        t = self.encoded.truncated
-        return sum(t[i] or t[i + self.n] for i in range(self.n))
-
     def both_sides(self, rows: list[int]) -> list[int]:
         """Row indices of the chosen (i) then the rejected (N + i) side of the given pairs."""
         return rows + [r + self.n for r in rows]
@@ -382,7 +378,8 @@ def train_member(
         batches = length_grouped_batches(train_data.pair_lengths(), config.batch_size, seed + epoch, order=epoch_order(epoch))
         return rank_share(batches, rank, world)
 
-    micro_per_epoch = len(batches_of_epoch(0))  # what each rank really gets (the same count every epoch)
+    epoch_batches = {0: batches_of_epoch(0)}  # the loop's cache of the current epoch's batches
+    micro_per_epoch = len(epoch_batches[0])  # what each rank really gets (the same count every epoch)
     total_steps = config.max_steps or max(1, math.ceil(micro_per_epoch * config.epochs / config.grad_accum))
     warmup = int(total_steps * config.warmup_ratio)
 
@@ -490,7 +487,6 @@ def train_member(
 
     # -- the loop ---------------------------------------------------------------------------------------
     model.train()
-    epoch_batches: dict[int, list[list[int]]] = {}
     last_val: tuple[int, torch.Tensor, torch.Tensor] | None = None  # (step, rc, rr) of the latest validation
     run_stats = {"pairs": 0, "seconds": 0.0}
     with _progress(config, rank, total_steps * config.grad_accum * config.batch_size * world) as bar:
@@ -609,6 +605,11 @@ def write_run_files(out: Path, card: RewardCard, history: list[dict[str, Any]]) 
     plot_curves(history, out / "curves.png")
 
 
+def cut_keys(split: str) -> tuple[str, str, str]:
+    """The metric names ``cut_counts`` gives a split."""
+    return f"truncated_{split}", f"prompt_cut_{split}", f"response_cut_{split}"
+
+
 def cut_counts(data: PairTensors, split: str) -> dict[str, int]:
     """Pairs of a split cut to fit max_length (either response's row), by what was cut: only the prompt (from
     the left), or a response itself (from the right, as it alone did not fit): ``truncated_<split>`` is their
@@ -616,8 +617,7 @@ def cut_counts(data: PairTensors, split: str) -> dict[str, int]:
     n, enc = data.n, data.encoded
     cut = [enc.truncated[i] or enc.truncated[i + n] for i in range(n)]
     response = [enc.response_cut[i] or enc.response_cut[i + n] for i in range(n)]
-    return {f"truncated_{split}": sum(cut), f"prompt_cut_{split}": sum(c and not r for c, r in zip(cut, response)),
-            f"response_cut_{split}": sum(response)}
+    return dict(zip(cut_keys(split), (sum(cut), sum(c and not r for c, r in zip(cut, response)), sum(response))))
 
 
 def write_ensemble_card(
@@ -651,9 +651,11 @@ def write_ensemble_card(
     accs = [m["val_accuracy"] for _, m in members if m.get("val_accuracy") is not None]
     metrics: dict[str, Any] = {
         "train_pairs": len(train_pairs), "validation_pairs": len(val_pairs),
-        # with bootstrap a member trained on a resample: these count the training set itself
-        **cut_counts(encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes), "train"),
-        **cut_counts(encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes), "validation"),
+        # the members' counts (same tokenizer, max_length and validation pairs); with bootstrap each member
+        # trained on a resample, so the training set itself is counted here
+        **({k: members[0][1][k] for k in cut_keys("train")} if not config.bootstrap else
+           cut_counts(encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes), "train")),
+        **{k: members[0][1][k] for k in cut_keys("validation")},
         "val_accuracy": float((diff > 0).mean()) if diff.size else None,
         "val_margin": float(diff.mean()) if diff.size else None,
         "member_val_accuracy_mean": float(np.mean(accs)) if accs else None,

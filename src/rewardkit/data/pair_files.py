@@ -54,9 +54,10 @@ def is_pair_file(path: Path) -> bool:
     return bool(data_suffix(path.name))
 
 
-def split_shared_prompt(chosen: str, rejected: str, marker: str = TRANSCRIPT_MARKER) -> tuple[str, str, str]:
-    """HH-RLHF transcripts: the prompt is the shared prefix up to (and including) the last shared marker."""
-    common = os.path.commonprefix([chosen, rejected])
+def split_shared_prompt(chosen: str, rejected: str, marker: str = TRANSCRIPT_MARKER, common: str | None = None) -> tuple[str, str, str]:
+    """HH-RLHF transcripts: the prompt is the shared prefix up to (and including) the last shared marker.
+    ``common``: that prefix when the caller has it (a per-character scan)."""
+    common = os.path.commonprefix([chosen, rejected]) if common is None else common
     cut = common.rfind(marker)
     cut = cut + len(marker) if cut >= 0 else len(common)
     return chosen[:cut], chosen[cut:].strip() or chosen, rejected[cut:].strip() or rejected
@@ -65,11 +66,12 @@ def split_shared_prompt(chosen: str, rejected: str, marker: str = TRANSCRIPT_MAR
 def record_pair(record: dict[str, Any]) -> tuple[Prompt, str, str]:
     """(prompt, chosen, rejected) of one TRL row; a ``RecordError`` naming the field when it is not one."""
     chosen, rejected = record.get("chosen"), record.get("rejected")
-    if (record.get("prompt") is None and isinstance(chosen, str) and isinstance(rejected, str)
-            and TRANSCRIPT_MARKER in os.path.commonprefix([chosen, rejected])):
-        prompt, chosen, rejected = split_shared_prompt(chosen, rejected)
-        fields.distinct(chosen, rejected)
-        return prompt, chosen, rejected
+    if record.get("prompt") is None and isinstance(chosen, str) and isinstance(rejected, str) and TRANSCRIPT_MARKER in chosen:
+        common = os.path.commonprefix([chosen, rejected])  # scanned once, only for rows that may be transcripts
+        if TRANSCRIPT_MARKER in common:
+            prompt, chosen, rejected = split_shared_prompt(chosen, rejected, common=common)
+            fields.distinct(chosen, rejected)
+            return prompt, chosen, rejected
     return trl.pair(record)
 
 
@@ -96,7 +98,7 @@ def read_pair_file(path: Path, split: str | None = None) -> list[PreferencePair]
     """Every row of ``path`` as a ``PreferencePair``, or a ``PairFileError`` for the first unusable one.
 
     A ``DatasetDict`` folder needs ``split`` (its splits are separate data: train and test must not be read as
-    one); a split another kind of file does not have is an error too. Rows whose chosen and rejected are the
+    one); for any other file ``split`` is ignored. Rows whose chosen and rejected are the
     same text carry no preference and are left out, with a count in the log (full HH-RLHF has some)."""
     splits = dataset_splits(path)
     if splits:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rewardkit.data.importers.reader import DATA_SUFFIXES, dataset_splits
+from rewardkit.data.importers.reader import DATA_SUFFIXES
 from rewardkit.data.pair_files import PairFileError, is_pair_file, read_pair_file
 from rewardkit.data.types import PreferencePair
 
@@ -24,7 +24,7 @@ def load_eval_pairs(data: str | Path, *, split: str = "test", snapshot_dir: Path
     path = Path(data)
     if is_pair_file(path):
         try:
-            return read_pair_file(path, split if dataset_splits(path) else None)
+            return read_pair_file(path, split)  # the split matters only for a DatasetDict folder
         except PairFileError as exc:
             raise EvalDataError(str(exc)) from None
     if path.is_file():

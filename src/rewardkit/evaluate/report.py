@@ -128,18 +128,15 @@ def write_report(result: EvalResult, out: Path, *, make_plots: bool = True) -> d
         (tmp / "report.json").write_text(json.dumps(json_ready(result.report), indent=2, default=_json_default, allow_nan=False) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
         (tmp / "report.html").write_text(to_html(blocks, title, {i: (tmp / i).read_bytes() for i in images}), encoding="utf-8")
-        if "pair_keys" in result.arrays:
-            (tmp / SCORES_FILE).write_text("".join(line + "\n" for line in scores_lines(result.arrays)), encoding="utf-8")
+        (tmp / SCORES_FILE).write_text("".join(line + "\n" for line in scores_lines(result.arrays)), encoding="utf-8")
         if (out / "plots").exists():
             shutil.rmtree(out / "plots")
         for name in ("plots", *names):
-            if (tmp / name).exists():
+            if (tmp / name).exists():  # plots: not when make_plots is off
                 os.replace(tmp / name, out / name)
-            elif name == SCORES_FILE and (out / name).exists():
-                (out / name).unlink()  # an earlier run's scores would pair with this report's numbers
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {name: out / name for name in names if (out / name).exists()}
+    return {name: out / name for name in names}
 
 
 def load_report(path: Path) -> dict[str, Any]:

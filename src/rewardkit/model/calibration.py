@@ -78,6 +78,11 @@ def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean((p - y) ** 2))
 
 
+def p_better(score_a: float | np.ndarray, score_b: float | np.ndarray, temperature: float) -> Any:
+    """Calibrated P(a better than b) = sigmoid((a - b) / T)."""
+    return 1.0 / (1.0 + np.exp(-(np.asarray(score_a) - np.asarray(score_b)) / temperature))
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free form of 1 / (1 + e^-x)
 

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rewardkit.data.types import Prompt
+from rewardkit.model.calibration import p_better
 from rewardkit.model.card import RewardCard
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ class Ensemble:
         """Calibrated P(a better than b) = sigmoid((s_a - s_b) / T) with the ensemble card's T, [N]."""
         n = len(prompts)
         s = self.score(list(prompts) * 2, list(responses_a) + list(responses_b), **kw)
-        return 1.0 / (1.0 + np.exp(-(s[:n] - s[n:]) / self.card.temperature))
+        return p_better(s[:n], s[n:], self.card.temperature)
 
 
 def load_ensemble(folder: str | Path, device: Any = None, dtype: Any = None) -> Ensemble:

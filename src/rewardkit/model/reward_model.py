@@ -26,6 +26,7 @@ import torch
 
 from rewardkit.data.types import Prompt
 from rewardkit.model.backbone import align_pad_token, load_tokenizer, resolve_backbone
+from rewardkit.model.calibration import p_better
 from rewardkit.model.card import RewardCard, read_card, write_card
 from rewardkit.model.formatting import collate, encode
 from rewardkit.model.forward import reward_logits
@@ -85,7 +86,7 @@ class RewardModel:
         """Calibrated P(a better than b) = sigmoid((r_a - r_b) / T), [N]."""
         n = len(prompts)
         rewards = self.score(list(prompts) * 2, list(responses_a) + list(responses_b), batch_size)
-        return 1.0 / (1.0 + np.exp(-(rewards[:n] - rewards[n:]) / self.card.temperature))
+        return p_better(rewards[:n], rewards[n:], self.card.temperature)
 
     def save(self, folder: str | Path) -> None:
         """save_pretrained (model + tokenizer) and rewardkit.json. A peft model is merged first so the

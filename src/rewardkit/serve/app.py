@@ -23,7 +23,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rewardkit.model.formatting import ChatTemplateError
-from rewardkit.score import BatchScorer, load_scorer, p_better
+from rewardkit.model.calibration import p_better
+from rewardkit.score import BatchScorer, load_scorer
 from rewardkit.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
 from rewardkit.serve.config import ServeSettings
 from rewardkit.serve.limits import BodyLimitAndMetrics
