@@ -27,9 +27,10 @@ STDERR = Console(stderr=True, soft_wrap=True, markup=False)
 
 
 @contextmanager
-def progress_bar(description: str, total: float | None = None, unit: str = "items") -> Iterator["ProgressHandle"]:
-    """A progress bar on stderr, silent when stderr is not a terminal. Yields ``advance(n)``."""
-    enabled = STDERR.is_terminal
+def progress_bar(description: str, total: float | None = None, unit: str = "items", enabled: bool = True) -> Iterator["ProgressHandle"]:
+    """A progress bar on stderr, silent when stderr is not a terminal or ``enabled`` is False (a caller's
+    --no-progress, a DDP rank other than 0). Yields ``advance(n)``."""
+    enabled = enabled and STDERR.is_terminal
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

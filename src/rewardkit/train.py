@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewardkit.atomic import atomic_write_text
+from rewardkit.atomic import atomic_file, atomic_write_text
 from rewardkit.data.types import PreferencePair, content_hash, prompt_text
 from rewardkit.model.calibration import BOUND_NOTES, calibrate
 from rewardkit.model.card import RewardCard, plot_curves, write_card, write_readme
@@ -747,13 +747,10 @@ def weights_digest(model: Any) -> str:
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file, fsync, rename: a kill mid-write leaves the previous checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
         f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+        os.fsync(f.fileno())  # the rename must not land before the bytes
 
 
 def unused_labels(pairs: list[PreferencePair], loss: str) -> list[str]:
@@ -831,20 +828,7 @@ def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: in
 def _progress(config: TrainConfig, rank: int, total: int) -> Any:
     from rewardkit.progress import progress_bar
 
-    if not config.progress or rank != 0:
-        return _NoBar()
-    return progress_bar("training", total=total, unit="pairs")
-
-
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def advance(self, n: float = 1, **fields: Any) -> None:
-        return None
+    return progress_bar("training", total=total, unit="pairs", enabled=config.progress and rank == 0)
 
 
 def main(argv: list[str] | None = None) -> None:
