@@ -151,3 +151,61 @@ def test_remote_reward_func_splits_a_batch_to_the_services_limit(model: Path) ->
     with running_server(ServeSettings(model_path=str(model), dtype="fp32", api_keys=[], max_inputs_per_request=2)) as base:
         out = RewardkitReward(url=base)(prompts=prompts, completions=completions)  # 3 requests of <= 2 (from /info)
     np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+class _Recording(RewardkitReward):
+    """The adapter as TRL gets it, keeping what each call received and returned."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.calls: list[tuple[list, list, list[float]]] = []
+
+    def __call__(self, prompts, completions, completion_ids=None, **columns):  # type: ignore[no-untyped-def]
+        out = super().__call__(prompts, completions, completion_ids, **columns)
+        self.calls.append((list(prompts), list(completions), out))
+        return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("conversational", [False, True])
+def test_a_real_grpo_run_trains_on_the_served_rewards(model: Path, url: str, tmp_path: Path, conversational: bool) -> None:
+    """TRL's own GRPOTrainer (not a stand-in for its call): a tiny GPT-2 policy, two steps, rewards from the
+    real service. Each reward it got is the model's score of what the policy generated, TRL logs those
+    rewards under the adapter's name, and the policy's weights move."""
+    pytest.importorskip("trl")
+    import torch
+    from datasets import Dataset
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from trl import GRPOConfig, GRPOTrainer
+
+    sys.path.insert(0, str(Path(__file__).parent / "model"))
+    from test_formatting_plain import CHAT_TEMPLATE, bpe_tokenizer  # a BPE tokenizer built offline
+
+    tokenizer = bpe_tokenizer()
+    tokenizer.chat_template = CHAT_TEMPLATE
+    torch.manual_seed(0)
+    policy = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+                                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                        pad_token_id=tokenizer.pad_token_id))
+    before = [p.detach().clone() for p in policy.parameters()]
+    questions = ["What is two plus two?", "Tell me about cats.", "Why tea?", "Hello there"]
+    prompts = [[{"role": "user", "content": q}] for q in questions] if conversational else questions
+    reward = _Recording(url=url)
+    args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4, max_completion_length=8,
+                      max_steps=2, learning_rate=1e-3, use_cpu=True, bf16=False, report_to=[], logging_steps=1,
+                      save_strategy="no", seed=0, disable_tqdm=True)
+    trainer = GRPOTrainer(model=policy, reward_funcs=[reward], args=args, processing_class=tokenizer,
+                          train_dataset=Dataset.from_dict({"prompt": prompts}))
+    trainer.train()
+
+    assert len(reward.calls) == 2  # one generation batch a step
+    scorer = load_scorer(str(model), dtype="fp32")
+    logged = [h["rewards/rewardkit/mean"] for h in trainer.state.log_history if "rewards/rewardkit/mean" in h]
+    assert len(logged) == 2
+    for (got_prompts, completions, out), mean in zip(reward.calls, logged):
+        assert len(out) == len(completions) == 4 and all(isinstance(x, float) for x in out)
+        assert (isinstance(completions[0], list) and completions[0][0]["role"] == "assistant") == conversational
+        texts = [c[0]["content"] if conversational else c for c in completions]
+        np.testing.assert_allclose(out, scorer.score(got_prompts, texts).raw, atol=1e-4)
+        assert mean == pytest.approx(float(np.mean(out)), abs=1e-4)
+    assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
