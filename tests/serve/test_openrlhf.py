@@ -79,7 +79,7 @@ def test_stripping_a_padded_rollout_batch_is_fast() -> None:
     start = time.perf_counter()
     split = split_queries([query] * 1000, [prompt] * 1000, DEFAULT_STRIP_TOKENS)
     assert time.perf_counter() - start < 1.5
-    assert split[0] == (prompt, "4") and len(split) == 1000
+    assert split[0] == ([{"role": "user", "content": "What is 2+2?"}], "4") and len(split) == 1000
 
 
 def test_get_reward_limits_what_is_scored_not_the_padding(serve) -> None:  # type: ignore[no-untyped-def]
@@ -91,7 +91,8 @@ def test_get_reward_limits_what_is_scored_not_the_padding(serve) -> None:  # typ
     with serve(max_chars_per_input=100) as url:
         r = httpx.post(url + "/get_reward", json={"query": [padded], "prompts": [prompt], "labels": [""]})
         assert r.status_code == 200, r.text
-        direct = httpx.post(url + "/v1/score", json={"inputs": [{"prompt": prompt, "response": "4"}]}).json()
+        messages = [{"role": "user", "content": "What is 2+2?"}]  # the prompt read back from its ChatML
+        direct = httpx.post(url + "/v1/score", json={"inputs": [{"prompt": messages, "response": "4"}]}).json()
         assert r.json()["rewards"] == pytest.approx(direct["scores"], abs=1e-5)
         too_long = httpx.post(url + "/get_reward", json={"query": [padded, long_answer], "prompts": [prompt, prompt]})
         assert too_long.status_code == 413

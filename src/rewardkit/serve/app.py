@@ -271,7 +271,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.post("/get_reward", response_model=RewardResponse, responses=ERRORS)
     async def get_reward(body: RewardRequest, _: UrlAuth, scorer: Model) -> RewardResponse:
         """OpenRLHF remote reward model: ``query`` = prompt + response (special tokens stripped at both ends);
-        ``prompts`` (optional) split them (see ``serve/openrlhf.py``)."""
+        ``prompts`` (optional) split them; a prompt in a common chat template is scored as its messages (see
+        ``serve/openrlhf.py``)."""
         if body.prompts is not None and len(body.prompts) != len(body.query):
             raise ServiceError(422, "validation", f"prompts has {len(body.prompts)} items but query has {len(body.query)}")
         if not body.query:  # an empty slice of a batch split over several servers: OpenRLHF's serve_rm answer
@@ -279,11 +280,20 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         check_count(len(body.query), settings.get_reward_max_inputs)
         # linear in the body, but a rollout batch can be 100 MB: off the event loop, so /health and other
         # clients are answered meanwhile
-        split = await asyncio.to_thread(split_queries, body.query, body.prompts, settings.strip_tokens)
+        parse = settings.get_reward_prompt_format == "auto"
+        split = await asyncio.to_thread(split_queries, body.query, body.prompts, settings.strip_tokens, parse)
         # the limit applies to what is scored: a rollout's pad tokens (thousands in a padded batch) do not count
         check_chars((text, lambda i=i, f=field: f"query[{i}]: its {f}") for i, pair in enumerate(split)
                     for field, text in zip(("prompt", "response (pad/EOS tokens stripped)"), pair))
-        res = await run(scorer, [p for p, _ in split], [r for _, r in split], lambda i: f"query[{i}]")
+        try:
+            res = await run(scorer, [p for p, _ in split], [r for _, r in split], lambda i: f"query[{i}]")
+        except ServiceError as exc:
+            if exc.error_type != "invalid_input" or all(isinstance(p, str) for p, _ in split):
+                raise
+            # the model's template refuses messages read from the policy's template (a system turn, say): say how
+            # to score the policy's text as it is instead
+            raise ServiceError(exc.status, exc.error_type, f"{exc} (a prompt in a chat template is scored as its messages; "
+                               "RK_GET_REWARD_PROMPT_FORMAT=text scores the templated text instead)") from None
         rewards = floats(res.raw)
         logs: dict[str, Any] = {"truncated": [float(t) for t in res.truncated]}
         if res.std is not None:

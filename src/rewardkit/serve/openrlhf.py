@@ -5,12 +5,24 @@ maybe a BOS token, the prompt (chat template applied), the response and an EOS t
 prompt strings. OpenRLHF's own ``serve_rm`` strips runs of pad/EOS tokens at both ends before scoring. We
 do the same with a configurable list of the usual pad/EOS strings (we do not have the policy's tokenizer),
 then find the prompt inside the query: what follows it is the response the reward model scores.
+
+The prompt is the POLICY's chat template applied to the dataset's messages. Scored as text, the reward model would
+read that markup as words (an encoder) or wrap it in its own template (double templating). So ``parse_chat`` reads
+the common policy templates back into messages (ChatML, Llama 3, Llama 2 / Mistral ``[INST]``, Gemma, Phi-3,
+Zephyr) and the reward model formats those messages its own way; a text it does not recognise exactly stays text.
+Parsing is one forward scan per template (``str.find`` from a position, no backtracking regex): a rollout batch
+is 8,192 queries and tens of MB.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
+
+from rewardkit.data.types import Message, Prompt
 
 # pad / end-of-sequence strings of common policy tokenizers (Llama 2/3, Mistral, Qwen, GPT-2/NeoX, Gemma, Phi-3, BERT)
 DEFAULT_STRIP_TOKENS = ("<pad>", "</s>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>",
@@ -80,7 +92,7 @@ def _repeats_end(text: str, token: str, pos: int) -> int:
 
 
 def split_query(query: str, prompt: str, tokens: Sequence[str] = DEFAULT_STRIP_TOKENS) -> tuple[str, str]:
-    """(prompt, response) of one OpenRLHF query. The response is what follows the prompt's first
+    """(prompt, response) of one OpenRLHF query, as text. The response is what follows the prompt's first
     occurrence (a BOS token before it is dropped); a query without its prompt is one response to an empty
     prompt. The prompt's end is left as it is: a template may end it with one of these tokens."""
     query = strip_special(query, tokens)
@@ -91,8 +103,176 @@ def split_query(query: str, prompt: str, tokens: Sequence[str] = DEFAULT_STRIP_T
     return prompt, query[at + len(prompt):]
 
 
-def split_queries(queries: Sequence[str], prompts: Sequence[str] | None, tokens: Sequence[str]) -> list[tuple[str, str]]:
-    """``split_query`` over a whole request (``prompts`` None: every query is a response to an empty prompt)."""
+class ParsedChat(NamedTuple):
+    """A templated text read back as chat messages."""
+
+    messages: list[Message]
+    generation_prompt: bool
+    """The text ended with an empty assistant header (a prompt's generation prompt), dropped from ``messages``."""
+    end_of_turn: str
+    """The template's end-of-turn string: what may still close a response."""
+    trims: bool
+    """The template trims message contents (so the response, which the template would trim too, is trimmed)."""
+
+
+@dataclass(frozen=True)
+class _Turns:
+    """A template whose turns are ``start ROLE role_end CONTENT end``, separated by ``sep``; ``roles`` maps the
+    role as written to ours."""
+
+    start: str
+    role_end: str
+    end: str
+    sep: str
+    roles: Mapping[str, str]
+    trims: bool = False
+
+
+_ROLES = {"system": "system", "user": "user", "assistant": "assistant"}
+# The templates as their tokenizer_config.json chat_template renders them (transformers: trim_blocks, lstrip_blocks);
+# tests/serve/test_openrlhf_templates.py renders those templates and parses the result back.
+TURN_TEMPLATES: dict[str, _Turns] = {
+    # Qwen2/2.5, Yi, OpenHermes: <|im_start|>user\nhi<|im_end|>\n ... <|im_start|>assistant\n
+    "chatml": _Turns("<|im_start|>", "\n", "<|im_end|>", "\n", {**_ROLES, "tool": "tool"}),
+    # Llama 3/3.1 Instruct: <|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|> (content | trim)
+    "llama3": _Turns("<|start_header_id|>", "<|end_header_id|>\n\n", "<|eot_id|>", "",
+                     {**_ROLES, "ipython": "tool", "tool": "tool"}, trims=True),
+    # gemma-it: <bos><start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n (content | trim; no system role)
+    "gemma": _Turns("<start_of_turn>", "\n", "<end_of_turn>", "\n", {"user": "user", "model": "assistant"}, trims=True),
+    # Phi-3 mini: <s><|user|>\nhi<|end|>\n<|assistant|>\n
+    "phi3": _Turns("<|", "|>\n", "<|end|>", "\n", _ROLES),
+    # Zephyr: <|system|>\nbe brief</s>\n<|user|>\nhi</s>\n<|assistant|>\n
+    "zephyr": _Turns("<|", "|>\n", "</s>", "\n", _ROLES),
+}
+_MAX_ROLE = 16  # the longest role name a header may hold: bounds the search for its end
+# BOS tokens and whitespace before a template's first turn, and (Llama 2) between turns. No nested repeats: linear
+_LEAD = re.compile(r"(?:\s|<s>|<bos>|<\|begin_of_text\|>)*")
+
+
+def parse_chat(text: str) -> ParsedChat | None:
+    """``text``, a chat template's rendering (leading BOS tokens allowed), as messages: the first template of
+    ``TURN_TEMPLATES`` (then Llama 2 / Mistral ``[INST]``) that reads the whole text. A trailing empty assistant
+    header (the generation prompt) is dropped; an unclosed last assistant turn (a response whose end token was
+    stripped) is a message. None when no template reads it exactly: a role it does not know, a turn not closed
+    before the next one, text outside the turns."""
+    pos = _LEAD.match(text).end()  # type: ignore[union-attr]  # `*` always matches
+    for turns in TURN_TEMPLATES.values():
+        parsed = _parse_turns(text, pos, turns)
+        if parsed is not None:
+            return parsed
+    return _parse_inst(text, pos)
+
+
+def _parse_turns(text: str, pos: int, t: _Turns) -> ParsedChat | None:
+    messages: list[Message] = []
+    while pos < len(text):
+        if not text.startswith(t.start, pos):
+            return None
+        at = pos + len(t.start)
+        stop = text.find(t.role_end, at, at + _MAX_ROLE + len(t.role_end))
+        role = t.roles.get(text[at:stop]) if stop >= 0 else None
+        if role is None:
+            return None
+        body = stop + len(t.role_end)
+        close = text.find(t.end, body)
+        if close < 0:  # the last turn is open: the generation prompt, or the response of a whole query
+            if role != "assistant":
+                return None
+            if body == len(text):
+                return ParsedChat(messages, True, t.end, t.trims) if messages else None
+            return ParsedChat(messages + [{"role": role, "content": text[body:]}], False, t.end, t.trims)
+        messages.append({"role": role, "content": text[body:close]})
+        pos = close + len(t.end)
+        if pos < len(text):
+            if not text.startswith(t.sep, pos):
+                return None
+            pos += len(t.sep)
+    return ParsedChat(messages, False, t.end, t.trims) if messages else None
+
+
+_SYS_OPEN, _SYS_CLOSE = "<<SYS>>\n", "\n<</SYS>>\n\n"
+
+
+def _parse_inst(text: str, pos: int) -> ParsedChat | None:
+    """Llama 2 chat and Mistral Instruct: ``<s>[INST] user [/INST] reply </s>``, turns after the first also opened
+    by ``<s>`` (Llama 2) or not (Mistral); Llama 2 writes a system message as ``<<SYS>>\\n...\\n<</SYS>>\\n\\n`` at
+    the start of the first user turn. The spaces around the contents differ between versions (Mistral v0.1
+    ``[INST] u [/INST]a</s>``, v0.3 ``[INST] u[/INST] a</s>``, Nemo ``[INST]u[/INST]a</s>``) and the templates
+    strip contents: contents are stripped."""
+    messages: list[Message] = []
+    while True:
+        if not text.startswith("[INST]", pos):
+            return None
+        close = text.find("[/INST]", pos + 6)
+        if close < 0:
+            return None
+        user = text[pos + 6:close].strip()
+        if "[INST]" in user:
+            return None
+        if not messages and user.startswith(_SYS_OPEN):
+            cut = user.find(_SYS_CLOSE, len(_SYS_OPEN))
+            if cut < 0:
+                return None
+            messages.append({"role": "system", "content": user[len(_SYS_OPEN):cut]})
+            user = user[cut + len(_SYS_CLOSE):]
+        messages.append({"role": "user", "content": user})
+        pos = close + 7
+        eos = text.find("</s>", pos)
+        reply = text[pos:eos if eos >= 0 else len(text)]
+        if "[INST]" in reply or "[/INST]" in reply:
+            return None
+        reply = reply.strip()
+        if eos < 0 and not reply:
+            return ParsedChat(messages, True, "</s>", True)
+        messages.append({"role": "assistant", "content": reply})
+        if eos < 0:
+            return ParsedChat(messages, False, "</s>", True)
+        pos = _LEAD.match(text, eos + 4).end()  # type: ignore[union-attr]
+        if pos == len(text):
+            return ParsedChat(messages, False, "</s>", True)
+
+
+def _response(text: str, parsed: ParsedChat, tokens: Sequence[str]) -> str:
+    """A response without the template's end-of-turn token (and pad/EOS tokens) at its end; trimmed where the
+    template trims contents."""
+    ordered = _ordered((parsed.end_of_turn, *tokens))
+    text = text[:len(text) - _run_end(text[::-1], _reversed(ordered))]
+    return text.strip() if parsed.trims else text
+
+
+def split_conversation(query: str, tokens: Sequence[str] = DEFAULT_STRIP_TOKENS) -> tuple[Prompt, str]:
+    """A query sent without its prompt: when ``parse_chat`` reads it as a conversation that ends with an
+    assistant turn after at least one other message, (the messages before that turn, its content); else ("", the
+    query). A response that itself writes the template's turn markers as text reads as several turns here: only
+    a prompt (``split_queries`` with ``prompts``) pins where the response starts."""
+    text = strip_special(query, tokens)
+    parsed = parse_chat(text)
+    if parsed is None or parsed.generation_prompt or len(parsed.messages) < 2 or parsed.messages[-1]["role"] != "assistant":
+        return "", text
+    return parsed.messages[:-1], _response(parsed.messages[-1]["content"], parsed, tokens)
+
+
+def split_queries(queries: Sequence[str], prompts: Sequence[str] | None, tokens: Sequence[str],
+                  parse: bool = True) -> list[tuple[Prompt, str]]:
+    """(prompt, response) per query of a request. With ``parse`` (the default): a prompt that ``parse_chat`` reads
+    and that ends with the generation prompt becomes messages, and the response (still what follows the prompt
+    text in the query, so markup inside the prompt cannot move where it starts) loses its end-of-turn token;
+    without ``prompts``, ``split_conversation``. Otherwise, and with ``parse`` False, ``split_query`` (without
+    ``prompts``, every query is a response to an empty prompt). Each distinct prompt is parsed once (a GRPO group
+    shares one) and its rows share one message list."""
     if prompts is None:
+        if parse:
+            return [split_conversation(q, tokens) for q in queries]
         return [("", strip_special(q, tokens)) for q in queries]
-    return [split_query(q, p, tokens) for q, p in zip(queries, prompts)]
+    pairs = [split_query(q, p, tokens) for q, p in zip(queries, prompts)]
+    if not parse:
+        return list(pairs)
+    parses = {text: parse_chat(text) for text in dict.fromkeys(text for text, _ in pairs if text)}
+    out: list[tuple[Prompt, str]] = []
+    for text, response in pairs:
+        parsed = parses.get(text)
+        if parsed is None or not parsed.generation_prompt:
+            out.append((text, response))
+        else:
+            out.append((parsed.messages, _response(response, parsed, tokens)))
+    return out
