@@ -87,7 +87,8 @@ def test_get_reward_takes_queries_the_way_openrlhf_decodes_them(server_url: str)
     body = {"query": query * n, "prompts": prompts * n, "labels": [[1, 2], {"answer": "x"}] * n}
     r = httpx.post(server_url + "/get_reward", json=body)
     assert r.status_code == 200, r.text
-    direct = score(server_url, [{"prompt": p, "response": x} for p, x in zip(prompts, responses)])["scores"]
+    messages = [[{"role": "user", "content": "hi"}], [{"role": "user", "content": "bye"}]]  # the ChatML prompts read back
+    direct = score(server_url, [{"prompt": m, "response": x} for m, x in zip(messages, responses)])["scores"]
     np.testing.assert_allclose(r.json()["rewards"], direct * n, atol=1e-5)
 
 
