@@ -230,8 +230,9 @@ def test_a_text_prompt_that_looks_like_json_is_scored_as_text(tmp_path: Path, ti
 def test_a_conversation_the_chat_template_refuses_is_one_line_naming_the_line_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Known only once the model is loaded (its tokenizer's template raises on a system message): one line with
-    the input's file and line and the template's reason, exit code 2 as for other input errors, no output."""
+    """Known only once the model is loaded (its tokenizer's template raises on a system message), and found then,
+    before scoring: one line with the input's file and line (an array's item), the field and the template's
+    reason, exit code 2 as for other input errors, no output. The conversations it accepts score."""
     from test_score_files import build_chat_model
 
     model = build_chat_model(tmp_path / "chat_model")
@@ -241,7 +242,7 @@ def test_a_conversation_the_chat_template_refuses_is_one_line_naming_the_line_an
     src = tmp_path / "chat.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     message = user_error(str(src), "--model", str(model), "--dtype", "fp32")
-    assert message == f"{src}, line 2: the model's chat template refuses this conversation: System messages are not supported"
+    assert message == f"{src}, line 2: field 'messages': the model's chat template refuses this conversation: System messages are not supported"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.jsonl", "chat_model"]
     from rewardkit.cli.main import run
 
@@ -251,3 +252,10 @@ def test_a_conversation_the_chat_template_refuses_is_one_line_naming_the_line_an
         run()
     assert exited.value.code == 2
     assert capsys.readouterr().err == f"rewardkit: error: {message}\n"  # no traceback
+    array = tmp_path / "chat.json"
+    array.write_text(json.dumps(lines, indent=2))
+    assert user_error(str(array), "--model", str(model), "--dtype", "fp32") == message.replace(f"{src}, line 2", f"{array}, item 2")
+    src.write_text(json.dumps(lines[0]) + "\n")
+    code, output, exc = score(str(src), "--model", str(model), "--dtype", "fp32", "--json")
+    assert code == 0, (exc, output)
+    assert json.loads(output)["rows"] == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from rewardkit.score import BatchScorer, load_scorer  # noqa: E402
 from rewardkit.score_files import (  # noqa: E402
     InputError,
     RecentScores,
+    check_chat_template,
     check_input,
     read_chunks,
     read_rows,
@@ -147,9 +149,11 @@ def test_a_column_of_numbers_and_text_is_refused_for_parquet_before_scoring(tmp_
 
 
 def test_a_conversation_the_chat_template_refuses_names_its_file_line_and_leaves_no_output(chat_scorer: BatchScorer, tmp_path: Path) -> None:
-    """The refused row is the second of the second chunk, whose first row repeats an earlier one (not scored
-    again: the model sees the refused row as its first), and sits on line 6 (after a blank line): the message
-    names the file's line, not an index of the chunk or of what the model saw; an earlier output stays."""
+    """The refused row is the second of the second chunk, whose first row repeats an earlier one, and sits on
+    line 6 (after a blank line): the message names the file's line, not an index of the chunk or of what the
+    model saw; an earlier output stays. Found by ``check_chat_template`` before scoring, and the same when
+    scoring meets it (a caller's summary that says the conversations were checked: the repeat is not scored
+    again, so the model sees the refused row as its first)."""
     user = [{"role": "user", "content": "hi"}]
     rows = [{"prompt": user, "response": f"r{i}"} for i in range(6)]
     rows[3] = rows[0]
@@ -157,16 +161,45 @@ def test_a_conversation_the_chat_template_refuses_names_its_file_line_and_leaves
     src = write_jsonl(tmp_path / "in.jsonl", rows, blank_after=2)
     out = tmp_path / "out.jsonl"
     out.write_text("an earlier run\n")
-    expected = f"{src}, line 6: the model's chat template refuses this conversation: System messages are not supported"
-    with pytest.raises(InputError) as caught:
-        score_file(chat_scorer, src, out, chunk_rows=3)
-    assert str(caught.value) == expected
-    assert out.read_text() == "an earlier run\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
+    expected = f"{src}, line 6: field 'prompt': the model's chat template refuses this conversation: System messages are not supported"
+    for checked in (None, replace(check_input(src), conversations=0)):
+        with pytest.raises(InputError) as caught:
+            score_file(chat_scorer, src, out, checked=checked, chunk_rows=3)
+        assert str(caught.value) == expected
+        assert out.read_text() == "an earlier run\n"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
     # a pair's two texts map back to one row; the in-memory scorer names "row i"
     pairs = [{"prompt": user, "chosen": "a", "rejected": "b"}, {"prompt": rows[4]["prompt"], "chosen": "a", "rejected": "b"}]
-    with pytest.raises(InputError, match=r"^row 2: the model's chat template refuses this conversation: System messages"):
+    with pytest.raises(InputError, match=r"^row 2: field 'prompt': the model's chat template refuses this conversation: System messages"):
         score_rows(chat_scorer, pairs)
+
+
+def test_a_refusal_in_the_last_chunk_is_found_before_any_row_is_scored(chat_scorer: BatchScorer, tmp_path: Path) -> None:
+    """Seven rows in chunks of two, the refused one last: no row reaches the model (the progress callback,
+    called as rows are scored, is never called), where before three chunks were scored and thrown away."""
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]} for i in range(7)]
+    rows[6]["messages"].insert(0, {"role": "system", "content": "be brief"})
+    src = write_jsonl(tmp_path / "chat.jsonl", rows)
+    scored: list[float] = []
+    with pytest.raises(InputError) as caught:
+        score_file(chat_scorer, src, tmp_path / "out.jsonl", on_rows=scored.append, chunk_rows=2)
+    assert str(caught.value) == f"{src}, line 7: field 'messages': the model's chat template refuses this conversation: System messages are not supported"
+    assert scored == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.jsonl"]
+
+
+def test_check_chat_template_renders_each_distinct_conversation_once(chat_scorer: BatchScorer, scorer: BatchScorer, tmp_path: Path) -> None:
+    """Pairs: two conversations a row (the prompt with each response); repeated rows count once. A tokenizer
+    without a chat template refuses nothing: the file is not even read."""
+    pairs = [{"prompt": "q", "chosen": "a", "rejected": "b"}, {"prompt": "q", "chosen": "a", "rejected": "c"}] * 3
+    src = write_jsonl(tmp_path / "pairs.jsonl", pairs)
+    checked: list[float] = []
+    assert check_chat_template(chat_scorer.tokenizer, src, "pair", on_rows=checked.append) == 3  # q+a, q+b, q+c
+    assert checked == [6]
+    assert check_chat_template(scorer.tokenizer, tmp_path / "not-read.jsonl", "pair") == 0
+    bad = write_jsonl(tmp_path / "bad.jsonl", [*pairs, {"prompt": [{"role": "system", "content": "s"}], "chosen": "a", "rejected": "b"}])
+    with pytest.raises(InputError, match=rf"^{bad}, line 7: field 'prompt': the model's chat template refuses this conversation: System messages are not supported$"):
+        check_chat_template(chat_scorer.tokenizer, bad, "pair")
 
 
 def test_an_interrupted_run_leaves_no_output_and_no_temporary(scorer: BatchScorer, tmp_path: Path) -> None:

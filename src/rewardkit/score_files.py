@@ -7,10 +7,13 @@ by the importers' reader (``data/importers/reader.py``: .jsonl, .jsonl.gz, .csv,
 folder), so a line that is not UTF-8, not JSON or not an object, a gzip that is not gzip and a Parquet file
 that is not Parquet are reported as they are for ``rewardkit import``: naming the file and the line or row.
 
-A file is streamed twice, so memory follows the chunk, not the corpus (a million rows tokenized at once held
-~65 GB): ``check_input`` reads every row once, checking it and counting, before a model is loaded;
-``score_file`` then reads, scores and writes a chunk at a time (``CHUNK_ROWS`` rows or ``CHUNK_CHARS``
-characters of text, whichever comes first), into a temporary file renamed into place at the end.
+A file is streamed two or three times, so memory follows the chunk, not the corpus (a million rows tokenized
+at once held ~65 GB): ``check_input`` reads every row once, checking it and counting, before a model is
+loaded; for a model with a chat template, ``check_chat_template`` renders every distinct conversation with it
+once the model is loaded (a template refuses some: a system turn, roles that do not alternate); ``score_file``
+then reads, scores and writes a chunk at a time (``CHUNK_ROWS`` rows or ``CHUNK_CHARS`` characters of text,
+whichever comes first), into a temporary file renamed into place at the end. Every error is found before the
+first chunk is scored: the output appears only whole, so one found later threw away all the scoring before it.
 ``score_rows`` / ``write_rows`` are the in-memory versions for a list a caller already holds.
 """
 
@@ -33,7 +36,7 @@ from rewardkit.atomic import atomic_file
 from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.reader import check_readable, iter_records
 from rewardkit.data.types import Prompt, RecordError, validate_prompt
-from rewardkit.model.formatting import ChatTemplateError
+from rewardkit.model.formatting import ChatTemplateError, render, template_kind
 from rewardkit.model.calibration import p_better
 from rewardkit.score import BatchScorer, ScoreResult
 
@@ -198,6 +201,9 @@ class InputSummary:
     """Every field name of the input, in first-seen order (rows of a JSONL file may differ)."""
     schema: Any = None
     """The pyarrow schema of all rows (only when asked for: a Parquet output)."""
+    conversations: int | None = None
+    """Distinct conversations the model's chat template rendered (``check_chat_template``; 0 for a model
+    without one); None until they are checked (``score_file`` checks them first)."""
 
 
 def check_input(path: Path, schema: bool = False) -> InputSummary:
@@ -271,6 +277,51 @@ def read_chunks(path: Path, kind: str, max_rows: int = CHUNK_ROWS, max_chars: in
         yield Chunk(rows, places, ParsedRows.of(kind, texts))
 
 
+def text_key(prompt: Prompt, response: str) -> bytes:
+    """A short digest of a (prompt, response): the same texts, the same key (16 bytes to remember, not the text)."""
+    return hashlib.blake2b(json.dumps([prompt, response]).encode(), digest_size=16).digest()
+
+
+def check_chat_template(tokenizer: Any, path: Path, kind: str, on_rows: Callable[[float], Any] | None = None) -> int:
+    """Render every conversation of ``path`` (rows of shape ``kind``, checked by ``check_input``) with the
+    tokenizer's chat template as the scorer will (``formatting.render``) and raise the InputError scoring would
+    (``template_refusal``) for the first one it refuses, before any row is scored: found when its chunk reached
+    the model, a refusal ended the run and threw away the scoring before it (an hour of CPU for a bad row near
+    the end of 100,000). Each distinct (prompt, response) once, of the last ``RECENT_TEXTS``; memory holds a
+    chunk (``read_chunks``). Without a chat template nothing is refused and the file is not read. Returns the
+    conversations rendered; ``on_rows(n)``: called as rows are checked."""
+    if template_kind(tokenizer) != "chat":
+        return 0
+    seen: set[bytes] = set()
+    rendered = 0
+    for chunk in read_chunks(path, kind):
+        heads: dict[str, str] = {}  # prompt parts rendered in this chunk (a pair's two texts share one)
+        for i, (prompt, response) in enumerate(zip(chunk.parsed.prompts, chunk.parsed.responses)):
+            key = text_key(prompt, response)
+            if key in seen:
+                continue
+            try:
+                render(tokenizer, prompt, response, heads)
+            except ChatTemplateError as exc:
+                raise template_refusal(ChatTemplateError(exc.reason, i), kind, chunk.places) from None
+            if len(seen) == RECENT_TEXTS:
+                seen.clear()  # bounded: a repeat further back than this is rendered again
+            seen.add(key)
+            rendered += 1
+        if on_rows is not None:
+            on_rows(len(chunk.rows))
+    return rendered
+
+
+def template_refusal(exc: ChatTemplateError, kind: str, places: Sequence[str]) -> InputError:
+    """The error for a conversation the model's chat template refuses, naming its row (``exc.row`` indexes the
+    texts given to the model, two per pair row: ``places`` names the rows) and the field that holds the
+    conversation's turns before the response ('messages', else 'prompt'), with the template's reason."""
+    place = "a row" if exc.row is None else places[exc.row // (2 if kind == "pair" else 1)]
+    field = "messages" if kind == "messages" else "prompt"
+    return InputError(f"{place}: field '{field}': the model's chat template refuses this conversation: {exc.reason}")
+
+
 class RecentScores:
     """The results of the last ``size`` distinct texts scored, so a file that repeats rows further apart than a
     chunk still scores each once, as the scorer does within one call: AlpacaEval's annotations hold 649
@@ -282,7 +333,7 @@ class RecentScores:
 
     def score(self, scorer: BatchScorer, prompts: Sequence[Prompt], responses: Sequence[str], on_batch: Any = None) -> ScoreResult:
         """``scorer.score(prompts, responses)``, scoring only the texts not seen lately."""
-        keys = [hashlib.blake2b(json.dumps([p, r]).encode(), digest_size=16).digest() for p, r in zip(prompts, responses)]
+        keys = [text_key(p, r) for p, r in zip(prompts, responses)]
         new = [i for i, k in enumerate(keys) if k not in self.results]
         if new:  # a chunk of repeats only (common in AlpacaEval's annotations) needs no model call
             try:
@@ -314,9 +365,7 @@ def score_extras(
     try:
         res = (recent or RecentScores(0)).score(scorer, parsed.prompts, parsed.responses, on_batch=on_batch)
     except ChatTemplateError as exc:
-        # exc.row indexes the texts given to the scorer: two per pair row
-        place = "a row" if exc.row is None else where[exc.row // (2 if parsed.kind == "pair" else 1)]
-        raise InputError(f"{place}: the model's chat template refuses this conversation: {exc.reason}") from None
+        raise template_refusal(exc, parsed.kind, where) from None
     if parsed.kind != "pair":
         extras = [{"score": float(raw), "score_normalized": float(norm), "truncated": cut}
                   for raw, norm, cut in zip(res.raw, res.normalized, res.truncated)]
@@ -371,11 +420,14 @@ def score_file(
     scored, never in part (an error or Ctrl-C leaves any earlier file there untouched).
 
     ``checked``: ``check_input(input_path)``'s result when the caller has it (with ``schema=True`` for a
-    Parquet output); ``on_rows(n)``: called as rows are scored (n is fractional while a pair's two
-    responses are scored in different batches)."""
+    Parquet output; with ``conversations`` when the caller ran ``check_chat_template``, else it runs first);
+    ``on_rows(n)``: called as rows are scored (n is fractional while a pair's two responses are scored in
+    different batches)."""
     check_output_path(out_path, input_path)
     if checked is None or (checked.schema is None and writes_parquet(out_path)):
         checked = check_input(input_path, schema=writes_parquet(out_path))
+    if checked.conversations is None:  # a conversation the template refuses is found before any row is scored
+        check_chat_template(scorer.tokenizer, input_path, checked.kind)
     per_row = 2 if checked.kind == "pair" else 1
     on_batch = None if on_rows is None else (lambda texts: on_rows(texts / per_row))
     rows = truncated = 0

@@ -6,13 +6,15 @@ score_std (ensembles), truncated; pairs get score_a, score_b and the calibrated 
 
 Every mistake a user can make (options, output path, input file, rows) is found before the model loads,
 except what needs the model itself (its path, a --max-length too short for its special tokens, a conversation
-its chat template refuses: one line naming the input's line, and no output). The input is read twice, a row
-or a chunk at a time (``rewardkit.score_files``), so a corpus of any length scores in the memory of a chunk.
+its chat template refuses: one line naming the input's line and field, and no output), which is found once it
+has loaded and before any row is scored. The input is read two or three times, a row or a chunk at a time
+(``rewardkit.score_files``), so a corpus of any length scores in the memory of a chunk.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -90,7 +92,8 @@ def register(app: typer.Typer) -> None:
         json_: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     ) -> None:
         """Score every row of INPUT with a reward model (fast token-budget batches, input order kept)."""
-        from rewardkit.score_files import InputError, check_input, check_output_path, score_file, writes_parquet
+        from rewardkit.model.formatting import template_kind
+        from rewardkit.score_files import InputError, check_chat_template, check_input, check_output_path, score_file, writes_parquet
 
         out_path = out or default_out_path(input)
         try:
@@ -102,6 +105,9 @@ def register(app: typer.Typer) -> None:
             checked = check_input(input, schema=writes_parquet(out_path))
             scorer = load_checked_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device)
             start = time.perf_counter()
+            if template_kind(scorer.tokenizer) == "chat":  # a conversation it refuses: found before any scoring, not in it
+                with progress_bar("checking chat template", total=checked.rows, unit="rows") as bar:
+                    checked = replace(checked, conversations=check_chat_template(scorer.tokenizer, input, checked.kind, on_rows=bar.advance))
             with progress_bar("scoring", total=checked.rows, unit="rows") as bar:
                 scored = score_file(scorer, input, out_path, checked=checked, on_rows=bar.advance)
             seconds = time.perf_counter() - start
