@@ -67,12 +67,13 @@ log = logging.getLogger(__name__)
 
 def load_pairs(config: TrainConfig) -> tuple[list[PreferencePair], list[PreferencePair], str]:
     """(train, validation, snapshot id). A snapshot without validation pairs, or a pair file (any file
-    ``data/pair_files.py`` reads: JSONL, .jsonl.gz, CSV, Parquet, a datasets folder), gets a validation split
-    carved by prompt hash (so no prompt is in both)."""
+    ``data/pair_files.py`` reads: JSONL, .jsonl.gz, CSV, Parquet, a datasets folder, a Hub dataset id), gets a
+    validation split carved by prompt hash (so no prompt is in both)."""
+    from rewardkit.data.hub import resolve_data
     from rewardkit.data.importers.reader import dataset_splits
     from rewardkit.data.pair_files import is_pair_file, read_pair_file
 
-    path = Path(config.data)
+    path = resolve_data(config.data)  # a Hugging Face Hub dataset id: its saved copy (data/hub.py)
     if is_pair_file(path):
         splits = dataset_splits(path)  # a DatasetDict: its train split, and its validation split when it has one
         train_pairs = read_pair_file(path, "train" if splits else None)

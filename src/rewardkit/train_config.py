@@ -33,7 +33,9 @@ class TrainConfig:
     """Everything a training run needs; the CLI is generated from these fields."""
 
     data: str = ""
-    """Dataset snapshot (folder, id or id prefix), or a JSONL file of {prompt, chosen, rejected} rows."""
+    """Dataset snapshot (folder, id or id prefix), a file of {prompt, chosen, rejected} rows (.jsonl, .jsonl.gz,
+    .json, .csv, .parquet, a datasets folder), or a Hugging Face Hub dataset id (owner/name, owner/name/DIR or
+    owner/name:CONFIG; needs the datasets package)."""
     out: str = ""
     """Output folder (created if missing): the trained model in save_pretrained layout, rewardkit.json,
     README.md, metrics.jsonl, curves.png and checkpoint/ (last.pt, best.pt). A folder that already holds a

@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
     def eval_(
         ctx: typer.Context,
         model: Annotated[str | None, typer.Option("--model", "-m", help="A trained model folder (rewardkit.json beside the weights) or any HF sequence-classification reward model.")] = None,
-        data: Annotated[str | None, typer.Option("--data", "-d", help="A dataset snapshot (folder, id or id prefix) or a file of TRL preference rows: prompt, chosen, rejected[, subset] (.jsonl, .jsonl.gz, .json, .csv, .parquet, or a datasets folder).")] = None,
+        data: Annotated[str | None, typer.Option("--data", "-d", help="A dataset snapshot (folder, id or id prefix) or a file of TRL preference rows: prompt, chosen, rejected[, subset] (.jsonl, .jsonl.gz, .json, .csv, .parquet, or a datasets folder), or a Hugging Face Hub dataset id (owner/name, owner/name/DIR or owner/name:CONFIG).")] = None,
         out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.json, report.md, report.html, scores.jsonl and plots/.")] = Path("eval-report"),
         split: Annotated[str, typer.Option(help="Snapshot split to evaluate.")] = "test",
         probes: Annotated[str, typer.Option(help="Reward-hacking probes: all, none, or names separated by commas.")] = "all",

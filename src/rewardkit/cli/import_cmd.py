@@ -16,7 +16,7 @@ from rewardkit.cli.output import UserError, emit_json, progress_bar, stderr, std
 from rewardkit.cli.paths import check_out_file
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the counts as one JSON document.")]
-PathsArg = Annotated[list[Path], typer.Argument(help="Files (.jsonl, .jsonl.gz, .csv, .parquet) or Hugging Face datasets folders (save_to_disk).", show_default=False)]
+PathsArg = Annotated[list[Path], typer.Argument(help="Files (.jsonl, .jsonl.gz, .csv, .parquet), Hugging Face datasets folders (save_to_disk), or Hub dataset ids (owner/name, owner/name/DIR or owner/name:CONFIG; needs the datasets package).", show_default=False)]
 OnErrorOpt = Annotated[
     str,
     typer.Option("--on-error", help="fail: stop at the first bad record and import nothing; skip: import the rest and write rejects."),
@@ -82,6 +82,12 @@ def do_import(
         rejects = get_settings().home / "rejects" / f"{fmt}-{stamp}.jsonl"
     if rejects is not None:
         check_out_file(rejects, "--rejects")  # a rejects file that cannot be written fails now, before any batch commits
+    from rewardkit.data.hub import HubDatasetError, resolve_data
+
+    try:
+        paths = [resolve_data(p) for p in paths]  # a Hugging Face Hub dataset id: its saved copy (data/hub.py)
+    except HubDatasetError as exc:
+        raise UserError(str(exc)) from None
     try:
         config = ImportConfig(fmt, tuple(paths), on_error, rejects, source, annotator, annotator_kind, batch_size)  # type: ignore[arg-type]
         factory = _open()

@@ -20,8 +20,14 @@ class EvalDataError(ValueError):
 
 
 def load_eval_pairs(data: str | Path, *, split: str = "test", snapshot_dir: Path | None = None) -> list[PreferencePair]:
-    """Pairs from a pair file or a snapshot reference. Ties are dropped (accuracy needs a winner)."""
-    path = Path(data)
+    """Pairs from a pair file, a Hugging Face Hub dataset id (``data/hub.py``) or a snapshot reference. Ties are
+    dropped (accuracy needs a winner)."""
+    from rewardkit.data.hub import HubDatasetError, resolve_data
+
+    try:
+        path = resolve_data(data)
+    except HubDatasetError as exc:
+        raise EvalDataError(str(exc)) from None
     if is_pair_file(path):
         try:
             return read_pair_file(path, split)  # the split matters only for a DatasetDict folder
