@@ -132,7 +132,7 @@ def run_rewardkit(work: Path, args: argparse.Namespace, test: list[dict[str, str
         data=str(work / "train.jsonl"), out=str(work / "rewardkit"), max_length=args.max_length, batch_size=args.batch_size,
         epochs=args.epochs, lr=args.lr, threads=args.threads, eval_every=max(10, steps // 4), progress=False,
         freeze_layers=args.freeze_layers, length_balance=args.length_balance, ensemble=args.ensemble,
-        length_balance_by=args.length_balance_by, length_control=args.length_control,
+        length_balance_by=args.length_balance_by, length_control=args.length_control, backbone=args.backbone,
     )
     result = train(config)
     wall = time.perf_counter() - t0
@@ -154,11 +154,16 @@ def run_trl(work: Path, args: argparse.Namespace, test: list[dict[str, str]], tu
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    from rewardkit.model.backbone import default_backbone_path
+    from rewardkit.model.backbone import resolve_backbone
 
-    path = default_backbone_path()
+    path = resolve_backbone(args.backbone)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    # TRL appends its eos_token to every text; MiniLM's tokenizer has none, so "[SEP]" (its end token) there
+    eos = tokenizer.eos_token or tokenizer.sep_token
+    if tokenizer.pad_token is None:  # decoder tokenizers: TRL pads, and the head reads the last non-pad token
+        tokenizer.pad_token = eos
+        model.config.pad_token_id = tokenizer.pad_token_id
     rows = [json.loads(line) for line in open(work / "train.jsonl")]
     data = Dataset.from_list([{"prompt": r["prompt"], "chosen": " " + r["chosen"], "rejected": " " + r["rejected"]} for r in rows])
     extra = {"bf16": True, "gradient_checkpointing": False} if tuned else {}
@@ -166,7 +171,7 @@ def run_trl(work: Path, args: argparse.Namespace, test: list[dict[str, str]], tu
         extra["bf16"] = False
     config = RewardConfig(
         output_dir=str(work / ("trl-tuned" if tuned else "trl-default")), per_device_train_batch_size=args.batch_size,
-        num_train_epochs=args.epochs, max_length=args.max_length, eos_token="[SEP]", use_cpu=True, report_to=[],
+        num_train_epochs=args.epochs, max_length=args.max_length, eos_token=eos, use_cpu=True, report_to=[],
         save_strategy="no", logging_steps=50, disable_tqdm=True, **extra,
     )
     trainer = RewardTrainer(model=model, args=config, train_dataset=data, processing_class=tokenizer)
@@ -187,8 +192,8 @@ def run_trl(work: Path, args: argparse.Namespace, test: list[dict[str, str]], tu
                     out[i] = value
         return out
 
-    c = score([r["prompt"] + " " + r["chosen"] + "[SEP]" for r in test])
-    rj = score([r["prompt"] + " " + r["rejected"] + "[SEP]" for r in test])
+    c = score([r["prompt"] + " " + r["chosen"] + eos for r in test])
+    rj = score([r["prompt"] + " " + r["rejected"] + eos for r in test])
     return {"pairs_per_s": output.metrics["train_samples_per_second"], "pairs_used": kept, "dropped": len(rows) - kept,
             "peak_rss_mb": peak_rss_mb(), **accuracy_report([a > b for a, b in zip(c, rj)], test)}
 
@@ -217,6 +222,8 @@ def main() -> None:
     parser.add_argument("--test-pairs", type=int, default=2000, help="cap on held-out pairs scored")
     parser.add_argument("--held-out", type=float, default=0.2, help="fraction of prompts held out (by hash)")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--backbone", default="default",
+                        help="both systems' backbone: a Hugging Face id or folder (default: the bundled all-MiniLM-L6-v2)")
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--epochs", type=float, default=1.0)
@@ -267,7 +274,7 @@ def main() -> None:
                    "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--lr", str(args.lr), "--threads", str(args.threads),
                    "--freeze-layers", str(args.freeze_layers), "--length-balance", str(args.length_balance),
                    "--length-balance-by", args.length_balance_by, "--ensemble", str(args.ensemble), "--trl-bf16", args.trl_bf16,
-                   *(["--length-control"] if args.length_control else [])]
+                   "--backbone", args.backbone, *(["--length-control"] if args.length_control else [])]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode != 0 or not lines:
