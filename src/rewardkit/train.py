@@ -35,8 +35,8 @@ import random
 import sys
 import time
 import zlib
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,9 @@ def load_pairs(config: TrainConfig) -> tuple[list[PreferencePair], list[Preferen
     path = resolve_data(config.data)  # a Hugging Face Hub dataset id: its saved copy (data/hub.py)
     if is_pair_file(path):
         splits = dataset_splits(path)  # a DatasetDict: its train split, and its validation split when it has one
+        if splits and "train" not in splits:
+            raise ValueError(f"{config.data}: no 'train' split to train on (its splits: {', '.join(splits)}); import the one "
+                             f"you want (rewardkit import trl {config.data} --split NAME) and build a snapshot")
         train_pairs = read_pair_file(path, "train" if splits else None)
         val_pairs = read_pair_file(path, "validation") if "validation" in splits else []
         snapshot_id = "file:" + file_digest(path)
@@ -271,6 +274,22 @@ def setup_distributed(device: torch.device) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+@contextmanager
+def rank_zero_first(rank: int, world: int, needed: bool = True) -> Iterator[None]:
+    """Rank 0 runs the block before the other ranks do (it downloads and saves a Hub dataset once; they find it
+    saved). It reaches the barrier even when the block fails, so the others do not wait forever."""
+    import torch.distributed as dist
+
+    wait = needed and world > 1
+    if wait and rank != 0:
+        dist.barrier()
+    try:
+        yield
+    finally:
+        if wait and rank == 0:
+            dist.barrier()
+
+
 # --- the loop -----------------------------------------------------------------------------------------
 
 
@@ -295,8 +314,11 @@ def train(config: TrainConfig) -> TrainResult:
     rank, world = setup_distributed(device)
     if config.threads:
         torch.set_num_threads(config.threads)
+    from rewardkit.data.hub import hub_dataset
+
     try:
-        train_pairs, val_pairs, snapshot_id = load_pairs(config)
+        with rank_zero_first(rank, world, hub_dataset(config.data) is not None):  # one rank fetches a Hub dataset
+            train_pairs, val_pairs, snapshot_id = load_pairs(config)
     except DATA_ERRORS as exc:
         raise data_error(config.data, exc) from exc
     if rank == 0:

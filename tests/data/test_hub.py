@@ -54,6 +54,20 @@ def test_a_loaded_dataset_is_saved_once_and_read_like_any_datasets_folder(tmp_pa
     assert sorted(p.name for p in parent.iterdir()) == sorted([folder.name, newer.name])  # no temporaries left
 
 
+def test_one_split_of_a_saved_hub_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``resolve_data(..., split=)``: an import takes one split (train unless --split), naming the others
+    when it is missing. The fetch is replaced by saving a local DatasetDict: no Hub is reachable here."""
+    from rewardkit.data import hub
+
+    data = datasets.DatasetDict({"train": _prefs(6), "test": _prefs(2, "t")})
+    monkeypatch.setattr(hub, "save_hub_dataset", lambda spec, root, name: save_dataset_dict(data, root / folder_name(spec)))
+    whole = resolve_data("owner/prefs", home=tmp_path)
+    assert resolve_data("owner/prefs", home=tmp_path, split="train") == whole / "train"
+    assert [p.prompt for p in read_pair_file(resolve_data("owner/prefs", home=tmp_path, split="test"))] == ["q0t", "q1t"]
+    with pytest.raises(HubDatasetError, match="owner/prefs: no split 'train_prefs'; its splits: train, test"):
+        resolve_data("owner/prefs", home=tmp_path, split="train_prefs")
+
+
 def _rk(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RK_HOME": str(tmp_path / "home"), "RK_DATABASE_URL": f"sqlite:///{tmp_path / 'rk.db'}",
            "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
@@ -82,3 +96,20 @@ def test_eval_data_names_the_id_it_could_not_load(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr("rewardkit.data.hub.save_hub_dataset", unreachable)  # the Hub itself: not reachable here
     with pytest.raises(EvalDataError, match="owner/prefs: not a file or folder here"):
         load_eval_pairs("owner/prefs", snapshot_dir=tmp_path)
+
+
+def test_training_on_a_hub_dataset_without_a_train_split_names_the_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rewardkit.data import hub
+    from rewardkit.train import TrainConfig, load_pairs
+
+    data = datasets.DatasetDict({"train_prefs": _prefs(6), "test_prefs": _prefs(2, "t")})  # HuggingFaceH4's split names
+    monkeypatch.setattr(hub, "save_hub_dataset", lambda spec, root, name: save_dataset_dict(data, root / folder_name(spec)))
+    monkeypatch.setenv("RK_HOME", str(tmp_path / "home"))
+    from rewardkit.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"owner/uf: no 'train' split to train on \(its splits: train_prefs, test_prefs\)"):
+            load_pairs(TrainConfig(data="owner/uf", out=str(tmp_path / "out")))
+    finally:
+        get_settings.cache_clear()

@@ -146,3 +146,9 @@ def test_json_arrays_through_the_reader_plain_gzipped_with_bom_and_broken(tmp_pa
     assert str(caught.value).startswith(f"{tmp_path / 'cut.json'}, item 3: not valid JSON: ")
     (tmp_path / "lines.json").write_text('{"prompt": "p", "response": "r"}\n{"prompt": "q", "response": "s"}\n')
     assert [str(loc) for loc, _ in iter_records(tmp_path / "lines.json")] == [f"{tmp_path / 'lines.json'}, line {i}" for i in (1, 2)]
+
+
+def test_an_array_nested_deeper_than_the_stack_is_an_error_not_a_crash() -> None:
+    deep = b"[" + b"[" * 200_000 + b"]" * 200_000 + b"]"
+    with pytest.raises(MalformedArray, match="item 1: not valid JSON: nested too deeply"):
+        list(json_array_items([deep]))

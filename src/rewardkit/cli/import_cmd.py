@@ -21,6 +21,7 @@ OnErrorOpt = Annotated[
     str,
     typer.Option("--on-error", help="fail: stop at the first bad record and import nothing; skip: import the rest and write rejects."),
 ]
+SplitOpt = Annotated[str, typer.Option("--split", help="For a Hub dataset id: the split to import (its test split would otherwise land in the training pool).")]
 RejectsOpt = Annotated[Path | None, typer.Option("--rejects", help="Where --on-error skip writes rejected records (JSONL). Default: RK_HOME/rejects/.")]
 SourceOpt = Annotated[str | None, typer.Option("--source", help="Source dataset name stored on each comparison. Default: the format's name.")]
 AnnotatorOpt = Annotated[str | None, typer.Option("--annotator", help="Annotator id, overriding the format's default.")]
@@ -71,6 +72,7 @@ def do_import(
     batch_size: int = 1000,
     progress_file: Path | None = None,
     json_: bool = False,
+    split: str = "train",
 ) -> None:
     from rewardkit.cli.db_cmd import _open
     from rewardkit.data.importers.errors import ImportFailed
@@ -85,7 +87,7 @@ def do_import(
     from rewardkit.data.hub import HubDatasetError, resolve_data
 
     try:
-        paths = [resolve_data(p) for p in paths]  # a Hugging Face Hub dataset id: its saved copy (data/hub.py)
+        paths = [resolve_data(p, split=split) for p in paths]  # a Hugging Face Hub dataset id: one split of its saved copy
     except HubDatasetError as exc:
         raise UserError(str(exc)) from None
     try:
@@ -114,6 +116,7 @@ def _format_command(name: str, help_text: str):  # noqa: ANN202 - a typer comman
         batch_size: BatchOpt = 1000,
         progress_file: ProgressFileOpt = None,
         json_: JsonOpt = False,
+        split: SplitOpt = "train",
     ) -> None:
         do_import(
             name,
@@ -126,6 +129,7 @@ def _format_command(name: str, help_text: str):  # noqa: ANN202 - a typer comman
             batch_size=batch_size,
             progress_file=progress_file,
             json_=json_,
+            split=split,
         )
 
     command.__doc__ = f"Import {help_text}. Ends with counts (read, imported, duplicates skipped, rejected)."

@@ -1,15 +1,16 @@
 """Hugging Face Hub datasets wherever a command takes a data folder: import, ``train --data``, ``eval --data``.
 
-    rewardkit import trl trl-lib/ultrafeedback_binarized
+    rewardkit import trl trl-lib/ultrafeedback_binarized             # its train split (--split to choose)
     rewardkit train --data Anthropic/hh-rlhf/harmless-base --out runs/rm1
-    rewardkit eval --model runs/rm1 --data allenai/reward-bench:raw --split filtered
+    rewardkit eval --model runs/rm1 --data allenai/reward-bench --split filtered
 
 A name that is not a file or folder here and reads as a Hub dataset id (``hub_dataset``: ``owner/name``, then
 optionally ``/data_dir``, then optionally ``:config``) is loaded with ``datasets.load_dataset`` (its own cache,
 its own check for a newer revision, its token and mirror settings) and saved with ``save_to_disk`` under
 ``RK_HOME/hub/``, in a folder named by the data's fingerprint: the same data is saved once, a new revision gets
-a new folder. Every command then reads that folder as it reads any saved ``DatasetDict`` (every split for an
-import; ``train`` and ``validation`` for training; ``--split`` for eval). Why a saved copy rather than the
+a new folder. Every command then reads that folder as it reads any saved ``DatasetDict``: an import takes one
+split (``train`` unless ``--split`` names another: a Hub dataset's test split must not land in the training
+pool), training ``train`` and ``validation``, eval ``--split``. Why a saved copy rather than the
 ``datasets`` objects: the readers stream ``save_to_disk`` folders with pyarrow alone, and a training run's
 data id is the digest of that folder, as for any other data folder.
 
@@ -22,6 +23,7 @@ import hashlib
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,10 +61,10 @@ def hub_dataset(name: str) -> HubDataset | None:
     return HubDataset(match["repo"], match["dir"].lstrip("/") or None, match["config"])
 
 
-def resolve_data(name: str | Path, home: Path | None = None) -> Path:
+def resolve_data(name: str | Path, home: Path | None = None, split: str | None = None) -> Path:
     """The local path a command reads for ``name``: ``name`` itself unless it is a Hub dataset id
-    (``hub_dataset``), else the saved copy of that dataset (fetched now if needed). A missing local path comes
-    back as it is, for the caller's own "no such file" message."""
+    (``hub_dataset``), else the saved copy of that dataset (fetched now if needed), or with ``split`` that
+    split's folder. A missing local path comes back as it is, for the caller's own "no such file" message."""
     spec = hub_dataset(str(name))
     if spec is None:
         return Path(name)
@@ -70,7 +72,15 @@ def resolve_data(name: str | Path, home: Path | None = None) -> Path:
         from rewardkit.settings import get_settings
 
         home = get_settings().home
-    return save_hub_dataset(spec, home / "hub", str(name))
+    folder = save_hub_dataset(spec, home / "hub", str(name))
+    if split is None:
+        return folder
+    from rewardkit.data.importers.reader import dataset_splits
+
+    splits = dataset_splits(folder)
+    if split not in splits:
+        raise HubDatasetError(f"{name}: no split {split!r}; its splits: {', '.join(splits)}")
+    return folder / split
 
 
 def save_hub_dataset(spec: HubDataset, root: Path, name: str) -> Path:
@@ -85,7 +95,8 @@ def save_hub_dataset(spec: HubDataset, root: Path, name: str) -> Path:
     try:
         loaded = datasets.load_dataset(spec.repo_id, spec.config, data_dir=spec.data_dir)
     except Exception as exc:  # noqa: BLE001 - network, auth, missing repo/config: all the user's to fix, in one line
-        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        # every line: "Config name is missing" alone would not list the configs the next lines name
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:600] or type(exc).__name__
         raise HubDatasetError(f"{name}: not a file or folder here, and the Hugging Face Hub could not provide it as "
                               f"a dataset ({type(exc).__name__}: {reason})") from None
     if isinstance(loaded, datasets.Dataset):
@@ -107,8 +118,8 @@ def save_dataset_dict(data: object, parent: Path) -> Path:
     if (folder / "dataset_dict.json").is_file():
         return folder
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f".{folder.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    # a fresh name per save: processes on other hosts sharing RK_HOME may have the same pid
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=parent))
     try:
         data.save_to_disk(str(tmp))  # type: ignore[attr-defined]
         try:

@@ -232,6 +232,8 @@ class _Window:
                     self.more()
                     continue
                 raise self.error(exc.msg, exc.pos, cut) from None
+            except RecursionError:  # nested deeper than Python's stack (json.loads raises the same)
+                raise self.error("nested too deeply to read") from None
             if not self.eof and end >= len(self.buf) - _NEAR_END:
                 self.more()
                 continue
