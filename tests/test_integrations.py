@@ -204,6 +204,7 @@ def test_a_real_grpo_run_trains_on_the_served_rewards(model: Path, url: str, tmp
     assert len(logged) == 2
     for (got_prompts, completions, out), mean in zip(reward.calls, logged):
         assert len(out) == len(completions) == 4 and all(isinstance(x, float) for x in out)
+        assert got_prompts == [got_prompts[0]] * 4 and got_prompts[0] in prompts  # one GRPO group of a dataset prompt
         assert (isinstance(completions[0], list) and completions[0][0]["role"] == "assistant") == conversational
         texts = [c[0]["content"] if conversational else c for c in completions]
         np.testing.assert_allclose(out, scorer.score(got_prompts, texts).raw, atol=1e-4)
