@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS, split_queries, split_query, strip_special
+from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS, loose_prompt_end, split_queries, split_query, strip_special
 
 LLAMA3_PROMPT = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
 
@@ -33,6 +33,49 @@ def test_a_bos_token_before_the_prompt_is_dropped() -> None:
 def test_without_its_prompt_the_query_is_one_response() -> None:
     assert split_query("<pad>just text</s>", "") == ("", "just text")
     assert split_query("other text", "missing prompt") == ("", "other text")
+
+
+# Legacy SentencePiece policies (Llama 2, Mistral v0.1/v0.2, Zephyr) decode a space after each special token: the
+# query OpenRLHF sends does not hold prompts[i] verbatim, only up to whitespace
+LLAMA2_SYS = "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]"
+ZEPHYR = "<|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\n"
+
+
+@pytest.mark.parametrize("query, prompt, response", [
+    ("<s> [INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello</s>", LLAMA2_SYS, " Hello"),  # Llama 2
+    ("<s> [INST] Hi [/INST] Hello</s>", "<s>[INST] Hi [/INST]", " Hello"),  # Mistral v0.1
+    ("<s> [INST] Hi [/INST]Yo</s> [INST] Bye [/INST] See you</s>", "<s>[INST] Hi [/INST]Yo</s>[INST] Bye [/INST]", " See you"),
+    # Zephyr: the prompt's trailing newline is in the query as it is, so the response starts after it
+    ("<s> <|system|>\nBe brief.</s> \n<|user|>\nHi</s> \n<|assistant|>\nHello</s>", ZEPHYR, "Hello"),
+])
+def test_a_legacy_sentencepiece_query_splits_at_its_prompt_up_to_whitespace(query: str, prompt: str, response: str) -> None:
+    assert query.find(prompt) < 0  # what made the verbatim split fail
+    assert split_query(query, prompt) == (prompt, response)
+
+
+def test_a_loosely_matched_prompt_is_still_read_back_into_messages() -> None:
+    queries = ["<s> [INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello</s>",
+               "<s> <|system|>\nBe brief.</s> \n<|user|>\nHi</s> \n<|assistant|>\nHello</s>"]
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    assert split_queries(queries, [LLAMA2_SYS, ZEPHYR], DEFAULT_STRIP_TOKENS) == [(messages, "Hello")] * 2
+
+
+@pytest.mark.parametrize("query", [
+    "<s> [INST] Bye [/INST] Hello</s>",  # another prompt
+    "<s> [INST] Hi",  # the query ends inside the prompt
+    "Hello <s> [INST] Hi [/INST] there</s>",  # only the start of the query is matched loosely
+])
+def test_a_prompt_not_in_its_query_even_up_to_whitespace_leaves_one_response(query: str) -> None:
+    assert split_query(query, "<s>[INST] Hi [/INST]") == ("", query.removesuffix("</s>"))
+
+
+def test_loose_prompt_end_by_hand() -> None:
+    assert loose_prompt_end("<s>  a b\tc d", "<s>abc") == 10  # right after 'c'
+    assert loose_prompt_end("abc d", "a b") == 2  # the prompt may end inside a word of the query
+    assert loose_prompt_end("a\nb", "a b\n") == 3  # the prompt's trailing whitespace, not in the query verbatim
+    assert loose_prompt_end("a b\nc", "a b\n") == 4  # ... and in it
+    assert loose_prompt_end("abc", "<s> ") == -1  # nothing but BOS and whitespace to match
+    assert loose_prompt_end("ab", "abc") == -1
 
 
 def test_a_prompt_ending_in_a_strip_token_keeps_it() -> None:

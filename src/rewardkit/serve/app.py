@@ -29,7 +29,7 @@ from rewardkit.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
 from rewardkit.serve.config import ServeSettings
 from rewardkit.serve.limits import BodyLimitAndMetrics
 from rewardkit.serve.metrics import Metrics
-from rewardkit.serve.openrlhf import split_queries
+from rewardkit.serve.openrlhf import split_queries, template_accepts
 from rewardkit.serve.schemas import (
     CompareRequest,
     CompareResponse,
@@ -280,20 +280,16 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         check_count(len(body.query), settings.get_reward_max_inputs)
         # linear in the body, but a rollout batch can be 100 MB: off the event loop, so /health and other
         # clients are answered meanwhile
-        parse = settings.get_reward_prompt_format == "auto"
-        split = await asyncio.to_thread(split_queries, body.query, body.prompts, settings.strip_tokens, parse)
+        fmt = settings.get_reward_prompt_format
+        # parsed messages the model's chat template refuses (Qwen's system turn for a Gemma-style template) are
+        # folded or scored as text row by row: one refusal must not fail a rollout batch (OpenRLHF retries, then
+        # stops training). Rendering each distinct prompt to check is CPU work: off the loop with the split
+        accepts = template_accepts(scorer.tokenizer) if fmt != "text" else None
+        split = await asyncio.to_thread(split_queries, body.query, body.prompts, settings.strip_tokens, fmt, accepts)
         # the limit applies to what is scored: a rollout's pad tokens (thousands in a padded batch) do not count
         check_chars((text, lambda i=i, f=field: f"query[{i}]: its {f}") for i, pair in enumerate(split)
                     for field, text in zip(("prompt", "response (pad/EOS tokens stripped)"), pair))
-        try:
-            res = await run(scorer, [p for p, _ in split], [r for _, r in split], lambda i: f"query[{i}]")
-        except ServiceError as exc:
-            if exc.error_type != "invalid_input" or all(isinstance(p, str) for p, _ in split):
-                raise
-            # the model's template refuses messages read from the policy's template (a system turn, say): say how
-            # to score the policy's text as it is instead
-            raise ServiceError(exc.status, exc.error_type, f"{exc} (a prompt in a chat template is scored as its messages; "
-                               "RK_GET_REWARD_PROMPT_FORMAT=text scores the templated text instead)") from None
+        res = await run(scorer, [p for p, _ in split], [r for _, r in split], lambda i: f"query[{i}]")
         rewards = floats(res.raw)
         logs: dict[str, Any] = {"truncated": [float(t) for t in res.truncated]}
         if res.std is not None:

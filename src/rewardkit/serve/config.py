@@ -3,11 +3,9 @@ service's limits and batching knobs, also read from the environment (``RK_QUEUE_
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
-from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS
+from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS, PromptFormat
 from rewardkit.settings import DEVICE_HELP, DEVICE_NAME, DTYPE_HELP, SCORE_DTYPES, Settings
 
 
@@ -30,7 +28,7 @@ class ServeSettings(Settings):
     get_reward_max_inputs: int = Field(default=8192, ge=1, description="Queries per /get_reward request (OpenRLHF sends a rollout batch at once); more is 413.")
     get_reward_max_body_bytes: int = Field(default=128_000_000, ge=1024, description="/get_reward body size; more is 413.")
     strip_tokens: list[str] = Field(default=list(DEFAULT_STRIP_TOKENS), description="/get_reward: pad/EOS strings stripped from both ends of each query (OpenRLHF keeps special tokens when it decodes).")
-    get_reward_prompt_format: Literal["auto", "text"] = Field(default="auto", description="/get_reward: auto reads a prompt written in a common chat template (ChatML, Llama 2/3, Mistral, Gemma, Phi-3, Zephyr) back into messages, so the model formats them its own way; text scores the templated string as it is (for a model trained on such strings).")
+    get_reward_prompt_format: PromptFormat = Field(default="auto", description="/get_reward: auto reads a prompt sent in `prompts` and written in a common chat template (ChatML, Llama 2/3, Mistral, Gemma, Phi-3, Zephyr) back into messages, so the model formats them its own way, and scores a query without `prompts` as text; conversation also reads a query without `prompts` as a conversation ending with the response (the policy can then write turn markers in its response and choose the prompt it is scored against); text scores the templated string as it is (for a model trained on such strings).")
 
     @model_validator(mode="after")
     def _check(self) -> "ServeSettings":

@@ -11,18 +11,24 @@ read that markup as words (an encoder) or wrap it in its own template (double te
 the common policy templates back into messages (ChatML, Llama 3, Llama 2 / Mistral ``[INST]``, Gemma, Phi-3,
 Zephyr) and the reward model formats those messages its own way; a text it does not recognise exactly stays text.
 Parsing is one forward scan per template (``str.find`` from a position, no backtracking regex): a rollout batch
-is 8,192 queries and tens of MB.
+is 8,192 queries and tens of MB. The reward model's own template may refuse what was parsed (Gemma and Mistral v0.1
+refuse the system turn Qwen always writes): ``fit_messages`` folds system messages into the first user message,
+and a row still refused is scored as its text, so one refusal never fails a whole rollout batch.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from rewardkit.data.types import Message, Prompt
+
+PromptFormat = Literal["auto", "conversation", "text"]
+"""How /get_reward reads a query's prompt: ``auto`` parses ``prompts`` when sent (a query without one is text);
+``conversation`` also reads a prompt-less query as a conversation; ``text`` never parses."""
 
 # pad / end-of-sequence strings of common policy tokenizers (Llama 2/3, Mistral, Qwen, GPT-2/NeoX, Gemma, Phi-3, BERT)
 DEFAULT_STRIP_TOKENS = ("<pad>", "</s>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>",
@@ -98,9 +104,39 @@ def split_query(query: str, prompt: str, tokens: Sequence[str] = DEFAULT_STRIP_T
     query = strip_special(query, tokens)
     prompt = strip_special(prompt, tokens, end=False)
     at = query.find(prompt) if prompt else -1
-    if at < 0:
+    if at >= 0:
+        return prompt, query[at + len(prompt):]
+    end = loose_prompt_end(query, prompt) if prompt else -1
+    if end < 0:
         return "", query
-    return prompt, query[at + len(prompt):]
+    return prompt, query[end:]
+
+
+@lru_cache(maxsize=64)
+def _squeezed(text: str) -> str:
+    """``text`` after its leading BOS tokens and whitespace (``_LEAD``), without whitespace; cached because a GRPO
+    group's queries share one prompt."""
+    return "".join(text[_LEAD.match(text).end():].split())  # type: ignore[union-attr]  # `*` always matches
+
+
+def loose_prompt_end(query: str, prompt: str) -> int:
+    """Where the response starts in ``query`` when ``prompt`` opens it up to whitespace, else -1. Legacy
+    SentencePiece tokenizers (Llama 2, Mistral v0.1/v0.2, Zephyr) decode a space after each special token, so the
+    query holds ``<s> [INST] Hi [/INST] Hello</s>`` where the prompt is ``<s>[INST] Hi [/INST]``. Leading BOS tokens
+    and whitespace are skipped in both (``_LEAD``), then the prompt's non-whitespace characters must open the
+    query's, in order; the response starts after the last one matched, and after the prompt's trailing
+    whitespace when the query repeats it verbatim (Zephyr's ``<|assistant|>\n``). Linear, and in C: a Python
+    loop over the words took 4 s for a rollout batch of 8,192 Llama 2 queries."""
+    target = _squeezed(prompt)
+    start = _LEAD.match(query).end()  # type: ignore[union-attr]
+    if not target or not "".join(query[start:start + 2 * len(prompt) + 64].split()).startswith(target):
+        # (a query matching the prompt holds its characters within 2x the prompt's length plus a few spaces:
+        # legacy tokenizers add one space per special token; beyond that the match would be a stretch anyway)
+        return -1
+    # the end of the len(target)-th non-whitespace character: `\s*\S` cannot backtrack, so this is one scan
+    end = re.compile(r"(?:\s*\S){%d}" % len(target)).match(query, start).end()  # type: ignore[union-attr]
+    tail = prompt[len(prompt.rstrip()):]
+    return end + len(tail) if query.startswith(tail, end) else end
 
 
 class ParsedChat(NamedTuple):
@@ -241,10 +277,12 @@ def _response(text: str, parsed: ParsedChat, tokens: Sequence[str]) -> str:
 
 
 def split_conversation(query: str, tokens: Sequence[str] = DEFAULT_STRIP_TOKENS) -> tuple[Prompt, str]:
-    """A query sent without its prompt: when ``parse_chat`` reads it as a conversation that ends with an
-    assistant turn after at least one other message, (the messages before that turn, its content); else ("", the
-    query). A response that itself writes the template's turn markers as text reads as several turns here: only
-    a prompt (``split_queries`` with ``prompts``) pins where the response starts."""
+    """A query sent without its prompt (``get_reward_prompt_format`` conversation): when ``parse_chat`` reads it as
+    a conversation that ends with an assistant turn after at least one other message, (the messages before that
+    turn, its content); else ("", the query). The policy writes the response and can write the template's turn
+    markers in it (``idk<|im_end|>\n<|im_start|>user\nSay hello<|im_end|>\n<|im_start|>assistant\nHello!``),
+    so it chooses the prompt it is scored against: only a prompt (``split_queries`` with ``prompts``) pins where
+    the response starts."""
     text = strip_special(query, tokens)
     parsed = parse_chat(text)
     if parsed is None or parsed.generation_prompt or len(parsed.messages) < 2 or parsed.messages[-1]["role"] != "assistant":
@@ -252,20 +290,65 @@ def split_conversation(query: str, tokens: Sequence[str] = DEFAULT_STRIP_TOKENS)
     return parsed.messages[:-1], _response(parsed.messages[-1]["content"], parsed, tokens)
 
 
+def fold_system(messages: list[Message]) -> list[Message] | None:
+    """``messages`` with the system messages' contents put before the first user message's (``system + "\n\n" +
+    user``, as Mistral v0.3's template does): what a template that refuses a system turn can take. None when there
+    is no system message or no user message to fold it into."""
+    system = [m["content"] for m in messages if m["role"] == "system"]
+    rest = [m for m in messages if m["role"] != "system"]
+    first = next((i for i, m in enumerate(rest) if m["role"] == "user"), None)
+    if not system or first is None:
+        return None
+    rest[first] = {**rest[first], "content": "\n\n".join(system + [rest[first]["content"]])}
+    return rest
+
+
+def fit_messages(messages: list[Message], accepts: Callable[[list[Message]], bool]) -> list[Message] | None:
+    """``messages`` if the reward model's template ``accepts`` them, else ``fold_system``'s if it accepts those,
+    else None (the row is scored as its text)."""
+    if accepts(messages):
+        return messages
+    folded = fold_system(messages)
+    return folded if folded is not None and accepts(folded) else None
+
+
+def template_accepts(tokenizer: Any) -> Callable[[list[Message]], bool] | None:
+    """Whether the tokenizer's chat template renders a prompt (``formatting.render``, as scoring will); None for a
+    tokenizer without one (its plain templates take any messages)."""
+    # here, not at the top: ServeSettings imports this module, and formatting imports torch
+    from rewardkit.model.formatting import ChatTemplateError, render, template_kind
+
+    if template_kind(tokenizer) != "chat":
+        return None
+
+    def accepts(messages: list[Message]) -> bool:
+        try:
+            render(tokenizer, messages, "")
+        except ChatTemplateError:
+            return False
+        return True
+
+    return accepts
+
+
 def split_queries(queries: Sequence[str], prompts: Sequence[str] | None, tokens: Sequence[str],
-                  parse: bool = True) -> list[tuple[Prompt, str]]:
-    """(prompt, response) per query of a request. With ``parse`` (the default): a prompt that ``parse_chat`` reads
-    and that ends with the generation prompt becomes messages, and the response (still what follows the prompt
-    text in the query, so markup inside the prompt cannot move where it starts) loses its end-of-turn token;
-    without ``prompts``, ``split_conversation``. Otherwise, and with ``parse`` False, ``split_query`` (without
-    ``prompts``, every query is a response to an empty prompt). Each distinct prompt is parsed once (a GRPO group
-    shares one) and its rows share one message list."""
+                  fmt: PromptFormat = "auto", accepts: Callable[[list[Message]], bool] | None = None
+                  ) -> list[tuple[Prompt, str]]:
+    """(prompt, response) per query of a request. Unless ``fmt`` is text: a prompt that ``parse_chat`` reads and
+    that ends with the generation prompt becomes messages, and the response (still what follows the prompt text in
+    the query, so markup inside the prompt cannot move where it starts) loses its end-of-turn token; without
+    ``prompts``, ``split_conversation`` when ``fmt`` is conversation. Otherwise ``split_query`` (without
+    ``prompts``, every query is a response to an empty prompt). With ``accepts`` (the reward model's template
+    check), parsed messages go through ``fit_messages`` and a row it refuses is scored as the text split. Each
+    distinct prompt is parsed and checked once (a GRPO group shares one) and its rows share one message list."""
     if prompts is None:
-        if parse:
-            return [split_conversation(q, tokens) for q in queries]
-        return [("", strip_special(q, tokens)) for q in queries]
+        if fmt != "conversation":
+            return [("", strip_special(q, tokens)) for q in queries]
+        split = [split_conversation(q, tokens) for q in queries]
+        texts = [("", strip_special(q, tokens)) for q in queries]
+        return _fitted(split, texts, accepts)
     pairs = [split_query(q, p, tokens) for q, p in zip(queries, prompts)]
-    if not parse:
+    if fmt == "text":
         return list(pairs)
     parses = {text: parse_chat(text) for text in dict.fromkeys(text for text, _ in pairs if text)}
     out: list[tuple[Prompt, str]] = []
@@ -275,4 +358,24 @@ def split_queries(queries: Sequence[str], prompts: Sequence[str] | None, tokens:
             out.append((text, response))
         else:
             out.append((parsed.messages, _response(response, parsed, tokens)))
+    return _fitted(out, pairs, accepts)
+
+
+def _fitted(split: list[tuple[Prompt, str]], texts: Sequence[tuple[Prompt, str]],
+            accepts: Callable[[list[Message]], bool] | None) -> list[tuple[Prompt, str]]:
+    """``split`` with each message prompt through ``fit_messages`` (once per distinct conversation), and a row it
+    refuses replaced by the same row of ``texts``."""
+    if accepts is None:
+        return split
+    fits: dict[tuple[tuple[str, str], ...], list[Message] | None] = {}
+    out: list[tuple[Prompt, str]] = []
+    for (prompt, response), text in zip(split, texts):
+        if isinstance(prompt, str):
+            out.append((prompt, response))
+            continue
+        key = tuple((m["role"], m["content"]) for m in prompt)
+        if key not in fits:
+            fits[key] = fit_messages(prompt, accepts)
+        fit = fits[key]
+        out.append(text if fit is None else (fit, response))
     return out
