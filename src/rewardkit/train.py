@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from rewardkit.atomic import atomic_file, atomic_write_text
+from rewardkit.data.hub import hub_dataset, resolve_data
 from rewardkit.data.types import PreferencePair, content_hash, prompt_text
 from rewardkit.model.calibration import BOUND_NOTES, calibrate
 from rewardkit.model.card import RewardCard, plot_curves, write_card, write_readme
@@ -69,7 +70,6 @@ def load_pairs(config: TrainConfig) -> tuple[list[PreferencePair], list[Preferen
     """(train, validation, snapshot id). A snapshot without validation pairs, or a pair file (any file
     ``data/pair_files.py`` reads: JSONL, .jsonl.gz, CSV, Parquet, a datasets folder, a Hub dataset id), gets a
     validation split carved by prompt hash (so no prompt is in both)."""
-    from rewardkit.data.hub import resolve_data
     from rewardkit.data.importers.reader import dataset_splits
     from rewardkit.data.pair_files import is_pair_file, read_pair_file
 
@@ -314,8 +314,6 @@ def train(config: TrainConfig) -> TrainResult:
     rank, world = setup_distributed(device)
     if config.threads:
         torch.set_num_threads(config.threads)
-    from rewardkit.data.hub import hub_dataset
-
     try:
         with rank_zero_first(rank, world, hub_dataset(config.data) is not None):  # one rank fetches a Hub dataset
             train_pairs, val_pairs, snapshot_id = load_pairs(config)

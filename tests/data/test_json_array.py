@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from rewardkit.data.importers.errors import ImportFailed
-from rewardkit.data.importers.reader import MalformedArray, iter_records, json_array_items
+from rewardkit.data.importers.json_array import MalformedArray, json_array_items
+from rewardkit.data.importers.reader import iter_records
 from rewardkit.data.types import RecordError
 
 BOM = b"\xef\xbb\xbf"

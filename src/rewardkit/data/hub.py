@@ -19,15 +19,15 @@ data id is the digest of that folder, as for any other data folder.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewardkit.data.importers.reader import DATA_SUFFIXES
+from rewardkit.atomic import temporary_folder
+from rewardkit.data.importers.reader import DATA_SUFFIXES, dataset_splits
+from rewardkit.data.types import content_hash
 
 # the Hub's own rule for a repo name part (huggingface_hub.utils.validate_repo_id): letters, digits, - _ .
 _PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
@@ -75,8 +75,6 @@ def resolve_data(name: str | Path, home: Path | None = None, split: str | None =
     folder = save_hub_dataset(spec, home / "hub", str(name))
     if split is None:
         return folder
-    from rewardkit.data.importers.reader import dataset_splits
-
     splits = dataset_splits(folder)
     if split not in splits:
         raise HubDatasetError(f"{name}: no split {split!r}; its splits: {', '.join(splits)}")
@@ -114,12 +112,11 @@ def save_dataset_dict(data: object, parent: Path) -> Path:
     """``data`` (a ``datasets.DatasetDict``) saved in ``parent/<fingerprint>``, reused when already there."""
     # datasets' own content fingerprint of each split (it changes with the data and the revision)
     fingerprint = "-".join(data[split]._fingerprint for split in data)  # type: ignore[index, attr-defined]
-    folder = parent / hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
+    folder = parent / content_hash(fingerprint, 16)
     if (folder / "dataset_dict.json").is_file():
         return folder
-    parent.mkdir(parents=True, exist_ok=True)
-    # a fresh name per save: processes on other hosts sharing RK_HOME may have the same pid
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=parent))
+    # a fresh name per save (processes on other hosts sharing RK_HOME may have the same pid), mode as mkdir's
+    tmp = temporary_folder(parent, f".tmp-{folder.name}-")
     try:
         data.save_to_disk(str(tmp))  # type: ignore[attr-defined]
         try:

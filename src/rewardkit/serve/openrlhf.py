@@ -46,18 +46,18 @@ def _reversed(tokens: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(t[::-1] for t in tokens)
 
 
-def strip_special(text: str, tokens: Sequence[str], *, end: bool = True) -> str:
-    """``text`` without runs of ``tokens`` (whitespace around them included) at its start and, unless
-    ``end`` is False, its end (found as the start of the text reversed). Fast on long runs: a run of one
+def strip_special(text: str, tokens: Sequence[str], *, start: bool = True, end: bool = True) -> str:
+    """``text`` without runs of ``tokens`` (whitespace around them included) at its start unless ``start`` is
+    False, and at its end unless ``end`` is False (found as the start of the text reversed). Fast on long runs: a run of one
     repeated token (a rollout's padding) is skipped with O(log run) string comparisons, not a Python step
     per token or character (a regex anchored at the end would backtrack quadratically over a run of tokens
     inside a long query)."""
     if not tokens:
         return text
     ordered = _ordered(tuple(tokens))
-    start = _run_end(text, ordered)
+    first = _run_end(text, ordered) if start else 0
     stop = len(text) - _run_end(text[::-1], _reversed(ordered)) if end else len(text)
-    return text[start:max(start, stop)]
+    return text[first:max(first, stop)]
 
 
 @lru_cache(maxsize=64)
@@ -271,8 +271,7 @@ def _parse_inst(text: str, pos: int) -> ParsedChat | None:
 def _response(text: str, parsed: ParsedChat, tokens: Sequence[str]) -> str:
     """A response without the template's end-of-turn token (and pad/EOS tokens) at its end; trimmed where the
     template trims contents."""
-    ordered = _ordered((parsed.end_of_turn, *tokens))
-    text = text[:len(text) - _run_end(text[::-1], _reversed(ordered))]
+    text = strip_special(text, (parsed.end_of_turn, *tokens), start=False)
     return text.strip() if parsed.trims else text
 
 
@@ -344,9 +343,9 @@ def split_queries(queries: Sequence[str], prompts: Sequence[str] | None, tokens:
     if prompts is None:
         if fmt != "conversation":
             return [("", strip_special(q, tokens)) for q in queries]
-        split = [split_conversation(q, tokens) for q in queries]
         texts = [("", strip_special(q, tokens)) for q in queries]
-        return _fitted(split, texts, accepts)
+        # split_conversation strips again and finds nothing: the runs of pad tokens are gone
+        return _fitted([split_conversation(text, tokens) for _, text in texts], texts, accepts)
     pairs = [split_query(q, p, tokens) for q, p in zip(queries, prompts)]
     if fmt == "text":
         return list(pairs)
