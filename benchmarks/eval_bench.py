@@ -31,7 +31,7 @@ from pathlib import Path
 
 from rewardkit.data.importers.hh_rlhf import parse_transcript
 from rewardkit.data.importers.trl import split_messages
-from rewardkit.data.types import PreferencePair, RecordError, content_hash
+from rewardkit.records import PreferencePair, RecordError, content_hash
 
 SHARED = Path(os.environ.get("RK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

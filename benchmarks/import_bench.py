@@ -27,7 +27,7 @@ from pathlib import Path
 from rewardkit.data.importers import trl
 from rewardkit.data.importers.options import ImportOptions
 from rewardkit.data.importers.run import ImportConfig, run_import
-from rewardkit.data.types import prompt_text, utcnow
+from rewardkit.records import prompt_text, utcnow
 from rewardkit.store import open_store
 from rewardkit.store.queries import judgement_payload, prompt_id, response_id, table_counts
 from rewardkit.store.tables import AnnotatorRow, ComparisonResponseRow, ComparisonRow, PromptRow, ResponseRow

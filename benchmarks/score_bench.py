@@ -153,7 +153,7 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     from rewardkit.model.backbone import default_backbone_path
-    from rewardkit.score import load_scorer
+    from rewardkit.scoring.scorer import load_scorer
 
     hf_logging.set_verbosity_error()
     prompts, responses = load_texts(args.n, args.data)
@@ -210,7 +210,7 @@ def main() -> None:
             report[f"budget_{budget}_seq_per_s"] = len(prompts) / (time.perf_counter() - start)
         scorer.token_budget = default_budget
     if args.compile:
-        from rewardkit.score import BatchScorer
+        from rewardkit.scoring.scorer import BatchScorer
 
         compiled = copy.copy(member)
         compiled.model = torch.compile(member.model, dynamic=True)  # the eager member above is untouched
@@ -227,7 +227,7 @@ def main() -> None:
                    "compiled_max_abs_diff_vs_eager": float(np.abs(c_raw - ours.raw).max()),
                    "peak_rss_mb_after_compile": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if args.int8:
-        from rewardkit.score import BatchScorer, quantize_int8
+        from rewardkit.scoring.scorer import BatchScorer, quantize_int8
 
         q = BatchScorer([copy.copy(member)], scorer.card, max_length=scorer.max_length, token_budget=scorer.token_budget)
         quantize_int8(q)  # quantizes a copy: the fp32 member above is untouched

@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--queue-size", type=int, default=256, help="must hold --clients requests, else the load phase sees 429s")
     ap.add_argument("--model", default="default")
     args = ap.parse_args()
-    from rewardkit.score import load_scorer
+    from rewardkit.scoring.scorer import load_scorer
 
     prompts, responses = load_texts(args.requests)
     scorer = load_scorer(args.model, dtype="fp32")

@@ -22,7 +22,7 @@ from rk_helpers import build_tiny_model, running_server  # noqa: E402
 
 from rewardkit.integrations import verl  # noqa: E402
 from rewardkit.integrations.trl import RewardkitReward  # noqa: E402
-from rewardkit.score import load_scorer  # noqa: E402
+from rewardkit.scoring.scorer import load_scorer  # noqa: E402
 from rewardkit.serve import ServeSettings  # noqa: E402
 
 

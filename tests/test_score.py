@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent / "serve"))
 from rk_helpers import build_tiny_model  # noqa: E402
 
 from rewardkit.model.calibration import p_better  # noqa: E402
-from rewardkit.score import DEFAULT_TOKEN_BUDGET, BatchScorer, load_scorer, pack_batches  # noqa: E402
-from rewardkit.score_files import InputError, read_rows, score_rows, write_rows  # noqa: E402
+from rewardkit.scoring.scorer import DEFAULT_TOKEN_BUDGET, BatchScorer, load_scorer, pack_batches  # noqa: E402
+from rewardkit.scoring.files import InputError, read_rows, score_rows, write_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_embedding_norm_is_the_norm_of_what_the_head_reads(scorer: BatchScorer) 
 def test_read_position_norms_reads_where_the_head_reads() -> None:
     import torch
 
-    from rewardkit.score import read_position_norms
+    from rewardkit.scoring.scorer import read_position_norms
 
     hidden = torch.zeros(2, 3, 2)
     hidden[0, 0] = torch.tensor([6.0, 8.0])  # position 0 of row 0: norm 10
@@ -96,7 +96,7 @@ def test_read_position_norms_reads_where_the_head_reads() -> None:
 def test_no_embedding_norm_when_the_head_is_not_found(scorer: BatchScorer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Better no drift feature than zeros that would read as 'no shift' (BART's head is .classification_head,
     which rewardkit does not look for: simulated by a lookup that finds nothing)."""
-    import rewardkit.score as score_module
+    import rewardkit.scoring.scorer as score_module
 
     def no_head(model: object) -> str:
         raise ValueError("no scalar head found")
@@ -314,7 +314,7 @@ def test_int8_merges_lora_adapters_first(tmp_path: Path) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from rewardkit.score import quantize_int8
+    from rewardkit.scoring.scorer import quantize_int8
 
     folder = build_tiny_model(tmp_path / "tiny")
     scorer = load_scorer(str(folder), dtype="fp32")
@@ -352,7 +352,7 @@ def test_int8_weights_cannot_saturate_the_int16_pair_sums() -> None:
 
 def test_the_scorer_gives_freed_heap_back_every_few_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """25 one-row batches (rows cut to a 16-token budget) -> 2 trims; the count runs on across calls."""
-    import rewardkit.score as score_module
+    import rewardkit.scoring.scorer as score_module
 
     calls: list[int] = []
     monkeypatch.setattr(score_module, "release_free_heap", lambda: calls.append(1) or True)
@@ -419,7 +419,7 @@ def test_decoder_scores_and_norms_are_read_at_the_last_real_token() -> None:
 
     # GPT-2's body is Conv1D, not nn.Linear: int8 has nothing to quantize, says so and stays fp32 (not a
     # "qint8" label on fp32 scores)
-    from rewardkit.score import quantize_int8
+    from rewardkit.scoring.scorer import quantize_int8
 
     assert quantize_int8(scorer) == torch.float32 and scorer.dtype == torch.float32
     np.testing.assert_allclose(scorer.score(prompts, responses).raw, res.raw, atol=1e-6)

@@ -83,7 +83,7 @@ def test_malformed_input_is_one_line_naming_file_and_place_before_the_model(tmp_
 
 def test_a_gzip_jsonl_and_a_bom_are_read(tmp_path: Path) -> None:
     """The readers that now decode bytes themselves still read what they read before (and a spreadsheet's BOM)."""
-    from rewardkit.score_files import read_rows
+    from rewardkit.scoring.files import read_rows
 
     gz = tmp_path / "rows.jsonl.gz"
     with gzip.open(gz, "wt", encoding="utf-8") as f:
@@ -195,7 +195,7 @@ def test_eval_and_the_library_give_the_same_model_message(tmp_path: Path) -> Non
     """The check is in load_scorer, so ``rewardkit eval`` (and serve's /ready) say it too; the bundled default
     backbone's names still resolve to a model."""
     from rewardkit.model.source import ModelNotFoundError, check_model_source
-    from rewardkit.score import MaxLengthError, load_scorer
+    from rewardkit.scoring.scorer import MaxLengthError, load_scorer
 
     with pytest.raises(ModelNotFoundError, match="has no config.json: not a saved model"):
         load_scorer(str(tmp_path))

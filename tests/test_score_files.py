@@ -15,8 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "serve"))
 from rk_helpers import build_tiny_model  # noqa: E402
 
-from rewardkit.score import BatchScorer, load_scorer  # noqa: E402
-from rewardkit.score_files import (  # noqa: E402
+from rewardkit.scoring.scorer import BatchScorer, load_scorer  # noqa: E402
+from rewardkit.scoring.files import (  # noqa: E402
     InputError,
     RecentScores,
     check_chat_template,

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from rewardkit.data.types import PreferencePair
+from rewardkit.records import PreferencePair
 from rewardkit.model.device import resolve_device
 from rewardkit.train import TrainConfig, checkpoint_due, length_balance_weights, length_balanced_order, length_grouped_batches, split_by_prompt, train
 
@@ -360,7 +360,7 @@ def test_lora_trains_and_saves_the_head(tiny_backbone, tmp_path):
 def test_ensemble_members_differ_and_score_with_uncertainty(tiny_backbone, tmp_path):
     from rewardkit.model.calibration import reference_pairs
     from rewardkit.model.ensemble import load_ensemble
-    from rewardkit.score import load_scorer
+    from rewardkit.scoring.scorer import load_scorer
     from rewardkit.train import load_pairs
 
     data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
@@ -571,7 +571,7 @@ def test_multi_attribute_heads_each_learn_their_own_preference(tiny_backbone, tm
     assert per[0, 0] > per[1, 0] and per[2, 1] > per[3, 1]
     assert np.allclose(rm.score(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"]), per @ np.array([0.7, 0.3]), atol=1e-5)
     assert AutoModelForSequenceClassification.from_pretrained(out).config.num_labels == 2
-    from rewardkit.score import load_scorer  # the fast scorer serves the same weighted aggregate
+    from rewardkit.scoring.scorer import load_scorer  # the fast scorer serves the same weighted aggregate
 
     fast = load_scorer(str(out), dtype="fp32").score(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"]).raw
     assert np.allclose(fast, per @ np.array([0.7, 0.3]), atol=1e-4)

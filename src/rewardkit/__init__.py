@@ -3,7 +3,7 @@
 Preference data in a real database, reward-model training, fast scoring and serving, evaluation.
 """
 
-from rewardkit.data.types import (
+from rewardkit.records import (
     Annotator,
     Comparison,
     FeedbackEvent,

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from rewardkit.data.types import Prompt
+from rewardkit.records import Prompt
 
 RETRYABLE = (429, 503)
 READY_TIMEOUT_S = 120.0  # how long a client waits for a server that is still loading its model

@@ -14,7 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SCORE_DTYPES = ("auto", "fp32", "bf16", "int8")
-"""What the scorer's ``dtype`` accepts (``rewardkit.score.choose_dtype``); here, torch-free, so the CLI and the
+"""What the scorer's ``dtype`` accepts (``rewardkit.scoring.scorer.choose_dtype``); here, torch-free, so the CLI and the
 service settings reject a typo before a model is loaded."""
 
 DTYPE_HELP = "auto (bf16 only where measured faster), fp32, bf16 or int8 (opt-in: faster on a CPU; scores move a little, with the batch and with length)"

@@ -46,7 +46,7 @@ import torch
 
 from rewardkit.atomic import atomic_file, atomic_write_text
 from rewardkit.data.hub import hub_dataset, resolve_data
-from rewardkit.data.types import PreferencePair, content_hash, prompt_text
+from rewardkit.records import PreferencePair, content_hash, prompt_text
 from rewardkit.model.calibration import BOUND_NOTES, calibrate
 from rewardkit.model.card import RewardCard, plot_curves, write_card, write_readme
 from rewardkit.model.device import resolve_device

@@ -18,7 +18,7 @@ from rewardkit.data.compile import (
     rating_pairs,
     split_of,
 )
-from rewardkit.data.types import Annotator, Comparison, PairwiseJudgement, RankingJudgement, RatingsJudgement, Response
+from rewardkit.records import Annotator, Comparison, PairwiseJudgement, RankingJudgement, RatingsJudgement, Response
 from rewardkit.store import session_scope
 from rewardkit.store.queries import add_comparisons
 

@@ -10,7 +10,7 @@ import pytest
 from rewardkit.data.implicit import STRENGTH, comparisons_from_events, convert_stored_events
 from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.run import ImportConfig, run_import
-from rewardkit.data.types import FeedbackEvent, Response
+from rewardkit.records import FeedbackEvent, Response
 from rewardkit.store.queries import iter_comparisons, table_counts
 
 FIXTURES = Path(__file__).parent / "fixtures"

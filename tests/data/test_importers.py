@@ -16,7 +16,7 @@ from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.options import ImportOptions
 from rewardkit.data.importers.reader import iter_records
 from rewardkit.data.importers.run import ImportConfig, run_import
-from rewardkit.data.types import PairwiseJudgement, RatingsJudgement, RecordError
+from rewardkit.records import PairwiseJudgement, RatingsJudgement, RecordError
 from rewardkit.store.queries import iter_comparisons, list_imports, table_counts
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -14,7 +14,7 @@ import pytest
 from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.json_array import MalformedArray, json_array_items
 from rewardkit.data.importers.reader import iter_records
-from rewardkit.data.types import RecordError
+from rewardkit.records import RecordError
 
 BOM = b"\xef\xbb\xbf"
 CHUNK_SIZES = (1, 2, 3, 5, 7, 16, 17, 64, 1 << 20)  # 1 byte a chunk cuts every token, escape and character

@@ -12,7 +12,7 @@ from rewardkit.cli.main import app
 from rewardkit.cli.output import UserError
 from rewardkit.data import snapshot as snap
 from rewardkit.data.compile import CompileConfig
-from rewardkit.data.types import Annotator, Comparison, PairwiseJudgement, RankingJudgement, Response
+from rewardkit.records import Annotator, Comparison, PairwiseJudgement, RankingJudgement, Response
 from rewardkit.store import session_scope
 from rewardkit.store.queries import add_comparisons, list_snapshots
 

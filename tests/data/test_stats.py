@@ -8,7 +8,7 @@ import pytest
 
 from rewardkit.data.compile import CompileConfig, pairs_from_comparison
 from rewardkit.data.stats import agreement, distribution, label_stats, store_stats
-from rewardkit.data.types import Annotator, Comparison, PairwiseJudgement, RatingsJudgement, Response
+from rewardkit.records import Annotator, Comparison, PairwiseJudgement, RatingsJudgement, Response
 from rewardkit.store import session_scope
 from rewardkit.store.queries import ComparisonFilter, add_comparisons
 

@@ -9,7 +9,7 @@ import pytest
 
 from rewardkit.cli.eval_cmd import _reference_pairs
 from rewardkit.data.snapshot import write_snapshot
-from rewardkit.data.types import PreferencePair
+from rewardkit.records import PreferencePair
 from rewardkit.evaluate.inputs import EvalDataError, load_eval_pairs
 
 

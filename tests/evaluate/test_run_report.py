@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardkit.data.types import PreferencePair
+from rewardkit.records import PreferencePair
 from rewardkit.evaluate.best_of_n import ResponseGroup
 from rewardkit.evaluate.compare import compare_reports, direction, mcnemar_exact, paired_accuracy
 from rewardkit.evaluate.inputs import sample_rows

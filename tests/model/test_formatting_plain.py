@@ -217,7 +217,7 @@ def test_a_saved_decoder_scores_the_same_in_plain_transformers(bpe, tmp_path: Pa
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, GPT2Config, GPT2ForSequenceClassification
 
     from rewardkit.model.reward_model import load_reward_model
-    from rewardkit.score import load_scorer
+    from rewardkit.scoring.scorer import load_scorer
 
     torch.manual_seed(0)
     config = GPT2Config(vocab_size=len(bpe), n_embd=32, n_layer=2, n_head=2, n_positions=128, num_labels=1,

@@ -34,7 +34,7 @@ def test_training_keeps_fp32_without_running_the_model(monkeypatch):
 
 
 def test_scoring_keeps_fp32_without_a_bf16_trial(monkeypatch, tmp_path: Path):
-    from rewardkit import score
+    from rewardkit.scoring import scorer as score
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
     from rk_helpers import build_tiny_model

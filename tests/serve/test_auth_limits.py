@@ -129,7 +129,7 @@ def test_a_lone_surrogate_is_invalid_input_not_a_server_error(server_url: str) -
 
 
 def test_a_request_that_breaks_the_model_fails_alone_not_the_requests_batched_with_it(tiny_model) -> None:  # type: ignore[no-untyped-def]
-    from rewardkit.score import load_scorer
+    from rewardkit.scoring.scorer import load_scorer
     from rewardkit.serve.batcher import MicroBatcher
 
     scorer = load_scorer(str(tiny_model), dtype="fp32")
@@ -152,7 +152,7 @@ def test_a_request_that_breaks_the_model_fails_alone_not_the_requests_batched_wi
 
 
 def test_requests_still_queued_at_shutdown_get_an_answer(tiny_model) -> None:  # type: ignore[no-untyped-def]
-    from rewardkit.score import load_scorer
+    from rewardkit.scoring.scorer import load_scorer
     from rewardkit.serve.batcher import MicroBatcher, ShuttingDown
 
     scorer = load_scorer(str(tiny_model), dtype="fp32")

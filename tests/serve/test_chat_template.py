@@ -71,7 +71,7 @@ def test_a_refused_request_fails_alone_when_merged_with_others(chat_url: str) ->
 
 def test_the_batcher_hands_the_refusal_to_the_request_that_sent_it(tmp_path: Path) -> None:
     from rewardkit.model.formatting import ChatTemplateError
-    from rewardkit.score import load_scorer
+    from rewardkit.scoring.scorer import load_scorer
     from rewardkit.serve.batcher import MicroBatcher
 
     scorer = load_scorer(str(build_tiny_chat_model(tmp_path / "m")), dtype="fp32")

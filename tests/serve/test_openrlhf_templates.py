@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 from rk_helpers import build_tiny_chat_model, running_server
 
-from rewardkit.data.types import Message
+from rewardkit.records import Message
 from rewardkit.serve import ServeSettings
 from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS, fold_system, parse_chat, split_queries, strip_special
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from rewardkit.data.types import (
+from rewardkit.records import (
     Annotator,
     Comparison,
     FeedbackEvent,

@@ -8,7 +8,7 @@ Every mistake a user can make (options, output path, input file, rows) is found 
 except what needs the model itself (its path, a --max-length too short for its special tokens, a conversation
 its chat template refuses: one line naming the input's line and field, and no output), which is found once it
 has loaded and before any row is scored. The input is read two or three times, a row or a chunk at a time
-(``rewardkit.score_files``), so a corpus of any length scores in the memory of a chunk.
+(``rewardkit.scoring.files``), so a corpus of any length scores in the memory of a chunk.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from rewardkit.cli.paths import check_out_file
 from rewardkit.settings import DEVICE_HELP, DTYPE_HELP, SCORE_DTYPES
 
 if TYPE_CHECKING:
-    from rewardkit.score import BatchScorer
+    from rewardkit.scoring.scorer import BatchScorer
 
 MODEL_HELP = (
     "Reward model: a saved model folder (config.json beside the weights), an ensemble folder, or a Hugging Face "
@@ -37,7 +37,7 @@ MODEL_HELP = (
 def check_scorer_options(dtype: str, device: str, max_length: int | None = None) -> None:
     """A clear error for a --dtype, --device or --max-length the scorer would reject, before the model loads."""
     from rewardkit.model.device import resolve_device
-    from rewardkit.score import MaxLengthError, check_max_length
+    from rewardkit.scoring.scorer import MaxLengthError, check_max_length
 
     if dtype not in SCORE_DTYPES:
         raise UserError(f"--dtype must be one of {', '.join(SCORE_DTYPES)}, got {dtype!r}")
@@ -65,7 +65,7 @@ def load_checked_scorer(
 ) -> BatchScorer:
     """``load_scorer``, with its errors for a user's model or --max-length as one line each."""
     from rewardkit.model.source import ModelNotFoundError
-    from rewardkit.score import MaxLengthError, load_scorer
+    from rewardkit.scoring.scorer import MaxLengthError, load_scorer
 
     try:
         return load_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device)
@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score every row of INPUT with a reward model (fast token-budget batches, input order kept)."""
         from rewardkit.model.formatting import template_kind
-        from rewardkit.score_files import InputError, check_chat_template, check_input, check_output_path, score_file, writes_parquet
+        from rewardkit.scoring.files import InputError, check_chat_template, check_input, check_output_path, score_file, writes_parquet
 
         out_path = out or default_out_path(input)
         try:

@@ -34,7 +34,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from rewardkit.data.types import (
+from rewardkit.records import (
     ANNOTATOR_KINDS,
     Comparison,
     PairwiseJudgement,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rewardkit.atomic import temporary_folder
 from rewardkit.data.importers.reader import DATA_SUFFIXES, dataset_splits
-from rewardkit.data.types import content_hash
+from rewardkit.records import content_hash
 
 # the Hub's own rule for a repo name part (huggingface_hub.utils.validate_repo_id): letters, digits, - _ .
 _PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from rewardkit.data.types import Annotator, Comparison, FeedbackEvent, PairwiseJudgement, Prompt, Response, content_hash
+from rewardkit.records import Annotator, Comparison, FeedbackEvent, PairwiseJudgement, Prompt, Response, content_hash
 from rewardkit.store.engine import session_scope
 from rewardkit.store.queries import add_comparisons, iter_feedback_events
 

@@ -30,7 +30,7 @@ from typing import Any
 from rewardkit.data.importers import fields, trl
 from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.reader import check_readable, data_suffix, dataset_splits, iter_records
-from rewardkit.data.types import PreferencePair, Prompt, RecordError, content_hash, prompt_text
+from rewardkit.records import PreferencePair, Prompt, RecordError, content_hash, prompt_text
 
 log = logging.getLogger(__name__)
 

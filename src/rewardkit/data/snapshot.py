@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from rewardkit.atomic import temporary_folder
 from rewardkit.data.compile import SPLIT_NAMES, CompileConfig, compile_pairs
-from rewardkit.data.types import PreferencePair, canonical_json, utcnow
+from rewardkit.records import PreferencePair, canonical_json, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

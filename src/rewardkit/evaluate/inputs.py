@@ -12,7 +12,7 @@ import numpy as np
 
 from rewardkit.data.importers.reader import DATA_SUFFIXES
 from rewardkit.data.pair_files import PairFileError, is_pair_file, read_pair_file
-from rewardkit.data.types import PreferencePair
+from rewardkit.records import PreferencePair
 
 
 class EvalDataError(ValueError):

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardkit.data.types import Prompt
+from rewardkit.records import Prompt
 from rewardkit.evaluate.probes import Probe, user_request
 
 Encode = Callable[[list[Prompt], list[str]], Any]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rewardkit.data.types import Prompt
+from rewardkit.records import Prompt
 from rewardkit.evaluate.accuracy import proportion_interval
 from rewardkit.evaluate.scoring import ScoreFn
 

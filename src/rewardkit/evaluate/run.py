@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardkit.data.types import PreferencePair, content_hash, prompt_text
+from rewardkit.records import PreferencePair, content_hash, prompt_text
 from rewardkit.evaluate import best_of_n as bon
 from rewardkit.evaluate.accuracy import accuracy_by_group, accuracy_with_interval, strict_correct
 from rewardkit.evaluate.agreement import cohen_kappa, positional_labels, rank_correlation, repeated_label_agreement, within_group_rank_correlation

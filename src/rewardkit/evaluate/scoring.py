@@ -2,7 +2,7 @@
 
 ``ScoreFn(prompts, responses) -> (n,) float array`` scores n (prompt, response) rows. Tests pass a
 deterministic fake; ``load_model_for_eval`` adapts a saved reward model through the batch scorer of
-``rewardkit.score``. ``TimedScoreFn`` counts the time and the rows spent inside scoring so a run can report
+``rewardkit.scoring.scorer``. ``TimedScoreFn`` counts the time and the rows spent inside scoring so a run can report
 the share of its time that scoring took; ``CachedScoreFn`` scores each distinct (prompt, response) once and
 lets a run score all its rows in one call.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardkit.data.types import Prompt
+from rewardkit.records import Prompt
 
 ScoreFn = Callable[[list[Prompt], list[str]], np.ndarray]
 
@@ -122,7 +122,7 @@ def score_pairs(score_fn: ScoreFn, prompts: Sequence[Prompt], chosen: Sequence[s
 
 @dataclass
 class BatchScoreFn:
-    """A ScoreFn over ``rewardkit.score.BatchScorer`` that also gives each row's embedding norm, and the
+    """A ScoreFn over ``rewardkit.scoring.scorer.BatchScorer`` that also gives each row's embedding norm, and the
     scorer's tokenization (``encode``) so an evaluation can tell which edits the model can see."""
 
     scorer: Any
@@ -163,11 +163,11 @@ def _temperature(card: dict[str, Any]) -> float | None:
 
 def load_model_for_eval(path: str | Path, *, max_length: int | None = None, dtype: str = "auto", device: str = "auto") -> LoadedModel:
     """Load a saved reward model (a rewardkit model folder, an ensemble folder or any HF
-    sequence-classification model) into the token-budget batch scorer (``rewardkit.score.load_scorer``) and
+    sequence-classification model) into the token-budget batch scorer (``rewardkit.scoring.scorer.load_scorer``) and
     return its raw-score ScoreFn and stored temperature. ``max_length``: the token limit per row (None: the
     one the model was trained with, else the scorer's default); ``dtype`` and ``device`` as the scorer takes
     them (auto: fp32 unless bf16 measures faster; the GPU when torch sees one)."""
-    from rewardkit.score import load_scorer
+    from rewardkit.scoring.scorer import load_scorer
 
     scorer = load_scorer(str(path), max_length=max_length, dtype=dtype, device=device)
     card = dict(vars(scorer.card))

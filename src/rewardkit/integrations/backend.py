@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from rewardkit.data.types import Prompt
+from rewardkit.records import Prompt
 
 
 class RewardBackend(Protocol):
@@ -14,7 +14,7 @@ class RewardBackend(Protocol):
 
 
 class LocalBackend:
-    """Scores in this process with ``rewardkit.score.load_scorer(model)`` (loaded on first use; a pickled
+    """Scores in this process with ``rewardkit.scoring.scorer.load_scorer(model)`` (loaded on first use; a pickled
     copy, e.g. in another worker process, loads its own)."""
 
     def __init__(self, model: str, normalize: bool = False, **scorer_options: object) -> None:
@@ -26,7 +26,7 @@ class LocalBackend:
 
     def __call__(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
         if self._scorer is None:
-            from rewardkit.score import load_scorer
+            from rewardkit.scoring.scorer import load_scorer
 
             self._scorer = load_scorer(self.model, **self.options)  # type: ignore[arg-type]
         res = self._scorer.score(prompts, responses)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardkit.data.types import Prompt
+from rewardkit.records import Prompt
 from rewardkit.integrations.backend import make_backend
 
 

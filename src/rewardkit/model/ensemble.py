@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rewardkit.data.types import Prompt
+from rewardkit.records import Prompt
 from rewardkit.model.calibration import p_better
 from rewardkit.model.card import RewardCard
 

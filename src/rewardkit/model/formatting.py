@@ -66,7 +66,7 @@ from typing import Any
 
 import torch
 
-from rewardkit.data.types import Message, Prompt
+from rewardkit.records import Message, Prompt
 
 DECODER_ASSISTANT_PREFIX = "\n\nAssistant: "
 MIN_TEXT_TOKENS = 8

@@ -6,7 +6,7 @@
     rm.prob_better(prompts, responses_a, responses_b)   # calibrated sigmoid((r_a - r_b) / T)
 
 ``score`` is the simple reference path (length-sorted batches, no_grad); the fast batch scorer lives in
-``rewardkit.score``. Both format inputs with ``formatting.encode`` and call ``RewardModel.forward``
+``rewardkit.scoring.scorer``. Both format inputs with ``formatting.encode`` and call ``RewardModel.forward``
 (``forward.reward_logits``: for BERT-family models the last layer computes only the position the head reads).
 
 Saved layout (``save``): the ``save_pretrained`` model and tokenizer, so
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewardkit.data.types import Prompt
+from rewardkit.records import Prompt
 from rewardkit.model.backbone import align_pad_token, load_tokenizer, resolve_backbone
 from rewardkit.model.calibration import p_better
 from rewardkit.model.card import RewardCard, read_card, write_card

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rewardkit.model.formatting import ChatTemplateError
 from rewardkit.model.calibration import p_better
-from rewardkit.score import BatchScorer, load_scorer
+from rewardkit.scoring.scorer import BatchScorer, load_scorer
 from rewardkit.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
 from rewardkit.serve.config import ServeSettings
 from rewardkit.serve.limits import BodyLimitAndMetrics

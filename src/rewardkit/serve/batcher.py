@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardkit.data.types import Prompt
+from rewardkit.records import Prompt
 from rewardkit.model.formatting import ChatTemplateError
-from rewardkit.score import BatchScorer, ScoreResult
+from rewardkit.scoring.scorer import BatchScorer, ScoreResult
 
 
 class Overloaded(Exception):

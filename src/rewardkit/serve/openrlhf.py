@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
-from rewardkit.data.types import Message, Prompt
+from rewardkit.records import Message, Prompt
 
 PromptFormat = Literal["auto", "conversation", "text"]
 """How /get_reward reads a query's prompt: ``auto`` parses ``prompts`` when sent (a query without one is text);

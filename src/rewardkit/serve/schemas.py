@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from rewardkit.data.types import Prompt
+from rewardkit.records import Prompt
 
 
 # Requests are strict: 0 is not false, "1" is not 1, unknown fields are errors.

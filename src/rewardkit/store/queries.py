@@ -20,7 +20,7 @@ from sqlalchemy import JSON, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from rewardkit.data.types import (
+from rewardkit.records import (
     Annotator,
     Comparison,
     FeedbackEvent,

@@ -1,7 +1,7 @@
 """The database tables (SQLAlchemy 2, typed ``Mapped[...]``).
 
 Primary keys of prompts, responses, comparisons and events are content hashes computed in Python
-(``data/types.py``): ingestion can then insert whole batches without a round trip per row to learn ids,
+(``records.py``): ingestion can then insert whole batches without a round trip per row to learn ids,
 and the same record sent twice maps to the same key, which is what makes ingestion idempotent.
 
 Secondary indexes cost ingestion speed (each is one more B-tree insert per row), so there is one only where a
@@ -77,7 +77,7 @@ class ComparisonRow(Base):
     id: Mapped[str] = mapped_column(KEY, primary_key=True)  # Comparison.dedupe_key
     prompt_id: Mapped[str] = mapped_column(KEY, ForeignKey("prompts.id"))
     kind: Mapped[str] = mapped_column(String(16))  # pairwise | ranking | ratings
-    judgement: Mapped[dict[str, Any]]  # data.types.judgement_payload
+    judgement: Mapped[dict[str, Any]]  # records.judgement_payload
     choice: Mapped[str | None] = mapped_column(String(16))  # pairwise only: a | b | tie | both_bad
     strength: Mapped[float | None] = mapped_column(Float)
     margin: Mapped[float | None] = mapped_column(Float)

@@ -17,7 +17,7 @@ from typing import Any
 
 from rewardkit.data.importers import fields
 from rewardkit.data.importers.options import ImportOptions
-from rewardkit.data.types import Annotator, Comparison, PairwiseChoice, PairwiseJudgement, RecordError, Response
+from rewardkit.records import Annotator, Comparison, PairwiseChoice, PairwiseJudgement, RecordError, Response
 
 
 def choice_and_strength(preference: float) -> tuple[PairwiseChoice, float]:

@@ -1,6 +1,6 @@
 """Import errors that name the file, the line (or row) and the field, so a user can fix their data.
 
-A record parser raises ``RecordError`` (``rewardkit.data.types``) naming the field; the reader raises
+A record parser raises ``RecordError`` (``rewardkit.records``) naming the field; the reader raises
 ``RecordError`` for a line that is not JSON or not UTF-8. The import driver wraps either in a
 ``RejectedRecord`` with the location, which ``--on-error fail`` turns into one error line and
 ``--on-error skip`` writes to the rejects file.

@@ -17,7 +17,7 @@ from typing import Any
 
 from rewardkit.data.importers import fields
 from rewardkit.data.importers.options import ImportOptions
-from rewardkit.data.types import FEEDBACK_KINDS, FeedbackEvent, RecordError, Response
+from rewardkit.records import FEEDBACK_KINDS, FeedbackEvent, RecordError, Response
 
 
 def _text(value: dict[str, Any], name: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rewardkit.data.types import Message, Prompt, RecordError, validate_message, validate_prompt
+from rewardkit.records import Message, Prompt, RecordError, validate_message, validate_prompt
 
 _MISSING = object()
 

@@ -17,7 +17,7 @@ from typing import Any
 from rewardkit.data.importers import fields
 from rewardkit.data.importers.options import ImportOptions
 from rewardkit.data.importers.trl import split_messages
-from rewardkit.data.types import Annotator, Comparison, Message, PairwiseJudgement, RecordError, Response
+from rewardkit.records import Annotator, Comparison, Message, PairwiseJudgement, RecordError, Response
 
 _TURN = re.compile(r"\n\n(Human|Assistant):")
 _ROLES = {"Human": "user", "Assistant": "assistant"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rewardkit.data.types import ANNOTATOR_KINDS
+from rewardkit.records import ANNOTATOR_KINDS
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 from rewardkit.data.importers.errors import ImportFailed, Location
 from rewardkit.data.importers.json_array import ARRAY_READ_BYTES, MalformedArray, json_array_items
-from rewardkit.data.types import RecordError
+from rewardkit.records import RecordError
 
 ReadItem = tuple[Location, dict[str, Any] | RecordError]
 

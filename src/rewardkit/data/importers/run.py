@@ -27,7 +27,7 @@ from rewardkit.data.importers.errors import ImportFailed, RejectedRecord
 from rewardkit.data.importers.formats import Format, get_format
 from rewardkit.data.importers.options import ImportOptions
 from rewardkit.data.importers.reader import check_readable, iter_records
-from rewardkit.data.types import PairwiseJudgement, RecordError
+from rewardkit.records import PairwiseJudgement, RecordError
 from rewardkit.store.engine import session_scope
 from rewardkit.store.queries import finish_import, start_import
 

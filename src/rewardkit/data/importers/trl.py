@@ -23,7 +23,7 @@ from typing import Any
 
 from rewardkit.data.importers import fields
 from rewardkit.data.importers.options import ImportOptions
-from rewardkit.data.types import Annotator, Comparison, Message, PairwiseJudgement, Prompt, RecordError, Response
+from rewardkit.records import Annotator, Comparison, Message, PairwiseJudgement, Prompt, RecordError, Response
 
 
 def split_messages(

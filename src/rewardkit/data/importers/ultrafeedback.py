@@ -27,7 +27,7 @@ from typing import Any
 from rewardkit.data.importers import fields
 from rewardkit.data.importers.options import ImportOptions
 from rewardkit.data.importers.trl import split_messages
-from rewardkit.data.types import Annotator, Comparison, PairwiseJudgement, RatingsJudgement, RecordError, Response
+from rewardkit.records import Annotator, Comparison, PairwiseJudgement, RatingsJudgement, RecordError, Response
 
 ATTRIBUTES = ("helpfulness", "honesty", "instruction_following", "truthfulness")
 

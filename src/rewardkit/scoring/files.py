@@ -35,10 +35,10 @@ import numpy as np
 from rewardkit.atomic import atomic_file
 from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.reader import check_readable, iter_records
-from rewardkit.data.types import Prompt, RecordError, validate_prompt
+from rewardkit.records import Prompt, RecordError, validate_prompt
 from rewardkit.model.formatting import ChatTemplateError, render, template_kind
 from rewardkit.model.calibration import p_better
-from rewardkit.score import BatchScorer, ScoreResult
+from rewardkit.scoring.scorer import BatchScorer, ScoreResult
 
 PAIR_KEYS = (("response_a", "response_b"), ("chosen", "rejected"))
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".csv", ".parquet")

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewardkit.data.types import Prompt
+from rewardkit.records import Prompt
 from rewardkit.model.backbone import head_module_name
 from rewardkit.model.ensemble import member_stats, standardize
 from rewardkit.model.formatting import MIN_TEXT_TOKENS, collate, encode
