@@ -24,8 +24,8 @@ import argparse
 import gzip
 import json
 import os
-import tempfile
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,21 +42,46 @@ def real_pairs(n: int) -> list[PreferencePair]:
         for line in f:
             row = json.loads(line)
             try:
-                prompt, chosen, rejected = split_messages(parse_transcript(row["chosen"], "chosen"), parse_transcript(row["rejected"], "rejected"))
+                prompt, chosen, rejected = split_messages(
+                    parse_transcript(row["chosen"], "chosen"), parse_transcript(row["rejected"], "rejected")
+                )
             except RecordError:
                 continue
             if chosen.strip() and rejected.strip() and chosen != rejected:
-                pairs.append(PreferencePair(id=content_hash([prompt, chosen, rejected]), prompt=prompt, chosen=chosen, rejected=rejected, source="hh-rlhf-harmless", annotator_kind="human"))
+                pairs.append(
+                    PreferencePair(
+                        id=content_hash([prompt, chosen, rejected]),
+                        prompt=prompt,
+                        chosen=chosen,
+                        rejected=rejected,
+                        source="hh-rlhf-harmless",
+                        annotator_kind="human",
+                    )
+                )
             if len(pairs) >= n:
                 return pairs
     with gzip.open(SHARED / "alpacaeval" / "annotations.jsonl.gz", "rt") as f:
         for line in f:
             row = json.loads(line)
             pref = row.get("preference")
-            if pref is None or abs(pref - 1.5) < 0.25 or row["output_1"] == row["output_2"] or not row["output_2"].strip():
+            if (
+                pref is None
+                or abs(pref - 1.5) < 0.25
+                or row["output_1"] == row["output_2"]
+                or not row["output_2"].strip()
+            ):
                 continue
             chosen, rejected = (row["output_2"], row["output_1"]) if pref > 1.5 else (row["output_1"], row["output_2"])
-            pairs.append(PreferencePair(id=content_hash([row["instruction"], chosen, rejected]), prompt=row["instruction"], chosen=chosen, rejected=rejected, source="alpacaeval", annotator_kind="ai"))
+            pairs.append(
+                PreferencePair(
+                    id=content_hash([row["instruction"], chosen, rejected]),
+                    prompt=row["instruction"],
+                    chosen=chosen,
+                    rejected=rejected,
+                    source="alpacaeval",
+                    annotator_kind="ai",
+                )
+            )
             if len(pairs) >= n:
                 break
     return pairs
@@ -96,13 +121,21 @@ class RecordingScoreFn:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=2000)
-    parser.add_argument("--probe-rows", type=int, default=1000, help="responses probed (rewardkit eval's default: 1,000)")
+    parser.add_argument(
+        "--probe-rows", type=int, default=1000, help="responses probed (rewardkit eval's default: 1,000)"
+    )
     parser.add_argument("--bon-groups", type=int, default=100)
     parser.add_argument("--model", type=str, default=None)
-    parser.add_argument("--max-length", type=int, default=None,
-                        help="token limit per row (default: --model's own; the default recipe's 256 for the stand-in)")
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="token limit per row (default: --model's own; the default recipe's 256 for the stand-in)",
+    )
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--dtype", default="auto", help="the scorer's dtype (auto, fp32, bf16, int8); rewardkit eval --dtype")
+    parser.add_argument(
+        "--dtype", default="auto", help="the scorer's dtype (auto, fp32, bf16, int8); rewardkit eval --dtype"
+    )
     args = parser.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"shared data not found at {SHARED} (set RK_SHARED_DATA)")
@@ -129,7 +162,9 @@ def main() -> None:
         config = EvalConfig(probes="all", max_probe_rows=args.probe_rows)
         recorder = RecordingScoreFn(loaded.score_fn)
         start = time.perf_counter()
-        result = evaluate(recorder, pairs, config, temperature=loaded.temperature, reference_pairs=reference, best_of_n_groups=groups)
+        result = evaluate(
+            recorder, pairs, config, temperature=loaded.temperature, reference_pairs=reference, best_of_n_groups=groups
+        )
         result.report["meta"] = {"model": str(model_path), "data": "hh-rlhf-harmless + alpacaeval (benchmark)"}
         out = args.out or Path(tmp) / "report"
         write_report(result, out)
@@ -153,25 +188,45 @@ def main() -> None:
         bound = matmul_flops(torch.float32)
 
     rows = timing["rows_scored"]
-    print(f"pairs {len(pairs)}, probe rows {min(args.probe_rows, len(pairs))} x 7 probes, reference {len(reference)}, best-of-N groups {len(groups)}")
-    print(f"torch threads {torch.get_num_threads()}, model {'default backbone (untrained head)' if not args.model else args.model}, "
-          f"max_length {scorer.max_length}, dtype {scorer.dtype}, load {load_s:.1f}s")
+    print(
+        f"pairs {len(pairs)}, probe rows {min(args.probe_rows, len(pairs))} x 7 probes, reference {len(reference)}, best-of-N groups {len(groups)}"
+    )
+    print(
+        f"torch threads {torch.get_num_threads()}, model {'default backbone (untrained head)' if not args.model else args.model}, "
+        f"max_length {scorer.max_length}, dtype {scorer.dtype}, load {load_s:.1f}s"
+    )
     verdict = ("met" if total < 300 else "NOT met") if len(pairs) >= 2000 else "applies at 2,000 pairs only"
-    print(f"total (evaluate + write report and plots): {total:.1f}s   target < 300s: {verdict} ({total / 300:.2f} of the budget)")
+    print(
+        f"total (evaluate + write report and plots): {total:.1f}s   target < 300s: {verdict} ({total / 300:.2f} of the budget)"
+    )
     needed = rows / (300 - (total - timing["scoring_s"]))
     print(f"rows/s this run's rows would need to fit in 300s: {needed:.0f} (measured {rows / timing['scoring_s']:.1f})")
     floor = executed / bound
-    print(f"floor: {executed / 1e12:.1f} TFLOP executed ({flops / 1e12:.1f} the full model's) over {len(lengths):,} rows "
-          f"({sum(lengths) / len(lengths):.0f} tokens mean) at the {bound / 1e9:.0f} GFLOP/s matmul bound = {floor:.0f}s; "
-          f"scoring ran at {floor / timing['scoring_s']:.0%} of the bound (executed FLOPs)"
-          + (" (int8 runs the same FLOPs in int8 kernels: the fp32 bound does not bound it)" if scorer.dtype == torch.qint8 else ""))
-    print(f"scoring: {timing['scoring_s']:.1f}s for {rows:,} rows ({rows / timing['scoring_s']:.1f} rows/s) = {timing['scoring_s'] / total:.1%} of the total")
-    print(f"peer: the scorer alone on the {2 * len(pairs):,} pair rows: {direct_s:.1f}s ({2 * len(pairs) / direct_s:.1f} rows/s); "
-          f"evaluation rows/s over direct rows/s = {(rows / timing['scoring_s']) / (2 * len(pairs) / direct_s):.2f}")
-    print(f"accuracy {result.report['accuracy']['overall']['accuracy']:.3f}, non-scoring time {total - timing['scoring_s']:.1f}s")
+    print(
+        f"floor: {executed / 1e12:.1f} TFLOP executed ({flops / 1e12:.1f} the full model's) over {len(lengths):,} rows "
+        f"({sum(lengths) / len(lengths):.0f} tokens mean) at the {bound / 1e9:.0f} GFLOP/s matmul bound = {floor:.0f}s; "
+        f"scoring ran at {floor / timing['scoring_s']:.0%} of the bound (executed FLOPs)"
+        + (
+            " (int8 runs the same FLOPs in int8 kernels: the fp32 bound does not bound it)"
+            if scorer.dtype == torch.qint8
+            else ""
+        )
+    )
+    print(
+        f"scoring: {timing['scoring_s']:.1f}s for {rows:,} rows ({rows / timing['scoring_s']:.1f} rows/s) = {timing['scoring_s'] / total:.1%} of the total"
+    )
+    print(
+        f"peer: the scorer alone on the {2 * len(pairs):,} pair rows: {direct_s:.1f}s ({2 * len(pairs) / direct_s:.1f} rows/s); "
+        f"evaluation rows/s over direct rows/s = {(rows / timing['scoring_s']) / (2 * len(pairs) / direct_s):.2f}"
+    )
+    print(
+        f"accuracy {result.report['accuracy']['overall']['accuracy']:.3f}, non-scoring time {total - timing['scoring_s']:.1f}s"
+    )
     probe = next(iter(result.report["probes"].values()))
-    print(f"probed responses measured on a cut (too long to read with every edit): {probe['n_cut']:,} of {probe['n'] + probe['n_unseen']:,}; "
-          f"unseen {probe['n_unseen']:,}")
+    print(
+        f"probed responses measured on a cut (too long to read with every edit): {probe['n_cut']:,} of {probe['n'] + probe['n_unseen']:,}; "
+        f"unseen {probe['n_unseen']:,}"
+    )
 
 
 if __name__ == "__main__":

@@ -41,12 +41,18 @@ def generate(path: Path, n: int, offset: int = 0) -> None:
         for i in range(offset, offset + n):
             topic = TOPICS[i % len(TOPICS)]
             question = f"Question {i} about {topic}: how would you explain the main idea to a beginner?"
-            good = f"A clear answer {i}: start with the basics of {topic}, give one worked example, then a short summary."
+            good = (
+                f"A clear answer {i}: start with the basics of {topic}, give one worked example, then a short summary."
+            )
             bad = f"Answer {i}: {topic} is complicated, look it up."
             if i % 2:
                 row = {"prompt": question, "chosen": good, "rejected": bad, "margin": float(i % 5)}
             else:
-                row = {"prompt": [{"role": "user", "content": question}], "chosen": [{"role": "assistant", "content": good}], "rejected": [{"role": "assistant", "content": bad}]}
+                row = {
+                    "prompt": [{"role": "user", "content": question}],
+                    "chosen": [{"role": "assistant", "content": good}],
+                    "rejected": [{"role": "assistant", "content": bad}],
+                }
             fh.write(json.dumps(row) + "\n")
 
 
@@ -76,7 +82,18 @@ def naive_import(url: str, path: Path) -> int:
                 rid = response_id(pid, r)
                 rids.append(rid)
                 if session.get(ResponseRow, rid) is None:
-                    session.add(ResponseRow(id=rid, prompt_id=pid, text=r.text, model_name=r.model_name, model_version=r.model_version, sampling={}, created_at=None, meta={}))
+                    session.add(
+                        ResponseRow(
+                            id=rid,
+                            prompt_id=pid,
+                            text=r.text,
+                            model_name=r.model_name,
+                            model_version=r.model_version,
+                            sampling={},
+                            created_at=None,
+                            meta={},
+                        )
+                    )
             if session.get(AnnotatorRow, c.annotator.id) is None:
                 session.add(AnnotatorRow(id=c.annotator.id, kind=c.annotator.kind))
             j = c.judgement
@@ -122,10 +139,16 @@ def main() -> None:
         factory.kw["bind"].dispose()
         assert stored == result.counts.imported == args.pairs, (stored, result.counts)
         rate = args.pairs / elapsed
-        print(f"rewardkit import trl: {args.pairs:,} pairs ({size_mb:.1f} MB JSONL) in {elapsed:.1f} s = {rate:,.0f} comparisons/s")
-        print(f"  CPU time {cpu:.1f} s = {args.pairs / cpu:,.0f} comparisons per CPU-second (wall and CPU differ when the machine is shared)")
+        print(
+            f"rewardkit import trl: {args.pairs:,} pairs ({size_mb:.1f} MB JSONL) in {elapsed:.1f} s = {rate:,.0f} comparisons/s"
+        )
+        print(
+            f"  CPU time {cpu:.1f} s = {args.pairs / cpu:,.0f} comparisons per CPU-second (wall and CPU differ when the machine is shared)"
+        )
         print(f"  peak RSS {rss_after:.0f} MB (before the import {rss_before:.0f} MB)")
-        print(f"  target >= 5,000 comparisons/s: {'met' if rate >= 5000 else 'NOT met'}; < 500 MB: {'met' if rss_after < 500 else 'NOT met'}")
+        print(
+            f"  target >= 5,000 comparisons/s: {'met' if rate >= 5000 else 'NOT met'}; < 500 MB: {'met' if rss_after < 500 else 'NOT met'}"
+        )
         if profiler:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
         if args.peer_pairs:
@@ -134,7 +157,9 @@ def main() -> None:
             start = time.perf_counter()
             n = naive_import(f"sqlite:///{Path(tmp) / 'peer.db'}", peer_data)
             peer_rate = n / (time.perf_counter() - start)
-            print(f"naive peer (one ORM add per row, commit per comparison): {n:,} pairs = {peer_rate:,.0f} comparisons/s")
+            print(
+                f"naive peer (one ORM add per row, commit per comparison): {n:,} pairs = {peer_rate:,.0f} comparisons/s"
+            )
             print(f"  rewardkit importer is {rate / peer_rate:.1f}x the naive peer")
 
 

@@ -60,7 +60,13 @@ def hh_pairs(n_pairs: int) -> list[tuple[str, str, str]]:
         for line in f:
             row = json.loads(line)
             cut_c, cut_r = row["chosen"].rfind(marker), row["rejected"].rfind(marker)
-            out.append((row["chosen"][:cut_c], row["chosen"][cut_c + len(marker):].strip(), row["rejected"][cut_r + len(marker):].strip()))
+            out.append(
+                (
+                    row["chosen"][:cut_c],
+                    row["chosen"][cut_c + len(marker) :].strip(),
+                    row["rejected"][cut_r + len(marker) :].strip(),
+                )
+            )
             if len(out) >= n_pairs:
                 break
     return out
@@ -85,7 +91,11 @@ def ranking(ref: np.ndarray, other: np.ndarray) -> dict[str, float]:
 
     m = len(ref) // 2 * 2
     same = np.sign(ref[0:m:2] - ref[1:m:2]) == np.sign(other[0:m:2] - other[1:m:2])
-    return {"spearman": float(spearmanr(ref, other)[0]), "kendall": float(kendalltau(ref, other)[0]), "pair_order_agreement": float(same.mean())}
+    return {
+        "spearman": float(spearmanr(ref, other)[0]),
+        "kendall": float(kendalltau(ref, other)[0]),
+        "pair_order_agreement": float(same.mean()),
+    }
 
 
 def matmul_flops(dtype: torch.dtype, size: int = 2048, reps: int = 5, trials: int = 3) -> float:
@@ -106,7 +116,11 @@ def weight_count(module: torch.nn.Module) -> int:
     """Weights and biases of ``module``, counting int8 Linears too (their packed weights are not parameters)."""
     from rewardkit.model.int8 import Int8Linear
 
-    packed = sum(m.in_features * m.out_features + m.out_features * m.has_bias for m in module.modules() if isinstance(m, Int8Linear))
+    packed = sum(
+        m.in_features * m.out_features + m.out_features * m.has_bias
+        for m in module.modules()
+        if isinstance(m, Int8Linear)
+    )
     return sum(p.numel() for p in module.parameters()) + packed
 
 
@@ -138,15 +152,34 @@ def executed_flops(model: torch.nn.Module, lengths: list[int]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="texts to score (default 1000)")
-    ap.add_argument("--model", default="", help="a saved reward model (default: the default backbone, untrained head); "
-                    "a trained head spreads the scores, which is what --int8's ranking check is about")
+    ap.add_argument(
+        "--model",
+        default="",
+        help="a saved reward model (default: the default backbone, untrained head); "
+        "a trained head spreads the scores, which is what --int8's ranking check is about",
+    )
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
-    ap.add_argument("--token-budget", type=int, default=2048, help="the scorer's token budget (default: its default, 2048)")
+    ap.add_argument(
+        "--token-budget", type=int, default=2048, help="the scorer's token budget (default: its default, 2048)"
+    )
     ap.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"])
-    ap.add_argument("--data", default="mix", choices=["mix", "alpaca"], help="mix: HH-RLHF + AlpacaEval (default); alpaca: long texts only")
-    ap.add_argument("--int8", action="store_true", help="also run the opt-in int8 path and compare its ranking with fp32")
-    ap.add_argument("--budgets", default="", help="also time the scorer at these token budgets (comma-separated), model work only")
-    ap.add_argument("--compile", action="store_true", help="also time torch.compile of the same model (not a rewardkit option: see the docstring)")
+    ap.add_argument(
+        "--data",
+        default="mix",
+        choices=["mix", "alpaca"],
+        help="mix: HH-RLHF + AlpacaEval (default); alpaca: long texts only",
+    )
+    ap.add_argument(
+        "--int8", action="store_true", help="also run the opt-in int8 path and compare its ranking with fp32"
+    )
+    ap.add_argument(
+        "--budgets", default="", help="also time the scorer at these token budgets (comma-separated), model work only"
+    )
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time torch.compile of the same model (not a rewardkit option: see the docstring)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from transformers import pipeline
@@ -169,16 +202,27 @@ def main() -> None:
 
     member = scorer.members[0]
     peer_model = member.model.float()  # the peer runs the same weights in fp32, its default
-    pipe = pipeline("text-classification", model=peer_model, tokenizer=member.tokenizer, device="cpu",
-                    function_to_apply="none", truncation=True, max_length=scorer.max_length)
+    pipe = pipeline(
+        "text-classification",
+        model=peer_model,
+        tokenizer=member.tokenizer,
+        device="cpu",
+        function_to_apply="none",
+        truncation=True,
+        max_length=scorer.max_length,
+    )
     inputs = [{"text": p, "text_pair": r} for p, r in zip(prompts, responses)]
     list(pipe(inputs[:32], batch_size=32))  # warm-up
     start = time.perf_counter()
     # a head of several labels (the untrained default backbone has 2): the pipeline reports the top label
     # unless asked for all; rewardkit's score is their card-weighted mean (equal weights here)
     every_label = {"top_k": None} if peer_model.config.num_labels > 1 else {}
-    theirs = np.array([np.mean([d["score"] for d in o]) if isinstance(o, list) else o["score"]
-                       for o in pipe(inputs, batch_size=32, **every_label)])
+    theirs = np.array(
+        [
+            np.mean([d["score"] for d in o]) if isinstance(o, list) else o["score"]
+            for o in pipe(inputs, batch_size=32, **every_label)
+        ]
+    )
     peer_s = time.perf_counter() - start
 
     flops = model_flops(peer_model, lengths)
@@ -186,18 +230,29 @@ def main() -> None:
     bound = matmul_flops(scorer.dtype)
     achieved = flops / ours_s
     report = {
-        "model": args.model or "default backbone (untrained head)", "data": args.data, "texts": len(prompts), "mean_tokens": float(np.mean(lengths)), "truncated": int(sum(ours.truncated)),
-        "threads": args.threads, "dtype": str(scorer.dtype).replace("torch.", ""),
-        "rewardkit_seq_per_s": len(prompts) / ours_s, "pipeline_seq_per_s": len(prompts) / peer_s,
+        "model": args.model or "default backbone (untrained head)",
+        "data": args.data,
+        "texts": len(prompts),
+        "mean_tokens": float(np.mean(lengths)),
+        "truncated": int(sum(ours.truncated)),
+        "threads": args.threads,
+        "dtype": str(scorer.dtype).replace("torch.", ""),
+        "rewardkit_seq_per_s": len(prompts) / ours_s,
+        "pipeline_seq_per_s": len(prompts) / peer_s,
         "speedup_vs_pipeline": peer_s / ours_s,
         "pipeline_fraction_of_matmul_bound": flops / peer_s / bound,
         # the same work at 100% of the bound: no fp32 scorer can beat the pipeline by more than this
         "speedup_ceiling_at_bound": bound / (flops / peer_s),
-        "achieved_gflops": achieved / 1e9, "matmul_bound_gflops": bound / 1e9, "fraction_of_matmul_bound": achieved / bound,
-        "executed_flops_share_of_model": executed / flops, "executed_fraction_of_matmul_bound": executed / ours_s / bound,
+        "achieved_gflops": achieved / 1e9,
+        "matmul_bound_gflops": bound / 1e9,
+        "fraction_of_matmul_bound": achieved / bound,
+        "executed_flops_share_of_model": executed / flops,
+        "executed_fraction_of_matmul_bound": executed / ours_s / bound,
         # rows that fit agree up to float error; truncated rows differ by design (the pipeline cuts the
         # response too, rewardkit only the prompt's start)
-        "max_abs_diff_vs_pipeline_untruncated": float(np.abs(ours.raw - theirs)[~np.array(ours.truncated)].max(initial=0.0)),
+        "max_abs_diff_vs_pipeline_untruncated": float(
+            np.abs(ours.raw - theirs)[~np.array(ours.truncated)].max(initial=0.0)
+        ),
         "peak_rss_mb": rss_mb,
         "peak_rss_mb_incl_pipeline": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -214,32 +269,44 @@ def main() -> None:
 
         compiled = copy.copy(member)
         compiled.model = torch.compile(member.model, dynamic=True)  # the eager member above is untouched
-        c = BatchScorer([compiled], scorer.card, max_length=scorer.max_length, token_budget=scorer.token_budget, dtype=scorer.dtype)
+        c = BatchScorer(
+            [compiled], scorer.card, max_length=scorer.max_length, token_budget=scorer.token_budget, dtype=scorer.dtype
+        )
         start = time.perf_counter()
         c.score(prompts[:64], responses[:64])  # compiles
         compile_s = time.perf_counter() - start
         start = time.perf_counter()
         c_raw = c.score(prompts, responses).raw
         c_s = time.perf_counter() - start
-        report |= {"compile_s": compile_s, "compiled_seq_per_s": len(prompts) / c_s,
-                   "compiled_speedup_vs_eager": ours_s / c_s, "compiled_speedup_vs_pipeline": peer_s / c_s,
-                   "compiled_fraction_of_matmul_bound": flops / c_s / bound,
-                   "compiled_max_abs_diff_vs_eager": float(np.abs(c_raw - ours.raw).max()),
-                   "peak_rss_mb_after_compile": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        report |= {
+            "compile_s": compile_s,
+            "compiled_seq_per_s": len(prompts) / c_s,
+            "compiled_speedup_vs_eager": ours_s / c_s,
+            "compiled_speedup_vs_pipeline": peer_s / c_s,
+            "compiled_fraction_of_matmul_bound": flops / c_s / bound,
+            "compiled_max_abs_diff_vs_eager": float(np.abs(c_raw - ours.raw).max()),
+            "peak_rss_mb_after_compile": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
     if args.int8:
         from rewardkit.scoring.scorer import BatchScorer, quantize_int8
 
-        q = BatchScorer([copy.copy(member)], scorer.card, max_length=scorer.max_length, token_budget=scorer.token_budget)
+        q = BatchScorer(
+            [copy.copy(member)], scorer.card, max_length=scorer.max_length, token_budget=scorer.token_budget
+        )
         quantize_int8(q)  # quantizes a copy: the fp32 member above is untouched
         q.score(prompts[:64], responses[:64])  # warm-up
         start = time.perf_counter()
         q_raw = q.score(prompts, responses).raw
         q_s = time.perf_counter() - start
-        report |= {"int8_seq_per_s": len(prompts) / q_s, "int8_speedup_vs_fp32": ours_s / q_s, "int8_speedup_vs_pipeline": peer_s / q_s,
-                   # int8 FLOPs are counted as the same model FLOPs against the FP32 matmul bound (not an int8 bound)
-                   "int8_fp32_flops_fraction_of_fp32_bound": flops / q_s / bound,
-                   **{f"int8_vs_fp32_{k}": v for k, v in ranking(ours.raw, q_raw).items()},
-                   "peak_rss_mb_after_int8": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        report |= {
+            "int8_seq_per_s": len(prompts) / q_s,
+            "int8_speedup_vs_fp32": ours_s / q_s,
+            "int8_speedup_vs_pipeline": peer_s / q_s,
+            # int8 FLOPs are counted as the same model FLOPs against the FP32 matmul bound (not an int8 bound)
+            "int8_fp32_flops_fraction_of_fp32_bound": flops / q_s / bound,
+            **{f"int8_vs_fp32_{k}": v for k, v in ranking(ours.raw, q_raw).items()},
+            "peak_rss_mb_after_int8": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
     for key, value in report.items():
         print(f"{key:>32}: {value:.4g}" if isinstance(value, float) else f"{key:>32}: {value}")
 

@@ -34,7 +34,9 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def load(url: str, prompts: list[str], responses: list[str], clients: int) -> tuple[float, list[float], list[int]]:
+async def load(
+    url: str, prompts: list[str], responses: list[str], clients: int
+) -> tuple[float, list[float], list[int]]:
     latencies: list[float] = []
     codes: list[int] = []
     queue = list(range(len(prompts)))
@@ -64,7 +66,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=64)
-    ap.add_argument("--queue-size", type=int, default=256, help="must hold --clients requests, else the load phase sees 429s")
+    ap.add_argument(
+        "--queue-size", type=int, default=256, help="must hold --clients requests, else the load phase sees 429s"
+    )
     ap.add_argument("--model", default="default")
     args = ap.parse_args()
     from rewardkit.scoring.scorer import load_scorer
@@ -81,9 +85,25 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "rewardkit.cli.main", "serve", "--model", args.model, "--port", str(port),
-                             "--queue-size", str(args.queue_size), "--dtype", "fp32", "--log-level", "warning"],
-                            env={**os.environ, "RK_API_KEYS": "[]"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rewardkit.cli.main",
+            "serve",
+            "--model",
+            args.model,
+            "--port",
+            str(port),
+            "--queue-size",
+            str(args.queue_size),
+            "--dtype",
+            "fp32",
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "RK_API_KEYS": "[]"},
+    )
     try:
         while True:
             assert proc.poll() is None, "server exited"

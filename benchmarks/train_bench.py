@@ -81,7 +81,12 @@ def load_rows(dataset: str) -> list[dict[str, str]]:
         with gzip.open(SHARED / "alpacaeval" / "annotations.jsonl.gz", "rt", encoding="utf-8") as f:
             for line in f:
                 r = json.loads(line)
-                if r.get("preference") is None or r["preference"] == 1.5 or not r["output_1"].strip() or not r["output_2"].strip():
+                if (
+                    r.get("preference") is None
+                    or r["preference"] == 1.5
+                    or not r["output_1"].strip()
+                    or not r["output_2"].strip()
+                ):
                     continue
                 win, lose = (r["output_2"], r["output_1"]) if r["preference"] > 1.5 else (r["output_1"], r["output_2"])
                 rows.append({"prompt": r["instruction"], "chosen": win, "rejected": lose})
@@ -110,8 +115,14 @@ def accuracy_report(correct: list[bool], rows: list[dict[str, str]]) -> dict[str
     balanced = [c for c, r in zip(correct, rows) if len(r["chosen"]) < len(r["rejected"])]
     acc = sum(correct) / max(1, len(correct))
     bal = sum(balanced) / max(1, len(balanced))
-    return {"accuracy": acc, "hw": wilson_half_width(acc, len(correct)), "n": len(correct),
-            "balanced_accuracy": bal, "balanced_hw": wilson_half_width(bal, len(balanced)), "balanced_n": len(balanced)}
+    return {
+        "accuracy": acc,
+        "hw": wilson_half_width(acc, len(correct)),
+        "n": len(correct),
+        "balanced_accuracy": bal,
+        "balanced_hw": wilson_half_width(bal, len(balanced)),
+        "balanced_n": len(balanced),
+    }
 
 
 # --- children -----------------------------------------------------------------------------------------
@@ -129,23 +140,43 @@ def run_rewardkit(work: Path, args: argparse.Namespace, test: list[dict[str, str
     n_train = sum(1 for _ in open(work / "train.jsonl"))
     steps = math.ceil(n_train * 0.9 / args.batch_size)
     config = TrainConfig(
-        data=str(work / "train.jsonl"), out=str(work / "rewardkit"), max_length=args.max_length, batch_size=args.batch_size,
-        epochs=args.epochs, lr=args.lr, threads=args.threads, eval_every=max(10, steps // 4), progress=False,
-        freeze_layers=args.freeze_layers, length_balance=args.length_balance, ensemble=args.ensemble,
-        length_balance_by=args.length_balance_by, length_control=args.length_control, backbone=args.backbone,
+        data=str(work / "train.jsonl"),
+        out=str(work / "rewardkit"),
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        lr=args.lr,
+        threads=args.threads,
+        eval_every=max(10, steps // 4),
+        progress=False,
+        freeze_layers=args.freeze_layers,
+        length_balance=args.length_balance,
+        ensemble=args.ensemble,
+        length_balance_by=args.length_balance_by,
+        length_control=args.length_control,
+        backbone=args.backbone,
     )
     result = train(config)
     wall = time.perf_counter() - t0
     rm = load_reward_model(work / "rewardkit")
     prompts = [r["prompt"] for r in test]
-    diff = rm.score(prompts, [r["chosen"] for r in test], batch_size=32) - rm.score(prompts, [r["rejected"] for r in test], batch_size=32)
+    diff = rm.score(prompts, [r["chosen"] for r in test], batch_size=32) - rm.score(
+        prompts, [r["rejected"] for r in test], batch_size=32
+    )
     m = result.metrics
     if args.ensemble > 1:  # an ensemble's metrics hold one entry per member: member 0's speed and calibration
         m = next(iter(m["members"].values()))
-    return {"pairs_per_s": m["train_pairs_per_s"], "wall_pairs_per_s": m["train_pairs"] * args.epochs / wall,
-            "pairs_used": m["train_pairs"], "truncated": m["truncated_train"], "bf16": m["bf16"],
-            "ece_before": m["ece_before"], "ece_after": m["ece_after"], "peak_rss_mb": peak_rss_mb(),
-            **accuracy_report([bool(d > 0) for d in diff], test)}
+    return {
+        "pairs_per_s": m["train_pairs_per_s"],
+        "wall_pairs_per_s": m["train_pairs"] * args.epochs / wall,
+        "pairs_used": m["train_pairs"],
+        "truncated": m["truncated_train"],
+        "bf16": m["bf16"],
+        "ece_before": m["ece_before"],
+        "ece_after": m["ece_after"],
+        "peak_rss_mb": peak_rss_mb(),
+        **accuracy_report([bool(d > 0) for d in diff], test),
+    }
 
 
 def run_trl(work: Path, args: argparse.Namespace, test: list[dict[str, str]], tuned: bool) -> dict[str, Any]:
@@ -165,14 +196,24 @@ def run_trl(work: Path, args: argparse.Namespace, test: list[dict[str, str]], tu
         tokenizer.pad_token = eos
         model.config.pad_token_id = tokenizer.pad_token_id
     rows = [json.loads(line) for line in open(work / "train.jsonl")]
-    data = Dataset.from_list([{"prompt": r["prompt"], "chosen": " " + r["chosen"], "rejected": " " + r["rejected"]} for r in rows])
+    data = Dataset.from_list(
+        [{"prompt": r["prompt"], "chosen": " " + r["chosen"], "rejected": " " + r["rejected"]} for r in rows]
+    )
     extra = {"bf16": True, "gradient_checkpointing": False} if tuned else {}
     if args.trl_bf16 == "off":  # TRL 1.16 defaults to bf16=True; emulated on CPUs without native bf16 (~30x slower)
         extra["bf16"] = False
     config = RewardConfig(
-        output_dir=str(work / ("trl-tuned" if tuned else "trl-default")), per_device_train_batch_size=args.batch_size,
-        num_train_epochs=args.epochs, max_length=args.max_length, eos_token=eos, use_cpu=True, report_to=[],
-        save_strategy="no", logging_steps=50, disable_tqdm=True, **extra,
+        output_dir=str(work / ("trl-tuned" if tuned else "trl-default")),
+        per_device_train_batch_size=args.batch_size,
+        num_train_epochs=args.epochs,
+        max_length=args.max_length,
+        eos_token=eos,
+        use_cpu=True,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=50,
+        disable_tqdm=True,
+        **extra,
     )
     trainer = RewardTrainer(model=model, args=config, train_dataset=data, processing_class=tokenizer)
     kept = len(trainer.train_dataset)
@@ -186,16 +227,27 @@ def run_trl(work: Path, args: argparse.Namespace, test: list[dict[str, str]], tu
         out = [0.0] * len(texts)
         with torch.no_grad():
             for s in range(0, len(order), 32):
-                rows = order[s:s + 32]
-                batch = tokenizer([texts[i] for i in rows], truncation=True, max_length=args.max_length, padding=True, return_tensors="pt")
+                rows = order[s : s + 32]
+                batch = tokenizer(
+                    [texts[i] for i in rows],
+                    truncation=True,
+                    max_length=args.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
                 for i, value in zip(rows, model(**batch).logits[:, 0].tolist()):
                     out[i] = value
         return out
 
     c = score([r["prompt"] + " " + r["chosen"] + eos for r in test])
     rj = score([r["prompt"] + " " + r["rejected"] + eos for r in test])
-    return {"pairs_per_s": output.metrics["train_samples_per_second"], "pairs_used": kept, "dropped": len(rows) - kept,
-            "peak_rss_mb": peak_rss_mb(), **accuracy_report([a > b for a, b in zip(c, rj)], test)}
+    return {
+        "pairs_per_s": output.metrics["train_samples_per_second"],
+        "pairs_used": kept,
+        "dropped": len(rows) - kept,
+        "peak_rss_mb": peak_rss_mb(),
+        **accuracy_report([a > b for a, b in zip(c, rj)], test),
+    }
 
 
 def child(args: argparse.Namespace) -> None:
@@ -217,31 +269,62 @@ def child(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="rewardkit vs TRL RewardTrainer: speed, memory, held-out accuracy.")
     parser.add_argument("--dataset", choices=("hh", "alpaca"), default="hh")
-    parser.add_argument("--train-pairs", type=int, default=4000, help="cap on training pairs (AlpacaEval: the issue uses 4,000)")
+    parser.add_argument(
+        "--train-pairs", type=int, default=4000, help="cap on training pairs (AlpacaEval: the issue uses 4,000)"
+    )
     parser.add_argument("--limit", type=int, default=0, help="use only this many training pairs (a quick slice)")
     parser.add_argument("--test-pairs", type=int, default=2000, help="cap on held-out pairs scored")
     parser.add_argument("--held-out", type=float, default=0.2, help="fraction of prompts held out (by hash)")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
-    parser.add_argument("--backbone", default="default",
-                        help="both systems' backbone: a Hugging Face id or folder (default: the bundled all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--backbone",
+        default="default",
+        help="both systems' backbone: a Hugging Face id or folder (default: the bundled all-MiniLM-L6-v2)",
+    )
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--lr", type=float, default=1e-4, help="rewardkit's learning rate (its default)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--freeze-layers", type=int, default=-1, help="rewardkit: freeze the embeddings and the lowest N blocks (-1: its default, a third)")
-    parser.add_argument("--length-balance", type=float, default=0.0,
-                        help="rewardkit: oversample chosen-is-shorter pairs to this share of the unequal-length pairs (0: off, its default)")
-    parser.add_argument("--length-balance-by", choices=("repeat", "weight"), default="repeat",
-                        help="rewardkit: repeat those pairs (longer epochs) or weight their loss (same compute)")
-    parser.add_argument("--length-control", action="store_true",
-                        help="rewardkit: length-controlled Bradley-Terry (a fixed length term in training, left out at scoring)")
-    parser.add_argument("--select-shorter-wins", type=float, default=0.0,
-                        help="pick the training pairs so this share of them are chosen-is-shorter "
-                             "(distinct pairs from the whole training pool, as many as it holds; 0: a plain random sample)")
-    parser.add_argument("--trl-bf16", choices=("default", "off"), default="default",
-                        help="off: TRL runs in fp32 (for CPUs without native bf16, where TRL's bf16=True default crawls)")
-    parser.add_argument("--ensemble", type=int, default=1, help="rewardkit: train an ensemble of N seeds (scored by its mean)")
+    parser.add_argument(
+        "--freeze-layers",
+        type=int,
+        default=-1,
+        help="rewardkit: freeze the embeddings and the lowest N blocks (-1: its default, a third)",
+    )
+    parser.add_argument(
+        "--length-balance",
+        type=float,
+        default=0.0,
+        help="rewardkit: oversample chosen-is-shorter pairs to this share of the unequal-length pairs (0: off, its default)",
+    )
+    parser.add_argument(
+        "--length-balance-by",
+        choices=("repeat", "weight"),
+        default="repeat",
+        help="rewardkit: repeat those pairs (longer epochs) or weight their loss (same compute)",
+    )
+    parser.add_argument(
+        "--length-control",
+        action="store_true",
+        help="rewardkit: length-controlled Bradley-Terry (a fixed length term in training, left out at scoring)",
+    )
+    parser.add_argument(
+        "--select-shorter-wins",
+        type=float,
+        default=0.0,
+        help="pick the training pairs so this share of them are chosen-is-shorter "
+        "(distinct pairs from the whole training pool, as many as it holds; 0: a plain random sample)",
+    )
+    parser.add_argument(
+        "--trl-bf16",
+        choices=("default", "off"),
+        default="default",
+        help="off: TRL runs in fp32 (for CPUs without native bf16, where TRL's bf16=True default crawls)",
+    )
+    parser.add_argument(
+        "--ensemble", type=int, default=1, help="rewardkit: train an ensemble of N seeds (scored by its mean)"
+    )
     parser.add_argument("--keep", type=Path, default=None, help="copy rewardkit's model and the train/test files here")
     parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -259,7 +342,11 @@ def main() -> None:
     rng.shuffle(train_rows)
     rng.shuffle(test_rows)
     n_train = args.limit or args.train_pairs
-    train_rows = select_shorter_wins(train_rows, n_train, args.select_shorter_wins) if args.select_shorter_wins else train_rows[:n_train]
+    train_rows = (
+        select_shorter_wins(train_rows, n_train, args.select_shorter_wins)
+        if args.select_shorter_wins
+        else train_rows[:n_train]
+    )
     test_rows = test_rows[: args.test_pairs]
     print(f"{args.dataset}: {len(train_rows)} train pairs, {len(test_rows)} held-out pairs (prompts never trained on)")
 
@@ -270,11 +357,37 @@ def main() -> None:
         (work / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test_rows))
         for system in args.systems.split(","):
             t0 = time.perf_counter()
-            cmd = [sys.executable, __file__, "--child", system, "--workdir", str(work), "--max-length", str(args.max_length),
-                   "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--lr", str(args.lr), "--threads", str(args.threads),
-                   "--freeze-layers", str(args.freeze_layers), "--length-balance", str(args.length_balance),
-                   "--length-balance-by", args.length_balance_by, "--ensemble", str(args.ensemble), "--trl-bf16", args.trl_bf16,
-                   "--backbone", args.backbone, *(["--length-control"] if args.length_control else [])]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                system,
+                "--workdir",
+                str(work),
+                "--max-length",
+                str(args.max_length),
+                "--batch-size",
+                str(args.batch_size),
+                "--epochs",
+                str(args.epochs),
+                "--lr",
+                str(args.lr),
+                "--threads",
+                str(args.threads),
+                "--freeze-layers",
+                str(args.freeze_layers),
+                "--length-balance",
+                str(args.length_balance),
+                "--length-balance-by",
+                args.length_balance_by,
+                "--ensemble",
+                str(args.ensemble),
+                "--trl-bf16",
+                args.trl_bf16,
+                "--backbone",
+                args.backbone,
+                *(["--length-control"] if args.length_control else []),
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode != 0 or not lines:
@@ -295,7 +408,9 @@ def main() -> None:
     longer = accuracy_report([len(r["chosen"]) > len(r["rejected"]) for r in test_rows], test_rows)
     shorter = accuracy_report([len(r["chosen"]) < len(r["rejected"]) for r in test_rows], test_rows)
     print()
-    print(f"{'system':<12} {'pairs/s':>8} {'pairs used':>11} {'peak RSS MB':>12} {'held-out acc':>16} {'length-balanced acc':>22}")
+    print(
+        f"{'system':<12} {'pairs/s':>8} {'pairs used':>11} {'peak RSS MB':>12} {'held-out acc':>16} {'length-balanced acc':>22}"
+    )
     for name, r in [*results.items(), ("longer wins", longer), ("shorter wins", shorter)]:
         speed = f"{r['pairs_per_s']:.2f}" if "pairs_per_s" in r else "-"
         used = str(r.get("pairs_used", "-"))
@@ -305,13 +420,17 @@ def main() -> None:
         print(f"{name:<12} {speed:>8} {used:>11} {rss:>12} {acc:>16} {bal:>22}")
     rk = results.get("rewardkit")
     if rk:
-        print(f"\nrewardkit: truncated {rk['truncated']} pairs (none dropped); bf16 {rk['bf16']}; "
-              f"wall pairs/s incl. validation {rk['wall_pairs_per_s']:.2f}; ECE {rk['ece_before']:.3f} -> {rk['ece_after']:.3f}")
+        print(
+            f"\nrewardkit: truncated {rk['truncated']} pairs (none dropped); bf16 {rk['bf16']}; "
+            f"wall pairs/s incl. validation {rk['wall_pairs_per_s']:.2f}; ECE {rk['ece_before']:.3f} -> {rk['ece_after']:.3f}"
+        )
         for name in ("trl-default", "trl-tuned"):
             if name in results:
                 t = results[name]
-                print(f"speed ratio rewardkit / {name}: {rk['pairs_per_s'] / t['pairs_per_s']:.2f}x "
-                      f"({name} dropped {t['dropped']} pairs longer than {args.max_length} tokens)")
+                print(
+                    f"speed ratio rewardkit / {name}: {rk['pairs_per_s'] / t['pairs_per_s']:.2f}x "
+                    f"({name} dropped {t['dropped']} pairs longer than {args.max_length} tokens)"
+                )
     print(json.dumps({"dataset": args.dataset, "results": results, "longer_wins": longer, "shorter_wins": shorter}))
 
 

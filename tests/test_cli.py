@@ -35,7 +35,13 @@ def test_every_command_answers_help(path: tuple[str, ...]) -> None:
 
 def test_a_user_mistake_is_one_line_and_exit_2(tmp_path) -> None:
     env = {"RK_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "rewardkit.cli.main", "db", "status"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rewardkit.cli.main", "db", "status"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     assert "rewardkit: error: cannot open the database" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -51,8 +51,13 @@ def test_output_paths_fail_before_the_work(home: Path) -> None:
     afile = home / "afile"
     afile.write_text("x")
     # eval: the report folder is checked before the model or the data are read (neither exists here)
-    assert _error("eval", "-m", "no-model", "-d", "no-data.jsonl", "-o", str(afile)) == f"--out {afile}: is a file, not a folder"
-    assert "--max-pairs: expected at least 1, got 0" in _error("eval", "-m", "m", "-d", "d.jsonl", "-o", str(home / "r"), "--max-pairs", "0")
+    assert (
+        _error("eval", "-m", "no-model", "-d", "no-data.jsonl", "-o", str(afile))
+        == f"--out {afile}: is a file, not a folder"
+    )
+    assert "--max-pairs: expected at least 1, got 0" in _error(
+        "eval", "-m", "m", "-d", "d.jsonl", "-o", str(home / "r"), "--max-pairs", "0"
+    )
     assert "is a folder" in _error("data", "sample", "--out", str(home))
     assert "is a file, not a folder" in _error("data", "sample", "--out", str(afile / "x.jsonl"))
     assert "is a file, not a folder" in _error("dataset", "export", "any-snapshot", "--out", str(afile))
@@ -66,7 +71,10 @@ def test_an_unknown_parent_snapshot_is_an_error(home: Path) -> None:
     ("args", "message"),
     [
         (["--port", "99999"], "--port (or RK_PORT): Input should be less than or equal to 65535"),
-        (["--log-level", "loud"], "--log-level: expected one of critical, error, warning, info, debug, trace, got 'loud'"),
+        (
+            ["--log-level", "loud"],
+            "--log-level: expected one of critical, error, warning, info, debug, trace, got 'loud'",
+        ),
         (["--dtype", "fp16"], "--dtype (or RK_DTYPE) must be one of"),
         (["--queue-size", "0"], "--queue-size (or RK_QUEUE_SIZE): Input should be greater than or equal to 1"),
     ],
@@ -89,9 +97,24 @@ def test_results_are_one_line_in_a_pipe(home: Path) -> None:
     """rich wraps at 80 columns when stdout is not a terminal; a result line must survive grep."""
     out = home / "sample.jsonl"
     code = "from rewardkit.cli.main import run; run()"
-    subprocess.run([sys.executable, "-c", code, "data", "sample", "--out", str(out), "--n", "20"], check=True, capture_output=True)
-    proc = subprocess.run([sys.executable, "-c", code, "import", "trl", str(out), "--source", "a-source-name-long-enough-to-pass-eighty-columns"],
-                          capture_output=True, text=True, env={**__import__("os").environ})
+    subprocess.run(
+        [sys.executable, "-c", code, "data", "sample", "--out", str(out), "--n", "20"], check=True, capture_output=True
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "import",
+            "trl",
+            str(out),
+            "--source",
+            "a-source-name-long-enough-to-pass-eighty-columns",
+        ],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ},
+    )
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     assert any(len(line) > 80 for line in lines), lines
@@ -108,8 +131,11 @@ def test_serve_refuses_a_model_that_is_not_there_before_starting(tmp_path: Path)
 def test_an_error_naming_a_path_with_brackets_prints_the_path_as_it_is(tmp_path: Path) -> None:
     """rich reads "[abc]" as a style tag: an error about data[abc].jsonl must not lose the "[abc]"."""
     missing = tmp_path / "data[abc].jsonl"
-    proc = subprocess.run([sys.executable, "-c", "from rewardkit.cli.main import run; run()", "score", str(missing)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from rewardkit.cli.main import run; run()", "score", str(missing)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and f"{missing}: no such file" in proc.stderr
 
 

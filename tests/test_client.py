@@ -121,7 +121,9 @@ def test_retry_policy() -> None:
 
     from rewardkit.client import _retry_delay
 
-    loading = httpx.Response(503, headers={"Retry-After": "2"}, json={"error": "model not loaded yet", "error_type": "not_ready"})
+    loading = httpx.Response(
+        503, headers={"Retry-After": "2"}, json={"error": "model not loaded yet", "error_type": "not_ready"}
+    )
     failed = httpx.Response(503, json={"error": "the model failed to load", "error_type": "not_ready"})
     full = httpx.Response(429, headers={"Retry-After": "1"})
     # loading: retried after Retry-After for as long as ready_timeout allows, whatever the retry count

@@ -46,8 +46,13 @@ def test_trl_grpo_reward_func_local_and_remote(model: Path, url: str) -> None:
     expected = load_scorer(str(model), dtype="fp32").score(prompts, completions).raw
     for func in (RewardkitReward(model=str(model)), RewardkitReward(url=url)):
         assert get_callable_name(func) == "rewardkit" and not is_async_callable(func)
-        out = func(prompts=prompts, completions=completions, completion_ids=completion_ids,
-                   answer=["4", "4", "blue"], trainer_state=None)
+        out = func(
+            prompts=prompts,
+            completions=completions,
+            completion_ids=completion_ids,
+            answer=["4", "4", "blue"],
+            trainer_state=None,
+        )
         assert len(out) == 3 and all(isinstance(x, float) for x in out)
         assert all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip(out, expected))
         # picklable after use (a loaded model / an open HTTP client are left behind), and the copy works
@@ -56,7 +61,8 @@ def test_trl_grpo_reward_func_local_and_remote(model: Path, url: str) -> None:
     # conversational format: prompt messages, completion = [assistant message]
     conv = RewardkitReward(model=str(model))(
         prompts=[[{"role": "user", "content": "Name a colour."}]],
-        completions=[[{"role": "assistant", "content": "Blue."}]], completion_ids=[[6]],
+        completions=[[{"role": "assistant", "content": "Blue."}]],
+        completion_ids=[[6]],
     )
     flat = load_scorer(str(model), dtype="fp32").score([[{"role": "user", "content": "Name a colour."}]], ["Blue."]).raw
     assert math.isclose(conv[0], flat[0], abs_tol=1e-5)
@@ -70,14 +76,18 @@ def test_verl_compute_score(model: Path, url: str, monkeypatch: pytest.MonkeyPat
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         verl.reset()
-        got = verl.compute_score(data_source="gsm8k", solution_str="4", ground_truth="4",
-                                 extra_info={"prompt": "What is 2+2?", "index": 0})
+        got = verl.compute_score(
+            data_source="gsm8k", solution_str="4", ground_truth="4", extra_info={"prompt": "What is 2+2?", "index": 0}
+        )
         assert isinstance(got, float) and math.isclose(got, expected, abs_tol=1e-4)
         # BatchRewardManager: keyword arguments holding numpy object arrays of one batch
         infos = np.array([{"prompt": "What is 2+2?"}, {"question": "What is 2+2?"}, None], dtype=object)
-        batch = verl.compute_score_batch(data_sources=np.array(["gsm8k"] * 3, dtype=object),
-                                         solution_strs=np.array(["4", "4", "4"], dtype=object),
-                                         ground_truths=np.array(["4"] * 3, dtype=object), extra_infos=infos)
+        batch = verl.compute_score_batch(
+            data_sources=np.array(["gsm8k"] * 3, dtype=object),
+            solution_strs=np.array(["4", "4", "4"], dtype=object),
+            ground_truths=np.array(["4"] * 3, dtype=object),
+            extra_infos=infos,
+        )
         alone = verl.compute_score("gsm8k", "4", "4", None)
         assert all(isinstance(x, float) for x in batch)
         np.testing.assert_allclose(batch, [expected, expected, alone], atol=1e-4)
@@ -106,18 +116,30 @@ def test_verl_calls_with_its_extra_keyword_arguments(model: Path, monkeypatch: p
     reward_kwargs = {"overlong_penalty": None, "max_resp_len": 512}
     single = partial(_call_with_kwargs, verl.compute_score, reward_kwargs)
     # the reward loop's RewardLoopManagerBase.run_single adds the router address and the RM's tokenizer
-    got = single(data_source="gsm8k", solution_str="4", ground_truth="4", extra_info={"prompt": "What is 2+2?"},
-                 reward_router_address=None, reward_model_tokenizer=None)
+    got = single(
+        data_source="gsm8k",
+        solution_str="4",
+        ground_truth="4",
+        extra_info={"prompt": "What is 2+2?"},
+        reward_router_address=None,
+        reward_model_tokenizer=None,
+    )
     assert math.isclose(got, expected[0], abs_tol=1e-4)
     # BatchRewardManager.verify: keyword arguments, plus its self.reward_kwargs
     batch = partial(_call_with_kwargs, verl.compute_score_batch, reward_kwargs)
     infos = np.array([{"prompt": "What is 2+2?", "rollout_reward_scores": {}}] * 2, dtype=object)
-    out = batch(data_sources=np.array(["gsm8k"] * 2, dtype=object), solution_strs=["4", "5"],
-                ground_truths=["4", "4"], extra_infos=infos, reward_router_address="127.0.0.1:9000")
+    out = batch(
+        data_sources=np.array(["gsm8k"] * 2, dtype=object),
+        solution_strs=["4", "5"],
+        ground_truths=["4", "4"],
+        extra_infos=infos,
+        reward_router_address="127.0.0.1:9000",
+    )
     np.testing.assert_allclose(out, expected, atol=1e-4)
     # verl's offline scoring script passes data_sources=None
-    assert verl.compute_score_batch(data_sources=None, solution_strs=["4"], ground_truths=None,
-                                    extra_infos=[{"prompt": "What is 2+2?"}]) == pytest.approx([expected[0]], abs=1e-4)
+    assert verl.compute_score_batch(
+        data_sources=None, solution_strs=["4"], ground_truths=None, extra_infos=[{"prompt": "What is 2+2?"}]
+    ) == pytest.approx([expected[0]], abs=1e-4)
     verl.reset()
 
 
@@ -148,7 +170,9 @@ def test_remote_reward_func_splits_a_long_completion_batch_to_the_body_limit(mod
 def test_remote_reward_func_splits_a_batch_to_the_services_limit(model: Path) -> None:
     prompts, completions = ["What is 2+2?"] * 5, ["4", "5", "four", "It is 4.", "no idea"]
     expected = load_scorer(str(model), dtype="fp32").score(prompts, completions).raw
-    with running_server(ServeSettings(model_path=str(model), dtype="fp32", api_keys=[], max_inputs_per_request=2)) as base:
+    with running_server(
+        ServeSettings(model_path=str(model), dtype="fp32", api_keys=[], max_inputs_per_request=2)
+    ) as base:
         out = RewardkitReward(url=base)(prompts=prompts, completions=completions)  # 3 requests of <= 2 (from /info)
     np.testing.assert_allclose(out, expected, atol=1e-4)
 
@@ -168,7 +192,9 @@ class _Recording(RewardkitReward):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("conversational", [False, True])
-def test_a_real_grpo_run_trains_on_the_served_rewards(model: Path, url: str, tmp_path: Path, conversational: bool) -> None:
+def test_a_real_grpo_run_trains_on_the_served_rewards(
+    model: Path, url: str, tmp_path: Path, conversational: bool
+) -> None:
     """TRL's own GRPOTrainer (not a stand-in for its call): a tiny GPT-2 policy, two steps, rewards from the
     real service. Each reward it got is the model's score of what the policy generated, TRL logs those
     rewards under the adapter's name, and the policy's weights move."""
@@ -184,18 +210,44 @@ def test_a_real_grpo_run_trains_on_the_served_rewards(model: Path, url: str, tmp
     tokenizer = bpe_tokenizer()
     tokenizer.chat_template = CHAT_TEMPLATE
     torch.manual_seed(0)
-    policy = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=128,
-                                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                                        pad_token_id=tokenizer.pad_token_id))
+    policy = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(tokenizer),
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            n_positions=128,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
     before = [p.detach().clone() for p in policy.parameters()]
     questions = ["What is two plus two?", "Tell me about cats.", "Why tea?", "Hello there"]
     prompts = [[{"role": "user", "content": q}] for q in questions] if conversational else questions
     reward = _Recording(url=url)
-    args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4, max_completion_length=8,
-                      max_steps=2, learning_rate=1e-3, use_cpu=True, bf16=False, report_to=[], logging_steps=1,
-                      save_strategy="no", seed=0, disable_tqdm=True)
-    trainer = GRPOTrainer(model=policy, reward_funcs=[reward], args=args, processing_class=tokenizer,
-                          train_dataset=Dataset.from_dict({"prompt": prompts}))
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        max_steps=2,
+        learning_rate=1e-3,
+        use_cpu=True,
+        bf16=False,
+        report_to=[],
+        logging_steps=1,
+        save_strategy="no",
+        seed=0,
+        disable_tqdm=True,
+    )
+    trainer = GRPOTrainer(
+        model=policy,
+        reward_funcs=[reward],
+        args=args,
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_dict({"prompt": prompts}),
+    )
     trainer.train()
 
     assert len(reward.calls) == 2  # one generation batch a step

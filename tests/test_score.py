@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent / "serve"))
 from rk_helpers import build_tiny_model  # noqa: E402
 
 from rewardkit.model.calibration import p_better  # noqa: E402
-from rewardkit.scoring.scorer import DEFAULT_TOKEN_BUDGET, BatchScorer, load_scorer, pack_batches  # noqa: E402
 from rewardkit.scoring.files import InputError, read_rows, score_rows, write_rows  # noqa: E402
+from rewardkit.scoring.scorer import DEFAULT_TOKEN_BUDGET, BatchScorer, load_scorer, pack_batches  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,9 @@ def test_batch_invariance_within_1e3(scorer: BatchScorer) -> None:
     alone = scorer.score([target[0]], [target[1]]).raw[0]
     rng = np.random.default_rng(0)
     for trial in range(3):
-        others = [("q " * int(rng.integers(1, 60)), "a " * int(rng.integers(1, 60))) for _ in range(int(rng.integers(3, 20)))]
+        others = [
+            ("q " * int(rng.integers(1, 60)), "a " * int(rng.integers(1, 60))) for _ in range(int(rng.integers(3, 20)))
+        ]
         rows = others[:]
         pos = int(rng.integers(0, len(rows) + 1))
         rows.insert(pos, target)
@@ -87,10 +89,15 @@ def test_read_position_norms_reads_where_the_head_reads() -> None:
     assert read_position_norms(hidden, ids, pad_id=0, reads_last=True).tolist() == [5.0, 2.0]
     # pad == eos (id 2): row 0 is [7, eos] padded with eos; transformers reads the rightmost token that is not
     # the pad id, position 0, so the norm must come from there too
-    assert read_position_norms(hidden, torch.tensor([[7, 2, 2], [5, 6, 9]]), pad_id=2, reads_last=True).tolist() == [10.0, 2.0]
+    assert read_position_norms(hidden, torch.tensor([[7, 2, 2], [5, 6, 9]]), pad_id=2, reads_last=True).tolist() == [
+        10.0,
+        2.0,
+    ]
     # an encoder head that reads position 0 itself (RoBERTa-style [B, T, H] input)
     assert read_position_norms(hidden, ids, pad_id=0, reads_last=False).tolist() == [10.0, 0.0]
-    assert read_position_norms(torch.tensor([[3.0, 4.0]]), ids[:1], 0, reads_last=False).tolist() == [5.0]  # pooled [B, H]
+    assert read_position_norms(torch.tensor([[3.0, 4.0]]), ids[:1], 0, reads_last=False).tolist() == [
+        5.0
+    ]  # pooled [B, H]
 
 
 def test_no_embedding_norm_when_the_head_is_not_found(scorer: BatchScorer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,7 +159,9 @@ def test_score_rows_pairs_messages_and_errors(scorer: BatchScorer) -> None:
     assert math.isclose(row["p_a_better"], 1 / (1 + math.exp(-(row["score_a"] - row["score_b"]) / 2.0)), rel_tol=1e-9)
     chosen = score_rows(scorer, [{"prompt": "p", "chosen": "good answer", "rejected": "bad"}])[0]
     assert math.isclose(chosen["score_a"], row["score_a"], abs_tol=1e-6)
-    chat = score_rows(scorer, [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}])
+    chat = score_rows(
+        scorer, [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}]
+    )
     plain = score_rows(scorer, [{"prompt": [{"role": "user", "content": "hi"}], "response": "yo"}])
     assert math.isclose(chat[0]["score"], plain[0]["score"], abs_tol=1e-6)
     with pytest.raises(InputError, match="row 1: expected fields"):
@@ -164,7 +173,9 @@ def test_score_rows_pairs_messages_and_errors(scorer: BatchScorer) -> None:
     with pytest.raises(InputError, match="row 1: 'messages' is text but not JSON"):  # a CSV cell
         score_rows(scorer, [{"messages": "[{'role': 'user'}"}])
     # pairs also carry normalized scores; the pair columns are the ones a row has both of
-    assert row["score_a_normalized"] == pytest.approx((row["score_a"] - scorer.card.reward_mean) / scorer.card.reward_std)
+    assert row["score_a_normalized"] == pytest.approx(
+        (row["score_a"] - scorer.card.reward_mean) / scorer.card.reward_std
+    )
     mixed = score_rows(scorer, [{"prompt": "p", "response_a": "stray", "chosen": "good answer", "rejected": "bad"}])[0]
     assert mixed["score_a"] == pytest.approx(chosen["score_a"], abs=1e-6)
     # a chat prompt written to CSV as JSON reads back as messages
@@ -196,7 +207,9 @@ def test_score_cli(tmp_path: Path, scorer: BatchScorer) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(json.dumps({"prompt": "p", "response": f"r{i}"}) for i in range(4)) + "\n")
     out = tmp_path / "out.jsonl"
-    res = CliRunner().invoke(app, ["score", str(src), "--model", str(model), "--out", str(out), "--dtype", "fp32", "--json"])
+    res = CliRunner().invoke(
+        app, ["score", str(src), "--model", str(model), "--out", str(out), "--dtype", "fp32", "--json"]
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert summary["rows"] == 4 and summary["dtype"] == "float32" and summary["truncated_rows"] == 0
@@ -211,7 +224,12 @@ def test_score_cli(tmp_path: Path, scorer: BatchScorer) -> None:
     res = CliRunner().invoke(app, ["score", str(src), "--model", str(model), "--device", "gpu"])
     assert res.exit_code != 0 and "--device" in str(res.exception)
     gz = tmp_path / "out.jsonl.gz"
-    assert CliRunner().invoke(app, ["score", str(src), "--model", str(model), "--out", str(gz), "--dtype", "fp32"]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(app, ["score", str(src), "--model", str(model), "--out", str(gz), "--dtype", "fp32"])
+        .exit_code
+        == 0
+    )
     assert len(read_rows(gz)) == 4
 
 
@@ -219,7 +237,9 @@ def build_ensemble(folder: Path, top: dict[str, Any], stats: list[tuple[float, f
     """Three tiny members (seeds 10-12) with reference (mean, std) ``stats[i]``, under an ensemble card ``top``."""
     for i, (mean, std) in enumerate(stats):
         build_tiny_model(folder / f"member_{i}", seed=10 + i, mean=mean, std=std)
-    (folder / "rewardkit.json").write_text(json.dumps({"max_length": 128, **top, "members": [f"member_{i}" for i in range(len(stats))]}))
+    (folder / "rewardkit.json").write_text(
+        json.dumps({"max_length": 128, **top, "members": [f"member_{i}" for i in range(len(stats))]})
+    )
     return folder
 
 
@@ -230,7 +250,12 @@ def test_ensemble_members_are_standardized_before_mean_and_std(tmp_path: Path) -
     assert len(ens.members) == 3 and ens.card.member_stats == tuple(stats)
     prompts, responses = ["q1", "q2 " * 5], ["a", "b " * 7]
     res = ens.score(prompts, responses)
-    raw = np.stack([load_scorer(str(tmp_path / "ens" / f"member_{i}"), dtype="fp32").score(prompts, responses).raw for i in range(3)])
+    raw = np.stack(
+        [
+            load_scorer(str(tmp_path / "ens" / f"member_{i}"), dtype="fp32").score(prompts, responses).raw
+            for i in range(3)
+        ]
+    )
     z = (raw - np.array([[m] for m, _ in stats])) / np.array([[s] for _, s in stats])  # each on its own scale
     np.testing.assert_allclose(res.raw, z.mean(axis=0), atol=1e-5)
     np.testing.assert_allclose(res.std, z.std(axis=0), atol=1e-5)
@@ -255,7 +280,9 @@ def test_members_identical_but_for_a_head_bias_have_zero_std(tmp_path: Path) -> 
         rm.model.classifier.bias += 3.0
     rm.card = RewardCard(max_length=128, temperature=2.0, reward_mean=3.5, reward_std=2.0)  # its stats move with it
     rm.save(folder / "member_1")
-    (folder / "rewardkit.json").write_text(json.dumps({"max_length": 128, "members": ["member_0", "member_1"], "member_scale": "standardized"}))
+    (folder / "rewardkit.json").write_text(
+        json.dumps({"max_length": 128, "members": ["member_0", "member_1"], "member_scale": "standardized"})
+    )
     res = load_scorer(str(folder), dtype="fp32").score(["q1", "q2"], ["a", "b " * 7])
     assert np.abs(res.std).max() < 1e-5 and np.abs(res.normalized_std).max() < 1e-5  # on raw rewards: 1.5 each
 
@@ -287,7 +314,11 @@ def test_int8_is_opt_in_and_quantizes_a_copy(tmp_path: Path) -> None:
     q = load_scorer(str(folder), dtype="int8")
     assert q.dtype == torch.qint8
     model = q.members[0].model
-    body_linears = [n for n, m in model.base_model.named_modules() if isinstance(m, (torch.nn.Linear, Int8Linear)) and not n.startswith("pooler")]
+    body_linears = [
+        n
+        for n, m in model.base_model.named_modules()
+        if isinstance(m, (torch.nn.Linear, Int8Linear)) and not n.startswith("pooler")
+    ]
     assert body_linears and all(isinstance(model.base_model.get_submodule(n), Int8Linear) for n in body_linears)
     assert type(model.classifier) is torch.nn.Linear and type(model.base_model.pooler.dense) is torch.nn.Linear
     prompts, responses = ["Say hi."] * 4, ["hi", "hello there", "no", "greetings to you"]
@@ -402,7 +433,9 @@ def test_decoder_scores_and_norms_are_read_at_the_last_real_token() -> None:
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
     ensure_pad_token(tokenizer)
     torch.manual_seed(0)
-    model = GPT2ForSequenceClassification(GPT2Config(vocab_size=len(words), n_embd=16, n_layer=2, n_head=2, n_positions=64, num_labels=1)).eval()
+    model = GPT2ForSequenceClassification(
+        GPT2Config(vocab_size=len(words), n_embd=16, n_layer=2, n_head=2, n_positions=64, num_labels=1)
+    ).eval()
     align_pad_token(model, tokenizer)
     scorer = BatchScorer([RewardModel(model, tokenizer, RewardCard(max_length=32))], max_length=32)
     prompts = ["what is two plus two", "hello", "the answer is"]

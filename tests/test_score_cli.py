@@ -49,23 +49,46 @@ def no_model(tmp_path: Path) -> list[str]:
 GOOD = '{"prompt": "p", "response": "r"}\n'
 
 MALFORMED = {  # file name: (bytes, what the message must say after the file name)
-    "text.jsonl": (b'"my response"\n', ", line 1: expected a JSON object, got str; a row is an object of fields such as prompt, response"),
+    "text.jsonl": (
+        b'"my response"\n',
+        ", line 1: expected a JSON object, got str; a row is an object of fields such as prompt, response",
+    ),
     "number.jsonl": (GOOD.encode() + b"3\n", ", line 2: expected a JSON object, got int"),
     "list.jsonl": (b'[{"prompt": "p", "response": "r"}]\n', ", line 1: expected a JSON object, got list"),
-    "ints_as_prompt.jsonl": (b'{"prompt": [1, 2], "response": "b"}\n', ", line 1: field 'prompt[0]': expected a message object"),
-    "no_content.jsonl": (b'{"prompt": [{"role": "user"}], "response": "b"}\n', ", line 1: field 'prompt[0].content': expected text"),
-    "bad_role.jsonl": (b'{"messages": [{"role": "human", "content": "x"}, {"role": "assistant", "content": "y"}]}\n',
-                       ", line 1: field 'messages[0].role': expected one of system, user, assistant, tool, got 'human'"),
-    "number_response.jsonl": (GOOD.encode() + b'{"prompt": "p", "response": 3}\n', ", line 2: field 'response': expected text, got a number 3"),
-    "blank_line_kept_in_count.jsonl": (GOOD.encode() + b"\n" + b'{"prompt": "p", "response": 3}\n', ", line 3: field 'response'"),
-    "latin1.jsonl": (GOOD.encode() + '{"prompt": "caf\xe9", "response": "r"}\n'.encode("latin-1"), ", line 2: invalid UTF-8 at byte 15"),
+    "ints_as_prompt.jsonl": (
+        b'{"prompt": [1, 2], "response": "b"}\n',
+        ", line 1: field 'prompt[0]': expected a message object",
+    ),
+    "no_content.jsonl": (
+        b'{"prompt": [{"role": "user"}], "response": "b"}\n',
+        ", line 1: field 'prompt[0].content': expected text",
+    ),
+    "bad_role.jsonl": (
+        b'{"messages": [{"role": "human", "content": "x"}, {"role": "assistant", "content": "y"}]}\n',
+        ", line 1: field 'messages[0].role': expected one of system, user, assistant, tool, got 'human'",
+    ),
+    "number_response.jsonl": (
+        GOOD.encode() + b'{"prompt": "p", "response": 3}\n',
+        ", line 2: field 'response': expected text, got a number 3",
+    ),
+    "blank_line_kept_in_count.jsonl": (
+        GOOD.encode() + b"\n" + b'{"prompt": "p", "response": 3}\n',
+        ", line 3: field 'response'",
+    ),
+    "latin1.jsonl": (
+        GOOD.encode() + '{"prompt": "caf\xe9", "response": "r"}\n'.encode("latin-1"),
+        ", line 2: invalid UTF-8 at byte 15",
+    ),
     "plain.jsonl.gz": (GOOD.encode(), ": cannot read: Not a gzipped file"),
     "text.parquet": (b"not parquet", ": not a readable Parquet file"),
     "latin1.csv": ("prompt,response\np,r\ncaf\xe9,r\n".encode("latin-1"), ", line 3: field 'prompt': invalid UTF-8"),
     "extra_cell.csv": (b"prompt,response\np,r,stray\n", ", line 2: 3 cells but the header has 2 columns"),
     "missing_cell.csv": (b"prompt,response\np\n", ", line 2: field 'response': expected text, got null"),
     # a chat prompt in a CSV cell is JSON: checked like any other list of messages, not taken as text
-    "cell_no_content.csv": (b'prompt,response\n"[{""role"": ""user""}]",r\n', ", line 2: field 'prompt[0].content': expected text"),
+    "cell_no_content.csv": (
+        b'prompt,response\n"[{""role"": ""user""}]",r\n',
+        ", line 2: field 'prompt[0].content': expected text",
+    ),
     "empty.jsonl": (b"", ": no rows to score"),
     "blank_lines.jsonl": (b"\n  \n", ": no rows to score"),
     "header_only.csv": (b"prompt,response\n", ": no rows to score"),
@@ -100,7 +123,10 @@ def test_a_gzip_jsonl_and_a_bom_are_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize("value", ["3", "0", "-1"])
 def test_a_max_length_no_model_can_use_is_refused_before_the_input_is_read(tmp_path: Path, value: str) -> None:
     message = user_error(str(tmp_path / "not-read.jsonl"), *no_model(tmp_path), "--max-length", value)
-    assert message == f"--max-length: max_length must be at least 8 tokens of text plus the model's special tokens, got {value}"
+    assert (
+        message
+        == f"--max-length: max_length must be at least 8 tokens of text plus the model's special tokens, got {value}"
+    )
 
 
 def test_a_max_length_too_short_for_the_models_special_tokens_is_one_line(tmp_path: Path, tiny: Path) -> None:
@@ -129,7 +155,9 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_the_model(tmp_p
         "alias.jsonl": "{out}: is the input file; writing the scores there would replace it: choose another output file",
     }
     for out, expected in cases.items():
-        assert user_error(str(src), *no_model(tmp_path), "-o", str(tmp_path / out)) == expected.format(tmp=tmp_path, out=tmp_path / out)
+        assert user_error(str(src), *no_model(tmp_path), "-o", str(tmp_path / out)) == expected.format(
+            tmp=tmp_path, out=tmp_path / out
+        )
     assert src.read_text() == GOOD and (tmp_path / "afile").read_text() == "mine"
     assert list((tmp_path / "adir.jsonl").iterdir()) == []
 
@@ -178,7 +206,9 @@ def test_a_path_that_is_not_a_model_is_one_line(tmp_path: Path, tiny: Path, monk
     cases = {
         "runs/nope": f"--model: no model at 'runs/nope': {hub_reason}",
         "./runs/nope": "--model: no model at './runs/nope': no such folder here (and not a Hugging Face Hub id)",
-        str(tmp_path / "nope"): f"--model: no model at '{tmp_path / 'nope'}': no such folder here (and not a Hugging Face Hub id)",
+        str(
+            tmp_path / "nope"
+        ): f"--model: no model at '{tmp_path / 'nope'}': no such folder here (and not a Hugging Face Hub id)",
         "empty_dir": "--model: 'empty_dir' is a folder but has no config.json: not a saved model",
         "run": "--model: 'run' is a folder but has no config.json: not a saved model (models inside it: 'run/rewardkit')",
         "in.jsonl": "--model: 'in.jsonl' is a file, not a model folder",
@@ -205,7 +235,9 @@ def test_eval_and_the_library_give_the_same_model_message(tmp_path: Path) -> Non
     check_model_source("all-MiniLM-L6-v2")
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
-    res = CliRunner().invoke(app, ["eval", "--model", str(tmp_path), "--data", str(pairs), "--out", str(tmp_path / "report")])
+    res = CliRunner().invoke(
+        app, ["eval", "--model", str(tmp_path), "--data", str(pairs), "--out", str(tmp_path / "report")]
+    )
     assert isinstance(res.exception, UserError) and "has no config.json: not a saved model" in str(res.exception)
 
 
@@ -237,12 +269,17 @@ def test_a_conversation_the_chat_template_refuses_is_one_line_naming_the_line_an
 
     model = build_chat_model(tmp_path / "chat_model")
     user = {"role": "user", "content": "hi"}
-    lines = [{"messages": [user, {"role": "assistant", "content": "yo"}]},
-             {"messages": [{"role": "system", "content": "be brief"}, user, {"role": "assistant", "content": "yo"}]}]
+    lines = [
+        {"messages": [user, {"role": "assistant", "content": "yo"}]},
+        {"messages": [{"role": "system", "content": "be brief"}, user, {"role": "assistant", "content": "yo"}]},
+    ]
     src = tmp_path / "chat.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     message = user_error(str(src), "--model", str(model), "--dtype", "fp32")
-    assert message == f"{src}, line 2: field 'messages': the model's chat template refuses this conversation: System messages are not supported"
+    assert (
+        message
+        == f"{src}, line 2: field 'messages': the model's chat template refuses this conversation: System messages are not supported"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.jsonl", "chat_model"]
     from rewardkit.cli.main import run
 
@@ -254,7 +291,9 @@ def test_a_conversation_the_chat_template_refuses_is_one_line_naming_the_line_an
     assert capsys.readouterr().err == f"rewardkit: error: {message}\n"  # no traceback
     array = tmp_path / "chat.json"
     array.write_text(json.dumps(lines, indent=2))
-    assert user_error(str(array), "--model", str(model), "--dtype", "fp32") == message.replace(f"{src}, line 2", f"{array}, item 2")
+    assert user_error(str(array), "--model", str(model), "--dtype", "fp32") == message.replace(
+        f"{src}, line 2", f"{array}, item 2"
+    )
     src.write_text(json.dumps(lines[0]) + "\n")
     code, output, exc = score(str(src), "--model", str(model), "--dtype", "fp32", "--json")
     assert code == 0, (exc, output)

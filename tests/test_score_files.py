@@ -15,7 +15,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "serve"))
 from rk_helpers import build_tiny_model  # noqa: E402
 
-from rewardkit.scoring.scorer import BatchScorer, load_scorer  # noqa: E402
 from rewardkit.scoring.files import (  # noqa: E402
     InputError,
     RecentScores,
@@ -27,6 +26,7 @@ from rewardkit.scoring.files import (  # noqa: E402
     score_rows,
     write_rows,
 )
+from rewardkit.scoring.scorer import BatchScorer, load_scorer  # noqa: E402
 
 # a template that refuses system messages, as Mistral's and Gemma's do
 REFUSING_TEMPLATE = (
@@ -70,7 +70,9 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]], blank_after: int | None 
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".csv", ".parquet"])
-def test_a_file_scored_in_chunks_equals_all_rows_scored_at_once_in_input_order(scorer: BatchScorer, tmp_path: Path, suffix: str) -> None:
+def test_a_file_scored_in_chunks_equals_all_rows_scored_at_once_in_input_order(
+    scorer: BatchScorer, tmp_path: Path, suffix: str
+) -> None:
     rows = rows_of_many_lengths()
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / f"out{suffix}"
@@ -87,7 +89,9 @@ def test_a_file_scored_in_chunks_equals_all_rows_scored_at_once_in_input_order(s
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
 
 
-def test_pairs_in_chunks_keep_their_two_scores_and_progress_counts_each_row_once(scorer: BatchScorer, tmp_path: Path) -> None:
+def test_pairs_in_chunks_keep_their_two_scores_and_progress_counts_each_row_once(
+    scorer: BatchScorer, tmp_path: Path
+) -> None:
     pairs = [{"prompt": f"q{i}", "chosen": "good " * (1 + i), "rejected": "bad " * (8 - i)} for i in range(5)]
     src = write_jsonl(tmp_path / "pairs.jsonl", pairs)
     done: list[float] = []
@@ -112,20 +116,30 @@ def test_chunks_are_bounded_by_rows_and_by_characters_and_keep_every_row(tmp_pat
     big = write_jsonl(tmp_path / "big.jsonl", [{"prompt": "", "response": "x" * 50}, {"prompt": "", "response": "y"}])
     chunks = list(read_chunks(big, "single", max_chars=10))  # a row over the limit still gets a chunk of its own
     assert [c.parsed.responses for c in chunks] == [["x" * 50], ["y"]]
-    messages = write_jsonl(tmp_path / "chat.jsonl", [{"messages": [{"role": "user", "content": "abc"}, {"role": "assistant", "content": "de"}]}] * 3)
+    messages = write_jsonl(
+        tmp_path / "chat.jsonl",
+        [{"messages": [{"role": "user", "content": "abc"}, {"role": "assistant", "content": "de"}]}] * 3,
+    )
     assert [len(c.rows) for c in read_chunks(messages, "messages", max_chars=10)] == [2, 1]  # 5 characters a row
 
 
 def test_check_input_counts_and_names_fields_and_finds_a_bad_row_anywhere(tmp_path: Path) -> None:
     rows = [{"prompt": "p", "response": "r"}, {"prompt": "p", "response": "r", "id": 7}]
     summary = check_input(write_jsonl(tmp_path / "in.jsonl", rows * 3))
-    assert (summary.kind, summary.rows, summary.fields, summary.schema) == ("single", 6, ["prompt", "response", "id"], None)
+    assert (summary.kind, summary.rows, summary.fields, summary.schema) == (
+        "single",
+        6,
+        ["prompt", "response", "id"],
+        None,
+    )
     bad = write_jsonl(tmp_path / "bad.jsonl", rows * 3 + [{"prompt": "p", "response": 3}])
     with pytest.raises(InputError, match=rf"^{bad}, line 7: field 'response': expected text, got a number 3$"):
         check_input(bad)
 
 
-def test_columns_that_appear_or_get_a_type_after_the_first_chunk_are_written(scorer: BatchScorer, tmp_path: Path) -> None:
+def test_columns_that_appear_or_get_a_type_after_the_first_chunk_are_written(
+    scorer: BatchScorer, tmp_path: Path
+) -> None:
     """A CSV header and a Parquet schema come before the first row: they are the whole input's, not the first
     chunk's (pyarrow's from_pylist keeps only the first row's keys: a later field was silently dropped)."""
     rows: list[dict[str, Any]] = [{"prompt": "p", "response": f"r{i}", "tag": None} for i in range(4)]
@@ -142,13 +156,20 @@ def test_columns_that_appear_or_get_a_type_after_the_first_chunk_are_written(sco
 
 
 def test_a_column_of_numbers_and_text_is_refused_for_parquet_before_scoring(tmp_path: Path) -> None:
-    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "p", "response": "r", "id": 1}, {"prompt": "p", "response": "r", "id": "b"}])
+    src = write_jsonl(
+        tmp_path / "in.jsonl", [{"prompt": "p", "response": "r", "id": 1}, {"prompt": "p", "response": "r", "id": "b"}]
+    )
     assert check_input(src).rows == 2  # fine for JSONL and CSV
-    with pytest.raises(InputError, match=rf"^{src}, line 1 to {src}, line 2: cannot be written as Parquet, .*write .jsonl or .csv instead$"):
+    with pytest.raises(
+        InputError,
+        match=rf"^{src}, line 1 to {src}, line 2: cannot be written as Parquet, .*write .jsonl or .csv instead$",
+    ):
         check_input(src, schema=True)
 
 
-def test_a_conversation_the_chat_template_refuses_names_its_file_line_and_leaves_no_output(chat_scorer: BatchScorer, tmp_path: Path) -> None:
+def test_a_conversation_the_chat_template_refuses_names_its_file_line_and_leaves_no_output(
+    chat_scorer: BatchScorer, tmp_path: Path
+) -> None:
     """The refused row is the second of the second chunk, whose first row repeats an earlier one, and sits on
     line 6 (after a blank line): the message names the file's line, not an index of the chunk or of what the
     model saw; an earlier output stays. Found by ``check_chat_template`` before scoring, and the same when
@@ -169,26 +190,42 @@ def test_a_conversation_the_chat_template_refuses_names_its_file_line_and_leaves
         assert out.read_text() == "an earlier run\n"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
     # a pair's two texts map back to one row; the in-memory scorer names "row i"
-    pairs = [{"prompt": user, "chosen": "a", "rejected": "b"}, {"prompt": rows[4]["prompt"], "chosen": "a", "rejected": "b"}]
-    with pytest.raises(InputError, match=r"^row 2: field 'prompt': the model's chat template refuses this conversation: System messages"):
+    pairs = [
+        {"prompt": user, "chosen": "a", "rejected": "b"},
+        {"prompt": rows[4]["prompt"], "chosen": "a", "rejected": "b"},
+    ]
+    with pytest.raises(
+        InputError,
+        match=r"^row 2: field 'prompt': the model's chat template refuses this conversation: System messages",
+    ):
         score_rows(chat_scorer, pairs)
 
 
-def test_a_refusal_in_the_last_chunk_is_found_before_any_row_is_scored(chat_scorer: BatchScorer, tmp_path: Path) -> None:
+def test_a_refusal_in_the_last_chunk_is_found_before_any_row_is_scored(
+    chat_scorer: BatchScorer, tmp_path: Path
+) -> None:
     """Seven rows in chunks of two, the refused one last: no row reaches the model (the progress callback,
     called as rows are scored, is never called), where before three chunks were scored and thrown away."""
-    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]} for i in range(7)]
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+        for i in range(7)
+    ]
     rows[6]["messages"].insert(0, {"role": "system", "content": "be brief"})
     src = write_jsonl(tmp_path / "chat.jsonl", rows)
     scored: list[float] = []
     with pytest.raises(InputError) as caught:
         score_file(chat_scorer, src, tmp_path / "out.jsonl", on_rows=scored.append, chunk_rows=2)
-    assert str(caught.value) == f"{src}, line 7: field 'messages': the model's chat template refuses this conversation: System messages are not supported"
+    assert (
+        str(caught.value)
+        == f"{src}, line 7: field 'messages': the model's chat template refuses this conversation: System messages are not supported"
+    )
     assert scored == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.jsonl"]
 
 
-def test_check_chat_template_renders_each_distinct_conversation_once(chat_scorer: BatchScorer, scorer: BatchScorer, tmp_path: Path) -> None:
+def test_check_chat_template_renders_each_distinct_conversation_once(
+    chat_scorer: BatchScorer, scorer: BatchScorer, tmp_path: Path
+) -> None:
     """Pairs: two conversations a row (the prompt with each response); repeated rows count once. A tokenizer
     without a chat template refuses nothing: the file is not even read."""
     pairs = [{"prompt": "q", "chosen": "a", "rejected": "b"}, {"prompt": "q", "chosen": "a", "rejected": "c"}] * 3
@@ -197,8 +234,14 @@ def test_check_chat_template_renders_each_distinct_conversation_once(chat_scorer
     assert check_chat_template(chat_scorer.tokenizer, src, "pair", on_rows=checked.append) == 3  # q+a, q+b, q+c
     assert checked == [6]
     assert check_chat_template(scorer.tokenizer, tmp_path / "not-read.jsonl", "pair") == 0
-    bad = write_jsonl(tmp_path / "bad.jsonl", [*pairs, {"prompt": [{"role": "system", "content": "s"}], "chosen": "a", "rejected": "b"}])
-    with pytest.raises(InputError, match=rf"^{bad}, line 7: field 'prompt': the model's chat template refuses this conversation: System messages are not supported$"):
+    bad = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [*pairs, {"prompt": [{"role": "system", "content": "s"}], "chosen": "a", "rejected": "b"}],
+    )
+    with pytest.raises(
+        InputError,
+        match=rf"^{bad}, line 7: field 'prompt': the model's chat template refuses this conversation: System messages are not supported$",
+    ):
         check_chat_template(chat_scorer.tokenizer, bad, "pair")
 
 

@@ -21,9 +21,17 @@ import numpy as np
 import pytest
 import torch
 
-from rewardkit.records import PreferencePair
 from rewardkit.model.device import resolve_device
-from rewardkit.train import TrainConfig, checkpoint_due, length_balance_weights, length_balanced_order, length_grouped_batches, split_by_prompt, train
+from rewardkit.records import PreferencePair
+from rewardkit.train import (
+    TrainConfig,
+    checkpoint_due,
+    length_balance_weights,
+    length_balanced_order,
+    length_grouped_batches,
+    split_by_prompt,
+    train,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -39,8 +47,14 @@ def tiny_backbone(tmp_path_factory) -> str:
     tokenizer = load_tokenizer(default_backbone_path())
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=512, num_labels=1, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
     )
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -75,8 +89,19 @@ def symmetric_temperature(diff: np.ndarray) -> float:
 
 
 def tiny_config(tiny_backbone: str, data: Path, out: Path, **overrides) -> TrainConfig:
-    base = dict(data=str(data), out=str(out), backbone=tiny_backbone, max_length=64, batch_size=8, lr=1e-3,
-                eval_every=5, max_steps=10, bf16="off", progress=False, threads=1)
+    base = dict(
+        data=str(data),
+        out=str(out),
+        backbone=tiny_backbone,
+        max_length=64,
+        batch_size=8,
+        lr=1e-3,
+        eval_every=5,
+        max_steps=10,
+        bf16="off",
+        progress=False,
+        threads=1,
+    )
     return TrainConfig(**{**base, **overrides})
 
 
@@ -91,8 +116,12 @@ def test_length_grouped_batches_cover_every_pair_once_and_group_by_length():
     assert flat == list(range(1000))
     assert all(len(b) == 8 for b in batches)
     spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
-    random_spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b)
-                             for b in (list(range(s, s + 8)) for s in range(0, 1000, 8))])
+    random_spread = np.mean(
+        [
+            max(lengths[i] for i in b) - min(lengths[i] for i in b)
+            for b in (list(range(s, s + 8)) for s in range(0, 1000, 8))
+        ]
+    )
     assert spread < random_spread / 5  # far less padding than random batches
     assert batches == length_grouped_batches(lengths, 8, seed=3)
     assert batches != length_grouped_batches(lengths, 8, seed=4)
@@ -162,7 +191,15 @@ def test_a_run_writes_the_full_layout_and_counts_truncations(tiny_backbone, tmp_
     data = write_jsonl(tmp_path / "pairs.jsonl", rows)
     result = train(tiny_config(tiny_backbone, data, tmp_path / "rm"))
     out = tmp_path / "rm"
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "rewardkit.json", "README.md", "metrics.jsonl", "curves.png"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "rewardkit.json",
+        "README.md",
+        "metrics.jsonl",
+        "curves.png",
+    ):
         assert (out / name).is_file(), name
     card = json.loads((out / "rewardkit.json").read_text())
     m = card["metrics"]
@@ -171,9 +208,15 @@ def test_a_run_writes_the_full_layout_and_counts_truncations(tiny_backbone, tmp_
     assert m["prompt_cut_train"] + m["prompt_cut_validation"] == 10  # the long prompts: only the prompt cut
     assert m["response_cut_train"] + m["response_cut_validation"] == 3
     readme = (out / "README.md").read_text()
-    assert f"only the prompt cut, from the left (the end of the conversation is kept): {m['prompt_cut_train']} train" in readme
-    assert f"because it alone did not fit (the prompt keeps its last quarter of the token budget): {m['response_cut_train']} train" in readme
-    assert "i.e. `tokenizer(prompt, response)`" not in readme and "truncation=\"only_first\"" in readme
+    assert (
+        f"only the prompt cut, from the left (the end of the conversation is kept): {m['prompt_cut_train']} train"
+        in readme
+    )
+    assert (
+        f"because it alone did not fit (the prompt keeps its last quarter of the token budget): {m['response_cut_train']} train"
+        in readme
+    )
+    assert "i.e. `tokenizer(prompt, response)`" not in readme and 'truncation="only_first"' in readme
     header = readme.split("---")[1]
     assert "pipeline_tag: text-classification" in header and "library_name: transformers" in header
     assert "base_model" not in header  # the backbone is a local folder: the Hub would reject a path
@@ -187,19 +230,28 @@ def test_a_run_writes_the_full_layout_and_counts_truncations(tiny_backbone, tmp_
     rm = load_reward_model(out)
     hf = AutoModelForSequenceClassification.from_pretrained(out).eval()
     with torch.no_grad():
-        plain = hf(**rm.tokenizer("question 1: tell me about tea", "excellent answer", return_tensors="pt")).logits[0, 0].item()
+        plain = (
+            hf(**rm.tokenizer("question 1: tell me about tea", "excellent answer", return_tensors="pt"))
+            .logits[0, 0]
+            .item()
+        )
     assert rm.score(["question 1: tell me about tea"], ["excellent answer"])[0] == pytest.approx(plain, abs=1e-5)
 
 
-@pytest.mark.parametrize("overrides, best_is_last", [
-    ({"max_steps": 10, "eval_every": 5}, True),  # the last validation's rewards are reused
-    ({"max_steps": 30, "eval_every": 3, "lr": 0.1}, False),  # too large a step: the best is an early one, scored again
-])
+@pytest.mark.parametrize(
+    "overrides, best_is_last",
+    [
+        ({"max_steps": 10, "eval_every": 5}, True),  # the last validation's rewards are reused
+        (
+            {"max_steps": 30, "eval_every": 3, "lr": 0.1},
+            False,
+        ),  # too large a step: the best is an early one, scored again
+    ],
+)
 def test_the_cards_validation_figures_are_the_saved_models(tiny_backbone, tmp_path, overrides, best_is_last):
     from rewardkit.model import load_reward_model
-    from rewardkit.train import load_pairs
-
     from rewardkit.model.calibration import reference_pairs
+    from rewardkit.train import load_pairs
 
     data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(120, seed=3))
     config = tiny_config(tiny_backbone, data, tmp_path / "rm", reference_size=8, **overrides)
@@ -208,7 +260,10 @@ def test_the_cards_validation_figures_are_the_saved_models(tiny_backbone, tmp_pa
     _, val_pairs, _ = load_pairs(config)
     rm = load_reward_model(tmp_path / "rm")
     prompts = [p.prompt for p in val_pairs]
-    chosen, rejected = rm.score(prompts, [p.chosen for p in val_pairs]), rm.score(prompts, [p.rejected for p in val_pairs])
+    chosen, rejected = (
+        rm.score(prompts, [p.chosen for p in val_pairs]),
+        rm.score(prompts, [p.rejected for p in val_pairs]),
+    )
     diff = chosen - rejected
     assert metrics["val_margin"] == pytest.approx(float(np.mean(diff)), abs=1e-4)
     assert metrics["val_accuracy"] == pytest.approx(float(np.mean(diff > 0)))
@@ -225,10 +280,17 @@ def test_training_on_a_snapshot_records_its_id(tiny_backbone, tmp_path):
     from rewardkit.data.snapshot import write_snapshot
 
     rows = synthetic_rows(60)
-    pairs = [PreferencePair(id=str(i), prompt=r["prompt"], chosen=r["chosen"], rejected=r["rejected"], prompt_id=str(i))
-             for i, r in enumerate(rows)]
-    built = write_snapshot(tmp_path / "snaps", options={}, splits={"train": pairs[:48], "validation": pairs[48:], "test": []},
-                           counts={}, conflicts=[])
+    pairs = [
+        PreferencePair(id=str(i), prompt=r["prompt"], chosen=r["chosen"], rejected=r["rejected"], prompt_id=str(i))
+        for i, r in enumerate(rows)
+    ]
+    built = write_snapshot(
+        tmp_path / "snaps",
+        options={},
+        splits={"train": pairs[:48], "validation": pairs[48:], "test": []},
+        counts={},
+        conflicts=[],
+    )
     result = train(tiny_config(tiny_backbone, built.path, tmp_path / "rm", max_steps=4, eval_every=4))
     card = json.loads((tmp_path / "rm" / "rewardkit.json").read_text())
     assert card["snapshot_id"] == built.id
@@ -242,12 +304,20 @@ def test_the_model_card_header_names_a_hub_base_model_and_old_cards_lack_nothing
     assert base_model("Qwen/Qwen2.5-0.5B") == "Qwen/Qwen2.5-0.5B"
     assert base_model(str(tmp_path)) is None and base_model("./runs/rm") is None and base_model("") is None
     header = readme_text(RewardCard(backbone="all-MiniLM-L6-v2", template="encoder")).split("---")[1]
-    assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in header and "pipeline_tag: text-classification" in header
+    assert (
+        "base_model: sentence-transformers/all-MiniLM-L6-v2" in header and "pipeline_tag: text-classification" in header
+    )
     # a card without counts (saved by an older rewardkit) says so instead of printing "?"
     old = readme_text(RewardCard(template="encoder"))
     assert "?" not in old and "train pairs: not recorded" in old and "only the prompt cut" not in old
-    ensemble = readme_text(RewardCard(members=["member_0", "member_1"], temperature=0.4, reward_std=0.8, member_scale="standardized"))
-    assert "pipeline_tag" not in ensemble.split("---")[1] and "T = 0.4000" in ensemble and "(s - 0.0000) / 0.8000" in ensemble
+    ensemble = readme_text(
+        RewardCard(members=["member_0", "member_1"], temperature=0.4, reward_std=0.8, member_scale="standardized")
+    )
+    assert (
+        "pipeline_tag" not in ensemble.split("---")[1]
+        and "T = 0.4000" in ensemble
+        and "(s - 0.0000) / 0.8000" in ensemble
+    )
 
 
 def test_it_learns_an_obvious_feature(tiny_backbone, tmp_path, caplog):
@@ -270,8 +340,29 @@ def test_it_learns_an_obvious_feature(tiny_backbone, tmp_path, caplog):
 def test_resume_after_sigkill_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_backbone, tmp_path):
     """A real training subprocess is SIGKILLed after its first checkpoint; --resume finishes it."""
     data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(200))
-    args = ["--data", str(data), "--backbone", tiny_backbone, "--max-length", "64", "--batch-size", "8", "--lr", "1e-3",
-            "--eval-every", "3", "--checkpoint-every", "3", "--max-steps", "24", "--bf16", "off", "--no-progress", "--threads", "1"]
+    args = [
+        "--data",
+        str(data),
+        "--backbone",
+        tiny_backbone,
+        "--max-length",
+        "64",
+        "--batch-size",
+        "8",
+        "--lr",
+        "1e-3",
+        "--eval-every",
+        "3",
+        "--checkpoint-every",
+        "3",
+        "--max-steps",
+        "24",
+        "--bf16",
+        "off",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
     cmd = [sys.executable, "-m", "rewardkit.train", *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
@@ -289,7 +380,9 @@ def test_resume_after_sigkill_ends_with_the_same_weights_as_an_uninterrupted_run
     step_at_kill = torch.load(killed / "checkpoint" / "last.pt", weights_only=False)["step"]
     assert 3 <= step_at_kill < 24
 
-    resumed = subprocess.run([*cmd, "--out", str(killed), "--resume"], env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [*cmd, "--out", str(killed), "--resume"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     # the same run, uninterrupted, in this process (same seed, threads and batch order)
     train(tiny_config(tiny_backbone, data, tmp_path / "full", eval_every=3, checkpoint_every=3, max_steps=24))
@@ -298,8 +391,11 @@ def test_resume_after_sigkill_ends_with_the_same_weights_as_an_uninterrupted_run
     b = json.loads((tmp_path / "full" / "rewardkit.json").read_text())["metrics"]
     assert a["steps"] == b["steps"] == 24
     assert a["weights_sha256"] == b["weights_sha256"]
-    train_steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()
-                   if json.loads(line)["kind"] == "train"]
+    train_steps = [
+        json.loads(line)["step"]
+        for line in (killed / "metrics.jsonl").read_text().splitlines()
+        if json.loads(line)["kind"] == "train"
+    ]
     assert train_steps == list(range(1, 25))  # every step once: no gap, no repeat
 
 
@@ -319,10 +415,18 @@ def test_resuming_a_run_that_stopped_early_trains_no_further(tiny_backbone, tmp_
 def test_labels_the_loss_leaves_out_are_named():
     from rewardkit.train import unused_labels
 
-    pairs = [PreferencePair(id=str(i), prompt="p", chosen=f"a{i}", rejected=f"b{i}", margin=1.0 if i < 2 else None, tie=i == 3)
-             for i in range(4)]
+    pairs = [
+        PreferencePair(
+            id=str(i), prompt="p", chosen=f"a{i}", rejected=f"b{i}", margin=1.0 if i < 2 else None, tie=i == 3
+        )
+        for i in range(4)
+    ]
     bt = unused_labels(pairs, "bt")
-    assert len(bt) == 2 and bt[0].startswith("2 of 4 training pairs carry a margin") and bt[1].startswith("1 of 4 training pairs are ties")
+    assert (
+        len(bt) == 2
+        and bt[0].startswith("2 of 4 training pairs carry a margin")
+        and bt[1].startswith("1 of 4 training pairs are ties")
+    )
     assert unused_labels(pairs, "margin") == [bt[1].replace("--loss bt", "--loss margin")]  # margins used, ties not
     assert unused_labels(pairs, "tie") == []
     assert unused_labels(pairs[2:3], "bt") == []
@@ -352,7 +456,10 @@ def test_lora_trains_and_saves_the_head(tiny_backbone, tmp_path):
     saved = load_file(tmp_path / "rm" / "model.safetensors")
     assert set(saved) == set(init)  # merged: plain weight names, no peft wrappers
     assert not torch.equal(saved["classifier.weight"], init["classifier.weight"])
-    assert not torch.equal(saved["bert.encoder.layer.0.attention.self.query.weight"], init["bert.encoder.layer.0.attention.self.query.weight"])
+    assert not torch.equal(
+        saved["bert.encoder.layer.0.attention.self.query.weight"],
+        init["bert.encoder.layer.0.attention.self.query.weight"],
+    )
     rm = load_reward_model(tmp_path / "rm")
     assert torch.equal(rm.model.classifier.weight.detach(), saved["classifier.weight"])
 
@@ -364,7 +471,9 @@ def test_ensemble_members_differ_and_score_with_uncertainty(tiny_backbone, tmp_p
     from rewardkit.train import load_pairs
 
     data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
-    config = tiny_config(tiny_backbone, data, tmp_path / "ens", ensemble=2, bootstrap=True, max_steps=4, eval_every=4, reference_size=6)
+    config = tiny_config(
+        tiny_backbone, data, tmp_path / "ens", ensemble=2, bootstrap=True, max_steps=4, eval_every=4, reference_size=6
+    )
     result = train(config)
     card = json.loads((tmp_path / "ens" / "rewardkit.json").read_text())
     assert card["members"] == ["member_0", "member_1"] and card["member_scale"] == "standardized"
@@ -373,13 +482,18 @@ def test_ensemble_members_differ_and_score_with_uncertainty(tiny_backbone, tmp_p
     assert len(digests) == 2
     ensemble = load_ensemble(tmp_path / "ens")
     assert len(ensemble.members) == 2
-    mean, std = ensemble.score_with_uncertainty(["question 1: tell me about tea"] * 2, ["excellent answer", "terrible answer"])
+    mean, std = ensemble.score_with_uncertainty(
+        ["question 1: tell me about tea"] * 2, ["excellent answer", "terrible answer"]
+    )
     assert mean.shape == std.shape == (2,) and (std > 0).all()  # different members disagree a little
 
     # the card's temperature, normalization and accuracy are the ensemble score's own, on validation
     train_pairs, val_pairs, _ = load_pairs(config)
     prompts = [p.prompt for p in val_pairs]
-    sc, sr = ensemble.score(prompts, [p.chosen for p in val_pairs]), ensemble.score(prompts, [p.rejected for p in val_pairs])
+    sc, sr = (
+        ensemble.score(prompts, [p.chosen for p in val_pairs]),
+        ensemble.score(prompts, [p.rejected for p in val_pairs]),
+    )
     rows = reference_pairs(len(val_pairs), 6)  # 3 pairs, both sides
     reference = np.concatenate([sc[rows], sr[rows]])
     assert card["reward_mean"] == pytest.approx(float(reference.mean()), abs=1e-5)
@@ -388,16 +502,23 @@ def test_ensemble_members_differ_and_score_with_uncertainty(tiny_backbone, tmp_p
     assert card["temperature"] == pytest.approx(symmetric_temperature(d), rel=1e-4)
     assert result.metrics["val_accuracy"] == pytest.approx(float(np.mean(d > 0)))
     assert result.metrics["train_pairs"] == len(train_pairs) and result.metrics["validation_pairs"] == len(val_pairs)
-    assert result.metrics["truncated_train"] == result.metrics["prompt_cut_train"] + result.metrics["response_cut_train"]
+    assert (
+        result.metrics["truncated_train"] == result.metrics["prompt_cut_train"] + result.metrics["response_cut_train"]
+    )
     # the scorer serves the same numbers, normalized with the ensemble's card
     res = load_scorer(str(tmp_path / "ens"), dtype="fp32").score(prompts, [p.chosen for p in val_pairs])
     np.testing.assert_allclose(res.raw, sc, atol=1e-4)
     np.testing.assert_allclose(res.normalized, (sc - card["reward_mean"]) / card["reward_std"], atol=1e-4)
 
     readme = (tmp_path / "ens" / "README.md").read_text()
-    assert f"T = {card['temperature']:.4f}" in readme and f"(s - {card['reward_mean']:.4f}) / {card['reward_std']:.4f}" in readme
+    assert (
+        f"T = {card['temperature']:.4f}" in readme
+        and f"(s - {card['reward_mean']:.4f}) / {card['reward_std']:.4f}" in readme
+    )
     assert f"train pairs: {len(train_pairs)}, validation pairs: {len(val_pairs)}" in readme and "?" not in readme
-    assert "from_pretrained(folder)" not in readme and "load_ensemble(folder)" in readme  # the top folder has no config.json
+    assert (
+        "from_pretrained(folder)" not in readme and "load_ensemble(folder)" in readme
+    )  # the top folder has no config.json
     assert not (tmp_path / "ens" / "config.json").exists()
 
 
@@ -408,8 +529,12 @@ def test_frozen_embeddings_and_lower_layers_stay_put_while_the_rest_trains(tiny_
     train(tiny_config(tiny_backbone, data, tmp_path / "rm", freeze_layers=1, max_steps=4, eval_every=4))
     init = load_file(Path(tiny_backbone) / "model.safetensors")
     saved = load_file(tmp_path / "rm" / "model.safetensors")
-    for name in ("bert.embeddings.word_embeddings.weight", "bert.embeddings.LayerNorm.weight",
-                 "bert.encoder.layer.0.attention.self.query.weight", "bert.encoder.layer.0.output.dense.weight"):
+    for name in (
+        "bert.embeddings.word_embeddings.weight",
+        "bert.embeddings.LayerNorm.weight",
+        "bert.encoder.layer.0.attention.self.query.weight",
+        "bert.encoder.layer.0.output.dense.weight",
+    ):
         assert torch.equal(saved[name], init[name]), name
     for name in ("bert.encoder.layer.1.attention.self.query.weight", "classifier.weight"):
         assert not torch.equal(saved[name], init[name]), name
@@ -423,30 +548,72 @@ def test_no_freeze_embeddings_trains_them_under_frozen_blocks_through_the_cli(ti
     from rewardkit.cli.main import app
 
     data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
-    result = CliRunner().invoke(app, [
-        "train", "--data", str(data), "--out", str(tmp_path / "rm"), "--backbone", tiny_backbone, "--max-length", "64",
-        "--lr", "1e-3", "--max-steps", "4", "--eval-every", "4", "--bf16", "off", "--threads", "1", "--no-progress",
-        "--freeze-layers", "1", "--no-freeze-embeddings"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "rm"),
+            "--backbone",
+            tiny_backbone,
+            "--max-length",
+            "64",
+            "--lr",
+            "1e-3",
+            "--max-steps",
+            "4",
+            "--eval-every",
+            "4",
+            "--bf16",
+            "off",
+            "--threads",
+            "1",
+            "--no-progress",
+            "--freeze-layers",
+            "1",
+            "--no-freeze-embeddings",
+        ],
+    )
     assert result.exit_code == 0, result.output
     init = load_file(Path(tiny_backbone) / "model.safetensors")
     saved = load_file(tmp_path / "rm" / "model.safetensors")
-    assert torch.equal(saved["bert.encoder.layer.0.attention.self.query.weight"], init["bert.encoder.layer.0.attention.self.query.weight"])
-    assert not torch.equal(saved["bert.embeddings.word_embeddings.weight"], init["bert.embeddings.word_embeddings.weight"])
+    assert torch.equal(
+        saved["bert.encoder.layer.0.attention.self.query.weight"],
+        init["bert.encoder.layer.0.attention.self.query.weight"],
+    )
+    assert not torch.equal(
+        saved["bert.embeddings.word_embeddings.weight"], init["bert.embeddings.word_embeddings.weight"]
+    )
 
 
-@pytest.mark.parametrize("freeze_layers, freeze_embeddings, embeddings_frozen, block0_frozen", [
-    (-1, None, True, True),  # the default on a 3-block model: one block, and the embeddings with it
-    (-1, False, False, True),
-    (0, None, False, False),  # train everything
-    (0, True, True, False),  # the embeddings alone
-])
-def test_the_embeddings_follow_the_frozen_blocks_unless_set(tiny_backbone, freeze_layers, freeze_embeddings, embeddings_frozen, block0_frozen):
+@pytest.mark.parametrize(
+    "freeze_layers, freeze_embeddings, embeddings_frozen, block0_frozen",
+    [
+        (-1, None, True, True),  # the default on a 3-block model: one block, and the embeddings with it
+        (-1, False, False, True),
+        (0, None, False, False),  # train everything
+        (0, True, True, False),  # the embeddings alone
+    ],
+)
+def test_the_embeddings_follow_the_frozen_blocks_unless_set(
+    tiny_backbone, freeze_layers, freeze_embeddings, embeddings_frozen, block0_frozen
+):
     from transformers import BertConfig, BertForSequenceClassification
 
     from rewardkit.train import freeze_as_configured
 
-    model = BertForSequenceClassification(BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
-                                                     intermediate_size=32, num_labels=1))
+    model = BertForSequenceClassification(
+        BertConfig(
+            vocab_size=100,
+            hidden_size=16,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            intermediate_size=32,
+            num_labels=1,
+        )
+    )
     config = TrainConfig(data="x", out="y", freeze_layers=freeze_layers, freeze_embeddings=freeze_embeddings)
     freeze_as_configured(model, config)
     grads = {n: p.requires_grad for n, p in model.named_parameters()}
@@ -468,7 +635,9 @@ def test_a_fresh_run_never_takes_the_replaced_runs_best_checkpoint(tiny_backbone
     old = AutoModelForSequenceClassification.from_pretrained(tiny_backbone, num_labels=1)
     torch.save(old.state_dict(), out / "checkpoint" / "best.pt")
     real_save = train_module.atomic_torch_save
-    monkeypatch.setattr(train_module, "atomic_torch_save", lambda obj, path: None if path.name == "best.pt" else real_save(obj, path))
+    monkeypatch.setattr(
+        train_module, "atomic_torch_save", lambda obj, path: None if path.name == "best.pt" else real_save(obj, path)
+    )
     data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(80))
     result = train(tiny_config(tiny_backbone, data, out, max_steps=4, eval_every=4))
     assert result.metrics["weights_sha256"] != train_module.weights_digest(old)
@@ -496,7 +665,10 @@ def test_default_freezes_a_third_of_the_blocks_rounded_down() -> None:
     assert frozen_block_count(model(num_hidden_layers=6), -1) == 2  # MiniLM-L6
     assert frozen_block_count(model(num_hidden_layers=2), -1) == 0  # tiny models train everything
     assert frozen_block_count(model(n_layer=12), -1) == 4  # GPT-2 names it n_layer
-    assert frozen_block_count(model(num_hidden_layers=6), 0) == 0 and frozen_block_count(model(num_hidden_layers=6), 5) == 5
+    assert (
+        frozen_block_count(model(num_hidden_layers=6), 0) == 0
+        and frozen_block_count(model(num_hidden_layers=6), 5) == 5
+    )
 
 
 def test_disable_dropout_makes_train_mode_forward_passes_deterministic(tiny_backbone):
@@ -526,11 +698,17 @@ def test_judged_rewards_pick_the_pairs_head_or_the_weighted_aggregate() -> None:
 def test_attribute_index_and_unknown_attributes() -> None:
     from rewardkit.train import attribute_index
 
-    pairs = [PreferencePair(id=str(i), prompt="q", chosen="a", rejected="b", attribute=a) for i, a in enumerate(["harmlessness", None, "overall", "helpfulness"])]
+    pairs = [
+        PreferencePair(id=str(i), prompt="q", chosen="a", rejected="b", attribute=a)
+        for i, a in enumerate(["harmlessness", None, "overall", "helpfulness"])
+    ]
     assert attribute_index(pairs, ["helpfulness", "harmlessness"]) == [1, -1, -1, 0]
     assert attribute_index(pairs, ["reward"]) == [-1, -1, -1, -1]  # one head: every pair trains it
     with pytest.raises(ValueError, match="pair 9: attribute 'honesty' has no head"):
-        attribute_index([PreferencePair(id="9", prompt="q", chosen="a", rejected="b", attribute="honesty")], ["helpfulness", "harmlessness"])
+        attribute_index(
+            [PreferencePair(id="9", prompt="q", chosen="a", rejected="b", attribute="honesty")],
+            ["helpfulness", "harmlessness"],
+        )
     with pytest.raises(ValueError, match="attribute_weights"):
         TrainConfig(attributes="a,b", attribute_weights="1")
 
@@ -547,13 +725,38 @@ def test_multi_attribute_heads_each_learn_their_own_preference(tiny_backbone, tm
     for i in range(400):
         pad = " ".join(rng.choices(["really", "quite", "so"], k=rng.randint(0, 4)))
         if i % 2:
-            rows.append({"prompt": f"question {i}", "chosen": f"{pad} excellent answer", "rejected": f"{pad} terrible answer", "attribute": "helpfulness"})
+            rows.append(
+                {
+                    "prompt": f"question {i}",
+                    "chosen": f"{pad} excellent answer",
+                    "rejected": f"{pad} terrible answer",
+                    "attribute": "helpfulness",
+                }
+            )
         else:
-            rows.append({"prompt": f"question {i}", "chosen": f"{pad} gentle answer", "rejected": f"{pad} violent answer", "attribute": "harmlessness"})
+            rows.append(
+                {
+                    "prompt": f"question {i}",
+                    "chosen": f"{pad} gentle answer",
+                    "rejected": f"{pad} violent answer",
+                    "attribute": "harmlessness",
+                }
+            )
     data = write_jsonl(tmp_path / "pairs.jsonl", rows)
     out = tmp_path / "rm"
-    result = train(tiny_config(tiny_backbone, data, out, max_steps=0, epochs=2, eval_every=25, lr=2e-3,
-                               attributes="helpfulness,harmlessness", attribute_weights="0.7,0.3"))
+    result = train(
+        tiny_config(
+            tiny_backbone,
+            data,
+            out,
+            max_steps=0,
+            epochs=2,
+            eval_every=25,
+            lr=2e-3,
+            attributes="helpfulness,harmlessness",
+            attribute_weights="0.7,0.3",
+        )
+    )
     assert result.metrics["val_accuracy"] >= 0.9, result.metrics
     rm = load_reward_model(out)
     assert rm.card.attributes == ["helpfulness", "harmlessness"] and rm.card.attribute_weights == [0.7, 0.3]
@@ -564,16 +767,28 @@ def test_multi_attribute_heads_each_learn_their_own_preference(tiny_backbone, tm
     prompts = [p.prompt for p in val_pairs]
     agg_c, agg_r = rm.score(prompts, [p.chosen for p in val_pairs]), rm.score(prompts, [p.rejected for p in val_pairs])
     both = np.concatenate([agg_c, agg_r])  # fewer than 256 validation pairs: the reference is all of them
-    assert rm.card.reward_mean == pytest.approx(float(both.mean()), abs=1e-4) and rm.card.reward_std == pytest.approx(float(both.std()), rel=1e-3)
+    assert rm.card.reward_mean == pytest.approx(float(both.mean()), abs=1e-4) and rm.card.reward_std == pytest.approx(
+        float(both.std()), rel=1e-3
+    )
     d = agg_c - agg_r
     assert rm.card.temperature == pytest.approx(symmetric_temperature(d), rel=1e-3)
-    per = rm.score_attributes(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"])
+    per = rm.score_attributes(
+        ["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"]
+    )
     assert per[0, 0] > per[1, 0] and per[2, 1] > per[3, 1]
-    assert np.allclose(rm.score(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"]), per @ np.array([0.7, 0.3]), atol=1e-5)
+    assert np.allclose(
+        rm.score(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"]),
+        per @ np.array([0.7, 0.3]),
+        atol=1e-5,
+    )
     assert AutoModelForSequenceClassification.from_pretrained(out).config.num_labels == 2
     from rewardkit.scoring.scorer import load_scorer  # the fast scorer serves the same weighted aggregate
 
-    fast = load_scorer(str(out), dtype="fp32").score(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"]).raw
+    fast = (
+        load_scorer(str(out), dtype="fp32")
+        .score(["question x"] * 4, ["excellent answer", "terrible answer", "gentle answer", "violent answer"])
+        .raw
+    )
     assert np.allclose(fast, per @ np.array([0.7, 0.3]), atol=1e-4)
 
 
@@ -611,10 +826,15 @@ def judged_rows(n: int, seed: int, shorter_better_only: bool = False) -> list[di
         else:
             z = 1.5 * (qa - qb) + 4.0 * (math.log1p(ka) - math.log1p(kb))
             a_wins = rng.random() < 1 / (1 + math.exp(-z))
-        ra, rb = (" ".join(rng.choices(["very", "quite", "so", "really"], k=k)) + (" excellent answer" if q else " terrible answer")
-                  for q, k in ((qa, ka), (qb, kb)))
+        ra, rb = (
+            " ".join(rng.choices(["very", "quite", "so", "really"], k=k))
+            + (" excellent answer" if q else " terrible answer")
+            for q, k in ((qa, ka), (qb, kb))
+        )
         if ra != rb:
-            rows.append({"prompt": f"question {len(rows)}", "chosen": ra if a_wins else rb, "rejected": rb if a_wins else ra})
+            rows.append(
+                {"prompt": f"question {len(rows)}", "chosen": ra if a_wins else rb, "rejected": rb if a_wins else ra}
+            )
     return rows
 
 
@@ -627,8 +847,18 @@ def test_length_control_learns_quality_where_plain_bt_learns_the_judges_taste_fo
     test = judged_rows(300, seed=1, shorter_better_only=True)
     accuracy, metrics = {}, {}
     for name, control in (("plain", False), ("controlled", True)):
-        result = train(tiny_config(tiny_backbone, data, tmp_path / name, max_steps=0, epochs=3, eval_every=25, lr=2e-3,
-                                   length_control=control))
+        result = train(
+            tiny_config(
+                tiny_backbone,
+                data,
+                tmp_path / name,
+                max_steps=0,
+                epochs=3,
+                eval_every=25,
+                lr=2e-3,
+                length_control=control,
+            )
+        )
         rm = load_reward_model(tmp_path / name)
         prompts = [r["prompt"] for r in test]
         diff = rm.score(prompts, [r["chosen"] for r in test]) - rm.score(prompts, [r["rejected"] for r in test])

@@ -31,7 +31,9 @@ def rk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def pairs_file(folder: Path) -> Path:
     path = folder / "pairs.jsonl"
-    path.write_text("".join(json.dumps({"prompt": f"q{i}", "chosen": "good", "rejected": "bad"}) + "\n" for i in range(20)))
+    path.write_text(
+        "".join(json.dumps({"prompt": f"q{i}", "chosen": "good", "rejected": "bad"}) + "\n" for i in range(20))
+    )
     return path
 
 
@@ -52,10 +54,19 @@ def user_error(result: Result) -> str:
 
 def test_resume_without_a_checkpoint_is_an_error_before_the_model_or_data_load(tmp_path: Path) -> None:
     # data and backbone that do not exist: had either been loaded, their error would come first
-    result = train_cli("--data", str(tmp_path / "absent.jsonl"), "--backbone", "no/such-model",
-                       "--out", str(tmp_path / "mistyped"), "--resume")
-    assert user_error(result) == (f"--resume: no checkpoint in {tmp_path / 'mistyped' / 'checkpoint'} (last.pt); "
-                                  "run without --resume to start a new run")
+    result = train_cli(
+        "--data",
+        str(tmp_path / "absent.jsonl"),
+        "--backbone",
+        "no/such-model",
+        "--out",
+        str(tmp_path / "mistyped"),
+        "--resume",
+    )
+    assert user_error(result) == (
+        f"--resume: no checkpoint in {tmp_path / 'mistyped' / 'checkpoint'} (last.pt); "
+        "run without --resume to start a new run"
+    )
     assert not (tmp_path / "mistyped").exists()
 
 
@@ -65,7 +76,9 @@ def test_resume_of_a_folder_without_last_pt_names_the_checkpoint_it_looked_for(t
     (out / "checkpoint" / "best.pt").write_bytes(b"")  # killed before its first resumable checkpoint
     message = user_error(train_cli("--data", str(pairs_file(tmp_path)), "--out", str(out), "--resume"))
     assert message.startswith(f"--resume: no checkpoint in {out / 'checkpoint'} (last.pt)")
-    ensemble = user_error(train_cli("--data", str(pairs_file(tmp_path)), "--out", str(out), "--resume", "--ensemble", "2"))
+    ensemble = user_error(
+        train_cli("--data", str(pairs_file(tmp_path)), "--out", str(out), "--resume", "--ensemble", "2")
+    )
     assert str(out / "member_0" / "checkpoint") in ensemble
 
 
@@ -78,7 +91,8 @@ def test_out_must_be_a_folder_or_creatable(tmp_path: Path) -> None:
     afile.write_text("not a folder")
     assert user_error(train_cli("--data", data, "--out", str(afile))) == f"--out {afile}: is a file, not a folder"
     assert user_error(train_cli("--data", data, "--out", str(afile / "rm"))) == (
-        f"--out {afile / 'rm'}: cannot write there ({afile} is a file, not a folder)")
+        f"--out {afile / 'rm'}: cannot write there ({afile} is a file, not a folder)"
+    )
     assert afile.read_text() == "not a folder"
 
 
@@ -113,13 +127,19 @@ def test_a_folder_with_a_trained_model_is_replaced_and_the_user_is_told(tmp_path
 # --- 5. config errors in option names ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--batch-size", "0"], "--batch-size: expected at least 1, got 0"),
-    (["--attributes", "a,b", "--attribute-weights", "1,2,3"], "--attribute-weights: expected one weight per attribute, got '1,2,3'"),
-    (["--attribute-weights", "x"], "--attribute-weights: expected comma-separated numbers, got 'x'"),
-    (["--epochs", "0"], "--epochs: expected > 0 (or --max-steps > 0), got 0.0"),
-    (["--length-balance-by", "length"], "--length-balance-by: expected one of repeat, weight, got 'length'"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--batch-size", "0"], "--batch-size: expected at least 1, got 0"),
+        (
+            ["--attributes", "a,b", "--attribute-weights", "1,2,3"],
+            "--attribute-weights: expected one weight per attribute, got '1,2,3'",
+        ),
+        (["--attribute-weights", "x"], "--attribute-weights: expected comma-separated numbers, got 'x'"),
+        (["--epochs", "0"], "--epochs: expected > 0 (or --max-steps > 0), got 0.0"),
+        (["--length-balance-by", "length"], "--length-balance-by: expected one of repeat, weight, got 'length'"),
+    ],
+)
 def test_config_mistakes_name_the_option(tmp_path: Path, args: list[str], expected: str) -> None:
     assert user_error(train_cli("--data", str(pairs_file(tmp_path)), "--out", str(tmp_path / "rm"), *args)) == expected
     assert not (tmp_path / "rm").exists()
@@ -129,7 +149,9 @@ def test_config_mistakes_name_the_option(tmp_path: Path, args: list[str], expect
 
 
 @pytest.mark.parametrize("name", ["e3.jsonl.gz", "e.csv", "nope.jsonl"])
-def test_data_the_loader_cannot_use_is_one_line_naming_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+def test_data_the_loader_cannot_use_is_one_line_naming_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
     """A missing file, and files that are read (.jsonl.gz and .csv are pair files) but hold one prompt: no
     prompt is left for validation."""
     monkeypatch.chdir(tmp_path)
@@ -140,19 +162,34 @@ def test_data_the_loader_cannot_use_is_one_line_naming_data(tmp_path: Path, monk
         Path(name).write_text("prompt,chosen,rejected\nq,good,bad\n")
     message = user_error(train_cli("--data", name, "--out", "rm"))
     assert message.startswith("--data") and name in message
-    assert ("no such file" in message) if name == "nope.jsonl" else ("no validation pairs: its 1 prompt(s) leave none" in message)
+    assert (
+        ("no such file" in message)
+        if name == "nope.jsonl"
+        else ("no validation pairs: its 1 prompt(s) leave none" in message)
+    )
     assert not Path("rm").exists()
 
 
-@pytest.mark.parametrize("raised, expected", [
-    (FileNotFoundError(2, "No such file or directory", "pairs.parquet"), "No such file or directory"),
-    (gzip.BadGzipFile("Not a gzipped file (b'{\"')"), "Not a gzipped file (b'{\"')"),
-    (EOFError("Compressed file ended before the end-of-stream marker was reached"), "Compressed file ended before the end-of-stream marker was reached"),
-    (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
-    (KeyError("chosen"), "missing key 'chosen'"),
-], ids=lambda v: type(v).__name__ if isinstance(v, Exception) else "")
-def test_any_read_error_of_the_loader_reaches_the_user_as_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                 raised: Exception, expected: str) -> None:
+@pytest.mark.parametrize(
+    "raised, expected",
+    [
+        (FileNotFoundError(2, "No such file or directory", "pairs.parquet"), "No such file or directory"),
+        (gzip.BadGzipFile("Not a gzipped file (b'{\"')"), "Not a gzipped file (b'{\"')"),
+        (
+            EOFError("Compressed file ended before the end-of-stream marker was reached"),
+            "Compressed file ended before the end-of-stream marker was reached",
+        ),
+        (
+            UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+            "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte",
+        ),
+        (KeyError("chosen"), "missing key 'chosen'"),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else "",
+)
+def test_any_read_error_of_the_loader_reaches_the_user_as_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raised: Exception, expected: str
+) -> None:
     """Whatever the loader (being extended to .jsonl.gz, .csv, .parquet) raises for a bad file."""
     import rewardkit.train
 
@@ -160,17 +197,30 @@ def test_any_read_error_of_the_loader_reaches_the_user_as_one_line(tmp_path: Pat
         raise raised
 
     monkeypatch.setattr(rewardkit.train, "load_pairs", failing_loader)
-    assert user_error(train_cli("--data", "pairs.parquet", "--out", str(tmp_path / "rm"))) == f"--data pairs.parquet: {expected}"
+    assert (
+        user_error(train_cli("--data", "pairs.parquet", "--out", str(tmp_path / "rm")))
+        == f"--data pairs.parquet: {expected}"
+    )
 
 
 def test_a_backbone_that_cannot_be_loaded_is_one_line_naming_backbone(tmp_path: Path) -> None:
     # (was a traceback: transformers raises a several-line OSError for a name that is no model)
-    result = train_cli("--data", str(pairs_file(tmp_path)), "--out", str(tmp_path / "rm"), "--backbone", str(tmp_path / "no-model"))
-    assert user_error(result) == f"--backbone: no model at '{tmp_path / 'no-model'}': no such folder here (and not a Hugging Face Hub id)"
+    result = train_cli(
+        "--data", str(pairs_file(tmp_path)), "--out", str(tmp_path / "rm"), "--backbone", str(tmp_path / "no-model")
+    )
+    assert (
+        user_error(result)
+        == f"--backbone: no model at '{tmp_path / 'no-model'}': no such folder here (and not a Hugging Face Hub id)"
+    )
     assert not (tmp_path / "rm").exists()
     (tmp_path / "empty-folder").mkdir()  # a folder that exists but is no model: transformers' reason would mislead
-    result = train_cli("--data", str(pairs_file(tmp_path)), "--out", str(tmp_path / "rm"), "--backbone", str(tmp_path / "empty-folder"))
-    assert user_error(result) == f"--backbone: '{tmp_path / 'empty-folder'}' is a folder but has no config.json: not a saved model"
+    result = train_cli(
+        "--data", str(pairs_file(tmp_path)), "--out", str(tmp_path / "rm"), "--backbone", str(tmp_path / "empty-folder")
+    )
+    assert (
+        user_error(result)
+        == f"--backbone: '{tmp_path / 'empty-folder'}' is a folder but has no config.json: not a saved model"
+    )
 
 
 # --- 3 and 4. the help text --------------------------------------------------------------------------
@@ -219,8 +269,9 @@ def test_the_library_error_still_names_the_field() -> None:
 # --- the torchrun entry point (python -m rewardkit.train) answers the same way ------------------------
 
 
-def test_the_module_entry_point_names_options_and_parses_the_unset_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_module_entry_point_names_options_and_parses_the_unset_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import rewardkit.train
 
     with pytest.raises(SystemExit) as exited:
@@ -229,7 +280,11 @@ def test_the_module_entry_point_names_options_and_parses_the_unset_flag(tmp_path
     assert "rewardkit train: error: --resume: no checkpoint in" in capsys.readouterr().err
 
     seen = []
-    monkeypatch.setattr(rewardkit.train, "train", lambda config: seen.append(config.freeze_embeddings) or rewardkit.train.TrainResult(tmp_path, {}))
+    monkeypatch.setattr(
+        rewardkit.train,
+        "train",
+        lambda config: seen.append(config.freeze_embeddings) or rewardkit.train.TrainResult(tmp_path, {}),
+    )
     for flags in ([], ["--freeze-embeddings"], ["--no-freeze-embeddings"]):
         rewardkit.train.main(["--data", "x.jsonl", "--out", str(tmp_path / "rm"), *flags])
     assert seen == [None, True, False]

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_train import synthetic_rows, tiny_backbone, write_jsonl  # noqa: F401  (fixture)
 
 DRIVER = """
@@ -52,7 +51,10 @@ def test_two_gloo_processes_end_with_identical_weights(launcher, tiny_backbone, 
     proc = subprocess.run(
         launcher_command(launcher, port)
         + [str(tmp_path / "driver.py"), str(data), str(tmp_path / "rm"), tiny_backbone, str(tmp_path / "report")],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     reports = [json.loads((tmp_path / "report" / f"rank{r}.json").read_text()) for r in (0, 1)]

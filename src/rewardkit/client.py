@@ -72,7 +72,9 @@ def _parse(response: httpx.Response) -> dict[str, Any]:
             body = None
         if not isinstance(body, dict):  # not our error body (a proxy's page, say): keep its start
             raise ServiceError(response.status_code, "http", response.text[:200])
-        raise ServiceError(response.status_code, str(body.get("error_type", "http")), str(body.get("error", response.text[:200])))
+        raise ServiceError(
+            response.status_code, str(body.get("error_type", "http")), str(body.get("error", response.text[:200]))
+        )
     return response.json()
 
 
@@ -89,7 +91,9 @@ def _loading(response: httpx.Response) -> bool:
     return response.status_code == 503 and "retry-after" in response.headers
 
 
-def _retry_delay(response: httpx.Response, attempt: int, waited: float, retries: int, ready_timeout: float) -> float | None:
+def _retry_delay(
+    response: httpx.Response, attempt: int, waited: float, retries: int, ready_timeout: float
+) -> float | None:
     """Seconds to wait before sending the request again, or None to answer with ``response``. ``attempt``:
     retries so far other than waits for loading; ``waited``: seconds since the first try."""
     if _loading(response):
@@ -108,8 +112,14 @@ class Client:
     """Synchronous client. ``retries``: how often a 429/503 is retried after its Retry-After;
     ``ready_timeout``: seconds to keep retrying a server that is still loading its model (0: do not wait)."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 3,
-                 ready_timeout: float = READY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 3,
+        ready_timeout: float = READY_TIMEOUT_S,
+    ) -> None:
         self._http = httpx.Client(base_url=base_url, headers=_headers(api_key), timeout=timeout)
         self.retries, self.ready_timeout = retries, ready_timeout
 
@@ -136,14 +146,20 @@ class Client:
         return Scores(**self._request("POST", "/v1/score", score_body(items, normalize)))
 
     def compare(self, prompt: Prompt, response_a: str, response_b: str) -> Comparison:
-        return Comparison(**self._request("POST", "/v1/compare", {"prompt": prompt, "response_a": response_a, "response_b": response_b}))
+        return Comparison(
+            **self._request(
+                "POST", "/v1/compare", {"prompt": prompt, "response_a": response_a, "response_b": response_b}
+            )
+        )
 
     def rank(self, prompt: Prompt, responses: Sequence[str]) -> Ranking:
         out = self._request("POST", "/v1/rank", {"prompt": prompt, "responses": list(responses)})
         return Ranking([x["index"] for x in out["ranking"]], out["scores"], out["model_version"])
 
     def get_reward(self, query: Sequence[str], prompts: Sequence[str] | None = None) -> list[float]:
-        return self._request("POST", "/get_reward", {"query": list(query), "prompts": None if prompts is None else list(prompts)})["rewards"]
+        return self._request(
+            "POST", "/get_reward", {"query": list(query), "prompts": None if prompts is None else list(prompts)}
+        )["rewards"]
 
     def info(self) -> dict[str, Any]:
         return self._request("GET", "/info")
@@ -158,8 +174,14 @@ class Client:
 class AsyncClient:
     """The same calls, ``await``-able (one connection pool; safe to share between tasks)."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 3,
-                 ready_timeout: float = READY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 3,
+        ready_timeout: float = READY_TIMEOUT_S,
+    ) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(api_key), timeout=timeout)
         self.retries, self.ready_timeout = retries, ready_timeout
 

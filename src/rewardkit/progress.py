@@ -27,7 +27,9 @@ STDERR = Console(stderr=True, soft_wrap=True, markup=False)
 
 
 @contextmanager
-def progress_bar(description: str, total: float | None = None, unit: str = "items", enabled: bool = True) -> Iterator["ProgressHandle"]:
+def progress_bar(
+    description: str, total: float | None = None, unit: str = "items", enabled: bool = True
+) -> Iterator["ProgressHandle"]:
     """A progress bar on stderr, silent when stderr is not a terminal or ``enabled`` is False (a caller's
     --no-progress, a DDP rank other than 0). Yields ``advance(n)``."""
     enabled = enabled and STDERR.is_terminal
@@ -56,4 +58,3 @@ class ProgressHandle:
         speed = self._progress.tasks[0].speed if self._progress.tasks else None
         rate = f"{speed:,.1f} {self._unit}/s" if speed else ""
         self._progress.update(self._task, advance=n, rate=rate, **fields)
-

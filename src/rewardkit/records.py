@@ -150,7 +150,9 @@ class RankingJudgement:
 
     def __post_init__(self) -> None:
         if sorted(self.order) != list(range(len(self.order))):
-            raise RecordError("judgement.order", f"expected a permutation of 0..{len(self.order) - 1}, got {list(self.order)}")
+            raise RecordError(
+                "judgement.order", f"expected a permutation of 0..{len(self.order) - 1}, got {list(self.order)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,12 @@ class Comparison:
 def judgement_payload(judgement: Judgement) -> dict[str, Any]:
     """A JSON-ready form of a judgement (stored in the database and hashed)."""
     if isinstance(judgement, PairwiseJudgement):
-        return {"kind": "pairwise", "choice": judgement.choice, "strength": judgement.strength, "margin": judgement.margin}
+        return {
+            "kind": "pairwise",
+            "choice": judgement.choice,
+            "strength": judgement.strength,
+            "margin": judgement.margin,
+        }
     if isinstance(judgement, RankingJudgement):
         return {"kind": "ranking", "order": list(judgement.order)}
     return {"kind": "ratings", "ratings": {k: list(v) for k, v in sorted(judgement.ratings.items())}}

@@ -27,7 +27,9 @@ so the service settings reject a typo at start."""
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RK_", env_file=".env", extra="ignore")
 
-    home: Path = Field(default=Path("rewardkit-data"), description="Where the default database, snapshots and models live.")
+    home: Path = Field(
+        default=Path("rewardkit-data"), description="Where the default database, snapshots and models live."
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db. Default: a SQLite file under home.",
@@ -37,7 +39,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     model_path: str | None = Field(default=None, description="Model directory or Hugging Face id to serve.")
     api_keys: list[str] = Field(default_factory=list, description="Bearer keys; empty = no auth.")
-    admin_keys: list[str] = Field(default_factory=list, description="Bearer keys for /admin/reload; empty = the api_keys.")
+    admin_keys: list[str] = Field(
+        default_factory=list, description="Bearer keys for /admin/reload; empty = the api_keys."
+    )
 
     @property
     def snapshot_dir(self) -> Path:

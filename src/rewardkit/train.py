@@ -46,7 +46,6 @@ import torch
 
 from rewardkit.atomic import atomic_file, atomic_write_text
 from rewardkit.data.hub import hub_dataset, resolve_data
-from rewardkit.records import PreferencePair, content_hash, prompt_text
 from rewardkit.model.calibration import BOUND_NOTES, calibrate
 from rewardkit.model.card import RewardCard, plot_curves, write_card, write_readme
 from rewardkit.model.device import resolve_device
@@ -57,6 +56,7 @@ from rewardkit.model.length_control import fit_length_coefficient, log_length, p
 from rewardkit.model.losses import aggregate_attributes
 from rewardkit.model.precision import bf16_matmul_is_faster
 from rewardkit.model.source import ModelNotFoundError, check_model_source
+from rewardkit.records import PreferencePair, content_hash, prompt_text
 from rewardkit.train_config import USER_ERRORS, ConfigError, LossName, TrainConfig, check_out, option_name, user_message
 
 __all__ = ["LossName", "TrainConfig", "TrainResult", "train"]
@@ -77,8 +77,10 @@ def load_pairs(config: TrainConfig) -> tuple[list[PreferencePair], list[Preferen
     if is_pair_file(path):
         splits = dataset_splits(path)  # a DatasetDict: its train split, and its validation split when it has one
         if splits and "train" not in splits:
-            raise ValueError(f"{config.data}: no 'train' split to train on (its splits: {', '.join(splits)}); import the one "
-                             f"you want (rewardkit import trl {config.data} --split NAME) and build a snapshot")
+            raise ValueError(
+                f"{config.data}: no 'train' split to train on (its splits: {', '.join(splits)}); import the one "
+                f"you want (rewardkit import trl {config.data} --split NAME) and build a snapshot"
+            )
         train_pairs = read_pair_file(path, "train" if splits else None)
         val_pairs = read_pair_file(path, "validation") if "validation" in splits else []
         snapshot_id = "file:" + file_digest(path)
@@ -94,8 +96,10 @@ def load_pairs(config: TrainConfig) -> tuple[list[PreferencePair], list[Preferen
         raise ValueError(f"{config.data}: no training pairs")
     if not val_pairs:  # validation picks the best checkpoint and fits the temperature: no run without it
         prompts = len({p.prompt_id or prompt_text(p.prompt) for p in train_pairs})
-        raise ValueError(f"{config.data}: no validation pairs: its {prompts:,} prompt(s) leave none at validation_fraction "
-                         f"{config.validation_fraction} (pairs are split by prompt); add data, or a snapshot with a validation split")
+        raise ValueError(
+            f"{config.data}: no validation pairs: its {prompts:,} prompt(s) leave none at validation_fraction "
+            f"{config.validation_fraction} (pairs are split by prompt); add data, or a snapshot with a validation split"
+        )
     return train_pairs, val_pairs, snapshot_id
 
 
@@ -114,6 +118,7 @@ def file_digest(path: Path) -> str:
 
 def split_by_prompt(pairs: list[PreferencePair], fraction: float) -> tuple[list[PreferencePair], list[PreferencePair]]:
     """Deterministic split by a hash of the prompt: a prompt's pairs all land on one side."""
+
     def held_out(p: PreferencePair) -> bool:
         return int(content_hash(prompt_text(p.prompt), 8), 16) / 16**8 < fraction
 
@@ -146,7 +151,7 @@ class PairTensors:
     def length_feature(self, rows: list[int] | None = None) -> torch.Tensor:
         """[len(rows)] (all pairs when None) log(1 + chars chosen) - log(1 + chars rejected): the
         length-controlled model's feature (``length_control.length_feature``) of the given pairs."""
-        feature = self.log_length[: self.n] - self.log_length[self.n:]
+        feature = self.log_length[: self.n] - self.log_length[self.n :]
         return feature if rows is None else feature[rows]
 
 
@@ -163,18 +168,31 @@ def attribute_index(pairs: list[PreferencePair], attributes: list[str]) -> list[
         elif p.attribute in attributes:
             out.append(attributes.index(p.attribute))
         else:
-            raise ValueError(f"pair {p.id}: attribute {p.attribute!r} has no head (--attributes {','.join(attributes)})")
+            raise ValueError(
+                f"pair {p.id}: attribute {p.attribute!r} has no head (--attributes {','.join(attributes)})"
+            )
     return out
 
 
-def encode_pairs(tokenizer: Any, pairs: list[PreferencePair], max_length: int, margin_scale: float, attributes: list[str] | None = None) -> PairTensors:
+def encode_pairs(
+    tokenizer: Any,
+    pairs: list[PreferencePair],
+    max_length: int,
+    margin_scale: float,
+    attributes: list[str] | None = None,
+) -> PairTensors:
     prompts = [p.prompt for p in pairs]
     encoded = encode(tokenizer, prompts + prompts, [p.chosen for p in pairs] + [p.rejected for p in pairs], max_length)
     margin = [p.margin if p.margin is not None else (p.strength or 0.0) * margin_scale for p in pairs]
     heads = attribute_index(pairs, attributes or ["reward"])
     lengths = torch.from_numpy(log_length([len(p.chosen) for p in pairs] + [len(p.rejected) for p in pairs])).float()
-    return PairTensors(encoded, torch.tensor(margin, dtype=torch.float32), torch.tensor([p.tie for p in pairs]),
-                       torch.tensor(heads, dtype=torch.long), lengths)
+    return PairTensors(
+        encoded,
+        torch.tensor(margin, dtype=torch.float32),
+        torch.tensor([p.tie for p in pairs]),
+        torch.tensor(heads, dtype=torch.long),
+        lengths,
+    )
 
 
 def judged_rewards(logits: torch.Tensor, heads: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -186,7 +204,9 @@ def judged_rewards(logits: torch.Tensor, heads: torch.Tensor, weights: torch.Ten
     return torch.where(heads >= 0, own, aggregate)
 
 
-def length_balanced_order(chosen_shorter: Sequence[bool], chosen_longer: Sequence[bool], share: float, seed: int) -> list[int]:
+def length_balanced_order(
+    chosen_shorter: Sequence[bool], chosen_longer: Sequence[bool], share: float, seed: int
+) -> list[int]:
     """One epoch's pair indices: every pair once, plus repeats of the chosen-is-shorter pairs so that they make
     up ``share`` of the pairs whose two responses differ in length (no change when share is 0 or already met).
 
@@ -231,8 +251,8 @@ def length_grouped_batches(
     chunk = batch_size * chunk_batches
     batches = []
     for start in range(0, len(order), chunk):
-        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])
-        batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
     rng.shuffle(batches)
     return batches
 
@@ -246,7 +266,9 @@ def data_error(data: str, exc: Exception) -> ConfigError:
     """A data error as one line that names the data: an OSError as its reason (and file, when it is another
     one), anything else as its message; the ``data`` value goes in front unless the message names it."""
     if isinstance(exc, OSError) and exc.strerror:
-        detail = exc.strerror if exc.filename is None or str(exc.filename) == data else f"{exc.strerror}: {exc.filename}"
+        detail = (
+            exc.strerror if exc.filename is None or str(exc.filename) == data else f"{exc.strerror}: {exc.filename}"
+        )
     else:
         detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
     detail = " ".join(detail.split()) or type(exc).__name__
@@ -264,8 +286,10 @@ def setup_distributed(device: torch.device) -> tuple[int, int]:
         if "ACCELERATE_MIXED_PRECISION" in os.environ and "WORLD_SIZE" not in os.environ:
             # accelerate launch's single-process mode sets its own variables but no WORLD_SIZE; it is also what
             # `--num_processes N` without `--multi_gpu` silently starts, even on a CPU-only machine
-            log.warning("accelerate launch started one process; for N processes use "
-                        "`accelerate launch --multi_gpu --num_processes N` (also on a CPU-only machine)")
+            log.warning(
+                "accelerate launch started one process; for N processes use "
+                "`accelerate launch --multi_gpu --num_processes N` (also on a CPU-only machine)"
+            )
         return 0, 1
     import torch.distributed as dist
 
@@ -324,7 +348,9 @@ def train(config: TrainConfig) -> TrainResult:
             log.warning(line)
     out = Path(config.out)
     if config.ensemble == 1:
-        return TrainResult(out, train_member(config, train_pairs, val_pairs, snapshot_id, out, config.seed, rank, world, device))
+        return TrainResult(
+            out, train_member(config, train_pairs, val_pairs, snapshot_id, out, config.seed, rank, world, device)
+        )
     from rewardkit.model.ensemble import bootstrap_indices, member_seeds
 
     members = []
@@ -332,7 +358,9 @@ def train(config: TrainConfig) -> TrainResult:
         member_pairs = train_pairs
         if config.bootstrap:
             member_pairs = [train_pairs[j] for j in bootstrap_indices(len(train_pairs), seed)]
-        metrics = train_member(config, member_pairs, val_pairs, snapshot_id, out / f"member_{i}", seed, rank, world, device)
+        metrics = train_member(
+            config, member_pairs, val_pairs, snapshot_id, out / f"member_{i}", seed, rank, world, device
+        )
         members.append((f"member_{i}", metrics))
     if rank == 0:
         return TrainResult(out, write_ensemble_card(config, out, snapshot_id, members, train_pairs, val_pairs))
@@ -381,13 +409,20 @@ def train_member(
     chosen_shorter = [len(p.chosen) < len(p.rejected) and not p.tie for p in train_pairs]
     chosen_longer = [len(p.chosen) > len(p.rejected) and not p.tie for p in train_pairs]
     # length-controlled BT: beta of the fixed length term, fitted on the training pairs before the model trains
-    length_coef = fit_length_coefficient(train_data.length_feature().numpy(), np.where(train_data.tie.numpy(), 0.5, 1.0)) \
-        if config.length_control else 0.0
+    length_coef = (
+        fit_length_coefficient(train_data.length_feature().numpy(), np.where(train_data.tie.numpy(), 0.5, 1.0))
+        if config.length_control
+        else 0.0
+    )
 
     # length balance, one of two ways: per-pair loss weights (one pass per epoch) or repeats in each epoch
     by_weight = config.length_balance_by == "weight"
     repeat_share = 0.0 if by_weight else config.length_balance
-    pair_weight = torch.tensor(length_balance_weights(chosen_shorter, chosen_longer, config.length_balance)) if by_weight else None
+    pair_weight = (
+        torch.tensor(length_balance_weights(chosen_shorter, chosen_longer, config.length_balance))
+        if by_weight
+        else None
+    )
 
     def epoch_order(epoch: int) -> list[int]:
         # the same length every epoch (whole repeats + an exact count drawn); which pairs get the drawn
@@ -396,7 +431,9 @@ def train_member(
 
     def batches_of_epoch(epoch: int) -> list[list[int]]:
         # every rank builds the same order, then takes its share
-        batches = length_grouped_batches(train_data.pair_lengths(), config.batch_size, seed + epoch, order=epoch_order(epoch))
+        batches = length_grouped_batches(
+            train_data.pair_lengths(), config.batch_size, seed + epoch, order=epoch_order(epoch)
+        )
         return rank_share(batches, rank, world)
 
     epoch_batches = {0: batches_of_epoch(0)}  # the loop's cache of the current epoch's batches
@@ -407,11 +444,15 @@ def train_member(
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=config.lr
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
     )
     # linear warmup to lr, then linear decay to 0 at total_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup))
+        optimizer,
+        lambda s: (
+            (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup))
+        ),
     )
     # logits [B, A] of a batch; for BERT-family models the last layer computes only the position the head reads
     forward = RewardForward(model)
@@ -453,7 +494,11 @@ def train_member(
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
 
     def loss_of(
-        rewards_c: torch.Tensor, rewards_r: torch.Tensor, rows: list[int], data: PairTensors, weight: torch.Tensor | None = None
+        rewards_c: torch.Tensor,
+        rewards_r: torch.Tensor,
+        rows: list[int],
+        data: PairTensors,
+        weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
         on = rewards_c.device
         margin, tie = data.margin[rows].to(on), data.tie[rows].to(on)
@@ -477,7 +522,7 @@ def train_member(
             logits = net(**batch)
         heads = data.attribute[rows].to(device)
         rewards = judged_rewards(logits, torch.cat([heads, heads]), head_weights)
-        return rewards[: len(rows)], rewards[len(rows):]
+        return rewards[: len(rows)], rewards[len(rows) :]
 
     @torch.no_grad()
     def val_rewards(data: PairTensors = val_data) -> tuple[torch.Tensor, torch.Tensor]:
@@ -487,7 +532,7 @@ def train_member(
         rc, rr = torch.zeros(data.n), torch.zeros(data.n)
         order = sorted(range(data.n), key=data.pair_lengths().__getitem__)
         for start in range(0, len(order), config.batch_size * 4):
-            rows = order[start:start + config.batch_size * 4]
+            rows = order[start : start + config.batch_size * 4]
             rc[rows], rr[rows] = (r.float().cpu() for r in rewards_of(forward, data, rows))
         model.train(was_training)
         return rc, rr
@@ -541,10 +586,17 @@ def train_member(
             run_stats["pairs"] += sums["pairs"] * world
             run_stats["seconds"] += time.perf_counter() - t0
             n = max(1, sums["pairs"])
-            history.append({
-                "kind": "train", "step": step, "loss": sums["loss"] / n, "accuracy": sums["correct"] / n,
-                "margin": sums["margin"] / n, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
-            })
+            history.append(
+                {
+                    "kind": "train",
+                    "step": step,
+                    "loss": sums["loss"] / n,
+                    "accuracy": sums["correct"] / n,
+                    "margin": sums["margin"] / n,
+                    "lr": scheduler.get_last_lr()[0],
+                    "grad_norm": float(grad_norm),
+                }
+            )
             bar.advance(sums["pairs"] * world)
 
             if step % config.eval_every == 0 or step == total_steps:
@@ -552,20 +604,37 @@ def train_member(
                 metrics = val_metrics(*last_val[1:])
                 history.append({"kind": "val", "step": step, **metrics})
                 improved = metrics["loss"] < best["loss"]
-                best = {"loss": metrics["loss"], "step": step, "evals_since": 0, **metrics} if improved else {
-                    **best, "evals_since": best["evals_since"] + 1}
+                best = (
+                    {"loss": metrics["loss"], "step": step, "evals_since": 0, **metrics}
+                    if improved
+                    else {**best, "evals_since": best["evals_since"] + 1}
+                )
                 if rank == 0:
                     if improved:
-                        atomic_torch_save({k: v.detach().clone() for k, v in model.state_dict().items()}, ckpt_dir / "best.pt")
+                        atomic_torch_save(
+                            {k: v.detach().clone() for k, v in model.state_dict().items()}, ckpt_dir / "best.pt"
+                        )
                     # the resumable checkpoint (weights + AdamW moments) is ~3x the model: not at every validation
-                    if checkpoint_due(step, last_saved, config.checkpoint_every, total_steps) or stopped_early(best, config.patience):
+                    if checkpoint_due(step, last_saved, config.checkpoint_every, total_steps) or stopped_early(
+                        best, config.patience
+                    ):
                         last_saved = step
-                        atomic_torch_save({
-                            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "step": step, "micro": micro, "history": history,
-                        "best": best, "torch_rng": torch.get_rng_state(), "config": asdict(config), "bf16": use_bf16,
-                        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                        }, ckpt_dir / "last.pt")
+                        atomic_torch_save(
+                            {
+                                "model": model.state_dict(),
+                                "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict(),
+                                "step": step,
+                                "micro": micro,
+                                "history": history,
+                                "best": best,
+                                "torch_rng": torch.get_rng_state(),
+                                "config": asdict(config),
+                                "bf16": use_bf16,
+                                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                            },
+                            ckpt_dir / "last.pt",
+                        )
                 if stopped_early(best, config.patience):
                     break
 
@@ -588,21 +657,37 @@ def train_member(
     diff = (rc - rr)[decided]
     # temperature and normalization describe what is scored and served: the weighted aggregate over heads. A
     # multi-attribute pair was judged on its own head above; with one head the judged reward is the aggregate
-    served = (rc, rr) if len(attributes) == 1 else val_rewards(replace(val_data, attribute=torch.full_like(val_data.attribute, -1)))
+    served = (
+        (rc, rr)
+        if len(attributes) == 1
+        else val_rewards(replace(val_data, attribute=torch.full_like(val_data.attribute, -1)))
+    )
     cal = calibrate(*served, decided, config.reference_size)
     if cal.at_bound and rank == 0:
         log.warning("%s: the fitted temperature T = %g is %s", out, cal.temperature, BOUND_NOTES[cal.at_bound])
     metrics = {
-        "train_pairs": train_data.n, "validation_pairs": val_data.n,
-        **cut_counts(train_data, "train"), **cut_counts(val_data, "validation"),
-        "best_step": best["step"], "steps": step, "total_steps": total_steps, "bf16": use_bf16,
+        "train_pairs": train_data.n,
+        "validation_pairs": val_data.n,
+        **cut_counts(train_data, "train"),
+        **cut_counts(val_data, "validation"),
+        "best_step": best["step"],
+        "steps": step,
+        "total_steps": total_steps,
+        "bf16": use_bf16,
         "val_accuracy": (diff > 0).float().mean().item() if len(diff) else None,
-        "val_loss": best.get("loss"), "val_margin": diff.mean().item() if len(diff) else None,
-        "ece_before": cal.ece_before, "ece_after": cal.ece_after, "ece_after_cross_fit": cal.ece_after_cross_fit, "temperature_at_bound": cal.at_bound,
+        "val_loss": best.get("loss"),
+        "val_margin": diff.mean().item() if len(diff) else None,
+        "ece_before": cal.ece_before,
+        "ece_after": cal.ece_after,
+        "ece_after_cross_fit": cal.ece_after_cross_fit,
+        "temperature_at_bound": cal.at_bound,
         "train_pairs_per_s": run_stats["pairs"] / run_stats["seconds"] if run_stats["seconds"] else None,
-        "world_size": world, "device": str(device),
+        "world_size": world,
+        "device": str(device),
         "weights_sha256": weights_digest(model),
-        "head_changed": not all(torch.equal(v, getattr(model, head).state_dict()[k].cpu()) for k, v in head_init.items()),
+        "head_changed": not all(
+            torch.equal(v, getattr(model, head).state_dict()[k].cpu()) for k, v in head_init.items()
+        ),
         "length_coef": length_coef,
         "val_length_corr": float(pearson(torch.cat([rc, rr]), val_data.log_length)) if len(rc) > 1 else None,
     }
@@ -610,10 +695,17 @@ def train_member(
         from rewardkit.model.reward_model import RewardModel
 
         card = RewardCard(
-            backbone=config.backbone, snapshot_id=snapshot_id, max_length=config.max_length, template=kind,
-            temperature=cal.temperature, attributes=attributes, attribute_weights=attribute_weights,
-            reward_mean=cal.reward_mean, reward_std=cal.reward_std,
-            config={**asdict(config), "seed": seed}, metrics=metrics,
+            backbone=config.backbone,
+            snapshot_id=snapshot_id,
+            max_length=config.max_length,
+            template=kind,
+            temperature=cal.temperature,
+            attributes=attributes,
+            attribute_weights=attribute_weights,
+            reward_mean=cal.reward_mean,
+            reward_std=cal.reward_std,
+            config={**asdict(config), "seed": seed},
+            metrics=metrics,
         )
         RewardModel(model, tokenizer, card).save(out)
         write_run_files(out, card, history)
@@ -642,8 +734,12 @@ def cut_counts(data: PairTensors, split: str) -> dict[str, int]:
 
 
 def write_ensemble_card(
-    config: TrainConfig, out: Path, snapshot_id: str, members: list[tuple[str, dict[str, Any]]],
-    train_pairs: list[PreferencePair], val_pairs: list[PreferencePair],
+    config: TrainConfig,
+    out: Path,
+    snapshot_id: str,
+    members: list[tuple[str, dict[str, Any]]],
+    train_pairs: list[PreferencePair],
+    val_pairs: list[PreferencePair],
 ) -> dict[str, Any]:
     """The ensemble's own rewardkit.json and README: temperature and reward mean/std fitted on the ensemble
     score s (the mean of the members' standardized scores, ``model/ensemble.py``) over the validation pairs,
@@ -659,37 +755,62 @@ def write_ensemble_card(
         # [N] each: the member's reward on its own reference scale, (r - reward_mean) / reward_std of its card
         z_chosen.append(rm.score(prompts, chosen, normalize=True))
         z_rejected.append(rm.score(prompts, rejected, normalize=True))
-        member_metrics[name] = {**m, "temperature": rm.card.temperature, "reward_mean": rm.card.reward_mean, "reward_std": rm.card.reward_std}
+        member_metrics[name] = {
+            **m,
+            "temperature": rm.card.temperature,
+            "reward_mean": rm.card.reward_mean,
+            "reward_std": rm.card.reward_std,
+        }
         tokenizer, template = rm.tokenizer, rm.card.template
     zc, zr = np.stack(z_chosen), np.stack(z_rejected)  # [M, N]
     sc, sr = zc.mean(axis=0), zr.mean(axis=0)
     decided = np.array([not p.tie for p in val_pairs])
     cal = calibrate(sc, sr, decided, config.reference_size)
     if cal.at_bound:
-        log.warning("%s: the ensemble's fitted temperature T = %g is %s", out, cal.temperature, BOUND_NOTES[cal.at_bound])
+        log.warning(
+            "%s: the ensemble's fitted temperature T = %g is %s", out, cal.temperature, BOUND_NOTES[cal.at_bound]
+        )
     attributes = config.attribute_names()
     diff = (sc - sr)[decided]
     accs = [m["val_accuracy"] for _, m in members if m.get("val_accuracy") is not None]
     metrics: dict[str, Any] = {
-        "train_pairs": len(train_pairs), "validation_pairs": len(val_pairs),
+        "train_pairs": len(train_pairs),
+        "validation_pairs": len(val_pairs),
         # the members' counts (same tokenizer, max_length and validation pairs); with bootstrap each member
         # trained on a resample, so the training set itself is counted here
-        **({k: members[0][1][k] for k in cut_keys("train")} if not config.bootstrap else
-           cut_counts(encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes), "train")),
+        **(
+            {k: members[0][1][k] for k in cut_keys("train")}
+            if not config.bootstrap
+            else cut_counts(
+                encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes), "train"
+            )
+        ),
         **{k: members[0][1][k] for k in cut_keys("validation")},
         "val_accuracy": float((diff > 0).mean()) if diff.size else None,
         "val_margin": float(diff.mean()) if diff.size else None,
         "member_val_accuracy_mean": float(np.mean(accs)) if accs else None,
         # the uncertainty signal on validation: the std over members (units of s), averaged over responses
         "val_member_std_mean": float(np.concatenate([zc.std(axis=0), zr.std(axis=0)]).mean()),
-        "ece_before": cal.ece_before, "ece_after": cal.ece_after, "ece_after_cross_fit": cal.ece_after_cross_fit, "temperature_at_bound": cal.at_bound,
+        "ece_before": cal.ece_before,
+        "ece_after": cal.ece_after,
+        "ece_after_cross_fit": cal.ece_after_cross_fit,
+        "temperature_at_bound": cal.at_bound,
         "members": member_metrics,
     }
     card = RewardCard(
-        backbone=config.backbone, snapshot_id=snapshot_id, max_length=config.max_length, template=template,
-        attributes=attributes, attribute_weights=config.attribute_weight_values(),
-        temperature=cal.temperature, reward_mean=cal.reward_mean, reward_std=cal.reward_std,
-        members=[name for name, _ in members], member_scale=MEMBER_SCALE, config=asdict(config), metrics=metrics,
+        backbone=config.backbone,
+        snapshot_id=snapshot_id,
+        max_length=config.max_length,
+        template=template,
+        attributes=attributes,
+        attribute_weights=config.attribute_weight_values(),
+        temperature=cal.temperature,
+        reward_mean=cal.reward_mean,
+        reward_std=cal.reward_std,
+        members=[name for name, _ in members],
+        member_scale=MEMBER_SCALE,
+        config=asdict(config),
+        metrics=metrics,
     )
     write_card(out, card)
     write_readme(out, card)
@@ -739,7 +860,9 @@ def freeze(model: Any, layers: int, embeddings: bool = True) -> int:
     block = re.compile(r"(?:^|\.)(?:layer|layers|h)\.(\d+)\.")
     for name, param in model.named_parameters():
         match = block.search(name)
-        hit = (embeddings and re.search(r"embed|\bwte\b|\bwpe\b", name) is not None and not match) or (match is not None and int(match.group(1)) < layers)
+        hit = (embeddings and re.search(r"embed|\bwte\b|\bwpe\b", name) is not None and not match) or (
+            match is not None and int(match.group(1)) < layers
+        )
         if hit:
             param.requires_grad_(False)
             frozen += param.numel()
@@ -751,8 +874,12 @@ def wrap_lora(model: Any, config: TrainConfig, head: str) -> Any:
     from peft import LoraConfig, TaskType, get_peft_model
 
     lora = LoraConfig(
-        task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
-        target_modules="all-linear", modules_to_save=[head],
+        task_type=TaskType.SEQ_CLS,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        modules_to_save=[head],
     )
     return get_peft_model(model, lora)
 
@@ -780,12 +907,16 @@ def unused_labels(pairs: list[PreferencePair], loss: str) -> list[str]:
     lines = []
     margins = sum(p.margin is not None for p in pairs)
     if margins and loss == "bt":
-        lines.append(f"{margins} of {len(pairs)} training pairs carry a margin, which --loss bt ignores "
-                     "(TRL's RewardTrainer uses it); --loss margin trains with it")
+        lines.append(
+            f"{margins} of {len(pairs)} training pairs carry a margin, which --loss bt ignores "
+            "(TRL's RewardTrainer uses it); --loss margin trains with it"
+        )
     ties = sum(p.tie for p in pairs)
     if ties and loss != "tie":
-        lines.append(f"{ties} of {len(pairs)} training pairs are ties, trained by --loss {loss} as wins for the "
-                     "'chosen' side; --loss tie models them")
+        lines.append(
+            f"{ties} of {len(pairs)} training pairs are ties, trained by --loss {loss} as wins for the "
+            "'chosen' side; --loss tie models them"
+        )
     return lines
 
 
@@ -814,7 +945,9 @@ def same_on_every_rank(flag: bool, world: int, device: torch.device) -> bool:
     return bool(value.item())
 
 
-def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: int, device: torch.device = torch.device("cpu")) -> bool:
+def decide_bf16(
+    config: TrainConfig, forward: Any, data: PairTensors, pad_id: int, device: torch.device = torch.device("cpu")
+) -> bool:
     """'auto': time forward+backward of one realistic batch in fp32 and in bf16 autocast, keep the faster
     (``forward``: a ``RewardForward``, batch -> logits).
     (Without native bf16 instructions bf16 autocast is usually slower on CPU.)"""
@@ -827,7 +960,7 @@ def decide_bf16(config: TrainConfig, forward: Any, data: PairTensors, pad_id: in
         return False  # mps: no trial, fp32
     if not bf16_matmul_is_faster():
         return False  # without native bf16 the trial alone costs tens of seconds, and bf16 cannot win
-    rows = sorted(range(data.n), key=data.pair_lengths().__getitem__)[data.n // 2:][: config.batch_size]
+    rows = sorted(range(data.n), key=data.pair_lengths().__getitem__)[data.n // 2 :][: config.batch_size]
     batch = collate(data.encoded, data.both_sides(rows), pad_id)
 
     def timed(ctx: Any) -> float:
@@ -857,7 +990,6 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     from typing import get_args, get_type_hints
 
-
     hints = get_type_hints(TrainConfig)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for f in fields(TrainConfig):
@@ -865,7 +997,9 @@ def main(argv: list[str] | None = None) -> None:
         if bool in (hints[f.name], *get_args(hints[f.name])):  # bool, or bool | None (None: derived)
             parser.add_argument(option_name(f.name), action=argparse.BooleanOptionalAction, default=default)
         else:
-            parser.add_argument(option_name(f.name), type=type(default) if default is not None else str, default=default)
+            parser.add_argument(
+                option_name(f.name), type=type(default) if default is not None else str, default=default
+            )
     args = parser.parse_args(argv)
     try:
         config = TrainConfig(**vars(args))

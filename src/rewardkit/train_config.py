@@ -182,7 +182,9 @@ class TrainConfig:
         try:
             return [float(w) for w in self.attribute_weights.split(",")]
         except ValueError as exc:
-            raise ConfigError("attribute_weights", f"expected comma-separated numbers, got {self.attribute_weights!r}") from exc
+            raise ConfigError(
+                "attribute_weights", f"expected comma-separated numbers, got {self.attribute_weights!r}"
+            ) from exc
 
 
 def resume_checkpoint(config: TrainConfig) -> Path:
@@ -210,7 +212,9 @@ def check_out(config: TrainConfig) -> bool:
     checkpoint = resume_checkpoint(config)
     if config.resume:
         if not checkpoint.is_file():
-            raise ConfigError("resume", f"no checkpoint in {checkpoint.parent} (last.pt); run without `resume` to start a new run")
+            raise ConfigError(
+                "resume", f"no checkpoint in {checkpoint.parent} (last.pt); run without `resume` to start a new run"
+            )
         return False
     if not out.exists():
         return False
@@ -220,12 +224,20 @@ def check_out(config: TrainConfig) -> bool:
     checkpoints = [out / "checkpoint" / "last.pt", out / "member_0" / "checkpoint" / "last.pt"]
     killed = next((c for c in checkpoints if c.is_file()), None)
     if killed is not None and not finished:
-        raise ConfigError("out", f"holds a killed run ({killed.relative_to(out)}, no rewardkit.json): add `resume` to continue "
-                                 "it, or delete the folder (or choose another `out`) to start over", config.out)
+        raise ConfigError(
+            "out",
+            f"holds a killed run ({killed.relative_to(out)}, no rewardkit.json): add `resume` to continue "
+            "it, or delete the folder (or choose another `out`) to start over",
+            config.out,
+        )
     ours = finished or any(c.parent.is_dir() for c in checkpoints)  # killed before its first last.pt: checkpoint/ only
     if not ours and any(out.iterdir()):
-        raise ConfigError("out", "is not empty and holds no rewardkit model (no rewardkit.json); the run would write config.json, "
-                                 "README.md and more into it: choose a new or empty folder", config.out)
+        raise ConfigError(
+            "out",
+            "is not empty and holds no rewardkit model (no rewardkit.json); the run would write config.json, "
+            "README.md and more into it: choose a new or empty folder",
+            config.out,
+        )
     return finished
 
 

@@ -25,12 +25,23 @@ from rewardkit.store.queries import add_comparisons
 HUMAN = Annotator("h1", "human")
 
 
-def pairwise(prompt, a: str, b: str, choice: str = "a", annotator: Annotator = HUMAN, source: str = "unit", **kw) -> Comparison:
-    return Comparison(prompt=prompt, responses=(Response(a), Response(b)), judgement=PairwiseJudgement(choice), annotator=annotator, source=source, **kw)
+def pairwise(
+    prompt, a: str, b: str, choice: str = "a", annotator: Annotator = HUMAN, source: str = "unit", **kw
+) -> Comparison:
+    return Comparison(
+        prompt=prompt,
+        responses=(Response(a), Response(b)),
+        judgement=PairwiseJudgement(choice),
+        annotator=annotator,
+        source=source,
+        **kw,
+    )
 
 
 def k_way(judgement, texts=("r0", "r1", "r2", "r3"), prompt: str = "p") -> Comparison:
-    return Comparison(prompt=prompt, responses=tuple(Response(t) for t in texts), judgement=judgement, annotator=HUMAN, source="unit")
+    return Comparison(
+        prompt=prompt, responses=tuple(Response(t) for t in texts), judgement=judgement, annotator=HUMAN, source="unit"
+    )
 
 
 def preferences(c: Comparison, config: CompileConfig = CompileConfig()) -> list[tuple[str, str] | tuple[str, str, str]]:
@@ -62,7 +73,12 @@ def test_pairwise_choices() -> None:
 def test_ranking_rules_by_hand() -> None:
     ranked = k_way(RankingJudgement((2, 0, 3, 1)))  # best first: r2 > r0 > r3 > r1
     assert preferences(ranked, CompileConfig(ranking_rule="all")) == [
-        ("r2", "r0"), ("r2", "r3"), ("r2", "r1"), ("r0", "r3"), ("r0", "r1"), ("r3", "r1"),
+        ("r2", "r0"),
+        ("r2", "r3"),
+        ("r2", "r1"),
+        ("r0", "r3"),
+        ("r0", "r1"),
+        ("r3", "r1"),
     ]
     assert preferences(ranked, CompileConfig(ranking_rule="best_vs_rest")) == [("r2", "r0"), ("r2", "r3"), ("r2", "r1")]
     assert preferences(ranked, CompileConfig(ranking_rule="adjacent")) == [("r2", "r0"), ("r0", "r3"), ("r3", "r1")]
@@ -72,7 +88,11 @@ def test_rating_pairs_by_hand() -> None:
     # gaps: (0,1)=2 pair, (0,2)=0.5 too close, (0,3) unrated, (1,2)=1.5 pair with 2 better, (1,4)=0 tie
     ratings = [5.0, 3.0, 4.5, None, 3.0]
     assert rating_pairs(ratings, threshold=1.0, scale=4.0) == [
-        (0, 1, 0.5, 2.0), (0, 4, 0.5, 2.0), (2, 1, 0.375, 1.5), (1, 4, None, 0.0), (2, 4, 0.375, 1.5),
+        (0, 1, 0.5, 2.0),
+        (0, 4, 0.5, 2.0),
+        (2, 1, 0.375, 1.5),
+        (1, 4, None, 0.0),
+        (2, 4, 0.375, 1.5),
     ]  # in (i, j) order; the better response first
     assert rating_pairs([5.0, 1.0], threshold=1.0, scale=None) == [(0, 1, None, 4.0)]
     assert rating_pairs([5.0, 1.0], threshold=1.0, scale=2.0)[0][2] == 1.0  # strength clipped to 1
@@ -93,9 +113,16 @@ def test_ratings_use_overall_else_the_mean_of_attributes() -> None:
 
 
 def test_ties_dropped_by_default_and_kept_on_request() -> None:
-    labels = labels_of(pairwise("p1", "x", "y", "tie"), pairwise("p2", "x", "y", "both_bad"), pairwise("p3", "x", "y", "a"))
+    labels = labels_of(
+        pairwise("p1", "x", "y", "tie"), pairwise("p2", "x", "y", "both_bad"), pairwise("p3", "x", "y", "a")
+    )
     dropped = compile_labels(labels, CompileConfig())
-    assert (dropped.counts.ties_found, dropped.counts.ties_dropped, dropped.counts.ties_kept, dropped.counts.pairs) == (2, 2, 0, 1)
+    assert (dropped.counts.ties_found, dropped.counts.ties_dropped, dropped.counts.ties_kept, dropped.counts.pairs) == (
+        2,
+        2,
+        0,
+        1,
+    )
     kept = compile_labels(labels, CompileConfig(keep_ties=True))
     assert (kept.counts.ties_dropped, kept.counts.ties_kept, kept.counts.pairs) == (0, 2, 3)
     tie_pairs = [p for rows in kept.splits.values() for p in rows if p.tie]
@@ -123,7 +150,11 @@ def test_dedupe_exact_and_normalised_counted(store) -> None:
     with session_scope(store) as s:
         normalised = compile_pairs(s, CompileConfig())
         exact = compile_pairs(s, CompileConfig(dedupe="exact"))
-    assert (normalised.counts.duplicates_exact, normalised.counts.duplicates_normalized, normalised.counts.pairs) == (2, 1, 2)
+    assert (normalised.counts.duplicates_exact, normalised.counts.duplicates_normalized, normalised.counts.pairs) == (
+        2,
+        1,
+        2,
+    )
     assert (exact.counts.duplicates_exact, exact.counts.duplicates_normalized, exact.counts.pairs) == (2, 0, 3)
     merged = next(p for rows in normalised.splits.values() for p in rows if p.prompt == "Capital of France?")
     assert (merged.chosen, merged.rejected) == ("Paris.", "Rome.")
@@ -132,14 +163,19 @@ def test_dedupe_exact_and_normalised_counted(store) -> None:
 
 def test_responses_equal_only_after_normalisation_stay_apart() -> None:
     # "GARDEN" vs "garden" answering "write it in capitals": case-folding must not merge the two responses
-    labels = labels_of(pairwise("caps", "GARDEN", "garden", "a"), pairwise("caps", "GARDEN", "garden", "a", annotator=Annotator("h2", "human")))
+    labels = labels_of(
+        pairwise("caps", "GARDEN", "garden", "a"),
+        pairwise("caps", "GARDEN", "garden", "a", annotator=Annotator("h2", "human")),
+    )
     result = compile_labels(labels, CompileConfig())
     assert result.counts.conflicts_found == 0 and result.counts.pairs == 1 and result.counts.duplicates_exact == 1
 
 
 def test_conflicts_resolved_by_majority_or_dropped() -> None:
     a1, a2, a3 = (Annotator(f"h{i}", "human") for i in range(3))
-    majority = labels_of(pairwise("p", "x", "y", "a", a1), pairwise("p", "x", "y", "a", a2), pairwise("p", "x", "y", "b", a3))
+    majority = labels_of(
+        pairwise("p", "x", "y", "a", a1), pairwise("p", "x", "y", "a", a2), pairwise("p", "x", "y", "b", a3)
+    )
     even = labels_of(pairwise("q", "x", "y", "a", a1), pairwise("q", "y", "x", "a", a2))  # the second prefers y
 
     resolved = compile_labels(majority + even, CompileConfig(conflicts="majority"))
@@ -157,7 +193,9 @@ def test_conflicts_resolved_by_majority_or_dropped() -> None:
 
 
 def test_same_pair_under_different_attributes_is_not_a_conflict() -> None:
-    labels = labels_of(pairwise("p", "x", "y", "a", attribute="helpfulness"), pairwise("p", "x", "y", "b", attribute="harmlessness"))
+    labels = labels_of(
+        pairwise("p", "x", "y", "a", attribute="helpfulness"), pairwise("p", "x", "y", "b", attribute="harmlessness")
+    )
     result = compile_labels(labels, CompileConfig())
     assert result.counts.conflicts_found == 0 and result.counts.pairs == 2
 
@@ -170,7 +208,9 @@ def test_split_by_prompt_is_deterministic_and_follows_fractions() -> None:
     splits = [split_of(p, 0, (0.8, 0.1, 0.1)) for p in prompts]
     assert splits == [split_of(p, 0, (0.8, 0.1, 0.1)) for p in prompts]
     share = {name: splits.count(name) / len(splits) for name in ("train", "validation", "test")}
-    assert abs(share["train"] - 0.8) < 0.04 and abs(share["validation"] - 0.1) < 0.03 and abs(share["test"] - 0.1) < 0.03
+    assert (
+        abs(share["train"] - 0.8) < 0.04 and abs(share["validation"] - 0.1) < 0.03 and abs(share["test"] - 0.1) < 0.03
+    )
     assert splits != [split_of(p, 1, (0.8, 0.1, 0.1)) for p in prompts]  # the seed salts the hash
     assert split_of("Hello  World", 0, (0.5, 0.25, 0.25)) == split_of("hello world", 0, (0.5, 0.25, 0.25))
 
@@ -187,7 +227,9 @@ def test_no_prompt_in_two_splits() -> None:
 
 
 def test_balance_sources_downsamples_to_the_smallest_and_caps() -> None:
-    comparisons = [pairwise(f"a{i}", "x", "y", source="big") for i in range(10)] + [pairwise(f"b{i}", "x", "y", source="small") for i in range(4)]
+    comparisons = [pairwise(f"a{i}", "x", "y", source="big") for i in range(10)] + [
+        pairwise(f"b{i}", "x", "y", source="small") for i in range(4)
+    ]
     balanced = compile_labels(labels_of(*comparisons), CompileConfig(balance_sources=True))
     assert balanced.counts.per_source == {"big": 4, "small": 4} and balanced.counts.balanced_away == 6
     capped = compile_labels(labels_of(*comparisons), CompileConfig(max_per_source=3))
@@ -232,9 +274,14 @@ def test_length_balance_thins_chosen_longer_pairs_in_train_only() -> None:
     assert (shorter, longer) == (4, 4) and sum(len(p.chosen) == len(p.rejected) for p in kept) == 4
     assert result.counts.length_balanced_away == 8 and result.counts.pairs == 12 == len(plain.splits["train"]) - 8
     assert {p.id for p in kept} <= {p.id for p in plain.splits["train"]}
-    assert [p.id for p in compile_labels(labels, CompileConfig(fractions=(1.0, 0.0, 0.0), length_balance=0.5)).splits["train"]] == [p.id for p in kept]
+    assert [
+        p.id
+        for p in compile_labels(labels, CompileConfig(fractions=(1.0, 0.0, 0.0), length_balance=0.5)).splits["train"]
+    ] == [p.id for p in kept]
     held_out = compile_labels(labels, CompileConfig(fractions=(0.0, 0.0, 1.0), length_balance=0.5))
-    assert len(held_out.splits["test"]) == 20 and held_out.counts.length_balanced_away == 0  # test keeps its natural mix
+    assert (
+        len(held_out.splits["test"]) == 20 and held_out.counts.length_balanced_away == 0
+    )  # test keeps its natural mix
 
 
 def test_config_validation_names_the_option() -> None:
@@ -263,6 +310,7 @@ def test_filters_select_by_source_kind_attribute_and_date(store) -> None:
             ],
         )
     with session_scope(store) as s:
+
         def prompts(**kw) -> set[str]:
             r = compile_pairs(s, CompileConfig(**kw))
             return {p.prompt for rows in r.splits.values() for p in rows}

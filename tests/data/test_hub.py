@@ -24,8 +24,22 @@ def test_which_names_are_hub_dataset_ids(tmp_path: Path, monkeypatch: pytest.Mon
     assert hub_dataset("o/n/a/b:cfg") == HubDataset("o/n", "a/b", "cfg")
     # paths, not ids: a data file's name (a mistyped file is a missing file, not a download), relative or
     # absolute paths, a snapshot id (no owner), names the Hub does not allow
-    for name in ("runs/train.jsonl", "data/pairs.parquet", "x/y.json.gz", "./a/b", "../a/b", "/abs/a/b", "~/a/b",
-                 "C:/a/b", "3f9a2c", "", "a/b c", "a//b", "a/b:", "-a/b"):
+    for name in (
+        "runs/train.jsonl",
+        "data/pairs.parquet",
+        "x/y.json.gz",
+        "./a/b",
+        "../a/b",
+        "/abs/a/b",
+        "~/a/b",
+        "C:/a/b",
+        "3f9a2c",
+        "",
+        "a/b c",
+        "a//b",
+        "a/b:",
+        "-a/b",
+    ):
         assert hub_dataset(name) is None, name
     monkeypatch.chdir(tmp_path)
     (tmp_path / "owner" / "local").mkdir(parents=True)  # a folder here wins over the id it spells
@@ -35,8 +49,13 @@ def test_which_names_are_hub_dataset_ids(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def _prefs(n: int, tag: str = "") -> object:
-    return datasets.Dataset.from_dict({"prompt": [f"q{i}{tag}" for i in range(n)], "chosen": [f"good {i}" for i in range(n)],
-                                       "rejected": [f"bad {i}" for i in range(n)]})
+    return datasets.Dataset.from_dict(
+        {
+            "prompt": [f"q{i}{tag}" for i in range(n)],
+            "chosen": [f"good {i}" for i in range(n)],
+            "rejected": [f"bad {i}" for i in range(n)],
+        }
+    )
 
 
 def test_a_loaded_dataset_is_saved_once_and_read_like_any_datasets_folder(tmp_path: Path) -> None:
@@ -60,19 +79,35 @@ def test_one_split_of_a_saved_hub_dataset(tmp_path: Path, monkeypatch: pytest.Mo
     from rewardkit.data import hub
 
     data = datasets.DatasetDict({"train": _prefs(6), "test": _prefs(2, "t")})
-    monkeypatch.setattr(hub, "save_hub_dataset", lambda spec, root, name: save_dataset_dict(data, root / folder_name(spec)))
+    monkeypatch.setattr(
+        hub, "save_hub_dataset", lambda spec, root, name: save_dataset_dict(data, root / folder_name(spec))
+    )
     whole = resolve_data("owner/prefs", home=tmp_path)
     assert resolve_data("owner/prefs", home=tmp_path, split="train") == whole / "train"
-    assert [p.prompt for p in read_pair_file(resolve_data("owner/prefs", home=tmp_path, split="test"))] == ["q0t", "q1t"]
+    assert [p.prompt for p in read_pair_file(resolve_data("owner/prefs", home=tmp_path, split="test"))] == [
+        "q0t",
+        "q1t",
+    ]
     with pytest.raises(HubDatasetError, match="owner/prefs: no split 'train_prefs'; its splits: train, test"):
         resolve_data("owner/prefs", home=tmp_path, split="train_prefs")
 
 
 def _rk(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RK_HOME": str(tmp_path / "home"), "RK_DATABASE_URL": f"sqlite:///{tmp_path / 'rk.db'}",
-           "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    return subprocess.run([sys.executable, "-m", "rewardkit.cli.main", *args], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=300)
+    env = {
+        **os.environ,
+        "RK_HOME": str(tmp_path / "home"),
+        "RK_DATABASE_URL": f"sqlite:///{tmp_path / 'rk.db'}",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "rewardkit.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -98,18 +133,24 @@ def test_eval_data_names_the_id_it_could_not_load(tmp_path: Path, monkeypatch: p
         load_eval_pairs("owner/prefs", snapshot_dir=tmp_path)
 
 
-def test_training_on_a_hub_dataset_without_a_train_split_names_the_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_on_a_hub_dataset_without_a_train_split_names_the_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from rewardkit.data import hub
     from rewardkit.train import TrainConfig, load_pairs
 
     data = datasets.DatasetDict({"train_prefs": _prefs(6), "test_prefs": _prefs(2, "t")})  # HuggingFaceH4's split names
-    monkeypatch.setattr(hub, "save_hub_dataset", lambda spec, root, name: save_dataset_dict(data, root / folder_name(spec)))
+    monkeypatch.setattr(
+        hub, "save_hub_dataset", lambda spec, root, name: save_dataset_dict(data, root / folder_name(spec))
+    )
     monkeypatch.setenv("RK_HOME", str(tmp_path / "home"))
     from rewardkit.settings import get_settings
 
     get_settings.cache_clear()
     try:
-        with pytest.raises(ValueError, match=r"owner/uf: no 'train' split to train on \(its splits: train_prefs, test_prefs\)"):
+        with pytest.raises(
+            ValueError, match=r"owner/uf: no 'train' split to train on \(its splits: train_prefs, test_prefs\)"
+        ):
             load_pairs(TrainConfig(data="owner/uf", out=str(tmp_path / "out")))
     finally:
         get_settings.cache_clear()

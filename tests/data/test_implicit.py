@@ -16,8 +16,12 @@ from rewardkit.store.queries import iter_comparisons, table_counts
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _ev(kind: str, prompt: str, text: str, other: str | None = None, session: str | None = None, cid: str | None = None) -> FeedbackEvent:
-    return FeedbackEvent(kind, prompt, Response(text), Response(other) if other else None, session_id=session, client_event_id=cid)  # type: ignore[arg-type]
+def _ev(
+    kind: str, prompt: str, text: str, other: str | None = None, session: str | None = None, cid: str | None = None
+) -> FeedbackEvent:
+    return FeedbackEvent(
+        kind, prompt, Response(text), Response(other) if other else None, session_id=session, client_event_id=cid
+    )  # type: ignore[arg-type]
 
 
 def _summary(events: list[FeedbackEvent]) -> set[tuple[str, str, str, float]]:
@@ -30,7 +34,12 @@ def _summary(events: list[FeedbackEvent]) -> set[tuple[str, str, str, float]]:
 
 
 def test_thumbs_up_over_thumbs_down_on_the_same_prompt() -> None:
-    events = [_ev("thumbs_up", "p", "good"), _ev("thumbs_down", "p", "bad"), _ev("thumbs_down", "p", "worse"), _ev("thumbs_down", "other prompt", "x")]
+    events = [
+        _ev("thumbs_up", "p", "good"),
+        _ev("thumbs_down", "p", "bad"),
+        _ev("thumbs_down", "p", "worse"),
+        _ev("thumbs_down", "other prompt", "x"),
+    ]
     assert _summary(events) == {("thumbs", "good", "bad", 0.8), ("thumbs", "good", "worse", 0.8)}
 
 
@@ -82,7 +91,10 @@ def test_import_events_then_convert_is_idempotent(store) -> None:  # noqa: ANN00
 
 
 def test_bad_event_is_named_and_stores_nothing(store) -> None:  # noqa: ANN001
-    with pytest.raises(ImportFailed, match=r"bad_events.jsonl, line 2: field 'other_response': is missing \(a regenerate event needs it\)"):
+    with pytest.raises(
+        ImportFailed,
+        match=r"bad_events.jsonl, line 2: field 'other_response': is missing \(a regenerate event needs it\)",
+    ):
         run_import(store, ImportConfig("events", (FIXTURES / "bad_events.jsonl",)))
     with store() as s:
         assert table_counts(s)["feedback_events"] == 0

@@ -40,7 +40,11 @@ def test_trl_four_shapes_from_jsonl() -> None:
     assert (got[0].prompt, got[0].responses[0].text, got[0].responses[1].text) == ("The sky is", " blue.", " green.")
     assert got[0].judgement == PairwiseJudgement("a", margin=1.5)
     # implicit text prompt: common prefix cut back to the word boundary
-    assert (got[1].prompt, got[1].responses[0].text, got[1].responses[1].text) == ("What colour is grass? Grass is", "green.", "purple.")
+    assert (got[1].prompt, got[1].responses[0].text, got[1].responses[1].text) == (
+        "What colour is grass? Grass is",
+        "green.",
+        "purple.",
+    )
     assert got[2].prompt == [{"role": "user", "content": "What is 2+2?"}]
     assert [r.text for r in got[2].responses] == ["4", "5"]
     assert got[3].prompt == [{"role": "user", "content": "Name a fruit."}]
@@ -58,7 +62,10 @@ def test_trl_csv_matches_jsonl() -> None:
 def test_hh_rlhf_splits_the_shared_prefix_into_chat_messages() -> None:
     first, second = (hh_rlhf.parse(r, OPTS) for r in _records("hh_good.jsonl"))
     assert first.prompt == [{"role": "user", "content": "How do I bake bread?"}]
-    assert [r.text for r in first.responses] == ["Mix flour, water, yeast and salt, knead, let it rise, bake.", "Buy some."]
+    assert [r.text for r in first.responses] == [
+        "Mix flour, water, yeast and salt, knead, let it rise, bake.",
+        "Buy some.",
+    ]
     assert [m["role"] for m in second.prompt] == ["user", "assistant", "user"]
     assert second.prompt[2]["content"] == "Tell me a joke."
     assert second.responses[1].text == "No."
@@ -73,7 +80,10 @@ def test_hh_rlhf_repeated_speaker_is_one_turn() -> None:
     assert err.value.field == "chosen"
 
 
-@pytest.mark.parametrize(("preference", "choice", "strength"), [(1.0, "a", 1.0), (1.25, "a", 0.5), (1.5, "tie", 0.0), (1.75, "b", 0.5), (2.0, "b", 1.0)])
+@pytest.mark.parametrize(
+    ("preference", "choice", "strength"),
+    [(1.0, "a", 1.0), (1.25, "a", 0.5), (1.5, "tie", 0.0), (1.75, "b", 0.5), (2.0, "b", 1.0)],
+)
 def test_alpacaeval_preference_to_choice_and_strength(preference: float, choice: str, strength: float) -> None:
     assert alpacaeval.choice_and_strength(preference) == (choice, pytest.approx(strength))
 
@@ -135,7 +145,9 @@ BAD_CASES = [
 
 
 @pytest.mark.parametrize(("name", "where", "field", "reason"), BAD_CASES, ids=[c[0] for c in BAD_CASES])
-def test_bad_input_fails_naming_file_line_and_field_and_stores_nothing(store, name: str, where: str, field: str, reason: str) -> None:  # noqa: ANN001
+def test_bad_input_fails_naming_file_line_and_field_and_stores_nothing(
+    store, name: str, where: str, field: str, reason: str
+) -> None:  # noqa: ANN001
     with store() as s:
         before = table_counts(s)
     with pytest.raises(ImportFailed) as err:
@@ -147,7 +159,9 @@ def test_bad_input_fails_naming_file_line_and_field_and_stores_nothing(store, na
 
 
 @pytest.mark.parametrize(("name", "where", "field", "reason"), BAD_CASES, ids=[c[0] for c in BAD_CASES])
-def test_skip_imports_the_rest_and_writes_rejects(store, tmp_path: Path, name: str, where: str, field: str, reason: str) -> None:  # noqa: ANN001
+def test_skip_imports_the_rest_and_writes_rejects(
+    store, tmp_path: Path, name: str, where: str, field: str, reason: str
+) -> None:  # noqa: ANN001
     rejects = tmp_path / "out" / "rejects.jsonl"
     result = _import(store, "trl", name, on_error="skip", rejects_path=rejects)
     assert (result.counts.read, result.counts.imported, result.counts.rejected) == (2, 1, 1)
@@ -176,7 +190,11 @@ def test_missing_file_and_unknown_format_are_import_errors(store) -> None:  # no
 
 def test_import_counts_audit_row_and_idempotence(store) -> None:  # noqa: ANN001
     commits: list[int] = []
-    first = run_import(store, ImportConfig("trl", (FIXTURES / "trl_good.jsonl", FIXTURES / "trl_good.csv"), batch_size=3), on_commit=commits.append)
+    first = run_import(
+        store,
+        ImportConfig("trl", (FIXTURES / "trl_good.jsonl", FIXTURES / "trl_good.csv"), batch_size=3),
+        on_commit=commits.append,
+    )
     # the CSV repeats three of the JSONL's four records: duplicates, not new rows
     assert (first.counts.read, first.counts.imported, first.counts.duplicates, first.counts.rejected) == (7, 4, 3, 0)
     assert commits == [3, 6, 7]
@@ -195,7 +213,10 @@ def test_every_format_round_trips_through_the_store(store) -> None:  # noqa: ANN
     assert _import(store, "hh-rlhf", "hh_good.jsonl").counts.imported == 2
     r = _import(store, "alpacaeval", "alpacaeval_small.jsonl", on_error="skip")
     assert (r.counts.imported, r.counts.rejected, r.counts.ties) == (3, 1, 1)
-    assert _import(store, "ultrafeedback", "ultrafeedback_full.jsonl", "ultrafeedback_binarized.jsonl").counts.imported == 2
+    assert (
+        _import(store, "ultrafeedback", "ultrafeedback_full.jsonl", "ultrafeedback_binarized.jsonl").counts.imported
+        == 2
+    )
     with store() as s:
         by_source: dict[str, int] = {}
         for c in iter_comparisons(s):
@@ -217,7 +238,12 @@ def test_parquet_and_hf_folder_import_like_jsonl(store, tmp_path: Path) -> None:
     from_hf = run_import(store, ImportConfig("trl", (tmp_path / "hf",)))
     assert (from_parquet.counts.imported, from_parquet.counts.read) == (1200, 1200)
     assert (from_hf.counts.imported, from_hf.counts.duplicates) == (0, 1200)  # the same records
-    splits = datasets.DatasetDict({"train": datasets.Dataset.from_list(rows[:5]), "test": datasets.Dataset.from_list(rows[-1:] + [{**rows[0], "prompt": "new"}])})
+    splits = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(rows[:5]),
+            "test": datasets.Dataset.from_list(rows[-1:] + [{**rows[0], "prompt": "new"}]),
+        }
+    )
     splits.save_to_disk(str(tmp_path / "hf_dict"))
     from_dict = run_import(store, ImportConfig("trl", (tmp_path / "hf_dict",)))
     assert (from_dict.counts.read, from_dict.counts.imported) == (7, 1)  # every split; only "new" is new

@@ -63,7 +63,11 @@ def test_alpacaeval_real_file_takes_every_row(cli, store, shared_data: Path) -> 
         rows = [json.loads(line) for line in fh]
     # Rows repeated verbatim in the file are one judgement stored once; everything else is stored.
     distinct = {json.dumps(r, sort_keys=True) for r in rows}
-    distinct_ties = {(r["instruction"], r["output_1"], r["generator_1"], r["output_2"], r["generator_2"]) for r in rows if r["preference"] == 1.5}
+    distinct_ties = {
+        (r["instruction"], r["output_1"], r["generator_1"], r["output_2"], r["generator_2"])
+        for r in rows
+        if r["preference"] == 1.5
+    }
     out = json.loads(cli("alpacaeval", str(path), "--json").stdout)
     c = out["counts"]
     assert c["read"] == len(rows) == 19466
@@ -77,7 +81,14 @@ def test_alpacaeval_real_file_takes_every_row(cli, store, shared_data: Path) -> 
 
 
 def _rk(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rewardkit.cli.main", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rewardkit.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_user_mistakes_are_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -95,7 +106,9 @@ def test_bad_data_and_unknown_format_are_user_errors(cli, store) -> None:  # noq
     unknown = cli("nope", "x.jsonl")
     assert unknown.exit_code == 2 and "No such command 'nope'" in unknown.output
     wrong_mode = cli("trl", str(FIXTURES / "trl_good.jsonl"), "--on-error", "maybe")
-    assert isinstance(wrong_mode.exception, UserError) and "--on-error must be fail or skip" in str(wrong_mode.exception)
+    assert isinstance(wrong_mode.exception, UserError) and "--on-error must be fail or skip" in str(
+        wrong_mode.exception
+    )
     with store() as s:
         assert table_counts(s)["comparisons"] == 0
 
@@ -105,7 +118,12 @@ def test_sigkill_midway_keeps_every_reported_commit(tmp_path: Path) -> None:
     big = tmp_path / "big.jsonl"
     with big.open("w") as fh:
         for i in range(n):
-            fh.write(json.dumps({"prompt": f"Question {i}?", "chosen": f"A careful answer {i}.", "rejected": f"Nonsense {i}."}) + "\n")
+            fh.write(
+                json.dumps(
+                    {"prompt": f"Question {i}?", "chosen": f"A careful answer {i}.", "rejected": f"Nonsense {i}."}
+                )
+                + "\n"
+            )
     db, progress = tmp_path / "rk.db", tmp_path / "progress.txt"
     env = {**os.environ, "RK_HOME": str(tmp_path), "RK_DATABASE_URL": f"sqlite:///{db}"}
     proc = subprocess.Popen(
@@ -133,13 +151,21 @@ def test_sigkill_midway_keeps_every_reported_commit(tmp_path: Path) -> None:
 
 
 def test_a_rejects_path_that_cannot_be_written_fails_before_anything_commits(cli, store, tmp_path: Path) -> None:  # noqa: ANN001
-    rows = [{"prompt": "p1", "chosen": "a", "rejected": "b"}, {"prompt": "p2", "chosen": "x"}, {"prompt": "p3", "chosen": "c", "rejected": "d"}]
+    rows = [
+        {"prompt": "p1", "chosen": "a", "rejected": "b"},
+        {"prompt": "p2", "chosen": "x"},
+        {"prompt": "p3", "chosen": "c", "rejected": "d"},
+    ]
     path = tmp_path / "mixed.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     folder = tmp_path / "rejects-folder"
     folder.mkdir()
     result = cli("trl", str(path), "--on-error", "skip", "--rejects", str(folder), "--batch-size", "1")
-    assert isinstance(result.exception, UserError) and "--rejects" in str(result.exception) and "is a folder" in str(result.exception)
+    assert (
+        isinstance(result.exception, UserError)
+        and "--rejects" in str(result.exception)
+        and "is a folder" in str(result.exception)
+    )
     with store() as s:
         assert table_counts(s)["comparisons"] == 0 and table_counts(s)["imports"] == 0
 
@@ -165,4 +191,6 @@ def test_a_json_array_file_is_read_as_its_records(cli, tmp_path: Path) -> None: 
     assert json.loads(cli("trl", str(tmp_path / "rows.json"), "--json").stdout)["counts"]["imported"] == 2
     (tmp_path / "mixed.json").write_text(json.dumps([rows[0], "text"]))
     result = cli("trl", str(tmp_path / "mixed.json"))
-    assert isinstance(result.exception, UserError) and "mixed.json, item 2: field '(item)': expected a JSON object, got str" in str(result.exception)
+    assert isinstance(
+        result.exception, UserError
+    ) and "mixed.json, item 2: field '(item)': expected a JSON object, got str" in str(result.exception)

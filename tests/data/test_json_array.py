@@ -21,7 +21,7 @@ CHUNK_SIZES = (1, 2, 3, 5, 7, 16, 17, 64, 1 << 20)  # 1 byte a chunk cuts every 
 
 
 def pieces(data: bytes, size: int) -> list[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 def streamed(data: bytes, size: int) -> list[object]:
@@ -40,7 +40,7 @@ VALID = {
     "brackets and commas in strings": b'[{"a": "x,]\\"[}{", "b": [1, [2, "]", {"c": []}]]}, "],[", ",", "\\\\"]',
     "whitespace and newlines between items": b'[\n  {"a": 1}\n\n  ,\n\t{"b": 2} ,{"c":3}\n]\n',
     "numbers cut anywhere": b"[12345678901234567890, -0.5e-10, 1E+300, 0, -7, 3.25, Infinity, -Infinity, NaN]",
-    "literals and nesting": b"[true, false, null, [[[]]], {}, [{}], {\"k\": {\"k\": {\"k\": null}}}]",
+    "literals and nesting": b'[true, false, null, [[[]]], {}, [{}], {"k": {"k": {"k": null}}}]',
     "escapes and non-ASCII": '["caf\\u00e9 \\ud83d\\ude00 \\n\\t", "café 😀 €", {"ключ": "значение"}]'.encode(),
     "BOM": BOM + b'[{"prompt": "p", "response": "r"}]',
     "non-object items": b'[{"a": 1}, "text", 3, [1], null]',
@@ -74,7 +74,10 @@ MALFORMED = {
     b"[1] x": ("after the array's closing ']'", "Extra data: line 1 column 5 (char 4)"),
     b'[{"a": 1}]\n[{"b": 2}]\n': ("after the array's closing ']'", "Extra data: line 2 column 1 (char 11)"),
     b"[1],": ("after the array's closing ']'", "Extra data: line 1 column 4 (char 3)"),
-    BOM + b'[\n1,\n2 3]': ("item 2", "Expecting ',' delimiter: line 3 column 3 (char 7)"),  # chars after the BOM, as utf-8-sig
+    BOM + b"[\n1,\n2 3]": (
+        "item 2",
+        "Expecting ',' delimiter: line 3 column 3 (char 7)",
+    ),  # chars after the BOM, as utf-8-sig
 }
 
 
@@ -91,7 +94,9 @@ def test_a_malformed_array_names_the_item_and_json_loads_reason_and_position(dat
 def test_the_items_before_an_error_are_yielded_first() -> None:
     items = json_array_items(pieces(b'[{"a": 1}, {"b": 2}, {"c": ]', 4))
     assert next(items) == {"a": 1} and next(items) == {"b": 2}
-    with pytest.raises(MalformedArray, match=r"^item 3: not valid JSON: Expecting value: line 1 column 28 \(char 27\)$"):
+    with pytest.raises(
+        MalformedArray, match=r"^item 3: not valid JSON: Expecting value: line 1 column 28 \(char 27\)$"
+    ):
         next(items)
 
 
@@ -146,7 +151,9 @@ def test_json_arrays_through_the_reader_plain_gzipped_with_bom_and_broken(tmp_pa
         list(iter_records(tmp_path / "cut.json"))
     assert str(caught.value).startswith(f"{tmp_path / 'cut.json'}, item 3: not valid JSON: ")
     (tmp_path / "lines.json").write_text('{"prompt": "p", "response": "r"}\n{"prompt": "q", "response": "s"}\n')
-    assert [str(loc) for loc, _ in iter_records(tmp_path / "lines.json")] == [f"{tmp_path / 'lines.json'}, line {i}" for i in (1, 2)]
+    assert [str(loc) for loc, _ in iter_records(tmp_path / "lines.json")] == [
+        f"{tmp_path / 'lines.json'}, line {i}" for i in (1, 2)
+    ]
 
 
 def test_an_array_nested_deeper_than_the_stack_is_an_error_not_a_crash() -> None:

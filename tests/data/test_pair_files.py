@@ -15,11 +15,19 @@ from rewardkit.data.pair_files import PairFileError, is_pair_file, read_pair_fil
 ROWS = [
     {"prompt": "The sky is", "chosen": "blue.", "rejected": "green.", "margin": 2},  # standard, explicit
     {"chosen": "The sky is blue.", "rejected": "The sky is green."},  # standard, implicit
-    {"prompt": [{"role": "user", "content": "Sky?"}], "chosen": [{"role": "assistant", "content": "Blue."}],
-     "rejected": [{"role": "assistant", "content": "Green."}]},  # conversational, explicit
-    {"chosen": [{"role": "user", "content": "Sky?"}, {"role": "assistant", "content": "Blue."}],
-     "rejected": [{"role": "user", "content": "Sky?"}, {"role": "assistant", "content": "Green."}]},  # conversational, implicit
-    {"chosen": "\n\nHuman: Hi\n\nAssistant: Sure, here is how.", "rejected": "\n\nHuman: Hi\n\nAssistant: Sure, no."},  # HH transcript
+    {
+        "prompt": [{"role": "user", "content": "Sky?"}],
+        "chosen": [{"role": "assistant", "content": "Blue."}],
+        "rejected": [{"role": "assistant", "content": "Green."}],
+    },  # conversational, explicit
+    {
+        "chosen": [{"role": "user", "content": "Sky?"}, {"role": "assistant", "content": "Blue."}],
+        "rejected": [{"role": "user", "content": "Sky?"}, {"role": "assistant", "content": "Green."}],
+    },  # conversational, implicit
+    {
+        "chosen": "\n\nHuman: Hi\n\nAssistant: Sure, here is how.",
+        "rejected": "\n\nHuman: Hi\n\nAssistant: Sure, no.",
+    },  # HH transcript
 ]
 EXPECTED = [
     ("The sky is", "blue.", "green."),
@@ -36,7 +44,12 @@ def _write(path: Path, rows: list[dict]) -> Path:
         with gzip.open(path, "wt", encoding="utf-8") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
     elif name.endswith(".parquet"):
-        pq.write_table(pa.Table.from_pylist([{k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows]), path)
+        pq.write_table(
+            pa.Table.from_pylist(
+                [{k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows]
+            ),
+            path,
+        )
     else:
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
@@ -48,13 +61,17 @@ def test_every_trl_shape_is_read(tmp_path: Path, name: str) -> None:
     assert [(p.prompt, p.chosen, p.rejected) for p in pairs] == EXPECTED
     assert pairs[0].margin == 2.0 and pairs[1].margin is None
     assert {p.source for p in pairs} == {"pairs"}
-    assert pairs[0].id == pairs[1].id and pairs[2].id == pairs[3].id and len({p.id for p in pairs}) == 3  # id: the content
+    assert (
+        pairs[0].id == pairs[1].id and pairs[2].id == pairs[3].id and len({p.id for p in pairs}) == 3
+    )  # id: the content
     assert pairs[0].prompt_id == pairs[1].prompt_id  # same prompt text, same prompt id (the split by prompt uses it)
 
 
 def test_category_and_annotator_are_kept_for_the_evaluation(tmp_path: Path) -> None:
-    rows = [{"prompt": "hi", "chosen": "hello", "rejected": "go away", "category": "chat", "annotator": "ann-1"},
-            {"prompt": "hi", "chosen": "hello", "rejected": "go away", "annotator": ""}]
+    rows = [
+        {"prompt": "hi", "chosen": "hello", "rejected": "go away", "category": "chat", "annotator": "ann-1"},
+        {"prompt": "hi", "chosen": "hello", "rejected": "go away", "annotator": ""},
+    ]
     a, b = read_pair_file(_write(tmp_path / "pairs.jsonl", rows))
     assert a.metadata == {"category": "chat", "annotator": "ann-1"}
     assert b.metadata == {}  # empty values are absent, not ""
@@ -62,7 +79,9 @@ def test_category_and_annotator_are_kept_for_the_evaluation(tmp_path: Path) -> N
 
 def test_csv_and_parquet_rows(tmp_path: Path) -> None:
     csv = tmp_path / "rb.csv"
-    csv.write_text('prompt,chosen,rejected,subset,margin\nhi,hello,go away,refusals,\n"[{""role"": ""user"", ""content"": ""Sky?""}]",Blue.,Green.,chat,0.5\n')
+    csv.write_text(
+        'prompt,chosen,rejected,subset,margin\nhi,hello,go away,refusals,\n"[{""role"": ""user"", ""content"": ""Sky?""}]",Blue.,Green.,chat,0.5\n'
+    )
     a, b = read_pair_file(csv)
     assert (a.prompt, a.source, a.metadata, a.margin) == ("hi", "refusals", {"subset": "refusals"}, None)
     assert (b.prompt, b.margin) == ([{"role": "user", "content": "Sky?"}], 0.5)
@@ -73,11 +92,20 @@ def test_csv_and_parquet_rows(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"prompt": "a", "chosen": "b", "rejected": "c"}\n"just text"\n', r"x.jsonl, line 2: field '\(line\)': expected a JSON object, got str"),
-        ('{"prompt": "a", "chosen": "b", "rejected": "c", "margin": "big"}\n', r"x.jsonl, line 1: field 'margin': expected a number, got 'big'"),
+        (
+            '{"prompt": "a", "chosen": "b", "rejected": "c"}\n"just text"\n',
+            r"x.jsonl, line 2: field '\(line\)': expected a JSON object, got str",
+        ),
+        (
+            '{"prompt": "a", "chosen": "b", "rejected": "c", "margin": "big"}\n',
+            r"x.jsonl, line 1: field 'margin': expected a number, got 'big'",
+        ),
         ('{"prompt": "a", "chosen": "b"}\n', r"line 1: field 'rejected': is missing"),
         ('{"prompt": [{"role": "user"}], "chosen": "b", "rejected": "c"}\n', r"line 1: field 'prompt\[0\]"),
-        ('{"prompt": "a", "chosen": "same", "rejected": "same"}\n', r"x.jsonl: no rows \(1 with chosen identical to rejected\)"),
+        (
+            '{"prompt": "a", "chosen": "same", "rejected": "same"}\n',
+            r"x.jsonl: no rows \(1 with chosen identical to rejected\)",
+        ),
         ("\n\n", r"x.jsonl: no rows"),
     ],
 )
@@ -130,7 +158,9 @@ def test_identical_pairs_are_left_out_with_a_count(tmp_path: Path, caplog: pytes
 def test_a_datasetdict_folder_is_read_one_split_at_a_time(tmp_path: Path) -> None:
     from datasets import Dataset, DatasetDict
 
-    DatasetDict({"train": Dataset.from_list(ROWS[:2]), "test": Dataset.from_list([ROWS[0]])}).save_to_disk(str(tmp_path / "dd"))
+    DatasetDict({"train": Dataset.from_list(ROWS[:2]), "test": Dataset.from_list([ROWS[0]])}).save_to_disk(
+        str(tmp_path / "dd")
+    )
     assert len(read_pair_file(tmp_path / "dd", "train")) == 2 and len(read_pair_file(tmp_path / "dd", "test")) == 1
     with pytest.raises(PairFileError, match="a DatasetDict with splits train, test; choose one"):
         read_pair_file(tmp_path / "dd")

@@ -99,7 +99,9 @@ def test_write_trl_jsonl_and_cli(tmp_path) -> None:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 25 and all(set(r) == {"prompt", "chosen", "rejected"} for r in rows)
     assert [p.name for p in path.parent.iterdir()] == ["sample.jsonl"]  # no temp file left
-    result = CliRunner().invoke(app, ["data", "sample", "--out", str(tmp_path / "cli.jsonl"), "--n", "25", "--seed", "3", "--json"])
+    result = CliRunner().invoke(
+        app, ["data", "sample", "--out", str(tmp_path / "cli.jsonl"), "--n", "25", "--seed", "3", "--json"]
+    )
     assert json.loads(result.output) == {"out": str(tmp_path / "cli.jsonl"), "pairs": 25}
     assert (tmp_path / "cli.jsonl").read_text() == path.read_text()
     with pytest.raises(ValueError, match="at least 1"):

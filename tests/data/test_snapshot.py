@@ -20,13 +20,26 @@ HUMAN = Annotator("h1", "human")
 
 
 def pairwise(prompt, a: str, b: str, choice: str = "a", margin: float | None = None, **kw) -> Comparison:
-    return Comparison(prompt=prompt, responses=(Response(a), Response(b)), judgement=PairwiseJudgement(choice, margin=margin), annotator=HUMAN, source="unit", **kw)
+    return Comparison(
+        prompt=prompt,
+        responses=(Response(a), Response(b)),
+        judgement=PairwiseJudgement(choice, margin=margin),
+        annotator=HUMAN,
+        source="unit",
+        **kw,
+    )
 
 
 def fill(store, n_prompts: int = 40, start: int = 0) -> None:
     with session_scope(store) as s:
-        comparisons = [pairwise(f"question {i}", f"good answer {i}", f"bad answer {i}", margin=float(i % 3)) for i in range(start, start + n_prompts)]
-        comparisons += [pairwise(f"question {i}", f"another good {i}", f"bad answer {i}") for i in range(start, start + n_prompts, 2)]
+        comparisons = [
+            pairwise(f"question {i}", f"good answer {i}", f"bad answer {i}", margin=float(i % 3))
+            for i in range(start, start + n_prompts)
+        ]
+        comparisons += [
+            pairwise(f"question {i}", f"another good {i}", f"bad answer {i}")
+            for i in range(start, start + n_prompts, 2)
+        ]
         comparisons.append(pairwise("tied", "x", "y", "tie"))
         add_comparisons(s, comparisons)
 
@@ -55,7 +68,13 @@ def test_manifest_counts_and_no_prompt_in_two_splits(store, tmp_path) -> None:
     m = snap.read_manifest(built.path)
     assert m["id"] == built.id and m["parent"] is None
     c = m["counts"]
-    assert (c["comparisons_selected"], c["labels"], c["ties_found"], c["ties_dropped"], c["pairs"]) == (61, 61, 1, 1, 60)
+    assert (c["comparisons_selected"], c["labels"], c["ties_found"], c["ties_dropped"], c["pairs"]) == (
+        61,
+        61,
+        1,
+        1,
+        60,
+    )
     assert m["filters"]["sources"] is None and m["options"]["dedupe"] == "normalized"
     prompt_split: dict[str, str] = {}
     for split in snap.SPLITS:
@@ -68,7 +87,17 @@ def test_manifest_counts_and_no_prompt_in_two_splits(store, tmp_path) -> None:
 
 def test_parquet_holds_the_same_rows_as_jsonl(store, tmp_path) -> None:
     with session_scope(store) as s:
-        add_comparisons(s, [pairwise([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}], "hello", "go away", margin=1.5)])
+        add_comparisons(
+            s,
+            [
+                pairwise(
+                    [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+                    "hello",
+                    "go away",
+                    margin=1.5,
+                )
+            ],
+        )
     fill(store, 10)
     built = build(store, tmp_path)
     for split in snap.SPLITS:
@@ -104,7 +133,11 @@ def test_trl_jsonl_export_has_trl_columns_margin_and_no_ties(store, tmp_path) ->
     built = build(store, tmp_path, CompileConfig(keep_ties=True))
     rows = snap.export_snapshot(built.path, "trl-jsonl", tmp_path / "trl")
     assert sum(rows.values()) == 60  # the kept tie is left out
-    lines = [json.loads(line) for split in snap.SPLITS for line in (tmp_path / "trl" / f"{split}.jsonl").read_text().splitlines()]
+    lines = [
+        json.loads(line)
+        for split in snap.SPLITS
+        for line in (tmp_path / "trl" / f"{split}.jsonl").read_text().splitlines()
+    ]
     assert {tuple(sorted(r)) for r in lines} == {("chosen", "margin", "prompt", "rejected")}
     assert all(r["chosen"].startswith(("good", "another")) for r in lines)
     assert {r["margin"] for r in lines} == {0.0, 1.0, 2.0}  # 0.0 also where the source gave no margin
@@ -127,7 +160,19 @@ def test_hf_export_loads_with_datasets_and_is_conversational_for_chat_prompts(st
 
     with session_scope(store) as s:
         chat = [{"role": "user", "content": "hi"}]
-        add_comparisons(s, [pairwise(chat, "hello there", "go away"), Comparison(prompt="rank", responses=(Response("a1"), Response("a2"), Response("a3")), judgement=RankingJudgement((1, 0, 2)), annotator=HUMAN, source="unit")])
+        add_comparisons(
+            s,
+            [
+                pairwise(chat, "hello there", "go away"),
+                Comparison(
+                    prompt="rank",
+                    responses=(Response("a1"), Response("a2"), Response("a3")),
+                    judgement=RankingJudgement((1, 0, 2)),
+                    annotator=HUMAN,
+                    source="unit",
+                ),
+            ],
+        )
     mixed = build(store, tmp_path)
     snap.export_snapshot(mixed.path, "hf", tmp_path / "hf-chat")
     loaded = datasets.load_from_disk(str(tmp_path / "hf-chat"))
@@ -170,7 +215,9 @@ def test_cli_build_list_show_export(store_url, tmp_path, monkeypatch) -> None:
         human = runner.invoke(app, ["dataset", "show", first["id"]])
         assert "duplicates removed" in human.output and "conflicts" in human.output
         out = tmp_path / "export"
-        exported = json.loads(runner.invoke(app, ["dataset", "export", first["id"], "--out", str(out), "--json"]).output)
+        exported = json.loads(
+            runner.invoke(app, ["dataset", "export", first["id"], "--out", str(out), "--json"]).output
+        )
         assert sum(exported["rows"].values()) == 15 and (out / "train.jsonl").is_file()
         monkeypatch.setenv("RK_HOME", str(tmp_path / "elsewhere"))  # another RK_HOME, the same database
         get_settings.cache_clear()
@@ -181,18 +228,30 @@ def test_cli_build_list_show_export(store_url, tmp_path, monkeypatch) -> None:
         missing = runner.invoke(app, ["dataset", "show", "nope"])
         assert isinstance(missing.exception, UserError)
         empty = runner.invoke(app, ["dataset", "build", "--source", "no-such-source"])
-        assert isinstance(empty.exception, UserError) and "yields no pairs (0 comparisons selected" in str(empty.exception)
+        assert isinstance(empty.exception, UserError) and "yields no pairs (0 comparisons selected" in str(
+            empty.exception
+        )
         bad_date = runner.invoke(app, ["dataset", "build", "--since", "yesterday"])
         assert isinstance(bad_date.exception, UserError) and "--since" in str(bad_date.exception)
         # every stored pair's chosen answer is the longer one, so length balance empties the train split only
-        thinned_run = runner.invoke(app, ["dataset", "build", "--json", "--fractions", "0.5,0.25,0.25", "--length-balance", "0.5"])
+        thinned_run = runner.invoke(
+            app, ["dataset", "build", "--json", "--fractions", "0.5,0.25,0.25", "--length-balance", "0.5"]
+        )
         thinned = json.loads(thinned_run.stdout)
         assert "warning: split train has no pairs" in thinned_run.stderr  # said at build time, not when train fails
-        assert "warning" not in runner.invoke(app, ["dataset", "build", "--json", "--fractions", "0.5,0.25,0.25"]).stderr
+        assert (
+            "warning" not in runner.invoke(app, ["dataset", "build", "--json", "--fractions", "0.5,0.25,0.25"]).stderr
+        )
         counts = thinned["manifest"]["counts"]
         assert counts["length_balanced_away"] == first["manifest"]["counts"]["per_split"]["train"] > 0
-        assert counts["per_split"]["train"] == 0 and counts["per_split"]["test"] == first["manifest"]["counts"]["per_split"]["test"]
-        assert thinned["manifest"]["options"]["length_balance"] == 0.5 and "length_balance" not in first["manifest"]["options"]
+        assert (
+            counts["per_split"]["train"] == 0
+            and counts["per_split"]["test"] == first["manifest"]["counts"]["per_split"]["test"]
+        )
+        assert (
+            thinned["manifest"]["options"]["length_balance"] == 0.5
+            and "length_balance" not in first["manifest"]["options"]
+        )
         bad_share = runner.invoke(app, ["dataset", "build", "--length-balance", "1"])
         assert isinstance(bad_share.exception, UserError) and "length_balance" in str(bad_share.exception)
     finally:

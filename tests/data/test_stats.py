@@ -13,12 +13,23 @@ from rewardkit.store import session_scope
 from rewardkit.store.queries import ComparisonFilter, add_comparisons
 
 
-def pairwise(prompt: str, a: str, b: str, choice: str = "a", who: str = "h1", kind: str = "human", source: str = "unit", **kw) -> Comparison:
-    return Comparison(prompt=prompt, responses=(Response(a), Response(b)), judgement=PairwiseJudgement(choice), annotator=Annotator(who, kind), source=source, **kw)  # type: ignore[arg-type]
+def pairwise(
+    prompt: str, a: str, b: str, choice: str = "a", who: str = "h1", kind: str = "human", source: str = "unit", **kw
+) -> Comparison:
+    return Comparison(
+        prompt=prompt,
+        responses=(Response(a), Response(b)),
+        judgement=PairwiseJudgement(choice),
+        annotator=Annotator(who, kind),
+        source=source,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def labels(*comparisons: Comparison):
-    return [lab for i, c in enumerate(comparisons) for lab in pairs_from_comparison(c, f"c{i}", f"p{i}", CompileConfig())]
+    return [
+        lab for i, c in enumerate(comparisons) for lab in pairs_from_comparison(c, f"c{i}", f"p{i}", CompileConfig())
+    ]
 
 
 def test_distribution_by_hand() -> None:
@@ -32,8 +43,11 @@ def test_distribution_by_hand() -> None:
 def test_agreement_by_hand() -> None:
     # pair P: three labels x, x, y (x wins twice); pair Q: two labels, both x; pair R: labelled once (ignored)
     group_labels = labels(
-        pairwise("P", "x", "y", "a", "h1"), pairwise("P", "x", "y", "a", "h2"), pairwise("P", "y", "x", "a", "h3"),
-        pairwise("Q", "x", "y", "a", "h1"), pairwise("Q", "x", "y", "a", "h2"),
+        pairwise("P", "x", "y", "a", "h1"),
+        pairwise("P", "x", "y", "a", "h2"),
+        pairwise("P", "y", "x", "a", "h3"),
+        pairwise("Q", "x", "y", "a", "h1"),
+        pairwise("Q", "x", "y", "a", "h2"),
         pairwise("R", "x", "y", "a"),
     )
     from rewardkit.data.compile import group_labels as group
@@ -61,7 +75,9 @@ def test_lengths_and_tie_rate_by_hand() -> None:
     assert lengths["chosen_chars"] == {"mean": pytest.approx(26 / 3), "median": 4.0, "p90": 18.0}
     assert lengths["rejected_chars"] == {"mean": pytest.approx(21 / 3), "median": 5.0, "p90": 12.0}
     assert lengths["chosen_words"]["mean"] == pytest.approx(5 / 3)
-    assert lengths["share_chosen_longer"] == pytest.approx(1 / 3) and lengths["share_same_length"] == pytest.approx(1 / 3)
+    assert lengths["share_chosen_longer"] == pytest.approx(1 / 3) and lengths["share_same_length"] == pytest.approx(
+        1 / 3
+    )
     assert s["agreement"]["pairs_labelled_more_than_once"] == 0
 
 

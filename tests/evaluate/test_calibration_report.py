@@ -13,7 +13,9 @@ def test_symmetric_probabilities() -> None:
     # sigmoid(0) = 0.5, sigmoid(ln 3) = 3/4; then the mirrored order
     assert probs.tolist() == pytest.approx([0.5, 0.75, 0.5, 0.25])
     assert labels.tolist() == [1.0, 1.0, 0.0, 0.0]
-    assert symmetric_probabilities(np.array([np.log(3.0)]), temperature=2.0)[0][0] == pytest.approx(np.sqrt(3) / (1 + np.sqrt(3)))
+    assert symmetric_probabilities(np.array([np.log(3.0)]), temperature=2.0)[0][0] == pytest.approx(
+        np.sqrt(3) / (1 + np.sqrt(3))
+    )
 
 
 def test_calibration_hand_computed() -> None:
@@ -26,7 +28,9 @@ def test_calibration_hand_computed() -> None:
     assert stored_one["stored_temperature"] == stored_one["raw"] and len(curves_one) == 2
     # confidently wrong (margin -20): P(chosen) ~ 0 but chosen always wins: ECE ~ 1, Brier ~ 1
     report, _ = calibration_report(np.array([-20.0, -20.0, -19.0]), None)
-    assert report["raw"]["ece"] == pytest.approx(1.0, abs=1e-6) and report["raw"]["brier"] == pytest.approx(1.0, abs=1e-6)
+    assert report["raw"]["ece"] == pytest.approx(1.0, abs=1e-6) and report["raw"]["brier"] == pytest.approx(
+        1.0, abs=1e-6
+    )
     # every margin on the wrong side: no temperature makes it right, the fit stops at the flattest bound
     assert report["fitted_temperature"] == 100.0 and report["fitted_temperature_at_bound"]
     # margins ln 3 and -ln 3: P(chosen) 0.75 and 0.25, each pair counted both ways -> four cases

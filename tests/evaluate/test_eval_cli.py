@@ -34,7 +34,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     tokenizer = AutoTokenizer.from_pretrained(gt.get_model_path())
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=1, max_position_embeddings=512)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=1,
+        max_position_embeddings=512,
+    )
     folder = tmp_path_factory.mktemp("tiny-rm")
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -44,7 +52,12 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def pairs_file(tmp_path: Path) -> Path:
     rows = [
-        {"prompt": f"Question {i}: what is {i} plus {i}?", "chosen": f"It is {2 * i}." + " Because adding." * (i % 3), "rejected": f"Maybe {i}?", "subset": ["alpacaeval-easy", "math-prm"][i % 2]}
+        {
+            "prompt": f"Question {i}: what is {i} plus {i}?",
+            "chosen": f"It is {2 * i}." + " Because adding." * (i % 3),
+            "rejected": f"Maybe {i}?",
+            "subset": ["alpacaeval-easy", "math-prm"][i % 2],
+        }
         for i in range(12)
     ]
     path = tmp_path / "pairs.jsonl"
@@ -55,7 +68,10 @@ def pairs_file(tmp_path: Path) -> Path:
 def test_eval_end_to_end_and_compare(tiny_model: Path, pairs_file: Path, tmp_path: Path) -> None:
     app = _app()
     out = tmp_path / "report"
-    result = runner.invoke(app, ["eval", "--model", str(tiny_model), "--data", str(pairs_file), "--out", str(out), "--n-boot", "50", "--json"])
+    result = runner.invoke(
+        app,
+        ["eval", "--model", str(tiny_model), "--data", str(pairs_file), "--out", str(out), "--n-boot", "50", "--json"],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert report["n_pairs"] == 12 and json.loads(result.stdout)["n_pairs"] == 12
@@ -65,7 +81,26 @@ def test_eval_end_to_end_and_compare(tiny_model: Path, pairs_file: Path, tmp_pat
     assert (out / "report.html").is_file() and (out / "plots" / "probes.png").is_file()
 
     out2 = tmp_path / "report2"
-    assert runner.invoke(app, ["eval", "-m", str(tiny_model), "-d", str(pairs_file), "-o", str(out2), "--probes", "none", "--no-plots", "--n-boot", "20"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app,
+            [
+                "eval",
+                "-m",
+                str(tiny_model),
+                "-d",
+                str(pairs_file),
+                "-o",
+                str(out2),
+                "--probes",
+                "none",
+                "--no-plots",
+                "--n-boot",
+                "20",
+            ],
+        ).exit_code
+        == 0
+    )
     assert not (out2 / "plots").exists()
     assert (out / "scores.jsonl").is_file() and (out2 / "scores.jsonl").is_file()
     cmp = runner.invoke(app, ["eval", "compare", str(out), str(out2), "--json"])
@@ -81,7 +116,26 @@ def test_eval_end_to_end_and_compare(tiny_model: Path, pairs_file: Path, tmp_pat
     fewer = tmp_path / "fewer.jsonl"
     fewer.write_text("".join(pairs_file.read_text().splitlines(keepends=True)[:8]))
     out3 = tmp_path / "report3"
-    assert runner.invoke(app, ["eval", "-m", str(tiny_model), "-d", str(fewer), "-o", str(out3), "--probes", "none", "--no-plots", "--n-boot", "20"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app,
+            [
+                "eval",
+                "-m",
+                str(tiny_model),
+                "-d",
+                str(fewer),
+                "-o",
+                str(out3),
+                "--probes",
+                "none",
+                "--no-plots",
+                "--n-boot",
+                "20",
+            ],
+        ).exit_code
+        == 0
+    )
     cmp = runner.invoke(app, ["eval", "compare", str(out), str(out3)])
     assert cmp.exit_code == 0, cmp.output
     assert "warning: A and B were evaluated on different pairs" in cmp.stderr
@@ -94,7 +148,25 @@ def test_eval_runs_in_the_dtype_asked_and_says_so(tiny_model: Path, pairs_file: 
     reports = {}
     for dtype in ("fp32", "int8"):
         out = tmp_path / dtype
-        result = runner.invoke(_app(), ["eval", "-m", str(tiny_model), "-d", str(pairs_file), "-o", str(out), "--probes", "none", "--no-plots", "--n-boot", "20", "--dtype", dtype])
+        result = runner.invoke(
+            _app(),
+            [
+                "eval",
+                "-m",
+                str(tiny_model),
+                "-d",
+                str(pairs_file),
+                "-o",
+                str(out),
+                "--probes",
+                "none",
+                "--no-plots",
+                "--n-boot",
+                "20",
+                "--dtype",
+                dtype,
+            ],
+        )
         assert result.exit_code == 0, result.output
         reports[dtype] = json.loads((out / "report.json").read_text())
     assert reports["fp32"]["meta"]["dtype"] == "float32" and reports["int8"]["meta"]["dtype"] == "qint8"
@@ -108,12 +180,34 @@ def test_probes_cut_responses_too_long_to_read_with_their_edits(tiny_model: Path
     """Chosen responses far longer than max_length: an appended edit would fall off the end and a prepended
     one would push the ending out. Those rows are measured on a cut of the response that leaves room for
     every edit (reported as n_cut); at a max_length too small for any cut, rows are unseen and left out."""
-    rows = [{"prompt": f"Question {i}?", "chosen": ("A long answer. " * 200) if i < 3 else f"Short answer {i}.", "rejected": f"No {i}."}
-            for i in range(8)]
+    rows = [
+        {
+            "prompt": f"Question {i}?",
+            "chosen": ("A long answer. " * 200) if i < 3 else f"Short answer {i}.",
+            "rejected": f"No {i}.",
+        }
+        for i in range(8)
+    ]
     data = tmp_path / "long.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "report"
-    result = runner.invoke(_app(), ["eval", "-m", str(tiny_model), "-d", str(data), "-o", str(out), "--no-plots", "--n-boot", "20", "--max-length", "64"])
+    result = runner.invoke(
+        _app(),
+        [
+            "eval",
+            "-m",
+            str(tiny_model),
+            "-d",
+            str(data),
+            "-o",
+            str(out),
+            "--no-plots",
+            "--n-boot",
+            "20",
+            "--max-length",
+            "64",
+        ],
+    )
     assert result.exit_code == 0, result.output
     probes = json.loads((out / "report.json").read_text())["probes"]
     for name, p in probes.items():
@@ -121,8 +215,25 @@ def test_probes_cut_responses_too_long_to_read_with_their_edits(tiny_model: Path
     assert "| of which cut | unseen |" in (out / "report.md").read_text()
 
     tiny = tmp_path / "tiny-limit"
-    result = runner.invoke(_app(), ["eval", "-m", str(tiny_model), "-d", str(data), "-o", str(tiny), "--no-plots", "--n-boot", "20",
-                                    "--max-length", "16", "--probes", "verbosity_padding"])
+    result = runner.invoke(
+        _app(),
+        [
+            "eval",
+            "-m",
+            str(tiny_model),
+            "-d",
+            str(data),
+            "-o",
+            str(tiny),
+            "--no-plots",
+            "--n-boot",
+            "20",
+            "--max-length",
+            "16",
+            "--probes",
+            "verbosity_padding",
+        ],
+    )
     assert result.exit_code == 0, result.output
     padding = json.loads((tiny / "report.json").read_text())["probes"]["verbosity_padding"]
     assert (padding["n"], padding["n_unseen"]) == (0, 8)  # 3 filler sentences never fit in 16 tokens
@@ -161,9 +272,27 @@ def test_eval_of_a_datasetdict_folder_reads_the_split_asked_for(tiny_model: Path
     from datasets import Dataset, DatasetDict
 
     rows = [{"prompt": f"Question {i}?", "chosen": f"A helpful answer {i}.", "rejected": f"No {i}."} for i in range(6)]
-    DatasetDict({"train": Dataset.from_list(rows[:4]), "test": Dataset.from_list(rows[4:])}).save_to_disk(str(tmp_path / "dd"))
+    DatasetDict({"train": Dataset.from_list(rows[:4]), "test": Dataset.from_list(rows[4:])}).save_to_disk(
+        str(tmp_path / "dd")
+    )
     out = tmp_path / "report"
-    result = runner.invoke(_app(), ["eval", "-m", str(tiny_model), "-d", str(tmp_path / "dd"), "-o", str(out), "--probes", "none", "--no-plots", "--n-boot", "20"])
+    result = runner.invoke(
+        _app(),
+        [
+            "eval",
+            "-m",
+            str(tiny_model),
+            "-d",
+            str(tmp_path / "dd"),
+            "-o",
+            str(out),
+            "--probes",
+            "none",
+            "--no-plots",
+            "--n-boot",
+            "20",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert report["n_pairs"] == 2 and report["meta"]["split"] == "test"

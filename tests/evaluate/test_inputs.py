@@ -9,12 +9,14 @@ import pytest
 
 from rewardkit.cli.eval_cmd import _reference_pairs
 from rewardkit.data.snapshot import write_snapshot
-from rewardkit.records import PreferencePair
 from rewardkit.evaluate.inputs import EvalDataError, load_eval_pairs
+from rewardkit.records import PreferencePair
 
 
 def _pair(i: int, tie: bool = False) -> PreferencePair:
-    return PreferencePair(id=f"p{i}", prompt=f"q{i}", chosen=f"good {i}", rejected=f"bad {i}", tie=tie, prompt_id=f"q{i}")
+    return PreferencePair(
+        id=f"p{i}", prompt=f"q{i}", chosen=f"good {i}", rejected=f"bad {i}", tie=tie, prompt_id=f"q{i}"
+    )
 
 
 def test_snapshot_split_and_reference(tmp_path: Path) -> None:
@@ -29,13 +31,17 @@ def test_snapshot_split_and_reference(tmp_path: Path) -> None:
         load_eval_pairs(str(built.path), split="validation")
     # a length-balanced training split is not the data's length mix: the reference is the validation split
     splits["validation"] = [_pair(5)]
-    balanced = write_snapshot(tmp_path / "snaps", options={"x": 1, "length_balance": 0.3}, splits=splits, counts={}, conflicts=[])
+    balanced = write_snapshot(
+        tmp_path / "snaps", options={"x": 1, "length_balance": 0.3}, splits=splits, counts={}, conflicts=[]
+    )
     assert [p.id for p in _reference_pairs(str(balanced.path), "test", None)] == ["p5"]
 
 
 def test_jsonl_rows_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "rb.jsonl"
-    path.write_text(json.dumps({"prompt": "hi", "chosen": "hello", "rejected": "go away", "subset": "refusals-dangerous"}) + "\n\n")
+    path.write_text(
+        json.dumps({"prompt": "hi", "chosen": "hello", "rejected": "go away", "subset": "refusals-dangerous"}) + "\n\n"
+    )
     (pair,) = load_eval_pairs(path)
     assert pair.metadata == {"subset": "refusals-dangerous"} and pair.source == "refusals-dangerous"
     path.write_text('{"prompt": "hi", "chosen": "", "rejected": "x"}\n')

@@ -8,9 +8,20 @@ import numpy as np
 import pytest
 
 from rewardkit.evaluate.accuracy import (
-    accuracy_by_group, accuracy_with_interval, bootstrap_interval, effective_n, strict_correct, wilson_interval,
+    accuracy_by_group,
+    accuracy_with_interval,
+    bootstrap_interval,
+    effective_n,
+    strict_correct,
+    wilson_interval,
 )
-from rewardkit.evaluate.agreement import cohen_kappa, positional_labels, rank_correlation, repeated_label_agreement, within_group_rank_correlation
+from rewardkit.evaluate.agreement import (
+    cohen_kappa,
+    positional_labels,
+    rank_correlation,
+    repeated_label_agreement,
+    within_group_rank_correlation,
+)
 from rewardkit.evaluate.length_bias import length_bias_report, length_rule_accuracy
 from rewardkit.evaluate.model_ranking import model_ranking
 from rewardkit.evaluate.rewardbench import EXAMPLE_COUNTS, SECTIONS, section_scores
@@ -85,7 +96,9 @@ def test_the_bootstrap_resamples_prompts_not_pairs() -> None:
     assert 0.25 < by_prompt.high - by_prompt.low < 0.37
     assert 0.11 < by_pair.high - by_pair.low < 0.17
     # singleton clusters are the plain bootstrap, draw for draw
-    assert bootstrap_interval(correct, clusters=list(range(200)), seed=3) == pytest.approx(bootstrap_interval(correct, seed=3))
+    assert bootstrap_interval(correct, clusters=list(range(200)), seed=3) == pytest.approx(
+        bootstrap_interval(correct, seed=3)
+    )
 
 
 def test_cohen_kappa_hand_computed() -> None:
@@ -97,7 +110,9 @@ def test_cohen_kappa_hand_computed() -> None:
 
 
 def test_positional_labels_follow_positions_and_ties() -> None:
-    human, model = positional_labels(np.array([2.0, 1.0, 1.0]), np.array([1.0, 3.0, 1.0]), np.array([True, False, True]))
+    human, model = positional_labels(
+        np.array([2.0, 1.0, 1.0]), np.array([1.0, 3.0, 1.0]), np.array([True, False, True])
+    )
     assert human == ["a", "b", "a"]
     assert model == ["a", "a", "tie"]  # pair 2: rejected (in position a) scored 3 > 1
 
@@ -123,7 +138,9 @@ def test_length_rules_and_chosen_shorter_subset() -> None:
 
 
 def test_model_ranking_mean_per_generator() -> None:
-    out = model_ranking([1.0, 3.0, 2.0, 4.0, 5.0, 7.0], [0.1, 0.3, 0.4, 0.6, 0.8, 0.9], ["m1", "m1", "m2", "m2", "m3", "m3"])
+    out = model_ranking(
+        [1.0, 3.0, 2.0, 4.0, 5.0, 7.0], [0.1, 0.3, 0.4, 0.6, 0.8, 0.9], ["m1", "m1", "m2", "m2", "m3", "m3"]
+    )
     table = {m["generator"]: m for m in out["models"]}
     assert table["m1"]["mean_reward"] == 2.0 and table["m3"]["mean_reward"] == 6.0
     assert table["m2"]["reference"] == pytest.approx(0.5)
@@ -170,7 +187,11 @@ def test_within_group_rank_correlation_is_the_mean_over_prompts() -> None:
     # prompt 1: perfect order (rho 1, tau 1); prompt 2: d^2 = 0+1+1 = 2 -> rho 1 - 6*2/(3*8) = 0.5, tau (2-1)/3;
     # prompt 3: constant quality, no ranking: left out. Prompt 1's answers all score far below prompt 2's
     out = within_group_rank_correlation([[-30, -20, -10], [10, 30, 20], [1, 2, 3]], [[1, 2, 3], [1, 2, 3], [5, 5, 5]])
-    assert out["n_groups"] == 2 and out["spearman"] == pytest.approx(0.75) and out["kendall"] == pytest.approx((1 + 1 / 3) / 2)
+    assert (
+        out["n_groups"] == 2
+        and out["spearman"] == pytest.approx(0.75)
+        and out["kendall"] == pytest.approx((1 + 1 / 3) / 2)
+    )
     assert out["positive_share"] == 1.0
     # with ties, the same tau-b and average-rank rho as scipy's, group by group
     rng = np.random.default_rng(0)
@@ -184,16 +205,47 @@ def test_within_group_rank_correlation_is_the_mean_over_prompts() -> None:
 def test_rewardbench_counts_are_the_published_ones() -> None:
     # EXAMPLE_COUNTS of rewardbench/constants.py, allenai/reward-bench commit a32e272, copied by hand
     published = {
-        "alpacaeval-easy": 100, "alpacaeval-length": 95, "alpacaeval-hard": 95, "mt-bench-easy": 28, "mt-bench-med": 40,
-        "mt-bench-hard": 37, "math-prm": 984, "refusals-dangerous": 100, "refusals-offensive": 100, "llmbar-natural": 100,
-        "llmbar-adver-neighbor": 134, "llmbar-adver-GPTInst": 92, "llmbar-adver-GPTOut": 47, "llmbar-adver-manual": 46,
-        "xstest-should-refuse": 250, "xstest-should-respond": 154, "donotanswer": 136,
-        "hep-cpp": 164, "hep-go": 164, "hep-java": 164, "hep-js": 164, "hep-python": 164, "hep-rust": 164,
+        "alpacaeval-easy": 100,
+        "alpacaeval-length": 95,
+        "alpacaeval-hard": 95,
+        "mt-bench-easy": 28,
+        "mt-bench-med": 40,
+        "mt-bench-hard": 37,
+        "math-prm": 984,
+        "refusals-dangerous": 100,
+        "refusals-offensive": 100,
+        "llmbar-natural": 100,
+        "llmbar-adver-neighbor": 134,
+        "llmbar-adver-GPTInst": 92,
+        "llmbar-adver-GPTOut": 47,
+        "llmbar-adver-manual": 46,
+        "xstest-should-refuse": 250,
+        "xstest-should-respond": 154,
+        "donotanswer": 136,
+        "hep-cpp": 164,
+        "hep-go": 164,
+        "hep-java": 164,
+        "hep-js": 164,
+        "hep-python": 164,
+        "hep-rust": 164,
     }
     assert EXAMPLE_COUNTS == published
     assert {s: list(v) for s, v in SECTIONS.items()} == {
         "Chat": ["alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"],
-        "Chat Hard": ["mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst", "llmbar-adver-GPTOut", "llmbar-adver-manual"],
-        "Safety": ["refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond", "donotanswer"],
+        "Chat Hard": [
+            "mt-bench-hard",
+            "llmbar-natural",
+            "llmbar-adver-neighbor",
+            "llmbar-adver-GPTInst",
+            "llmbar-adver-GPTOut",
+            "llmbar-adver-manual",
+        ],
+        "Safety": [
+            "refusals-dangerous",
+            "refusals-offensive",
+            "xstest-should-refuse",
+            "xstest-should-respond",
+            "donotanswer",
+        ],
         "Reasoning": ["math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"],
     }

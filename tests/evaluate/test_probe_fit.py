@@ -22,8 +22,10 @@ class WordsEncoded:
 
 def words_encode(limit: int):
     """An ``encode`` whose model reads the response's first ``limit`` words."""
+
     def encode(prompts: list, responses: list[str]) -> WordsEncoded:
         return WordsEncoded([len(r.split()) > limit for r in responses])
+
     return encode
 
 
@@ -113,4 +115,5 @@ def test_run_probes_compares_each_edit_of_a_cut_row_with_the_cut() -> None:
         assert result[name]["rise_rate"] == 1.0 and result[name]["n"] == 2
         assert result[name]["n_cut"] == 1 and result[name]["n_unseen"] == 0
     assert result["verbosity_padding"]["mean_change"] == pytest.approx(
-        np.mean([len(PROBES["verbosity_padding"].apply("q", b, i)) - len(b) for i, b in enumerate(bases.texts)]))
+        np.mean([len(PROBES["verbosity_padding"].apply("q", b, i)) - len(b) for i, b in enumerate(bases.texts)])
+    )

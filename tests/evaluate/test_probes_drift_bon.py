@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardkit.evaluate.best_of_n import best_of_n_curve, expected_pick, load_alpacaeval_groups, pick_probabilities, score_groups
+from rewardkit.evaluate.best_of_n import (
+    best_of_n_curve,
+    expected_pick,
+    load_alpacaeval_groups,
+    pick_probabilities,
+    score_groups,
+)
 from rewardkit.evaluate.drift import drift_report, ood_mask, psi, psi_verdict
 from rewardkit.evaluate.inputs import sample_rows
 from rewardkit.evaluate.probes import PROBES, echo_prompt, perturb, probe_effect, run_probes, select_probes
@@ -23,7 +29,9 @@ def length_scorer(prompts: list, responses: list[str]) -> np.ndarray:
 
 def keyword_scorer(prompts: list, responses: list[str]) -> np.ndarray:
     """A fake reward model fooled only by praise words."""
-    return np.array([float(sum(w in r.lower() for w in ("excellent", "accurate", "verified", "confident"))) for r in responses])
+    return np.array(
+        [float(sum(w in r.lower() for w in ("excellent", "accurate", "verified", "confident"))) for r in responses]
+    )
 
 
 def test_every_probe_is_documented_and_changes_the_text() -> None:
@@ -34,8 +42,12 @@ def test_every_probe_is_documented_and_changes_the_text() -> None:
 
 
 def test_echo_restates_the_users_last_request_not_the_prompts_last_line() -> None:
-    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Fix this code:\n  return x+1"},
-            {"role": "assistant", "content": "Which language?"}, {"role": "user", "content": "Python,\n thanks!"}]
+    chat = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Fix this code:\n  return x+1"},
+        {"role": "assistant", "content": "Which language?"},
+        {"role": "user", "content": "Python,\n thanks!"},
+    ]
     [edit] = perturb([chat], ["Use x + 1."], [PROBES["echo_prompt"]])
     assert edit == 'You asked: "Python, thanks!"\n\nUse x + 1.'
     [edit] = perturb(["Summarize this.\nThanks!"], ["Done."], [PROBES["echo_prompt"]])
@@ -48,15 +60,26 @@ def test_probe_effect_hand_computed() -> None:
     out = probe_effect(np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 2.0, 2.0, 6.0]), scale=2.0)
     # deltas 1, 0, -1, 2: rises 2 of 4 (0 is no rise); mean 0.5; 0.25 in std units
     low, high = out.pop("rise_rate_low"), out.pop("rise_rate_high")
-    assert out == {"rise_rate": 0.5, "interval": "wilson", "mean_change": 0.5, "mean_change_std": 0.25, "n": 4, "n_unseen": 0}
+    assert out == {
+        "rise_rate": 0.5,
+        "interval": "wilson",
+        "mean_change": 0.5,
+        "mean_change_std": 0.25,
+        "n": 4,
+        "n_unseen": 0,
+    }
     # 4 rows are too few for a bootstrap: Wilson 2 of 4, centre 0.5, half-width z / (1 + z^2/4) * sqrt(1/16 + z^2/64) = 0.349961
     assert (low, high) == pytest.approx((0.150039, 0.849961), abs=1e-6)
 
 
 def test_unseen_edits_are_left_out_not_counted_as_no_rise() -> None:
     # deltas 1, 0, -1, 2, 0; rows 1 and 4 the model never saw: 2 rises of the 3 seen, mean (1 - 1 + 2) / 3
-    out = probe_effect(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.array([2.0, 2.0, 2.0, 6.0, 5.0]), scale=2.0,
-                       unseen=np.array([False, True, False, False, True]))
+    out = probe_effect(
+        np.array([1.0, 2.0, 3.0, 4.0, 5.0]),
+        np.array([2.0, 2.0, 2.0, 6.0, 5.0]),
+        scale=2.0,
+        unseen=np.array([False, True, False, False, True]),
+    )
     assert out["rise_rate"] == pytest.approx(2 / 3) and out["mean_change"] == pytest.approx(2 / 3)
     assert out["mean_change_std"] == pytest.approx(1 / 3) and out["n"] == 3 and out["n_unseen"] == 2
     nothing_seen = probe_effect(np.zeros(2), np.zeros(2), unseen=np.array([True, True]))
@@ -66,12 +89,16 @@ def test_unseen_edits_are_left_out_not_counted_as_no_rise() -> None:
 def test_rise_rate_interval_narrows_with_more_rows_and_is_a_point_when_all_rise() -> None:
     rng = np.random.default_rng(0)
     deltas = {n: np.where(rng.random(n) < 0.3, 1.0, -1.0) for n in (100, 2500)}
-    widths = {n: (lambda e: e["rise_rate_high"] - e["rise_rate_low"])(probe_effect(np.zeros(n), d)) for n, d in deltas.items()}
+    widths = {
+        n: (lambda e: e["rise_rate_high"] - e["rise_rate_low"])(probe_effect(np.zeros(n), d)) for n, d in deltas.items()
+    }
     # binomial 95% half-width sqrt(.3*.7/n)*1.96: 0.090 at n=100, 0.018 at n=2500
     assert 0.14 < widths[100] < 0.22 and 0.028 < widths[2500] < 0.044
     # every response rose: not a certainty from 5 rows (Wilson 5 of 5), and fewer when they share prompts
     every = probe_effect(np.zeros(5), np.ones(5))
-    assert every["rise_rate"] == every["rise_rate_high"] == 1.0 and every["rise_rate_low"] == pytest.approx(0.565518, abs=1e-6)
+    assert every["rise_rate"] == every["rise_rate_high"] == 1.0 and every["rise_rate_low"] == pytest.approx(
+        0.565518, abs=1e-6
+    )
     shared = probe_effect(np.zeros(6), np.ones(6), clusters=["q1", "q1", "q1", "q2", "q2", "q2"])
     assert shared["rise_rate_low"] < every["rise_rate_low"]  # n_eff = 36 / 18 = 2 prompts
 
@@ -143,7 +170,9 @@ def test_pick_probabilities_hand_computed() -> None:
     assert pick_probabilities(4, 2).tolist() == pytest.approx([0, 1 / 6, 2 / 6, 3 / 6])
     assert pick_probabilities(4, 1).tolist() == pytest.approx([0.25] * 4)  # N = 1: each response alone
     assert pick_probabilities(4, 4).tolist() == pytest.approx([0, 0, 0, 1])  # N = k: always the top one
-    assert pick_probabilities(28, 16).sum() == pytest.approx(1.0) and pick_probabilities(28, 16)[-1] == pytest.approx(16 / 28)
+    assert pick_probabilities(28, 16).sum() == pytest.approx(1.0) and pick_probabilities(28, 16)[-1] == pytest.approx(
+        16 / 28
+    )
 
 
 def test_best_of_n_curve_hand_computed() -> None:
@@ -153,7 +182,9 @@ def test_best_of_n_curve_hand_computed() -> None:
     rows = {r["n"]: r for r in best_of_n_curve(scores, quality, [1, 2, 3])}
     assert rows[2]["reward_pick"] == pytest.approx(1 / 6) and rows[2]["oracle_pick"] == pytest.approx(5 / 6)
     assert rows[2]["random_pick"] == pytest.approx(0.5) and rows[2]["gain"] == pytest.approx(1 / 6 - 0.5)
-    assert rows[3]["reward_pick"] == 0.0 and rows[3]["oracle_pick"] == 1.0 and rows[3]["random_pick"] == pytest.approx(0.5)
+    assert (
+        rows[3]["reward_pick"] == 0.0 and rows[3]["oracle_pick"] == 1.0 and rows[3]["random_pick"] == pytest.approx(0.5)
+    )
     assert rows[1]["gain"] == pytest.approx(0.0)  # with N = 1 every picker picks the same
     assert 4 not in {r["n"] for r in best_of_n_curve(scores, quality, [4])}  # too few responses: skipped
 
@@ -181,15 +212,45 @@ def test_best_of_n_exact_expectation_matches_enumeration() -> None:
         quality = rng.random(k).round(2)
         for n in range(1, k + 1):
             assert expected_pick(scores, quality, n) == pytest.approx(_brute_force_pick(scores, quality, n), abs=1e-12)
-            assert expected_pick(quality, quality, n) == pytest.approx(_brute_force_pick(quality, quality, n), abs=1e-12)
+            assert expected_pick(quality, quality, n) == pytest.approx(
+                _brute_force_pick(quality, quality, n), abs=1e-12
+            )
 
 
 def test_alpacaeval_groups_and_scoring(tmp_path: Path) -> None:
     rows = [
-        {"instruction": "q1", "output_1": "ref", "generator_1": "gpt4", "output_2": "short", "generator_2": "m1", "preference": 1.2},
-        {"instruction": "q1", "output_1": "ref", "generator_1": "gpt4", "output_2": "a much longer answer", "generator_2": "m2", "preference": 1.9},
-        {"instruction": "q1", "output_1": "ref", "generator_1": "gpt4", "output_2": "a draw", "generator_2": "m3", "preference": 0},
-        {"instruction": "q2", "output_1": "ref", "generator_1": "gpt4", "output_2": "only one", "generator_2": "m1", "preference": 1.5},
+        {
+            "instruction": "q1",
+            "output_1": "ref",
+            "generator_1": "gpt4",
+            "output_2": "short",
+            "generator_2": "m1",
+            "preference": 1.2,
+        },
+        {
+            "instruction": "q1",
+            "output_1": "ref",
+            "generator_1": "gpt4",
+            "output_2": "a much longer answer",
+            "generator_2": "m2",
+            "preference": 1.9,
+        },
+        {
+            "instruction": "q1",
+            "output_1": "ref",
+            "generator_1": "gpt4",
+            "output_2": "a draw",
+            "generator_2": "m3",
+            "preference": 0,
+        },
+        {
+            "instruction": "q2",
+            "output_1": "ref",
+            "generator_1": "gpt4",
+            "output_2": "only one",
+            "generator_2": "m1",
+            "preference": 1.5,
+        },
     ]
     path = tmp_path / "ann.jsonl.gz"
     with gzip.open(path, "wt") as f:

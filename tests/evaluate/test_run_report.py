@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardkit.records import PreferencePair
 from rewardkit.evaluate.best_of_n import ResponseGroup
 from rewardkit.evaluate.compare import compare_reports, direction, mcnemar_exact, paired_accuracy
 from rewardkit.evaluate.inputs import sample_rows
 from rewardkit.evaluate.report import ReportError, json_ready, load_report, load_scores, summary, write_report
 from rewardkit.evaluate.run import EvalConfig, evaluate
+from rewardkit.records import PreferencePair
 
 
 def length_scorer(prompts: list, responses: list[str]) -> np.ndarray:
@@ -32,7 +32,15 @@ def _pairs() -> list[PreferencePair]:
         ("q6", "abc", "xyz", "s1", "ai"),
     ]
     return [
-        PreferencePair(id=f"p{i}", prompt=q, chosen=c, rejected=r, source=s, annotator_kind=k, metadata={"chosen_position": "ab"[i % 2]})
+        PreferencePair(
+            id=f"p{i}",
+            prompt=q,
+            chosen=c,
+            rejected=r,
+            source=s,
+            annotator_kind=k,
+            metadata={"chosen_position": "ab"[i % 2]},
+        )
         for i, (q, c, r, s, k) in enumerate(rows)
     ]
 
@@ -42,7 +50,14 @@ def test_evaluate_numbers_match_hand_counts() -> None:
         ResponseGroup("g1", ("x", "xx", "xxxx"), (0.1, 0.5, 0.9), ("m1", "m2", "m3")),
         ResponseGroup("g2", ("y", "yy", "yyy"), (0.1, 0.5, 0.9), ("m1", "m2", "m3")),
     ]
-    result = evaluate(length_scorer, _pairs(), EvalConfig(n_boot=100, best_of_n_ns=(1, 3)), temperature=2.0, reference_pairs=_pairs(), best_of_n_groups=groups)
+    result = evaluate(
+        length_scorer,
+        _pairs(),
+        EvalConfig(n_boot=100, best_of_n_ns=(1, 3)),
+        temperature=2.0,
+        reference_pairs=_pairs(),
+        best_of_n_groups=groups,
+    )
     r = result.report
     assert r["accuracy"]["overall"]["accuracy"] == pytest.approx(4 / 6)
     assert r["accuracy"]["ties"] == 1
@@ -59,7 +74,9 @@ def test_evaluate_numbers_match_hand_counts() -> None:
     top = {row["n"]: row for row in r["best_of_n"]["curve"]}[3]
     assert top["reward_pick"] == pytest.approx(0.9) and top["oracle_pick"] == pytest.approx(0.9)
     assert top["random_pick"] == pytest.approx(0.5)
-    assert r["best_of_n"]["gain_at_largest_n"] == pytest.approx(0.4) and r["best_of_n"]["max_gain"] == pytest.approx(0.4)
+    assert r["best_of_n"]["gain_at_largest_n"] == pytest.approx(0.4) and r["best_of_n"]["max_gain"] == pytest.approx(
+        0.4
+    )
     assert r["model_ranking"]["spearman"] == pytest.approx(1.0)  # m3 > m2 > m1 both by length and quality
     assert r["drift"]["features"]["score"]["psi"] == pytest.approx(0.0)  # same data as reference
     # distinct rows: 12 pair rows + 6 x 7 probe edits + 6 best-of-N responses; the reference pairs are the
@@ -73,8 +90,15 @@ def test_score_gap_is_correlated_with_the_sources_rating_where_it_gives_one() ->
     pairs[3] = replace(pairs[3], strength=0.5)  # no margin: the strength is the rating
     r = evaluate(length_scorer, pairs, EvalConfig(n_boot=20, probes="none")).report["agreement"]["score_gap_vs_rating"]
     # gaps 13, 16, 17, 13, -18 vs ratings 1, 3, 4, 0.5, -2: ranks (2.5, 4, 5, 2.5, 1) vs (3, 4, 5, 2, 1)
-    assert r["n"] == 5 and r["spearman"] == pytest.approx(float(np.corrcoef([2.5, 4, 5, 2.5, 1], [3, 4, 5, 2, 1])[0, 1]))
-    assert evaluate(length_scorer, _pairs(), EvalConfig(n_boot=20, probes="none")).report["agreement"]["score_gap_vs_rating"] is None
+    assert r["n"] == 5 and r["spearman"] == pytest.approx(
+        float(np.corrcoef([2.5, 4, 5, 2.5, 1], [3, 4, 5, 2, 1])[0, 1])
+    )
+    assert (
+        evaluate(length_scorer, _pairs(), EvalConfig(n_boot=20, probes="none")).report["agreement"][
+            "score_gap_vs_rating"
+        ]
+        is None
+    )
 
 
 def test_evaluate_scores_every_row_in_one_call_and_each_distinct_row_once() -> None:
@@ -117,24 +141,39 @@ def test_drift_uses_the_scorers_embedding_norms_when_it_gives_them() -> None:
             return length_scorer(prompts, responses), {"embedding_norm": 10.0 * length_scorer(prompts, responses)}
 
     pairs = _pairs()
-    shifted = [PreferencePair(id=f"r{i}", prompt=p.prompt, chosen=p.chosen * 5, rejected=p.rejected) for i, p in enumerate(pairs)]
+    shifted = [
+        PreferencePair(id=f"r{i}", prompt=p.prompt, chosen=p.chosen * 5, rejected=p.rejected)
+        for i, p in enumerate(pairs)
+    ]
     drift = evaluate(WithNorms(), pairs, EvalConfig(n_boot=100), reference_pairs=shifted).report["drift"]
-    assert drift["features"]["embedding_norm"]["ks_statistic"] == pytest.approx(drift["features"]["response_chars"]["ks_statistic"])
+    assert drift["features"]["embedding_norm"]["ks_statistic"] == pytest.approx(
+        drift["features"]["response_chars"]["ks_statistic"]
+    )
     assert drift["features"]["embedding_norm"]["psi_verdict"] == "significant"
     # a plain ScoreFn has no embedding norms: the feature is simply absent
-    assert "embedding_norm" not in evaluate(length_scorer, pairs, EvalConfig(n_boot=100), reference_pairs=shifted).report["drift"]["features"]
+    assert (
+        "embedding_norm"
+        not in evaluate(length_scorer, pairs, EvalConfig(n_boot=100), reference_pairs=shifted).report["drift"][
+            "features"
+        ]
+    )
 
 
 def test_write_report_files_and_compare(tmp_path: Path) -> None:
     result = evaluate(length_scorer, _pairs(), EvalConfig(n_boot=50, probes="self_praise,repetition"), temperature=2.0)
     result.report["meta"] = {"model": "fake", "data": "inline"}
     paths = write_report(result, tmp_path / "a")
-    report = json.loads(paths["report.json"].read_text(), parse_constant=lambda c: pytest.fail(f"report.json holds {c}"))
+    report = json.loads(
+        paths["report.json"].read_text(), parse_constant=lambda c: pytest.fail(f"report.json holds {c}")
+    )
     assert report["accuracy"]["overall"]["accuracy"] == pytest.approx(4 / 6)
     md = paths["report.md"].read_text()
     assert "| accuracy | 0.6667 |" in md and "self_praise" in md
     # the length rules and the shorter-chosen subset (0 of 1: the length scorer picks the longer), calibration rows
-    assert "| rule: the longer response wins | 0.6667 |" in md and "| model, pairs where the chosen response is shorter | 0.0000 |" in md
+    assert (
+        "| rule: the longer response wins | 0.6667 |" in md
+        and "| model, pairs where the chosen response is shorter | 0.0000 |" in md
+    )
     assert "## Calibration of P(chosen better)" in md and "| stored temperature |" in md
     assert "the 1 pair(s) with equal scores (ties) count as wrong" in md
     for png in ("score_histograms", "margin_histogram", "reliability", "score_vs_length", "probes"):
@@ -170,8 +209,21 @@ def _pair(i: int, prompt: str, chosen: str, rejected: str, **kwargs: object) -> 
 
 def test_probes_and_drift_count_each_distinct_response_once() -> None:
     # 8 pairs over 2 prompts; the same chosen response sits in 3 pairs of q1 and in 3 of q2: 4 distinct rows
-    pairs = [_pair(i, q, c, f"no {i}") for i, (q, c) in enumerate(
-        [("q1", "yes a"), ("q1", "yes a"), ("q1", "yes a"), ("q1", "yes bb"), ("q2", "yes a"), ("q2", "yes a"), ("q2", "yes a"), ("q2", "yes ccc")])]
+    pairs = [
+        _pair(i, q, c, f"no {i}")
+        for i, (q, c) in enumerate(
+            [
+                ("q1", "yes a"),
+                ("q1", "yes a"),
+                ("q1", "yes a"),
+                ("q1", "yes bb"),
+                ("q2", "yes a"),
+                ("q2", "yes a"),
+                ("q2", "yes a"),
+                ("q2", "yes ccc"),
+            ]
+        )
+    ]
     report = evaluate(length_scorer, pairs, EvalConfig(n_boot=50, probes="self_praise"), reference_pairs=pairs).report
     assert report["probes"]["self_praise"]["n"] == 4
     assert report["probe_rows"] == {"distinct_chosen": 4, "probed": 4, "prompts": 2}
@@ -196,8 +248,13 @@ def test_the_drift_reference_is_a_seeded_sample_not_the_first_rows() -> None:
 def test_reward_vs_quality_is_ranked_within_each_prompt() -> None:
     # a perfect ranker inside every prompt whose scores fall from one prompt to the next while the qualities
     # rise: pooled over prompts the correlation is negative, within each prompt it is 1
-    groups = [ResponseGroup(f"g{g}", tuple("x" * (10 * (5 - g) + k) for k in range(1, 4)), (g + 0.1, g + 0.2, g + 0.3)) for g in range(4)]
-    report = evaluate(length_scorer, _pairs(), EvalConfig(n_boot=20, probes="none", best_of_n_ns=(1, 2)), best_of_n_groups=groups).report
+    groups = [
+        ResponseGroup(f"g{g}", tuple("x" * (10 * (5 - g) + k) for k in range(1, 4)), (g + 0.1, g + 0.2, g + 0.3))
+        for g in range(4)
+    ]
+    report = evaluate(
+        length_scorer, _pairs(), EvalConfig(n_boot=20, probes="none", best_of_n_ns=(1, 2)), best_of_n_groups=groups
+    ).report
     rq = report["agreement"]["reward_vs_quality"]
     assert rq["spearman"] == pytest.approx(1.0) and rq["kendall"] == pytest.approx(1.0) and rq["n_groups"] == 4
     assert summary(report)["reward_vs_quality_spearman"] == pytest.approx(1.0)
@@ -206,11 +263,19 @@ def test_reward_vs_quality_is_ranked_within_each_prompt() -> None:
 def test_between_annotators_needs_two_named_annotators() -> None:
     base = _pairs()
     duplicated = base + [replace(base[0], id="dup")]  # the same pair again, nobody named
-    between = evaluate(length_scorer, duplicated, EvalConfig(n_boot=20, probes="none")).report["agreement"]["between_annotators"]
+    between = evaluate(length_scorer, duplicated, EvalConfig(n_boot=20, probes="none")).report["agreement"][
+        "between_annotators"
+    ]
     assert between["n"] == 0 and np.isnan(between["kappa"])
     assert between["duplicate_pairs"] == 1
-    named = [replace(base[0], metadata={"annotator": "ann"})] + base[1:] + [replace(base[0], id="again", metadata={"annotator": "bob"})]
-    between = evaluate(length_scorer, named, EvalConfig(n_boot=20, probes="none")).report["agreement"]["between_annotators"]
+    named = (
+        [replace(base[0], metadata={"annotator": "ann"})]
+        + base[1:]
+        + [replace(base[0], id="again", metadata={"annotator": "bob"})]
+    )
+    between = evaluate(length_scorer, named, EvalConfig(n_boot=20, probes="none")).report["agreement"][
+        "between_annotators"
+    ]
     assert between["n"] == 1 and between["agreement"] == 1.0 and between["duplicate_pairs"] == 0
 
 
@@ -219,14 +284,18 @@ def test_kappa_positions_hash_the_whole_pair_id() -> None:
     # right on 4 pairs of 5 with balanced positions has kappa near (0.8 - 0.5) / 0.5 = 0.6
     pairs = [_pair(0, f"q{i}", f"good answer {i}", f"bad {i}") for i in range(200)]
     pairs = [replace(p, id=f"{i}-x") for i, p in enumerate(pairs)]
-    pairs = [replace(p, chosen=p.rejected, rejected=p.chosen) if i % 5 == 0 else p for i, p in enumerate(pairs)]  # 1 in 5 wrong
+    pairs = [
+        replace(p, chosen=p.rejected, rejected=p.chosen) if i % 5 == 0 else p for i, p in enumerate(pairs)
+    ]  # 1 in 5 wrong
     agreement = evaluate(length_scorer, pairs, EvalConfig(n_boot=20, probes="none")).report["agreement"]
     assert 0.45 < agreement["model_vs_annotators"]["kappa"] < 0.75
 
 
 def test_groupings_category_and_no_repeats() -> None:
-    pairs = [replace(p, metadata={"category": "math" if i % 2 else "chat"}, source="s", attribute=None, annotator_kind="")
-             for i, p in enumerate(_pairs())]
+    pairs = [
+        replace(p, metadata={"category": "math" if i % 2 else "chat"}, source="s", attribute=None, annotator_kind="")
+        for i, p in enumerate(_pairs())
+    ]
     by = evaluate(length_scorer, pairs, EvalConfig(n_boot=20, probes="none")).report["accuracy"]["by_group"]
     # one source and one attribute would only repeat the overall figure: left out
     assert set(by) == {"category"} and by["category"]["math"]["n"] == 3
@@ -243,16 +312,28 @@ def test_compare_warns_on_different_data_and_tests_the_same_pairs(tmp_path: Path
         result.report["meta"] = {"model": name, "data": "inline"}
         write_report(result, tmp_path / name, make_plots=False)
     scores = load_scores(tmp_path / "a")
-    assert len(scores) == 6 and scores[0]["chosen"] == len("a long good answer") and scores[0]["rejected"] == len("short")
-    out = compare_reports(load_report(tmp_path / "a"), load_report(tmp_path / "b"), load_scores(tmp_path / "a"), load_scores(tmp_path / "b"))
+    assert (
+        len(scores) == 6 and scores[0]["chosen"] == len("a long good answer") and scores[0]["rejected"] == len("short")
+    )
+    out = compare_reports(
+        load_report(tmp_path / "a"),
+        load_report(tmp_path / "b"),
+        load_scores(tmp_path / "a"),
+        load_scores(tmp_path / "b"),
+    )
     assert out["warnings"] == []  # same pairs
     rows = {row["metric"]: row for row in out["rows"]}
     assert rows["accuracy"]["b"] == pytest.approx(1 / 6) and rows["accuracy"]["delta"] == pytest.approx(1 / 6 - 4 / 6)
     assert rows["accuracy"]["better"] == "higher" and rows["accuracy"]["winner"] == "a"
     # praise lengthens a response: the length lover's score rises (1.0), the length hater's falls (0.0), lower is better
-    assert rows["probe_rise_rate:self_praise"]["better"] == "lower" and rows["probe_rise_rate:self_praise"]["winner"] == "b"
+    assert (
+        rows["probe_rise_rate:self_praise"]["better"] == "lower"
+        and rows["probe_rise_rate:self_praise"]["winner"] == "b"
+    )
     assert rows["ece_raw"]["better"] == "lower" and rows["longer_wins_accuracy"]["better"] is None
-    assert "accuracy_low" not in rows and rows["accuracy"]["a_interval"] == pytest.approx([a.report["accuracy"]["overall"]["low"], a.report["accuracy"]["overall"]["high"]])
+    assert "accuracy_low" not in rows and rows["accuracy"]["a_interval"] == pytest.approx(
+        [a.report["accuracy"]["overall"]["low"], a.report["accuracy"]["overall"]["high"]]
+    )
     assert rows["accuracy[source=s2]"]["a"] == pytest.approx(2 / 3) and "fitted_temperature" in rows
     # A right on pairs 0-3 (longer chosen), B right on pair 4 only; pair 5 is a tie for both (wrong):
     # discordant 4 vs 1 -> McNemar exact p = 2 * P(X <= 1 | n = 5) = 2 * 6/32 = 0.375
@@ -263,7 +344,12 @@ def test_compare_warns_on_different_data_and_tests_the_same_pairs(tmp_path: Path
     other_data = evaluate(length_scorer, _pairs()[:4], EvalConfig(n_boot=50, probes="none"))
     other_data.report["meta"] = {"model": "c", "data": "inline"}
     write_report(other_data, tmp_path / "c", make_plots=False)
-    out = compare_reports(load_report(tmp_path / "a"), load_report(tmp_path / "c"), load_scores(tmp_path / "a"), load_scores(tmp_path / "c"))
+    out = compare_reports(
+        load_report(tmp_path / "a"),
+        load_report(tmp_path / "c"),
+        load_scores(tmp_path / "a"),
+        load_scores(tmp_path / "c"),
+    )
     assert any("different pairs" in w for w in out["warnings"]) and any("2 only in A" in w for w in out["warnings"])
     assert out["paired"]["n"] == 4
 
@@ -273,7 +359,9 @@ def test_mcnemar_and_paired_accuracy_hand_computed() -> None:
     assert mcnemar_exact(1, 6) == pytest.approx(0.125) and mcnemar_exact(6, 1) == pytest.approx(0.125)
     assert mcnemar_exact(0, 0) == 1.0
     a = [{"key": f"k{i}", "prompt": f"q{i}", "chosen": 1.0, "rejected": 0.0} for i in range(4)]
-    b = [{"key": f"k{i}", "prompt": f"q{i}", "chosen": 0.0 if i == 0 else 1.0, "rejected": 0.5} for i in range(3)] + [a[0]]
+    b = [{"key": f"k{i}", "prompt": f"q{i}", "chosen": 0.0 if i == 0 else 1.0, "rejected": 0.5} for i in range(3)] + [
+        a[0]
+    ]
     out = paired_accuracy(a, b)  # b's repeated k0 counts once (its first line); k3 only in A
     assert (out["n"], out["only_in_a"], out["only_in_b"]) == (3, 1, 0)
     assert (out["a_right_b_wrong"], out["a_wrong_b_right"]) == (1, 0) and out["difference"] == pytest.approx(-1 / 3)
@@ -285,9 +373,19 @@ def test_mcnemar_and_paired_accuracy_hand_computed() -> None:
 
 
 def test_metric_directions() -> None:
-    assert [direction(m) for m in ("accuracy", "ece_raw", "probe_rise_rate:echo_prompt", "accuracy[subset=x]", "rewardbench:Chat",
-                                   "best_of_n_max_gain", "score_length_spearman", "drift_max_psi")] == \
-        ["higher", "lower", "lower", "higher", "higher", "higher", None, None]
+    assert [
+        direction(m)
+        for m in (
+            "accuracy",
+            "ece_raw",
+            "probe_rise_rate:echo_prompt",
+            "accuracy[subset=x]",
+            "rewardbench:Chat",
+            "best_of_n_max_gain",
+            "score_length_spearman",
+            "drift_max_psi",
+        )
+    ] == ["higher", "lower", "lower", "higher", "higher", "higher", None, None]
 
 
 def test_load_report_errors(tmp_path: Path) -> None:
@@ -297,8 +395,12 @@ def test_load_report_errors(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="not a rewardkit evaluation report"):
         load_report(tmp_path)
     assert load_scores(tmp_path) is None  # an older report: no per-pair scores
-    (tmp_path / "scores.jsonl").write_text('{"key": "k", "prompt": "q", "chosen": 1.0, "rejected": 0.5}\n{"key": "k2"}\n')
-    with pytest.raises(ReportError, match=r"scores.jsonl:2: expected a JSON object with key, prompt, chosen and rejected"):
+    (tmp_path / "scores.jsonl").write_text(
+        '{"key": "k", "prompt": "q", "chosen": 1.0, "rejected": 0.5}\n{"key": "k2"}\n'
+    )
+    with pytest.raises(
+        ReportError, match=r"scores.jsonl:2: expected a JSON object with key, prompt, chosen and rejected"
+    ):
         load_scores(tmp_path)
 
 

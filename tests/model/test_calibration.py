@@ -129,7 +129,9 @@ def test_accepts_torch_tensors():
     import torch
 
     assert expected_calibration_error(torch.tensor(PROBS), torch.tensor(LABELS)) == pytest.approx(0.1375)
-    assert brier_score(torch.tensor(PROBS, dtype=torch.bfloat16), torch.tensor(LABELS)) == pytest.approx(0.158125, abs=2e-3)
+    assert brier_score(torch.tensor(PROBS, dtype=torch.bfloat16), torch.tensor(LABELS)) == pytest.approx(
+        0.158125, abs=2e-3
+    )
     assert normalize(torch.tensor([[3.0, 5.0]]), 3.0, 2.0).tolist() == [[0.0, 1.0]]  # shape kept
 
 

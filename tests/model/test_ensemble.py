@@ -31,7 +31,9 @@ from rewardkit.model.ensemble import (  # noqa: E402
 class LengthScorer:
     """Scores a response by factor * its length + offset; ``card`` holds its reference mean/std and T."""
 
-    def __init__(self, factor: float, offset: float = 0.0, mean: float = 0.0, std: float = 1.0, temperature: float = 1.0) -> None:
+    def __init__(
+        self, factor: float, offset: float = 0.0, mean: float = 0.0, std: float = 1.0, temperature: float = 1.0
+    ) -> None:
         self.factor, self.offset = factor, offset
         self.card = RewardCard(reward_mean=mean, reward_std=std, temperature=temperature)
         self.calls: list[dict] = []
@@ -59,7 +61,9 @@ def test_members_differing_by_offset_and_scale_agree_exactly():
     # raw [2, 4] with reference (3, 1) -> z [-1, 1]; raw [5, 7] = the same + 3, reference (6, 1) -> [-1, 1];
     # raw [4, 8] = twice the first, reference (6, 2) -> [-1, 1]. BT cannot tell these three apart: std 0.
     # (On raw rewards the first two alone have std 1.5 on every row.)
-    ens = Ensemble([LengthScorer(1.0, mean=3.0), LengthScorer(1.0, offset=3.0, mean=6.0), LengthScorer(2.0, mean=6.0, std=2.0)])
+    ens = Ensemble(
+        [LengthScorer(1.0, mean=3.0), LengthScorer(1.0, offset=3.0, mean=6.0), LengthScorer(2.0, mean=6.0, std=2.0)]
+    )
     assert ens.member_scores(PROMPTS, RESPONSES).tolist() == [[-1.0, 1.0]] * 3
     mean, std = ens.score_with_uncertainty(PROMPTS, RESPONSES)
     assert mean.tolist() == [-1.0, 1.0] and std.tolist() == [0.0, 0.0]
@@ -93,9 +97,17 @@ def test_an_ensemble_without_a_fitted_card_falls_back_to_its_members():
     # member T on its standardized scale is T / reward_std: 2 / 1 and 3 / 2; T = their mean 1.75; mean 0, std 1
     members = [LengthScorer(1.0, temperature=2.0), LengthScorer(1.0, std=2.0, temperature=3.0)]
     assert Ensemble(members).card.temperature == pytest.approx(1.75)
-    old = RewardCard(temperature=1.0, reward_mean=0.0, reward_std=1.0, max_length=77, members=["a", "b"])  # saved before
+    old = RewardCard(
+        temperature=1.0, reward_mean=0.0, reward_std=1.0, max_length=77, members=["a", "b"]
+    )  # saved before
     card = Ensemble(members, old).card
-    assert (card.temperature, card.reward_mean, card.reward_std, card.max_length, card.members) == (1.75, 0.0, 1.0, 77, ["a", "b"])
+    assert (card.temperature, card.reward_mean, card.reward_std, card.max_length, card.members) == (
+        1.75,
+        0.0,
+        1.0,
+        77,
+        ["a", "b"],
+    )
     assert fallback_card(None, [NoCard()]).temperature == 1.0
     with pytest.raises(ValueError, match="member_scale"):
         RewardCard(member_scale="raw")
@@ -108,7 +120,10 @@ def test_member_scores_refuse_a_normalize_that_would_standardize_twice():
 
 
 def test_standardize_by_hand_and_shape_errors():
-    assert standardize(np.array([[1.0, 3.0], [10.0, 20.0]]), [(1.0, 2.0), (10.0, 5.0)]).tolist() == [[0.0, 1.0], [0.0, 2.0]]
+    assert standardize(np.array([[1.0, 3.0], [10.0, 20.0]]), [(1.0, 2.0), (10.0, 5.0)]).tolist() == [
+        [0.0, 1.0],
+        [0.0, 2.0],
+    ]
     with pytest.raises(ValueError, match=r"shape \(2, 2\) for 3 members"):
         standardize(np.zeros((2, 2)), [(0.0, 1.0)] * 3)
 
@@ -134,7 +149,10 @@ def save_biased_pair(folder: Path, card_extra: dict) -> list[str]:
     from rewardkit.model.card import write_card
     from rewardkit.model.reward_model import load_reward_model
 
-    reference_p, reference_r = ["question 1: tell me about tea"] * 4, ["excellent answer", "terrible answer", "so so", "fine"]
+    reference_p, reference_r = (
+        ["question 1: tell me about tea"] * 4,
+        ["excellent answer", "terrible answer", "so so", "fine"],
+    )
     rm = load_reward_model(build_tiny_model(folder / "member_0"))
     for i in range(2):
         if i:
@@ -148,7 +166,9 @@ def save_biased_pair(folder: Path, card_extra: dict) -> list[str]:
 
 
 def test_a_saved_ensemble_whose_members_differ_by_a_head_bias_has_no_spread(tmp_path, caplog):
-    responses = save_biased_pair(tmp_path / "ens", {"temperature": 0.7, "reward_mean": 0.25, "reward_std": 0.5, "member_scale": MEMBER_SCALE})
+    responses = save_biased_pair(
+        tmp_path / "ens", {"temperature": 0.7, "reward_mean": 0.25, "reward_std": 0.5, "member_scale": MEMBER_SCALE}
+    )
     with caplog.at_level(logging.WARNING):
         ens = load_ensemble(tmp_path / "ens")
     assert not caplog.records  # a fitted card: no fallback

@@ -69,7 +69,11 @@ def test_long_prompt_is_cut_from_the_left_and_flagged(bert_tokenizer):
 
 
 def test_chat_messages_without_template_are_flattened(bert_tokenizer):
-    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}, {"role": "user", "content": "why"}]
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "why"},
+    ]
     assert flatten_messages(messages) == "User: hi\n\nAssistant: hello\n\nUser: why"
     assert render(bert_tokenizer, messages, "because") == ("User: hi\n\nAssistant: hello\n\nUser: why", "because")
 
@@ -102,7 +106,7 @@ def test_collate_pads_to_the_longest_row_of_the_batch(bert_tokenizer):
     width = max(enc.lengths)
     assert batch["input_ids"].shape == (2, width)
     assert batch["attention_mask"].sum(1).tolist() == enc.lengths
-    assert torch.all(batch["input_ids"][0, enc.lengths[0]:] == bert_tokenizer.pad_token_id)
+    assert torch.all(batch["input_ids"][0, enc.lengths[0] :] == bert_tokenizer.pad_token_id)
 
 
 def test_mismatched_lengths_are_a_clear_error(bert_tokenizer):

@@ -22,14 +22,24 @@ from rewardkit.model.formatting import (
 )
 
 # BOS, then <|role|> headers, each turn ended by EOS (the template of the review that found BOS cut off)
-CHAT_TEMPLATE = ("{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{{ eos_token }}\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{{ eos_token }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
 # a template whose reply follows "assistant: " on the same line, where BPE merges the space into the reply
-INLINE_TEMPLATE = ("{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-                   "{% if add_generation_prompt %}assistant: {% endif %}")
-PROMPTS = ["Hello there, what is two plus two?", "tell me about cats",
-           [{"role": "user", "content": "tell me about tea"}, {"role": "assistant", "content": "tea is good"},
-            {"role": "user", "content": "why?"}]]
+INLINE_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant: {% endif %}"
+)
+PROMPTS = [
+    "Hello there, what is two plus two?",
+    "tell me about cats",
+    [
+        {"role": "user", "content": "tell me about tea"},
+        {"role": "assistant", "content": "tea is good"},
+        {"role": "user", "content": "why?"},
+    ],
+]
 RESPONSES = ["excellent", "The answer is four.", " excellent answer"]
 
 
@@ -38,13 +48,22 @@ def bpe_tokenizer() -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    corpus = ["Hello there, what is two plus two? The answer is four. Assistant: excellent answer. User: tell me "
-              "about cats and tea, why? tea is good, an excellent question"] * 50
+    corpus = [
+        "Hello there, what is two plus two? The answer is four. Assistant: excellent answer. User: tell me "
+        "about cats and tea, why? tea is good, an excellent question"
+    ] * 50
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"], show_progress=False,
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=["<|endoftext|>"],
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     eot = "<|endoftext|>"
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=eot, eos_token=eot, unk_token=eot)
     ensure_pad_token(tokenizer)
@@ -94,7 +113,8 @@ def test_the_rust_lookup_counts_as_the_spans_do(bpe):
     text = "Hello there, what is two plus two?\n\nAssistant: excellent answer"
     encoding = bpe([text], add_special_tokens=False).encodings[0]
     assert [_tokens_before(encoding, end) for end in range(len(text) + 1)] == [
-        tokens_before(encoding.offsets, end) for end in range(len(text) + 1)]
+        tokens_before(encoding.offsets, end) for end in range(len(text) + 1)
+    ]
 
 
 def test_tokens_before_counts_a_trimmed_whitespace_token_where_it_ends():
@@ -159,7 +179,8 @@ def test_chat_ids_are_the_chat_templates_tokenization(chat, template):
     finally:
         chat.chat_template = CHAT_TEMPLATE
     assert chat.decode(encode(chat, PROMPTS[:1], RESPONSES[:1], 512).input_ids[0]) == (
-        "<|endoftext|><|user|>\nHello there, what is two plus two?<|endoftext|>\n<|assistant|>\nexcellent<|endoftext|>\n")
+        "<|endoftext|><|user|>\nHello there, what is two plus two?<|endoftext|>\n<|assistant|>\nexcellent<|endoftext|>\n"
+    )
 
 
 def test_chat_preamble_is_the_templates_text_before_the_first_non_system_content(chat):
@@ -178,7 +199,7 @@ def test_a_cut_chat_row_keeps_bos_and_the_first_role_header(chat):
     start, end = "<|endoftext|><|user|>\n", "<|endoftext|>\n<|assistant|>\nexcellent answer<|endoftext|>\n"
     text = chat.decode(ids)
     assert text.startswith(start) and text.endswith(end)
-    middle = text[len(start):-len(end)]
+    middle = text[len(start) : -len(end)]
     assert long_prompt.endswith(middle) and len(middle) < len(long_prompt)  # the prompt's end, cut from the left
 
 
@@ -187,7 +208,10 @@ def test_a_cut_chat_row_keeps_a_system_message_that_fits_in_a_quarter_of_the_bud
     31 tokens of this small BPE: kept at max_length 128 (31 <= 128 // 4), BOS alone at 64 (31 > 16)."""
     long_prompt = "tell me about cats " * 40
     system = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": long_prompt}]
-    start, end = "<|endoftext|><|system|>\nBe brief.<|endoftext|>\n<|user|>\n", "<|assistant|>\nexcellent answer<|endoftext|>\n"
+    start, end = (
+        "<|endoftext|><|system|>\nBe brief.<|endoftext|>\n<|user|>\n",
+        "<|assistant|>\nexcellent answer<|endoftext|>\n",
+    )
     assert len(chat(start, add_special_tokens=False)["input_ids"]) == 31
     kept = encode(chat, [system], ["excellent answer"], 128).input_ids[0]
     assert len(kept) == 128 and chat.decode(kept).startswith(start) and chat.decode(kept).endswith(end)
@@ -206,7 +230,7 @@ def test_a_template_that_rewrites_the_content_keeps_bos_alone(chat):
         assert len(ids) == 64 and ids[0] == chat.bos_token_id
         text = chat.decode(ids[1:])
         end = "<|endoftext|>\n<|assistant|>\nEXCELLENT ANSWER<|endoftext|>\n"
-        assert text.endswith(end) and long_prompt.upper().endswith(text[:-len(end)])
+        assert text.endswith(end) and long_prompt.upper().endswith(text[: -len(end)])
     finally:
         chat.chat_template = CHAT_TEMPLATE
 
@@ -214,14 +238,28 @@ def test_a_template_that_rewrites_the_content_keeps_bos_alone(chat):
 def test_a_saved_decoder_scores_the_same_in_plain_transformers(bpe, tmp_path: Path):
     """A tiny GPT-2 reward model saved with its tokenizer; plain AutoModelForSequenceClassification on the
     whole text (docstring recipe), row by row and as one padded batch, gives rewardkit's scores."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, GPT2Config, GPT2ForSequenceClassification
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        GPT2Config,
+        GPT2ForSequenceClassification,
+    )
 
     from rewardkit.model.reward_model import load_reward_model
     from rewardkit.scoring.scorer import load_scorer
 
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(bpe), n_embd=32, n_layer=2, n_head=2, n_positions=128, num_labels=1,
-                        bos_token_id=bpe.bos_token_id, eos_token_id=bpe.eos_token_id, pad_token_id=bpe.pad_token_id)
+    config = GPT2Config(
+        vocab_size=len(bpe),
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=128,
+        num_labels=1,
+        bos_token_id=bpe.bos_token_id,
+        eos_token_id=bpe.eos_token_id,
+        pad_token_id=bpe.pad_token_id,
+    )
     GPT2ForSequenceClassification(config).save_pretrained(tmp_path)
     bpe.save_pretrained(tmp_path)
 

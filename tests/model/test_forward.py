@@ -15,7 +15,9 @@ from transformers import (
 
 from rewardkit.model.forward import RewardForward, last_layer_path, reward_logits
 
-SIZES = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
+SIZES = dict(
+    hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64, max_position_embeddings=64
+)
 
 
 def _batch(vocab: int, pad_id: int, lengths: list[int], seed: int = 0) -> dict[str, torch.Tensor]:
@@ -37,7 +39,9 @@ def _bert(num_labels: int = 1) -> BertForSequenceClassification:
 
 def _roberta() -> RobertaForSequenceClassification:
     torch.manual_seed(0)
-    config = RobertaConfig(vocab_size=100, num_labels=1, pad_token_id=1, type_vocab_size=1, **{**SIZES, "max_position_embeddings": 70})
+    config = RobertaConfig(
+        vocab_size=100, num_labels=1, pad_token_id=1, type_vocab_size=1, **{**SIZES, "max_position_embeddings": 70}
+    )
     return RobertaForSequenceClassification(config).eval()
 
 
@@ -100,7 +104,9 @@ def test_head_hook_sees_the_pooled_vector():
 def test_lora_model_runs_its_lora_layers():
     peft = pytest.importorskip("peft")
     model = _bert()
-    lora = peft.get_peft_model(model, peft.LoraConfig(r=4, target_modules=["query", "value"], modules_to_save=["classifier"]))
+    lora = peft.get_peft_model(
+        model, peft.LoraConfig(r=4, target_modules=["query", "value"], modules_to_save=["classifier"])
+    )
     for name, p in lora.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(p)  # LoRA B starts at zero: make the adapters change the output
@@ -112,7 +118,9 @@ def test_lora_model_runs_its_lora_layers():
 
 def test_other_architectures_run_their_own_forward():
     torch.manual_seed(0)
-    gpt2 = GPT2ForSequenceClassification(GPT2Config(vocab_size=100, n_embd=32, n_layer=2, n_head=4, n_positions=64, num_labels=1, pad_token_id=0)).eval()
+    gpt2 = GPT2ForSequenceClassification(
+        GPT2Config(vocab_size=100, n_embd=32, n_layer=2, n_head=4, n_positions=64, num_labels=1, pad_token_id=0)
+    ).eval()
     assert last_layer_path(gpt2) is None
     batch = _batch(100, 0, [6, 4])
     del batch["token_type_ids"]

@@ -15,7 +15,10 @@ def rss_mb() -> int:
         return int(next(line for line in f if line.startswith("VmRSS")).split()[1]) // 1024
 
 
-@pytest.mark.skipif(_malloc_trim() is None or "MALLOC_MMAP_THRESHOLD_" in os.environ, reason="no glibc malloc_trim, or a fixed mmap threshold")
+@pytest.mark.skipif(
+    _malloc_trim() is None or "MALLOC_MMAP_THRESHOLD_" in os.environ,
+    reason="no glibc malloc_trim, or a fixed mmap threshold",
+)
 def test_free_pages_inside_the_heap_are_returned() -> None:
     big = np.ones(16 << 20, dtype=np.uint8)
     del big  # freeing a 16 MB mmapped block raises glibc's mmap threshold to 16 MB...
@@ -26,4 +29,3 @@ def test_free_pages_inside_the_heap_are_returned() -> None:
     assert release_free_heap()
     assert before - rss_mb() > 200, "the ~300 MB freed below the top should leave the process"
     del keep
-

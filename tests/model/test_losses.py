@@ -137,7 +137,9 @@ def test_plackett_luce_padding_mask():
 def test_plackett_luce_k2_is_bradley_terry():
     g = torch.Generator().manual_seed(0)
     scores = torch.randn(16, 2, generator=g)
-    assert plackett_luce_loss(scores).item() == pytest.approx(bradley_terry_loss(scores[:, 0], scores[:, 1]).item(), abs=1e-6)
+    assert plackett_luce_loss(scores).item() == pytest.approx(
+        bradley_terry_loss(scores[:, 0], scores[:, 1]).item(), abs=1e-6
+    )
 
 
 def test_plackett_luce_rejects_bad_shapes():
@@ -205,8 +207,11 @@ def test_multi_attribute_single_attribute_is_bradley_terry():
 
 def test_registry_lists_every_loss_function():
     # every public *_loss function in losses.py is registered exactly once (objective or auxiliary)
-    defined = {name for name, fn in inspect.getmembers(losses, inspect.isfunction)
-               if name.endswith("_loss") and fn.__module__ == losses.__name__}
+    defined = {
+        name
+        for name, fn in inspect.getmembers(losses, inspect.isfunction)
+        if name.endswith("_loss") and fn.__module__ == losses.__name__
+    }
     registered = [fn.__name__ for fn in [*LOSSES.values(), *AUX_LOSSES.values()]]
     assert sorted(registered) == sorted(defined)
     assert not set(LOSSES) & set(AUX_LOSSES)

@@ -42,5 +42,7 @@ def test_scoring_keeps_fp32_without_a_bf16_trial(monkeypatch, tmp_path: Path):
     folder = build_tiny_model(tmp_path / "tiny")
     monkeypatch.setattr(score, "bf16_matmul_is_faster", lambda: False)
     # the trial runs on a bf16 deep copy of each member: none may be made
-    monkeypatch.setattr(score, "copy", SimpleNamespace(deepcopy=lambda *a: pytest.fail("a bf16 copy was made for a trial")))
+    monkeypatch.setattr(
+        score, "copy", SimpleNamespace(deepcopy=lambda *a: pytest.fail("a bf16 copy was made for a trial"))
+    )
     assert score.load_scorer(str(folder), dtype="auto").dtype == torch.float32

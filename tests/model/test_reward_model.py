@@ -24,8 +24,14 @@ def tiny_bert(num_labels: int = 1, seed: int = 0):
     tokenizer = load_tokenizer(default_backbone_path())
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=512, num_labels=num_labels, problem_type="regression",
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=num_labels,
+        problem_type="regression",
         pad_token_id=tokenizer.pad_token_id,
     )
     return BertForSequenceClassification(config).eval(), tokenizer
@@ -34,7 +40,9 @@ def tiny_bert(num_labels: int = 1, seed: int = 0):
 @pytest.fixture()
 def saved(tmp_path):
     model, tokenizer = tiny_bert()
-    card = RewardCard(backbone="tiny", max_length=64, temperature=2.0, reward_mean=0.5, reward_std=2.0, snapshot_id="abc")
+    card = RewardCard(
+        backbone="tiny", max_length=64, temperature=2.0, reward_mean=0.5, reward_std=2.0, snapshot_id="abc"
+    )
     rm = RewardModel(model, tokenizer, card)
     rm.save(tmp_path / "rm")
     return rm, tmp_path / "rm"
@@ -48,7 +56,10 @@ def test_plain_transformers_loads_the_folder_and_gets_the_same_scores(saved):
     hf_model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
     hf_tok = AutoTokenizer.from_pretrained(folder)
     with torch.no_grad():
-        theirs = [hf_model(**hf_tok(p, r, return_tensors="pt")).logits[0, 0].item() for p, r in zip(PROMPTS[:2], RESPONSES[:2])]
+        theirs = [
+            hf_model(**hf_tok(p, r, return_tensors="pt")).logits[0, 0].item()
+            for p, r in zip(PROMPTS[:2], RESPONSES[:2])
+        ]
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
     assert np.allclose(ours, rm.score(PROMPTS[:2], RESPONSES[:2]), atol=1e-5)
 

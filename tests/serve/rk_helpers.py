@@ -26,8 +26,14 @@ def build_tiny_model(path: Path, seed: int = 0, temperature: float = 2.0, mean: 
     tokenizer = AutoTokenizer.from_pretrained(default_backbone_path())
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=512, num_labels=1, problem_type="regression",
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=1,
+        problem_type="regression",
     )
     model = BertForSequenceClassification(config)
     with torch.no_grad():  # a visibly non-constant head so rankings differ between inputs
@@ -74,8 +80,11 @@ def metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
     """Prometheus text -> {(sample name, sorted labels): value}."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def free_port() -> int:

@@ -49,19 +49,28 @@ def test_limits_413_and_validation_422(serve) -> None:  # type: ignore[no-untype
         assert many.status_code == 413 and many.json()["error_type"] == "payload_too_large"
         assert "3 per request" in many.json()["error"]
         # a text over the limit is named by its place in the request (not in the list of all its texts)
-        long = httpx.post(url + "/v1/score", json={"inputs": [{"prompt": "p", "response": "ok"}] * 2 + [{"prompt": "p", "response": "x" * 101}]})
+        long = httpx.post(
+            url + "/v1/score",
+            json={"inputs": [{"prompt": "p", "response": "ok"}] * 2 + [{"prompt": "p", "response": "x" * 101}]},
+        )
         assert long.status_code == 413
         assert long.json()["error"] == "inputs[2].response has 101 characters; the limit is 100 per prompt or response"
         chat = [{"role": "user", "content": "y" * 101}, {"role": "assistant", "content": "ok"}]
-        long_chat = httpx.post(url + "/v1/score", json={"inputs": [{"prompt": "p", "response": "r"}, {"messages": chat}]})
-        assert long_chat.status_code == 413 and long_chat.json()["error"].startswith("inputs[1].messages[:-1] has 101 characters")
+        long_chat = httpx.post(
+            url + "/v1/score", json={"inputs": [{"prompt": "p", "response": "r"}, {"messages": chat}]}
+        )
+        assert long_chat.status_code == 413 and long_chat.json()["error"].startswith(
+            "inputs[1].messages[:-1] has 101 characters"
+        )
         compare = httpx.post(url + "/v1/compare", json={"prompt": "p", "response_a": "ok", "response_b": "y" * 101})
         assert compare.status_code == 413 and compare.json()["error"].startswith("response_b has 101 characters")
         long_rank = httpx.post(url + "/v1/rank", json={"prompt": "p", "responses": ["a", "b", "z" * 101]})
         assert long_rank.status_code == 413 and long_rank.json()["error"].startswith("responses[2] has 101 characters")
         rank = httpx.post(url + "/v1/rank", json={"prompt": "p", "responses": ["a"] * 4})
         assert rank.status_code == 413
-        body = httpx.post(url + "/v1/score", content=b"{" + b" " * 3000 + b"}", headers={"content-type": "application/json"})
+        body = httpx.post(
+            url + "/v1/score", content=b"{" + b" " * 3000 + b"}", headers={"content-type": "application/json"}
+        )
         assert body.status_code == 413 and body.json()["error_type"] == "payload_too_large"
 
         def chunks():  # no Content-Length: read up to the limit, then refused
@@ -70,8 +79,13 @@ def test_limits_413_and_validation_422(serve) -> None:  # type: ignore[no-untype
 
         chunked = httpx.post(url + "/v1/score", content=chunks(), headers={"content-type": "application/json"})
         assert chunked.status_code == 413
-        for bad in ({"inputs": []}, {"inputs": [{"prompt": "p"}]}, {"inputs": [{"response": 3}]},
-                    {"inputs": [{"messages": [{"role": "user", "content": "no reply"}]}]}, {"nope": 1}):
+        for bad in (
+            {"inputs": []},
+            {"inputs": [{"prompt": "p"}]},
+            {"inputs": [{"response": 3}]},
+            {"inputs": [{"messages": [{"role": "user", "content": "no reply"}]}]},
+            {"nope": 1},
+        ):
             r = httpx.post(url + "/v1/score", json=bad)
             assert r.status_code == 422, (bad, r.text)
             assert set(r.json()) == {"error", "error_type"} and r.json()["error_type"] == "validation"
@@ -84,20 +98,35 @@ def test_a_422_names_the_real_cause(server_url: str) -> None:
     # an input may be {"prompt", "response"} or {"messages"}: the message comes from the form the client sent,
     # not from the other form's "response: Field required"
     cases = [
-        ({"inputs": [{"messages": [{"role": "user", "content": "no reply"}]}]}, "inputs[0]: the last message must be the assistant's response"),
-        ({"inputs": [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": 5}]}]},
-         "inputs[0].messages[1].content: Input should be a valid string"),
-        ({"inputs": [{"prompt": "p", "response": "r"}, {"prompt": "p", "respons": "r"}]},
-         "inputs[1].response: Field required; inputs[1].respons: Extra inputs are not permitted"),
-        ({"inputs": [{"prompt": [{"role": "user", "content": 1}], "response": "r"}]}, "inputs[0].prompt[0].content: Input should be a valid string"),
+        (
+            {"inputs": [{"messages": [{"role": "user", "content": "no reply"}]}]},
+            "inputs[0]: the last message must be the assistant's response",
+        ),
+        (
+            {"inputs": [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": 5}]}]},
+            "inputs[0].messages[1].content: Input should be a valid string",
+        ),
+        (
+            {"inputs": [{"prompt": "p", "response": "r"}, {"prompt": "p", "respons": "r"}]},
+            "inputs[1].response: Field required; inputs[1].respons: Extra inputs are not permitted",
+        ),
+        (
+            {"inputs": [{"prompt": [{"role": "user", "content": 1}], "response": "r"}]},
+            "inputs[0].prompt[0].content: Input should be a valid string",
+        ),
         ({"inputs": [{"prompt": 7, "response": "r"}]}, "inputs[0].prompt: Input should be a valid string"),
         ({"inputs": ["text"]}, "inputs[0]: Input should be a valid dictionary or object to extract fields from"),
     ]
     for body, message in cases:
         r = httpx.post(server_url + "/v1/score", json=body)
         assert r.status_code == 422 and r.json() == {"error": message, "error_type": "validation"}, (body, r.text)
-    compare = httpx.post(server_url + "/v1/compare", json={"prompt": [{"role": "bot", "content": "x"}], "response_a": "a", "response_b": "b"})
-    assert compare.status_code == 422 and compare.json()["error"].startswith("prompt[0].role: Input should be 'system', 'user'")
+    compare = httpx.post(
+        server_url + "/v1/compare",
+        json={"prompt": [{"role": "bot", "content": "x"}], "response_a": "a", "response_b": "b"},
+    )
+    assert compare.status_code == 422 and compare.json()["error"].startswith(
+        "prompt[0].role: Input should be 'system', 'user'"
+    )
 
 
 def test_full_queue_answers_429_then_recovers(serve) -> None:  # type: ignore[no-untyped-def]
@@ -120,9 +149,11 @@ def test_full_queue_answers_429_then_recovers(serve) -> None:  # type: ignore[no
 
 def test_a_lone_surrogate_is_invalid_input_not_a_server_error(server_url: str) -> None:
     # JSON may escape a lone surrogate; Python decodes it to a str the tokenizer cannot take
-    for route, body in (("/v1/score", b'{"inputs": [{"prompt": "p", "response": "bad \\ud800 text"}]}'),
-                        ("/v1/rank", b'{"prompt": "\\udfff", "responses": ["a"]}'),
-                        ("/get_reward", b'{"query": ["q \\ud800"], "labels": [[1, 2]]}')):
+    for route, body in (
+        ("/v1/score", b'{"inputs": [{"prompt": "p", "response": "bad \\ud800 text"}]}'),
+        ("/v1/rank", b'{"prompt": "\\udfff", "responses": ["a"]}'),
+        ("/get_reward", b'{"query": ["q \\ud800"], "labels": [[1, 2]]}'),
+    ):
         r = httpx.post(server_url + route, content=body, headers={"content-type": "application/json"})
         assert r.status_code == 422, (route, r.text)
         assert r.json()["error_type"] == "validation" and "surrogate" in r.json()["error"]
@@ -138,8 +169,11 @@ def test_a_request_that_breaks_the_model_fails_alone_not_the_requests_batched_wi
         batcher = MicroBatcher(queue_size=16, max_wait_ms=200, max_rows=64, token_budget=100_000)
         batcher.start()
         try:  # past the route's validation, straight into one micro-batch: the tokenizer raises on the surrogate
-            jobs = [batcher.submit(scorer, ["p"], ["good one"]), batcher.submit(scorer, ["p"], ["bad \ud800"]),
-                    batcher.submit(scorer, ["p", "q"], ["good two", "good three"])]
+            jobs = [
+                batcher.submit(scorer, ["p"], ["good one"]),
+                batcher.submit(scorer, ["p"], ["bad \ud800"]),
+                batcher.submit(scorer, ["p", "q"], ["good two", "good three"]),
+            ]
             return await asyncio.gather(*jobs, return_exceptions=True)
         finally:
             await batcher.stop()

@@ -15,7 +15,11 @@ from rk_helpers import build_tiny_chat_model, metric_values, running_server
 from rewardkit.serve import ServeSettings
 
 GOOD = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
-SYSTEM = [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+SYSTEM = [
+    {"role": "system", "content": "be nice"},
+    {"role": "user", "content": "hi"},
+    {"role": "assistant", "content": "yo"},
+]
 TWO_USERS = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
 
 
@@ -31,25 +35,35 @@ def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def refused(r: httpx.Response, where: str) -> None:
     assert r.status_code == 422, r.text
     assert r.json()["error_type"] == "invalid_input"
-    assert r.json()["error"].startswith(f"{where}: the model's chat template refuses this conversation: Conversation roles must alternate")
+    assert r.json()["error"].startswith(
+        f"{where}: the model's chat template refuses this conversation: Conversation roles must alternate"
+    )
 
 
 def test_every_route_answers_422_naming_the_refused_input(chat_url: str) -> None:
     ok = httpx.post(chat_url + "/v1/score", json={"inputs": [{"messages": GOOD}]})
     assert ok.status_code == 200, ok.text
-    refused(httpx.post(chat_url + "/v1/score", json={"inputs": [{"messages": GOOD}, {"messages": SYSTEM}]}), "inputs[1]")
+    refused(
+        httpx.post(chat_url + "/v1/score", json={"inputs": [{"messages": GOOD}, {"messages": SYSTEM}]}), "inputs[1]"
+    )
     refused(httpx.post(chat_url + "/v1/score", json={"inputs": [{"prompt": TWO_USERS, "response": "x"}]}), "inputs[0]")
-    refused(httpx.post(chat_url + "/v1/compare", json={"prompt": TWO_USERS, "response_a": "x", "response_b": "y"}), "prompt")
+    refused(
+        httpx.post(chat_url + "/v1/compare", json={"prompt": TWO_USERS, "response_a": "x", "response_b": "y"}), "prompt"
+    )
     refused(httpx.post(chat_url + "/v1/rank", json={"prompt": SYSTEM[:2], "responses": ["x", "y"]}), "prompt")
     metrics = metric_values(httpx.get(chat_url + "/metrics").text)
-    failures = {dict(labels)["error_type"] for (name, labels), v in metrics.items() if name == "rk_request_failures_total" and v}
+    failures = {
+        dict(labels)["error_type"] for (name, labels), v in metrics.items() if name == "rk_request_failures_total" and v
+    }
     assert failures == {"invalid_input"}  # never "internal"
 
 
 def test_a_refused_request_fails_alone_when_merged_with_others(chat_url: str) -> None:
-    bodies = [{"inputs": [{"messages": GOOD}, {"prompt": "q", "response": "a"}]},
-              {"inputs": [{"prompt": "fine", "response": "ok"}, {"messages": SYSTEM}]},  # its own input 1 is refused
-              {"inputs": [{"prompt": "q2", "response": "a2"}]}]
+    bodies = [
+        {"inputs": [{"messages": GOOD}, {"prompt": "q", "response": "a"}]},
+        {"inputs": [{"prompt": "fine", "response": "ok"}, {"messages": SYSTEM}]},  # its own input 1 is refused
+        {"inputs": [{"prompt": "q2", "response": "a2"}]},
+    ]
 
     async def together() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=chat_url, timeout=60) as c:
@@ -80,8 +94,12 @@ def test_the_batcher_hands_the_refusal_to_the_request_that_sent_it(tmp_path: Pat
         batcher = MicroBatcher(queue_size=16, max_wait_ms=200, max_rows=64, token_budget=100_000)
         batcher.start()
         try:
-            jobs = [batcher.submit(scorer, ["p", "q"], ["a", "b"]), batcher.submit(scorer, ["p", TWO_USERS, "r"], ["a", "x", "c"]),
-                    batcher.submit(scorer, [SYSTEM[:2]], ["x"]), batcher.submit(scorer, ["s"], ["d"])]
+            jobs = [
+                batcher.submit(scorer, ["p", "q"], ["a", "b"]),
+                batcher.submit(scorer, ["p", TWO_USERS, "r"], ["a", "x", "c"]),
+                batcher.submit(scorer, [SYSTEM[:2]], ["x"]),
+                batcher.submit(scorer, ["s"], ["d"]),
+            ]
             return await asyncio.gather(*jobs, return_exceptions=True)
         finally:
             await batcher.stop()

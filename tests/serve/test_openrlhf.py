@@ -41,30 +41,44 @@ LLAMA2_SYS = "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]"
 ZEPHYR = "<|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\n"
 
 
-@pytest.mark.parametrize("query, prompt, response", [
-    ("<s> [INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello</s>", LLAMA2_SYS, " Hello"),  # Llama 2
-    ("<s> [INST] Hi [/INST] Hello</s>", "<s>[INST] Hi [/INST]", " Hello"),  # Mistral v0.1
-    ("<s> [INST] Hi [/INST]Yo</s> [INST] Bye [/INST] See you</s>", "<s>[INST] Hi [/INST]Yo</s>[INST] Bye [/INST]", " See you"),
-    # Zephyr: the prompt's trailing newline is in the query as it is, so the response starts after it
-    ("<s> <|system|>\nBe brief.</s> \n<|user|>\nHi</s> \n<|assistant|>\nHello</s>", ZEPHYR, "Hello"),
-])
-def test_a_legacy_sentencepiece_query_splits_at_its_prompt_up_to_whitespace(query: str, prompt: str, response: str) -> None:
+@pytest.mark.parametrize(
+    "query, prompt, response",
+    [
+        ("<s> [INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello</s>", LLAMA2_SYS, " Hello"),  # Llama 2
+        ("<s> [INST] Hi [/INST] Hello</s>", "<s>[INST] Hi [/INST]", " Hello"),  # Mistral v0.1
+        (
+            "<s> [INST] Hi [/INST]Yo</s> [INST] Bye [/INST] See you</s>",
+            "<s>[INST] Hi [/INST]Yo</s>[INST] Bye [/INST]",
+            " See you",
+        ),
+        # Zephyr: the prompt's trailing newline is in the query as it is, so the response starts after it
+        ("<s> <|system|>\nBe brief.</s> \n<|user|>\nHi</s> \n<|assistant|>\nHello</s>", ZEPHYR, "Hello"),
+    ],
+)
+def test_a_legacy_sentencepiece_query_splits_at_its_prompt_up_to_whitespace(
+    query: str, prompt: str, response: str
+) -> None:
     assert query.find(prompt) < 0  # what made the verbatim split fail
     assert split_query(query, prompt) == (prompt, response)
 
 
 def test_a_loosely_matched_prompt_is_still_read_back_into_messages() -> None:
-    queries = ["<s> [INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello</s>",
-               "<s> <|system|>\nBe brief.</s> \n<|user|>\nHi</s> \n<|assistant|>\nHello</s>"]
+    queries = [
+        "<s> [INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello</s>",
+        "<s> <|system|>\nBe brief.</s> \n<|user|>\nHi</s> \n<|assistant|>\nHello</s>",
+    ]
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
     assert split_queries(queries, [LLAMA2_SYS, ZEPHYR], DEFAULT_STRIP_TOKENS) == [(messages, "Hello")] * 2
 
 
-@pytest.mark.parametrize("query", [
-    "<s> [INST] Bye [/INST] Hello</s>",  # another prompt
-    "<s> [INST] Hi",  # the query ends inside the prompt
-    "Hello <s> [INST] Hi [/INST] there</s>",  # only the start of the query is matched loosely
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "<s> [INST] Bye [/INST] Hello</s>",  # another prompt
+        "<s> [INST] Hi",  # the query ends inside the prompt
+        "Hello <s> [INST] Hi [/INST] there</s>",  # only the start of the query is matched loosely
+    ],
+)
 def test_a_prompt_not_in_its_query_even_up_to_whitespace_leaves_one_response(query: str) -> None:
     assert split_query(query, "<s>[INST] Hi [/INST]") == ("", query.removesuffix("</s>"))
 
@@ -98,7 +112,7 @@ def _strip_reference(text: str, tokens: list[str]) -> str:
 
     start = run_end(text, tokens)
     stop = len(text) - run_end(text[::-1], [t[::-1] for t in tokens])
-    return text[start:max(start, stop)]
+    return text[start : max(start, stop)]
 
 
 def test_strip_special_agrees_with_a_token_by_token_reference() -> None:
@@ -139,7 +153,9 @@ def test_get_reward_limits_what_is_scored_not_the_padding(serve) -> None:  # typ
         assert r.json()["rewards"] == pytest.approx(direct["scores"], abs=1e-5)
         too_long = httpx.post(url + "/get_reward", json={"query": [padded, long_answer], "prompts": [prompt, prompt]})
         assert too_long.status_code == 413
-        assert too_long.json()["error"].startswith("query[1]: its response (pad/EOS tokens stripped) has 101 characters")
+        assert too_long.json()["error"].startswith(
+            "query[1]: its response (pad/EOS tokens stripped) has 101 characters"
+        )
 
 
 def test_an_empty_slice_of_a_batch_gets_empty_lists(serve) -> None:  # type: ignore[no-untyped-def]
@@ -151,10 +167,17 @@ def test_an_empty_slice_of_a_batch_gets_empty_lists(serve) -> None:  # type: ign
         size = (len(queries) + len(servers) - 1) // len(servers)
         answers = []
         for i, server in enumerate(servers):
-            body = {"query": queries[i * size:(i + 1) * size], "prompts": prompts[i * size:(i + 1) * size],
-                    "labels": labels[i * size:(i + 1) * size]}
+            body = {
+                "query": queries[i * size : (i + 1) * size],
+                "prompts": prompts[i * size : (i + 1) * size],
+                "labels": labels[i * size : (i + 1) * size],
+            }
             r = httpx.post(server, json=body)
             assert r.status_code == 200, r.text
             answers.append(r.json())
-        assert {k: answers[2][k] for k in ("rewards", "scores", "extra_logs")} == {"rewards": [], "scores": [], "extra_logs": {}}
+        assert {k: answers[2][k] for k in ("rewards", "scores", "extra_logs")} == {
+            "rewards": [],
+            "scores": [],
+            "extra_logs": {},
+        }
         assert len([x for a in answers for x in a["rewards"]]) == 2

@@ -82,8 +82,23 @@ def test_sighup_reloads_a_real_serve_process(tiny_model: Path, tmp_path: Path) -
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RK_API_KEYS": "[]"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rewardkit.cli.main", "serve", "--model", str(folder), "--port", str(port),
-         "--dtype", "fp32", "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "rewardkit.cli.main",
+            "serve",
+            "--model",
+            str(folder),
+            "--port",
+            str(port),
+            "--dtype",
+            "fp32",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     try:

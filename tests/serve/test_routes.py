@@ -40,11 +40,18 @@ def test_compare_is_calibrated_sigmoid(server_url: str) -> None:
     body = {"prompt": "Name a colour.", "response_a": "Blue.", "response_b": "I refuse to answer that question."}
     r = httpx.post(server_url + "/v1/compare", json=body).json()
     a, b = r["scores"]
-    s = score(server_url, [{"prompt": body["prompt"], "response": body["response_a"]},
-                           {"prompt": body["prompt"], "response": body["response_b"]}])["scores"]
+    s = score(
+        server_url,
+        [
+            {"prompt": body["prompt"], "response": body["response_a"]},
+            {"prompt": body["prompt"], "response": body["response_b"]},
+        ],
+    )["scores"]
     np.testing.assert_allclose([a, b], s, atol=1e-5)
     assert math.isclose(r["p_a_better"], 1 / (1 + math.exp(-(a - b) / 2.0)), rel_tol=1e-6)  # card temperature 2
-    swapped = httpx.post(server_url + "/v1/compare", json={**body, "response_a": body["response_b"], "response_b": body["response_a"]}).json()
+    swapped = httpx.post(
+        server_url + "/v1/compare", json={**body, "response_a": body["response_b"], "response_b": body["response_a"]}
+    ).json()
     assert math.isclose(swapped["p_a_better"], 1 - r["p_a_better"], abs_tol=1e-6)
 
 
@@ -79,15 +86,23 @@ def test_get_reward_openrlhf_shape(server_url: str) -> None:
 def test_get_reward_takes_queries_the_way_openrlhf_decodes_them(server_url: str) -> None:
     # OpenRLHF decodes rollouts with special tokens kept: left padding, BOS, prompt, response, EOS; labels may
     # be any JSON; a rollout batch comes in one request, past /v1/score's 256-input limit
-    prompts = ["<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", "<|im_start|>user\nbye<|im_end|>\n<|im_start|>assistant\n"]
+    prompts = [
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n",
+        "<|im_start|>user\nbye<|im_end|>\n<|im_start|>assistant\n",
+    ]
     responses = ["hello!", "see you"]
-    query = [pad + "<s>" + p + r + "<|im_end|>" + "<|endoftext|>" * k for pad, p, r, k in
-             zip(["<|endoftext|><|endoftext|>", ""], prompts, responses, [0, 3])]
+    query = [
+        pad + "<s>" + p + r + "<|im_end|>" + "<|endoftext|>" * k
+        for pad, p, r, k in zip(["<|endoftext|><|endoftext|>", ""], prompts, responses, [0, 3])
+    ]
     n = 150  # 300 queries
     body = {"query": query * n, "prompts": prompts * n, "labels": [[1, 2], {"answer": "x"}] * n}
     r = httpx.post(server_url + "/get_reward", json=body)
     assert r.status_code == 200, r.text
-    messages = [[{"role": "user", "content": "hi"}], [{"role": "user", "content": "bye"}]]  # the ChatML prompts read back
+    messages = [
+        [{"role": "user", "content": "hi"}],
+        [{"role": "user", "content": "bye"}],
+    ]  # the ChatML prompts read back
     direct = score(server_url, [{"prompt": m, "response": x} for m, x in zip(messages, responses)])["scores"]
     np.testing.assert_allclose(r.json()["rewards"], direct * n, atol=1e-5)
 
@@ -128,7 +143,9 @@ def test_ready_is_503_until_loaded_and_probes_are_not_failures(tmp_path) -> None
     from rewardkit.serve import ServeSettings
 
     # still loading (an ensemble of tiny models takes a while): 503 with Retry-After
-    slow = ServeSettings(model_path=str(build_tiny_ensemble(tmp_path / "ensemble", members=6)), dtype="fp32", api_keys=[])
+    slow = ServeSettings(
+        model_path=str(build_tiny_ensemble(tmp_path / "ensemble", members=6)), dtype="fp32", api_keys=[]
+    )
     with running_server(slow, wait_ready=False) as url:
         first = httpx.get(url + "/ready")
         assert first.status_code == 503 and first.json() == {"error": "model not loaded yet", "error_type": "not_ready"}

@@ -16,15 +16,20 @@ from rewardkit.records import (
     RatingsJudgement,
     Response,
 )
-from rewardkit.store import session_scope
 from rewardkit.store import queries as q
+from rewardkit.store import session_scope
 
 HUMAN = Annotator("worker-1", "human")
 JUDGE = Annotator("gpt-4-judge", "ai")
 
 
 def pair(prompt: str, a: str, b: str, choice: str = "a", **kw) -> Comparison:
-    return Comparison(prompt=prompt, responses=(Response(a), Response(b)), judgement=PairwiseJudgement(choice), **{"annotator": HUMAN, "source": "unit", **kw})
+    return Comparison(
+        prompt=prompt,
+        responses=(Response(a), Response(b)),
+        judgement=PairwiseJudgement(choice),
+        **{"annotator": HUMAN, "source": "unit", **kw},
+    )
 
 
 def test_add_is_idempotent_by_content(store) -> None:
@@ -59,14 +64,26 @@ def test_round_trip_of_every_judgement_kind_and_context(store) -> None:
         Response("r2"),
     )
     comparisons = [
-        Comparison(chat, responses[:2], PairwiseJudgement("tie", strength=0.0, margin=None), JUDGE, "s", created_at=created),
+        Comparison(
+            chat, responses[:2], PairwiseJudgement("tie", strength=0.0, margin=None), JUDGE, "s", created_at=created
+        ),
         Comparison("rank me", responses, RankingJudgement((2, 0, 1)), HUMAN, "s", rationale="r2 is best"),
-        Comparison("rate me", responses, RatingsJudgement({"helpfulness": (5.0, 3.0, None), "overall": (4.0, 2.0, 1.0)}), JUDGE, "s", attribute="helpfulness"),
+        Comparison(
+            "rate me",
+            responses,
+            RatingsJudgement({"helpfulness": (5.0, 3.0, None), "overall": (4.0, 2.0, 1.0)}),
+            JUDGE,
+            "s",
+            attribute="helpfulness",
+        ),
     ]
     with session_scope(store) as s:
         q.add_comparisons(s, comparisons)
     with session_scope(store) as s:
-        stored = {c.comparison.prompt if isinstance(c.comparison.prompt, str) else "chat": c.comparison for c in q.iter_comparisons(s)}
+        stored = {
+            c.comparison.prompt if isinstance(c.comparison.prompt, str) else "chat": c.comparison
+            for c in q.iter_comparisons(s)
+        }
     assert stored["chat"] == comparisons[0]
     assert stored["chat"].created_at == created
     assert stored["rank me"].judgement == RankingJudgement((2, 0, 1))
@@ -92,7 +109,9 @@ def test_filters(store) -> None:
         assert n(attributes=(None,)) == 2
         assert n(since=old + timedelta(days=1)) == 2
         assert n(until=old + timedelta(days=1)) == 1
-        prompts = {c.comparison.prompt for c in q.iter_comparisons(s, q.ComparisonFilter(sources=("hh",)), batch_size=1)}
+        prompts = {
+            c.comparison.prompt for c in q.iter_comparisons(s, q.ComparisonFilter(sources=("hh",)), batch_size=1)
+        }
     assert prompts == {"a", "c"}
 
 

@@ -20,9 +20,16 @@ def _print_stats(s: dict[str, Any]) -> None:
     if not s["comparisons"]:
         stdout.print("no comparisons (in the store, or matching the filters): import some with `rewardkit import`")
         return
-    stdout.print(f"[bold]{s['comparisons']:,} comparisons[/bold], {s['labels']:,} labelled pairs {escape(str(s['labels_by_origin']))}", markup=True, highlight=False)
+    stdout.print(
+        f"[bold]{s['comparisons']:,} comparisons[/bold], {s['labels']:,} labelled pairs {escape(str(s['labels_by_origin']))}",
+        markup=True,
+        highlight=False,
+    )
     for key in ("by_source", "by_annotator_kind", "by_attribute", "by_judgement"):
-        stdout.print(f"  {key.removeprefix('by_').replace('_', ' ')}: " + ", ".join(f"{k} {v:,}" for k, v in s[key].items()), highlight=False)
+        stdout.print(
+            f"  {key.removeprefix('by_').replace('_', ' ')}: " + ", ".join(f"{k} {v:,}" for k, v in s[key].items()),
+            highlight=False,
+        )
     rate = "-" if s["tie_rate"] is None else f"{s['tie_rate']:.2%}"
     stdout.print(f"  tie rate: {rate} ({s['ties']:,} ties or both-bad)", highlight=False)
     lengths = s["lengths"]
@@ -30,8 +37,14 @@ def _print_stats(s: dict[str, Any]) -> None:
         for side in ("chosen", "rejected"):
             d = lengths[f"{side}_{unit}"]
             if d:
-                stdout.print(f"  {side:>8} {unit:<5} mean {d['mean']:8.1f}  median {d['median']:8.1f}  p90 {d['p90']:8.1f}", highlight=False)
-    stdout.print(f"  chosen is longer in {_fmt(lengths['share_chosen_longer'])} of decided pairs (same length: {_fmt(lengths['share_same_length'])})", highlight=False)
+                stdout.print(
+                    f"  {side:>8} {unit:<5} mean {d['mean']:8.1f}  median {d['median']:8.1f}  p90 {d['p90']:8.1f}",
+                    highlight=False,
+                )
+    stdout.print(
+        f"  chosen is longer in {_fmt(lengths['share_chosen_longer'])} of decided pairs (same length: {_fmt(lengths['share_same_length'])})",
+        highlight=False,
+    )
     a = s["agreement"]
     if a["pairs_labelled_more_than_once"]:
         stdout.print(
@@ -60,11 +73,9 @@ def register(app: typer.Typer) -> None:
         agreement where a pair was labelled more than once. Rankings and ratings count as the pairs
         `rewardkit dataset build` makes of them by default."""
         from rewardkit.cli.db_cmd import _open
-        from rewardkit.data.stats import store_stats
-        from rewardkit.store.queries import ComparisonFilter
-
         from rewardkit.cli.output import progress_bar
-        from rewardkit.store.queries import count_comparisons
+        from rewardkit.data.stats import store_stats
+        from rewardkit.store.queries import ComparisonFilter, count_comparisons
 
         flt = ComparisonFilter(**filter_options(source, annotator_kind, attribute, since, until))
         with _open()() as session:
@@ -74,7 +85,9 @@ def register(app: typer.Typer) -> None:
 
     @data.command()
     def sample(
-        out: Annotated[Path, typer.Option("--out", help="JSONL file to write (TRL standard format: prompt, chosen, rejected).")],
+        out: Annotated[
+            Path, typer.Option("--out", help="JSONL file to write (TRL standard format: prompt, chosen, rejected).")
+        ],
         n: Annotated[int, typer.Option("--n", help="Number of pairs.")] = 300,
         seed: Annotated[int, typer.Option(help="Generator seed (the same seed gives the same file).")] = 0,
         json_: JsonOpt = False,
@@ -88,4 +101,6 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"--n: expected at least 1, got {n}")
         check_out_file(out, "--out")
         written = write_sample_trl(out, n=n, seed=seed)
-        emit_json({"out": str(out), "pairs": written}) if json_ else stdout.print(f"wrote {written:,} pairs to {out}", highlight=False)
+        emit_json({"out": str(out), "pairs": written}) if json_ else stdout.print(
+            f"wrote {written:,} pairs to {out}", highlight=False
+        )

@@ -17,10 +17,21 @@ from rewardkit.cli.paths import check_out_dir
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 SourceOpt = Annotated[list[str] | None, typer.Option("--source", help="Only this source dataset (repeatable).")]
-KindOpt = Annotated[list[str] | None, typer.Option("--annotator-kind", help="Only this annotator kind: human, ai, implicit, rule (repeatable).")]
-AttributeOpt = Annotated[list[str] | None, typer.Option("--attribute", help="Only this attribute; 'overall' selects comparisons without one (repeatable).")]
-SinceOpt = Annotated[str | None, typer.Option("--since", help="Only comparisons created at or after this ISO date/time (UTC if no zone).")]
-UntilOpt = Annotated[str | None, typer.Option("--until", help="Only comparisons created before this ISO date/time (UTC if no zone).")]
+KindOpt = Annotated[
+    list[str] | None,
+    typer.Option("--annotator-kind", help="Only this annotator kind: human, ai, implicit, rule (repeatable)."),
+]
+AttributeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--attribute", help="Only this attribute; 'overall' selects comparisons without one (repeatable)."),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", help="Only comparisons created at or after this ISO date/time (UTC if no zone)."),
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Only comparisons created before this ISO date/time (UTC if no zone).")
+]
 
 
 def parse_time(value: str | None, option: str) -> datetime | None:
@@ -29,11 +40,15 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise UserError(f"{option}: expected an ISO date or date-time like 2025-01-31 or 2025-01-31T12:00, got {value!r}") from exc
+        raise UserError(
+            f"{option}: expected an ISO date or date-time like 2025-01-31 or 2025-01-31T12:00, got {value!r}"
+        ) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def filter_options(source: list[str] | None, kind: list[str] | None, attribute: list[str] | None, since: str | None, until: str | None) -> dict[str, Any]:
+def filter_options(
+    source: list[str] | None, kind: list[str] | None, attribute: list[str] | None, since: str | None, until: str | None
+) -> dict[str, Any]:
     """The filter fields shared by ``CompileConfig`` and ``ComparisonFilter``, from the command line."""
     return {
         "sources": tuple(source) if source else None,
@@ -71,10 +86,18 @@ def _print_manifest(m: dict[str, Any], path: Path) -> None:
     c = m["counts"]
     stdout.print(f"[bold]snapshot {m['id']}[/bold]  ({escape(str(path))})", markup=True, highlight=False)
     stdout.print(f"  parent: {m.get('parent') or '-'}   created: {m['created_at']}", highlight=False)
-    stdout.print(f"  filters: { {k: v for k, v in m['filters'].items() if v is not None} or 'none'}", highlight=False)
-    stdout.print(f"  comparisons selected: {c['comparisons_selected']:,}   labels: {c['labels']:,} {c['labels_by_origin']}", highlight=False)
-    stdout.print(f"  ties: {c['ties_found']:,} found, {c['ties_kept']:,} kept, {c['ties_dropped']:,} dropped", highlight=False)
-    stdout.print(f"  duplicates removed: {c['duplicates_exact']:,} exact, {c['duplicates_normalized']:,} normalised", highlight=False)
+    stdout.print(f"  filters: { {k: v for k, v in m['filters'].items() if v is not None} or 'none' }", highlight=False)
+    stdout.print(
+        f"  comparisons selected: {c['comparisons_selected']:,}   labels: {c['labels']:,} {c['labels_by_origin']}",
+        highlight=False,
+    )
+    stdout.print(
+        f"  ties: {c['ties_found']:,} found, {c['ties_kept']:,} kept, {c['ties_dropped']:,} dropped", highlight=False
+    )
+    stdout.print(
+        f"  duplicates removed: {c['duplicates_exact']:,} exact, {c['duplicates_normalized']:,} normalised",
+        highlight=False,
+    )
     stdout.print(
         f"  conflicts: {c['conflicts_found']:,} found, {c['conflicts_resolved']:,} resolved by majority, {c['conflicts_dropped']:,} dropped",
         highlight=False,
@@ -82,7 +105,9 @@ def _print_manifest(m: dict[str, Any], path: Path) -> None:
     if c.get("balanced_away"):
         stdout.print(f"  balancing removed {c['balanced_away']:,} pairs", highlight=False)
     if c.get("length_balanced_away"):
-        stdout.print(f"  length balancing removed {c['length_balanced_away']:,} chosen-is-longer train pairs", highlight=False)
+        stdout.print(
+            f"  length balancing removed {c['length_balanced_away']:,} chosen-is-longer train pairs", highlight=False
+        )
     splits = ", ".join(f"{name} {s['rows']:,} pairs / {s['prompts']:,} prompts" for name, s in m["splits"].items())
     stdout.print(f"  pairs: {c['pairs']:,} ({splits})", highlight=False)
 
@@ -98,22 +123,47 @@ def register(app: typer.Typer) -> None:
         attribute: AttributeOpt = None,
         since: SinceOpt = None,
         until: UntilOpt = None,
-        ranking_rule: Annotated[str, typer.Option(help="Ranking -> pairs: all (every better/worse pair), best_vs_rest, adjacent.")] = "all",
-        rating_attribute: Annotated[str | None, typer.Option(help="Rating to compare (default: 'overall' if rated, else the mean of the rated attributes).")] = None,
-        rating_threshold: Annotated[float, typer.Option(help="Ratings that differ by at least this make a pair; equal ratings are a tie.")] = 1.0,
-        rating_scale: Annotated[float | None, typer.Option(help="Width of the rating scale (4 for 1-5); strength = gap / width.")] = None,
-        keep_ties: Annotated[bool, typer.Option("--keep-ties/--drop-ties", help="Keep ties and both-bad verdicts as tie pairs.")] = False,
-        dedupe: Annotated[str, typer.Option(help="exact, or normalized (also equal after collapsing whitespace and case).")] = "normalized",
-        conflicts: Annotated[str, typer.Option(help="Disagreeing labels of one pair: majority (ties between verdicts drop) or drop.")] = "majority",
+        ranking_rule: Annotated[
+            str, typer.Option(help="Ranking -> pairs: all (every better/worse pair), best_vs_rest, adjacent.")
+        ] = "all",
+        rating_attribute: Annotated[
+            str | None,
+            typer.Option(
+                help="Rating to compare (default: 'overall' if rated, else the mean of the rated attributes)."
+            ),
+        ] = None,
+        rating_threshold: Annotated[
+            float, typer.Option(help="Ratings that differ by at least this make a pair; equal ratings are a tie.")
+        ] = 1.0,
+        rating_scale: Annotated[
+            float | None, typer.Option(help="Width of the rating scale (4 for 1-5); strength = gap / width.")
+        ] = None,
+        keep_ties: Annotated[
+            bool, typer.Option("--keep-ties/--drop-ties", help="Keep ties and both-bad verdicts as tie pairs.")
+        ] = False,
+        dedupe: Annotated[
+            str, typer.Option(help="exact, or normalized (also equal after collapsing whitespace and case).")
+        ] = "normalized",
+        conflicts: Annotated[
+            str, typer.Option(help="Disagreeing labels of one pair: majority (ties between verdicts drop) or drop.")
+        ] = "majority",
         fractions: Annotated[str, typer.Option(help="Train,validation,test shares of prompts.")] = "0.8,0.1,0.1",
         seed: Annotated[int, typer.Option(help="Salt of the split hash and of balancing.")] = 0,
         balance_sources: Annotated[bool, typer.Option(help="Downsample every source to the smallest one.")] = False,
         max_per_source: Annotated[int | None, typer.Option(help="Cap every source at this many pairs.")] = None,
-        balance_positions: Annotated[bool, typer.Option(help="Put the chosen response in position 'a' for exactly half the pairs (a/b exports).")] = False,
-        length_balance: Annotated[float, typer.Option(
-            help="Train split only: drop chosen-is-longer pairs until chosen-is-shorter ones are at least this share "
-                 "of the unequal-length pairs (0: off; 0.5: no length shortcut left to learn).")] = 0.0,
-        parent: Annotated[str | None, typer.Option(help="Parent snapshot id (default: the newest snapshot with the same options).")] = None,
+        balance_positions: Annotated[
+            bool, typer.Option(help="Put the chosen response in position 'a' for exactly half the pairs (a/b exports).")
+        ] = False,
+        length_balance: Annotated[
+            float,
+            typer.Option(
+                help="Train split only: drop chosen-is-longer pairs until chosen-is-shorter ones are at least this share "
+                "of the unequal-length pairs (0: off; 0.5: no length shortcut left to learn)."
+            ),
+        ] = 0.0,
+        parent: Annotated[
+            str | None, typer.Option(help="Parent snapshot id (default: the newest snapshot with the same options).")
+        ] = None,
         json_: JsonOpt = False,
     ) -> None:
         """Compile the store into a snapshot: select, convert, dedupe, resolve conflicts, balance, split by prompt.
@@ -167,9 +217,15 @@ def register(app: typer.Typer) -> None:
         # not errors (a train-only snapshot may be what was meant; validation is carved from train when empty),
         # but said now rather than when `train` or `eval` of the snapshot fails
         prompts = sum(split["prompts"] for split in built.manifest["splits"].values())
-        for name, consequence in (("train", "rewardkit train on it has nothing to learn from"), ("test", "rewardkit eval on it needs --split validation")):
+        for name, consequence in (
+            ("train", "rewardkit train on it has nothing to learn from"),
+            ("test", "rewardkit eval on it needs --split validation"),
+        ):
             if built.manifest["counts"]["pairs"] and not built.manifest["splits"].get(name, {}).get("rows"):
-                stderr.print(f"warning: split {name} has no pairs ({prompts:,} prompts split by prompt with --fractions {fractions}): {consequence}", highlight=False)
+                stderr.print(
+                    f"warning: split {name} has no pairs ({prompts:,} prompts split by prompt with --fractions {fractions}): {consequence}",
+                    highlight=False,
+                )
         if json_:
             emit_json({"id": built.id, "path": str(built.path), "created": built.created, "manifest": built.manifest})
             return
@@ -185,8 +241,14 @@ def register(app: typer.Typer) -> None:
 
         with _open()() as session:
             rows = [
-                {"id": r.id, "parent": r.parent_id, "created_at": r.created_at.isoformat(), "path": r.path, "pairs": r.manifest["counts"]["pairs"],
-                 "splits": {k: v["rows"] for k, v in r.manifest["splits"].items()}}
+                {
+                    "id": r.id,
+                    "parent": r.parent_id,
+                    "created_at": r.created_at.isoformat(),
+                    "path": r.path,
+                    "pairs": r.manifest["counts"]["pairs"],
+                    "splits": {k: v["rows"] for k, v in r.manifest["splits"].items()},
+                }
                 for r in list_snapshots(session)
             ]
         if json_:
@@ -196,10 +258,16 @@ def register(app: typer.Typer) -> None:
             stdout.print("no snapshots yet: run `rewardkit dataset build`")
         for r in rows:
             splits = " / ".join(f"{v:,}" for v in r["splits"].values())
-            stdout.print(f"{r['id']}  {r['created_at'][:19]}  {r['pairs']:>8,} pairs (train/validation/test {splits})  parent {r['parent'] or '-'}", highlight=False)
+            stdout.print(
+                f"{r['id']}  {r['created_at'][:19]}  {r['pairs']:>8,} pairs (train/validation/test {splits})  parent {r['parent'] or '-'}",
+                highlight=False,
+            )
 
     @dataset.command()
-    def show(snapshot: Annotated[str, typer.Argument(help="Snapshot id, unique id prefix, or folder.")], json_: JsonOpt = False) -> None:
+    def show(
+        snapshot: Annotated[str, typer.Argument(help="Snapshot id, unique id prefix, or folder.")],
+        json_: JsonOpt = False,
+    ) -> None:
         """A snapshot's manifest: filters, options, counts at every step, conflicts, splits."""
         from rewardkit.data.snapshot import read_manifest
 
@@ -216,7 +284,13 @@ def register(app: typer.Typer) -> None:
     def export(
         snapshot: Annotated[str, typer.Argument(help="Snapshot id, unique id prefix, or folder.")],
         out: Annotated[Path, typer.Option("--out", help="Output folder (must not exist).")],
-        format_: Annotated[str, typer.Option("--format", help="trl-jsonl (prompt, chosen, rejected and margin per split), hf (a datasets folder), ab-jsonl.")] = "trl-jsonl",
+        format_: Annotated[
+            str,
+            typer.Option(
+                "--format",
+                help="trl-jsonl (prompt, chosen, rejected and margin per split), hf (a datasets folder), ab-jsonl.",
+            ),
+        ] = "trl-jsonl",
         json_: JsonOpt = False,
     ) -> None:
         """Export a snapshot for other tools: TRL's preference format as JSONL, a Hugging Face datasets folder

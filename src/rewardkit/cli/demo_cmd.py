@@ -23,7 +23,9 @@ from rewardkit.cli.output import UserError, emit_json, escape, stderr, stdout
 
 def _step(title: str, args: list[str], env: dict[str, str], *, capture_json: bool = False) -> Any:
     shown = "rewardkit " + " ".join(shlex.quote(a) for a in args)
-    stdout.print(f"\n[bold cyan]== {escape(title)}[/bold cyan]\n[dim]$ {escape(shown)}[/dim]", markup=True, highlight=False)
+    stdout.print(
+        f"\n[bold cyan]== {escape(title)}[/bold cyan]\n[dim]$ {escape(shown)}[/dim]", markup=True, highlight=False
+    )
     command = [sys.executable, "-m", "rewardkit.cli.main", *args]
     started = time.perf_counter()
     if capture_json:
@@ -40,19 +42,48 @@ def run_demo(out: Path, *, pairs: int, epochs: float) -> dict[str, Any]:
     """Sample -> import -> snapshot -> stats -> train -> evaluate -> score; returns the headline numbers."""
     out.mkdir(parents=True, exist_ok=True)
     home = out / "home"
-    env = {**os.environ, "RK_HOME": str(home), "HF_HUB_OFFLINE": "1", "RK_DATABASE_URL": f"sqlite:///{(home / 'rewardkit.db').resolve()}"}
+    env = {
+        **os.environ,
+        "RK_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "RK_DATABASE_URL": f"sqlite:///{(home / 'rewardkit.db').resolve()}",
+    }
     sample, model, report = out / "sample.jsonl", out / "model", out / "eval"
 
     _step("1. write the bundled sample (TRL format)", ["data", "sample", "--out", str(sample), "--n", str(pairs)], env)
-    imported = _step("2. import it into the store", ["import", "trl", str(sample), "--source", "sample", "--json"], env, capture_json=True)
+    imported = _step(
+        "2. import it into the store",
+        ["import", "trl", str(sample), "--source", "sample", "--json"],
+        env,
+        capture_json=True,
+    )
     stdout.print(imported, highlight=False)
-    built = _step("3. build a dataset snapshot (dedupe, split by prompt)", ["dataset", "build", "--json"], env, capture_json=True)
+    built = _step(
+        "3. build a dataset snapshot (dedupe, split by prompt)", ["dataset", "build", "--json"], env, capture_json=True
+    )
     snapshot_id = built["id"]
-    stdout.print(f"snapshot {snapshot_id}: {built.get('counts', {}).get('splits', built.get('splits', ''))}", highlight=False)
+    stdout.print(
+        f"snapshot {snapshot_id}: {built.get('counts', {}).get('splits', built.get('splits', ''))}", highlight=False
+    )
     _step("4. look at the data", ["data", "stats"], env)
     trained = _step(
         "5. train a reward model (pretrained all-MiniLM-L6-v2 backbone)",
-        ["train", "--data", snapshot_id, "--out", str(model), "--epochs", str(epochs), "--batch-size", "16", "--lr", "1e-4", "--eval-every", "20", "--json"],
+        [
+            "train",
+            "--data",
+            snapshot_id,
+            "--out",
+            str(model),
+            "--epochs",
+            str(epochs),
+            "--batch-size",
+            "16",
+            "--lr",
+            "1e-4",
+            "--eval-every",
+            "20",
+            "--json",
+        ],
         env,
         capture_json=True,
     )
@@ -70,7 +101,11 @@ def run_demo(out: Path, *, pairs: int, epochs: float) -> dict[str, Any]:
         )
         + "\n"
     )
-    _step("7. score new responses", ["score", str(to_score), "--model", str(model), "--out", str(out / "scored.jsonl")], env)
+    _step(
+        "7. score new responses",
+        ["score", str(to_score), "--model", str(model), "--out", str(out / "scored.jsonl")],
+        env,
+    )
     for line in (out / "scored.jsonl").read_text().splitlines():
         stdout.print(line, highlight=False)
     return {"snapshot": snapshot_id, "train": trained, "eval": evaluated, "out": str(out)}
@@ -79,7 +114,9 @@ def run_demo(out: Path, *, pairs: int, epochs: float) -> dict[str, Any]:
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
-        out: Annotated[Path, typer.Option(help="Folder for everything the demo writes (its own database too).")] = Path("demo-output"),
+        out: Annotated[Path, typer.Option(help="Folder for everything the demo writes (its own database too).")] = Path(
+            "demo-output"
+        ),
         pairs: Annotated[int, typer.Option(help="Pairs in the generated sample.")] = 400,
         epochs: Annotated[float, typer.Option(help="Training epochs.")] = 2.0,
         json_: Annotated[bool, typer.Option("--json", help="Print the headline numbers as JSON at the end.")] = False,

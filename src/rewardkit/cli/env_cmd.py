@@ -31,7 +31,10 @@ def environment_report() -> dict[str, object]:
         "rewardkit": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        **{name: _version(name) for name in ("torch", "transformers", "sqlalchemy", "alembic", "fastapi", "peft", "accelerate")},
+        **{
+            name: _version(name)
+            for name in ("torch", "transformers", "sqlalchemy", "alembic", "fastapi", "peft", "accelerate")
+        },
         "database_url": settings.resolved_database_url.split("@")[-1],  # never print credentials
     }
     try:

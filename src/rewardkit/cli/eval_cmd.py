@@ -12,10 +12,10 @@ from typing import Annotated, Any
 import typer
 
 from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
-from rewardkit.data.importers.reader import dataset_splits
-from rewardkit.data.pair_files import is_pair_file
 from rewardkit.cli.paths import check_out_dir
 from rewardkit.cli.score_cmd import check_scorer_options
+from rewardkit.data.importers.reader import dataset_splits
+from rewardkit.data.pair_files import is_pair_file
 from rewardkit.settings import DEVICE_HELP, DTYPE_HELP
 
 
@@ -104,10 +104,29 @@ def run_eval(
         from rewardkit.evaluate.render import INT8_CAVEAT
 
         stderr.print(INT8_CAVEAT.replace("**", ""), highlight=False)
-    stages = ["scoring pairs", "calibration"] + (["probes"] if probes != "none" else []) + (["distribution shift"] if ref else []) + (["best-of-N"] if groups else [])
+    stages = (
+        ["scoring pairs", "calibration"]
+        + (["probes"] if probes != "none" else [])
+        + (["distribution shift"] if ref else [])
+        + (["best-of-N"] if groups else [])
+    )
     with progress_bar("evaluating", total=len(stages), unit="stages") as bar:
-        result = evaluate(loaded.score_fn, pairs, config, temperature=loaded.temperature, reference_pairs=ref, best_of_n_groups=groups, progress=lambda name: bar.advance(1, description=name))
-    result.report["meta"] = {"model": model, "data": data, "split": split if not is_pair_file(Path(data)) or dataset_splits(Path(data)) else None, "best_of_n_data": str(best_of_n) if best_of_n else None, "dtype": loaded.dtype}
+        result = evaluate(
+            loaded.score_fn,
+            pairs,
+            config,
+            temperature=loaded.temperature,
+            reference_pairs=ref,
+            best_of_n_groups=groups,
+            progress=lambda name: bar.advance(1, description=name),
+        )
+    result.report["meta"] = {
+        "model": model,
+        "data": data,
+        "split": split if not is_pair_file(Path(data)) or dataset_splits(Path(data)) else None,
+        "best_of_n_data": str(best_of_n) if best_of_n else None,
+        "dtype": loaded.dtype,
+    }
     write_report(result, out, make_plots=plots)
     from rewardkit.evaluate.report import json_ready
 
@@ -115,24 +134,68 @@ def run_eval(
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Evaluate a reward model (accuracy, calibration, length bias, hacking probes, drift, best-of-N).")
+    group = typer.Typer(
+        help="Evaluate a reward model (accuracy, calibration, length bias, hacking probes, drift, best-of-N)."
+    )
 
     @group.callback(invoke_without_command=True)
     def eval_(
         ctx: typer.Context,
-        model: Annotated[str | None, typer.Option("--model", "-m", help="A trained model folder (rewardkit.json beside the weights) or any HF sequence-classification reward model.")] = None,
-        data: Annotated[str | None, typer.Option("--data", "-d", help="A dataset snapshot (folder, id or id prefix) or a file of TRL preference rows: prompt, chosen, rejected[, subset] (.jsonl, .jsonl.gz, .json, .csv, .parquet, or a datasets folder), or a Hugging Face Hub dataset id (owner/name, owner/name/DIR or owner/name:CONFIG).")] = None,
-        out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.json, report.md, report.html, scores.jsonl and plots/.")] = Path("eval-report"),
+        model: Annotated[
+            str | None,
+            typer.Option(
+                "--model",
+                "-m",
+                help="A trained model folder (rewardkit.json beside the weights) or any HF sequence-classification reward model.",
+            ),
+        ] = None,
+        data: Annotated[
+            str | None,
+            typer.Option(
+                "--data",
+                "-d",
+                help="A dataset snapshot (folder, id or id prefix) or a file of TRL preference rows: prompt, chosen, rejected[, subset] (.jsonl, .jsonl.gz, .json, .csv, .parquet, or a datasets folder), or a Hugging Face Hub dataset id (owner/name, owner/name/DIR or owner/name:CONFIG).",
+            ),
+        ] = None,
+        out: Annotated[
+            Path,
+            typer.Option(
+                "--out", "-o", help="Folder for report.json, report.md, report.html, scores.jsonl and plots/."
+            ),
+        ] = Path("eval-report"),
         split: Annotated[str, typer.Option(help="Snapshot split to evaluate.")] = "test",
-        probes: Annotated[str, typer.Option(help="Reward-hacking probes: all, none, or names separated by commas.")] = "all",
-        reference: Annotated[str | None, typer.Option(help="Reference data for the drift check (snapshot or pair file; 'none' to skip). Default: the snapshot's train split.")] = None,
-        best_of_n: Annotated[Path | None, typer.Option("--best-of-n", help="AlpacaEval annotations (JSONL, .gz ok) for the best-of-N curve and model ranking.")] = None,
+        probes: Annotated[
+            str, typer.Option(help="Reward-hacking probes: all, none, or names separated by commas.")
+        ] = "all",
+        reference: Annotated[
+            str | None,
+            typer.Option(
+                help="Reference data for the drift check (snapshot or pair file; 'none' to skip). Default: the snapshot's train split."
+            ),
+        ] = None,
+        best_of_n: Annotated[
+            Path | None,
+            typer.Option(
+                "--best-of-n", help="AlpacaEval annotations (JSONL, .gz ok) for the best-of-N curve and model ranking."
+            ),
+        ] = None,
         best_of_n_groups: Annotated[int, typer.Option(help="Instructions used from --best-of-n.")] = 100,
-        max_pairs: Annotated[int | None, typer.Option(help="Evaluate a seeded sample of N pairs (spread over the file, so every subset stays in).")] = None,
-        max_probe_rows: Annotated[int, typer.Option(help="Probe at most this many distinct chosen responses (a seeded sample); each probe rescores every one.")] = 1000,
+        max_pairs: Annotated[
+            int | None,
+            typer.Option(help="Evaluate a seeded sample of N pairs (spread over the file, so every subset stays in)."),
+        ] = None,
+        max_probe_rows: Annotated[
+            int,
+            typer.Option(
+                help="Probe at most this many distinct chosen responses (a seeded sample); each probe rescores every one."
+            ),
+        ] = 1000,
         n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the PNG plots.")] = True,
-        max_length: Annotated[int | None, typer.Option(help="Token limit per row (default: the max_length the model was trained with, else 512).")] = None,
+        max_length: Annotated[
+            int | None,
+            typer.Option(help="Token limit per row (default: the max_length the model was trained with, else 512)."),
+        ] = None,
         dtype: Annotated[str, typer.Option(help=DTYPE_HELP + "; the report records it.")] = "auto",
         device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "auto",
         json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -143,8 +206,21 @@ def register(app: typer.Typer) -> None:
         if not model or not data:
             raise UserError("rewardkit eval needs --model and --data (or the subcommand: rewardkit eval compare A B)")
         report = run_eval(
-            model, data, out, split=split, probes=probes, reference=reference, best_of_n=best_of_n, best_of_n_groups=best_of_n_groups,
-            max_pairs=max_pairs, max_probe_rows=max_probe_rows, n_boot=n_boot, plots=plots, max_length=max_length, dtype=dtype, device=device,
+            model,
+            data,
+            out,
+            split=split,
+            probes=probes,
+            reference=reference,
+            best_of_n=best_of_n,
+            best_of_n_groups=best_of_n_groups,
+            max_pairs=max_pairs,
+            max_probe_rows=max_probe_rows,
+            n_boot=n_boot,
+            plots=plots,
+            max_length=max_length,
+            dtype=dtype,
+            device=device,
         )
         if json_:
             emit_json(report)
@@ -152,14 +228,18 @@ def register(app: typer.Typer) -> None:
         from rewardkit.evaluate.report import summary
 
         for key, value in summary(report).items():
-            stdout.print(f"{key:>34}: {value:.4f}" if isinstance(value, float) else f"{key:>34}: {value}", highlight=False)
+            stdout.print(
+                f"{key:>34}: {value:.4f}" if isinstance(value, float) else f"{key:>34}: {value}", highlight=False
+            )
         stdout.print(f"report: {out / 'report.html'}", highlight=False)
 
     @group.command()
     def compare(
         a: Annotated[Path, typer.Argument(help="First report (folder or report.json).")],
         b: Annotated[Path, typer.Argument(help="Second report (folder or report.json).")],
-        json_: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON: rows, warnings, paired.")] = False,
+        json_: Annotated[
+            bool, typer.Option("--json", help="Print the comparison as JSON: rows, warnings, paired.")
+        ] = False,
     ) -> None:
         """Set two evaluation reports side by side (B - A per metric, which is better) and test the accuracy
         difference on the pairs both scored (McNemar exact; scores.jsonl beside each report)."""

@@ -16,20 +16,46 @@ from rewardkit.cli.output import UserError, emit_json, progress_bar, stderr, std
 from rewardkit.cli.paths import check_out_file
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the counts as one JSON document.")]
-PathsArg = Annotated[list[Path], typer.Argument(help="Files (.jsonl, .jsonl.gz, .csv, .parquet), Hugging Face datasets folders (save_to_disk), or Hub dataset ids (owner/name, owner/name/DIR or owner/name:CONFIG; needs the datasets package).", show_default=False)]
+PathsArg = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Files (.jsonl, .jsonl.gz, .csv, .parquet), Hugging Face datasets folders (save_to_disk), or Hub dataset ids (owner/name, owner/name/DIR or owner/name:CONFIG; needs the datasets package).",
+        show_default=False,
+    ),
+]
 OnErrorOpt = Annotated[
     str,
-    typer.Option("--on-error", help="fail: stop at the first bad record and import nothing; skip: import the rest and write rejects."),
+    typer.Option(
+        "--on-error",
+        help="fail: stop at the first bad record and import nothing; skip: import the rest and write rejects.",
+    ),
 ]
-SplitOpt = Annotated[str, typer.Option("--split", help="For a Hub dataset id: the split to import (its test split would otherwise land in the training pool).")]
-RejectsOpt = Annotated[Path | None, typer.Option("--rejects", help="Where --on-error skip writes rejected records (JSONL). Default: RK_HOME/rejects/.")]
-SourceOpt = Annotated[str | None, typer.Option("--source", help="Source dataset name stored on each comparison. Default: the format's name.")]
+SplitOpt = Annotated[
+    str,
+    typer.Option(
+        "--split",
+        help="For a Hub dataset id: the split to import (its test split would otherwise land in the training pool).",
+    ),
+]
+RejectsOpt = Annotated[
+    Path | None,
+    typer.Option("--rejects", help="Where --on-error skip writes rejected records (JSONL). Default: RK_HOME/rejects/."),
+]
+SourceOpt = Annotated[
+    str | None,
+    typer.Option("--source", help="Source dataset name stored on each comparison. Default: the format's name."),
+]
 AnnotatorOpt = Annotated[str | None, typer.Option("--annotator", help="Annotator id, overriding the format's default.")]
-AnnotatorKindOpt = Annotated[str | None, typer.Option("--annotator-kind", help="human | ai | implicit | rule, overriding the format's default.")]
+AnnotatorKindOpt = Annotated[
+    str | None, typer.Option("--annotator-kind", help="human | ai | implicit | rule, overriding the format's default.")
+]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Records per committed transaction.")]
 ProgressFileOpt = Annotated[
     Path | None,
-    typer.Option("--progress-file", help="Append 'committed N' after each committed chunk here (default: stderr when it is not a terminal)."),
+    typer.Option(
+        "--progress-file",
+        help="Append 'committed N' after each committed chunk here (default: stderr when it is not a terminal).",
+    ),
 ]
 
 
@@ -52,7 +78,8 @@ def _print_result(result: dict[str, Any]) -> None:
     stdout.print(
         f"imported [bold]{c['imported']:,}[/bold] {noun} (read {c['read']:,}, duplicates skipped {c['duplicates']:,}, "
         f"rejected {c['rejected']:,}, ties {c['ties']:,}); import #{result['import_id']}",
-        markup=True, highlight=False,
+        markup=True,
+        highlight=False,
     )
     for message in result["first_rejects"]:
         stdout.print(f"  rejected: {message}", highlight=False)
@@ -83,11 +110,15 @@ def do_import(
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         rejects = get_settings().home / "rejects" / f"{fmt}-{stamp}.jsonl"
     if rejects is not None:
-        check_out_file(rejects, "--rejects")  # a rejects file that cannot be written fails now, before any batch commits
+        check_out_file(
+            rejects, "--rejects"
+        )  # a rejects file that cannot be written fails now, before any batch commits
     from rewardkit.data.hub import HubDatasetError, resolve_data
 
     try:
-        paths = [resolve_data(p, split=split) for p in paths]  # a Hugging Face Hub dataset id: one split of its saved copy
+        paths = [
+            resolve_data(p, split=split) for p in paths
+        ]  # a Hugging Face Hub dataset id: one split of its saved copy
     except HubDatasetError as exc:
         raise UserError(str(exc)) from None
     try:

@@ -42,7 +42,18 @@ from rewardkit.cli import (  # noqa: E402
     train_cmd,
 )
 
-for _module in (demo_cmd, import_cmd, data_cmd, dataset_cmd, train_cmd, eval_cmd, score_cmd, serve_cmd, db_cmd, env_cmd):
+for _module in (
+    demo_cmd,
+    import_cmd,
+    data_cmd,
+    dataset_cmd,
+    train_cmd,
+    eval_cmd,
+    score_cmd,
+    serve_cmd,
+    db_cmd,
+    env_cmd,
+):
     _module.register(app)
 # ---------------------------------------------------------------------------------------------------
 

@@ -68,7 +68,9 @@ def load_checked_scorer(
     from rewardkit.scoring.scorer import MaxLengthError, load_scorer
 
     try:
-        return load_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device)
+        return load_scorer(
+            model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device
+        )
     except ModelNotFoundError as exc:
         raise UserError(f"--model: {exc}") from None
     except MaxLengthError as exc:
@@ -81,11 +83,33 @@ def load_checked_scorer(
 def register(app: typer.Typer) -> None:
     @app.command()
     def score(
-        input: Annotated[Path, typer.Argument(metavar="INPUT", help="JSONL (.jsonl/.jsonl.gz/.json), CSV or Parquet file of rows to score.")],
+        input: Annotated[
+            Path,
+            typer.Argument(
+                metavar="INPUT", help="JSONL (.jsonl/.jsonl.gz/.json), CSV or Parquet file of rows to score."
+            ),
+        ],
         model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP, show_default=False)] = "default",
-        out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (.jsonl/.jsonl.gz/.csv/.parquet). Default: INPUT.scored.jsonl beside INPUT (run.v2.jsonl -> run.v2.scored.jsonl).")] = None,
-        max_length: Annotated[int | None, typer.Option(help="Token limit per row, at least 8 plus the model's special tokens (default: the model card's).")] = None,
-        token_budget: Annotated[int, typer.Option(help="Tokens per batch (rows x padded width; CPU: 1-4K is fastest per token, raise on a GPU).")] = 2048,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out",
+                "-o",
+                help="Output file (.jsonl/.jsonl.gz/.csv/.parquet). Default: INPUT.scored.jsonl beside INPUT (run.v2.jsonl -> run.v2.scored.jsonl).",
+            ),
+        ] = None,
+        max_length: Annotated[
+            int | None,
+            typer.Option(
+                help="Token limit per row, at least 8 plus the model's special tokens (default: the model card's)."
+            ),
+        ] = None,
+        token_budget: Annotated[
+            int,
+            typer.Option(
+                help="Tokens per batch (rows x padded width; CPU: 1-4K is fastest per token, raise on a GPU)."
+            ),
+        ] = 2048,
         dtype: Annotated[str, typer.Option(help=DTYPE_HELP + ".")] = "auto",
         threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice).")] = None,
         device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "auto",
@@ -93,7 +117,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score every row of INPUT with a reward model (fast token-budget batches, input order kept)."""
         from rewardkit.model.formatting import template_kind
-        from rewardkit.scoring.files import InputError, check_chat_template, check_input, check_output_path, score_file, writes_parquet
+        from rewardkit.scoring.files import (
+            InputError,
+            check_chat_template,
+            check_input,
+            check_output_path,
+            score_file,
+            writes_parquet,
+        )
 
         out_path = out or default_out_path(input)
         try:
@@ -103,11 +134,18 @@ def register(app: typer.Typer) -> None:
             check_scorer_options(dtype, device, max_length)
             # the whole input is checked (and counted, for the bar) before the model loads, holding no rows
             checked = check_input(input, schema=writes_parquet(out_path))
-            scorer = load_checked_scorer(model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device)
+            scorer = load_checked_scorer(
+                model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device
+            )
             start = time.perf_counter()
-            if template_kind(scorer.tokenizer) == "chat":  # a conversation it refuses: found before any scoring, not in it
+            if (
+                template_kind(scorer.tokenizer) == "chat"
+            ):  # a conversation it refuses: found before any scoring, not in it
                 with progress_bar("checking chat template", total=checked.rows, unit="rows") as bar:
-                    checked = replace(checked, conversations=check_chat_template(scorer.tokenizer, input, checked.kind, on_rows=bar.advance))
+                    checked = replace(
+                        checked,
+                        conversations=check_chat_template(scorer.tokenizer, input, checked.kind, on_rows=bar.advance),
+                    )
             with progress_bar("scoring", total=checked.rows, unit="rows") as bar:
                 scored = score_file(scorer, input, out_path, checked=checked, on_rows=bar.advance)
             seconds = time.perf_counter() - start
@@ -115,14 +153,19 @@ def register(app: typer.Typer) -> None:
             raise UserError(str(exc)) from None
         truncated = scored.truncated_rows
         summary = {
-            "rows": scored.rows, "out": str(out_path), "model_version": scorer.card.version,
-            "dtype": str(scorer.dtype).replace("torch.", ""), "truncated_rows": truncated,
-            "seconds": round(seconds, 3), "rows_per_s": round(scored.rows / seconds, 1) if seconds else None,
+            "rows": scored.rows,
+            "out": str(out_path),
+            "model_version": scorer.card.version,
+            "dtype": str(scorer.dtype).replace("torch.", ""),
+            "truncated_rows": truncated,
+            "seconds": round(seconds, 3),
+            "rows_per_s": round(scored.rows / seconds, 1) if seconds else None,
         }
         if json_:
             emit_json(summary)
             return
         stdout.print(
             f"scored {scored.rows} rows -> {out_path} ({summary['rows_per_s']} rows/s, {summary['dtype']}, "
-            f"{truncated} truncated)", highlight=False,
+            f"{truncated} truncated)",
+            highlight=False,
         )

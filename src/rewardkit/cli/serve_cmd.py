@@ -14,7 +14,6 @@ import typer
 from rewardkit.cli.output import UserError
 from rewardkit.settings import DEVICE_HELP, DTYPE_HELP
 
-
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -33,13 +32,30 @@ def settings_error(exc: Any) -> str:
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
-        model: Annotated[str | None, typer.Option("--model", "-m", help="Reward model folder or HF id (default: RK_MODEL_PATH, else the bundled backbone).")] = None,
+        model: Annotated[
+            str | None,
+            typer.Option(
+                "--model",
+                "-m",
+                help="Reward model folder or HF id (default: RK_MODEL_PATH, else the bundled backbone).",
+            ),
+        ] = None,
         host: Annotated[str | None, typer.Option(help="Bind address (default RK_HOST, 127.0.0.1).")] = None,
         port: Annotated[int | None, typer.Option(help="Port (default RK_PORT, 8000).")] = None,
-        queue_size: Annotated[int | None, typer.Option(help="Requests that may wait for the model before 429 (default RK_QUEUE_SIZE, else 256).")] = None,
-        max_wait_ms: Annotated[float | None, typer.Option(help="Milliseconds the batcher waits to fill a batch once a request is waiting (default RK_MAX_WAIT_MS, else 2.0).")] = None,
+        queue_size: Annotated[
+            int | None,
+            typer.Option(help="Requests that may wait for the model before 429 (default RK_QUEUE_SIZE, else 256)."),
+        ] = None,
+        max_wait_ms: Annotated[
+            float | None,
+            typer.Option(
+                help="Milliseconds the batcher waits to fill a batch once a request is waiting (default RK_MAX_WAIT_MS, else 2.0)."
+            ),
+        ] = None,
         dtype: Annotated[str | None, typer.Option(help=DTYPE_HELP + " (default: RK_DTYPE or auto).")] = None,
-        threads: Annotated[int | None, typer.Option(help="torch threads (default RK_THREADS, else torch's choice).")] = None,
+        threads: Annotated[
+            int | None, typer.Option(help="torch threads (default RK_THREADS, else torch's choice).")
+        ] = None,
         device: Annotated[str | None, typer.Option(help=DEVICE_HELP + " (default RK_DEVICE, else auto).")] = None,
         log_level: Annotated[str, typer.Option(help=f"uvicorn log level: {', '.join(LOG_LEVELS)}.")] = "info",
     ) -> None:
@@ -51,8 +67,20 @@ def register(app: typer.Typer) -> None:
 
         if log_level not in LOG_LEVELS:
             raise UserError(f"--log-level: expected one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
-        overrides = {k: v for k, v in dict(model_path=model, host=host, port=port, queue_size=queue_size,
-                                          max_wait_ms=max_wait_ms, dtype=dtype, threads=threads, device=device).items() if v is not None}
+        overrides = {
+            k: v
+            for k, v in dict(
+                model_path=model,
+                host=host,
+                port=port,
+                queue_size=queue_size,
+                max_wait_ms=max_wait_ms,
+                dtype=dtype,
+                threads=threads,
+                device=device,
+            ).items()
+            if v is not None
+        }
         try:
             settings = ServeSettings(**overrides)
         except ValidationError as exc:
@@ -63,5 +91,11 @@ def register(app: typer.Typer) -> None:
             check_model_source(settings.model_path or "default")
         except ModelNotFoundError as exc:
             raise UserError(f"--model: {exc}") from None
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
-                    access_log=False, timeout_graceful_shutdown=10)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )

@@ -25,7 +25,11 @@ def field_docs(cls: type) -> dict[str, str]:
     docs = {}
     for node, after in zip(body, body[1:]):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
+            if (
+                isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
                 docs[node.target.id] = " ".join(after.value.value.split())
     return docs
 
@@ -49,9 +53,18 @@ def _parameters() -> list[inspect.Parameter]:
         flag = option_name(f.name)
         decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
         option = typer.Option(*decls, help=doc, show_default=default not in ("", None))
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind | None if optional else kind, option]))
+        params.append(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=default,
+                annotation=Annotated[kind | None if optional else kind, option],
+            )
+        )
     json_opt = typer.Option("--json", help="Print the result (output folder and metrics) as JSON.")
-    params.append(inspect.Parameter("json_", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[bool, json_opt]))
+    params.append(
+        inspect.Parameter("json_", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[bool, json_opt])
+    )
     return params
 
 
@@ -69,7 +82,9 @@ def run_train(json_: bool = False, **options: Any) -> None:
     except USER_ERRORS as exc:
         raise UserError(user_message(exc)) from exc
     if replaces:
-        stderr.print(f"rewardkit: note: --out {config.out} holds a trained model; this run replaces it", highlight=False)
+        stderr.print(
+            f"rewardkit: note: --out {config.out} holds a trained model; this run replaces it", highlight=False
+        )
     from rewardkit.train import train
 
     try:
@@ -81,8 +96,19 @@ def run_train(json_: bool = False, **options: Any) -> None:
         return
     m = result.metrics
     stdout.print(f"[bold]model written to {escape(str(result.out))}[/bold]", markup=True, highlight=False)
-    for key in ("train_pairs", "validation_pairs", "truncated_train", "truncated_validation", "best_step", "val_accuracy",
-                "ece_before", "ece_after", "ece_after_cross_fit", "train_pairs_per_s", "member_val_accuracy_mean"):
+    for key in (
+        "train_pairs",
+        "validation_pairs",
+        "truncated_train",
+        "truncated_validation",
+        "best_step",
+        "val_accuracy",
+        "ece_before",
+        "ece_after",
+        "ece_after_cross_fit",
+        "train_pairs_per_s",
+        "member_val_accuracy_mean",
+    ):
         if m.get(key) is not None:
             value = m[key]
             stdout.print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}", highlight=False)

@@ -116,7 +116,9 @@ class CompileConfig:
         if self.conflicts not in ("majority", "drop"):
             raise CompileError(f"conflicts: expected majority or drop, got {self.conflicts!r}")
         if len(self.fractions) != 3 or any(f < 0 for f in self.fractions) or abs(sum(self.fractions) - 1.0) > 1e-6:
-            raise CompileError(f"fractions: expected three non-negative shares summing to 1, got {list(self.fractions)}")
+            raise CompileError(
+                f"fractions: expected three non-negative shares summing to 1, got {list(self.fractions)}"
+            )
         if self.rating_threshold <= 0:
             raise CompileError(f"rating_threshold: expected a positive number, got {self.rating_threshold}")
         if self.rating_scale is not None and self.rating_scale <= 0:
@@ -189,7 +191,9 @@ def _ratings_for(judgement: RatingsJudgement, attribute: str | None) -> list[flo
     return means
 
 
-def rating_pairs(ratings: list[float | None], threshold: float, scale: float | None) -> list[tuple[int, int, float | None, float]]:
+def rating_pairs(
+    ratings: list[float | None], threshold: float, scale: float | None
+) -> list[tuple[int, int, float | None, float]]:
     """(i, j, strength, gap) for every i < j both rated with gap = |r_i - r_j| >= threshold (i is the better
     one, so i may be > j), plus equal ratings as ties marked by gap 0. Gaps in (0, threshold) are skipped."""
     out = []
@@ -210,13 +214,37 @@ def rating_pairs(ratings: list[float | None], threshold: float, scale: float | N
 def pairs_from_comparison(c: Comparison, comparison_id: str, prompt_id: str, config: CompileConfig) -> list[Label]:
     """Every labelled pair a comparison yields under the config's conversion rules (ties included)."""
     texts = [r.text for r in c.responses]
-    common = {"prompt": c.prompt, "prompt_id": prompt_id, "source": c.source, "annotator_kind": c.annotator.kind, "attribute": c.attribute, "comparison_id": comparison_id}
+    common = {
+        "prompt": c.prompt,
+        "prompt_id": prompt_id,
+        "source": c.source,
+        "annotator_kind": c.annotator.kind,
+        "attribute": c.attribute,
+        "comparison_id": comparison_id,
+    }
     j = c.judgement
 
-    def label(better: int, worse: int, verdict_tie: bool, origin: str, strength: float | None, margin: float | None, both_bad: bool = False) -> Label:
+    def label(
+        better: int,
+        worse: int,
+        verdict_tie: bool,
+        origin: str,
+        strength: float | None,
+        margin: float | None,
+        both_bad: bool = False,
+    ) -> Label:
         lo, hi = min(better, worse), max(better, worse)  # x/y keep the comparison's own order
         verdict = "tie" if verdict_tie else ("x" if better == lo else "y")
-        return Label(x=texts[lo], y=texts[hi], verdict=verdict, origin=origin, strength=strength, margin=margin, both_bad=both_bad, **common)  # type: ignore[arg-type]
+        return Label(
+            x=texts[lo],
+            y=texts[hi],
+            verdict=verdict,
+            origin=origin,
+            strength=strength,
+            margin=margin,
+            both_bad=both_bad,
+            **common,
+        )  # type: ignore[arg-type]
 
     if isinstance(j, PairwiseJudgement):
         if j.choice in ("tie", "both_bad"):
@@ -226,10 +254,14 @@ def pairs_from_comparison(c: Comparison, comparison_id: str, prompt_id: str, con
     if isinstance(j, RankingJudgement):
         return [label(b, w, False, "ranking", None, None) for b, w in _ranking_pairs(j.order, config.ranking_rule)]
     ratings = _ratings_for(j, config.rating_attribute)
-    return [label(b, w, gap == 0, "ratings", s, gap) for b, w, s, gap in rating_pairs(ratings, config.rating_threshold, config.rating_scale)]
+    return [
+        label(b, w, gap == 0, "ratings", s, gap)
+        for b, w, s, gap in rating_pairs(ratings, config.rating_threshold, config.rating_scale)
+    ]
 
 
 # --- normalisation, identity and verdict voting ------------------------------------------------------
+
 
 @lru_cache(maxsize=1 << 16)
 def normalize_text(text: str) -> str:
@@ -311,7 +343,9 @@ class CompileResult:
     conflicts: list[dict[str, Any]]  # one entry per conflicting pair: prompt, responses, votes, outcome
 
 
-def _merge(group: list[Label], mode: DedupeMode, policy: ConflictPolicy, counts: CompileCounts, conflicts: list[dict[str, Any]]) -> Label | None:
+def _merge(
+    group: list[Label], mode: DedupeMode, policy: ConflictPolicy, counts: CompileCounts, conflicts: list[dict[str, Any]]
+) -> Label | None:
     """One label for a group of labels of the same pair, counting duplicates and conflicts."""
     votes = Counter(verdict_key(lab, mode) for lab in group)
     if len(votes) == 1:
@@ -388,7 +422,9 @@ def _to_pair(label: Label, group: list[Label], mode: DedupeMode) -> PreferencePa
     if len(group) > len(supporting):
         metadata["agreeing_labels"] = len(supporting)
     return PreferencePair(
-        id=content_hash({"prompt": label.prompt, "chosen": chosen, "rejected": rejected, "tie": tie, "attribute": label.attribute}),
+        id=content_hash(
+            {"prompt": label.prompt, "chosen": chosen, "rejected": rejected, "tie": tie, "attribute": label.attribute}
+        ),
         prompt=label.prompt,
         chosen=chosen,
         rejected=rejected,
@@ -429,7 +465,9 @@ def _balance_positions(pairs: list[PreferencePair], seed: int) -> list[Preferenc
     out = list(pairs)
     for rank, i in enumerate(order):
         p = pairs[i]
-        out[i] = PreferencePair(**{**p.__dict__, "metadata": {**p.metadata, "chosen_position": "a" if rank % 2 == 0 else "b"}})
+        out[i] = PreferencePair(
+            **{**p.__dict__, "metadata": {**p.metadata, "chosen_position": "a" if rank % 2 == 0 else "b"}}
+        )
     return out
 
 
@@ -499,7 +537,9 @@ def comparison_filter(config: CompileConfig) -> Any:
     return ComparisonFilter(config.sources, config.annotator_kinds, config.attributes, config.since, config.until)
 
 
-def compile_pairs(session: Session, config: CompileConfig, *, on_comparison: Callable[[], None] | None = None) -> CompileResult:
+def compile_pairs(
+    session: Session, config: CompileConfig, *, on_comparison: Callable[[], None] | None = None
+) -> CompileResult:
     """Select, convert, dedupe, resolve, balance and split: the content of a snapshot. ``on_comparison``
     is called once per comparison read (a progress bar's advance)."""
     from rewardkit.store.queries import iter_comparisons

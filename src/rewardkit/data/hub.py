@@ -88,15 +88,19 @@ def save_hub_dataset(spec: HubDataset, root: Path, name: str) -> Path:
     try:
         import datasets
     except ImportError:
-        raise HubDatasetError(f"{name}: not a file or folder here; reading it as a Hugging Face Hub dataset needs the "
-                              "'datasets' package: pip install 'rewardkit[hf]'") from None
+        raise HubDatasetError(
+            f"{name}: not a file or folder here; reading it as a Hugging Face Hub dataset needs the "
+            "'datasets' package: pip install 'rewardkit[hf]'"
+        ) from None
     try:
         loaded = datasets.load_dataset(spec.repo_id, spec.config, data_dir=spec.data_dir)
     except Exception as exc:  # noqa: BLE001 - network, auth, missing repo/config: all the user's to fix, in one line
         # every line: "Config name is missing" alone would not list the configs the next lines name
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:600] or type(exc).__name__
-        raise HubDatasetError(f"{name}: not a file or folder here, and the Hugging Face Hub could not provide it as "
-                              f"a dataset ({type(exc).__name__}: {reason})") from None
+        raise HubDatasetError(
+            f"{name}: not a file or folder here, and the Hugging Face Hub could not provide it as "
+            f"a dataset ({type(exc).__name__}: {reason})"
+        ) from None
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({"train": loaded})
     return save_dataset_dict(loaded, root / folder_name(spec))

@@ -45,7 +45,9 @@ RATIONALE: dict[str, str] = {
 }
 
 
-def _comparison(rule: str, prompt: Prompt, better: Response, worse: Response, events: list[FeedbackEvent], source: str) -> Comparison | None:
+def _comparison(
+    rule: str, prompt: Prompt, better: Response, worse: Response, events: list[FeedbackEvent], source: str
+) -> Comparison | None:
     if better.text.strip() == worse.text.strip():
         return None  # no preference between identical texts
     keys = sorted(e.dedupe_key for e in events)
@@ -57,7 +59,8 @@ def _comparison(rule: str, prompt: Prompt, better: Response, worse: Response, ev
         source=source,
         rationale=RATIONALE[rule],
         created_at=max((e.created_at for e in events if e.created_at), default=None),
-        client_event_id=f"implicit:{rule}:" + content_hash({"rule": rule, "events": keys, "better": better.text, "worse": worse.text}),
+        client_event_id=f"implicit:{rule}:"
+        + content_hash({"rule": rule, "events": keys, "better": better.text, "worse": worse.text}),
         metadata={"rule": rule, "events": keys},
     )
 
@@ -101,7 +104,9 @@ def comparisons_from_events(events: Iterable[FeedbackEvent], source: str = "impl
                 continue
             for text, (sibling, event) in g.seen.get(copy.session_id, {}).items():
                 if text != copy.response.text:
-                    c = _comparison("copy", g.prompt, copy.response, sibling, [copy] if event is copy else [copy, event], source)
+                    c = _comparison(
+                        "copy", g.prompt, copy.response, sibling, [copy] if event is copy else [copy, event], source
+                    )
                     if c is not None:
                         yield c
 
@@ -115,7 +120,9 @@ class ConvertCounts:
     by_rule: dict[str, int]
 
 
-def convert_stored_events(factory: sessionmaker[Session], *, source: str = "implicit", batch_size: int = 1000) -> ConvertCounts:
+def convert_stored_events(
+    factory: sessionmaker[Session], *, source: str = "implicit", batch_size: int = 1000
+) -> ConvertCounts:
     """Turn every stored feedback event into comparisons by the rules and store them (idempotent)."""
     with factory() as session:
         events = list(iter_feedback_events(session))

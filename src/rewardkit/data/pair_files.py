@@ -54,7 +54,9 @@ def is_pair_file(path: Path) -> bool:
     return bool(data_suffix(path.name))
 
 
-def split_shared_prompt(chosen: str, rejected: str, marker: str = TRANSCRIPT_MARKER, common: str | None = None) -> tuple[str, str, str]:
+def split_shared_prompt(
+    chosen: str, rejected: str, marker: str = TRANSCRIPT_MARKER, common: str | None = None
+) -> tuple[str, str, str]:
     """HH-RLHF transcripts: the prompt is the shared prefix up to (and including) the last shared marker.
     ``common``: that prefix when the caller has it (a per-character scan)."""
     common = os.path.commonprefix([chosen, rejected]) if common is None else common
@@ -66,7 +68,12 @@ def split_shared_prompt(chosen: str, rejected: str, marker: str = TRANSCRIPT_MAR
 def record_pair(record: dict[str, Any]) -> tuple[Prompt, str, str]:
     """(prompt, chosen, rejected) of one TRL row; a ``RecordError`` naming the field when it is not one."""
     chosen, rejected = record.get("chosen"), record.get("rejected")
-    if record.get("prompt") is None and isinstance(chosen, str) and isinstance(rejected, str) and TRANSCRIPT_MARKER in chosen:
+    if (
+        record.get("prompt") is None
+        and isinstance(chosen, str)
+        and isinstance(rejected, str)
+        and TRANSCRIPT_MARKER in chosen
+    ):
         common = os.path.commonprefix([chosen, rejected])  # scanned once, only for rows that may be transcripts
         if TRANSCRIPT_MARKER in common:
             prompt, chosen, rejected = split_shared_prompt(chosen, rejected, common=common)
@@ -89,8 +96,15 @@ def pair_from_record(record: dict[str, Any], default_source: str) -> PreferenceP
         annotator_kind=fields.optional_text(record, "annotator_kind"),
         attribute=fields.optional_text(record, "attribute") or None,
         prompt_id=content_hash(prompt_text(prompt)),
-        metadata={k: v for k, v in (("subset", subset), ("category", fields.optional_text(record, "category")),
-                                    ("annotator", fields.optional_text(record, "annotator"))) if v},
+        metadata={
+            k: v
+            for k, v in (
+                ("subset", subset),
+                ("category", fields.optional_text(record, "category")),
+                ("annotator", fields.optional_text(record, "annotator")),
+            )
+            if v
+        },
     )
 
 
@@ -103,7 +117,9 @@ def read_pair_file(path: Path, split: str | None = None) -> list[PreferencePair]
     splits = dataset_splits(path)
     if splits:
         if split not in splits:
-            raise PairFileError(f"{path}: a DatasetDict with splits {', '.join(splits)}; choose one (asked for {split!r})")
+            raise PairFileError(
+                f"{path}: a DatasetDict with splits {', '.join(splits)}; choose one (asked for {split!r})"
+            )
         path = path / split
     try:
         check_readable(path)  # exists, readable, a known kind
@@ -118,11 +134,17 @@ def read_pair_file(path: Path, split: str | None = None) -> list[PreferencePair]
                     continue
                 pairs.append(pair_from_record(record, default_source))
             except RecordError as exc:
-                raise PairFileError(f"{location}: {exc} (expected TRL preference rows: prompt, chosen, rejected)") from None
+                raise PairFileError(
+                    f"{location}: {exc} (expected TRL preference rows: prompt, chosen, rejected)"
+                ) from None
     except ImportFailed as exc:
         raise PairFileError(str(exc)) from None
     if identical:
-        log.warning("%s: %d row(s) whose chosen and rejected are identical left out (no preference to learn)", path, identical)
+        log.warning(
+            "%s: %d row(s) whose chosen and rejected are identical left out (no preference to learn)", path, identical
+        )
     if not pairs:
-        raise PairFileError(f"{path}: no rows" + (f" ({identical} with chosen identical to rejected)" if identical else ""))
+        raise PairFileError(
+            f"{path}: no rows" + (f" ({identical} with chosen identical to rejected)" if identical else "")
+        )
     return pairs

@@ -41,13 +41,36 @@ class SamplePair:
 
 
 CAPITALS = {
-    "France": "Paris", "Germany": "Berlin", "Italy": "Rome", "Spain": "Madrid", "Portugal": "Lisbon",
-    "Japan": "Tokyo", "Canada": "Ottawa", "Australia": "Canberra", "Brazil": "Brasilia", "Egypt": "Cairo",
-    "Kenya": "Nairobi", "Norway": "Oslo", "Sweden": "Stockholm", "Poland": "Warsaw", "Greece": "Athens",
-    "Turkey": "Ankara", "India": "New Delhi", "China": "Beijing", "Mexico": "Mexico City", "Peru": "Lima",
-    "Chile": "Santiago", "Argentina": "Buenos Aires", "Ireland": "Dublin", "Austria": "Vienna",
-    "Finland": "Helsinki", "Denmark": "Copenhagen", "Hungary": "Budapest", "Vietnam": "Hanoi",
-    "Thailand": "Bangkok", "Morocco": "Rabat",
+    "France": "Paris",
+    "Germany": "Berlin",
+    "Italy": "Rome",
+    "Spain": "Madrid",
+    "Portugal": "Lisbon",
+    "Japan": "Tokyo",
+    "Canada": "Ottawa",
+    "Australia": "Canberra",
+    "Brazil": "Brasilia",
+    "Egypt": "Cairo",
+    "Kenya": "Nairobi",
+    "Norway": "Oslo",
+    "Sweden": "Stockholm",
+    "Poland": "Warsaw",
+    "Greece": "Athens",
+    "Turkey": "Ankara",
+    "India": "New Delhi",
+    "China": "Beijing",
+    "Mexico": "Mexico City",
+    "Peru": "Lima",
+    "Chile": "Santiago",
+    "Argentina": "Buenos Aires",
+    "Ireland": "Dublin",
+    "Austria": "Vienna",
+    "Finland": "Helsinki",
+    "Denmark": "Copenhagen",
+    "Hungary": "Budapest",
+    "Vietnam": "Hanoi",
+    "Thailand": "Bangkok",
+    "Morocco": "Rabat",
 }
 FILLERS = (
     "I hope this helps.",
@@ -71,25 +94,52 @@ HARMFUL = (
     ("shoplift from a big store without the alarms going off", "finding discounts and assistance programmes"),
     ("forge my doctor's signature on a prescription", "how to get a prescription renewed properly"),
 )
-HARMFUL_ASKS = ("How do I {x}?", "Tell me how to {x}.", "Give me step-by-step instructions to {x}.", "What's the best way to {x}?")
+HARMFUL_ASKS = (
+    "How do I {x}?",
+    "Tell me how to {x}.",
+    "Give me step-by-step instructions to {x}.",
+    "What's the best way to {x}?",
+)
 ITEMS = {
     "fruits": ["apple", "banana", "cherry", "mango", "pear", "plum", "grape", "kiwi"],
     "colours": ["red", "blue", "green", "yellow", "purple", "orange", "black", "white"],
     "animals": ["cat", "dog", "horse", "otter", "eagle", "whale", "tiger", "rabbit"],
     "countries": ["France", "Japan", "Kenya", "Peru", "Norway", "Egypt", "India", "Chile"],
 }
-WORDS = ("garden", "rocket", "pillow", "lantern", "harbour", "violin", "meadow", "castle", "thunder", "pencil", "marble", "falcon")
+WORDS = (
+    "garden",
+    "rocket",
+    "pillow",
+    "lantern",
+    "harbour",
+    "violin",
+    "meadow",
+    "castle",
+    "thunder",
+    "pencil",
+    "marble",
+    "falcon",
+)
 NAMES = ("Ada", "Bruno", "Chen", "Dalia", "Emeka", "Freya", "Gustavo", "Hana", "Ivan", "Jamila", "Kofi", "Lena")
 JOBS = ("a baker", "an engineer", "a teacher", "a nurse", "a carpenter", "a librarian")
 CITIES = ("Lyon", "Osaka", "Porto", "Accra", "Quito", "Tromso", "Krakow", "Perth")
-THINGS = ("a community garden", "a small bakery", "a public library", "a repair cafe", "a bicycle workshop", "a music school")
+THINGS = (
+    "a community garden",
+    "a small bakery",
+    "a public library",
+    "a repair cafe",
+    "a bicycle workshop",
+    "a music school",
+)
 
 
 def _factual(rng: random.Random) -> tuple[str, str, str]:
     if rng.random() < 0.5:
         country = rng.choice(sorted(CAPITALS))
         wrong = rng.choice([c for k, c in sorted(CAPITALS.items()) if k != country])
-        ask = rng.choice(("What is the capital of {c}?", "Which city is the capital of {c}?", "Name the capital city of {c}."))
+        ask = rng.choice(
+            ("What is the capital of {c}?", "Which city is the capital of {c}?", "Name the capital city of {c}.")
+        )
         say = rng.choice(("The capital of {c} is {x}.", "{x} is the capital of {c}."))
         return ask.format(c=country), say.format(c=country, x=CAPITALS[country]), say.format(c=country, x=wrong)
     a, b = rng.randint(10, 99), rng.randint(10, 99)
@@ -110,16 +160,30 @@ def _instructions(rng: random.Random) -> tuple[str, str, str]:
     word = rng.choice(WORDS)
     if kind == 1:
         # not an upper-case task: case-folding dedupe (the default) would rightly merge GARDEN and garden
-        return f"Write the word '{word}' with a hyphen between each letter.", "-".join(word), rng.choice((word, "-".join(word[:-2])))
+        return (
+            f"Write the word '{word}' with a hyphen between each letter.",
+            "-".join(word),
+            rng.choice((word, "-".join(word[:-2]))),
+        )
     return f"Spell the word '{word}' backwards.", word[::-1], rng.choice((word, word[::-1][:-1] + word[0] * 2))
 
 
 def _safety(rng: random.Random) -> tuple[str, str, str]:
     request, alternative = rng.choice(HARMFUL)
     prompt = rng.choice(HARMFUL_ASKS).format(x=request)
-    refusal = rng.choice(("I can't help with that, because it could hurt someone.", "I won't help with this: it is harmful and likely illegal."))
+    refusal = rng.choice(
+        (
+            "I can't help with that, because it could hurt someone.",
+            "I won't help with this: it is harmful and likely illegal.",
+        )
+    )
     chosen = f"{refusal} If it is useful, I can tell you about {alternative}."
-    rejected = rng.choice(("Sure! Here is how to {x}: first, make sure nobody is watching, then go ahead.", "Of course. To {x}, you just need a plan and some patience. Step one is to pick a time when no one will notice."))
+    rejected = rng.choice(
+        (
+            "Sure! Here is how to {x}: first, make sure nobody is watching, then go ahead.",
+            "Of course. To {x}, you just need a plan and some patience. Step one is to pick a time when no one will notice.",
+        )
+    )
     return prompt, chosen, rejected.format(x=request)
 
 
@@ -128,12 +192,36 @@ def _function(name: str, body: list[str]) -> str:
 
 
 CODING = (
-    ("returns the sum of a list of numbers", ["total = 0", "for x in xs:", "    total += x", "return total"], ["total = 0", "for i in range(1, len(xs)):", "    total += xs[i]", "return total"]),
-    ("returns the largest number in a non-empty list", ["best = xs[0]", "for x in xs:", "    if x > best:", "        best = x", "return best"], ["best = 0", "for x in xs:", "    if x > best:", "        best = x", "return best"]),
-    ("returns how many even numbers a list contains", ["return sum(1 for x in xs if x % 2 == 0)"], ["return sum(1 for x in xs if x % 2 == 1)"]),
+    (
+        "returns the sum of a list of numbers",
+        ["total = 0", "for x in xs:", "    total += x", "return total"],
+        ["total = 0", "for i in range(1, len(xs)):", "    total += xs[i]", "return total"],
+    ),
+    (
+        "returns the largest number in a non-empty list",
+        ["best = xs[0]", "for x in xs:", "    if x > best:", "        best = x", "return best"],
+        ["best = 0", "for x in xs:", "    if x > best:", "        best = x", "return best"],
+    ),
+    (
+        "returns how many even numbers a list contains",
+        ["return sum(1 for x in xs if x % 2 == 0)"],
+        ["return sum(1 for x in xs if x % 2 == 1)"],
+    ),
     ("returns the list reversed", ["return xs[::-1]"], ["return xs[:-1]"]),
     ("returns the average of a non-empty list", ["return sum(xs) / len(xs)"], ["return sum(xs) // 2"]),
-    ("returns the list without duplicates, keeping the first occurrence", ["seen = set()", "out = []", "for x in xs:", "    if x not in seen:", "        seen.add(x)", "        out.append(x)", "return out"], ["return list(set(xs))[1:]"]),
+    (
+        "returns the list without duplicates, keeping the first occurrence",
+        [
+            "seen = set()",
+            "out = []",
+            "for x in xs:",
+            "    if x not in seen:",
+            "        seen.add(x)",
+            "        out.append(x)",
+            "return out",
+        ],
+        ["return list(set(xs))[1:]"],
+    ),
 )
 FUNC_NAMES = ("solve", "compute", "helper", "process", "run_task", "answer")
 
@@ -211,7 +299,13 @@ def generate_sample(n: int = DEFAULT_PAIRS, seed: int = 0) -> list[SamplePair]:
 def write_sample_trl(path: Path, n: int = DEFAULT_PAIRS, seed: int = 0) -> int:
     """Write the sample as TRL standard-format JSONL (atomically); returns the number of pairs."""
     pairs = generate_sample(n, seed)
-    atomic_write_text(path, "".join(json.dumps({"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected}, ensure_ascii=False) + "\n" for p in pairs))
+    atomic_write_text(
+        path,
+        "".join(
+            json.dumps({"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected}, ensure_ascii=False) + "\n"
+            for p in pairs
+        ),
+    )
     return len(pairs)
 
 

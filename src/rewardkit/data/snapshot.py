@@ -67,7 +67,9 @@ def resolve_snapshot(ref: str | Path, snapshot_dir: Path | None = None) -> Path:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise SnapshotNotFound(f"snapshot id prefix {ref!r} is ambiguous: {', '.join(sorted(p.name for p in matches))}")
+            raise SnapshotNotFound(
+                f"snapshot id prefix {ref!r} is ambiguous: {', '.join(sorted(p.name for p in matches))}"
+            )
     raise SnapshotNotFound(f"no snapshot {str(ref)!r} (not a snapshot folder, nor an id under {snapshot_dir})")
 
 
@@ -172,11 +174,18 @@ def write_snapshot(
         "id": sid,
         "parent": parent,
         "created_at": utcnow().isoformat(),
-        "filters": {k: options[k] for k in ("sources", "annotator_kinds", "attributes", "since", "until") if k in options},
-        "options": {k: v for k, v in options.items() if k not in ("sources", "annotator_kinds", "attributes", "since", "until")},
+        "filters": {
+            k: options[k] for k in ("sources", "annotator_kinds", "attributes", "since", "until") if k in options
+        },
+        "options": {
+            k: v for k, v in options.items() if k not in ("sources", "annotator_kinds", "attributes", "since", "until")
+        },
         "counts": counts,
         "conflicts": conflicts,
-        "splits": {name: {"rows": len(splits.get(name, [])), "prompts": len({p.prompt_id for p in splits.get(name, [])})} for name in SPLITS},
+        "splits": {
+            name: {"rows": len(splits.get(name, [])), "prompts": len({p.prompt_id for p in splits.get(name, [])})}
+            for name in SPLITS
+        },
         "files": [f"{name}.{ext}" for name in SPLITS for ext in ("jsonl", "parquet")],
     }
     tmp = temporary_folder(snapshot_dir, f".tmp-{sid}-")
@@ -188,7 +197,9 @@ def write_snapshot(
                     f.write(json.dumps(pair.to_json(), ensure_ascii=False) + "\n")
             _write_parquet(tmp / f"{name}.parquet", rows)
         # the manifest goes last: a folder with a manifest is a complete snapshot
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        (tmp / MANIFEST).write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+        )
         try:
             os.rename(tmp, final)
         except OSError:
@@ -203,7 +214,12 @@ def write_snapshot(
 
 
 def build_snapshot(
-    session: Session, config: CompileConfig, snapshot_dir: Path, *, parent: str | None = None, on_comparison: Callable[[], None] | None = None
+    session: Session,
+    config: CompileConfig,
+    snapshot_dir: Path,
+    *,
+    parent: str | None = None,
+    on_comparison: Callable[[], None] | None = None,
 ) -> BuiltSnapshot:
     """Compile the store under ``config`` into a snapshot folder and register it in the store.
 
@@ -223,14 +239,26 @@ def build_snapshot(
     if parent is None:
         sid = snapshot_id(options, result.splits)
         same_recipe = [
-            row for row in list_snapshots(session)
+            row
+            for row in list_snapshots(session)
             if row.id != sid and {**row.manifest.get("filters", {}), **row.manifest.get("options", {})} == options
         ]
         parent = same_recipe[-1].id if same_recipe else None
     built = write_snapshot(
-        snapshot_dir, options=options, splits=result.splits, counts=asdict(result.counts), conflicts=result.conflicts, parent=parent
+        snapshot_dir,
+        options=options,
+        splits=result.splits,
+        counts=asdict(result.counts),
+        conflicts=result.conflicts,
+        parent=parent,
     )
-    record_snapshot(session, id=built.id, parent_id=built.manifest.get("parent"), path=str(built.path.resolve()), manifest=built.manifest)
+    record_snapshot(
+        session,
+        id=built.id,
+        parent_id=built.manifest.get("parent"),
+        path=str(built.path.resolve()),
+        manifest=built.manifest,
+    )
     return built
 
 
@@ -274,7 +302,17 @@ def _ab_rows(pairs: Iterable[PreferencePair]) -> list[dict[str, Any]]:
         chosen_a = p.metadata.get("chosen_position", "a") == "a"
         a, b = (p.chosen, p.rejected) if chosen_a else (p.rejected, p.chosen)
         label = "tie" if p.tie else ("a" if chosen_a else "b")
-        rows.append({"id": p.id, "prompt": p.prompt, "response_a": a, "response_b": b, "label": label, "strength": p.strength, "source": p.source})
+        rows.append(
+            {
+                "id": p.id,
+                "prompt": p.prompt,
+                "response_a": a,
+                "response_b": b,
+                "label": label,
+                "strength": p.strength,
+                "source": p.source,
+            }
+        )
     return rows
 
 
@@ -314,7 +352,10 @@ def export_snapshot(snapshot: Path, fmt: str, out: Path) -> dict[str, int]:
             disable_progress_bar()  # datasets' own tqdm bars would interleave with rewardkit's output
             try:
                 DatasetDict(
-                    {name: Dataset.from_dict({c: [r[c] for r in rows] for c in columns}, features=features) for name, rows in splits.items()}
+                    {
+                        name: Dataset.from_dict({c: [r[c] for r in rows] for c in columns}, features=features)
+                        for name, rows in splits.items()
+                    }
                 ).save_to_disk(str(tmp))
             finally:
                 if was_enabled:

@@ -23,7 +23,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from rewardkit.data.compile import TIE, CompileConfig, Label, group_labels, pair_key, pairs_from_comparison, verdict_key, winner_text
+from rewardkit.data.compile import (
+    TIE,
+    CompileConfig,
+    Label,
+    group_labels,
+    pair_key,
+    pairs_from_comparison,
+    verdict_key,
+    winner_text,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -45,7 +54,9 @@ def distribution(values: list[float]) -> Distribution | None:
         return None
     ordered = sorted(values)
     rank = max(1, -(-9 * len(ordered) // 10))  # ceil(0.9 n)
-    return Distribution(mean=statistics.fmean(ordered), median=float(statistics.median(ordered)), p90=float(ordered[rank - 1]))
+    return Distribution(
+        mean=statistics.fmean(ordered), median=float(statistics.median(ordered)), p90=float(ordered[rank - 1])
+    )
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,11 @@ def label_stats(labels: list[Label]) -> dict[str, Any]:
 
 
 def store_stats(
-    session: Session, flt: ComparisonFilter | None = None, config: CompileConfig | None = None, *, on_comparison: Callable[[], None] | None = None
+    session: Session,
+    flt: ComparisonFilter | None = None,
+    config: CompileConfig | None = None,
+    *,
+    on_comparison: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """The numbers ``rewardkit data stats`` prints, over the comparisons ``flt`` selects (ranking and
     rating conversion follows ``config``, default ``CompileConfig()``); ``on_comparison`` is called once

@@ -128,7 +128,9 @@ def proportion_interval(
     return low, high, "bootstrap" if n_clusters == hits.size else "cluster bootstrap"
 
 
-def accuracy_with_interval(correct: np.ndarray, *, clusters: Sequence[Any] | None = None, n_boot: int = 1000, seed: int = 0) -> Accuracy:
+def accuracy_with_interval(
+    correct: np.ndarray, *, clusters: Sequence[Any] | None = None, n_boot: int = 1000, seed: int = 0
+) -> Accuracy:
     """Accuracy of (n,) 0/1 ``correct`` with its interval; ``clusters`` are the pairs' prompts."""
     correct = np.asarray(correct, dtype=float)
     low, high, method = proportion_interval(correct, clusters=clusters, n_boot=n_boot, seed=seed)
@@ -138,7 +140,12 @@ def accuracy_with_interval(correct: np.ndarray, *, clusters: Sequence[Any] | Non
 
 
 def accuracy_by_group(
-    correct: np.ndarray, groups: Sequence[str], *, clusters: Sequence[Any] | None = None, n_boot: int = 1000, seed: int = 0
+    correct: np.ndarray,
+    groups: Sequence[str],
+    *,
+    clusters: Sequence[Any] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> dict[str, Accuracy]:
     """Accuracy per distinct group label (sorted), each with its own interval over its own prompts."""
     correct = np.asarray(correct, dtype=float)
@@ -149,5 +156,7 @@ def accuracy_by_group(
     out = {}
     for g in sorted(set(labels.tolist())):
         member = labels == g
-        out[str(g)] = accuracy_with_interval(correct[member], clusters=None if prompts is None else prompts[member].tolist(), n_boot=n_boot, seed=seed)
+        out[str(g)] = accuracy_with_interval(
+            correct[member], clusters=None if prompts is None else prompts[member].tolist(), n_boot=n_boot, seed=seed
+        )
     return out

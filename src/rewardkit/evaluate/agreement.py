@@ -31,7 +31,9 @@ def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float:
     return (p_o - p_e) / (1.0 - p_e)
 
 
-def positional_labels(chosen_scores: np.ndarray, rejected_scores: np.ndarray, chosen_is_a: np.ndarray) -> tuple[list[str], list[str]]:
+def positional_labels(
+    chosen_scores: np.ndarray, rejected_scores: np.ndarray, chosen_is_a: np.ndarray
+) -> tuple[list[str], list[str]]:
     """The annotator's and the model's pairwise labels ('a', 'b', model ties 'tie') once each pair's
     responses sit in positions a/b. (n,) arrays in, two (n,) label lists out."""
     chosen_scores, rejected_scores = np.asarray(chosen_scores, float), np.asarray(rejected_scores, float)
@@ -92,7 +94,9 @@ def within_group_rank_correlation(x: Sequence[Sequence[float]], y: Sequence[Sequ
     }
 
 
-def repeated_label_agreement(keys: Sequence[Any], first_wins: Sequence[bool], annotators: Sequence[str | None]) -> dict[str, Any]:
+def repeated_label_agreement(
+    keys: Sequence[Any], first_wins: Sequence[bool], annotators: Sequence[str | None]
+) -> dict[str, Any]:
     """Agreement between annotators where two different annotators labelled the same pair.
 
     ``keys[i]`` identifies pair i regardless of order (e.g. prompt + the two responses sorted);
@@ -122,5 +126,9 @@ def repeated_label_agreement(keys: Sequence[Any], first_wins: Sequence[bool], an
     duplicates = sum(1 for key, count in seen.items() if count > 1 and key not in done)
     if not rater_1:
         return {"n": 0, "agreement": float("nan"), "kappa": float("nan"), "duplicate_pairs": duplicates}
-    return {"n": len(rater_1), "agreement": float(np.mean(np.asarray(rater_1) == np.asarray(rater_2))),
-            "kappa": cohen_kappa(rater_1, rater_2), "duplicate_pairs": duplicates}
+    return {
+        "n": len(rater_1),
+        "agreement": float(np.mean(np.asarray(rater_1) == np.asarray(rater_2))),
+        "kappa": cohen_kappa(rater_1, rater_2),
+        "duplicate_pairs": duplicates,
+    }

@@ -69,7 +69,9 @@ def expected_pick(key: np.ndarray, quality: np.ndarray, n: int) -> float:
     return float(np.dot(pick_probabilities(key.size, n), block_mean[block]))
 
 
-def best_of_n_curve(scores: Sequence[np.ndarray], quality: Sequence[np.ndarray], ns: Sequence[int]) -> list[dict[str, float]]:
+def best_of_n_curve(
+    scores: Sequence[np.ndarray], quality: Sequence[np.ndarray], ns: Sequence[int]
+) -> list[dict[str, float]]:
     """One row per N: the exact expected quality of the reward pick, random pick and oracle pick, averaged
     over groups (module docstring). ``scores[g]`` and ``quality[g]`` are (k_g,) arrays for group g; groups
     with fewer than N responses are left out of that N (``groups`` counts those kept)."""
@@ -86,7 +88,16 @@ def best_of_n_curve(scores: Sequence[np.ndarray], quality: Sequence[np.ndarray],
         if not picks:
             continue
         reward, random_, oracle = float(np.mean(picks)), float(np.mean(randoms)), float(np.mean(oracles))
-        rows.append({"n": int(n), "reward_pick": reward, "random_pick": random_, "oracle_pick": oracle, "gain": reward - random_, "groups": len(picks)})
+        rows.append(
+            {
+                "n": int(n),
+                "reward_pick": reward,
+                "random_pick": random_,
+                "oracle_pick": oracle,
+                "gain": reward - random_,
+                "groups": len(picks),
+            }
+        )
     return rows
 
 
@@ -103,9 +114,16 @@ def load_alpacaeval_groups(path: Path, *, max_groups: int | None = None, min_res
                 continue
             row = json.loads(line)
             try:
-                instruction, output, generator, pref = row["instruction"], row["output_2"], row["generator_2"], row["preference"]
+                instruction, output, generator, pref = (
+                    row["instruction"],
+                    row["output_2"],
+                    row["generator_2"],
+                    row["preference"],
+                )
             except KeyError as exc:
-                raise ValueError(f"{path}:{lineno}: missing field {exc.args[0]!r} (expected AlpacaEval annotations)") from exc
+                raise ValueError(
+                    f"{path}:{lineno}: missing field {exc.args[0]!r} (expected AlpacaEval annotations)"
+                ) from exc
             if pref is None or not str(output).strip():
                 continue
             # alpaca_eval writes a draw as 1.5 or as 0 (pairwise_to_winrate counts both as half a win)
@@ -136,7 +154,9 @@ def score_groups(score_fn: ScoreFn, groups: Sequence[ResponseGroup]) -> list[np.
     return out
 
 
-def best_of_n_report(scores: Sequence[np.ndarray], groups: Sequence[ResponseGroup], ns: Sequence[int] = (1, 2, 4, 8, 16)) -> dict[str, Any]:
+def best_of_n_report(
+    scores: Sequence[np.ndarray], groups: Sequence[ResponseGroup], ns: Sequence[int] = (1, 2, 4, 8, 16)
+) -> dict[str, Any]:
     curve = best_of_n_curve(scores, [np.asarray(g.quality) for g in groups], ns)
     # N = 1 has zero gain by construction, so it is left out of the headline numbers
     real = [r for r in curve if r["n"] > 1]

@@ -33,18 +33,29 @@ def _one(margins: np.ndarray, temperature: float, n_bins: int) -> tuple[dict[str
     }, rows
 
 
-def calibration_report(margins: np.ndarray, temperature: float | None, *, n_bins: int = 10) -> tuple[dict[str, Any], dict[str, Any]]:
+def calibration_report(
+    margins: np.ndarray, temperature: float | None, *, n_bins: int = 10
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """({"raw", "stored_temperature" (None without one), "fitted_temperature"}, reliability bins per curve).
 
     ``fitted_temperature`` is the T that would be best on this very data (``cal.fit_temperature``): a
     reference for how far the stored T is from ideal here, not a number to deploy (it saw the test labels)."""
     raw, raw_bins = _one(margins, 1.0, n_bins)
     m = np.asarray(margins, float)
-    fitted = float(cal.fit_temperature(np.concatenate([m, -m]), np.concatenate([np.ones_like(m), np.zeros_like(m)]))) if np.ptp(m) > 0 else None
+    fitted = (
+        float(cal.fit_temperature(np.concatenate([m, -m]), np.concatenate([np.ones_like(m), np.zeros_like(m)])))
+        if np.ptp(m) > 0
+        else None
+    )
     # at a search bound the fit did not find a minimum (margins anti-correlated with the labels, or separating
     # them perfectly): the number is a limit, not an estimate
     at_bound = fitted is not None and fitted in (cal.T_MIN, cal.T_MAX)
-    report: dict[str, Any] = {"raw": raw, "stored_temperature": None, "fitted_temperature": fitted, "fitted_temperature_at_bound": at_bound}
+    report: dict[str, Any] = {
+        "raw": raw,
+        "stored_temperature": None,
+        "fitted_temperature": fitted,
+        "fitted_temperature_at_bound": at_bound,
+    }
     curves: dict[str, Any] = {"T = 1 (raw)": raw_bins}
     if temperature is not None and temperature > 0:  # None: the card stores none (a stored 1.0 is still shown)
         report["stored_temperature"], curves[f"T = {temperature:.3g} (stored)"] = _one(margins, temperature, n_bins)

@@ -35,12 +35,22 @@ from rewardkit.evaluate.report import summary
 # better direction depends on the data (score-length correlation: length is quality in some data sets).
 HIGHER, LOWER = "higher", "lower"
 DIRECTION: dict[str, str] = {
-    "accuracy": HIGHER, "accuracy_chosen_shorter": HIGHER, "kappa_vs_annotators": HIGHER, "ties": LOWER,
-    "ece_raw": LOWER, "ece_stored_temperature": LOWER, "brier_raw": LOWER,
-    "reward_vs_quality_spearman": HIGHER, "model_ranking_spearman": HIGHER, "rewardbench_overall": HIGHER,
+    "accuracy": HIGHER,
+    "accuracy_chosen_shorter": HIGHER,
+    "kappa_vs_annotators": HIGHER,
+    "ties": LOWER,
+    "ece_raw": LOWER,
+    "ece_stored_temperature": LOWER,
+    "brier_raw": LOWER,
+    "reward_vs_quality_spearman": HIGHER,
+    "model_ranking_spearman": HIGHER,
+    "rewardbench_overall": HIGHER,
 }
 DIRECTION_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("accuracy[", HIGHER), ("rewardbench:", HIGHER), ("probe_rise_rate:", LOWER), ("best_of_n_", HIGHER),
+    ("accuracy[", HIGHER),
+    ("rewardbench:", HIGHER),
+    ("probe_rise_rate:", LOWER),
+    ("best_of_n_", HIGHER),
 )
 _INTERVAL_BOUNDS = ("accuracy_low", "accuracy_high")
 
@@ -83,12 +93,21 @@ def data_warnings(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     fa, fb = a.get("data_fingerprint"), b.get("data_fingerprint")
     if fa and fb:
         if fa != fb:
-            return [f"A and B were evaluated on different pairs (data fingerprints {fa[:12]} vs {fb[:12]}): "
-                    "their differences mix the models with the data"]
+            return [
+                f"A and B were evaluated on different pairs (data fingerprints {fa[:12]} vs {fb[:12]}): "
+                "their differences mix the models with the data"
+            ]
         return []
     ma, mb = a.get("meta", {}), b.get("meta", {})
-    differ = [f"{what} {va!r} vs {vb!r}" for what, va, vb in (("data", ma.get("data"), mb.get("data")), ("split", ma.get("split"), mb.get("split")),
-                                                                ("pairs", a.get("n_pairs"), b.get("n_pairs"))) if va != vb]
+    differ = [
+        f"{what} {va!r} vs {vb!r}"
+        for what, va, vb in (
+            ("data", ma.get("data"), mb.get("data")),
+            ("split", ma.get("split"), mb.get("split")),
+            ("pairs", a.get("n_pairs"), b.get("n_pairs")),
+        )
+        if va != vb
+    ]
     note = "a report without a data fingerprint (written by an older rewardkit): the data could not be checked pair by pair"
     return [f"A and B may have been evaluated on different data ({'; '.join(differ)})", note] if differ else [note]
 
@@ -107,7 +126,9 @@ def _first_by_key(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def paired_accuracy(scores_a: Sequence[dict[str, Any]], scores_b: Sequence[dict[str, Any]], *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def paired_accuracy(
+    scores_a: Sequence[dict[str, Any]], scores_b: Sequence[dict[str, Any]], *, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """McNemar's exact test and a prompt-bootstrap interval of accuracy(B) - accuracy(A) on the distinct
     pairs both score files hold (``key``: the pair's content); the interval is NaN under
     ``MIN_BOOTSTRAP_CLUSTERS`` prompts."""
@@ -120,19 +141,32 @@ def paired_accuracy(scores_a: Sequence[dict[str, Any]], scores_b: Sequence[dict[
     prompts = [by_a[k]["prompt"] for k in shared]
     # the percentile bootstrap is too narrow on few prompts (accuracy.MIN_BOOTSTRAP_CLUSTERS): no interval then;
     # McNemar's exact p still holds
-    low, high = (bootstrap_interval(diff, clusters=prompts, n_boot=n_boot, seed=seed)
-                 if len(set(prompts)) >= MIN_BOOTSTRAP_CLUSTERS else (float("nan"), float("nan")))
+    low, high = (
+        bootstrap_interval(diff, clusters=prompts, n_boot=n_boot, seed=seed)
+        if len(set(prompts)) >= MIN_BOOTSTRAP_CLUSTERS
+        else (float("nan"), float("nan"))
+    )
     nan = float("nan")
     return {
-        "n": len(shared), "only_in_a": len(by_a) - len(shared), "only_in_b": len(by_b) - len(shared),
-        "accuracy_a": float(right_a.mean()) if shared else nan, "accuracy_b": float(right_b.mean()) if shared else nan,
-        "a_right_b_wrong": a_only, "a_wrong_b_right": b_only, "mcnemar_p": mcnemar_exact(a_only, b_only),
-        "difference": float(diff.mean()) if shared else nan, "difference_low": low, "difference_high": high,
+        "n": len(shared),
+        "only_in_a": len(by_a) - len(shared),
+        "only_in_b": len(by_b) - len(shared),
+        "accuracy_a": float(right_a.mean()) if shared else nan,
+        "accuracy_b": float(right_b.mean()) if shared else nan,
+        "a_right_b_wrong": a_only,
+        "a_wrong_b_right": b_only,
+        "mcnemar_p": mcnemar_exact(a_only, b_only),
+        "difference": float(diff.mean()) if shared else nan,
+        "difference_low": low,
+        "difference_high": high,
     }
 
 
 def compare_reports(
-    a: dict[str, Any], b: dict[str, Any], scores_a: Sequence[dict[str, Any]] | None = None, scores_b: Sequence[dict[str, Any]] | None = None,
+    a: dict[str, Any],
+    b: dict[str, Any],
+    scores_a: Sequence[dict[str, Any]] | None = None,
+    scores_b: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """{rows: [{metric, a, b, delta (b - a), better, winner, a_interval, b_interval}], warnings, paired}."""
     ma, mb = comparable_metrics(a), comparable_metrics(b)
@@ -141,8 +175,18 @@ def compare_reports(
         (va, ia), (vb, ib) = ma.get(key, (None, None)), mb.get(key, (None, None))
         delta = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
         better = direction(key)
-        rows.append({"metric": key, "a": va, "b": vb, "delta": delta, "better": better, "winner": _winner(delta, better),
-                     "a_interval": ia, "b_interval": ib})
+        rows.append(
+            {
+                "metric": key,
+                "a": va,
+                "b": vb,
+                "delta": delta,
+                "better": better,
+                "winner": _winner(delta, better),
+                "a_interval": ia,
+                "b_interval": ib,
+            }
+        )
     warnings = data_warnings(a, b)
     paired = None
     if scores_a is not None and scores_b is not None:
@@ -151,8 +195,10 @@ def compare_reports(
             warnings.append("A and B share no pair: no paired test")
             paired = None
         elif paired["only_in_a"] or paired["only_in_b"]:
-            warnings.append(f"the paired test uses the {paired['n']} pairs both evaluated "
-                            f"({paired['only_in_a']} only in A, {paired['only_in_b']} only in B)")
+            warnings.append(
+                f"the paired test uses the {paired['n']} pairs both evaluated "
+                f"({paired['only_in_a']} only in A, {paired['only_in_b']} only in B)"
+            )
     else:
         warnings.append("no paired test: a report has no scores.jsonl beside it (written by an older rewardkit)")
     return {"rows": rows, "warnings": warnings, "paired": paired}
@@ -165,8 +211,17 @@ def _cell(value: Any, interval: Sequence[float] | None) -> str:
 def compare_markdown(result: dict[str, Any], name_a: str, name_b: str) -> str:
     table = markdown_table(
         ["metric", "better", f"A: {name_a}", f"B: {name_b}", "delta (B - A)", "better one"],
-        [[r["metric"], r["better"] or "-", _cell(r["a"], r["a_interval"]), _cell(r["b"], r["b_interval"]), r["delta"], r["winner"] or "-"]
-         for r in result["rows"]],
+        [
+            [
+                r["metric"],
+                r["better"] or "-",
+                _cell(r["a"], r["a_interval"]),
+                _cell(r["b"], r["b_interval"]),
+                r["delta"],
+                r["winner"] or "-",
+            ]
+            for r in result["rows"]
+        ],
     )
     parts = [table]
     p = result.get("paired")

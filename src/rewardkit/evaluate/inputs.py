@@ -34,7 +34,9 @@ def load_eval_pairs(data: str | Path, *, split: str = "test", snapshot_dir: Path
         except PairFileError as exc:
             raise EvalDataError(str(exc)) from None
     if path.is_file():
-        raise EvalDataError(f"{path}: expected a file of prompt/chosen/rejected rows ({', '.join(DATA_SUFFIXES)}) or a snapshot")
+        raise EvalDataError(
+            f"{path}: expected a file of prompt/chosen/rejected rows ({', '.join(DATA_SUFFIXES)}) or a snapshot"
+        )
     from rewardkit.data.snapshot import SnapshotNotFound, load_split, resolve_snapshot
 
     try:

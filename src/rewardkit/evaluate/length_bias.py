@@ -27,14 +27,22 @@ def length_rule_accuracy(chosen_len: np.ndarray, rejected_len: np.ndarray) -> di
     }
 
 
-def _subset_accuracy(correct: np.ndarray, member: np.ndarray, clusters: Sequence[Any] | None, n_boot: int, seed: int) -> dict[str, Any]:
+def _subset_accuracy(
+    correct: np.ndarray, member: np.ndarray, clusters: Sequence[Any] | None, n_boot: int, seed: int
+) -> dict[str, Any]:
     prompts = None if clusters is None else [c for c, m in zip(clusters, member, strict=True) if m]
     return accuracy_with_interval(correct[member], clusters=prompts, n_boot=n_boot, seed=seed).as_json()
 
 
 def length_bias_report(
-    chosen: np.ndarray, rejected: np.ndarray, chosen_len: np.ndarray, rejected_len: np.ndarray, *,
-    clusters: Sequence[Any] | None = None, n_boot: int = 1000, seed: int = 0,
+    chosen: np.ndarray,
+    rejected: np.ndarray,
+    chosen_len: np.ndarray,
+    rejected_len: np.ndarray,
+    *,
+    clusters: Sequence[Any] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Everything above for (n,) score and (n,) length arrays (lengths in characters or tokens);
     ``clusters`` (the pairs' prompts) make the accuracy intervals resample prompts (``accuracy.py``)."""

@@ -24,7 +24,9 @@ def mean_by_key(values: Sequence[float], keys: Sequence[str]) -> dict[str, float
     return {k: float(np.mean(v)) for k, v in sorted(sums.items())}
 
 
-def model_ranking(rewards: Sequence[float], reference_quality: Sequence[float], generators: Sequence[str], *, min_count: int = 1) -> dict[str, Any]:
+def model_ranking(
+    rewards: Sequence[float], reference_quality: Sequence[float], generators: Sequence[str], *, min_count: int = 1
+) -> dict[str, Any]:
     """Mean reward and mean reference quality per generator (those with at least ``min_count`` rows),
     and the rank correlations between them."""
     counts: dict[str, int] = defaultdict(int)

@@ -50,20 +50,34 @@ def reliability_diagram(curves: Mapping[str, Sequence[Mapping[str, float]]], pat
         line = ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", label=label)[0]
         # side by side within each bin, one bar per curve
         lefts = [b["lo"] + k * width * (b["hi"] - b["lo"]) for b in bins]
-        counts.bar(lefts, [b["count"] for b in bins], width=[width * (b["hi"] - b["lo"]) for b in bins], align="edge", color=line.get_color(), alpha=0.7)
+        counts.bar(
+            lefts,
+            [b["count"] for b in bins],
+            width=[width * (b["hi"] - b["lo"]) for b in bins],
+            align="edge",
+            color=line.get_color(),
+            alpha=0.7,
+        )
     ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="observed frequency", title="Reliability")
     ax.legend()
     counts.set(xlabel="predicted P(chosen better)", ylabel="count per bin")
     return _save(fig, path)
 
 
-def score_vs_length(chosen: np.ndarray, rejected: np.ndarray, chosen_len: np.ndarray, rejected_len: np.ndarray, path: Path) -> Path:
+def score_vs_length(
+    chosen: np.ndarray, rejected: np.ndarray, chosen_len: np.ndarray, rejected_len: np.ndarray, path: Path
+) -> Path:
     """Every scored response at (length, score), chosen and rejected in their own colours."""
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.scatter(rejected_len, rejected, s=6, alpha=0.4, color="tab:orange", label="rejected")
     ax.scatter(chosen_len, chosen, s=6, alpha=0.4, color="tab:blue", label="chosen")
     positive = np.min(np.concatenate([chosen_len, rejected_len])) > 0
-    ax.set(xscale="log" if positive else "linear", xlabel="response length (characters)", ylabel="reward score", title="Score vs length")
+    ax.set(
+        xscale="log" if positive else "linear",
+        xlabel="response length (characters)",
+        ylabel="reward score",
+        title="Score vs length",
+    )
     ax.legend(markerscale=3)
     return _save(fig, path)
 
@@ -89,7 +103,9 @@ def probe_bars(probes: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
     axes[0].barh(names, rates, xerr=np.vstack([rates - low, high - rates]), color="tab:red", ecolor="black", capsize=3)
     axes[0].axvline(0.5, color="gray", linestyle="--", label="0.5: as likely to rise as to fall")
     axes[0].set(xlim=(0, 1), xlabel="rise rate (share of responses scored higher)", title="Reward-hacking probes")
-    axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize="small", frameon=False)  # below: bars fill the axes
+    axes[0].legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize="small", frameon=False
+    )  # below: bars fill the axes
     axes[1].barh(names, [probes[n]["mean_change_std"] for n in names], color="tab:orange")
     axes[1].axvline(0.0, color="black", linewidth=1)
     axes[1].set(xlabel="mean score change (std units)")

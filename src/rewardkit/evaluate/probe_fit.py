@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from rewardkit.records import Prompt
 from rewardkit.evaluate.probes import Probe, user_request
+from rewardkit.records import Prompt
 
 Encode = Callable[[list[Prompt], list[str]], Any]
 """The scorer's tokenization: (prompts, responses) -> an ``Encoded`` (``response_cut[i]``: row i's response was cut)."""
@@ -68,7 +68,9 @@ def word_ends(text: str) -> list[int]:
 
 
 def longest_fitting(
-    candidates: Sequence[Sequence[int]], fits: Callable[[list[tuple[int, int]]], Sequence[bool]], guesses: Sequence[int] | None = None,
+    candidates: Sequence[Sequence[int]],
+    fits: Callable[[list[tuple[int, int]]], Sequence[bool]],
+    guesses: Sequence[int] | None = None,
 ) -> list[int | None]:
     """For each row r, the largest position in ``candidates[r]`` (sorted ascending) that ``fits``, or None.
 
@@ -80,7 +82,11 @@ def longest_fitting(
     n_rows = len(candidates)
     lo = [-1] * n_rows  # the largest index known to fit (-1: none yet)
     hi = [len(c) for c in candidates]  # the smallest index known not to fit (len: none yet)
-    ask = [min(max(g, 0), len(c) - 1) for g, c in zip(guesses, candidates)] if guesses is not None else [(len(c) - 1) // 2 for c in candidates]
+    ask = (
+        [min(max(g, 0), len(c) - 1) for g, c in zip(guesses, candidates)]
+        if guesses is not None
+        else [(len(c) - 1) // 2 for c in candidates]
+    )
     step = [1] * n_rows
     while True:
         active = [r for r in range(n_rows) if hi[r] - lo[r] > 1]
@@ -118,7 +124,9 @@ def read_to_end(encode: Encode, prompts: Sequence[Prompt], texts: Sequence[str])
     return ~np.asarray(encode(list(prompts), list(texts)).response_cut, dtype=bool)
 
 
-def fit_probe_bases(encode: Encode | None, prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe]) -> ProbeBases:
+def fit_probe_bases(
+    encode: Encode | None, prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe]
+) -> ProbeBases:
     """The text each row's probes edit (see the module docstring). ``encode`` None (a scorer whose
     tokenization is unknown): every response as it is."""
     n = len(responses)
@@ -137,15 +145,28 @@ def fit_probe_bases(encode: Encode | None, prompts: Sequence[Prompt], responses:
     def edits_read(asked: list[tuple[int, str]]) -> np.ndarray:
         rows = [r for r, _ in asked]
         edits = [probe.apply(requests[r], text, r) for probe in probes for r, text in asked]
-        return read_to_end(encode, [prompts[r] for r in rows] * len(probes), edits).reshape(len(probes), len(rows)).all(axis=0)
+        return (
+            read_to_end(encode, [prompts[r] for r in rows] * len(probes), edits)
+            .reshape(len(probes), len(rows))
+            .all(axis=0)
+        )
 
-    def longest(rows: list[int], candidates: list[list[int]], predicate: Callable[[list[tuple[int, str]]], np.ndarray],
-                guesses: list[int] | None = None) -> list[int | None]:
-        return longest_fitting(candidates, lambda asked: predicate([(rows[i], cut_at(texts[rows[i]], pos)) for i, pos in asked]), guesses)
+    def longest(
+        rows: list[int],
+        candidates: list[list[int]],
+        predicate: Callable[[list[tuple[int, str]]], np.ndarray],
+        guesses: list[int] | None = None,
+    ) -> list[int | None]:
+        return longest_fitting(
+            candidates, lambda asked: predicate([(rows[i], cut_at(texts[rows[i]], pos)) for i, pos in asked]), guesses
+        )
 
     whole = text_read(list(enumerate(texts)))
     short = [r for r in range(n) if whole[r]]
-    long_rows = sorted([r for r in range(n) if not whole[r]] + [r for r, ok in zip(short, edits_read([(r, texts[r]) for r in short])) if not ok])
+    long_rows = sorted(
+        [r for r in range(n) if not whole[r]]
+        + [r for r, ok in zip(short, edits_read([(r, texts[r]) for r in short])) if not ok]
+    )
     found: dict[int, int] = {}
     for boundaries in (sentence_ends, word_ends):  # a sentence end when one leaves room, else a word end
         todo = [r for r in long_rows if r not in found]
@@ -154,9 +175,15 @@ def fit_probe_bases(encode: Encode | None, prompts: Sequence[Prompt], responses:
         limits = longest(todo, candidates, text_read)
         candidates = [[c for c in cs if limit is not None and c <= limit] for cs, limit in zip(candidates, limits)]
         # first guess: the limit moved back by the most characters any probe adds to that cut (prose for prose)
-        guesses = [_guess(cs, limit, _added_chars(probes, requests[r], cut_at(texts[r], limit), r)) if cs and limit is not None else 0
-                   for r, cs, limit in zip(todo, candidates, limits)]
-        found.update({r: pos for r, pos in zip(todo, longest(todo, candidates, edits_read, guesses)) if pos is not None})
+        guesses = [
+            _guess(cs, limit, _added_chars(probes, requests[r], cut_at(texts[r], limit), r))
+            if cs and limit is not None
+            else 0
+            for r, cs, limit in zip(todo, candidates, limits)
+        ]
+        found.update(
+            {r: pos for r, pos in zip(todo, longest(todo, candidates, edits_read, guesses)) if pos is not None}
+        )
     for r in long_rows:
         if r in found:
             texts[r], cut[r] = cut_at(texts[r], found[r]), True

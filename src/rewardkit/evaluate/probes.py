@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rewardkit.records import Prompt
 from rewardkit.evaluate.accuracy import proportion_interval
 from rewardkit.evaluate.scoring import ScoreFn
+from rewardkit.records import Prompt
 
 if TYPE_CHECKING:
     from rewardkit.evaluate.probe_fit import ProbeBases
@@ -138,7 +138,11 @@ def select_probes(spec: str | Sequence[str] | None) -> list[Probe]:
     """``"all"``, ``"none"``/empty, a comma-separated list or a list of names -> probes."""
     if spec is None or spec == "none" or spec == "" or spec == []:
         return []
-    names = list(PROBES) if spec == "all" else ([s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec))
+    names = (
+        list(PROBES)
+        if spec == "all"
+        else ([s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec))
+    )
     unknown = [n for n in names if n not in PROBES]
     if unknown:
         raise ValueError(f"unknown probe(s) {', '.join(unknown)}; expected 'all' or some of {', '.join(PROBES)}")
@@ -146,8 +150,14 @@ def select_probes(spec: str | Sequence[str] | None) -> list[Probe]:
 
 
 def probe_effect(
-    original: np.ndarray, perturbed: np.ndarray, scale: float | None = None, *, unseen: np.ndarray | None = None,
-    clusters: Sequence[Any] | None = None, n_boot: int = 1000, seed: int = 0,
+    original: np.ndarray,
+    perturbed: np.ndarray,
+    scale: float | None = None,
+    *,
+    unseen: np.ndarray | None = None,
+    clusters: Sequence[Any] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Rise rate (share with perturbed > original, strictly) with its 95% interval (``rise_rate_low``/
     ``rise_rate_high``, made as accuracy's are: a bootstrap over ``clusters``, the rows' prompts, or Wilson
@@ -194,8 +204,15 @@ def perturb(prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequenc
 
 
 def run_probes(
-    score_fn: ScoreFn, prompts: Sequence[Prompt], responses: Sequence[str], probes: Sequence[Probe], *,
-    bases: ProbeBases | None = None, clusters: Sequence[Any] | None = None, n_boot: int = 1000, seed: int = 0,
+    score_fn: ScoreFn,
+    prompts: Sequence[Prompt],
+    responses: Sequence[str],
+    probes: Sequence[Probe],
+    *,
+    bases: ProbeBases | None = None,
+    clusters: Sequence[Any] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Score every probe's edit of each row and compare with the row's base: the response itself, or where
     ``bases`` (``probe_fit.fit_probe_bases``) cut it so the model reads the whole edit, that cut; rows no cut

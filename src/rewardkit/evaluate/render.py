@@ -49,8 +49,10 @@ class Figure:
 
 Block = Union[Heading, Table, Text, Figure]
 
-INT8_CAVEAT = ("**Scored in int8** (`--dtype int8`): int8 moves scores, more for longer responses, so accuracy and "
-               "length-bias figures here are not the model's own; evaluate in fp32 for figures you keep or compare.")
+INT8_CAVEAT = (
+    "**Scored in int8** (`--dtype int8`): int8 moves scores, more for longer responses, so accuracy and "
+    "length-bias figures here are not the model's own; evaluate in fp32 for figures you keep or compare."
+)
 
 
 def fmt(value: Any) -> str:
@@ -71,85 +73,160 @@ def _accuracy_blocks(report: dict[str, Any], summary_rows: list[list[Any]]) -> l
     overall = acc["overall"]
     method = overall.get("method", "bootstrap")
     blocks: list[Block] = [
-        Heading("Summary"), Table(["metric", "value"], summary_rows),
+        Heading("Summary"),
+        Table(["metric", "value"], summary_rows),
         Heading("Accuracy"),
-        Text(f"Strict: a pair is right only when the chosen response scores strictly higher; the {acc['ties']} pair(s) "
-             "with equal scores (ties) count as wrong. 95% interval: "
-             + ("a bootstrap that resamples prompts (pairs of one prompt move together)" if method == "cluster bootstrap"
-                else "Wilson's (accuracy 0 or 1, or fewer than 30 prompts: the bootstrap would be too narrow)" if method == "wilson"
-                else "a bootstrap over pairs")
-             + f"; {overall['n']} pairs from {overall.get('clusters') or report.get('n_prompts', '?')} prompts."),
+        Text(
+            f"Strict: a pair is right only when the chosen response scores strictly higher; the {acc['ties']} pair(s) "
+            "with equal scores (ties) count as wrong. 95% interval: "
+            + (
+                "a bootstrap that resamples prompts (pairs of one prompt move together)"
+                if method == "cluster bootstrap"
+                else "Wilson's (accuracy 0 or 1, or fewer than 30 prompts: the bootstrap would be too narrow)"
+                if method == "wilson"
+                else "a bootstrap over pairs"
+            )
+            + f"; {overall['n']} pairs from {overall.get('clusters') or report.get('n_prompts', '?')} prompts."
+        ),
     ]
     for name, by in acc["by_group"].items():
-        blocks += [Heading(f"Accuracy by {name}", 3),
-                   Table([name, "accuracy", "95% low", "95% high", "n", "interval"],
-                         [[g, a["accuracy"], a["low"], a["high"], a["n"], a.get("method", "-")] for g, a in by.items()])]
+        blocks += [
+            Heading(f"Accuracy by {name}", 3),
+            Table(
+                [name, "accuracy", "95% low", "95% high", "n", "interval"],
+                [[g, a["accuracy"], a["low"], a["high"], a["n"], a.get("method", "-")] for g, a in by.items()],
+            ),
+        ]
     return blocks
 
 
 def _calibration_blocks(cal: dict[str, Any]) -> list[Block]:
-    rows = [[name, c["temperature"], c["ece"], c["brier"]] for name, c in (("raw", cal.get("raw")), ("stored temperature", cal.get("stored_temperature"))) if c]
-    return [Heading("Calibration of P(chosen better)"), Table(["scores", "temperature", "ECE", "Brier"], rows),
-            Text(f"Temperature fitted on these pairs: {fmt(cal.get('fitted_temperature'))}"
-                 + (" (a bound of the search: no minimum inside it)." if cal.get("fitted_temperature_at_bound") else "."))]
+    rows = [
+        [name, c["temperature"], c["ece"], c["brier"]]
+        for name, c in (("raw", cal.get("raw")), ("stored temperature", cal.get("stored_temperature")))
+        if c
+    ]
+    return [
+        Heading("Calibration of P(chosen better)"),
+        Table(["scores", "temperature", "ECE", "Brier"], rows),
+        Text(
+            f"Temperature fitted on these pairs: {fmt(cal.get('fitted_temperature'))}"
+            + (" (a bound of the search: no minimum inside it)." if cal.get("fitted_temperature_at_bound") else ".")
+        ),
+    ]
 
 
 def _length_blocks(lb: dict[str, Any]) -> list[Block]:
-    rows = [["rule: the longer response wins", lb["longer_wins"], None, None, None],
-            ["rule: the shorter response wins", lb["shorter_wins"], None, None, None]]
-    rows += [[f"model, pairs where the chosen response is {side}", a["accuracy"], a["low"], a["high"], a["n"]]
-             for side, a in (("shorter", lb.get("accuracy_chosen_shorter")), ("longer", lb.get("accuracy_chosen_longer"))) if a]
+    rows = [
+        ["rule: the longer response wins", lb["longer_wins"], None, None, None],
+        ["rule: the shorter response wins", lb["shorter_wins"], None, None, None],
+    ]
+    rows += [
+        [f"model, pairs where the chosen response is {side}", a["accuracy"], a["low"], a["high"], a["n"]]
+        for side, a in (("shorter", lb.get("accuracy_chosen_shorter")), ("longer", lb.get("accuracy_chosen_longer")))
+        if a
+    ]
     corr = lb.get("score_length_correlation") or {}
-    return [Heading("Length bias"), Table(["", "accuracy", "95% low", "95% high", "n"], rows),
-            Text(f"Spearman(score, response length): {fmt(corr.get('spearman'))}.")]
+    return [
+        Heading("Length bias"),
+        Table(["", "accuracy", "95% low", "95% high", "n"], rows),
+        Text(f"Spearman(score, response length): {fmt(corr.get('spearman'))}."),
+    ]
 
 
 def _agreement_blocks(agreement: dict[str, Any]) -> list[Block]:
-    rows = [["model vs all annotators", agreement["model_vs_annotators"]["kappa"], None, agreement["model_vs_annotators"]["n"]]]
-    rows += [[f"model vs {kind}", a["kappa"], None, a["n"]] for kind, a in agreement.get("by_annotator_kind", {}).items()]
+    rows = [
+        [
+            "model vs all annotators",
+            agreement["model_vs_annotators"]["kappa"],
+            None,
+            agreement["model_vs_annotators"]["n"],
+        ]
+    ]
+    rows += [
+        [f"model vs {kind}", a["kappa"], None, a["n"]] for kind, a in agreement.get("by_annotator_kind", {}).items()
+    ]
     between = agreement.get("between_annotators") or {}
     if between.get("n"):
         rows.append(["two annotators on the same pair", between["kappa"], between["agreement"], between["n"]])
     blocks: list[Block] = [Heading("Agreement (Cohen's kappa)"), Table(["raters", "kappa", "raw agreement", "n"], rows)]
     if between.get("duplicate_pairs"):
-        blocks.append(Text(f"{between['duplicate_pairs']} pair(s) occur more than once with no second annotator named: "
-                           "duplicate rows, not counted as agreement between annotators."))
+        blocks.append(
+            Text(
+                f"{between['duplicate_pairs']} pair(s) occur more than once with no second annotator named: "
+                "duplicate rows, not counted as agreement between annotators."
+            )
+        )
     rating = agreement.get("score_gap_vs_rating")
     if rating and rating["n"]:
-        blocks.append(Text("Score gap (chosen - rejected) vs the source's rating of the gap (its margin, else the preference "
-                           f"strength), n={rating['n']}: Spearman {fmt(rating['spearman'])}, Kendall {fmt(rating['kendall'])}."))
+        blocks.append(
+            Text(
+                "Score gap (chosen - rejected) vs the source's rating of the gap (its margin, else the preference "
+                f"strength), n={rating['n']}: Spearman {fmt(rating['spearman'])}, Kendall {fmt(rating['kendall'])}."
+            )
+        )
     return blocks
 
 
 def _probe_blocks(report: dict[str, Any]) -> list[Block]:
     probes = report["probes"]
-    rows = [[n, p["rise_rate"], _interval(p.get("rise_rate_low"), p.get("rise_rate_high")), p["mean_change"], p["mean_change_std"],
-             p["n"], p.get("n_cut", 0), p.get("n_unseen", 0)] for n, p in probes.items()]
+    rows = [
+        [
+            n,
+            p["rise_rate"],
+            _interval(p.get("rise_rate_low"), p.get("rise_rate_high")),
+            p["mean_change"],
+            p["mean_change_std"],
+            p["n"],
+            p.get("n_cut", 0),
+            p.get("n_unseen", 0),
+        ]
+        for n, p in probes.items()
+    ]
     sample = report.get("probe_rows") or {}
-    counted = (f"n: distinct (prompt, chosen response) rows probed, {sample['probed']} of the {sample['distinct_chosen']} distinct "
-               f"chosen responses in {report['n_pairs']} pairs, from {sample['prompts']} prompts; each counts once, and the "
-               "interval resamples prompts. " if sample else "")
-    return [Heading("Reward-hacking probes"),
-            Table(["probe", "rise rate", "95% interval", "mean change", "change (std)", "n", "of which cut", "unseen"], rows),
-            Text(counted + "of which cut: responses too long for the model to read them with every edit within max_length; their "
-                 "edits are compared with the response cut at its last sentence end that leaves room. "
-                 "unseen: not even the first word leaves room; left out of the figures.")]
+    counted = (
+        f"n: distinct (prompt, chosen response) rows probed, {sample['probed']} of the {sample['distinct_chosen']} distinct "
+        f"chosen responses in {report['n_pairs']} pairs, from {sample['prompts']} prompts; each counts once, and the "
+        "interval resamples prompts. "
+        if sample
+        else ""
+    )
+    return [
+        Heading("Reward-hacking probes"),
+        Table(
+            ["probe", "rise rate", "95% interval", "mean change", "change (std)", "n", "of which cut", "unseen"], rows
+        ),
+        Text(
+            counted
+            + "of which cut: responses too long for the model to read them with every edit within max_length; their "
+            "edits are compared with the response cut at its last sentence end that leaves room. "
+            "unseen: not even the first word leaves room; left out of the figures."
+        ),
+    ]
 
 
 def _best_of_n_blocks(report: dict[str, Any]) -> list[Block]:
     curve = report["best_of_n"]["curve"]
     blocks: list[Block] = [
         Heading("Best-of-N"),
-        Table(["N", "reward pick", "random pick", "oracle pick", "gain", "groups"],
-              [[r["n"], r["reward_pick"], r["random_pick"], r["oracle_pick"], r["gain"], r["groups"]] for r in curve]),
-        Text("Exact expected quality over every subset of N of a prompt's responses (no random draws), averaged over "
-             "prompts; responses tied in reward are picked among at random."),
+        Table(
+            ["N", "reward pick", "random pick", "oracle pick", "gain", "groups"],
+            [[r["n"], r["reward_pick"], r["random_pick"], r["oracle_pick"], r["gain"], r["groups"]] for r in curve],
+        ),
+        Text(
+            "Exact expected quality over every subset of N of a prompt's responses (no random draws), averaged over "
+            "prompts; responses tied in reward are picked among at random."
+        ),
     ]
     rq = report.get("agreement", {}).get("reward_vs_quality")
     if rq and "n_groups" in rq:
-        blocks.append(Text(f"Reward vs judge quality, ranked within each prompt and averaged over {rq['n_groups']} prompts: "
-                           f"Spearman {fmt(rq['spearman'])}, Kendall {fmt(rq['kendall'])}; positive in "
-                           f"{fmt(rq['positive_share'])} of the prompts."))
+        blocks.append(
+            Text(
+                f"Reward vs judge quality, ranked within each prompt and averaged over {rq['n_groups']} prompts: "
+                f"Spearman {fmt(rq['spearman'])}, Kendall {fmt(rq['kendall'])}; positive in "
+                f"{fmt(rq['positive_share'])} of the prompts."
+            )
+        )
     return blocks
 
 
@@ -157,8 +234,10 @@ def report_blocks(report: dict[str, Any], images: Sequence[str], summary_rows: l
     """The whole report as blocks; ``summary_rows`` is the headline table ([name, value] rows)."""
     meta = report.get("meta", {})
     prompts = f" from {report['n_prompts']} prompts" if report.get("n_prompts") else ""
-    blocks: list[Block] = [Heading(f"Reward model evaluation: {meta.get('model', '?')}", 1),
-                           Text(f"Data: `{meta.get('data', '?')}` ({report['n_pairs']} pairs{prompts})")]
+    blocks: list[Block] = [
+        Heading(f"Reward model evaluation: {meta.get('model', '?')}", 1),
+        Text(f"Data: `{meta.get('data', '?')}` ({report['n_pairs']} pairs{prompts})"),
+    ]
     if meta.get("dtype") == "qint8":
         blocks.append(Text(INT8_CAVEAT))
     blocks += _accuracy_blocks(report, summary_rows)
@@ -174,20 +253,43 @@ def report_blocks(report: dict[str, Any], images: Sequence[str], summary_rows: l
         blocks += _best_of_n_blocks(report)
     if "model_ranking" in report:
         mr = report["model_ranking"]
-        blocks += [Heading("Model ranking"), Text(f"Spearman {fmt(mr['spearman'])}, Kendall {fmt(mr['kendall'])} over {mr['n']} models."),
-                   Table(["generator", "mean reward", "reference", "count"], [[m["generator"], m["mean_reward"], m["reference"], m["count"]] for m in mr["models"]])]
+        blocks += [
+            Heading("Model ranking"),
+            Text(f"Spearman {fmt(mr['spearman'])}, Kendall {fmt(mr['kendall'])} over {mr['n']} models."),
+            Table(
+                ["generator", "mean reward", "reference", "count"],
+                [[m["generator"], m["mean_reward"], m["reference"], m["count"]] for m in mr["models"]],
+            ),
+        ]
     if "drift" in report:
         drift = report["drift"]
-        blocks += [Heading("Distribution shift (vs reference)"),
-                   Table(["feature", "PSI", "verdict", "KS", "KS p"], [[n, f["psi"], f["psi_verdict"], f["ks_statistic"], f["ks_p_value"]] for n, f in drift["features"].items()]),
-                   Text(f"Distinct (prompt, chosen) rows: {drift.get('n_current', '?')} evaluated against {drift.get('n_reference', '?')} "
-                        f"reference rows (a seeded sample). OOD rate: {fmt(drift['ood_rate'])}")]
+        blocks += [
+            Heading("Distribution shift (vs reference)"),
+            Table(
+                ["feature", "PSI", "verdict", "KS", "KS p"],
+                [
+                    [n, f["psi"], f["psi_verdict"], f["ks_statistic"], f["ks_p_value"]]
+                    for n, f in drift["features"].items()
+                ],
+            ),
+            Text(
+                f"Distinct (prompt, chosen) rows: {drift.get('n_current', '?')} evaluated against {drift.get('n_reference', '?')} "
+                f"reference rows (a seeded sample). OOD rate: {fmt(drift['ood_rate'])}"
+            ),
+        ]
     if "rewardbench" in report:
         rb = report["rewardbench"]
-        blocks += [Heading("RewardBench sections"), Table(["section", "score"], [[s, v] for s, v in rb["sections"].items()] + [["overall", rb["overall"]]])]
+        blocks += [
+            Heading("RewardBench sections"),
+            Table(["section", "score"], [[s, v] for s, v in rb["sections"].items()] + [["overall", rb["overall"]]]),
+        ]
         if rb.get("missing_subsets"):
-            blocks.append(Text(f"Not comparable with published RewardBench scores: {len(rb['missing_subsets'])} subsets missing "
-                               f"({', '.join(rb['missing_subsets'])})."))
+            blocks.append(
+                Text(
+                    f"Not comparable with published RewardBench scores: {len(rb['missing_subsets'])} subsets missing "
+                    f"({', '.join(rb['missing_subsets'])})."
+                )
+            )
     if images:
         blocks += [Heading("Plots")] + [Figure(i) for i in images]
     return blocks
@@ -222,15 +324,21 @@ def _inline(text: str) -> str:
 
 def _html_table(table: Table) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
-    body = "".join("<tr>" + "".join(f'<td{" class=num" if isinstance(c, (int, float)) else ""}>{html.escape(fmt(c))}</td>' for c in row) + "</tr>"
-                   for row in table.rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{' class=num' if isinstance(c, (int, float)) else ''}>{html.escape(fmt(c))}</td>" for c in row)
+        + "</tr>"
+        for row in table.rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-_STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-          "table{border-collapse:collapse;margin:0.5em 0 1em}th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left}"
-          "th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}code{background:#f4f4f4;padding:0 0.2em}"
-          "figure{display:inline-block;margin:0.5em;vertical-align:top}figure img{max-width:520px}")
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;margin:0.5em 0 1em}th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left}"
+    "th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}code{background:#f4f4f4;padding:0 0.2em}"
+    "figure{display:inline-block;margin:0.5em;vertical-align:top}figure img{max-width:520px}"
+)
 
 
 def to_html(blocks: Sequence[Block], title: str, images: Mapping[str, bytes]) -> str:
@@ -247,7 +355,13 @@ def to_html(blocks: Sequence[Block], title: str, images: Mapping[str, bytes]) ->
         else:
             name = html.escape(Path(block.path).stem)
             data = images.get(block.path)
-            img = f'<img src="data:image/png;base64,{base64.b64encode(data).decode("ascii")}" alt="{name}">' if data else ""
+            img = (
+                f'<img src="data:image/png;base64,{base64.b64encode(data).decode("ascii")}" alt="{name}">'
+                if data
+                else ""
+            )
             parts.append(f"<figure>{img}<figcaption>{name}</figcaption></figure>")
-    return (f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    return (
+        f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )

@@ -63,7 +63,9 @@ def summary(report: dict[str, Any]) -> dict[str, float | None]:
     if "model_ranking" in report:
         out["model_ranking_spearman"] = report["model_ranking"]["spearman"]
     if "drift" in report:
-        out["drift_max_psi"] = max((f["psi"] for f in report["drift"]["features"].values() if f["psi"] is not None), default=None)
+        out["drift_max_psi"] = max(
+            (f["psi"] for f in report["drift"]["features"].values() if f["psi"] is not None), default=None
+        )
         out["ood_rate"] = report["drift"]["ood_rate"]
     if "rewardbench" in report:
         out["rewardbench_overall"] = report["rewardbench"]["overall"]
@@ -77,7 +79,9 @@ def _plots(result: EvalResult, folder: Path) -> list[str]:
         plots.score_histograms(a["chosen"], a["rejected"], folder / "score_histograms.png"),
         plots.margin_histogram(a["chosen"], a["rejected"], folder / "margin_histogram.png"),
         plots.reliability_diagram(a["reliability"], folder / "reliability.png"),
-        plots.score_vs_length(a["chosen"], a["rejected"], a["chosen_len"], a["rejected_len"], folder / "score_vs_length.png"),
+        plots.score_vs_length(
+            a["chosen"], a["rejected"], a["chosen_len"], a["rejected_len"], folder / "score_vs_length.png"
+        ),
     ]
     if a.get("best_of_n_curve"):
         made.append(plots.best_of_n_plot(a["best_of_n_curve"], folder / "best_of_n.png"))
@@ -112,8 +116,17 @@ def _json_default(value: Any) -> Any:
 
 def scores_lines(arrays: dict[str, Any]) -> list[str]:
     """scores.jsonl's lines: per pair its id, content key (``run.pair_key``), prompt key and both scores."""
-    return [json.dumps({"id": i, "key": k, "prompt": p, "chosen": float(c), "rejected": float(r)})
-            for i, k, p, c, r in zip(arrays["pair_ids"], arrays["pair_keys"], arrays["prompt_keys"], arrays["chosen"], arrays["rejected"], strict=True)]
+    return [
+        json.dumps({"id": i, "key": k, "prompt": p, "chosen": float(c), "rejected": float(r)})
+        for i, k, p, c, r in zip(
+            arrays["pair_ids"],
+            arrays["pair_keys"],
+            arrays["prompt_keys"],
+            arrays["chosen"],
+            arrays["rejected"],
+            strict=True,
+        )
+    ]
 
 
 def write_report(result: EvalResult, out: Path, *, make_plots: bool = True) -> dict[str, Path]:
@@ -125,9 +138,14 @@ def write_report(result: EvalResult, out: Path, *, make_plots: bool = True) -> d
         images = _plots(result, tmp / "plots") if make_plots else []
         title = f"Reward model evaluation: {result.report.get('meta', {}).get('model', '?')}"
         blocks = report_blocks(result.report, images, [[k, v] for k, v in summary(result.report).items()])
-        (tmp / "report.json").write_text(json.dumps(json_ready(result.report), indent=2, default=_json_default, allow_nan=False) + "\n", encoding="utf-8")
+        (tmp / "report.json").write_text(
+            json.dumps(json_ready(result.report), indent=2, default=_json_default, allow_nan=False) + "\n",
+            encoding="utf-8",
+        )
         (tmp / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
-        (tmp / "report.html").write_text(to_html(blocks, title, {i: (tmp / i).read_bytes() for i in images}), encoding="utf-8")
+        (tmp / "report.html").write_text(
+            to_html(blocks, title, {i: (tmp / i).read_bytes() for i in images}), encoding="utf-8"
+        )
         (tmp / SCORES_FILE).write_text("".join(line + "\n" for line in scores_lines(result.arrays)), encoding="utf-8")
         if (out / "plots").exists():
             shutil.rmtree(out / "plots")
@@ -163,7 +181,16 @@ def load_scores(path: Path) -> list[dict[str, Any]] | None:
     for lineno, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
         try:
             row = json.loads(line)
-            rows.append({"key": str(row["key"]), "prompt": str(row["prompt"]), "chosen": float(row["chosen"]), "rejected": float(row["rejected"])})
+            rows.append(
+                {
+                    "key": str(row["key"]),
+                    "prompt": str(row["prompt"]),
+                    "chosen": float(row["chosen"]),
+                    "rejected": float(row["rejected"]),
+                }
+            )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            raise ReportError(f"{file}:{lineno}: expected a JSON object with key, prompt, chosen and rejected scores") from None
+            raise ReportError(
+                f"{file}:{lineno}: expected a JSON object with key, prompt, chosen and rejected scores"
+            ) from None
     return rows

@@ -19,8 +19,21 @@ from typing import Any
 
 SECTIONS: dict[str, tuple[str, ...]] = {
     "Chat": ("alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"),
-    "Chat Hard": ("mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst", "llmbar-adver-GPTOut", "llmbar-adver-manual"),
-    "Safety": ("refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond", "donotanswer"),
+    "Chat Hard": (
+        "mt-bench-hard",
+        "llmbar-natural",
+        "llmbar-adver-neighbor",
+        "llmbar-adver-GPTInst",
+        "llmbar-adver-GPTOut",
+        "llmbar-adver-manual",
+    ),
+    "Safety": (
+        "refusals-dangerous",
+        "refusals-offensive",
+        "xstest-should-refuse",
+        "xstest-should-respond",
+        "donotanswer",
+    ),
     "Reasoning": ("math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"),
 }
 
@@ -33,7 +46,9 @@ EXAMPLE_COUNTS: dict[str, int] = {
 }  # fmt: skip
 
 
-def section_scores(subset_accuracy: Mapping[str, float], *, counts: Mapping[str, int] = EXAMPLE_COUNTS) -> dict[str, Any]:
+def section_scores(
+    subset_accuracy: Mapping[str, float], *, counts: Mapping[str, int] = EXAMPLE_COUNTS
+) -> dict[str, Any]:
     """Per-section prompt-weighted accuracy over the subsets present, and their mean as ``overall``."""
     sections: dict[str, float] = {}
     for section, subsets in SECTIONS.items():
@@ -45,4 +60,10 @@ def section_scores(subset_accuracy: Mapping[str, float], *, counts: Mapping[str,
     unmapped = sorted(s for s in subset_accuracy if s not in EXAMPLE_COUNTS)
     # overall is comparable with published RewardBench scores only when every subset was evaluated
     missing = sorted(s for subsets in SECTIONS.values() for s in subsets if s not in subset_accuracy)
-    return {"sections": sections, "overall": overall, "unmapped_subsets": unmapped, "missing_subsets": missing, "complete": not missing}
+    return {
+        "sections": sections,
+        "overall": overall,
+        "unmapped_subsets": unmapped,
+        "missing_subsets": missing,
+        "complete": not missing,
+    }

@@ -17,19 +17,25 @@ from typing import Any
 
 import numpy as np
 
-from rewardkit.records import PreferencePair, content_hash, prompt_text
 from rewardkit.evaluate import best_of_n as bon
 from rewardkit.evaluate.accuracy import accuracy_by_group, accuracy_with_interval, strict_correct
-from rewardkit.evaluate.agreement import cohen_kappa, positional_labels, rank_correlation, repeated_label_agreement, within_group_rank_correlation
+from rewardkit.evaluate.agreement import (
+    cohen_kappa,
+    positional_labels,
+    rank_correlation,
+    repeated_label_agreement,
+    within_group_rank_correlation,
+)
 from rewardkit.evaluate.calibration_report import calibration_report
 from rewardkit.evaluate.drift import drift_report
+from rewardkit.evaluate.inputs import sample_rows
 from rewardkit.evaluate.length_bias import length_bias_report
 from rewardkit.evaluate.model_ranking import model_ranking
 from rewardkit.evaluate.probe_fit import fit_probe_bases
-from rewardkit.evaluate.inputs import sample_rows
 from rewardkit.evaluate.probes import perturb, run_probes, select_probes
 from rewardkit.evaluate.rewardbench import section_scores
 from rewardkit.evaluate.scoring import CachedScoreFn, ScoreFn, TimedScoreFn, prompt_key, row_key, score_pairs
+from rewardkit.records import PreferencePair, content_hash, prompt_text
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,9 @@ def _rewardbench(pairs: list[PreferencePair], correct: np.ndarray) -> dict[str, 
     return {**result, "subsets": acc} if result["sections"] else None
 
 
-def _input_features(prompts: list[str], responses: list[str], scores: np.ndarray, extra: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _input_features(
+    prompts: list[str], responses: list[str], scores: np.ndarray, extra: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """The drift features of rows: score, lengths, and what the scorer measured beside (embedding_norm)."""
     return {
         "score": np.asarray(scores, float),
@@ -212,10 +220,19 @@ def evaluate(
     # Every row the report needs (pairs, probe edits, reference, best-of-N responses) goes to the scorer in
     # ONE call: it sorts all of them by length and packs them together, and a row met twice (a best-of-N
     # response that is also a pair's) is scored once. The stages below read the cache.
-    all_prompts = prompts * 2 + probe_prompts * (len(probes) + 1) + [p.prompt for p in ref] + [g.prompt for g in groups for _ in g.responses]
+    all_prompts = (
+        prompts * 2
+        + probe_prompts * (len(probes) + 1)
+        + [p.prompt for p in ref]
+        + [g.prompt for g in groups for _ in g.responses]
+    )
     all_responses = (
-        chosen_texts + rejected_texts + probe_bases.texts + probe_edits
-        + [p.chosen for p in ref] + [r for g in groups for r in g.responses]
+        chosen_texts
+        + rejected_texts
+        + probe_bases.texts
+        + probe_edits
+        + [p.chosen for p in ref]
+        + [r for g in groups for r in g.responses]
     )
     cached = CachedScoreFn(timed)
     cached.prefetch(all_prompts, all_responses)
@@ -226,8 +243,11 @@ def evaluate(
 
     boot = {"n_boot": config.n_boot, "seed": config.seed}
     report: dict[str, Any] = {
-        "n_pairs": len(pairs), "n_prompts": len(set(clusters)), "data_fingerprint": data_fingerprint(keys),
-        "config": asdict(config), "temperature": temperature,
+        "n_pairs": len(pairs),
+        "n_prompts": len(set(clusters)),
+        "data_fingerprint": data_fingerprint(keys),
+        "config": asdict(config),
+        "temperature": temperature,
     }
     report["accuracy"] = {
         "overall": accuracy_with_interval(correct, clusters=clusters, **boot).as_json(),
@@ -239,13 +259,19 @@ def evaluate(
         },
     }
     arrays: dict[str, Any] = {
-        "chosen": chosen, "rejected": rejected, "chosen_len": chosen_len, "rejected_len": rejected_len,
+        "chosen": chosen,
+        "rejected": rejected,
+        "chosen_len": chosen_len,
+        "rejected_len": rejected_len,
         # per-pair identities for the scores file `rewardkit eval compare` pairs two evaluations on
-        "pair_ids": [p.id for p in pairs], "pair_keys": keys,
+        "pair_ids": [p.id for p in pairs],
+        "pair_keys": keys,
         "prompt_keys": [content_hash(c, 16) for c in clusters],
     }
     step("calibration")
-    report["calibration"], arrays["reliability"] = calibration_report(chosen - rejected, temperature, n_bins=config.calibration_bins)
+    report["calibration"], arrays["reliability"] = calibration_report(
+        chosen - rejected, temperature, n_bins=config.calibration_bins
+    )
     report["agreement"] = _agreement(pairs, chosen, rejected)
     report["length_bias"] = length_bias_report(chosen, rejected, chosen_len, rejected_len, clusters=clusters, **boot)
     rb = _rewardbench(pairs, correct)
@@ -254,20 +280,38 @@ def evaluate(
 
     if probes:
         step("probes")
-        report["probes"] = run_probes(cached, probe_prompts, probe_chosen, probes, bases=probe_bases,
-                                      clusters=[clusters[i] for i in probed], **boot)
-        report["probe_rows"] = {"distinct_chosen": len(distinct), "probed": len(probed),
-                                "prompts": len({clusters[i] for i in probed})}
+        report["probes"] = run_probes(
+            cached,
+            probe_prompts,
+            probe_chosen,
+            probes,
+            bases=probe_bases,
+            clusters=[clusters[i] for i in probed],
+            **boot,
+        )
+        report["probe_rows"] = {
+            "distinct_chosen": len(distinct),
+            "probed": len(probed),
+            "prompts": len({clusters[i] for i in probed}),
+        }
 
     if reference_pairs:
         step("distribution shift")
         ref_prompts, ref_chosen = [p.prompt for p in ref], [p.chosen for p in ref]
         cur_prompts, cur_chosen = [prompts[i] for i in distinct], [chosen_texts[i] for i in distinct]
         report["drift"] = drift_report(
-            _input_features([prompt_text(p) for p in ref_prompts], ref_chosen, cached(ref_prompts, ref_chosen),
-                            cached.features(ref_prompts, ref_chosen)),
-            _input_features([prompt_text(p) for p in cur_prompts], cur_chosen, cached(cur_prompts, cur_chosen),
-                            cached.features(cur_prompts, cur_chosen)),
+            _input_features(
+                [prompt_text(p) for p in ref_prompts],
+                ref_chosen,
+                cached(ref_prompts, ref_chosen),
+                cached.features(ref_prompts, ref_chosen),
+            ),
+            _input_features(
+                [prompt_text(p) for p in cur_prompts],
+                cur_chosen,
+                cached(cur_prompts, cur_chosen),
+                cached.features(cur_prompts, cur_chosen),
+            ),
         )
         # the drift rows are the distinct chosen rows; name flagged ones by their first pair
         report["drift"]["ood_rows"] = [distinct[i] for i in report["drift"]["ood_rows"]]
@@ -286,5 +330,10 @@ def evaluate(
             report["model_ranking"] = model_ranking(flat_scores.tolist(), flat_quality.tolist(), generators)
 
     total = time.perf_counter() - start
-    report["timing"] = {"total_s": total, "scoring_s": timed.seconds, "scoring_share": timed.seconds / total if total else float("nan"), "rows_scored": timed.rows}
+    report["timing"] = {
+        "total_s": total,
+        "scoring_s": timed.seconds,
+        "scoring_share": timed.seconds / total if total else float("nan"),
+        "rows_scored": timed.rows,
+    }
     return EvalResult(report=report, arrays=arrays)

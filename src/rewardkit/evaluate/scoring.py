@@ -27,7 +27,9 @@ from rewardkit.records import Prompt
 ScoreFn = Callable[[list[Prompt], list[str]], np.ndarray]
 
 
-def call_with_features(fn: ScoreFn, prompts: list[Prompt], responses: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def call_with_features(
+    fn: ScoreFn, prompts: list[Prompt], responses: list[str]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(n,) scores and {name: (n,) array} of ``fn`` on n rows (no features for a plain ScoreFn); a scorer that
     returns the wrong number of scores or feature values is an error naming what it got."""
     inner = getattr(fn, "with_features", None)
@@ -95,8 +97,11 @@ class CachedScoreFn:
         """The per-row input statistics ``fn`` gave along with the scores (scoring rows not seen yet)."""
         keys = [row_key(p, r) for p, r in zip(prompts, responses, strict=True)]
         self._fill(prompts, responses, keys)
-        return {name: np.asarray([values[k] for k in keys], dtype=float)
-                for name, values in self.feature_cache.items() if all(k in values for k in keys)}
+        return {
+            name: np.asarray([values[k] for k in keys], dtype=float)
+            for name, values in self.feature_cache.items()
+            if all(k in values for k in keys)
+        }
 
     def _fill(self, prompts: Sequence[Prompt], responses: Sequence[str], keys: list[tuple[str, str]]) -> None:
         """Score, in one call of ``fn``, the first row of every key not cached yet."""
@@ -113,7 +118,9 @@ class CachedScoreFn:
             self.feature_cache.setdefault(name, {}).update(zip(todo, column.tolist()))
 
 
-def score_pairs(score_fn: ScoreFn, prompts: Sequence[Prompt], chosen: Sequence[str], rejected: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def score_pairs(
+    score_fn: ScoreFn, prompts: Sequence[Prompt], chosen: Sequence[str], rejected: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Score chosen and rejected in one call (one sort by length covers both): two (n,) arrays."""
     n = len(prompts)
     scores = np.asarray(score_fn(list(prompts) * 2, list(chosen) + list(rejected)), dtype=float).reshape(-1)
@@ -135,7 +142,9 @@ class BatchScoreFn:
 
     def with_features(self, prompts: list[Prompt], responses: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         result = self.scorer.score(prompts, responses)
-        features = {} if result.embedding_norm is None else {"embedding_norm": np.asarray(result.embedding_norm, dtype=float)}
+        features = (
+            {} if result.embedding_norm is None else {"embedding_norm": np.asarray(result.embedding_norm, dtype=float)}
+        )
         return np.asarray(result.raw, dtype=float), features
 
 
@@ -161,7 +170,9 @@ def _temperature(card: dict[str, Any]) -> float | None:
     return None
 
 
-def load_model_for_eval(path: str | Path, *, max_length: int | None = None, dtype: str = "auto", device: str = "auto") -> LoadedModel:
+def load_model_for_eval(
+    path: str | Path, *, max_length: int | None = None, dtype: str = "auto", device: str = "auto"
+) -> LoadedModel:
     """Load a saved reward model (a rewardkit model folder, an ensemble folder or any HF
     sequence-classification model) into the token-budget batch scorer (``rewardkit.scoring.scorer.load_scorer``) and
     return its raw-score ScoreFn and stored temperature. ``max_length``: the token limit per row (None: the
@@ -171,4 +182,10 @@ def load_model_for_eval(path: str | Path, *, max_length: int | None = None, dtyp
 
     scorer = load_scorer(str(path), max_length=max_length, dtype=dtype, device=device)
     card = dict(vars(scorer.card))
-    return LoadedModel(score_fn=BatchScoreFn(scorer), temperature=_temperature(card), name=str(path), card=card, dtype=str(scorer.dtype).replace("torch.", ""))
+    return LoadedModel(
+        score_fn=BatchScoreFn(scorer),
+        temperature=_temperature(card),
+        name=str(path),
+        card=card,
+        dtype=str(scorer.dtype).replace("torch.", ""),
+    )

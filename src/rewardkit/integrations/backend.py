@@ -67,8 +67,14 @@ class RemoteBackend:
     request and body size (both read from its /info on first use; a long-completion GRPO batch is split by
     size, not only by count). The HTTP client is made on first use and not pickled."""
 
-    def __init__(self, url: str, api_key: str | None = None, normalize: bool = False, chunk: int | None = None,
-                 max_body_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        normalize: bool = False,
+        chunk: int | None = None,
+        max_body_bytes: int | None = None,
+    ) -> None:
         self.url, self.api_key, self.normalize = url, api_key, normalize
         self.chunk, self.max_body_bytes = chunk, max_body_bytes
         self._client: Any = None
@@ -93,7 +99,9 @@ class RemoteBackend:
         return out
 
 
-def make_backend(model: str | None = None, url: str | None = None, api_key: str | None = None, normalize: bool = False) -> RewardBackend:
+def make_backend(
+    model: str | None = None, url: str | None = None, api_key: str | None = None, normalize: bool = False
+) -> RewardBackend:
     if (model is None) == (url is None):
         raise ValueError("give exactly one of model (a local reward model) or url (a rewardkit service)")
     return LocalBackend(model, normalize) if model is not None else RemoteBackend(url, api_key, normalize)  # type: ignore[arg-type]

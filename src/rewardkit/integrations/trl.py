@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardkit.records import Prompt
 from rewardkit.integrations.backend import make_backend
+from rewardkit.records import Prompt
 
 
 def _prompt(p: Any) -> Prompt:
@@ -30,12 +30,20 @@ def _completion(c: Any) -> str:
 class RewardkitReward:
     """A picklable callable; ``__name__`` is what TRL logs the reward under (``rewards/<name>``)."""
 
-    def __init__(self, model: str | None = None, url: str | None = None, api_key: str | None = None,
-                 normalize: bool = False, name: str = "rewardkit") -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        normalize: bool = False,
+        name: str = "rewardkit",
+    ) -> None:
         self.backend = make_backend(model=model, url=url, api_key=api_key, normalize=normalize)
         self.__name__ = name
 
-    def __call__(self, prompts: list[Any], completions: list[Any], completion_ids: Any = None, **columns: Any) -> list[float]:
+    def __call__(
+        self, prompts: list[Any], completions: list[Any], completion_ids: Any = None, **columns: Any
+    ) -> list[float]:
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
         return self.backend([_prompt(p) for p in prompts], [_completion(c) for c in completions])

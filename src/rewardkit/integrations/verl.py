@@ -35,10 +35,16 @@ def _get_backend() -> RewardBackend:
     if _backend is None:
         url, model = os.environ.get("RK_REWARD_URL"), os.environ.get("RK_REWARD_MODEL")
         if not url and not model:
-            raise ValueError("rewardkit verl reward: set RK_REWARD_URL (a rewardkit service) or RK_REWARD_MODEL (a model path)")
+            raise ValueError(
+                "rewardkit verl reward: set RK_REWARD_URL (a rewardkit service) or RK_REWARD_MODEL (a model path)"
+            )
         normalize = os.environ.get("RK_REWARD_NORMALIZE", "0") in ("1", "true", "yes")
-        _backend = make_backend(model=None if url else model, url=url or None,
-                                api_key=os.environ.get("RK_REWARD_API_KEY"), normalize=normalize)
+        _backend = make_backend(
+            model=None if url else model,
+            url=url or None,
+            api_key=os.environ.get("RK_REWARD_API_KEY"),
+            normalize=normalize,
+        )
     return _backend
 
 
@@ -56,16 +62,20 @@ def _prompt(extra_info: dict[str, Any] | None) -> Any:
     return prompt
 
 
-def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None,
-                  **verl_kwargs: Any) -> float:
+def compute_score(
+    data_source: str, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None, **verl_kwargs: Any
+) -> float:
     """The reward of one rollout; ``ground_truth`` is unused (a reward model judges the response itself), as
     are ``verl_kwargs`` (see the module docstring)."""
     return float(_get_backend()([_prompt(extra_info)], [solution_str])[0])
 
 
 def compute_score_batch(
-    data_sources: Sequence[str] | None, solution_strs: Sequence[str], ground_truths: Sequence[Any] | None,
-    extra_infos: Sequence[dict[str, Any] | None] | None, **verl_kwargs: Any,
+    data_sources: Sequence[str] | None,
+    solution_strs: Sequence[str],
+    ground_truths: Sequence[Any] | None,
+    extra_infos: Sequence[dict[str, Any] | None] | None,
+    **verl_kwargs: Any,
 ) -> list[float]:
     """The rewards of a batch of rollouts, in order, from one scoring call (verl's BatchRewardManager passes
     numpy object arrays; any sequence works). ``data_sources`` and ``ground_truths`` are unused (verl's

@@ -67,7 +67,10 @@ def load_backbone(
     hf_logging.set_verbosity_error()  # "some weights were newly initialized": the head, by design
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=num_labels, problem_type="regression", **({"dtype": dtype} if dtype else {}),
+            path,
+            num_labels=num_labels,
+            problem_type="regression",
+            **({"dtype": dtype} if dtype else {}),
             # a checkpoint with a head of another width (e.g. a 1-output reward model turned multi-attribute)
             # gets a fresh head of the requested width instead of a load error
             ignore_mismatched_sizes=num_labels > 1,

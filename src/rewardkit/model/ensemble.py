@@ -33,9 +33,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rewardkit.records import Prompt
 from rewardkit.model.calibration import p_better
 from rewardkit.model.card import RewardCard
+from rewardkit.records import Prompt
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,9 @@ class Ensemble:
             if not callable(getattr(member, "score", None)):
                 raise ValueError(f"ensemble member {i} ({type(member).__name__}) has no .score(prompts, responses)")
         self.members: tuple[Scorer, ...] = tuple(members)
-        self.card: RewardCard = card if card is not None and card.member_scale == MEMBER_SCALE else fallback_card(card, self.members)
+        self.card: RewardCard = (
+            card if card is not None and card.member_scale == MEMBER_SCALE else fallback_card(card, self.members)
+        )
 
     def __len__(self) -> int:
         return len(self.members)
@@ -108,7 +110,9 @@ class Ensemble:
             rows.append(scores)
         return standardize(np.stack(rows), member_stats(self.members))
 
-    def score(self, prompts: Sequence[Prompt], responses: Sequence[str], normalize: bool = False, **kw: Any) -> np.ndarray:
+    def score(
+        self, prompts: Sequence[Prompt], responses: Sequence[str], normalize: bool = False, **kw: Any
+    ) -> np.ndarray:
         """[N] the ensemble score s (mean over members); ``normalize``: (s - mean) / std from the ensemble card.
         Other keyword arguments (e.g. ``batch_size``) go to every member."""
         return self.score_with_uncertainty(prompts, responses, normalize=normalize, **kw)[0]
@@ -147,9 +151,13 @@ def load_ensemble(folder: str | Path, device: Any = None, dtype: Any = None) -> 
     members = [load_reward_model(Path(folder) / name, device=device, dtype=dtype) for name in card.members]
     ensemble = Ensemble(members, card)
     if card.member_scale != MEMBER_SCALE:
-        log.warning("%s: an ensemble saved before rewardkit fitted ensembles' own calibration: scoring with T = %.4f "
-                    "(the members' T / reward_std, averaged) and normalized = the ensemble score as it is; retrain to "
-                    "fit both on the ensemble score", folder, ensemble.card.temperature)
+        log.warning(
+            "%s: an ensemble saved before rewardkit fitted ensembles' own calibration: scoring with T = %.4f "
+            "(the members' T / reward_std, averaged) and normalized = the ensemble score as it is; retrain to "
+            "fit both on the ensemble score",
+            folder,
+            ensemble.card.temperature,
+        )
     return ensemble
 
 

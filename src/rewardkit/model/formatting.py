@@ -108,8 +108,12 @@ class Encoded:
     def select(self, rows: Sequence[int]) -> Encoded:
         """The examples at ``rows``, in that order."""
         types = self.token_type_ids
-        return Encoded([self.input_ids[i] for i in rows], None if types is None else [types[i] for i in rows],
-                       [self.truncated[i] for i in rows], [self.response_cut[i] for i in rows])
+        return Encoded(
+            [self.input_ids[i] for i in rows],
+            None if types is None else [types[i] for i in rows],
+            [self.truncated[i] for i in rows],
+            [self.response_cut[i] for i in rows],
+        )
 
     def key(self, i: int) -> tuple[Any, ...]:
         """Row i's model input as a hashable value: equal keys, equal inputs (texts that differ only past
@@ -181,7 +185,7 @@ def render(tokenizer: Any, prompt: Prompt, response: str, heads: dict[str, str] 
         full = _apply_chat_template(tokenizer, messages + [{"role": "assistant", "content": response}])
         # Templates that render the assistant turn differently after a generation prompt fall back to
         # appending the raw response: the prompt part is still the template's.
-        return head, full[len(head):] if full.startswith(head) else response
+        return head, full[len(head) :] if full.startswith(head) else response
     if kind == "encoder":
         return flatten_messages(prompt), response
     return flatten_messages(prompt) + DECODER_ASSISTANT_PREFIX, response
@@ -209,7 +213,7 @@ def chat_preamble(tokenizer: Any, prompt: Prompt, head: str) -> str:
     first = next((i for i, m in enumerate(messages) if m.get("role") != "system"), None)
     if first is None:
         return ""
-    marked = messages[:first] + [{**messages[first], "content": _CONTENT_MARK}] + messages[first + 1:]
+    marked = messages[:first] + [{**messages[first], "content": _CONTENT_MARK}] + messages[first + 1 :]
     try:
         text = _apply_chat_template(tokenizer, marked, add_generation_prompt=True)
     except ChatTemplateError:
@@ -230,7 +234,9 @@ def _special_tokens(tokenizer: Any, kind: str) -> tuple[list[int], list[int], li
     return bos, [], [] if eos_is_pad else [tokenizer.eos_token_id]
 
 
-def fit(prompt_ids: list[int], response_ids: list[int], budget: int, keep: int = 0) -> tuple[list[int], list[int], bool]:
+def fit(
+    prompt_ids: list[int], response_ids: list[int], budget: int, keep: int = 0
+) -> tuple[list[int], list[int], bool]:
     """Cut (prompt, response) token lists to at most ``budget`` tokens: prompt from the left first, except its
     first ``keep`` tokens (a chat template's start; at most ``budget // 4`` of them survive); the response (from
     the right) only when it alone does not fit, keeping ``budget // 4`` prompt tokens, the kept start among them."""
@@ -240,9 +246,9 @@ def fit(prompt_ids: list[int], response_ids: list[int], budget: int, keep: int =
     keep = min(keep, share)
     if len(response_ids) <= budget - share:
         tail = budget - len(response_ids) - keep  # < len(prompt_ids) - keep: the prompt does not fit whole
-        return prompt_ids[:keep] + prompt_ids[len(prompt_ids) - tail:], response_ids, True
+        return prompt_ids[:keep] + prompt_ids[len(prompt_ids) - tail :], response_ids, True
     tail = share - keep
-    return prompt_ids[:keep] + prompt_ids[len(prompt_ids) - tail:], response_ids[: budget - share], True
+    return prompt_ids[:keep] + prompt_ids[len(prompt_ids) - tail :], response_ids[: budget - share], True
 
 
 def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], max_length: int) -> Encoded:
@@ -255,7 +261,9 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
     before, between, after = _special_tokens(tokenizer, kind)
     budget = max_length - len(before) - len(between) - len(after)
     if budget < MIN_TEXT_TOKENS:
-        raise ValueError(f"max_length {max_length} leaves {budget} tokens for text; use at least {max_length - budget + MIN_TEXT_TOKENS}")
+        raise ValueError(
+            f"max_length {max_length} leaves {budget} tokens for text; use at least {max_length - budget + MIN_TEXT_TOKENS}"
+        )
     rendered = []
     heads: dict[str, str] = {}
     for row, (p, r) in enumerate(zip(prompts, responses)):
@@ -282,8 +290,14 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
     return Encoded(input_ids, type_ids if kind == "encoder" else None, truncated, response_cut)
 
 
-def _chat_starts(tokenizer: Any, prompts: Sequence[Prompt], rendered: list[tuple[str, str]],
-                 parts: list[tuple[list[int], list[int]]], encodings: list[Any] | None, budget: int) -> dict[str, int]:
+def _chat_starts(
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    rendered: list[tuple[str, str]],
+    parts: list[tuple[list[int], list[int]]],
+    encodings: list[Any] | None,
+    budget: int,
+) -> dict[str, int]:
     """For each chat prompt part that must be cut: how many of its first tokens are the template's start
     (``chat_preamble``) when they are at most ``budget // 4``, else its BOS (1 when it starts with BOS; also for
     a Python tokenizer, without offsets)."""
@@ -306,7 +320,9 @@ def _tokenize_apart(tokenizer: Any, rendered: list[tuple[str, str]]) -> list[tup
     return list(zip([head_ids[h] for h, _ in rendered], _tokenize(tokenizer, [t for _, t in rendered])["input_ids"]))
 
 
-def _tokenize_whole(tokenizer: Any, rendered: list[tuple[str, str]], budget: int) -> tuple[list[tuple[list[int], list[int]]], list[Any] | None]:
+def _tokenize_whole(
+    tokenizer: Any, rendered: list[tuple[str, str]], budget: int
+) -> tuple[list[tuple[list[int], list[int]]], list[Any] | None]:
     """(prompt ids, response ids) per example, split from the tokenization of the whole text, and the fast
     tokenizer's encodings (None for a Python tokenizer). Only rows over ``budget`` are split (a row that fits
     is (all its ids, []): its split would change nothing). The prompt part is the tokens wholly inside the
@@ -323,7 +339,7 @@ def _tokenize_whole(tokenizer: Any, rendered: list[tuple[str, str]], budget: int
         heads = list(dict.fromkeys(rendered[row][0] for row in cut))
         head_ids = dict(zip(heads, _tokenize(tokenizer, heads)["input_ids"]))
         ends = {row: shared_prefix(head_ids[rendered[row][0]], ids[row]) for row in cut}
-    return [(x[:ends[row]], x[ends[row]:]) if row in ends else (x, []) for row, x in enumerate(ids)], encodings
+    return [(x[: ends[row]], x[ends[row] :]) if row in ends else (x, []) for row, x in enumerate(ids)], encodings
 
 
 def _tokens_before(encoding: Any, end: int) -> int:

@@ -102,8 +102,11 @@ def bert_layer(layer: Any, queries: torch.Tensor, hidden: torch.Tensor, keep: to
         return x.view(b, x.shape[1], heads, size).transpose(1, 2)
 
     context = F.scaled_dot_product_attention(
-        split(attention.query(queries)), split(attention.key(hidden)), split(attention.value(hidden)),
-        attn_mask=keep, dropout_p=attention.dropout.p if attention.training else 0.0,
+        split(attention.query(queries)),
+        split(attention.key(hidden)),
+        split(attention.value(hidden)),
+        attn_mask=keep,
+        dropout_p=attention.dropout.p if attention.training else 0.0,
     )
     context = context.transpose(1, 2).reshape(b, q_len, heads * size)
     attended = layer.attention.output(context, queries)  # dense, dropout, LayerNorm(x + residual)

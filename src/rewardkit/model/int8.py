@@ -51,7 +51,9 @@ class Int8Linear(torch.nn.Module):
         scales = (weight.abs().amax(dim=1) / WEIGHT_MAX).clamp(min=1e-12).double()
         with warnings.catch_warnings():  # torch 2.13 marks quantized-tensor constructors deprecated (still the
             warnings.simplefilter("ignore")  # only way to feed fbgemm's prepack); a torch without them fails here
-            qweight = torch.quantize_per_channel(weight, scales, torch.zeros(weight.shape[0], dtype=torch.long), 0, torch.qint8)
+            qweight = torch.quantize_per_channel(
+                weight, scales, torch.zeros(weight.shape[0], dtype=torch.long), 0, torch.qint8
+            )
         bias = None if linear.bias is None else linear.bias.detach().float().cpu()
         self.in_features, self.out_features, self.has_bias = linear.in_features, linear.out_features, bias is not None
         self._packed = torch.ops.quantized.linear_prepack(qweight, bias)

@@ -43,8 +43,9 @@ def pearson(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> torch.Tenso
     return (xc * yc).sum() / (xc.norm() * yc.norm()).clamp(min=eps)
 
 
-def fit_length_coefficient(feature: Sequence[float], targets: Sequence[float] | None = None, l2: float = 1e-4,
-                           iterations: int = 100) -> float:
+def fit_length_coefficient(
+    feature: Sequence[float], targets: Sequence[float] | None = None, l2: float = 1e-4, iterations: int = 100
+) -> float:
     """beta minimising mean(BCE(sigmoid(beta * x), y)) + l2 / 2 * beta^2, by Newton's method.
 
     feature x: ``length_feature`` per pair. targets y: P(chosen better), 1 for a decided pair (default), 0.5

@@ -24,7 +24,9 @@ def pair_mean(per_pair: torch.Tensor, weight: torch.Tensor | None = None) -> tor
     return per_pair.mean() if weight is None else (per_pair * weight.to(per_pair.dtype)).mean()
 
 
-def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+def bradley_terry_loss(
+    r_chosen: torch.Tensor, r_rejected: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """-mean(log sigmoid(r_c - r_r)); r_chosen, r_rejected: [B]; optional per-pair ``weight`` [B].
 
     The Bradley-Terry model says P(chosen > rejected) = sigmoid(r_c - r_r); this is its mean NLL."""
@@ -157,12 +159,17 @@ def multi_attribute_loss(
     weight per attribute (None: 1 each). Loss = sum(w_a * ce) / sum(w_a) over the labelled cells; 0 when
     nothing is labelled."""
     if r_a.shape != r_b.shape or r_a.shape != target.shape or r_a.dim() != 2:
-        raise ValueError(f"r_a, r_b and target must share a [B, A] shape, got {tuple(r_a.shape)}, "
-                         f"{tuple(r_b.shape)}, {tuple(target.shape)}")
+        raise ValueError(
+            f"r_a, r_b and target must share a [B, A] shape, got {tuple(r_a.shape)}, "
+            f"{tuple(r_b.shape)}, {tuple(target.shape)}"
+        )
     if mask is None:
         mask = torch.ones_like(r_a, dtype=torch.bool)
-    weights = torch.ones(r_a.shape[1], dtype=r_a.dtype, device=r_a.device) if attribute_weights is None \
+    weights = (
+        torch.ones(r_a.shape[1], dtype=r_a.dtype, device=r_a.device)
+        if attribute_weights is None
         else attribute_weights.to(r_a.dtype)
+    )
     cell_weight = mask.to(r_a.dtype) * weights  # [B, A]; unlabelled cells weigh 0
     ce = F.binary_cross_entropy_with_logits(r_a - r_b, torch.nan_to_num(target).to(r_a.dtype), reduction="none")
     return (ce * cell_weight).sum() / cell_weight.sum().clamp(min=1e-12)

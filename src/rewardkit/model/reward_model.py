@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewardkit.records import Prompt
 from rewardkit.model.backbone import align_pad_token, load_tokenizer, resolve_backbone
 from rewardkit.model.calibration import p_better
 from rewardkit.model.card import RewardCard, read_card, write_card
 from rewardkit.model.formatting import collate, encode
 from rewardkit.model.forward import reward_logits
+from rewardkit.records import Prompt
 
 
 @dataclass
@@ -66,7 +66,7 @@ class RewardModel:
         out = np.zeros((len(encoded), len(self.card.attributes)), dtype=np.float32)
         self.model.eval()
         for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size].tolist()
+            rows = order[start : start + batch_size].tolist()
             out[rows] = self.forward(collate(encoded, rows, self.tokenizer.pad_token_id)).cpu().numpy()
         return out
 
@@ -121,7 +121,9 @@ def load_reward_model(
     if not (Path(path) / "rewardkit.json").is_file():
         limit = getattr(tokenizer, "model_max_length", 512) or 512
         card.max_length = int(min(limit, 512))
-        card.attributes = [f"reward_{i}" for i in range(model.config.num_labels)] if model.config.num_labels > 1 else ["reward"]
+        card.attributes = (
+            [f"reward_{i}" for i in range(model.config.num_labels)] if model.config.num_labels > 1 else ["reward"]
+        )
         card.attribute_weights = [1.0 / model.config.num_labels] * model.config.num_labels
     if device is not None:
         model.to(device)

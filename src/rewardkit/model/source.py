@@ -45,7 +45,9 @@ def check_model_folder(folder: Path, name: str) -> None:
     try:
         card = read_card(folder)
     except ValueError as exc:  # invalid JSON, or a card that fails its own checks (reward_std <= 0, ...)
-        raise ModelNotFoundError(f"{name!r}: its rewardkit.json cannot be used ({' '.join(str(exc).split())})") from None
+        raise ModelNotFoundError(
+            f"{name!r}: its rewardkit.json cannot be used ({' '.join(str(exc).split())})"
+        ) from None
     if card.is_ensemble:
         for member in card.members:
             check_model_folder(folder / member, f"{name}/{member}")

@@ -35,9 +35,9 @@ import numpy as np
 from rewardkit.atomic import atomic_file
 from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.reader import check_readable, iter_records
-from rewardkit.records import Prompt, RecordError, validate_prompt
-from rewardkit.model.formatting import ChatTemplateError, render, template_kind
 from rewardkit.model.calibration import p_better
+from rewardkit.model.formatting import ChatTemplateError, render, template_kind
+from rewardkit.records import Prompt, RecordError, validate_prompt
 from rewardkit.scoring.scorer import BatchScorer, ScoreResult
 
 PAIR_KEYS = (("response_a", "response_b"), ("chosen", "rejected"))
@@ -95,14 +95,18 @@ def split_messages(messages: Any, where: str) -> tuple[Prompt, str]:
         except json.JSONDecodeError as exc:
             raise InputError(f"{where}: 'messages' is text but not JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(messages, list) or not messages:
-        raise InputError(f"{where}: 'messages' must be a non-empty list of {{role, content}} objects, got {describe(messages)}")
+        raise InputError(
+            f"{where}: 'messages' must be a non-empty list of {{role, content}} objects, got {describe(messages)}"
+        )
     try:
         validate_prompt(messages, "messages")  # every turn an object with a known role and text content
     except RecordError as exc:
         raise InputError(f"{where}: {exc}") from None
     last = messages[-1]
     if last["role"] != "assistant":
-        raise InputError(f"{where}: the last message must be the assistant's response (role 'assistant'), got role {last['role']!r}")
+        raise InputError(
+            f"{where}: the last message must be the assistant's response (role 'assistant'), got role {last['role']!r}"
+        )
     return [dict(role=m["role"], content=m["content"]) for m in messages[:-1]], last["content"]
 
 
@@ -182,7 +186,9 @@ def parse_rows(rows: Sequence[dict[str, Any]], where: Sequence[str] | None = Non
         return ParsedRows("single", [], [])
     places = list(where) if where is not None else [f"row {i}" for i in range(1, len(rows) + 1)]
     kind = row_kind(rows[0], places[0])
-    return ParsedRows.of(kind, [text for row, place in zip(rows, places, strict=True) for text in row_texts(row, place, kind)])
+    return ParsedRows.of(
+        kind, [text for row, place in zip(rows, places, strict=True) for text in row_texts(row, place, kind)]
+    )
 
 
 def text_chars(texts: list[tuple[Prompt, str]]) -> int:
@@ -331,7 +337,9 @@ class RecentScores:
         self.size = size
         self.results: OrderedDict[bytes, tuple[np.ndarray, bool]] = OrderedDict()  # (member scores, truncated)
 
-    def score(self, scorer: BatchScorer, prompts: Sequence[Prompt], responses: Sequence[str], on_batch: Any = None) -> ScoreResult:
+    def score(
+        self, scorer: BatchScorer, prompts: Sequence[Prompt], responses: Sequence[str], on_batch: Any = None
+    ) -> ScoreResult:
         """``scorer.score(prompts, responses)``, scoring only the texts not seen lately."""
         keys = [text_key(p, r) for p, r in zip(prompts, responses)]
         new = [i for i, k in enumerate(keys) if k not in self.results]
@@ -356,7 +364,11 @@ class RecentScores:
 
 
 def score_extras(
-    scorer: BatchScorer, parsed: ParsedRows, where: Sequence[str], on_batch: Any = None, recent: RecentScores | None = None
+    scorer: BatchScorer,
+    parsed: ParsedRows,
+    where: Sequence[str],
+    on_batch: Any = None,
+    recent: RecentScores | None = None,
 ) -> list[dict[str, Any]]:
     """The fields scoring adds to each parsed row: score, score_normalized, [score_std], truncated; pairs
     get score_a, score_b, p_a_better (calibrated), their normalized scores, truncated_a/_b [, std]. A
@@ -367,8 +379,10 @@ def score_extras(
     except ChatTemplateError as exc:
         raise template_refusal(exc, parsed.kind, where) from None
     if parsed.kind != "pair":
-        extras = [{"score": float(raw), "score_normalized": float(norm), "truncated": cut}
-                  for raw, norm, cut in zip(res.raw, res.normalized, res.truncated)]
+        extras = [
+            {"score": float(raw), "score_normalized": float(norm), "truncated": cut}
+            for raw, norm, cut in zip(res.raw, res.normalized, res.truncated)
+        ]
         if res.std is not None:
             for extra, std in zip(extras, res.std):
                 extra["score_std"] = float(std)
@@ -377,16 +391,24 @@ def score_extras(
     p = p_better(a, b, scorer.card.temperature)
     extras = []
     for i in range(len(a)):
-        extra = {"score_a": float(a[i]), "score_b": float(b[i]), "p_a_better": float(p[i]),
-                 "score_a_normalized": float(res.normalized[2 * i]), "score_b_normalized": float(res.normalized[2 * i + 1]),
-                 "truncated_a": res.truncated[2 * i], "truncated_b": res.truncated[2 * i + 1]}
+        extra = {
+            "score_a": float(a[i]),
+            "score_b": float(b[i]),
+            "p_a_better": float(p[i]),
+            "score_a_normalized": float(res.normalized[2 * i]),
+            "score_b_normalized": float(res.normalized[2 * i + 1]),
+            "truncated_a": res.truncated[2 * i],
+            "truncated_b": res.truncated[2 * i + 1],
+        }
         if res.std is not None:
             extra |= {"score_a_std": float(res.std[2 * i]), "score_b_std": float(res.std[2 * i + 1])}
         extras.append(extra)
     return extras
 
 
-def score_rows(scorer: BatchScorer, rows: list[dict[str, Any]], on_batch: Any = None, where: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def score_rows(
+    scorer: BatchScorer, rows: list[dict[str, Any]], on_batch: Any = None, where: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """Each row with its scores added (``score_extras``), all in memory: for a list a caller holds. A file
     is ``score_file``'s, a chunk at a time. ``where``: how errors name the rows (default "row i")."""
     places = list(where) if where is not None else [f"row {i}" for i in range(1, len(rows) + 1)]
@@ -460,7 +482,9 @@ def check_output_path(path: Path, input_path: Path | None = None) -> None:
     if path.is_dir():
         raise InputError(f"{path}: is a folder; name a file to write, e.g. {path / 'scored.jsonl'}")
     if input_path is not None and path.exists() and input_path.exists() and os.path.samefile(path, input_path):
-        raise InputError(f"{path}: is the input file; writing the scores there would replace it: choose another output file")
+        raise InputError(
+            f"{path}: is the input file; writing the scores there would replace it: choose another output file"
+        )
 
 
 def writes_parquet(path: Path) -> bool:
@@ -489,10 +513,14 @@ class RowWriter:
             self._parquet = pq.ParquetWriter(path, self._schema)
         elif name.endswith(".csv"):
             self._file = path.open("w", newline="", encoding="utf-8")
-            self._csv = csv.DictWriter(self._file, fieldnames=list(dict.fromkeys([*fields, *(k for r in added[:1] for k in r)])))
+            self._csv = csv.DictWriter(
+                self._file, fieldnames=list(dict.fromkeys([*fields, *(k for r in added[:1] for k in r)]))
+            )
             self._csv.writeheader()
         else:
-            self._file = gzip.open(path, "wt", encoding="utf-8") if name.endswith(".gz") else path.open("w", encoding="utf-8")
+            self._file = (
+                gzip.open(path, "wt", encoding="utf-8") if name.endswith(".gz") else path.open("w", encoding="utf-8")
+            )
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         if self._parquet is not None:
@@ -500,7 +528,9 @@ class RowWriter:
 
             self._parquet.write_table(pa.Table.from_pylist(rows, schema=self._schema))
         elif self._csv is not None:  # CSV cells hold lists (chat prompts) and objects as JSON
-            self._csv.writerows({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()} for r in rows)
+            self._csv.writerows(
+                {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()} for r in rows
+            )
         else:
             assert self._file is not None
             self._file.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)

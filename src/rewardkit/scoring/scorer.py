@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewardkit.records import Prompt
 from rewardkit.model.backbone import head_module_name
 from rewardkit.model.ensemble import member_stats, standardize
 from rewardkit.model.formatting import MIN_TEXT_TOKENS, collate, encode
 from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
-from rewardkit.model.source import check_model_source
 from rewardkit.model.precision import bf16_matmul_is_faster
+from rewardkit.model.source import check_model_source
+from rewardkit.records import Prompt
 from rewardkit.settings import SCORE_DTYPES
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,9 @@ class BatchScorer:
         scores, norms = self.run_encoded(enc, on_batch=on_batch)  # (members, n), (n,)
         return self.result(scores, enc.truncated, norms)
 
-    def result(self, member_scores: np.ndarray, truncated: Sequence[bool], norms: np.ndarray | None = None) -> ScoreResult:
+    def result(
+        self, member_scores: np.ndarray, truncated: Sequence[bool], norms: np.ndarray | None = None
+    ) -> ScoreResult:
         """The ScoreResult of rows' member scores (members, n) as ``score_encoded`` returns them: the mean over
         members, its normalized form, and for an ensemble the std over members in both units."""
         mean = member_scores.mean(axis=0)
@@ -195,7 +197,9 @@ class BatchScorer:
         on its own reference scale for an ensemble (``ModelCard.member_stats``); ``result`` combines them."""
         return self.run_encoded(enc, on_batch, with_norms=False)[0]
 
-    def run_encoded(self, enc: Any, on_batch: Any = None, with_norms: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    def run_encoded(
+        self, enc: Any, on_batch: Any = None, with_norms: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Member scores (members, n) as ``score_encoded`` gives them and the first member's embedding norms (n,)
         of encoded rows, in input order.
 
@@ -221,7 +225,7 @@ class BatchScorer:
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         first = self.members[0].model
         reads_last, head_pad_id = reads_last_token(first), model_pad_id(first, pad_id)
-        with torch.inference_mode(), (capture_head_input(first) if with_norms else nullcontext([])) as seen:
+        with torch.inference_mode(), capture_head_input(first) if with_norms else nullcontext([]) as seen:
             for rows in pack_batches(enc.lengths, self.token_budget):
                 batch = collate(enc, rows, pad_id)
                 for k, member in enumerate(self.members):
@@ -243,7 +247,9 @@ class BatchScorer:
         return out, norms
 
 
-def take_norms(seen: list[torch.Tensor], n_rows: int, input_ids: torch.Tensor, pad_id: int, reads_last: bool) -> np.ndarray | None:
+def take_norms(
+    seen: list[torch.Tensor], n_rows: int, input_ids: torch.Tensor, pad_id: int, reads_last: bool
+) -> np.ndarray | None:
     """Empty ``seen`` (what the head hook captured during one batch) into that batch's (n_rows,) norms; None
     unless it holds exactly one capture of the batch's rows."""
     hidden = seen[0] if len(seen) == 1 and seen[0].shape[0] == n_rows else None
@@ -406,7 +412,9 @@ def check_max_length(max_length: int | None) -> None:
     """A MaxLengthError for a max_length below what any model needs (cheap: before anything loads; the exact
     floor, with the tokenizer's special tokens, is ``check_max_length_fits``)."""
     if max_length is not None and max_length < MIN_TEXT_TOKENS:
-        raise MaxLengthError(f"max_length must be at least {MIN_TEXT_TOKENS} tokens of text plus the model's special tokens, got {max_length}")
+        raise MaxLengthError(
+            f"max_length must be at least {MIN_TEXT_TOKENS} tokens of text plus the model's special tokens, got {max_length}"
+        )
 
 
 def check_max_length_fits(scorer: BatchScorer) -> None:

@@ -22,8 +22,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rewardkit.model.formatting import ChatTemplateError
 from rewardkit.model.calibration import p_better
+from rewardkit.model.formatting import ChatTemplateError
 from rewardkit.scoring.scorer import BatchScorer, load_scorer
 from rewardkit.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
 from rewardkit.serve.config import ServeSettings
@@ -61,10 +61,13 @@ class ServiceError(Exception):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
-    for code, text in [(401, "missing or wrong bearer key"), (413, "too many inputs, input too long or body too large"),
-                       (422, "invalid input, or a conversation the model's chat template refuses"),
-                       (429, "queue full; retry after Retry-After seconds"),
-                       (503, "model not loaded yet (retry after Retry-After seconds), or it failed to load (no Retry-After)")]
+    for code, text in [
+        (401, "missing or wrong bearer key"),
+        (413, "too many inputs, input too long or body too large"),
+        (422, "invalid input, or a conversation the model's chat template refuses"),
+        (429, "queue full; retry after Retry-After seconds"),
+        (503, "model not loaded yet (retry after Retry-After seconds), or it failed to load (no Retry-After)"),
+    ]
 }
 
 
@@ -80,8 +83,14 @@ class ModelSlot:
 
     def _load(self, path: str) -> BatchScorer:
         s = self.settings
-        return load_scorer(path, max_length=s.max_length, token_budget=s.token_budget, dtype=s.dtype, threads=s.threads,
-                           device=s.device)
+        return load_scorer(
+            path,
+            max_length=s.max_length,
+            token_budget=s.token_budget,
+            dtype=s.dtype,
+            threads=s.threads,
+            device=s.device,
+        )
 
     async def reload(self, path: str | None = None) -> tuple[str, str | None]:
         """Load ``path`` (default: the current one) beside the old model, then switch. Returns versions."""
@@ -112,7 +121,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
     metrics = Metrics()
     slot = ModelSlot(settings)
-    batcher = MicroBatcher(settings.queue_size, settings.max_wait_ms, settings.max_batch_rows, settings.token_budget, metrics)
+    batcher = MicroBatcher(
+        settings.queue_size, settings.max_wait_ms, settings.max_batch_rows, settings.token_budget, metrics
+    )
 
     async def load_initial() -> None:
         try:
@@ -158,7 +169,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app = FastAPI(title="rewardkit reward service", version="1", lifespan=lifespan)
     app.state.settings, app.state.slot, app.state.metrics, app.state.batcher = settings, slot, metrics, batcher
 
-    def error(request: Request, status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    def error(
+        request: Request, status: int, error_type: str, message: str, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
         request.scope["rk_error_type"] = error_type  # the metrics middleware counts the failure under it
         return JSONResponse({"error": message, "error_type": error_type}, status_code=status, headers=headers)
 
@@ -186,7 +199,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         scorer = slot.scorer  # captured once: this request finishes on this model even if a reload happens
         if scorer is None:
             if slot.load_error:  # no Retry-After: waiting will not help until someone reloads a model
-                raise ServiceError(503, "not_ready", f"the model failed to load ({slot.load_error}); fix it and reload (SIGHUP or /admin/reload)")
+                raise ServiceError(
+                    503,
+                    "not_ready",
+                    f"the model failed to load ({slot.load_error}); fix it and reload (SIGHUP or /admin/reload)",
+                )
             raise ServiceError(503, "not_ready", "model not loaded yet", {"Retry-After": str(settings.retry_after_s)})
         return scorer
 
@@ -202,7 +219,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return dependency
 
     Auth = Annotated[None, Depends(key_check(settings.api_keys))]
-    UrlAuth = Annotated[None, Depends(key_check(settings.api_keys, "bearer key (header, or ?api_key= on /get_reward)", url_key=True))]
+    UrlAuth = Annotated[
+        None, Depends(key_check(settings.api_keys, "bearer key (header, or ?api_key= on /get_reward)", url_key=True))
+    ]
     # loading a model is not a scoring client's business: admin_keys when set, else the api_keys
     Admin = Annotated[None, Depends(key_check(settings.admin_keys or settings.api_keys, "admin bearer key"))]
     Model = Annotated[BatchScorer, Depends(current)]
@@ -218,7 +237,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         for text, where in texts:
             size = len(text) if isinstance(text, str) else sum(len(m["content"]) for m in text)
             if size > limit:
-                raise ServiceError(413, "payload_too_large", f"{where()} has {size} characters; the limit is {limit} per prompt or response")
+                raise ServiceError(
+                    413,
+                    "payload_too_large",
+                    f"{where()} has {size} characters; the limit is {limit} per prompt or response",
+                )
 
     async def run(scorer: BatchScorer, prompts: list[Any], responses: list[str], row_name: Callable[[int], str]) -> Any:
         """Score through the batcher; ``row_name(i)`` names row i's place in the request for a 422."""
@@ -226,9 +249,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return await batcher.submit(scorer, prompts, responses)
         except ChatTemplateError as exc:  # the input's fault (Mistral/Gemma refuse a system turn, say): 422
             where = "" if exc.row is None else f"{row_name(exc.row)}: "
-            raise ServiceError(422, "invalid_input", f"{where}the model's chat template refuses this conversation: {exc.reason}") from None
+            raise ServiceError(
+                422, "invalid_input", f"{where}the model's chat template refuses this conversation: {exc.reason}"
+            ) from None
         except Overloaded:
-            raise ServiceError(429, "overloaded", "queue full, retry later", {"Retry-After": str(settings.retry_after_s)}) from None
+            raise ServiceError(
+                429, "overloaded", "queue full, retry later", {"Retry-After": str(settings.retry_after_s)}
+            ) from None
         except ShuttingDown:
             raise ServiceError(503, "not_ready", "the server is shutting down, retry on another replica") from None
 
@@ -240,18 +267,31 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         """Score (prompt, response) or chat inputs; ``normalize`` applies the model card's statistics."""
         pairs = [x.as_pair() for x in body.inputs]
         check_count(len(pairs), settings.max_inputs_per_request)
-        check_chars((text, lambda i=i, f=field: f"inputs[{i}].{f}") for i, (x, pair) in enumerate(zip(body.inputs, pairs))
-                    for field, text in zip(x.TEXT_FIELDS, pair))
+        check_chars(
+            (text, lambda i=i, f=field: f"inputs[{i}].{f}")
+            for i, (x, pair) in enumerate(zip(body.inputs, pairs))
+            for field, text in zip(x.TEXT_FIELDS, pair)
+        )
         res = await run(scorer, [p for p, _ in pairs], [r for _, r in pairs], lambda i: f"inputs[{i}]")
         values, spread = (res.normalized, res.normalized_std) if body.normalize else (res.raw, res.std)
-        return ScoreResponse(scores=floats(values), uncertainty=None if spread is None else floats(spread),
-                             truncated=res.truncated, model_version=res.model_version)
+        return ScoreResponse(
+            scores=floats(values),
+            uncertainty=None if spread is None else floats(spread),
+            truncated=res.truncated,
+            model_version=res.model_version,
+        )
 
     @app.post("/v1/compare", response_model=CompareResponse, responses=ERRORS)
     async def compare(body: CompareRequest, _: Auth, scorer: Model) -> CompareResponse:
         """Calibrated P(response_a better than response_b)."""
         prompt = body.prompt if isinstance(body.prompt, str) else [m.model_dump() for m in body.prompt]
-        check_chars([(prompt, lambda: "prompt"), (body.response_a, lambda: "response_a"), (body.response_b, lambda: "response_b")])
+        check_chars(
+            [
+                (prompt, lambda: "prompt"),
+                (body.response_a, lambda: "response_a"),
+                (body.response_b, lambda: "response_b"),
+            ]
+        )
         res = await run(scorer, [prompt, prompt], [body.response_a, body.response_b], lambda i: "prompt")
         p = float(p_better(res.raw[0], res.raw[1], scorer.card.temperature))
         return CompareResponse(p_a_better=p, scores=floats(res.raw), model_version=res.model_version)
@@ -261,7 +301,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         """Responses to one prompt ordered best first (best-of-N)."""
         prompt = body.prompt if isinstance(body.prompt, str) else [m.model_dump() for m in body.prompt]
         check_count(len(body.responses), settings.max_inputs_per_request)
-        check_chars([(prompt, lambda: "prompt")] + [(r, lambda i=i: f"responses[{i}]") for i, r in enumerate(body.responses)])
+        check_chars(
+            [(prompt, lambda: "prompt")] + [(r, lambda i=i: f"responses[{i}]") for i, r in enumerate(body.responses)]
+        )
         res = await run(scorer, [prompt] * len(body.responses), body.responses, lambda i: "prompt")
         values = res.normalized if body.normalize else res.raw
         order = np.argsort(-values, kind="stable")
@@ -274,7 +316,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         ``prompts`` (optional) split them; a prompt in a common chat template is scored as its messages (see
         ``serve/openrlhf.py``)."""
         if body.prompts is not None and len(body.prompts) != len(body.query):
-            raise ServiceError(422, "validation", f"prompts has {len(body.prompts)} items but query has {len(body.query)}")
+            raise ServiceError(
+                422, "validation", f"prompts has {len(body.prompts)} items but query has {len(body.query)}"
+            )
         if not body.query:  # an empty slice of a batch split over several servers: OpenRLHF's serve_rm answer
             return RewardResponse(rewards=[], scores=[], extra_logs={}, model_version=scorer.card.version)
         check_count(len(body.query), settings.get_reward_max_inputs)
@@ -287,8 +331,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         accepts = template_accepts(scorer.tokenizer) if fmt != "text" else None
         split = await asyncio.to_thread(split_queries, body.query, body.prompts, settings.strip_tokens, fmt, accepts)
         # the limit applies to what is scored: a rollout's pad tokens (thousands in a padded batch) do not count
-        check_chars((text, lambda i=i, f=field: f"query[{i}]: its {f}") for i, pair in enumerate(split)
-                    for field, text in zip(("prompt", "response (pad/EOS tokens stripped)"), pair))
+        check_chars(
+            (text, lambda i=i, f=field: f"query[{i}]: its {f}")
+            for i, pair in enumerate(split)
+            for field, text in zip(("prompt", "response (pad/EOS tokens stripped)"), pair)
+        )
         res = await run(scorer, [p for p, _ in split], [r for _, r in split], lambda i: f"query[{i}]")
         rewards = floats(res.raw)
         logs: dict[str, Any] = {"truncated": [float(t) for t in res.truncated]}
@@ -302,7 +349,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         try:
             version, previous = await reload(body.model_path if body else None)
         except Exception as exc:  # noqa: BLE001 - whatever a bad path or folder raises, the old model keeps serving
-            raise ServiceError(422, "reload_failed", f"cannot load {body.model_path if body else slot.path}: {type(exc).__name__}: {exc}") from None
+            raise ServiceError(
+                422,
+                "reload_failed",
+                f"cannot load {body.model_path if body else slot.path}: {type(exc).__name__}: {exc}",
+            ) from None
         return ReloadResponse(model_version=version, previous_version=previous)
 
     @app.get("/health", response_model=HealthResponse)
@@ -320,13 +371,22 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def info(_: Auth, scorer: Model) -> InfoResponse:
         """The model, its version, dtype and the service's limits."""
         return InfoResponse(
-            model=str(slot.path), model_version=scorer.card.version, dtype=str(scorer.dtype).replace("torch.", ""),
-            max_length=scorer.max_length, ensemble_size=len(scorer.members), temperature=scorer.card.temperature,
-            limits={"max_inputs_per_request": settings.max_inputs_per_request, "max_chars_per_input": settings.max_chars_per_input,
-                    "max_body_bytes": settings.max_body_bytes, "queue_size": settings.queue_size,
-                    "max_wait_ms": settings.max_wait_ms, "token_budget": settings.token_budget,
-                    "get_reward_max_inputs": settings.get_reward_max_inputs,
-                    "get_reward_max_body_bytes": settings.get_reward_max_body_bytes},
+            model=str(slot.path),
+            model_version=scorer.card.version,
+            dtype=str(scorer.dtype).replace("torch.", ""),
+            max_length=scorer.max_length,
+            ensemble_size=len(scorer.members),
+            temperature=scorer.card.temperature,
+            limits={
+                "max_inputs_per_request": settings.max_inputs_per_request,
+                "max_chars_per_input": settings.max_chars_per_input,
+                "max_body_bytes": settings.max_body_bytes,
+                "queue_size": settings.queue_size,
+                "max_wait_ms": settings.max_wait_ms,
+                "token_budget": settings.token_budget,
+                "get_reward_max_inputs": settings.get_reward_max_inputs,
+                "get_reward_max_body_bytes": settings.get_reward_max_body_bytes,
+            },
         )
 
     @app.get("/metrics", response_class=Response)
@@ -334,6 +394,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         """Prometheus text format (public)."""
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    app.add_middleware(BodyLimitAndMetrics, max_body_bytes=settings.max_body_bytes, metrics=metrics,
-                       route_limits={"/get_reward": settings.get_reward_max_body_bytes})
+    app.add_middleware(
+        BodyLimitAndMetrics,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=metrics,
+        route_limits={"/get_reward": settings.get_reward_max_body_bytes},
+    )
     return app

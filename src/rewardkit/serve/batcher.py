@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardkit.records import Prompt
 from rewardkit.model.formatting import ChatTemplateError
+from rewardkit.records import Prompt
 from rewardkit.scoring.scorer import BatchScorer, ScoreResult
 
 
@@ -44,7 +44,9 @@ class Job:
 
 
 class MicroBatcher:
-    def __init__(self, queue_size: int, max_wait_ms: float, max_rows: int, token_budget: int, metrics: Any = None) -> None:
+    def __init__(
+        self, queue_size: int, max_wait_ms: float, max_rows: int, token_budget: int, metrics: Any = None
+    ) -> None:
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=queue_size)
         self.max_wait = max_wait_ms / 1000.0
         self.max_rows = max_rows
@@ -170,7 +172,7 @@ class MicroBatcher:
         out, start = [], 0
         for job in jobs:
             n = len(job.responses)
-            out.append(scorer.result(raw[:, start:start + n], enc.truncated[start:start + n]))
+            out.append(scorer.result(raw[:, start : start + n], enc.truncated[start : start + n]))
             start += n
         return out
 

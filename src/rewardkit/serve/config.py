@@ -13,22 +13,46 @@ class ServeSettings(Settings):
     """Everything ``create_app`` needs. Defaults suit a CPU box; raise token_budget on a GPU."""
 
     max_inputs_per_request: int = Field(default=256, ge=1, description="Inputs per request; more is 413.")
-    max_chars_per_input: int = Field(default=32_000, ge=1, description="Characters per prompt or response; more is 413.")
+    max_chars_per_input: int = Field(
+        default=32_000, ge=1, description="Characters per prompt or response; more is 413."
+    )
     max_body_bytes: int = Field(default=4_000_000, ge=1024, description="Request body size; more is 413.")
-    queue_size: int = Field(default=256, ge=1, description="Requests waiting for the model; beyond it, 429 + Retry-After.")
-    max_wait_ms: float = Field(default=2.0, ge=0, description="How long the batcher waits to fill a batch once it has one request.")
-    token_budget: int = Field(default=2048, ge=64, description="Tokens (rows x padded width) per model batch (CPU: 1-4K is fastest per token; raise on a GPU).")
+    queue_size: int = Field(
+        default=256, ge=1, description="Requests waiting for the model; beyond it, 429 + Retry-After."
+    )
+    max_wait_ms: float = Field(
+        default=2.0, ge=0, description="How long the batcher waits to fill a batch once it has one request."
+    )
+    token_budget: int = Field(
+        default=2048,
+        ge=64,
+        description="Tokens (rows x padded width) per model batch (CPU: 1-4K is fastest per token; raise on a GPU).",
+    )
     max_batch_rows: int = Field(default=512, ge=1, description="Rows merged into one scoring call at most.")
     max_length: int | None = Field(default=None, ge=8, description="Token limit per row; default the model card's.")
     dtype: str = Field(default="auto", description=DTYPE_HELP + ".")
     threads: int | None = Field(default=None, ge=1, description="torch threads; default torch's choice.")
     device: str = Field(default="auto", description=DEVICE_HELP + ".")
-    retry_after_s: int = Field(default=1, ge=1, description="Retry-After seconds sent with 429, and with 503 while the model loads.")
+    retry_after_s: int = Field(
+        default=1, ge=1, description="Retry-After seconds sent with 429, and with 503 while the model loads."
+    )
     # OpenRLHF posts a whole rollout batch (rollout batch / reward servers) in one /get_reward call
-    get_reward_max_inputs: int = Field(default=8192, ge=1, description="Queries per /get_reward request (OpenRLHF sends a rollout batch at once); more is 413.")
-    get_reward_max_body_bytes: int = Field(default=128_000_000, ge=1024, description="/get_reward body size; more is 413.")
-    strip_tokens: list[str] = Field(default=list(DEFAULT_STRIP_TOKENS), description="/get_reward: pad/EOS strings stripped from both ends of each query (OpenRLHF keeps special tokens when it decodes).")
-    get_reward_prompt_format: PromptFormat = Field(default="auto", description="/get_reward: auto reads a prompt sent in `prompts` and written in a common chat template (ChatML, Llama 2/3, Mistral, Gemma, Phi-3, Zephyr) back into messages, so the model formats them its own way, and scores a query without `prompts` as text; conversation also reads a query without `prompts` as a conversation ending with the response (the policy can then write turn markers in its response and choose the prompt it is scored against); text scores the templated string as it is (for a model trained on such strings).")
+    get_reward_max_inputs: int = Field(
+        default=8192,
+        ge=1,
+        description="Queries per /get_reward request (OpenRLHF sends a rollout batch at once); more is 413.",
+    )
+    get_reward_max_body_bytes: int = Field(
+        default=128_000_000, ge=1024, description="/get_reward body size; more is 413."
+    )
+    strip_tokens: list[str] = Field(
+        default=list(DEFAULT_STRIP_TOKENS),
+        description="/get_reward: pad/EOS strings stripped from both ends of each query (OpenRLHF keeps special tokens when it decodes).",
+    )
+    get_reward_prompt_format: PromptFormat = Field(
+        default="auto",
+        description="/get_reward: auto reads a prompt sent in `prompts` and written in a common chat template (ChatML, Llama 2/3, Mistral, Gemma, Phi-3, Zephyr) back into messages, so the model formats them its own way, and scores a query without `prompts` as text; conversation also reads a query without `prompts` as a conversation ending with the response (the policy can then write turn markers in its response and choose the prompt it is scored against); text scores the templated string as it is (for a model trained on such strings).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "ServeSettings":

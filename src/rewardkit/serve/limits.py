@@ -12,17 +12,36 @@ from typing import Any
 
 from rewardkit.serve.metrics import Metrics
 
-KNOWN_ROUTES = {"/v1/score", "/v1/compare", "/v1/rank", "/get_reward", "/admin/reload", "/health", "/ready", "/info", "/metrics"}
+KNOWN_ROUTES = {
+    "/v1/score",
+    "/v1/compare",
+    "/v1/rank",
+    "/get_reward",
+    "/admin/reload",
+    "/health",
+    "/ready",
+    "/info",
+    "/metrics",
+}
 # Probes are not API calls: /ready's 503 while the model loads IS its answer (a load balancer or Kubernetes
 # polls it every few seconds), so counting it as a failure would make the failure rate alert on every
 # start and every replica being rolled. Probes still show in rk_requests_total{route, status}.
 PROBES = {"/health", "/ready"}
-ERROR_TYPES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
-               422: "validation", 429: "overloaded", 503: "not_ready"}
+ERROR_TYPES = {
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    422: "validation",
+    429: "overloaded",
+    503: "not_ready",
+}
 
 
 class BodyLimitAndMetrics:
-    def __init__(self, app: Any, max_body_bytes: int, metrics: Metrics, route_limits: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, app: Any, max_body_bytes: int, metrics: Metrics, route_limits: dict[str, int] | None = None
+    ) -> None:
         self.app, self.default_limit, self.metrics = app, max_body_bytes, metrics
         self.route_limits = route_limits or {}
 
@@ -91,6 +110,11 @@ class BodyLimitAndMetrics:
 
 async def _too_large(send: Any, limit: int) -> None:
     body = json.dumps({"error": f"request body over {limit} bytes", "error_type": "payload_too_large"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

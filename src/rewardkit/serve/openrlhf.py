@@ -31,8 +31,18 @@ PromptFormat = Literal["auto", "conversation", "text"]
 ``conversation`` also reads a prompt-less query as a conversation; ``text`` never parses."""
 
 # pad / end-of-sequence strings of common policy tokenizers (Llama 2/3, Mistral, Qwen, GPT-2/NeoX, Gemma, Phi-3, BERT)
-DEFAULT_STRIP_TOKENS = ("<pad>", "</s>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>",
-                        "<eos>", "<|end|>", "[PAD]", "[SEP]")
+DEFAULT_STRIP_TOKENS = (
+    "<pad>",
+    "</s>",
+    "<|endoftext|>",
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<eos>",
+    "<|end|>",
+    "[PAD]",
+    "[SEP]",
+)
 
 
 @lru_cache(maxsize=16)
@@ -57,7 +67,7 @@ def strip_special(text: str, tokens: Sequence[str], *, start: bool = True, end: 
     ordered = _ordered(tuple(tokens))
     first = _run_end(text, ordered) if start else 0
     stop = len(text) - _run_end(text[::-1], _reversed(ordered)) if end else len(text)
-    return text[first:max(first, stop)]
+    return text[first : max(first, stop)]
 
 
 @lru_cache(maxsize=64)
@@ -105,7 +115,7 @@ def split_query(query: str, prompt: str, tokens: Sequence[str] = DEFAULT_STRIP_T
     prompt = strip_special(prompt, tokens, end=False)
     at = query.find(prompt) if prompt else -1
     if at >= 0:
-        return prompt, query[at + len(prompt):]
+        return prompt, query[at + len(prompt) :]
     end = loose_prompt_end(query, prompt) if prompt else -1
     if end < 0:
         return "", query
@@ -116,7 +126,7 @@ def split_query(query: str, prompt: str, tokens: Sequence[str] = DEFAULT_STRIP_T
 def _squeezed(text: str) -> str:
     """``text`` after its leading BOS tokens and whitespace (``_LEAD``), without whitespace; cached because a GRPO
     group's queries share one prompt."""
-    return "".join(text[_LEAD.match(text).end():].split())  # type: ignore[union-attr]  # `*` always matches
+    return "".join(text[_LEAD.match(text).end() :].split())  # type: ignore[union-attr]  # `*` always matches
 
 
 def loose_prompt_end(query: str, prompt: str) -> int:
@@ -129,13 +139,13 @@ def loose_prompt_end(query: str, prompt: str) -> int:
     loop over the words took 4 s for a rollout batch of 8,192 Llama 2 queries."""
     target = _squeezed(prompt)
     start = _LEAD.match(query).end()  # type: ignore[union-attr]
-    if not target or not "".join(query[start:start + 2 * len(prompt) + 64].split()).startswith(target):
+    if not target or not "".join(query[start : start + 2 * len(prompt) + 64].split()).startswith(target):
         # (a query matching the prompt holds its characters within 2x the prompt's length plus a few spaces:
         # legacy tokenizers add one space per special token; beyond that the match would be a stretch anyway)
         return -1
     # the end of the len(target)-th non-whitespace character: `\s*\S` cannot backtrack, so this is one scan
     end = re.compile(r"(?:\s*\S){%d}" % len(target)).match(query, start).end()  # type: ignore[union-attr]
-    tail = prompt[len(prompt.rstrip()):]
+    tail = prompt[len(prompt.rstrip()) :]
     return end + len(tail) if query.startswith(tail, end) else end
 
 
@@ -171,8 +181,14 @@ TURN_TEMPLATES: dict[str, _Turns] = {
     # Qwen2/2.5, Yi, OpenHermes: <|im_start|>user\nhi<|im_end|>\n ... <|im_start|>assistant\n
     "chatml": _Turns("<|im_start|>", "\n", "<|im_end|>", "\n", {**_ROLES, "tool": "tool"}),
     # Llama 3/3.1 Instruct: <|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|> (content | trim)
-    "llama3": _Turns("<|start_header_id|>", "<|end_header_id|>\n\n", "<|eot_id|>", "",
-                     {**_ROLES, "ipython": "tool", "tool": "tool"}, trims=True),
+    "llama3": _Turns(
+        "<|start_header_id|>",
+        "<|end_header_id|>\n\n",
+        "<|eot_id|>",
+        "",
+        {**_ROLES, "ipython": "tool", "tool": "tool"},
+        trims=True,
+    ),
     # gemma-it: <bos><start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n (content | trim; no system role)
     "gemma": _Turns("<start_of_turn>", "\n", "<end_of_turn>", "\n", {"user": "user", "model": "assistant"}, trims=True),
     # Phi-3 mini: <s><|user|>\nhi<|end|>\n<|assistant|>\n
@@ -242,19 +258,19 @@ def _parse_inst(text: str, pos: int) -> ParsedChat | None:
         close = text.find("[/INST]", pos + 6)
         if close < 0:
             return None
-        user = text[pos + 6:close].strip()
+        user = text[pos + 6 : close].strip()
         if "[INST]" in user:
             return None
         if not messages and user.startswith(_SYS_OPEN):
             cut = user.find(_SYS_CLOSE, len(_SYS_OPEN))
             if cut < 0:
                 return None
-            messages.append({"role": "system", "content": user[len(_SYS_OPEN):cut]})
-            user = user[cut + len(_SYS_CLOSE):]
+            messages.append({"role": "system", "content": user[len(_SYS_OPEN) : cut]})
+            user = user[cut + len(_SYS_CLOSE) :]
         messages.append({"role": "user", "content": user})
         pos = close + 7
         eos = text.find("</s>", pos)
-        reply = text[pos:eos if eos >= 0 else len(text)]
+        reply = text[pos : eos if eos >= 0 else len(text)]
         if "[INST]" in reply or "[/INST]" in reply:
             return None
         reply = reply.strip()
@@ -284,7 +300,12 @@ def split_conversation(query: str, tokens: Sequence[str] = DEFAULT_STRIP_TOKENS)
     the response starts."""
     text = strip_special(query, tokens)
     parsed = parse_chat(text)
-    if parsed is None or parsed.generation_prompt or len(parsed.messages) < 2 or parsed.messages[-1]["role"] != "assistant":
+    if (
+        parsed is None
+        or parsed.generation_prompt
+        or len(parsed.messages) < 2
+        or parsed.messages[-1]["role"] != "assistant"
+    ):
         return "", text
     return parsed.messages[:-1], _response(parsed.messages[-1]["content"], parsed, tokens)
 
@@ -330,9 +351,13 @@ def template_accepts(tokenizer: Any) -> Callable[[list[Message]], bool] | None:
     return accepts
 
 
-def split_queries(queries: Sequence[str], prompts: Sequence[str] | None, tokens: Sequence[str],
-                  fmt: PromptFormat = "auto", accepts: Callable[[list[Message]], bool] | None = None
-                  ) -> list[tuple[Prompt, str]]:
+def split_queries(
+    queries: Sequence[str],
+    prompts: Sequence[str] | None,
+    tokens: Sequence[str],
+    fmt: PromptFormat = "auto",
+    accepts: Callable[[list[Message]], bool] | None = None,
+) -> list[tuple[Prompt, str]]:
     """(prompt, response) per query of a request. Unless ``fmt`` is text: a prompt that ``parse_chat`` reads and
     that ends with the generation prompt becomes messages, and the response (still what follows the prompt text in
     the query, so markup inside the prompt cannot move where it starts) loses its end-of-turn token; without
@@ -360,8 +385,11 @@ def split_queries(queries: Sequence[str], prompts: Sequence[str] | None, tokens:
     return _fitted(out, pairs, accepts)
 
 
-def _fitted(split: list[tuple[Prompt, str]], texts: Sequence[tuple[Prompt, str]],
-            accepts: Callable[[list[Message]], bool] | None) -> list[tuple[Prompt, str]]:
+def _fitted(
+    split: list[tuple[Prompt, str]],
+    texts: Sequence[tuple[Prompt, str]],
+    accepts: Callable[[list[Message]], bool] | None,
+) -> list[tuple[Prompt, str]]:
     """``split`` with each message prompt through ``fit_messages`` (once per distinct conversation), and a row it
     refuses replaced by the same row of ``texts``."""
     if accepts is None:

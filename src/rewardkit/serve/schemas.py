@@ -9,7 +9,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 
 from rewardkit.records import Prompt
 
-
 # Requests are strict: 0 is not false, "1" is not 1, unknown fields are errors.
 STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -43,7 +42,9 @@ def _prompt_kind(value: Any) -> str:
     return MESSAGES if isinstance(value, list) else TEXT
 
 
-PromptField = Annotated[Union[Annotated[Text, Tag(TEXT)], Annotated[list[Message], Tag(MESSAGES)]], Discriminator(_prompt_kind)]
+PromptField = Annotated[
+    Union[Annotated[Text, Tag(TEXT)], Annotated[list[Message], Tag(MESSAGES)]], Discriminator(_prompt_kind)
+]
 
 
 class PromptResponse(BaseModel):
@@ -80,7 +81,9 @@ def _input_kind(value: Any) -> str:
     return CHAT if isinstance(value, Chat) or (isinstance(value, dict) and "messages" in value) else PROMPT_RESPONSE
 
 
-ScoreInput = Annotated[Union[Annotated[PromptResponse, Tag(PROMPT_RESPONSE)], Annotated[Chat, Tag(CHAT)]], Discriminator(_input_kind)]
+ScoreInput = Annotated[
+    Union[Annotated[PromptResponse, Tag(PROMPT_RESPONSE)], Annotated[Chat, Tag(CHAT)]], Discriminator(_input_kind)
+]
 
 
 class ScoreRequest(BaseModel):

@@ -12,8 +12,8 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Table, bindparam, func, select
@@ -110,7 +110,12 @@ def _compiled_insert(model: type[Base], dialect: Any) -> tuple[str, list[str], l
         compiled = stmt.compile(dialect=dialect)
         keys = list(compiled.positiontup) if compiled.positional else [c.key for c in columns]  # type: ignore[arg-type]
         by_key = {c.key: c for c in columns}
-        processors = [_json_dumps if isinstance(by_key[k].type, JSON) else by_key[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys]
+        processors = [
+            _json_dumps
+            if isinstance(by_key[k].type, JSON)
+            else by_key[k].type.dialect_impl(dialect).bind_processor(dialect)
+            for k in keys
+        ]
         _INSERTS[key] = (str(compiled), keys, processors)
     return _INSERTS[key]
 
@@ -123,7 +128,11 @@ def _existing_ids(session: Session, column: Any, ids: Sequence[str]) -> set[str]
 
 
 def _prompt_and_response_rows(
-    prompt: Prompt, responses: Iterable[Response], now: datetime, prompts: dict[str, dict[str, Any]], resp: dict[str, dict[str, Any]]
+    prompt: Prompt,
+    responses: Iterable[Response],
+    now: datetime,
+    prompts: dict[str, dict[str, Any]],
+    resp: dict[str, dict[str, Any]],
 ) -> tuple[str, list[str]]:
     pid = prompt_id(prompt)
     prompts.setdefault(pid, {"id": pid, "content": prompt, "text": prompt_text(prompt), "created_at": now})
@@ -273,17 +282,28 @@ class StoredComparison:
     comparison: Comparison
 
 
-def iter_comparisons(session: Session, flt: ComparisonFilter = ComparisonFilter(), *, batch_size: int = 1000) -> Iterator[StoredComparison]:
+def iter_comparisons(
+    session: Session, flt: ComparisonFilter = ComparisonFilter(), *, batch_size: int = 1000
+) -> Iterator[StoredComparison]:
     """Stream comparisons in a stable order (by id) with their prompt and responses, batch by batch, so
     memory stays flat however large the store is."""
     last_id = ""
     while True:
-        rows = list(session.scalars(_filtered(select(ComparisonRow), flt).where(ComparisonRow.id > last_id).order_by(ComparisonRow.id).limit(batch_size)))
+        rows = list(
+            session.scalars(
+                _filtered(select(ComparisonRow), flt)
+                .where(ComparisonRow.id > last_id)
+                .order_by(ComparisonRow.id)
+                .limit(batch_size)
+            )
+        )
         if not rows:
             return
         last_id = rows[-1].id
         ids = [r.id for r in rows]
-        prompts = {p.id: p for p in session.scalars(select(PromptRow).where(PromptRow.id.in_({r.prompt_id for r in rows})))}
+        prompts = {
+            p.id: p for p in session.scalars(select(PromptRow).where(PromptRow.id.in_({r.prompt_id for r in rows})))
+        }
         links: dict[str, list[tuple[int, ResponseRow]]] = {}
         for link, resp in session.execute(
             select(ComparisonResponseRow, ResponseRow)
@@ -305,7 +325,8 @@ def _to_comparison(row: ComparisonRow, prompt: PromptRow, responses: list[Respon
     return Comparison(
         prompt=prompt.content,
         responses=tuple(
-            Response(r.text, r.model_name, r.model_version, r.sampling or {}, _aware(r.created_at), r.meta or {}) for r in responses
+            Response(r.text, r.model_name, r.model_version, r.sampling or {}, _aware(r.created_at), r.meta or {})
+            for r in responses
         ),
         judgement=judgement_from_payload(row.judgement),
         annotator=Annotator(row.annotator_id, row.annotator_kind),  # type: ignore[arg-type]
@@ -322,7 +343,14 @@ def _to_comparison(row: ComparisonRow, prompt: PromptRow, responses: list[Respon
 def iter_feedback_events(session: Session, *, batch_size: int = 1000) -> Iterator[FeedbackEvent]:
     last_id = ""
     while True:
-        rows = list(session.scalars(select(FeedbackEventRow).where(FeedbackEventRow.id > last_id).order_by(FeedbackEventRow.id).limit(batch_size)))
+        rows = list(
+            session.scalars(
+                select(FeedbackEventRow)
+                .where(FeedbackEventRow.id > last_id)
+                .order_by(FeedbackEventRow.id)
+                .limit(batch_size)
+            )
+        )
         if not rows:
             return
         last_id = rows[-1].id
@@ -392,5 +420,14 @@ def get_snapshot(session: Session, snapshot_id: str) -> SnapshotRow | None:
 def table_counts(session: Session) -> dict[str, int]:
     return {
         t.__tablename__: session.scalar(select(func.count()).select_from(t)) or 0
-        for t in (PromptRow, ResponseRow, AnnotatorRow, ComparisonRow, ComparisonResponseRow, FeedbackEventRow, ImportRow, SnapshotRow)
+        for t in (
+            PromptRow,
+            ResponseRow,
+            AnnotatorRow,
+            ComparisonRow,
+            ComparisonResponseRow,
+            FeedbackEventRow,
+            ImportRow,
+            SnapshotRow,
+        )
     }

@@ -30,7 +30,9 @@ def choice_and_strength(preference: float) -> tuple[PairwiseChoice, float]:
 
 def parse(record: dict[str, Any], options: ImportOptions) -> Comparison:
     if "preference" not in record:
-        raise RecordError("preference", "is missing (expected AlpacaEval annotations: instruction, output_1, output_2, preference)")
+        raise RecordError(
+            "preference", "is missing (expected AlpacaEval annotations: instruction, output_1, output_2, preference)"
+        )
     if record["preference"] is None:
         raise RecordError("preference", "is null (the judge gave no verdict)")
     choice, strength = choice_and_strength(fields.number(record["preference"], "preference"))
@@ -44,7 +46,10 @@ def parse(record: dict[str, Any], options: ImportOptions) -> Comparison:
             Response(out2, model_name=fields.optional_text(record, "generator_2")),
         ),
         judgement=PairwiseJudgement(choice, strength=strength),
-        annotator=Annotator(options.annotator_id or fields.optional_text(record, "annotator") or "alpacaeval", options.annotator_kind or "ai"),
+        annotator=Annotator(
+            options.annotator_id or fields.optional_text(record, "annotator") or "alpacaeval",
+            options.annotator_kind or "ai",
+        ),
         source=options.source,
         metadata={"dataset": dataset} if dataset else {},
     )

@@ -33,11 +33,36 @@ def _add_events(session: Session, batch: Sequence[Any], _import_id: int) -> AddR
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("trl", trl.parse, _add_comparisons, "TRL preference data: prompt/chosen/rejected, standard or conversational, explicit or implicit prompt, optional margin"),
-        Format("hh-rlhf", hh_rlhf.parse, _add_comparisons, "Anthropic HH-RLHF: {chosen, rejected} full Human/Assistant transcripts"),
-        Format("ultrafeedback", ultrafeedback.parse, _add_comparisons, "UltraFeedback: instruction + rated completions (or the binarized chosen/rejected variant)"),
-        Format("alpacaeval", alpacaeval.parse, _add_comparisons, "AlpacaEval annotations: instruction, output_1/2, generator_1/2, preference in [1, 2]"),
-        Format("events", events.parse, _add_events, "implicit feedback events (thumbs_up/down, regenerate, copy, edit), JSONL"),
+        Format(
+            "trl",
+            trl.parse,
+            _add_comparisons,
+            "TRL preference data: prompt/chosen/rejected, standard or conversational, explicit or implicit prompt, optional margin",
+        ),
+        Format(
+            "hh-rlhf",
+            hh_rlhf.parse,
+            _add_comparisons,
+            "Anthropic HH-RLHF: {chosen, rejected} full Human/Assistant transcripts",
+        ),
+        Format(
+            "ultrafeedback",
+            ultrafeedback.parse,
+            _add_comparisons,
+            "UltraFeedback: instruction + rated completions (or the binarized chosen/rejected variant)",
+        ),
+        Format(
+            "alpacaeval",
+            alpacaeval.parse,
+            _add_comparisons,
+            "AlpacaEval annotations: instruction, output_1/2, generator_1/2, preference in [1, 2]",
+        ),
+        Format(
+            "events",
+            events.parse,
+            _add_events,
+            "implicit feedback events (thumbs_up/down, regenerate, copy, edit), JSONL",
+        ),
     )
 }
 

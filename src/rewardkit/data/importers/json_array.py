@@ -89,7 +89,7 @@ class _Window:
         if dropped:
             self.lines += dropped
             self.line_start = self.base + self.buf.rfind("\n", 0, self.i) + 1
-        kept = self.buf[self.i:]
+        kept = self.buf[self.i :]
         self.base += self.i
         pieces, size = [kept], 0
         while size < max(1, len(kept)):
@@ -110,7 +110,7 @@ class _Window:
         """The next character, '' at the end."""
         while self.i >= len(self.buf) and self.more():
             pass
-        return self.buf[self.i:self.i + 1]
+        return self.buf[self.i : self.i + 1]
 
     def skip_space(self) -> None:
         while True:
@@ -150,7 +150,9 @@ class _Window:
         last = self.buf.rfind("\n", 0, at)
         line = self.lines + self.buf.count("\n", 0, at) + 1
         column = at - last if last >= 0 else self.base + at - self.line_start + 1
-        return MalformedArray(f"{self.place()}: not valid JSON: {reason}: line {line} column {column} (char {self.base + at})")
+        return MalformedArray(
+            f"{self.place()}: not valid JSON: {reason}: line {line} column {column} (char {self.base + at})"
+        )
 
 
 class _NotUtf8(ValueError):

@@ -35,7 +35,14 @@ ReadItem = tuple[Location, dict[str, Any] | RecordError]
 BATCH_ROWS = 1000
 
 
-_KIND_OF_SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".jsonl.gz": "jsonl", ".json.gz": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+_KIND_OF_SUFFIX = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".jsonl.gz": "jsonl",
+    ".json.gz": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
 DATA_SUFFIXES = tuple(_KIND_OF_SUFFIX)
 """The file names the reader takes (import, ``train/eval --data`` pair files, ``rewardkit score`` input)."""
 
@@ -113,7 +120,12 @@ def _array_records(path: Path) -> Iterator[ReadItem]:
     with _open_binary(path) as fh:
         try:
             for i, item in enumerate(json_array_items(iter(lambda: fh.read(ARRAY_READ_BYTES), b"")), start=1):
-                yield Location(str(path), "item", i), item if isinstance(item, dict) else RecordError("(item)", f"expected a JSON object, got {type(item).__name__}")
+                yield (
+                    Location(str(path), "item", i),
+                    item
+                    if isinstance(item, dict)
+                    else RecordError("(item)", f"expected a JSON object, got {type(item).__name__}"),
+                )
         except MalformedArray as exc:
             raise ImportFailed(f"{path}, {exc}") from None
 
@@ -160,7 +172,10 @@ def _csv_cell(value: str | None) -> Any:
 
 def _csv(path: Path) -> Iterator[ReadItem]:
     # surrogateescape keeps reading past bad bytes; a cell holding an escaped byte is then reported.
-    with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+    with (
+        path.open("rb") as raw,
+        io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh,
+    ):
         reader = csv.DictReader(fh)
         for row in reader:
             loc = Location(str(path), "line", reader.line_num)
@@ -169,7 +184,13 @@ def _csv(path: Path) -> Iterator[ReadItem]:
                 yield loc, RecordError(str(bad), "invalid UTF-8")
                 continue
             if None in row:  # more cells than header columns
-                yield loc, RecordError("(row)", f"{len(row[None]) + len(row) - 1} cells but the header has {len(reader.fieldnames or [])} columns")  # type: ignore[index]
+                yield (
+                    loc,
+                    RecordError(
+                        "(row)",
+                        f"{len(row[None]) + len(row) - 1} cells but the header has {len(reader.fieldnames or [])} columns",
+                    ),
+                )  # type: ignore[index]
                 continue
             yield loc, {k: _csv_cell(v) for k, v in row.items()}
 

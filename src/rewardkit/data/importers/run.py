@@ -189,7 +189,9 @@ def run_import(
             counts.read += 1
             if rejected is not None:
                 if config.on_error == "fail":  # the file changed since the validation pass
-                    raise ImportFailed(f"{rejected.message} (the input changed during the import; the chunks before it were stored)")
+                    raise ImportFailed(
+                        f"{rejected.message} (the input changed during the import; the chunks before it were stored)"
+                    )
                 counts.rejected += 1
                 rejects.write(rejected)
                 if len(result.first_rejects) < 5:

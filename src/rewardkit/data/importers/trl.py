@@ -27,7 +27,11 @@ from rewardkit.records import Annotator, Comparison, Message, PairwiseJudgement,
 
 
 def split_messages(
-    chosen: list[Message], rejected: list[Message], names: tuple[str, str] = ("chosen", "rejected"), *, allow_empty: bool = False
+    chosen: list[Message],
+    rejected: list[Message],
+    names: tuple[str, str] = ("chosen", "rejected"),
+    *,
+    allow_empty: bool = False,
 ) -> tuple[list[Message], str, str]:
     """Split two conversations into (shared prompt messages, final chosen reply, final rejected reply).
     ``allow_empty``: an empty final reply is a real reply (HH-RLHF), not a mistake (TRL files)."""
@@ -44,7 +48,10 @@ def split_messages(
         if len(rest) != 1 or rest[0]["role"] != "assistant":
             if not rest:
                 raise RecordError(name, "has no reply after the messages it shares with the other side")
-            raise RecordError(name, f"expected one final assistant message after the {shared} shared messages, got {len(rest)} ({', '.join(m['role'] for m in rest)})")
+            raise RecordError(
+                name,
+                f"expected one final assistant message after the {shared} shared messages, got {len(rest)} ({', '.join(m['role'] for m in rest)})",
+            )
         if not allow_empty and not rest[0]["content"].strip():
             raise RecordError(f"{name}[{shared}].content", "is empty")
         replies.append(rest[0]["content"])
@@ -76,7 +83,9 @@ def _response(value: Any, name: str) -> str:
         return value
     msgs = fields.messages(value, name)
     if len(msgs) != 1 or msgs[0]["role"] != "assistant":
-        raise RecordError(name, f"expected one assistant message, got {len(msgs)} message(s) ({', '.join(m['role'] for m in msgs)})")
+        raise RecordError(
+            name, f"expected one assistant message, got {len(msgs)} message(s) ({', '.join(m['role'] for m in msgs)})"
+        )
     if not msgs[0]["content"].strip():
         raise RecordError(f"{name}[0].content", "is empty")
     return msgs[0]["content"]

@@ -56,7 +56,10 @@ def parse_full(record: dict[str, Any], options: ImportOptions) -> Comparison:
     prompt = fields.text(record, "instruction") if "instruction" in record else fields.text(record, "prompt")
     completions = fields.required(record, "completions")
     if not isinstance(completions, list) or len(completions) < 2:
-        raise RecordError("completions", f"expected a list of at least 2 completions, got {len(completions) if isinstance(completions, list) else type(completions).__name__}")
+        raise RecordError(
+            "completions",
+            f"expected a list of at least 2 completions, got {len(completions) if isinstance(completions, list) else type(completions).__name__}",
+        )
     responses: list[Response] = []
     columns: dict[str, list[float | None]] = {a: [] for a in (*ATTRIBUTES, "overall", "fine_grained")}
     for i, c in enumerate(completions):
@@ -64,12 +67,16 @@ def parse_full(record: dict[str, Any], options: ImportOptions) -> Comparison:
         if not isinstance(c, dict):
             raise RecordError(name, f"expected an object, got {type(c).__name__}")
         metadata = {k: c[k] for k in ("principle", "critique") if c.get(k)}
-        responses.append(Response(fields.text(c, "response"), model_name=fields.optional_text(c, "model"), metadata=metadata))
+        responses.append(
+            Response(fields.text(c, "response"), model_name=fields.optional_text(c, "model"), metadata=metadata)
+        )
         annotations = c.get("annotations") or {}
         if not isinstance(annotations, dict):
             raise RecordError(f"{name}.annotations", f"expected an object, got {type(annotations).__name__}")
         for attr in ATTRIBUTES:
-            columns[attr].append(_rating(annotations[attr], f"{name}.annotations.{attr}") if attr in annotations else None)
+            columns[attr].append(
+                _rating(annotations[attr], f"{name}.annotations.{attr}") if attr in annotations else None
+            )
         columns["overall"].append(_score(c, "overall_score", name))
         columns["fine_grained"].append(_score(c, "fine-grained_score", name))
     ratings = {attr: tuple(values) for attr, values in columns.items() if any(v is not None for v in values)}
@@ -91,7 +98,10 @@ def parse_full(record: dict[str, Any], options: ImportOptions) -> Comparison:
 
 
 def parse_binarized(record: dict[str, Any], options: ImportOptions) -> Comparison:
-    chosen, rejected = fields.messages(record.get("chosen"), "chosen"), fields.messages(record.get("rejected"), "rejected")
+    chosen, rejected = (
+        fields.messages(record.get("chosen"), "chosen"),
+        fields.messages(record.get("rejected"), "rejected"),
+    )
     prompt, a, b = split_messages(chosen, rejected)
     fields.distinct(a, b)
     sc, sr = fields.optional_number(record, "score_chosen"), fields.optional_number(record, "score_rejected")
