@@ -272,7 +272,7 @@ def test_members_identical_but_for_a_head_bias_have_zero_std(tmp_path: Path) -> 
     import torch
 
     from rewardkit.model.card import RewardCard
-    from rewardkit.model.reward_model import load_reward_model
+    from rewardkit.model.loading import load_reward_model
 
     folder = tmp_path / "ens"
     rm = load_reward_model(build_tiny_model(folder / "member_0", mean=0.5, std=2.0))
