@@ -27,7 +27,7 @@ import numpy as np
 
 from rewardkit.evaluate.accuracy import proportion_interval
 from rewardkit.evaluate.probe_records import Probe, ProbeBases, user_request
-from rewardkit.evaluate.scoring import ScoreFn
+from rewardkit.evaluate.score_fns import ScoreFn
 from rewardkit.records import Prompt
 
 _FILLER = (

@@ -183,6 +183,12 @@ def _input_lines(card: RewardCard) -> list[str]:
             "Longer inputs are cut as above by rewardkit's `formatting.encode`: score them with rewardkit "
             "to get the scores reported here."
         )
+    lines.append(
+        "A response is tokenized as text: the text of a special token inside it (`<|im_end|>`, `</s>`, `[SEP]`) "
+        "is split into ordinary tokens (`split_special_tokens=True`), so a policy cannot end its turn early and "
+        "write a turn the model reads as the user's. Plain `tokenizer(...)` reads such text as the special token: "
+        "for those responses (only) its ids, and scores, differ from rewardkit's."
+    )
     return lines + [""]
 
 
