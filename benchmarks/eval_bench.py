@@ -145,7 +145,7 @@ def main() -> None:
     from rewardkit.evaluate.best_of_n import load_alpacaeval_groups
     from rewardkit.evaluate.report import write_report
     from rewardkit.evaluate.run import EvalConfig, evaluate
-    from rewardkit.evaluate.scoring import load_model_for_eval
+    from rewardkit.evaluate.score_fns import load_model_for_eval
 
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(args.model) if args.model else default_model(Path(tmp) / "model")

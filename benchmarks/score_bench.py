@@ -1,6 +1,7 @@
 """Offline scoring speed: rewardkit's batch scorer vs transformers' text-classification pipeline.
 
-Run: ``.venv/bin/python benchmarks/score_bench.py [--n 1000] [--model M] [--data mix|alpaca] [--compile] [--int8] [--budgets 1024,4096,16384]``
+Run: ``.venv/bin/python benchmarks/score_bench.py [--n 1000] [--model M] [--data mix|alpaca] [--compile] [--int8]
+[--precisions] [--budgets 1024,4096,16384]``
 (needs ../shared/data).
 
 Both score the same texts with the default backbone. ``--data mix`` (default): half HH-RLHF harmless replies
@@ -13,7 +14,8 @@ apart; throughput, ratios and largest score difference from eager). It is not a 
 default token budget it measured no faster than eager here (0.82-1.00x); it was 1.1-1.3x at 16K-token
 batches, where fusing the elementwise work mattered more. Scored
 (all-MiniLM-L6-v2 + a scalar head) and the same truncation limit. Printed: sequences/s of each and the ratio
-(target >= 5x), the peer's share of the bound (which caps any speedup), achieved FLOP/s vs a large matmul in the same dtype measured in this run (target >= 70%),
+(target >= 5x), the peer's share of the bound (which caps any speedup), achieved FLOP/s vs a large matmul in the same dtype
+measured in this run (target >= 70%),
 the dtype chosen, the max score difference between the two, and peak RSS (target < 1.5 GB).
 
 FLOPs per sequence of T real tokens (padding excluded, so this is useful work): 2 * T * (non-embedding
@@ -21,7 +23,10 @@ parameters) for the dense layers + 4 * T^2 * hidden per layer for attention scor
 model's FLOPs, which the pipeline executes. rewardkit's last layer computes only the position the head reads
 (``rewardkit.model.forward``), so it executes fewer; ``executed_fraction_of_matmul_bound`` counts only those
 (how well the FLOPs it does run use the machine), ``fraction_of_matmul_bound`` the full model's (the
-model-FLOPs convention: the work a forward pass stands for, however it is computed).
+model-FLOPs convention: the work a forward pass stands for, however it is computed). ``--precisions`` also
+times fp32, bf16 with the head in fp32 (what ``--dtype bf16`` and a bf16 ``auto`` run) and bf16 throughout
+(how bf16 ran before), interleaved, and prints each one's distinct scores, its largest batch-vs-alone change
+and the CPU model and flags beside them.
 """
 
 from __future__ import annotations
@@ -180,6 +185,11 @@ def main() -> None:
         action="store_true",
         help="also time torch.compile of the same model (not a rewardkit option: see the docstring)",
     )
+    ap.add_argument(
+        "--precisions",
+        action="store_true",
+        help="also time fp32, bf16 with an fp32 head, bf16 throughout; count distinct scores; batch vs alone",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from transformers import pipeline
@@ -288,7 +298,8 @@ def main() -> None:
             "peak_rss_mb_after_compile": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
     if args.int8:
-        from rewardkit.scoring.scorer import BatchScorer, quantize_int8
+        from rewardkit.scoring.precision import quantize_int8
+        from rewardkit.scoring.scorer import BatchScorer
 
         q = BatchScorer(
             [copy.copy(member)], scorer.card, max_length=scorer.max_length, token_budget=scorer.token_budget
@@ -307,8 +318,57 @@ def main() -> None:
             **{f"int8_vs_fp32_{k}": v for k, v in ranking(ours.raw, q_raw).items()},
             "peak_rss_mb_after_int8": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
+    if args.precisions:
+        report |= precision_costs(scorer, prompts, responses)
     for key, value in report.items():
         print(f"{key:>32}: {value:.4g}" if isinstance(value, float) else f"{key:>32}: {value}")
+
+
+def precision_costs(scorer: object, prompts: list, responses: list) -> dict[str, object]:
+    """fp32, bf16 with the head in fp32 (what rewardkit runs), bf16 throughout (before) and the remembered auto
+    decision on the same texts, interleaved twice: rows/s, distinct scores (ties made by rounding) and the
+    largest change of a row scored in its batch vs alone (batch invariance), beside the CPU and its flags."""
+    from rewardkit.scoring.precision import cpu_description, to_bf16
+    from rewardkit.scoring.scorer import BatchScorer
+
+    member = scorer.members[0]
+    fp32_model = copy.deepcopy(member.model).float()
+
+    def variant(name: str) -> BatchScorer:
+        m = copy.copy(member)
+        if name == "fp32":
+            m.model = fp32_model
+        elif name == "bf16_fp32_head":
+            m.model = to_bf16(copy.deepcopy(fp32_model))
+        else:  # the whole model in bf16, head included: how bf16 ran before
+            m.model = copy.deepcopy(fp32_model).to(torch.bfloat16)
+        dtype = torch.float32 if name == "fp32" else torch.bfloat16
+        return BatchScorer(
+            [m], scorer.card, max_length=scorer.max_length, token_budget=scorer.token_budget, dtype=dtype
+        )
+
+    variants = {name: variant(name) for name in ("fp32", "bf16_fp32_head", "bf16_whole")}
+    enc = scorer.encode(prompts, responses)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    scores: dict[str, np.ndarray] = {}
+    for _ in range(2):  # interleaved: the machine is shared, so drift hits every variant alike
+        for name, v in variants.items():
+            v.score_encoded(enc.select(list(range(min(64, len(enc))))))  # warm-up
+            start = time.perf_counter()
+            scores[name] = v.score_encoded(enc)[0]
+            times[name].append(time.perf_counter() - start)
+    out: dict[str, object] = {**{f"cpu_{k}": v for k, v in cpu_description().items()}}
+    out["auto_precision_decided"] = scorer.precision
+    alone_rows = list(range(0, len(prompts), max(1, len(prompts) // 40)))  # ~40 rows scored one by one
+    for name, v in variants.items():
+        out[f"{name}_seq_per_s"] = len(prompts) / min(times[name])
+        out[f"{name}_distinct_scores"] = int(len(set(scores[name].tolist())))
+        alone = np.array([v.score_encoded(enc.select([i]))[0][0] for i in alone_rows])
+        out[f"{name}_max_batch_vs_alone"] = float(np.abs(alone - scores[name][alone_rows]).max())
+        out[f"{name}_max_abs_diff_vs_fp32"] = float(np.abs(scores[name] - scores["fp32"]).max())
+    out["bf16_fp32_head_speedup_vs_fp32"] = min(times["fp32"]) / min(times["bf16_fp32_head"])
+    out["bf16_whole_speedup_vs_fp32"] = min(times["fp32"]) / min(times["bf16_whole"])
+    return out
 
 
 if __name__ == "__main__":

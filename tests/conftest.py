@@ -8,6 +8,7 @@ is skipped when the variable is unset).
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# the scorer remembers its precision per machine and model (rewardkit.scoring.precision): tests keep theirs apart
+os.environ.setdefault("RK_PRECISION_CACHE", os.path.join(tempfile.mkdtemp(prefix="rk-precision-"), "precision.json"))
 
 SHARED_DATA = Path(os.environ.get("RK_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 

@@ -466,7 +466,7 @@ def test_lora_trains_and_saves_the_head(tiny_backbone, tmp_path):
 
 def test_ensemble_members_differ_and_score_with_uncertainty(tiny_backbone, tmp_path):
     from rewardkit.model.calibration import reference_pairs
-    from rewardkit.model.ensemble import load_ensemble
+    from rewardkit.model.loading import load_ensemble
     from rewardkit.scoring.scorer import load_scorer
     from rewardkit.train import load_pairs
 

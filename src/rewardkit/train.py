@@ -745,7 +745,7 @@ def write_ensemble_card(
     score s (the mean of the members' standardized scores, ``model/ensemble.py``) over the validation pairs,
     as each member's were fitted on its own reward."""
     from rewardkit.model.ensemble import MEMBER_SCALE
-    from rewardkit.model.reward_model import load_reward_model
+    from rewardkit.model.loading import load_reward_model
 
     prompts = [p.prompt for p in val_pairs]
     chosen, rejected = [p.chosen for p in val_pairs], [p.rejected for p in val_pairs]

@@ -429,7 +429,7 @@ def test_json_ready_makes_strict_json() -> None:
 
 
 def test_cached_score_fn_rejects_a_feature_of_the_wrong_length() -> None:
-    from rewardkit.evaluate.scoring import CachedScoreFn
+    from rewardkit.evaluate.score_fns import CachedScoreFn
 
     class Short:
         def __call__(self, prompts: list, responses: list[str]) -> np.ndarray:

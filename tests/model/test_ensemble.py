@@ -21,11 +21,11 @@ from rewardkit.model.ensemble import (  # noqa: E402
     Ensemble,
     bootstrap_indices,
     fallback_card,
-    load_ensemble,
     member_seeds,
     out_of_bag,
     standardize,
 )
+from rewardkit.model.loading import load_ensemble  # noqa: E402
 
 
 class LengthScorer:
@@ -147,7 +147,7 @@ def save_biased_pair(folder: Path, card_extra: dict) -> list[str]:
 
     from rewardkit.model.calibration import reward_stats
     from rewardkit.model.card import write_card
-    from rewardkit.model.reward_model import load_reward_model
+    from rewardkit.model.loading import load_reward_model
 
     reference_p, reference_r = (
         ["question 1: tell me about tea"] * 4,

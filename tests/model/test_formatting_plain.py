@@ -245,7 +245,7 @@ def test_a_saved_decoder_scores_the_same_in_plain_transformers(bpe, tmp_path: Pa
         GPT2ForSequenceClassification,
     )
 
-    from rewardkit.model.reward_model import load_reward_model
+    from rewardkit.model.loading import load_reward_model
     from rewardkit.scoring.scorer import load_scorer
 
     torch.manual_seed(0)

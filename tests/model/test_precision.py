@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from types import SimpleNamespace
-
-import pytest
 import torch
 
 from rewardkit.model import precision
@@ -31,18 +26,3 @@ def test_training_keeps_fp32_without_running_the_model(monkeypatch):
         raise AssertionError("the bf16 trial ran")
 
     assert train.decide_bf16(TrainConfig(data="x", out="y", bf16="auto"), must_not_run, None, 0) is False
-
-
-def test_scoring_keeps_fp32_without_a_bf16_trial(monkeypatch, tmp_path: Path):
-    from rewardkit.scoring import scorer as score
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
-    from rk_helpers import build_tiny_model
-
-    folder = build_tiny_model(tmp_path / "tiny")
-    monkeypatch.setattr(score, "bf16_matmul_is_faster", lambda: False)
-    # the trial runs on a bf16 deep copy of each member: none may be made
-    monkeypatch.setattr(
-        score, "copy", SimpleNamespace(deepcopy=lambda *a: pytest.fail("a bf16 copy was made for a trial"))
-    )
-    assert score.load_scorer(str(folder), dtype="auto").dtype == torch.float32

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from rewardkit.model.card import RewardCard, read_card
-from rewardkit.model.reward_model import RewardModel, load_reward_model
+from rewardkit.model.loading import load_reward_model
+from rewardkit.model.reward_model import RewardModel
 
 PROMPTS = ["What is 2+2?", "Name a colour.", "Say hi " * 40]
 RESPONSES = ["4", "Blue, like the sky on a clear day.", "hi"]

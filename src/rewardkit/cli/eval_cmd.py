@@ -65,7 +65,7 @@ def run_eval(
     from rewardkit.evaluate.inputs import EvalDataError, load_eval_pairs, sample_rows
     from rewardkit.evaluate.report import write_report
     from rewardkit.evaluate.run import EvalConfig, evaluate
-    from rewardkit.evaluate.scoring import load_model_for_eval
+    from rewardkit.evaluate.score_fns import load_model_for_eval
     from rewardkit.model.source import ModelNotFoundError
 
     check_scorer_options(dtype, device)

@@ -2,7 +2,8 @@
 
 Rows are (prompt, response), chat ``messages`` ending in the assistant's response, or pairs
 (prompt, response_a, response_b | chosen, rejected). Output: the input rows plus score, score_normalized,
-score_std (ensembles), truncated; pairs get score_a, score_b and the calibrated p_a_better.
+score_std (ensembles), truncated and precision (fp32, bf16 or int8: what the scores were computed in); pairs
+get score_a, score_b and the calibrated p_a_better.
 
 Every mistake a user can make (options, output path, input file, rows) is found before the model loads,
 except what needs the model itself (its path, a --max-length too short for its special tokens, a conversation
@@ -95,7 +96,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--out",
                 "-o",
-                help="Output file (.jsonl/.jsonl.gz/.csv/.parquet). Default: INPUT.scored.jsonl beside INPUT (run.v2.jsonl -> run.v2.scored.jsonl).",
+                help="Output file (.jsonl/.jsonl.gz/.csv/.parquet). Default: INPUT.scored.jsonl beside INPUT "
+                "(run.v2.jsonl -> run.v2.scored.jsonl).",
             ),
         ] = None,
         max_length: Annotated[
@@ -117,14 +119,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score every row of INPUT with a reward model (fast token-budget batches, input order kept)."""
         from rewardkit.model.formatting import template_kind
-        from rewardkit.scoring.files import (
-            InputError,
-            check_chat_template,
-            check_input,
-            check_output_path,
-            score_file,
-            writes_parquet,
-        )
+        from rewardkit.scoring.files import check_chat_template, check_input, score_file
+        from rewardkit.scoring.rows import InputError
+        from rewardkit.scoring.writers import check_output_path, writes_parquet
 
         out_path = out or default_out_path(input)
         try:
@@ -155,8 +152,9 @@ def register(app: typer.Typer) -> None:
         summary = {
             "rows": scored.rows,
             "out": str(out_path),
-            "model_version": scorer.card.version,
+            "model_version": scorer.version,
             "dtype": str(scorer.dtype).replace("torch.", ""),
+            "precision": scorer.precision,
             "truncated_rows": truncated,
             "seconds": round(seconds, 3),
             "rows_per_s": round(scored.rows / seconds, 1) if seconds else None,
@@ -165,7 +163,7 @@ def register(app: typer.Typer) -> None:
             emit_json(summary)
             return
         stdout.print(
-            f"scored {scored.rows} rows -> {out_path} ({summary['rows_per_s']} rows/s, {summary['dtype']}, "
+            f"scored {scored.rows} rows -> {out_path} ({summary['rows_per_s']} rows/s, {summary['precision']}, "
             f"{truncated} truncated)",
             highlight=False,
         )

@@ -6,6 +6,6 @@ scoring callable (``ScoreFn``) so the whole evaluation is testable without a mod
 (``cli/eval_cmd.py``) is the command-line shell. See ``docs/evaluation.md``.
 """
 
-from rewardkit.evaluate.scoring import ScoreFn
+from rewardkit.evaluate.score_fns import ScoreFn
 
 __all__ = ["ScoreFn"]

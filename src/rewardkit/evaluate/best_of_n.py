@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardkit.evaluate.scoring import ScoreFn
+from rewardkit.evaluate.score_fns import ScoreFn
 
 
 @dataclass(frozen=True)

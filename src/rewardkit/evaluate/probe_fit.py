@@ -24,30 +24,17 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from rewardkit.evaluate.probes import Probe, user_request
+from rewardkit.evaluate.probe_records import Probe, ProbeBases, user_request
 from rewardkit.records import Prompt
 
 Encode = Callable[[list[Prompt], list[str]], Any]
 """The scorer's tokenization: (prompts, responses) -> an ``Encoded`` (``response_cut[i]``: row i's response was cut)."""
 
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*(?=\s)")
-
-
-@dataclass(frozen=True)
-class ProbeBases:
-    """What each probed row's edits are compared with: the response, or a cut of it."""
-
-    texts: list[str]
-    """(n,) the response, or its cut where ``cut`` is True."""
-    cut: np.ndarray
-    """(n,) bool: the response was too long for the model to read it with every edit, so it was cut."""
-    unseen: np.ndarray
-    """(n,) bool: no cut leaves room for every edit; the probes leave the row out."""
 
 
 def sentence_ends(text: str) -> list[int]:

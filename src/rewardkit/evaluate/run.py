@@ -34,7 +34,7 @@ from rewardkit.evaluate.model_ranking import model_ranking
 from rewardkit.evaluate.probe_fit import fit_probe_bases
 from rewardkit.evaluate.probes import perturb, run_probes, select_probes
 from rewardkit.evaluate.rewardbench import section_scores
-from rewardkit.evaluate.scoring import CachedScoreFn, ScoreFn, TimedScoreFn, prompt_key, row_key, score_pairs
+from rewardkit.evaluate.score_fns import CachedScoreFn, ScoreFn, TimedScoreFn, prompt_key, row_key, score_pairs
 from rewardkit.records import PreferencePair, content_hash, prompt_text
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from rewardkit.atomic import atomic_write_text
 from rewardkit.model.calibration import BOUND_NOTES
+from rewardkit.model.hub_id import looks_like_hub_id
 
 CARD_FILE = "rewardkit.json"
 FORMAT = "rewardkit.reward_model/1"
@@ -127,8 +128,6 @@ def base_model(backbone: str) -> str | None:
         return DEFAULT_BACKBONE_HUB_IDS[backbone]
     if not backbone or Path(backbone).exists() or backbone.startswith((".", "/", "~")):
         return None
-    from rewardkit.model.source import looks_like_hub_id
-
     return backbone if looks_like_hub_id(backbone) else None
 
 
@@ -184,6 +183,12 @@ def _input_lines(card: RewardCard) -> list[str]:
             "Longer inputs are cut as above by rewardkit's `formatting.encode`: score them with rewardkit "
             "to get the scores reported here."
         )
+    lines.append(
+        "A response is tokenized as text: the text of a special token inside it (`<|im_end|>`, `</s>`, `[SEP]`) "
+        "is split into ordinary tokens (`split_special_tokens=True`), so a policy cannot end its turn early and "
+        "write a turn the model reads as the user's. Plain `tokenizer(...)` reads such text as the special token: "
+        "for those responses (only) its ids, and scores, differ from rewardkit's."
+    )
     return lines + [""]
 
 
@@ -245,8 +250,8 @@ def _model_readme(card: RewardCard) -> list[str]:
         + (" (the weighted aggregate over the attributes)" if len(card.attributes) > 1 else "")
         + ":",
         *_temperature_lines(card, "r"),
-        f"- normalized reward = (r - {card.reward_mean:.4f}) / {card.reward_std:.4f} (mean and std of r over validation "
-        "responses, chosen and rejected alike)",
+        f"- normalized reward = (r - {card.reward_mean:.4f}) / {card.reward_std:.4f} (mean and std of r over "
+        "validation responses, chosen and rejected alike)",
         f"- attributes: {', '.join(f'{a} (weight {w})' for a, w in zip(card.attributes, card.attribute_weights))}",
         *(
             [
@@ -281,7 +286,7 @@ def _ensemble_readme(card: RewardCard) -> list[str]:
         f"{len(names)} reward models trained with rewardkit, one per folder ({', '.join(f'`{n}/`' for n in names)}). "
         "Each member folder is a plain transformers model with its own rewardkit.json "
         f'(`AutoModelForSequenceClassification.from_pretrained(folder / "{names[0]}")`). This top folder holds no '
-        "weights: load the ensemble with `rewardkit.model.ensemble.load_ensemble(folder)`, or score and serve it "
+        "weights: load the ensemble with `rewardkit.model.load_ensemble(folder)`, or score and serve it "
         "with `rewardkit score --model folder` / `rewardkit serve`.",
         "",
         "## How members are combined",

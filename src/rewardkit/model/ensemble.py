@@ -1,6 +1,6 @@
 """An ensemble of reward models: the mean score, and the spread across members as uncertainty.
 
-    ens = load_ensemble(folder)                          # or Ensemble([rm0, rm1, rm2], card)
+    ens = load_ensemble(folder)                          # rewardkit.model.loading; or Ensemble([rm0, rm1, rm2], card)
     ens.score(prompts, responses)                        # [N] the ensemble score s
     mean, std = ens.score_with_uncertainty(prompts, responses)           # s and the std over members
     mean, std = ens.score_with_uncertainty(prompts, responses, normalize=True)   # both in normalized units
@@ -25,10 +25,8 @@ a ``RewardModel``) and optionally a ``.card`` with reward_mean/reward_std/temper
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,8 +34,6 @@ import numpy as np
 from rewardkit.model.calibration import p_better
 from rewardkit.model.card import RewardCard
 from rewardkit.records import Prompt
-
-log = logging.getLogger(__name__)
 
 MEMBER_SCALE = "standardized"
 """``RewardCard.member_scale`` of an ensemble whose temperature and reward mean/std were fitted on s."""
@@ -136,29 +132,6 @@ class Ensemble:
         n = len(prompts)
         s = self.score(list(prompts) * 2, list(responses_a) + list(responses_b), **kw)
         return p_better(s[:n], s[n:], self.card.temperature)
-
-
-def load_ensemble(folder: str | Path, device: Any = None, dtype: Any = None) -> Ensemble:
-    """The ensemble saved in ``folder``: its members (each a ``load_reward_model`` folder) and its own card.
-    A card saved before ensembles had their own calibration (no ``member_scale``) loads with
-    ``fallback_card`` and a warning."""
-    from rewardkit.model.card import read_card
-    from rewardkit.model.reward_model import load_reward_model
-
-    card = read_card(folder)
-    if not card.is_ensemble:
-        raise ValueError(f"{folder}: its rewardkit.json lists no members: not an ensemble")
-    members = [load_reward_model(Path(folder) / name, device=device, dtype=dtype) for name in card.members]
-    ensemble = Ensemble(members, card)
-    if card.member_scale != MEMBER_SCALE:
-        log.warning(
-            "%s: an ensemble saved before rewardkit fitted ensembles' own calibration: scoring with T = %.4f "
-            "(the members' T / reward_std, averaged) and normalized = the ensemble score as it is; retrain to "
-            "fit both on the ensemble score",
-            folder,
-            ensemble.card.temperature,
-        )
-    return ensemble
 
 
 def member_seeds(base_seed: int, n: int) -> list[int]:

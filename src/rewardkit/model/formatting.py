@@ -11,7 +11,8 @@ equal these whenever ``truncated`` is False; ``prompt_text`` is the prompt, chat
   whole, without added special tokens (the template writes its own)::
 
       conversation = messages + [{"role": "assistant", "content": response}]
-      ids = tokenizer(tokenizer.apply_chat_template(conversation, tokenize=False), add_special_tokens=False)["input_ids"]
+      text = tokenizer.apply_chat_template(conversation, tokenize=False)
+      ids = tokenizer(text, add_special_tokens=False)["input_ids"]
       # = tokenizer.apply_chat_template(conversation, tokenize=True)  (["input_ids"] in transformers 5)
 
   The prompt part is the rendering with ``add_generation_prompt=True``; the response part is what the
@@ -36,6 +37,16 @@ equal these whenever ``truncated`` is False; ``prompt_text`` is the prompt, chat
   model; a tokenizer without a pad token gets EOS as one, see ``ensure_pad_token``). rewardkit pads batches
   on the right: ``tokenizer.padding_side = "right"`` before ``tokenizer(texts, padding=True)``.
 
+**The response is text, never special tokens.** The policy writes the response, and a response holding the
+text ``<|im_end|>`` (or ``[SEP]``, ``</s>``: any of the tokenizer's special tokens) would be tokenized as that
+special token by the ids above: the policy could end its own turn early and write what the reward model reads
+as a new user turn. So the response is tokenized with special tokens split (``split_special_tokens``: the
+text ``<|im_end|>`` becomes ``<``, ``|``, ``im``... as any other text), while the template's own special
+tokens (the assistant turn's end) stay special. Parity with plain transformers holds for every response that
+holds no special token's text; one that does gets different ids from the snippets above (which read the forged
+text as special tokens), and for chat and decoder templates its prompt, the template's pieces and the
+response are tokenized apart rather than whole (``_tokenize_response_as_text``).
+
 A prompt given as chat messages and no chat template is flattened as ``"Role: content"`` blocks separated by
 blank lines (``"User: hi\\n\\nAssistant: hello"``).
 
@@ -59,6 +70,7 @@ True and callers count and report it.
 from __future__ import annotations
 
 import json
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -262,7 +274,8 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
     budget = max_length - len(before) - len(between) - len(after)
     if budget < MIN_TEXT_TOKENS:
         raise ValueError(
-            f"max_length {max_length} leaves {budget} tokens for text; use at least {max_length - budget + MIN_TEXT_TOKENS}"
+            f"max_length {max_length} leaves {budget} tokens for text; "
+            f"use at least {max_length - budget + MIN_TEXT_TOKENS}"
         )
     rendered = []
     heads: dict[str, str] = {}
@@ -275,6 +288,10 @@ def encode(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequence[str], 
         parts, starts = _tokenize_apart(tokenizer, rendered), {}
     else:
         parts, encodings = _tokenize_whole(tokenizer, rendered, budget)
+        forged = special_token_text(tokenizer)
+        for row, response in enumerate(responses):
+            if forged is not None and forged.search(response):
+                parts[row] = _tokenize_response_as_text(tokenizer, rendered[row], response)
         starts = _chat_starts(tokenizer, prompts, rendered, parts, encodings, budget) if kind == "chat" else {}
     input_ids: list[list[int]] = []
     type_ids: list[list[int]] = []
@@ -317,7 +334,36 @@ def _tokenize_apart(tokenizer: Any, rendered: list[tuple[str, str]]) -> list[tup
     each distinct prompt once (pairs share prompts), the responses in one batched call."""
     heads = list(dict.fromkeys(h for h, _ in rendered))
     head_ids = dict(zip(heads, _tokenize(tokenizer, heads)["input_ids"]))
-    return list(zip([head_ids[h] for h, _ in rendered], _tokenize(tokenizer, [t for _, t in rendered])["input_ids"]))
+    responses = _tokenize(tokenizer, [t for _, t in rendered], as_text=True)["input_ids"]  # "[SEP]" is text here
+    return list(zip([head_ids[h] for h, _ in rendered], responses))
+
+
+def special_token_text(tokenizer: Any) -> re.Pattern[str] | None:
+    """A pattern matching the text of any of the tokenizer's special tokens (``<|im_end|>``, ``</s>``,
+    ``[SEP]``...), longest first; None for a tokenizer without any."""
+    texts = set(getattr(tokenizer, "all_special_tokens", None) or [])
+    for token in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
+        if getattr(token, "special", False):
+            texts.add(str(token))
+    ordered = sorted((t for t in texts if t), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+
+def _tokenize_response_as_text(tokenizer: Any, rendered: tuple[str, str], response: str) -> tuple[list[int], list[int]]:
+    """(prompt ids, response ids) of a row whose response holds the text of a special token: the response
+    tokenized with special tokens split (as plain text), so a policy cannot end its own turn with a written
+    ``<|im_end|>`` and write a turn the reward model reads as the user's. What the template writes around the
+    response (the assistant turn's own end) keeps its special tokens. The prompt part and the template's
+    pieces are tokenized apart from the response (not whole, as other rows are): these rows differ from
+    plain transformers' ids anyway, since transformers reads the forged text as special tokens."""
+    head, part = rendered
+    content = response if response in part else response.strip()
+    at = part.find(content) if content else -1
+    if at < 0:  # a template that rewrites the content: all of the response part as text, its end-of-turn too
+        return _tokenize(tokenizer, [head])["input_ids"][0], _tokenize(tokenizer, [part], as_text=True)["input_ids"][0]
+    before, after = part[:at], part[at + len(content) :]
+    ids = _tokenize(tokenizer, [head, before, after])["input_ids"]
+    return ids[0], ids[1] + _tokenize(tokenizer, [content], as_text=True)["input_ids"][0] + ids[2]
 
 
 def _tokenize_whole(
@@ -366,9 +412,10 @@ def shared_prefix(a: list[int], b: list[int]) -> int:
     return next(i for i in range(n) if a[i] != b[i])
 
 
-def _tokenize(tokenizer: Any, texts: list[str]) -> Any:
+def _tokenize(tokenizer: Any, texts: list[str], as_text: bool = False) -> Any:
     """The tokenizer's answer (``["input_ids"]``) for the texts, without added special tokens: the templates
-    place them."""
+    place them. ``as_text``: the text of a special token inside them is tokenized as plain text
+    (``split_special_tokens``): for responses, which the policy writes."""
     if not texts:
         return {"input_ids": []}
     # Texts are tokenized whole and cut by ``fit`` afterwards, so transformers' "longer than the maximum
@@ -376,7 +423,8 @@ def _tokenize(tokenizer: Any, texts: list[str]) -> Any:
     warned = getattr(tokenizer, "deprecation_warnings", None)
     if isinstance(warned, dict):
         warned["sequence-length-is-longer-than-the-specified-maximum"] = True
-    return tokenizer(texts, add_special_tokens=False, return_attention_mask=False)
+    options = {"split_special_tokens": True} if as_text else {}
+    return tokenizer(texts, add_special_tokens=False, return_attention_mask=False, **options)
 
 
 def collate(encoded: Encoded, rows: Sequence[int], pad_id: int) -> dict[str, torch.Tensor]:

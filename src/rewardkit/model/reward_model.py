@@ -1,6 +1,6 @@
 """A reward model: a HF sequence-classification model, its tokenizer, and its card.
 
-    rm = load_reward_model("runs/rm1")                 # or any HF reward model folder / id
+    rm = load_reward_model("runs/rm1")                 # rewardkit.model.loading; or any HF reward model folder / id
     rm.score(["What is 2+2?"], ["4"])                   # -> np.ndarray [N], raw aggregate reward
     rm.score(prompts, responses, normalize=True)        # (r - reward_mean) / reward_std from the card
     rm.prob_better(prompts, responses_a, responses_b)   # calibrated sigmoid((r_a - r_b) / T)
@@ -11,7 +11,8 @@
 
 Saved layout (``save``): the ``save_pretrained`` model and tokenizer, so
 ``AutoModelForSequenceClassification.from_pretrained(folder)`` alone gives the same raw outputs, plus
-``rewardkit.json`` (see ``card.py``). A folder whose card lists ``members`` loads as an ``Ensemble``.
+``rewardkit.json`` (see ``card.py``). A folder whose card lists ``members`` loads as an ``Ensemble``
+(``loading.py`` tells them apart).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewardkit.model.backbone import align_pad_token, load_tokenizer, resolve_backbone
+from rewardkit.model.backbone import align_pad_token, load_tokenizer
 from rewardkit.model.calibration import p_better
-from rewardkit.model.card import RewardCard, read_card, write_card
+from rewardkit.model.card import RewardCard, write_card
 from rewardkit.model.formatting import collate, encode
 from rewardkit.model.forward import reward_logits
 from rewardkit.records import Prompt
@@ -100,21 +101,16 @@ class RewardModel:
         write_card(folder, self.card)
 
 
-def load_reward_model(
-    path_or_hf_id: str | Path, device: str | torch.device | None = None, dtype: torch.dtype | None = None
-) -> Any:
-    """A ``RewardModel`` from a folder or HF id (an ``Ensemble`` when its rewardkit.json lists members).
+def load_single(
+    path: str, card: RewardCard, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+) -> RewardModel:
+    """The ``RewardModel`` of one model folder or HF id ``path`` whose card (``read_card``, the defaults where it
+    has none) is ``card``; ``rewardkit.model.loading.load_reward_model`` tells an ensemble folder from one.
 
     A folder without rewardkit.json loads with the defaults (T = 1, no normalization, max_length the
     tokenizer's limit capped at 512)."""
     from transformers import AutoModelForSequenceClassification
 
-    path = str(path_or_hf_id) if Path(path_or_hf_id).exists() else resolve_backbone(str(path_or_hf_id))
-    card = read_card(path) if Path(path).is_dir() else RewardCard()
-    if card.is_ensemble:  # with its own card: the calibration fitted on the ensemble's score
-        from rewardkit.model.ensemble import load_ensemble
-
-        return load_ensemble(path, device=device, dtype=dtype)
     tokenizer = load_tokenizer(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, **({"dtype": dtype} if dtype else {}))
     align_pad_token(model, tokenizer)

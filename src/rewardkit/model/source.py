@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rewardkit.model.backbone import resolve_backbone
+from rewardkit.model.card import read_card
+from rewardkit.model.hub_id import looks_like_hub_id
+
 
 class ModelNotFoundError(FileNotFoundError):
     """The name given for a model is neither a saved model folder here nor a model the Hugging Face Hub
@@ -23,8 +27,6 @@ def check_model_source(name: str) -> None:
 
     Checked before transformers loads: for these mistakes it reports a missing sentencepiece, a network
     failure or the hub's repo-id syntax instead of the path the user typed."""
-    from rewardkit.model.backbone import resolve_backbone
-
     target = name if Path(name).exists() else resolve_backbone(name)  # "default": the bundled backbone
     if Path(target).exists():
         check_model_folder(Path(target), name if target == name else target)
@@ -36,8 +38,6 @@ def check_model_source(name: str) -> None:
 
 def check_model_folder(folder: Path, name: str) -> None:
     """A saved model folder holds config.json, or a rewardkit.json listing ensemble members that do."""
-    from rewardkit.model.card import read_card
-
     if not folder.exists():
         raise ModelNotFoundError(f"no model at {name!r}: no such folder")
     if not folder.is_dir():
@@ -69,17 +69,6 @@ def model_folders_inside(folder: Path, limit: int = 3) -> list[str]:
     return [p.name for p in subs if (p / "config.json").is_file() or (p / "rewardkit.json").is_file()][:limit]
 
 
-def looks_like_hub_id(name: str) -> bool:
-    """``name`` or ``namespace/name`` in the hub's syntax (a path like ./runs/x or /abs/x is not one)."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return False
-    return True
-
-
 def check_hub_model(repo_id: str) -> None:
     """Fetch (or find in the local cache) the id's config.json: the first file a load needs. Its failure is the
     user's (a typo, no network, a private repo), so it becomes one line naming the id, not the hub's text."""
@@ -90,5 +79,6 @@ def check_hub_model(repo_id: str) -> None:
     except (OSError, ValueError) as exc:
         reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise ModelNotFoundError(
-            f"no model at {repo_id!r}: not a folder here, and not a model id the Hugging Face Hub could provide ({reason})"
+            f"no model at {repo_id!r}: not a folder here, and not a model id the Hugging Face Hub could provide "
+            f"({reason})"
         ) from None

@@ -14,34 +14,37 @@ once the model is loaded (a template refuses some: a system turn, roles that do 
 then reads, scores and writes a chunk at a time (``CHUNK_ROWS`` rows or ``CHUNK_CHARS`` characters of text,
 whichever comes first), into a temporary file renamed into place at the end. Every error is found before the
 first chunk is scored: the output appears only whole, so one found later threw away all the scoring before it.
-``score_rows`` / ``write_rows`` are the in-memory versions for a list a caller already holds.
+``score_rows`` (and ``writers.write_rows``) are the in-memory versions for a list a caller already holds.
+Rows are read and checked in ``rows``; written in ``writers``.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import hashlib
-import json
-import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from rewardkit.atomic import atomic_file
-from rewardkit.data.importers.errors import ImportFailed
-from rewardkit.data.importers.reader import check_readable, iter_records
 from rewardkit.model.calibration import p_better
 from rewardkit.model.formatting import ChatTemplateError, render, template_kind
-from rewardkit.records import Prompt, RecordError, validate_prompt
+from rewardkit.records import Prompt
+from rewardkit.scoring.rows import (
+    InputError,
+    ParsedRows,
+    located_rows,
+    parse_rows,
+    row_kind,
+    row_texts,
+    text_chars,
+    text_key,
+)
 from rewardkit.scoring.scorer import BatchScorer, ScoreResult
+from rewardkit.scoring.writers import RowWriter, check_output_path, merge_schema, writes_parquet
 
-PAIR_KEYS = (("response_a", "response_b"), ("chosen", "rejected"))
-OUTPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".csv", ".parquet")
 # A chunk is tokenized whole (at full length, before truncation: ~35 bytes of Python ints per character of
 # text), so its text bounds the memory: 4M characters (~1,800 AlpacaEval rows) peaked 135-170 MB above a
 # one-row run. Rows sort by length within a chunk; a thousand rows already pack token-budget batches with
@@ -50,150 +53,6 @@ CHUNK_ROWS = 10_000
 CHUNK_CHARS = 4_000_000
 RECENT_TEXTS = 100_000  # texts whose results score_file remembers (RecentScores): ~20 MB
 SCHEMA_ROWS = 1_000  # rows per look at the values' Parquet types in check_input
-
-
-class InputError(ValueError):
-    """Bad input for scoring: a file that cannot be read as rows, a row that is not a (prompt, response),
-    messages or pair row, a conversation the model's chat template refuses, or an output path that cannot
-    be written. The message names the file, the line or row, the field and what was expected: it is shown
-    to the user as it is."""
-
-
-def located_rows(path: Path) -> Iterator[tuple[dict[str, Any], str]]:
-    """Stream the rows of ``path`` and where each was ("in.jsonl, line 3"); an InputError for the first
-    line that holds no row of fields (not UTF-8, not JSON, not an object) or a file that cannot be read."""
-    try:
-        check_readable(path)
-        for location, record in iter_records(path):
-            if isinstance(record, RecordError):  # the line itself ("(line)", "(row)") or one cell of it
-                what = record.message if record.field.startswith("(") else str(record)
-                raise InputError(f"{location}: {what}; a row is an object of fields such as prompt, response")
-            yield record, str(location)
-    except ImportFailed as exc:
-        raise InputError(str(exc)) from None
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Every row of ``path`` in a list (see ``located_rows``)."""
-    return [row for row, _ in located_rows(path)]
-
-
-def describe(value: Any) -> str:
-    """A value's JSON kind and a short preview, for 'expected X, got ...' messages."""
-    kinds = {str: "text", bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}
-    if value is None:
-        return "null"
-    preview = json.dumps(value, ensure_ascii=False, default=str)
-    return f"{kinds.get(type(value), type(value).__name__)} {preview[:40] + '...' if len(preview) > 40 else preview}"
-
-
-def split_messages(messages: Any, where: str) -> tuple[Prompt, str]:
-    """A chat ending in an assistant turn -> (the turns before it, its content)."""
-    if isinstance(messages, str):
-        try:
-            messages = json.loads(messages)  # CSV cells hold JSON
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: 'messages' is text but not JSON ({exc.msg} at character {exc.pos})") from None
-    if not isinstance(messages, list) or not messages:
-        raise InputError(
-            f"{where}: 'messages' must be a non-empty list of {{role, content}} objects, got {describe(messages)}"
-        )
-    try:
-        validate_prompt(messages, "messages")  # every turn an object with a known role and text content
-    except RecordError as exc:
-        raise InputError(f"{where}: {exc}") from None
-    last = messages[-1]
-    if last["role"] != "assistant":
-        raise InputError(
-            f"{where}: the last message must be the assistant's response (role 'assistant'), got role {last['role']!r}"
-        )
-    return [dict(role=m["role"], content=m["content"]) for m in messages[:-1]], last["content"]
-
-
-def chat_cell(prompt: Any) -> Any:
-    """A prompt as read: text, or a list of messages; a CSV cell holding a JSON list of objects (as
-    ``write_rows`` writes a chat prompt) is that list again, to be checked as messages like any other."""
-    if isinstance(prompt, str) and prompt.startswith("[{"):
-        try:
-            value = json.loads(prompt)
-        except json.JSONDecodeError:
-            return prompt
-        if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m for m in value):
-            return value  # checked as messages by the caller; JSON that is not a chat stays text
-    return prompt
-
-
-def row_prompt(row: dict[str, Any], where: str) -> Prompt:
-    """The row's prompt: text (empty or absent: a response scored with no prompt), or checked messages."""
-    raw = row.get("prompt")
-    prompt = "" if raw is None else chat_cell(raw)  # absent, null or an empty CSV cell: no prompt
-    if isinstance(prompt, str):
-        return prompt
-    try:
-        return validate_prompt(prompt, "prompt")
-    except RecordError as exc:
-        raise InputError(f"{where}: {exc}") from None
-
-
-def row_kind(row: dict[str, Any], where: str) -> str:
-    """'pair', 'messages' or 'single', or an InputError naming what was expected."""
-    if not isinstance(row, dict):
-        raise InputError(f"{where}: expected an object of fields (prompt, response, ...), got {describe(row)}")
-    if any(a in row and b in row for a, b in PAIR_KEYS):
-        return "pair"
-    if "messages" in row:
-        return "messages"
-    if "response" in row:
-        return "single"
-    raise InputError(
-        f"{where}: expected fields prompt+response, messages, or prompt+response_a+response_b "
-        f"(or prompt+chosen+rejected); got {sorted(str(k) for k in row)}"
-    )
-
-
-def row_texts(row: dict[str, Any], place: str, kind: str) -> list[tuple[Prompt, str]]:
-    """The (prompt, response) texts to score in one row of shape ``kind`` (two for a pair), or an InputError
-    naming the row (``place``), the field and what was expected."""
-    if row_kind(row, place) != kind:
-        raise InputError(f"{place}: all rows must have the same shape as the first ({kind})")
-    if kind == "messages":
-        return [split_messages(row["messages"], place)]
-    prompt = row_prompt(row, place)
-    keys = next(k for k in PAIR_KEYS if k[0] in row and k[1] in row) if kind == "pair" else ("response",)
-    for key in keys:
-        if not isinstance(row[key], str):
-            raise InputError(f"{place}: field '{key}': expected text, got {describe(row[key])}")
-    return [(prompt, row[key]) for key in keys]
-
-
-@dataclass
-class ParsedRows:
-    """The rows' shape and the (prompt, response) texts to score, in order (two per pair row)."""
-
-    kind: str
-    prompts: list[Prompt]
-    responses: list[str]
-
-    @classmethod
-    def of(cls, kind: str, texts: list[tuple[Prompt, str]]) -> ParsedRows:
-        return cls(kind, [p for p, _ in texts], [r for _, r in texts])
-
-
-def parse_rows(rows: Sequence[dict[str, Any]], where: Sequence[str] | None = None) -> ParsedRows:
-    """Check every row and take out the texts to score. Needs no model. Errors name the row (``where[i]``,
-    e.g. "in.jsonl, line 3"; default "row i"), the field and what was expected."""
-    if not rows:
-        return ParsedRows("single", [], [])
-    places = list(where) if where is not None else [f"row {i}" for i in range(1, len(rows) + 1)]
-    kind = row_kind(rows[0], places[0])
-    return ParsedRows.of(
-        kind, [text for row, place in zip(rows, places, strict=True) for text in row_texts(row, place, kind)]
-    )
-
-
-def text_chars(texts: list[tuple[Prompt, str]]) -> int:
-    """Characters of prompt and response text: what a chunk's tokenization costs (memory) grows with."""
-    return sum(len(r) + (len(p) if isinstance(p, str) else sum(len(m["content"]) for m in p)) for p, r in texts)
 
 
 @dataclass
@@ -215,8 +74,9 @@ class InputSummary:
 def check_input(path: Path, schema: bool = False) -> InputSummary:
     """Read every row of ``path`` once, checking it as ``parse_rows`` does, and keep only counts and field
     names: the whole file is checked before a model loads, holding one row (``SCHEMA_ROWS`` with
-    ``schema``). ``schema``: also learn the Parquet column types of all rows (a column null at first and text later is text; a column
-    holding numbers in some rows and text in others is an InputError, before any scoring)."""
+    ``schema``). ``schema``: also learn the Parquet column types of all rows (a column null at first and text
+    later is text; a column holding numbers in some rows and text in others is an InputError, before any
+    scoring)."""
     kind, rows, fields = "", 0, {}
     arrow_schema, batch, batch_places = None, [], []
     for row, place in located_rows(path):
@@ -235,22 +95,6 @@ def check_input(path: Path, schema: bool = False) -> InputSummary:
     if batch:
         arrow_schema = merge_schema(arrow_schema, batch, batch_places)
     return InputSummary(kind, rows, list(fields), arrow_schema)
-
-
-def merge_schema(known: Any, rows: list[dict[str, Any]], places: list[str]) -> Any:
-    """``known`` (a pyarrow schema or None) widened to the columns and types of ``rows``: a new column is
-    added, a null column takes the type seen now; types that cannot share a column are an InputError."""
-    import pyarrow as pa
-
-    try:
-        # pa.array of dicts: a struct of EVERY key seen (Table.from_pylist keeps only the first row's keys)
-        seen = pa.schema(list(pa.array(rows).type))
-        return seen if known is None else pa.unify_schemas([known, seen], promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InputError(
-            f"{places[0]} to {places[-1]}: cannot be written as Parquet, which needs one type per column "
-            f"({' '.join(str(exc).split())}); write .jsonl or .csv instead"
-        ) from None
 
 
 @dataclass
@@ -281,11 +125,6 @@ def read_chunks(path: Path, kind: str, max_rows: int = CHUNK_ROWS, max_chars: in
         chars += size
     if rows:
         yield Chunk(rows, places, ParsedRows.of(kind, texts))
-
-
-def text_key(prompt: Prompt, response: str) -> bytes:
-    """A short digest of a (prompt, response): the same texts, the same key (16 bytes to remember, not the text)."""
-    return hashlib.blake2b(json.dumps([prompt, response]).encode(), digest_size=16).digest()
 
 
 def check_chat_template(tokenizer: Any, path: Path, kind: str, on_rows: Callable[[float], Any] | None = None) -> int:
@@ -371,9 +210,10 @@ def score_extras(
     recent: RecentScores | None = None,
 ) -> list[dict[str, Any]]:
     """The fields scoring adds to each parsed row: score, score_normalized, [score_std], truncated; pairs
-    get score_a, score_b, p_a_better (calibrated), their normalized scores, truncated_a/_b [, std]. A
-    conversation the model's chat template refuses is an InputError naming its row (``where[i]``).
-    ``recent``: texts scored in earlier calls, not scored again."""
+    get score_a, score_b, p_a_better (calibrated), their normalized scores, truncated_a/_b [, std]; every row
+    its ``precision`` (fp32, bf16 or int8: ``BatchScorer.precision``), so scores of different runs can be
+    told apart. A conversation the model's chat template refuses is an InputError naming its row
+    (``where[i]``). ``recent``: texts scored in earlier calls, not scored again."""
     try:
         res = (recent or RecentScores(0)).score(scorer, parsed.prompts, parsed.responses, on_batch=on_batch)
     except ChatTemplateError as exc:
@@ -386,7 +226,7 @@ def score_extras(
         if res.std is not None:
             for extra, std in zip(extras, res.std):
                 extra["score_std"] = float(std)
-        return extras
+        return [extra | {"precision": scorer.precision} for extra in extras]
     a, b = res.raw[0::2], res.raw[1::2]
     p = p_better(a, b, scorer.card.temperature)
     extras = []
@@ -402,7 +242,7 @@ def score_extras(
         }
         if res.std is not None:
             extra |= {"score_a_std": float(res.std[2 * i]), "score_b_std": float(res.std[2 * i + 1])}
-        extras.append(extra)
+        extras.append(extra | {"precision": scorer.precision})
     return extras
 
 
@@ -471,85 +311,3 @@ def score_file(
             if writer is not None:
                 writer.close()  # before atomic_file renames (or deletes) the file
     return ScoredFile(rows, truncated)
-
-
-def check_output_path(path: Path, input_path: Path | None = None) -> None:
-    """An InputError unless ``path`` is a file ``write_rows`` writes: a format it knows, not a folder, and
-    not the input file itself (checked before any scoring; whether its folder can be written is the CLI's
-    ``check_out_file``)."""
-    if not path.name.lower().endswith(OUTPUT_SUFFIXES):
-        raise InputError(f"{path}: unknown output format; use {', '.join(OUTPUT_SUFFIXES)}")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder; name a file to write, e.g. {path / 'scored.jsonl'}")
-    if input_path is not None and path.exists() and input_path.exists() and os.path.samefile(path, input_path):
-        raise InputError(
-            f"{path}: is the input file; writing the scores there would replace it: choose another output file"
-        )
-
-
-def writes_parquet(path: Path) -> bool:
-    return path.name.lower().endswith(".parquet")
-
-
-class RowWriter:
-    """Writes rows to ``path`` (named like the final file ``name``: its suffix picks the format) a chunk at
-    a time. The columns must be known before the first row: CSV writes a header, Parquet a schema. They are
-    the input's ``fields`` (``schema`` for Parquet: the types of every row, not only the first chunk's),
-    then the fields scoring adds, as in ``added`` (``score_extras`` of the first chunk)."""
-
-    def __init__(self, path: Path, name: str, fields: Sequence[str], schema: Any, added: list[dict[str, Any]]) -> None:
-        name = name.lower()
-        self._csv: Any = None
-        self._parquet: Any = None
-        self._file: IO[str] | None = None
-        if name.endswith(".parquet"):
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            scored = pa.schema(list(pa.array(added).type)) if added else pa.schema([])
-            # a field the input already had (its own "score") takes the scored type, in its place
-            kept = [scored.field(f.name) if f.name in scored.names else f for f in schema or []]
-            self._schema = pa.schema(kept + [f for f in scored if f.name not in {k.name for k in kept}])
-            self._parquet = pq.ParquetWriter(path, self._schema)
-        elif name.endswith(".csv"):
-            self._file = path.open("w", newline="", encoding="utf-8")
-            self._csv = csv.DictWriter(
-                self._file, fieldnames=list(dict.fromkeys([*fields, *(k for r in added[:1] for k in r)]))
-            )
-            self._csv.writeheader()
-        else:
-            self._file = (
-                gzip.open(path, "wt", encoding="utf-8") if name.endswith(".gz") else path.open("w", encoding="utf-8")
-            )
-
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        if self._parquet is not None:
-            import pyarrow as pa
-
-            self._parquet.write_table(pa.Table.from_pylist(rows, schema=self._schema))
-        elif self._csv is not None:  # CSV cells hold lists (chat prompts) and objects as JSON
-            self._csv.writerows(
-                {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()} for r in rows
-            )
-        else:
-            assert self._file is not None
-            self._file.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-    def close(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
-        if self._file is not None:
-            self._file.close()
-
-
-def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
-    """Write rows held in memory atomically (``rewardkit.atomic``) in the format of ``path``'s suffix."""
-    check_output_path(path)
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    schema = merge_schema(None, rows, ["row 1", f"row {len(rows)}"]) if rows and writes_parquet(path) else None
-    with atomic_file(path) as tmp:
-        writer = RowWriter(tmp, path.name, fields, schema, [])
-        try:
-            writer.write(rows)
-        finally:
-            writer.close()

@@ -97,9 +97,9 @@ class ModelSlot:
         async with self._lock:
             target = path or self.path or "default"
             scorer = await asyncio.to_thread(self._load, target)  # the old model keeps serving meanwhile
-            previous = self.scorer.card.version if self.scorer else None
+            previous = self.scorer.version if self.scorer else None
             self.scorer, self.path, self.load_error = scorer, target, None
-            return scorer.card.version, previous
+            return scorer.version, previous
 
 
 def check_key(settings: ServeSettings, header: str | None, keys: list[str] | None = None) -> bool:
@@ -320,7 +320,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 422, "validation", f"prompts has {len(body.prompts)} items but query has {len(body.query)}"
             )
         if not body.query:  # an empty slice of a batch split over several servers: OpenRLHF's serve_rm answer
-            return RewardResponse(rewards=[], scores=[], extra_logs={}, model_version=scorer.card.version)
+            return RewardResponse(rewards=[], scores=[], extra_logs={}, model_version=scorer.version)
         check_count(len(body.query), settings.get_reward_max_inputs)
         # linear in the body, but a rollout batch can be 100 MB: off the event loop, so /health and other
         # clients are answered meanwhile
@@ -372,7 +372,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         """The model, its version, dtype and the service's limits."""
         return InfoResponse(
             model=str(slot.path),
-            model_version=scorer.card.version,
+            model_version=scorer.version,
             dtype=str(scorer.dtype).replace("torch.", ""),
             max_length=scorer.max_length,
             ensemble_size=len(scorer.members),

@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "serve"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
 from rk_helpers import build_tiny_model  # noqa: E402
 
 from rewardkit.model.calibration import p_better  # noqa: E402
-from rewardkit.scoring.files import InputError, read_rows, score_rows, write_rows  # noqa: E402
+from rewardkit.scoring.files import score_rows  # noqa: E402
+from rewardkit.scoring.rows import InputError, read_rows  # noqa: E402
 from rewardkit.scoring.scorer import DEFAULT_TOKEN_BUDGET, BatchScorer, load_scorer, pack_batches  # noqa: E402
+from rewardkit.scoring.writers import write_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +81,7 @@ def test_embedding_norm_is_the_norm_of_what_the_head_reads(scorer: BatchScorer) 
 def test_read_position_norms_reads_where_the_head_reads() -> None:
     import torch
 
-    from rewardkit.scoring.scorer import read_position_norms
+    from rewardkit.scoring.head_norms import read_position_norms
 
     hidden = torch.zeros(2, 3, 2)
     hidden[0, 0] = torch.tensor([6.0, 8.0])  # position 0 of row 0: norm 10
@@ -103,7 +105,7 @@ def test_read_position_norms_reads_where_the_head_reads() -> None:
 def test_no_embedding_norm_when_the_head_is_not_found(scorer: BatchScorer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Better no drift feature than zeros that would read as 'no shift' (BART's head is .classification_head,
     which rewardkit does not look for: simulated by a lookup that finds nothing)."""
-    import rewardkit.scoring.scorer as score_module
+    import rewardkit.scoring.head_norms as score_module
 
     def no_head(model: object) -> str:
         raise ValueError("no scalar head found")
@@ -213,7 +215,10 @@ def test_score_cli(tmp_path: Path, scorer: BatchScorer) -> None:
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert summary["rows"] == 4 and summary["dtype"] == "float32" and summary["truncated_rows"] == 0
-    assert [json.loads(x)["response"] for x in out.read_text().splitlines()] == [f"r{i}" for i in range(4)]
+    assert summary["precision"] == "fp32"
+    written = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["response"] for r in written] == [f"r{i}" for i in range(4)]
+    assert {r["precision"] for r in written} == {"fp32"}  # each row says what its score was computed in
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": 1}\n')
     res = CliRunner().invoke(app, ["score", str(bad), "--model", str(model), "--dtype", "fp32"])
@@ -247,7 +252,7 @@ def test_ensemble_members_are_standardized_before_mean_and_std(tmp_path: Path) -
     stats = [(0.5, 2.0), (-1.0, 4.0), (3.0, 0.5)]
     top = {"temperature": 0.7, "reward_mean": 0.2, "reward_std": 0.6, "member_scale": "standardized"}
     ens = load_scorer(str(build_ensemble(tmp_path / "ens", top, stats)), dtype="fp32")
-    assert len(ens.members) == 3 and ens.card.member_stats == tuple(stats)
+    assert len(ens.members) == 3 and ens.member_stats == tuple(stats)
     prompts, responses = ["q1", "q2 " * 5], ["a", "b " * 7]
     res = ens.score(prompts, responses)
     raw = np.stack(
@@ -272,7 +277,7 @@ def test_members_identical_but_for_a_head_bias_have_zero_std(tmp_path: Path) -> 
     import torch
 
     from rewardkit.model.card import RewardCard
-    from rewardkit.model.reward_model import load_reward_model
+    from rewardkit.model.loading import load_reward_model
 
     folder = tmp_path / "ens"
     rm = load_reward_model(build_tiny_model(folder / "member_0", mean=0.5, std=2.0))
@@ -299,7 +304,7 @@ def test_an_ensemble_saved_before_its_own_calibration_scores_with_the_fallback(t
 
 def test_a_single_model_has_no_member_spread(scorer: BatchScorer) -> None:
     res = scorer.score(["q"], ["a"])
-    assert res.std is None and res.normalized_std is None and scorer.card.member_stats == ()
+    assert res.std is None and res.normalized_std is None and scorer.member_stats == ()
 
 
 def test_int8_is_opt_in_and_quantizes_a_copy(tmp_path: Path) -> None:
@@ -345,7 +350,7 @@ def test_int8_merges_lora_adapters_first(tmp_path: Path) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from rewardkit.scoring.scorer import quantize_int8
+    from rewardkit.scoring.precision import quantize_int8
 
     folder = build_tiny_model(tmp_path / "tiny")
     scorer = load_scorer(str(folder), dtype="fp32")
@@ -452,7 +457,7 @@ def test_decoder_scores_and_norms_are_read_at_the_last_real_token() -> None:
 
     # GPT-2's body is Conv1D, not nn.Linear: int8 has nothing to quantize, says so and stays fp32 (not a
     # "qint8" label on fp32 scores)
-    from rewardkit.scoring.scorer import quantize_int8
+    from rewardkit.scoring.precision import quantize_int8
 
     assert quantize_int8(scorer) == torch.float32 and scorer.dtype == torch.float32
     np.testing.assert_allclose(scorer.score(prompts, responses).raw, res.raw, atol=1e-6)

@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from rewardkit.model.card import RewardCard
 from rewardkit.records import Prompt
+from rewardkit.scoring.scorer import load_scorer
 
 ScoreFn = Callable[[list[Prompt], list[str]], np.ndarray]
 
@@ -155,37 +157,27 @@ class LoadedModel:
     score_fn: ScoreFn
     temperature: float | None
     name: str
-    card: dict[str, Any] = field(default_factory=dict)
+    card: RewardCard = field(default_factory=RewardCard)
     dtype: str = "float32"
     """What the scorer computes in (float32, bfloat16, qint8): a report says it, since int8 moves scores."""
-
-
-def _temperature(card: dict[str, Any]) -> float | None:
-    for key in ("temperature",):
-        if isinstance(card.get(key), (int, float)):
-            return float(card[key])
-    calib = card.get("calibration")
-    if isinstance(calib, dict) and isinstance(calib.get("temperature"), (int, float)):
-        return float(calib["temperature"])
-    return None
+    precision: str = "fp32"
+    """The same as ``BatchScorer.precision`` names it: fp32, bf16 or int8."""
 
 
 def load_model_for_eval(
     path: str | Path, *, max_length: int | None = None, dtype: str = "auto", device: str = "auto"
 ) -> LoadedModel:
     """Load a saved reward model (a rewardkit model folder, an ensemble folder or any HF
-    sequence-classification model) into the token-budget batch scorer (``rewardkit.scoring.scorer.load_scorer``) and
-    return its raw-score ScoreFn and stored temperature. ``max_length``: the token limit per row (None: the
+    sequence-classification model) into the token-budget batch scorer (``rewardkit.scoring.scorer.load_scorer``)
+    and return its raw-score ScoreFn and stored temperature. ``max_length``: the token limit per row (None: the
     one the model was trained with, else the scorer's default); ``dtype`` and ``device`` as the scorer takes
-    them (auto: fp32 unless bf16 measures faster; the GPU when torch sees one)."""
-    from rewardkit.scoring.scorer import load_scorer
-
+    them (auto: the precision decided once for this machine and model; the GPU when torch sees one)."""
     scorer = load_scorer(str(path), max_length=max_length, dtype=dtype, device=device)
-    card = dict(vars(scorer.card))
     return LoadedModel(
         score_fn=BatchScoreFn(scorer),
-        temperature=_temperature(card),
+        temperature=scorer.card.temperature,
         name=str(path),
-        card=card,
+        card=scorer.card,
         dtype=str(scorer.dtype).replace("torch.", ""),
+        precision=scorer.precision,
     )

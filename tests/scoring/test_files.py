@@ -12,21 +12,20 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "serve"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
 from rk_helpers import build_tiny_model  # noqa: E402
 
 from rewardkit.scoring.files import (  # noqa: E402
-    InputError,
     RecentScores,
     check_chat_template,
     check_input,
     read_chunks,
-    read_rows,
     score_file,
     score_rows,
-    write_rows,
 )
+from rewardkit.scoring.rows import InputError, read_rows  # noqa: E402
 from rewardkit.scoring.scorer import BatchScorer, load_scorer  # noqa: E402
+from rewardkit.scoring.writers import write_rows  # noqa: E402
 
 # a template that refuses system messages, as Mistral's and Gemma's do
 REFUSING_TEMPLATE = (

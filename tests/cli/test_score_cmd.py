@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent / "serve"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
 from rk_helpers import build_tiny_model  # noqa: E402
 
 from rewardkit.cli.main import app  # noqa: E402
@@ -106,7 +106,7 @@ def test_malformed_input_is_one_line_naming_file_and_place_before_the_model(tmp_
 
 def test_a_gzip_jsonl_and_a_bom_are_read(tmp_path: Path) -> None:
     """The readers that now decode bytes themselves still read what they read before (and a spreadsheet's BOM)."""
-    from rewardkit.scoring.files import read_rows
+    from rewardkit.scoring.rows import read_rows
 
     gz = tmp_path / "rows.jsonl.gz"
     with gzip.open(gz, "wt", encoding="utf-8") as f:
@@ -265,7 +265,8 @@ def test_a_conversation_the_chat_template_refuses_is_one_line_naming_the_line_an
     """Known only once the model is loaded (its tokenizer's template raises on a system message), and found then,
     before scoring: one line with the input's file and line (an array's item), the field and the template's
     reason, exit code 2 as for other input errors, no output. The conversations it accepts score."""
-    from test_score_files import build_chat_model
+    sys.path.insert(0, str(Path(__file__).parents[1] / "scoring"))
+    from test_files import build_chat_model
 
     model = build_chat_model(tmp_path / "chat_model")
     user = {"role": "user", "content": "hi"}
