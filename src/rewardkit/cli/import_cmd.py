@@ -81,6 +81,8 @@ def _print_result(result: dict[str, Any]) -> None:
         markup=True,
         highlight=False,
     )
+    for import_id in result.get("completed_imports", []):
+        stdout.print(f"  completed import #{import_id}, which had been interrupted", highlight=False)
     for message in result["first_rejects"]:
         stdout.print(f"  rejected: {message}", highlight=False)
     if result["rejects_path"] and c["rejected"]:
