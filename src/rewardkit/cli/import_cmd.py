@@ -72,15 +72,18 @@ def _committed_reporter(progress_file: Path | None):  # noqa: ANN202 - a callbac
     return report, handle
 
 
-def _print_result(result: dict[str, Any]) -> None:
+def summary_line(result: dict[str, Any]) -> str:
+    """One line of an import's ``--json`` result: what was imported, of what was read (the demo prints it too)."""
     c = result["counts"]
     noun = "events" if result["format"] == "events" else "comparisons"
-    stdout.print(
-        f"imported [bold]{c['imported']:,}[/bold] {noun} (read {c['read']:,}, duplicates skipped {c['duplicates']:,}, "
-        f"rejected {c['rejected']:,}, ties {c['ties']:,}); import #{result['import_id']}",
-        markup=True,
-        highlight=False,
+    return (
+        f"imported {c['imported']:,} {noun} (read {c['read']:,}, duplicates skipped {c['duplicates']:,}, "
+        f"rejected {c['rejected']:,}, ties {c['ties']:,}); import #{result['import_id']}"
     )
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    stdout.print(summary_line(result), highlight=False)
     for import_id in result.get("completed_imports", []):
         stdout.print(f"  completed import #{import_id}, which had been interrupted", highlight=False)
     for message in result["first_rejects"]:
