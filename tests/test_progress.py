@@ -92,3 +92,20 @@ def test_import_without_a_terminal_reports_progress_lines_not_a_line_per_chunk(t
     assert not any(line.startswith("committed") for line in lines)  # before: "committed 1000" per chunk
     assert lines[0].startswith("import trl: 1,000 records") and lines[0].endswith("committed 1,000")
     assert lines[-1].startswith("import trl: 2,500 records") and lines[-1].endswith("committed 2,500")
+
+
+def test_a_long_step_without_advances_still_prints_a_line_every_interval(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    # eval's scoring stage ran 2 minutes without advancing its bar: the heartbeat says it is alive
+    import time
+
+    monkeypatch.setenv("RK_PROGRESS_INTERVAL", "0.2")
+    with progress_bar("evaluating", total=3, unit="stages") as bar:
+        time.sleep(1.0)  # one long stage
+        bar.advance(1, description="calibration")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 3, lines  # about 5 heartbeat lines in 1 s (fewer on a loaded machine), then the advance
+    assert lines[0] == "evaluating: 0/3 stages (0.0%), elapsed 0s"
+    assert lines[-1].startswith("calibration: 1/3 stages (33.3%)")

@@ -6,7 +6,9 @@ at most every ``RK_PROGRESS_INTERVAL`` seconds (default 10), when work advances:
 
     training: 1,234/5,000 pairs (24.7%), 10.2 pairs/s, elapsed 2m01s, ETA 6m09s, loss 0.612
 
-and a last line when the work ends, if it printed any (work shorter than the interval stays silent).
+and a last line when the work ends, if it printed any (work shorter than the interval stays silent). The
+lines come when work advances and, between advances, from a heartbeat thread: an ``eval`` whose scoring stage
+runs two minutes without advancing still says every interval that it is alive.
 
 The API: ``with progress_bar(description, total, unit) as bar: bar.advance(n, **fields)``. Keyword fields
 other than ``description`` (which renames the work) are shown after the counts, in both forms:
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,6 +127,21 @@ class ProgressHandle:
         self._last_line: float = self._started
         self._last_done = 0.0
         self.printed = 0
+        self._lock = threading.Lock()  # the heartbeat and advance() both print
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    def start_heartbeat(self) -> None:
+        """Print the line every ``interval`` seconds between advances too (a daemon thread until ``close``)."""
+        if self._lines and self._interval > 0 and self._heartbeat is None:
+            self._heartbeat = threading.Thread(target=self._beat, name="rewardkit-progress", daemon=True)
+            self._heartbeat.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval / 4):
+            now = self._clock()
+            if now - self._last_line >= self._interval:
+                self._print(now)
 
     def advance(self, n: float = 1, **fields: Any) -> None:
         description = fields.pop("description", None)
@@ -149,15 +167,21 @@ class ProgressHandle:
         return (self.done - self._base[1]) / (now - self._base[0])
 
     def _print(self, now: float) -> None:
-        line = progress_line(
-            self._description, self.done, self._total, self._unit, self.rate(now), now - self._started, self.fields
-        )
-        STDERR.print(line, highlight=False)
-        self._last_line, self._last_done, self.printed = now, self.done, self.printed + 1
+        with self._lock:
+            if self.printed and now - self._last_line < min(self._interval, 1.0) and self.done == self._last_done:
+                return  # the other printer just printed this
+            line = progress_line(
+                self._description, self.done, self._total, self._unit, self.rate(now), now - self._started, self.fields
+            )
+            STDERR.print(line, highlight=False)
+            self._last_line, self._last_done, self.printed = now, self.done, self.printed + 1
 
     def close(self) -> None:
         """The last line, when the plain lines printed any (work shorter than the interval stays silent) and
         the work moved since."""
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
         if self._lines and self.printed and self.done != self._last_done:
             self._print(self._clock())
 
@@ -194,6 +218,7 @@ def progress_bar(
             lines=enabled and not terminal,
             interval=line_interval(),
         )
+        handle.start_heartbeat()
         try:
             yield handle
         finally:
