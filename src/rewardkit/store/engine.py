@@ -51,11 +51,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 @contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (made if missing), held for the block; waits for other holders."""
-    import fcntl
+    """An exclusive ``flock`` on ``path`` (made if missing), held for the block; waits for other holders.
+    Where no lock can be had (a read-only folder, a file system without locks, no fcntl) the block runs
+    unlocked, as before the lock existed, rather than refusing to open the store."""
+    try:
+        import fcntl
 
-    with path.open("a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        fh = path.open("a")
+    except (ImportError, OSError):
+        yield
+        return
+    with fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        except OSError:
+            yield
+            return
         try:
             yield
         finally:
