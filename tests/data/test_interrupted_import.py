@@ -21,7 +21,7 @@ def _rewardkit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
 
 
 def test_a_killed_import_is_reported_and_a_rerun_completes_it(store_url: str, tmp_path: Path) -> None:
-    n = 40_000
+    n = 20_000
     big = tmp_path / "big.jsonl"
     big.write_text(
         "".join(
@@ -90,8 +90,13 @@ def test_a_running_import_is_reported_but_is_not_a_failure(store_url: str, tmp_p
         start_import(s, format="trl", paths=["/y.jsonl"], process={**process_identity(), "host": "elsewhere"})
         gone = {**process_identity(), "started": -1}  # this pid, but started at another time: a recycled pid
         start_import(s, format="trl", paths=["/z.jsonl"], process=gone)
+        rebooted = {**process_identity(), "boot": "another-boot"}  # this pid after a restart of the machine
+        start_import(s, format="trl", paths=["/r.jsonl"], process=rebooted)
+        container = {**process_identity(), "pidns": -1}  # same host name, another pid namespace: cannot tell
+        start_import(s, format="trl", paths=["/c.jsonl"], process=container)
     with factory() as s:
-        assert [(u.id, u.state) for u in unfinished_imports(s)] == [(1, "running"), (2, "unknown"), (3, "interrupted")]
+        states = [(u.id, u.state) for u in unfinished_imports(s)]
+    assert states == [(1, "running"), (2, "unknown"), (3, "interrupted"), (4, "interrupted"), (5, "unknown")]
     factory.kw["bind"].dispose()
     env = {**os.environ, "RK_HOME": str(tmp_path / "home"), "RK_DATABASE_URL": store_url}
     check = _rewardkit(env, "db", "check")

@@ -33,16 +33,36 @@ def _start_ticks(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
+def _machine() -> dict[str, Any]:
+    """What must match for a pid to name the same process: the host name, the pid namespace (containers on
+    one host may share a host name) and the boot (a reboot reuses pids)."""
+    try:
+        namespace: int | None = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = None
+    try:
+        boot: str | None = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = None
+    return {"host": socket.gethostname(), "pidns": namespace, "boot": boot}
+
+
 def process_identity() -> dict[str, Any]:
     """This process, as an import row records it."""
     pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "started": _start_ticks(pid)}
+    return {**_machine(), "pid": pid, "started": _start_ticks(pid)}
 
 
 def process_state(process: dict[str, Any] | None) -> str:
-    """alive | gone | unknown (another host, or a row written before rows recorded their process)."""
-    if not process or process.get("host") != socket.gethostname() or not isinstance(process.get("pid"), int):
+    """alive | gone | unknown (another host or pid namespace, or a row written before rows recorded their
+    process)."""
+    here = _machine()
+    if not process or not isinstance(process.get("pid"), int):
         return "unknown"
+    if process.get("host") != here["host"] or process.get("pidns") != here["pidns"]:
+        return "unknown"
+    if process.get("boot") is not None and process["boot"] != here["boot"]:
+        return "gone"  # the machine restarted since
     pid = process["pid"]
     try:
         os.kill(pid, 0)
