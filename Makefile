@@ -20,10 +20,14 @@ setup: $(BIN)/rewardkit
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/rewardkit demo --out demo-output
 
+# PostgreSQL variants run on a throwaway server when PostgreSQL is installed and we are root; a server this
+# target started is stopped again, pass or fail (one already running is left as it was).
 test: setup
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  eval "$$(bash .ci/start-postgres.sh)"; export RK_TEST_POSTGRES_URL; fi; \
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q; status=$$?; \
+	if [ "$${RK_PG_STARTED:-}" = 1 ]; then bash .ci/stop-postgres.sh; fi; \
+	exit $$status
 
 bench: setup
 	for b in benchmarks/*_bench.py; do HF_HUB_OFFLINE=1 $(BIN)/python $$b || exit 1; done

@@ -36,3 +36,27 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
         tmp.write_text("half")
         raise RuntimeError("killed midway")
     assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+
+
+def test_a_saved_model_folder_is_readable_like_the_rest(tmp_path: Path) -> None:
+    # save_pretrained writes model.safetensors through safetensors' own owner-only temporary (0600) and the
+    # config 0644: a service account sharing the group could read the config but not the weights
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from rewardkit.atomic import share_folder_like_open
+
+    old = os.umask(0o022)
+    try:
+        config = BertConfig(
+            vocab_size=32, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8
+        )
+        model = BertForSequenceClassification(config)
+        folder = tmp_path / "model"
+        model.save_pretrained(folder)
+        modes = {p.name: _mode(p) for p in folder.iterdir()}
+        share_folder_like_open(folder)
+        after = {p.name: _mode(p) for p in folder.iterdir()}
+    finally:
+        os.umask(old)
+    assert modes["config.json"] == 0o644
+    assert after == {name: 0o644 for name in modes} and "model.safetensors" in after

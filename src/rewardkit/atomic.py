@@ -36,6 +36,15 @@ def share_like_open(path: Path) -> None:
     os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~current_umask())
 
 
+def share_folder_like_open(folder: Path) -> None:
+    """Give every file and folder under ``folder`` the mode ``open()`` / ``mkdir()`` would: libraries that
+    write through their own temporaries leave them owner-only (safetensors >= 0.6 writes model.safetensors
+    0600 while ``save_pretrained`` writes the rest of the folder 0644)."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            share_like_open(path)
+
+
 @contextmanager
 def atomic_file(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write to; when the block ends without an error it replaces

@@ -52,6 +52,32 @@ def test_trl_four_shapes_from_jsonl() -> None:
     assert all(c.annotator.kind == "human" and c.source == "test" for c in got)
 
 
+def test_trl_text_prompt_beside_whole_conversations_as_ultrafeedback_binarized_holds_them() -> None:
+    # HuggingFaceH4/ultrafeedback_binarized: a text prompt, and chosen/rejected that repeat the user turn.
+    # Before: "field 'chosen': expected one assistant message, got 2"; TRL takes the shared messages as prompt.
+    user = {"role": "user", "content": "How do I bake bread?"}
+    row = {
+        "prompt": "How do I bake bread?",
+        "prompt_id": "9f1c",
+        "chosen": [user, {"role": "assistant", "content": "Mix flour, water, salt and yeast; knead; bake."}],
+        "rejected": [user, {"role": "assistant", "content": "Buy it."}],
+        "messages": [user, {"role": "assistant", "content": "Mix flour, water, salt and yeast; knead; bake."}],
+        "score_chosen": 8.0,
+        "score_rejected": 3.0,
+    }
+    got = trl.parse(row, OPTS)
+    assert got.prompt == [user]
+    assert [r.text for r in got.responses] == ["Mix flour, water, salt and yeast; knead; bake.", "Buy it."]
+    assert got.judgement == PairwiseJudgement("a")
+    # a text prompt with one-message conversational completions stays as it was: the prompt is the text
+    one = {**row, "chosen": row["chosen"][1:], "rejected": row["rejected"][1:]}
+    assert trl.parse(one, OPTS).prompt == "How do I bake bread?"
+    # conversations that do not share the user turn have no prompt to take
+    other = {**row, "rejected": [{"role": "user", "content": "Something else"}, row["rejected"][1]]}
+    with pytest.raises(RecordError, match="share no opening message"):
+        trl.parse(other, OPTS)
+
+
 def test_trl_csv_matches_jsonl() -> None:
     from_csv = [trl.parse(r, OPTS) for r in _records("trl_good.csv")]
     from_jsonl = [trl.parse(r, OPTS) for r in _records("trl_good.jsonl")][:3]

@@ -16,6 +16,7 @@ from rewardkit.evaluate.accuracy import (
     wilson_interval,
 )
 from rewardkit.evaluate.agreement import (
+    both_orientation_labels,
     cohen_kappa,
     positional_labels,
     rank_correlation,
@@ -249,3 +250,34 @@ def test_rewardbench_counts_are_the_published_ones() -> None:
         ],
         "Reasoning": ["math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"],
     }
+
+
+def test_kappa_vs_annotators_counts_both_orientations_by_hand() -> None:
+    # 4 pairs; the model scores chosen higher in pairs 1-3 and lower in 4. Orientation 1 (chosen at a):
+    # annotator a,a,a,a / model a,a,a,b; orientation 2 (chosen at b): annotator b,b,b,b / model b,b,b,a.
+    # p_o = 6/8; each rater says a 4 times in 8, so p_e = 1/2 and kappa = (3/4 - 1/2) / (1/2) = 0.5 = 2 x 3/4 - 1.
+    human, model = both_orientation_labels(np.array([2.0, 2.0, 2.0, 0.0]), np.array([1.0, 1.0, 1.0, 1.0]))
+    assert human == list("aaaabbbb") and model == list("aaabbbba")
+    assert cohen_kappa(human, model) == pytest.approx(0.5)
+    # with pair 4 a model tie instead: 2 right, 1 wrong, 1 tie. Model: a,a,b,tie / b,b,a,tie -> a 3, b 3, tie 2
+    # of 8; p_o = 4/8; p_e = (4/8)(3/8) + (4/8)(3/8) = 3/8; kappa = (1/2 - 3/8) / (5/8) = 0.2
+    human, model = both_orientation_labels(np.array([2.0, 2.0, 0.0, 1.0]), np.array([1.0, 1.0, 1.0, 1.0]))
+    assert cohen_kappa(human, model) == pytest.approx(0.2)
+
+
+def test_kappa_vs_annotators_does_not_depend_on_where_the_snapshot_put_chosen() -> None:
+    # A default snapshot of HH-RLHF has every chosen response in position a: kappa was 0 by construction
+    # (the annotator's labels were all 'a'). The model here is right on 3 of 4 pairs: kappa 0.5 either way.
+    from rewardkit.evaluate.run import _agreement
+    from rewardkit.records import PreferencePair
+
+    chosen, rejected = np.array([2.0, 2.0, 2.0, 0.0]), np.array([1.0, 1.0, 1.0, 1.0])
+    for layout in ("aaaa", "abab", "bbbb"):
+        pairs = [
+            PreferencePair(
+                id=f"p{i}", prompt=f"q{i}", chosen=f"c{i}", rejected=f"r{i}", metadata={"chosen_position": pos}
+            )
+            for i, pos in enumerate(layout)
+        ]
+        result = _agreement(pairs, chosen, rejected)
+        assert result["model_vs_annotators"] == {"kappa": pytest.approx(0.5), "n": 4}

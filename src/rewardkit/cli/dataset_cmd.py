@@ -99,7 +99,8 @@ def _print_manifest(m: dict[str, Any], path: Path) -> None:
         highlight=False,
     )
     stdout.print(
-        f"  conflicts: {c['conflicts_found']:,} found, {c['conflicts_resolved']:,} resolved by majority, {c['conflicts_dropped']:,} dropped",
+        f"  conflicts: {c['conflicts_found']:,} found, {c['conflicts_resolved']:,} resolved by majority, "
+        f"{c['conflicts_dropped']:,} dropped",
         highlight=False,
     )
     if c.get("balanced_away"):
@@ -157,8 +158,8 @@ def register(app: typer.Typer) -> None:
         length_balance: Annotated[
             float,
             typer.Option(
-                help="Train split only: drop chosen-is-longer pairs until chosen-is-shorter ones are at least this share "
-                "of the unequal-length pairs (0: off; 0.5: no length shortcut left to learn)."
+                help="Train split only: drop chosen-is-longer pairs until chosen-is-shorter ones are at least this "
+                "share of the unequal-length pairs (0: off; 0.5: no length shortcut left to learn)."
             ),
         ] = 0.0,
         parent: Annotated[
@@ -204,10 +205,13 @@ def register(app: typer.Typer) -> None:
             raise UserError(str(exc)) from exc
         from rewardkit.cli.output import progress_bar
         from rewardkit.data.compile import comparison_filter
+        from rewardkit.data.importers.audit import unfinished_imports
         from rewardkit.data.snapshot import SnapshotError
         from rewardkit.store.queries import count_comparisons
 
         with session_scope(_open()) as session:
+            for unfinished in unfinished_imports(session):  # the snapshot holds the part they stored
+                stderr.print(f"warning: {unfinished.describe()}; this snapshot holds only that part", highlight=False)
             total = count_comparisons(session, comparison_filter(config))
             with progress_bar("compiling", total=total, unit="comparisons") as bar:
                 try:
@@ -223,7 +227,8 @@ def register(app: typer.Typer) -> None:
         ):
             if built.manifest["counts"]["pairs"] and not built.manifest["splits"].get(name, {}).get("rows"):
                 stderr.print(
-                    f"warning: split {name} has no pairs ({prompts:,} prompts split by prompt with --fractions {fractions}): {consequence}",
+                    f"warning: split {name} has no pairs ({prompts:,} prompts split by prompt with --fractions "
+                    f"{fractions}): {consequence}",
                     highlight=False,
                 )
         if json_:
@@ -259,7 +264,8 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             splits = " / ".join(f"{v:,}" for v in r["splits"].values())
             stdout.print(
-                f"{r['id']}  {r['created_at'][:19]}  {r['pairs']:>8,} pairs (train/validation/test {splits})  parent {r['parent'] or '-'}",
+                f"{r['id']}  {r['created_at'][:19]}  {r['pairs']:>8,} pairs (train/validation/test {splits})  "
+                f"parent {r['parent'] or '-'}",
                 highlight=False,
             )
 

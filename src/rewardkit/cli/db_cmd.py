@@ -51,16 +51,24 @@ def register(app: typer.Typer) -> None:
 
     @db.command()
     def check(json_: JsonOpt = False) -> None:
-        """Run the database's own integrity check (SQLite: PRAGMA integrity_check; PostgreSQL: a connection test)."""
+        """Check the store: the database's own integrity check (SQLite: PRAGMA integrity_check; PostgreSQL: a
+        connection test) and imports that were interrupted (killed mid-way) or failed after storing a part of
+        their input. Exits 1 when either finds a problem."""
+        from rewardkit.data.importers.audit import unfinished_imports
+
         factory = _open()
         with factory() as s:
             if s.get_bind().dialect.name == "sqlite":
                 result = s.execute(text("PRAGMA integrity_check")).scalar_one()
             else:
                 result = "ok" if s.execute(text("select 1")).scalar_one() == 1 else "failed"
+            unfinished = unfinished_imports(s)
+        partial = [u for u in unfinished if u.state != "running"]
         if json_:
-            emit_json({"integrity": result})
+            emit_json({"integrity": result, "unfinished_imports": [u.to_json() for u in unfinished]})
         else:
             stdout.print(f"integrity: {result}")
-        if result != "ok":
+            for u in unfinished:
+                stdout.print(f"{'running' if u.state == 'running' else 'incomplete'}: {u.describe()}", highlight=False)
+        if result != "ok" or partial:
             raise typer.Exit(1)

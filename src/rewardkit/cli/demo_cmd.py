@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from rewardkit.cli.import_cmd import summary_line
 from rewardkit.cli.output import UserError, emit_json, escape, stderr, stdout
 
 
@@ -36,6 +37,13 @@ def _step(title: str, args: list[str], env: dict[str, str], *, capture_json: boo
         raise UserError(f"demo step '{title}' failed (exit {proc.returncode}): {shown}")
     stdout.print(f"[dim]({time.perf_counter() - started:.1f} s)[/dim]", markup=True)
     return json.loads(proc.stdout) if capture_json else None
+
+
+def snapshot_line(built: dict[str, Any]) -> str:
+    """``dataset build --json`` as one line: the id and the pairs (prompts) of each split."""
+    splits = built["manifest"]["splits"]
+    parts = ", ".join(f"{name} {s['rows']:,} pairs ({s['prompts']:,} prompts)" for name, s in splits.items())
+    return f"snapshot {built['id']}: {parts}"
 
 
 def run_demo(out: Path, *, pairs: int, epochs: float) -> dict[str, Any]:
@@ -57,14 +65,12 @@ def run_demo(out: Path, *, pairs: int, epochs: float) -> dict[str, Any]:
         env,
         capture_json=True,
     )
-    stdout.print(imported, highlight=False)
+    stdout.print(summary_line(imported), highlight=False)
     built = _step(
         "3. build a dataset snapshot (dedupe, split by prompt)", ["dataset", "build", "--json"], env, capture_json=True
     )
     snapshot_id = built["id"]
-    stdout.print(
-        f"snapshot {snapshot_id}: {built.get('counts', {}).get('splits', built.get('splits', ''))}", highlight=False
-    )
+    stdout.print(snapshot_line(built), highlight=False)
     _step("4. look at the data", ["data", "stats"], env)
     trained = _step(
         "5. train a reward model (pretrained all-MiniLM-L6-v2 backbone)",

@@ -12,14 +12,16 @@ from typing import Annotated, Any
 
 import typer
 
-from rewardkit.cli.output import UserError, emit_json, progress_bar, stderr, stdout
+from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
 from rewardkit.cli.paths import check_out_file
+from rewardkit.progress import ProgressHandle
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the counts as one JSON document.")]
 PathsArg = Annotated[
     list[Path],
     typer.Argument(
-        help="Files (.jsonl, .jsonl.gz, .csv, .parquet), Hugging Face datasets folders (save_to_disk), or Hub dataset ids (owner/name, owner/name/DIR or owner/name:CONFIG; needs the datasets package).",
+        help="Files (.jsonl, .jsonl.gz, .csv, .parquet), Hugging Face datasets folders (save_to_disk), or Hub "
+        "dataset ids (owner/name, owner/name/DIR or owner/name:CONFIG; needs the datasets package).",
         show_default=False,
     ),
 ]
@@ -54,36 +56,42 @@ ProgressFileOpt = Annotated[
     Path | None,
     typer.Option(
         "--progress-file",
-        help="Append 'committed N' after each committed chunk here (default: stderr when it is not a terminal).",
+        help="Append 'committed N' after each committed chunk here (stderr shows N in its progress report).",
     ),
 ]
 
 
-def _committed_reporter(progress_file: Path | None):  # noqa: ANN202 - a callback
+def _committed_reporter(progress_file: Path | None, bar: ProgressHandle):  # noqa: ANN202 - a callback
+    """After each committed chunk: ``committed N`` to ``--progress-file``, and N on the progress bar (or its
+    plain line without a terminal) rather than a line per chunk on stderr."""
     handle = progress_file.open("a", encoding="utf-8") if progress_file else None
 
     def report(n: int) -> None:
         if handle is not None:
             handle.write(f"committed {n}\n")
             handle.flush()
-        elif not stderr.is_terminal:
-            stderr.print(f"committed {n}", highlight=False)
+        bar.advance(0, committed=n)
 
     return report, handle
 
 
-def _print_result(result: dict[str, Any]) -> None:
+def summary_line(result: dict[str, Any]) -> str:
+    """One line of an import's ``--json`` result: what was imported, of what was read (the demo prints it too)."""
     c = result["counts"]
     noun = "events" if result["format"] == "events" else "comparisons"
-    stdout.print(
-        f"imported [bold]{c['imported']:,}[/bold] {noun} (read {c['read']:,}, duplicates skipped {c['duplicates']:,}, "
-        f"rejected {c['rejected']:,}, ties {c['ties']:,}); import #{result['import_id']}",
-        markup=True,
-        highlight=False,
+    return (
+        f"imported {c['imported']:,} {noun} (read {c['read']:,}, duplicates skipped {c['duplicates']:,}, "
+        f"rejected {c['rejected']:,}, ties {c['ties']:,}); import #{result['import_id']}"
     )
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    stdout.print(summary_line(result), highlight=False)
+    for import_id in result.get("completed_imports", []):
+        stdout.print(f"  completed import #{import_id}, which had been interrupted", highlight=False)
     for message in result["first_rejects"]:
         stdout.print(f"  rejected: {message}", highlight=False)
-    if result["rejects_path"] and c["rejected"]:
+    if result["rejects_path"] and result["counts"]["rejected"]:
         stdout.print(f"  all rejected records with their reasons: {result['rejects_path']}", highlight=False)
 
 
@@ -124,13 +132,13 @@ def do_import(
     try:
         config = ImportConfig(fmt, tuple(paths), on_error, rejects, source, annotator, annotator_kind, batch_size)  # type: ignore[arg-type]
         factory = _open()
-        report, handle = _committed_reporter(progress_file)
-        try:
-            with progress_bar(f"import {fmt}", unit="records") as bar:
+        with progress_bar(f"import {fmt}", unit="records") as bar:
+            report, handle = _committed_reporter(progress_file, bar)
+            try:
                 result = run_import(factory, config, on_commit=report, progress=bar.advance)
-        finally:
-            if handle is not None:
-                handle.close()
+            finally:
+                if handle is not None:
+                    handle.close()
     except ImportFailed as exc:
         raise UserError(str(exc)) from exc
     emit_json(result.to_json()) if json_ else _print_result(result.to_json())
@@ -171,8 +179,8 @@ def register(app: typer.Typer) -> None:
     from rewardkit.data.importers.formats import FORMATS
 
     group = typer.Typer(
-        help="Import preference data (trl, hh-rlhf, ultrafeedback, alpacaeval) or implicit feedback events into the store. "
-        "Importing the same data again stores nothing new. See docs/data-formats.md.",
+        help="Import preference data (trl, hh-rlhf, ultrafeedback, alpacaeval) or implicit feedback events into the "
+        "store. Importing the same data again stores nothing new. See docs/data-formats.md.",
         no_args_is_help=True,
     )
     app.add_typer(group, name="import")

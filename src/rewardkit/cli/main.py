@@ -7,8 +7,10 @@ visible list below (a test checks that every command in it answers ``--help``).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
+import typer.main
 
 from rewardkit.cli.output import UserError, escape, stderr
 
@@ -24,7 +26,9 @@ app = typer.Typer(
 def _root() -> None:
     """Reward models end to end: preference data, training, scoring and serving, evaluation.
 
-    Settings come from the environment: RK_HOME (data folder, default ./rewardkit-data) and RK_DATABASE_URL (default: SQLite under RK_HOME; PostgreSQL via postgresql+psycopg://...). Each command's --help lists its options; docs/ has the guides.
+    Settings come from the environment: RK_HOME (data folder, default ./rewardkit-data) and RK_DATABASE_URL
+    (default: SQLite under RK_HOME; PostgreSQL via postgresql+psycopg://...). Each command's --help lists its
+    options; docs/ has the guides.
     """
 
 
@@ -58,11 +62,21 @@ for _module in (
 # ---------------------------------------------------------------------------------------------------
 
 
+def plain_help(command: Any) -> Any:
+    """``command`` and every subcommand with click's plain help layout instead of typer's rich tables: the
+    tables give each flag's negative form (--no-balance-sources) a column of its own, which squeezed the
+    descriptions into 20 characters at 80 columns; click's layout gives them the rest of the line."""
+    command.rich_markup_mode = None
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
+    return command
+
+
 def run() -> None:
     """Console-script entry: a user's mistake is one line on stderr and exit code 2 (usage errors are
     typer's own, also exit 2)."""
     try:
-        app()
+        plain_help(typer.main.get_command(app))(prog_name="rewardkit")
     except UserError as exc:
         stderr.print(f"[red]rewardkit: error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(2)

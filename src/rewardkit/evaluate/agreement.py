@@ -3,6 +3,13 @@
 The model "labels" a pair by which of its two positions it scores higher; kappa then compares those labels
 with an annotator's, correcting for the agreement two raters would reach by chance with the same label
 frequencies: ``kappa = (p_o - p_e) / (1 - p_e)``.
+
+Model against annotators, every pair is labelled in **both** orientations (chosen in position a, then in b;
+``both_orientation_labels``). Which position a pair's chosen response happens to sit in is layout, not
+judgement: a snapshot of HH-RLHF keeps every chosen response in position a, the annotator's labels are then
+all 'a', p_e equals p_o and kappa is 0 whatever the model does (181 of 181 such pairs gave 0.0). Over both
+orientations each rater uses 'a' and 'b' equally, p_e = 1/2 without model ties, and kappa = 2 x accuracy - 1
+(ties count as disagreement in both orientations): a number the layout cannot move.
 """
 
 from __future__ import annotations
@@ -43,6 +50,18 @@ def positional_labels(
     score_b = np.where(chosen_is_a, rejected_scores, chosen_scores)
     model = np.where(score_a > score_b, "a", np.where(score_b > score_a, "b", "tie")).tolist()
     return human, model
+
+
+def both_orientation_labels(chosen_scores: np.ndarray, rejected_scores: np.ndarray) -> tuple[list[str], list[str]]:
+    """The annotator's and the model's labels with every pair in both orientations: (n,) scores in, two (2n,)
+    label lists out, the n pairs with chosen in position a ('a' for the annotator), then the n with chosen in
+    b. The model says 'a' or 'b' for the higher-scored position, 'tie' for equal scores."""
+    n = len(chosen_scores)
+    return positional_labels(
+        np.concatenate([chosen_scores, chosen_scores]),
+        np.concatenate([rejected_scores, rejected_scores]),
+        np.arange(2 * n) < n,
+    )
 
 
 def rank_correlation(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:

@@ -20,8 +20,8 @@ import numpy as np
 from rewardkit.evaluate import best_of_n as bon
 from rewardkit.evaluate.accuracy import accuracy_by_group, accuracy_with_interval, strict_correct
 from rewardkit.evaluate.agreement import (
+    both_orientation_labels,
     cohen_kappa,
-    positional_labels,
     rank_correlation,
     repeated_label_agreement,
     within_group_rank_correlation,
@@ -118,28 +118,15 @@ def data_fingerprint(pair_keys: list[str]) -> str:
     return digest.hexdigest()[:32]
 
 
-def _chosen_is_a(pairs: list[PreferencePair]) -> np.ndarray:
-    """Positions for kappa: the snapshot's balanced ``chosen_position`` when present, else a or b by a hash
-    of the whole pair id, so both labels occur whatever the ids look like (ids that all end alike, "3-x",
-    once put every chosen response in one position, and a kappa with one label is 0 by construction)."""
-    out = []
-    for p in pairs:
-        pos = p.metadata.get("chosen_position")
-        if pos in ("a", "b"):
-            out.append(pos == "a")
-        else:
-            out.append(hashlib.sha256((p.id or pair_key(p)).encode("utf-8")).digest()[0] % 2 == 0)
-    return np.asarray(out, dtype=bool)
-
-
 def _agreement(pairs: list[PreferencePair], chosen: np.ndarray, rejected: np.ndarray) -> dict[str, Any]:
-    chosen_is_a = _chosen_is_a(pairs)
-    human, model = positional_labels(chosen, rejected, chosen_is_a)
+    # every pair in both orientations, so where the snapshot put the chosen response cannot move kappa
+    human, model = both_orientation_labels(np.asarray(chosen, float), np.asarray(rejected, float))
     kinds = np.asarray([p.annotator_kind or "unknown" for p in pairs], dtype=object)
     per_kind = {}
     for kind in sorted(set(kinds.tolist())):
         idx = np.flatnonzero(kinds == kind)
-        per_kind[kind] = {"kappa": cohen_kappa([human[i] for i in idx], [model[i] for i in idx]), "n": int(idx.size)}
+        both = np.concatenate([idx, idx + len(pairs)])
+        per_kind[kind] = {"kappa": cohen_kappa([human[i] for i in both], [model[i] for i in both]), "n": int(idx.size)}
     # the same pair labelled more than once by two named annotators (in either order); a row repeated with no
     # annotator named is a duplicate, counted as such
     keys = [(prompt_key(p.prompt), *sorted((p.chosen, p.rejected))) for p in pairs]

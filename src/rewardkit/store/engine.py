@@ -6,19 +6,25 @@ timeout (a second writer waits instead of failing with "database is locked") and
 ingestion: a 64 MB page cache (random hash keys touch pages all over the B-trees) and a WAL checkpoint every
 16k pages instead of 1k (profiling showed commits, i.e. checkpoints, at 25% of import time; bigger checkpoints
 write each hot page once instead of many times). benchmarks/import_bench.py measures the effect.
+
+Migrations are serialized, so a fleet of workers can open a new store together: on PostgreSQL by a
+transaction-scoped advisory lock taken before Alembic reads its version table, on SQLite by an exclusive
+``flock`` on a lock file beside the database (SQLite runs DDL outside a transaction, so two processes
+creating the schema at once both found it missing and one died on "table alembic_version already exists").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATION_LOCK_KEY = 0x726B_6D69_6772  # "rkmigr": the PostgreSQL advisory lock every migrating process takes
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -43,14 +49,49 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (made if missing), held for the block; waits for other holders.
+    Where no lock can be had (a read-only folder, a file system without locks, no fcntl) the block runs
+    unlocked, as before the lock existed, rather than refusing to open the store."""
+    try:
+        import fcntl
+
+        fh = path.open("a")
+    except (ImportError, OSError):
+        yield
+        return
+    with fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        except OSError:
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def migration_lock(engine: Engine) -> AbstractContextManager[None]:
+    """The SQLite side of the migration lock: a file ``<database>-migrate-lock`` beside the database."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return nullcontext()
+    path = Path(database)
+    return _file_lock(path.with_name(path.name + "-migrate-lock"))
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to ``revision`` with Alembic (idempotent)."""
+    """Bring the schema up to ``revision`` with Alembic (idempotent; safe when many processes run it at once)."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as connection:
+    with migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # released when this transaction ends
+            connection.execute(text("select pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

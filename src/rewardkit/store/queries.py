@@ -70,14 +70,20 @@ def response_id(prompt_key: str, response: Response) -> str:
     return _digest(prompt_key, response.text, response.model_name, response.model_version)
 
 
-def _insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING on either dialect, straight to the driver's executemany.
+def _insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING on either dialect, straight to the driver's executemany; returns how
+    many rows this statement stored (the drivers sum executemany's row counts; a row skipped as present
+    counts 0), which is what a caller reports as inserted: a check made before the insert can be overtaken
+    by a concurrent writer storing the same keys.
 
     Ingestion spends most of its time here, and SQLAlchemy's per-row parameter handling (a dict walk and a
     bind processor call per value) cost as much as SQLite's own insert work; so the statement is compiled
     once per table and dialect, and each column's bind processor (JSON, DateTime) is applied here."""
     if not rows:
-        return
+        return 0
+    # In key order, so two transactions storing overlapping batches take their row locks in the same order
+    # (PostgreSQL otherwise can deadlock two concurrent imports of the same rows given in other orders).
+    rows = sorted(rows, key=itemgetter(*(c.key for c in model.__table__.primary_key.columns)))
     connection = session.connection()
     sql, keys, processors = _compiled_insert(model, connection.dialect)
     # Column-wise: pull every row's values in C (itemgetter), convert only the columns that need it.
@@ -87,9 +93,10 @@ def _insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any
             columns[i] = list(map(process, columns[i]))
     params = list(zip(*columns))
     if connection.dialect.paramstyle in ("qmark", "numeric", "format"):
-        connection.exec_driver_sql(sql, params)
+        result = connection.exec_driver_sql(sql, params)
     else:  # named / pyformat (psycopg): the driver wants mappings
-        connection.exec_driver_sql(sql, [dict(zip(keys, values, strict=True)) for values in params])
+        result = connection.exec_driver_sql(sql, [dict(zip(keys, values, strict=True)) for values in params])
+    return int(result.rowcount)
 
 
 _INSERTS: dict[tuple[str, str], tuple[str, list[str], list[Any]]] = {}
@@ -201,9 +208,9 @@ def add_comparisons(session: Session, comparisons: Sequence[Comparison], *, impo
     _insert_ignore(session, PromptRow, list(prompts.values()))
     _insert_ignore(session, ResponseRow, list(responses.values()))
     _insert_ignore(session, AnnotatorRow, list(annotators.values()))
-    _insert_ignore(session, ComparisonRow, comparison_rows)
+    inserted = _insert_ignore(session, ComparisonRow, comparison_rows)  # a concurrent import may have won some
     _insert_ignore(session, ComparisonResponseRow, link_rows)
-    return AddResult(inserted=len(new_keys), duplicates=len(comparisons) - len(new_keys))
+    return AddResult(inserted=inserted, duplicates=len(comparisons) - inserted)
 
 
 def add_feedback_events(session: Session, events: Sequence[FeedbackEvent]) -> AddResult:
@@ -238,8 +245,8 @@ def add_feedback_events(session: Session, events: Sequence[FeedbackEvent]) -> Ad
         )
     _insert_ignore(session, PromptRow, list(prompts.values()))
     _insert_ignore(session, ResponseRow, list(responses.values()))
-    _insert_ignore(session, FeedbackEventRow, rows)
-    return AddResult(inserted=len(new_keys), duplicates=len(events) - len(new_keys))
+    inserted = _insert_ignore(session, FeedbackEventRow, rows)
+    return AddResult(inserted=inserted, duplicates=len(events) - inserted)
 
 
 @dataclass(frozen=True)
@@ -380,8 +387,9 @@ def iter_feedback_events(session: Session, *, batch_size: int = 1000) -> Iterato
 # --- import audit trail -----------------------------------------------------------------------------
 
 
-def start_import(session: Session, *, format: str, paths: Sequence[str]) -> int:
-    row = ImportRow(format=format, paths=list(paths), started_at=utcnow(), status="running", counts={})
+def start_import(session: Session, *, format: str, paths: Sequence[str], process: dict[str, Any] | None = None) -> int:
+    """A ``running`` audit row; ``process`` identifies the importing process (see data/importers/audit.py)."""
+    row = ImportRow(format=format, paths=list(paths), started_at=utcnow(), status="running", counts={}, process=process)
     session.add(row)
     session.flush()
     return row.id
@@ -394,8 +402,23 @@ def finish_import(session: Session, import_id: int, *, status: str, counts: dict
     row.status, row.counts, row.finished_at = status, counts, utcnow()
 
 
-def list_imports(session: Session) -> list[ImportRow]:
-    return list(session.scalars(select(ImportRow).order_by(ImportRow.id)))
+def list_imports(session: Session, *, statuses: Sequence[str] | None = None) -> list[ImportRow]:
+    stmt = select(ImportRow).order_by(ImportRow.id)
+    if statuses is not None:
+        stmt = stmt.where(ImportRow.status.in_(statuses))
+    return list(session.scalars(stmt))
+
+
+def set_import_status(session: Session, import_ids: Sequence[int], status: str) -> None:
+    for row in session.scalars(select(ImportRow).where(ImportRow.id.in_(import_ids))):
+        row.status = status
+
+
+def comparisons_of_import(session: Session, import_id: int) -> int:
+    """How many stored comparisons an import stored (the part a killed import committed)."""
+    return (
+        session.scalar(select(func.count()).select_from(ComparisonRow).where(ComparisonRow.import_id == import_id)) or 0
+    )
 
 
 # --- snapshots registry -----------------------------------------------------------------------------

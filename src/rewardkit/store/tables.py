@@ -66,8 +66,11 @@ class ImportRow(Base):
     paths: Mapped[list[Any]] = mapped_column(default=list)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
+    # running | done | failed | superseded (interrupted, then completed by a later run of the same import)
+    status: Mapped[str] = mapped_column(String(16), default="running")
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # {"host", "pid", "started"} of the importing process: a "running" row whose process is gone was killed
+    process: Mapped[dict[str, Any] | None]
 
 
 class ComparisonRow(Base):

@@ -2,7 +2,8 @@
 folders, one at a time, so an import's memory does not grow with the file.
 
 - ``.jsonl`` / ``.json`` (one object a line) and ``.jsonl.gz`` / ``.json.gz``: read line by line; a line
-  that is not UTF-8, not JSON or not an object is reported (not raised) so the importer can skip it. A
+  that is not UTF-8, not JSON (nested past Python's ~1,000-level limit included) or not an object is reported
+  (not raised) so the importer can skip it. A
   ``.json`` file that holds one JSON array of objects (``json.dump(rows)``) is read as that array, item by
   item (``json_array_items``: memory follows the largest item, not the file).
 - ``.csv``: a header row, then one record a row (``csv.DictReader``). Empty cells are missing values; a
@@ -33,6 +34,7 @@ from rewardkit.records import RecordError
 ReadItem = tuple[Location, dict[str, Any] | RecordError]
 
 BATCH_ROWS = 1000
+NESTED_TOO_DEEPLY = "JSON nested too deeply to read (over ~1,000 levels of lists or objects)"
 
 
 _KIND_OF_SUFFIX = {
@@ -150,6 +152,9 @@ def _jsonl(path: Path) -> Iterator[ReadItem]:
             except json.JSONDecodeError as exc:
                 yield loc, RecordError("(line)", f"malformed JSON: {exc.msg} at column {exc.colno}")
                 continue
+            except RecursionError:  # json raises it past ~1,000 levels: bad input, not a crash
+                yield loc, RecordError("(line)", NESTED_TOO_DEEPLY)
+                continue
             if not isinstance(record, dict):
                 yield loc, RecordError("(line)", f"expected a JSON object, got {type(record).__name__}")
                 continue
@@ -163,7 +168,7 @@ def _csv_cell(value: str | None) -> Any:
     if stripped.startswith("[{"):
         try:
             decoded = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # not the JSON list of messages it looked like: text
             return value
         if isinstance(decoded, list) and all(isinstance(m, dict) and "role" in m for m in decoded):
             return decoded
@@ -184,13 +189,8 @@ def _csv(path: Path) -> Iterator[ReadItem]:
                 yield loc, RecordError(str(bad), "invalid UTF-8")
                 continue
             if None in row:  # more cells than header columns
-                yield (
-                    loc,
-                    RecordError(
-                        "(row)",
-                        f"{len(row[None]) + len(row) - 1} cells but the header has {len(reader.fieldnames or [])} columns",
-                    ),
-                )  # type: ignore[index]
+                cells, columns = len(row[None]) + len(row) - 1, len(reader.fieldnames or [])  # type: ignore[index]
+                yield loc, RecordError("(row)", f"{cells} cells but the header has {columns} columns")
                 continue
             yield loc, {k: _csv_cell(v) for k, v in row.items()}
 

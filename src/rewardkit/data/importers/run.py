@@ -4,7 +4,9 @@ With ``on_error="fail"`` (the default) a first pass parses every record of every
 the store and stops at the first bad one, so a failed import commits nothing, not even its audit row.
 The second pass (and the only pass with ``"skip"``) stores ``batch_size`` records per transaction and
 calls ``on_commit`` with the running total after each commit: if the process dies, everything reported
-committed is in the store. With ``"skip"`` every rejected record is written with its reason to the rejects
+committed is in the store, and its audit row stays ``running`` with its process recorded, so ``db check``
+and ``dataset build`` report it as interrupted until the same import, run again, completes it (``audit.py``).
+With ``"skip"`` every rejected record is written with its reason to the rejects
 file (a temp file renamed into place at the end, never half-written).
 
 Memory stays flat: one batch of parsed records is held at a time.
@@ -23,6 +25,7 @@ from typing import IO, Any, Literal
 from sqlalchemy.orm import Session, sessionmaker
 
 from rewardkit.atomic import share_like_open
+from rewardkit.data.importers.audit import process_identity, supersede
 from rewardkit.data.importers.errors import ImportFailed, RejectedRecord
 from rewardkit.data.importers.formats import Format, get_format
 from rewardkit.data.importers.options import ImportOptions
@@ -92,6 +95,7 @@ class ImportResult:
     counts: ImportCounts
     rejects_path: str | None = None
     first_rejects: list[str] = field(default_factory=list)  # up to 5 messages, for the summary
+    completed_imports: list[int] = field(default_factory=list)  # interrupted runs of this import it completed
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "counts": asdict(self.counts)}
@@ -166,8 +170,9 @@ def run_import(
             raise ImportFailed(f"{path}: no records (the file is empty)")
     if config.on_error == "fail":
         validate(config)
+    audit_paths = [str(p.resolve()) for p in config.paths]  # a re-run from another folder is the same import
     with session_scope(factory) as session:
-        import_id = start_import(session, format=config.format, paths=[str(p) for p in config.paths])
+        import_id = start_import(session, format=config.format, paths=audit_paths, process=process_identity())
     counts = ImportCounts()
     result = ImportResult(import_id, config.format, [str(p) for p in config.paths], counts)
     rejects = _Rejects(config.rejects_path if config.on_error == "skip" else None)
@@ -213,4 +218,5 @@ def run_import(
     result.rejects_path = str(config.rejects_path) if config.rejects_path and config.on_error == "skip" else None
     with session_scope(factory) as session:
         finish_import(session, import_id, status="done", counts=asdict(counts))
+        result.completed_imports = supersede(session, import_id, format=config.format, paths=audit_paths)
     return result

@@ -15,6 +15,10 @@ comparison with ``chosen`` as response ``a`` and choice ``a``.
 Implicit prompts are split off the shared prefix, as TRL's own ``extract_prompt`` does: for messages, the
 longest common list of messages (what remains of each side must be one assistant message); for text, the
 longest common prefix cut back to a word boundary (what remains is the response).
+
+A text ``prompt`` beside whole conversations (``HuggingFaceH4/ultrafeedback_binarized``: ``"prompt": "..."``,
+``"chosen": [user, assistant]``) is read as TRL's ``maybe_extract_prompt`` reads it: the prompt is the
+messages chosen and rejected share, and the text column is left aside (it repeats the user turn).
 """
 
 from __future__ import annotations
@@ -48,9 +52,10 @@ def split_messages(
         if len(rest) != 1 or rest[0]["role"] != "assistant":
             if not rest:
                 raise RecordError(name, "has no reply after the messages it shares with the other side")
+            roles = ", ".join(m["role"] for m in rest)
             raise RecordError(
                 name,
-                f"expected one final assistant message after the {shared} shared messages, got {len(rest)} ({', '.join(m['role'] for m in rest)})",
+                f"expected one final assistant message after the {shared} shared messages, got {len(rest)} ({roles})",
             )
         if not allow_empty and not rest[0]["content"].strip():
             raise RecordError(f"{name}[{shared}].content", "is empty")
@@ -94,7 +99,10 @@ def _response(value: Any, name: str) -> str:
 def pair(record: dict[str, Any]) -> tuple[Prompt, str, str]:
     """(prompt, chosen text, rejected text) of a TRL record in any of its four shapes."""
     chosen, rejected = fields.required(record, "chosen"), fields.required(record, "rejected")
-    if record.get("prompt") is not None:
+    whole_conversations = all(isinstance(v, list) and len(v) > 1 for v in (chosen, rejected))
+    if isinstance(record.get("prompt"), str) and whole_conversations:  # see the module docstring
+        prompt, c, r = split_messages(fields.messages(chosen, "chosen"), fields.messages(rejected, "rejected"))
+    elif record.get("prompt") is not None:
         prompt = fields.prompt(record["prompt"], "prompt")
         c, r = _response(chosen, "chosen"), _response(rejected, "rejected")
     elif isinstance(chosen, list) or isinstance(rejected, list):
