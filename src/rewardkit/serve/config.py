@@ -73,17 +73,27 @@ class ServeSettings(Settings):
         default=10.0,
         gt=0,
         description=(
-            "On SIGTERM: seconds to finish the requests in flight; what is still waiting near the end is answered"
-            " 503 + Retry-After."
+            "On SIGTERM: seconds to finish the requests in flight; what is still waiting then is answered 503 +"
+            " Retry-After (the process exits at most 2 s later)."
         ),
     )
     strip_tokens: list[str] = Field(
         default=list(DEFAULT_STRIP_TOKENS),
-        description="/get_reward: pad/EOS strings stripped from both ends of each query (OpenRLHF keeps special tokens when it decodes).",
+        description=(
+            "/get_reward: pad/EOS strings stripped from both ends of each query (OpenRLHF keeps special tokens"
+            " when it decodes)."
+        ),
     )
     get_reward_prompt_format: PromptFormat = Field(
         default="auto",
-        description="/get_reward: auto reads a prompt sent in `prompts` and written in a common chat template (ChatML, Llama 2/3, Mistral, Gemma, Phi-3, Zephyr) back into messages, so the model formats them its own way, and scores a query without `prompts` as text; conversation also reads a query without `prompts` as a conversation ending with the response (the policy can then write turn markers in its response and choose the prompt it is scored against); text scores the templated string as it is (for a model trained on such strings).",
+        description=(
+            "/get_reward: auto reads a prompt sent in `prompts` and written in a common chat template (ChatML, "
+            "Llama 2/3, Mistral, Gemma, Phi-3, Zephyr) back into messages, so the model formats them its own way,"
+            " and scores a query without `prompts` as text; conversation also reads a query without `prompts` as "
+            "a conversation ending with the response (the policy can then write turn markers in its response and "
+            "choose the prompt it is scored against); text scores the templated string as it is (for a model "
+            "trained on such strings)."
+        ),
     )
 
     def body_limits(self) -> dict[str, int]:

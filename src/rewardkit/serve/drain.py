@@ -1,10 +1,11 @@
 """Graceful shutdown: once SIGTERM arrives, a deadline every waiting part of the service answers by.
 
 uvicorn, on SIGTERM, stops accepting connections, waits ``timeout_graceful_shutdown`` for the requests in
-flight, then cancels what is left, and a cancelled request is answered ``500 text/plain``. So the service sets
-its own deadline a little before uvicorn's (``DRAIN_SHARE`` of the grace period): the gate refuses new requests
-at once (503 + Retry-After), a body still being read is cut off at the deadline, and the batcher keeps scoring
-its queue until then and answers what is left 503 + Retry-After (JSON, like every error).
+flight, then cancels what is left, and a cancelled request is answered ``500 text/plain``. So the service has
+its own deadline, the grace period, and gives uvicorn ``ANSWER_MARGIN_S`` more (``server.py``): the gate refuses
+new requests at once (503 + Retry-After), a body still being read is cut off at the deadline, and the batcher
+keeps scoring its queue until then and answers what is left 503 + Retry-After (JSON, like every error); the
+margin is for those answers to be written (on a busy 2-core box 100 of them took up to 0.9 s).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-DRAIN_SHARE = 0.8
-"""The part of the grace period spent finishing requests; the rest is for their answers to be sent."""
+ANSWER_MARGIN_S = 2.0
+"""Seconds uvicorn waits past the grace period, for the answers given at its end to be sent."""
 
 
 class Drain:
@@ -32,9 +33,9 @@ class Drain:
         self._listeners.append(callback)
 
     def start(self, grace_s: float) -> float:
-        """Shutdown begins (call in the event loop): everything answers within ``DRAIN_SHARE * grace_s``."""
+        """Shutdown begins (call in the event loop): every request in flight is answered within ``grace_s``."""
         loop = asyncio.get_running_loop()
-        self.deadline = loop.time() + DRAIN_SHARE * grace_s
+        self.deadline = loop.time() + grace_s
         for timeout in self._timeouts:
             when = timeout.when()
             timeout.reschedule(self.deadline if when is None else min(when, self.deadline))

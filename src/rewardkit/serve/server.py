@@ -24,6 +24,7 @@ from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from rewardkit.serve.config import ServeSettings
+from rewardkit.serve.drain import ANSWER_MARGIN_S
 from rewardkit.serve.errors import error_bytes
 
 
@@ -106,7 +107,7 @@ def build_server(app: FastAPI, settings: ServeSettings, log_level: str = "info",
             "log_config": log_config(log_level),
             "access_log": False,
             "http": header_timeout_protocol(settings.header_timeout_s),
-            "timeout_graceful_shutdown": settings.shutdown_grace_s,
+            "timeout_graceful_shutdown": settings.shutdown_grace_s + ANSWER_MARGIN_S,
             **options,
         },
     )
