@@ -1,6 +1,6 @@
 """Model reload without downtime: concurrent clients keep scoring while the model is swapped; no request
 fails, each response names the version that produced it (and its score is that model's), versions switch
-once and cleanly. Also SIGHUP on a real ``rewardkit serve`` process."""
+once and cleanly. Also SIGHUP on a real ``rewardkit serve`` process, and the log line of every reload."""
 
 from __future__ import annotations
 
@@ -73,59 +73,64 @@ def test_admin_reload_under_concurrent_requests(serve, tiny_model_b: Path, tmp_p
 
 
 @pytest.mark.slow
-def test_sighup_reloads_a_real_serve_process(tiny_model: Path, tmp_path: Path) -> None:
-    """``rewardkit serve`` in its own process: SIGHUP reloads the model folder, now holding other weights."""
-    import shutil
-
+def test_a_real_serve_process_reloads_on_sighup_and_logs_every_reload(
+    tiny_model: Path, tiny_model_b: Path, tmp_path: Path
+) -> None:
+    """``rewardkit serve`` in its own process: SIGHUP reloads the model folder, now holding other weights; every
+    load (at start, by /admin/reload, failed, by SIGHUP) is one log line naming who, from, to, time and outcome
+    (the issue: ~50 reloads and a SIGHUP left zero log lines)."""
     folder = tmp_path / "served"
     shutil.copytree(tiny_model, folder)
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RK_API_KEYS": "[]"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rewardkit.cli.main",
-            "serve",
-            "--model",
-            str(folder),
-            "--port",
-            str(port),
-            "--dtype",
-            "fp32",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RK_API_KEYS": '["k1", "k2"]'}
+    log = tmp_path / "serve.log"
+    cmd = [sys.executable, "-m", "rewardkit.cli.main", "serve", "--model", str(folder), "--port", str(port)]
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd + ["--dtype", "fp32"], env=env, stdout=err, stderr=err)
     url = f"http://127.0.0.1:{port}"
+    key = {"Authorization": "Bearer k2"}
     try:
-        first = _wait_ready(url, proc)
-        before = httpx.post(url + "/v1/score", json=ROW).json()
+        first = _wait_ready(url, proc, log, key)
+        other = httpx.post(url + "/admin/reload", json={"model_path": str(tiny_model_b)}, headers=key).json()
+        assert httpx.post(url + "/admin/reload", json={"model_path": "/no/such"}, headers=key).status_code == 422
+        back = httpx.post(url + "/admin/reload", json={"model_path": str(folder)}, headers=key).json()
+        assert back["model_version"] == first
+        before = httpx.post(url + "/v1/score", json=ROW, headers=key).json()
         sys.path.insert(0, str(Path(__file__).parent))
         from rk_helpers import build_tiny_model
 
         build_tiny_model(folder, seed=7)  # new weights in the same folder -> a new content version
         proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 60
-        while (after := httpx.post(url + "/v1/score", json=ROW).json())["model_version"] == first:
+        while (after := httpx.post(url + "/v1/score", json=ROW, headers=key).json())["model_version"] == first:
             assert time.monotonic() < deadline and proc.poll() is None, "SIGHUP did not reload"
             time.sleep(0.1)
         assert before["model_version"] == first and after["scores"] != before["scores"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    lines = [line for line in log.read_text().splitlines() if "model load by" in line]
+    assert len(lines) == 5, log.read_text()
+    start, to_b, failed, to_a, hup = lines
+    assert start.startswith("INFO") and f"by startup: None -> {first} ({folder}) ok in " in start
+    who = "POST /admin/reload (api key 2 from 127.0.0.1)"  # which key by its position, never the key itself
+    assert to_b.startswith("INFO") and f"by {who}: {first} -> {other['model_version']} ({tiny_model_b}) ok" in to_b
+    assert "k2" not in log.read_text()
+    assert failed.startswith("ERROR") and f"by {who}: {other['model_version']} -> /no/such failed after " in failed
+    assert f"; serving {other['model_version']}" in failed
+    assert f"by {who}: {other['model_version']} -> {first} ({folder}) ok in " in to_a
+    assert hup.startswith("INFO") and f"by SIGHUP: {first} -> {after['model_version']} ({folder}) ok in " in hup
+    for line in (start, to_b, to_a, hup):
+        assert line.endswith(" s") and float(line.split(" ok in ")[1][:-2]) >= 0
 
 
-def _wait_ready(url: str, proc: subprocess.Popen) -> str:
+def _wait_ready(url: str, proc: subprocess.Popen, log: Path, headers: dict[str, str]) -> str:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server exited"
+        assert proc.poll() is None, log.read_text()
         try:
             if httpx.get(url + "/ready").status_code == 200:
-                return httpx.get(url + "/info").json()["model_version"]
+                return httpx.get(url + "/info", headers=headers).json()["model_version"]
         except httpx.TransportError:
             pass
         time.sleep(0.2)
