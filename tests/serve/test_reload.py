@@ -135,3 +135,34 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, headers: dict[str, 
             pass
         time.sleep(0.2)
     raise AssertionError("server not ready in 90 s")
+
+
+def test_a_reload_still_loading_at_shutdown_is_answered_503_json(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Shutting down, what has not answered by the drain deadline (here a reload: loading six models takes
+    seconds) is cut short with a JSON 503, not left for uvicorn to cancel into a plain-text 500."""
+    import threading
+
+    from rk_helpers import build_tiny_ensemble
+
+    slow = build_tiny_ensemble(tmp_path / "ensemble", members=6)
+    answer: list[httpx.Response | Exception] = []
+    answered: list[float] = []
+
+    def reload(url: str) -> None:
+        try:
+            answer.append(httpx.post(url + "/admin/reload", json={"model_path": str(slow)}, timeout=60))
+            answered.append(time.monotonic())
+        except httpx.HTTPError as exc:
+            answer.append(exc)
+
+    with serve(shutdown_grace_s=0.3) as url:
+        post = threading.Thread(target=reload, args=(url,))
+        post.start()
+        time.sleep(0.3)  # the reload has started loading
+        start = time.monotonic()
+    post.join(timeout=30)  # leaving the block shut the server down (and waited for the load's thread to end)
+    (r,) = answer
+    assert isinstance(r, httpx.Response), r
+    assert r.status_code == 503 and r.headers["content-type"] == "application/json", r.text
+    assert r.json()["error_type"] == "not_ready" and r.headers["retry-after"] == "1"
+    assert answered[0] - start < 3  # the grace period (0.3 s) + the gate's 0.5 s, on a busy machine

@@ -16,12 +16,15 @@ from contextlib import asynccontextmanager
 
 ANSWER_MARGIN_S = 2.0
 """Seconds uvicorn waits past the grace period, for the answers given at its end to be sent."""
+STRAGGLER_S = 0.5
+"""Past the deadline, a request still unanswered (a model reload in flight, say: the batcher answers its own at the
+deadline) is cancelled by the gate and answered 503 itself."""
 
 
 class Drain:
     def __init__(self) -> None:
         self.deadline: float | None = None  # event-loop time; None while serving
-        self._timeouts: set[asyncio.Timeout] = set()
+        self._timeouts: dict[asyncio.Timeout, float] = {}  # each with its slack past the deadline
         self._listeners: list[Callable[[float], None]] = []
 
     @property
@@ -36,21 +39,23 @@ class Drain:
         """Shutdown begins (call in the event loop): every request in flight is answered within ``grace_s``."""
         loop = asyncio.get_running_loop()
         self.deadline = loop.time() + grace_s
-        for timeout in self._timeouts:
-            when = timeout.when()
-            timeout.reschedule(self.deadline if when is None else min(when, self.deadline))
+        for timeout, slack in self._timeouts.items():
+            when, last = timeout.when(), self.deadline + slack
+            timeout.reschedule(last if when is None else min(when, last))
         for callback in self._listeners:
             callback(self.deadline)
         return self.deadline
 
     @asynccontextmanager
-    async def bounded(self, when: float) -> AsyncIterator[None]:
-        """``asyncio.timeout_at(when)``, brought forward to the shutdown deadline when shutdown starts."""
+    async def bounded(self, when: float | None, slack: float = 0.0) -> AsyncIterator[None]:
+        """``asyncio.timeout_at(when)`` (None: no limit), brought forward to the shutdown deadline + ``slack``
+        once shutdown starts."""
         if self.deadline is not None:
-            when = min(when, self.deadline)
+            last = self.deadline + slack
+            when = last if when is None else min(when, last)
         async with asyncio.timeout_at(when) as timeout:
-            self._timeouts.add(timeout)
+            self._timeouts[timeout] = slack
             try:
                 yield
             finally:
-                self._timeouts.discard(timeout)
+                self._timeouts.pop(timeout, None)

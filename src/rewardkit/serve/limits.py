@@ -6,7 +6,8 @@ memory); a Content-Length over the route's limit is 413; a body that would take 
 flight past ``max_inflight_body_bytes`` is 429 + Retry-After (each route's limit bounds one request; this
 bounds them all together, and the bytes stay counted until the answer is sent, since the parsed body lives
 that long); a body that has not fully arrived ``body_timeout_s`` after the headers is 408 and the connection
-closed. Then the body is replayed to the app in one piece. The per-request metrics are counted here too.
+closed. Then the body is replayed to the app in one piece. Shutting down, a request still unanswered just after
+the drain deadline is cancelled and answered 503 (``drain.py``). The per-request metrics are counted here too.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so it adds microseconds, not a task per request.
 """
@@ -20,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from rewardkit.serve.config import SMALL_BODY_BYTES, ServeSettings
 from rewardkit.serve.deps import Denied, authorize
-from rewardkit.serve.drain import Drain
+from rewardkit.serve.drain import STRAGGLER_S, Drain
 from rewardkit.serve.errors import error_bytes
 from rewardkit.serve.metrics import Metrics
 
@@ -73,12 +74,12 @@ class Gate:
             return
         route = scope["path"] if scope["path"] in KNOWN_ROUTES else "other"
         start = time.perf_counter()
-        status = {"code": 500}
+        status = {"code": 500, "started": False}
         held = [0]  # this request's bytes in self.inflight
 
         async def send_wrapped(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                status["code"], status["started"] = message["status"], True
             await send(message)
 
         try:
@@ -87,7 +88,13 @@ class Gate:
             if replay is None:
                 status["code"] = CLIENT_CLOSED
                 return
-            await self.app(scope, replay, send_wrapped)
+            try:  # once shutdown starts, what has not answered by its deadline is cut short (a reload, say)
+                async with self.drain.bounded(None, slack=STRAGGLER_S):
+                    await self.app(scope, replay, send_wrapped)
+            except TimeoutError:
+                if status["started"]:
+                    raise
+                raise Refusal(503, "not_ready", "the server is shutting down", True, self._retry) from None
         except Refusal as refusal:
             scope["rk_error_type"] = refusal.error_type
             await _answer(send_wrapped, refusal)
