@@ -47,7 +47,7 @@ class Drain:
         return self.deadline
 
     @asynccontextmanager
-    async def bounded(self, when: float | None, slack: float = 0.0) -> AsyncIterator[None]:
+    async def bounded(self, when: float | None, slack: float = 0.0) -> AsyncIterator[asyncio.Timeout]:
         """``asyncio.timeout_at(when)`` (None: no limit), brought forward to the shutdown deadline + ``slack``
         once shutdown starts."""
         if self.deadline is not None:
@@ -56,6 +56,6 @@ class Drain:
         async with asyncio.timeout_at(when) as timeout:
             self._timeouts[timeout] = slack
             try:
-                yield
+                yield timeout
             finally:
                 self._timeouts.pop(timeout, None)

@@ -88,11 +88,12 @@ class Gate:
             if replay is None:
                 status["code"] = CLIENT_CLOSED
                 return
+            cutoff = None
             try:  # once shutdown starts, what has not answered by its deadline is cut short (a reload, say)
-                async with self.drain.bounded(None, slack=STRAGGLER_S):
+                async with self.drain.bounded(None, slack=STRAGGLER_S) as cutoff:
                     await self.app(scope, replay, send_wrapped)
             except TimeoutError:
-                if status["started"]:
+                if cutoff is None or not cutoff.expired() or status["started"]:  # not ours, or too late to answer
                     raise
                 raise Refusal(503, "not_ready", "the server is shutting down", True, self._retry) from None
         except Refusal as refusal:
