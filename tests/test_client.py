@@ -130,6 +130,14 @@ def test_retry_policy() -> None:
     assert _retry_delay(loading, attempt=3, waited=100.0, retries=3, ready_timeout=120.0) == 2.0
     assert _retry_delay(loading, attempt=0, waited=119.0, retries=3, ready_timeout=120.0) is None
     assert _retry_delay(loading, attempt=0, waited=0.0, retries=3, ready_timeout=0.0) is None
+    # a server shutting down says when to come back too: the request is sent again (to another replica behind
+    # a load balancer, or to this one restarted)
+    draining = httpx.Response(
+        503,
+        headers={"Retry-After": "1"},
+        json={"error": "the server is shutting down, retry on another replica", "error_type": "not_ready"},
+    )
+    assert _retry_delay(draining, attempt=0, waited=0.0, retries=3, ready_timeout=120.0) == 1.0
     # anything else retryable: `retries` times
     assert _retry_delay(full, attempt=2, waited=0.0, retries=3, ready_timeout=120.0) == 1.0
     assert _retry_delay(full, attempt=3, waited=0.0, retries=3, ready_timeout=120.0) is None

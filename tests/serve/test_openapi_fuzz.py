@@ -3,8 +3,9 @@ send, every status code documented, every response matching the schema of its st
 schema-violating requests rejected.
 
 Not checked: "schema-valid requests are accepted". The service has rules JSON Schema cannot state (limits
-answered 413, a chat must end with the assistant's message, OpenRLHF's prompts as long as query), so a
-schema-valid body can rightly get 413/422.
+answered 413, a chat must end with the assistant's message, OpenRLHF's prompts as long as query, a reload path
+that must exist): the spec states them in the fields' descriptions (test_wiring.py checks), and a schema-valid
+body can rightly get 413/422.
 """
 
 from __future__ import annotations

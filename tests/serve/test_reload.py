@@ -1,6 +1,6 @@
 """Model reload without downtime: concurrent clients keep scoring while the model is swapped; no request
 fails, each response names the version that produced it (and its score is that model's), versions switch
-once and cleanly. Also SIGHUP on a real ``rewardkit serve`` process."""
+once and cleanly. Also SIGHUP on a real ``rewardkit serve`` process, and the log line of every reload."""
 
 from __future__ import annotations
 
@@ -73,60 +73,96 @@ def test_admin_reload_under_concurrent_requests(serve, tiny_model_b: Path, tmp_p
 
 
 @pytest.mark.slow
-def test_sighup_reloads_a_real_serve_process(tiny_model: Path, tmp_path: Path) -> None:
-    """``rewardkit serve`` in its own process: SIGHUP reloads the model folder, now holding other weights."""
-    import shutil
-
+def test_a_real_serve_process_reloads_on_sighup_and_logs_every_reload(
+    tiny_model: Path, tiny_model_b: Path, tmp_path: Path
+) -> None:
+    """``rewardkit serve`` in its own process: SIGHUP reloads the model folder, now holding other weights; every
+    load (at start, by /admin/reload, failed, by SIGHUP) is one log line naming who, from, to, time and outcome
+    (the issue: ~50 reloads and a SIGHUP left zero log lines)."""
     folder = tmp_path / "served"
     shutil.copytree(tiny_model, folder)
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RK_API_KEYS": "[]"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rewardkit.cli.main",
-            "serve",
-            "--model",
-            str(folder),
-            "--port",
-            str(port),
-            "--dtype",
-            "fp32",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RK_API_KEYS": '["k1", "k2"]'}
+    log = tmp_path / "serve.log"
+    cmd = [sys.executable, "-m", "rewardkit.cli.main", "serve", "--model", str(folder), "--port", str(port)]
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd + ["--dtype", "fp32"], env=env, stdout=err, stderr=err)
     url = f"http://127.0.0.1:{port}"
+    key = {"Authorization": "Bearer k2"}
     try:
-        first = _wait_ready(url, proc)
-        before = httpx.post(url + "/v1/score", json=ROW).json()
+        first = _wait_ready(url, proc, log, key)
+        other = httpx.post(url + "/admin/reload", json={"model_path": str(tiny_model_b)}, headers=key).json()
+        assert httpx.post(url + "/admin/reload", json={"model_path": "/no/such"}, headers=key).status_code == 422
+        back = httpx.post(url + "/admin/reload", json={"model_path": str(folder)}, headers=key).json()
+        assert back["model_version"] == first
+        before = httpx.post(url + "/v1/score", json=ROW, headers=key).json()
         sys.path.insert(0, str(Path(__file__).parent))
         from rk_helpers import build_tiny_model
 
         build_tiny_model(folder, seed=7)  # new weights in the same folder -> a new content version
         proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 60
-        while (after := httpx.post(url + "/v1/score", json=ROW).json())["model_version"] == first:
+        while (after := httpx.post(url + "/v1/score", json=ROW, headers=key).json())["model_version"] == first:
             assert time.monotonic() < deadline and proc.poll() is None, "SIGHUP did not reload"
             time.sleep(0.1)
         assert before["model_version"] == first and after["scores"] != before["scores"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    lines = [line for line in log.read_text().splitlines() if "model load by" in line]
+    assert len(lines) == 5, log.read_text()
+    start, to_b, failed, to_a, hup = lines
+    assert start.startswith("INFO") and f"by startup: None -> {first} ({folder}) ok in " in start
+    who = "POST /admin/reload (api key 2 from 127.0.0.1)"  # which key by its position, never the key itself
+    assert to_b.startswith("INFO") and f"by {who}: {first} -> {other['model_version']} ({tiny_model_b}) ok" in to_b
+    assert "k2" not in log.read_text()
+    assert failed.startswith("ERROR") and f"by {who}: {other['model_version']} -> /no/such failed after " in failed
+    assert f"; serving {other['model_version']}" in failed
+    assert f"by {who}: {other['model_version']} -> {first} ({folder}) ok in " in to_a
+    assert hup.startswith("INFO") and f"by SIGHUP: {first} -> {after['model_version']} ({folder}) ok in " in hup
+    for line in (start, to_b, to_a, hup):
+        assert line.endswith(" s") and float(line.split(" ok in ")[1][:-2]) >= 0
 
 
-def _wait_ready(url: str, proc: subprocess.Popen) -> str:
+def _wait_ready(url: str, proc: subprocess.Popen, log: Path, headers: dict[str, str]) -> str:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server exited"
+        assert proc.poll() is None, log.read_text()
         try:
             if httpx.get(url + "/ready").status_code == 200:
-                return httpx.get(url + "/info").json()["model_version"]
+                return httpx.get(url + "/info", headers=headers).json()["model_version"]
         except httpx.TransportError:
             pass
         time.sleep(0.2)
     raise AssertionError("server not ready in 90 s")
+
+
+def test_a_reload_still_loading_at_shutdown_is_answered_503_json(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Shutting down, what has not answered by the drain deadline (here a reload: loading six models takes
+    seconds) is cut short with a JSON 503, not left for uvicorn to cancel into a plain-text 500."""
+    import threading
+
+    from rk_helpers import build_tiny_ensemble
+
+    slow = build_tiny_ensemble(tmp_path / "ensemble", members=6)
+    answer: list[httpx.Response | Exception] = []
+    answered: list[float] = []
+
+    def reload(url: str) -> None:
+        try:
+            answer.append(httpx.post(url + "/admin/reload", json={"model_path": str(slow)}, timeout=60))
+            answered.append(time.monotonic())
+        except httpx.HTTPError as exc:
+            answer.append(exc)
+
+    with serve(shutdown_grace_s=0.3) as url:
+        post = threading.Thread(target=reload, args=(url,))
+        post.start()
+        time.sleep(0.3)  # the reload has started loading
+        start = time.monotonic()
+    post.join(timeout=30)  # leaving the block shut the server down (and waited for the load's thread to end)
+    (r,) = answer
+    assert isinstance(r, httpx.Response), r
+    assert r.status_code == 503 and r.headers["content-type"] == "application/json", r.text
+    assert r.json()["error_type"] == "not_ready" and r.headers["retry-after"] == "1"
+    assert answered[0] - start < 3  # the grace period (0.3 s) + the gate's 0.5 s, on a busy machine

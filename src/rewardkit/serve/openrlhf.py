@@ -58,8 +58,8 @@ def _reversed(tokens: tuple[str, ...]) -> tuple[str, ...]:
 
 def strip_special(text: str, tokens: Sequence[str], *, start: bool = True, end: bool = True) -> str:
     """``text`` without runs of ``tokens`` (whitespace around them included) at its start unless ``start`` is
-    False, and at its end unless ``end`` is False (found as the start of the text reversed). Fast on long runs: a run of one
-    repeated token (a rollout's padding) is skipped with O(log run) string comparisons, not a Python step
+    False, and at its end unless ``end`` is False (found as the start of the text reversed). Fast on long runs: a
+    run of one repeated token (a rollout's padding) is skipped with O(log run) string comparisons, not a Python step
     per token or character (a regex anchored at the end would backtrack quadratically over a run of tokens
     inside a long query)."""
     if not tokens:

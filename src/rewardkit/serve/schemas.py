@@ -64,7 +64,15 @@ class Chat(BaseModel):
     """A conversation whose last message is the assistant's response (the one scored)."""
 
     model_config = STRICT
-    messages: list[Message] = Field(min_length=1)
+    # JSON Schema cannot point at an array's last item; `contains` states what it can (an assistant message is
+    # there), the description the rest
+    messages: list[Message] = Field(
+        min_length=1,
+        description="The conversation; the LAST message must be the assistant's (the response scored), else 422.",
+        json_schema_extra={
+            "contains": {"type": "object", "properties": {"role": {"const": "assistant"}}, "required": ["role"]}
+        },
+    )
     TEXT_FIELDS: ClassVar[tuple[str, str]] = ("messages[:-1]", "messages[-1].content")
 
     @model_validator(mode="after")
@@ -138,8 +146,12 @@ class RewardRequest(BaseModel):
 
     # may be empty: OpenRLHF splits a batch evenly over its --remote_rm_url servers, so a small batch
     # sends some of them an empty slice (and expects empty lists back)
-    query: list[Text]
-    prompts: list[Text] | None = None
+    query: list[Text] = Field(description="Prompt + response texts, as the policy decoded them (special tokens kept).")
+    # JSON Schema cannot compare two arrays' lengths: stated here, checked by the route (422)
+    prompts: list[Text] | None = Field(
+        default=None,
+        description="prompts[i] is query[i]'s prompt: as many items as query, else 422. Default: no prompts.",
+    )
     labels: list[Any] | None = Field(default=None, description="Ignored (OpenRLHF sends its dataset labels).")
 
 
@@ -152,7 +164,15 @@ class RewardResponse(BaseModel):
 
 class ReloadRequest(BaseModel):
     model_config = STRICT
-    model_path: str | None = Field(default=None, description="Default: reload the configured model path.")
+    # whether a path loads depends on the server's disk: no schema can say; stated here, answered 422 reload_failed
+    model_path: str | None = Field(
+        default=None,
+        description=(
+            "A model the server can load: a folder on the server with config.json (a rewardkit, ensemble or HF reward"
+            " model folder) or a hub id it can fetch; else 422 reload_failed and the old model keeps serving."
+            " Default (null or empty): reload the configured model path."
+        ),
+    )
 
 
 class ReloadResponse(BaseModel):
@@ -184,6 +204,9 @@ class InfoResponse(BaseModel):
     model: str
     model_version: str
     dtype: str
+    precision: str | None = Field(
+        description="What the scorer chose to compute in (bf16, fp32, int8); null if unknown."
+    )
     max_length: int
     ensemble_size: int
     temperature: float
