@@ -60,3 +60,23 @@ def test_a_saved_model_folder_is_readable_like_the_rest(tmp_path: Path) -> None:
         os.umask(old)
     assert modes["config.json"] == 0o644
     assert after == {name: 0o644 for name in modes} and "model.safetensors" in after
+
+
+def test_reward_model_save_shares_the_weights_like_the_config(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from rewardkit.model.backbone import default_backbone_path
+    from rewardkit.model.card import RewardCard
+    from rewardkit.model.reward_model import RewardModel
+
+    old = os.umask(0o022)
+    try:
+        config = BertConfig(
+            vocab_size=32, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8, num_labels=1
+        )
+        tokenizer = AutoTokenizer.from_pretrained(default_backbone_path())
+        RewardModel(BertForSequenceClassification(config), tokenizer, RewardCard()).save(tmp_path / "rm")
+    finally:
+        os.umask(old)
+    modes = {p.name: _mode(p) for p in (tmp_path / "rm").iterdir()}
+    assert modes["model.safetensors"] == 0o644 == modes["rewardkit.json"], modes

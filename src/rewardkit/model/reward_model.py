@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rewardkit.atomic import share_folder_like_open
 from rewardkit.model.backbone import align_pad_token, load_tokenizer
 from rewardkit.model.calibration import p_better
 from rewardkit.model.card import RewardCard, write_card
@@ -99,6 +100,7 @@ class RewardModel:
         model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
         write_card(folder, self.card)
+        share_folder_like_open(folder)  # safetensors writes model.safetensors 0600, the rest of the folder 0644
 
 
 def load_single(
