@@ -43,6 +43,8 @@ from rewardkit.store.tables import (
     ImportRow,
     PromptRow,
     ResponseRow,
+    ScoreAggregateRow,
+    ServedScoreRow,
     SnapshotRow,
 )
 
@@ -429,5 +431,7 @@ def table_counts(session: Session) -> dict[str, int]:
             FeedbackEventRow,
             ImportRow,
             SnapshotRow,
+            ServedScoreRow,
+            ScoreAggregateRow,
         )
     }
