@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from rewardkit.serve import ServeSettings, create_app
+from rewardkit.serve.server import build_server
 
 
 def build_tiny_model(path: Path, seed: int = 0, temperature: float = 2.0, mean: float = 0.5, std: float = 2.0) -> Path:
@@ -96,11 +97,10 @@ def free_port() -> int:
 @contextmanager
 def running_server(settings: ServeSettings, wait_ready: bool = True) -> Iterator[str]:
     """Serve ``create_app(settings)`` with uvicorn on 127.0.0.1:<free port>; yields the base URL."""
-    import uvicorn
-
     port = free_port()
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    # the server `rewardkit serve` runs (header timeout, drain), without configuring logging (pytest captures it)
+    server = build_server(app, settings, log_level="warning", host="127.0.0.1", port=port, log_config=None)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -8,8 +8,8 @@ import asyncio
 import httpx
 import numpy as np
 
-from rewardkit.serve.app import check_key
 from rewardkit.serve.config import ServeSettings
+from rewardkit.serve.deps import check_key
 
 ONE = {"inputs": [{"prompt": "p", "response": "r"}]}
 

@@ -1,8 +1,9 @@
 """``rewardkit serve --model M``: the reward service (FastAPI + uvicorn) on RK_HOST:RK_PORT.
 
 Every setting of ``rewardkit.serve.ServeSettings`` can also come from the environment (RK_API_KEYS,
-RK_QUEUE_SIZE, RK_MAX_WAIT_MS, ...). Reload the model without downtime: ``kill -HUP <pid>`` or
-``POST /admin/reload``.
+RK_QUEUE_SIZE, RK_MAX_WAIT_MS, RK_HEADER_TIMEOUT_S, RK_SHUTDOWN_GRACE_S, ...). Reload the model without
+downtime: ``kill -HUP <pid>`` or ``POST /admin/reload`` (each reload is logged). ``kill -TERM <pid>`` drains:
+requests in flight finish or get a JSON 503 + Retry-After within RK_SHUTDOWN_GRACE_S.
 """
 
 from __future__ import annotations
@@ -60,10 +61,10 @@ def register(app: typer.Typer) -> None:
         log_level: Annotated[str, typer.Option(help=f"uvicorn log level: {', '.join(LOG_LEVELS)}.")] = "info",
     ) -> None:
         """Serve a reward model over HTTP: /v1/score, /v1/compare, /v1/rank, /get_reward (OpenRLHF), /metrics."""
-        import uvicorn
         from pydantic import ValidationError
 
         from rewardkit.serve import ServeSettings, create_app
+        from rewardkit.serve.server import build_server
 
         if log_level not in LOG_LEVELS:
             raise UserError(f"--log-level: expected one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
@@ -91,11 +92,5 @@ def register(app: typer.Typer) -> None:
             check_model_source(settings.model_path or "default")
         except ModelNotFoundError as exc:
             raise UserError(f"--model: {exc}") from None
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=log_level,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
+        # header/body timeouts, a drain on SIGTERM (shutdown_grace_s) and the service's log lines (reloads)
+        build_server(create_app(settings), settings, log_level=log_level).run()

@@ -55,11 +55,29 @@ class MicroBatcher:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rk-model")
         self._task: asyncio.Task[None] | None = None
         self._taken: list[Job] = []  # the jobs the worker has taken off the queue and not answered yet
+        self.closed = False  # past the shutdown deadline: nothing more is scored
+        self._deadline: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def close_at(self, deadline: float) -> None:
+        """Shutting down: what is queued is still scored until ``deadline`` (event-loop time); then every request
+        still waiting or being scored is answered ``ShuttingDown``, so it gets a JSON 503 while the server
+        still waits for it (uvicorn cancels what is left at the end of its grace period: a plain-text 500)."""
+        self._deadline = asyncio.get_running_loop().call_at(deadline, self._abandon)
+
+    def _abandon(self) -> None:
+        self.closed = True
+        waiting = list(self._taken)
+        while not self.queue.empty():
+            waiting.append(self.queue.get_nowait())
+        for job in waiting:  # the model thread may still finish a batch: its result finds the future done
+            _settle(job, error=ShuttingDown())
+
     async def stop(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -74,7 +92,10 @@ class MicroBatcher:
             _settle(job, error=ShuttingDown())
 
     async def submit(self, scorer: BatchScorer, prompts: list[Prompt], responses: list[str]) -> ScoreResult:
-        """Queue rows for ``scorer`` and wait for their scores; ``Overloaded`` when the queue is full."""
+        """Queue rows for ``scorer`` and wait for their scores; ``Overloaded`` when the queue is full,
+        ``ShuttingDown`` past the shutdown deadline."""
+        if self.closed:
+            raise ShuttingDown
         job = Job(scorer, prompts, responses, asyncio.get_running_loop().create_future())
         try:
             self.queue.put_nowait(job)

@@ -8,6 +8,9 @@ from pydantic import Field, model_validator
 from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS, PromptFormat
 from rewardkit.settings import DEVICE_HELP, DEVICE_NAME, DTYPE_HELP, SCORE_DTYPES, Settings
 
+SMALL_BODY_BYTES = 65_536
+"""The body limit of the routes that take little or nothing (``/admin/reload``'s path, the GET routes)."""
+
 
 class ServeSettings(Settings):
     """Everything ``create_app`` needs. Defaults suit a CPU box; raise token_budget on a GPU."""
@@ -45,6 +48,35 @@ class ServeSettings(Settings):
     get_reward_max_body_bytes: int = Field(
         default=128_000_000, ge=1024, description="/get_reward body size; more is 413."
     )
+    max_inflight_body_bytes: int = Field(
+        default=256_000_000,
+        ge=1024,
+        description=(
+            "Request body bytes being read or held by requests in flight, all routes together; a request that would"
+            " pass it is 429 + Retry-After (a parsed body takes about twice its bytes)."
+        ),
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Seconds a connection may take to send a request's headers (from connect, or from the first byte of the"
+            " next request); then 408 and closed."
+        ),
+    )
+    body_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a request may take to send its whole body once its headers arrived; then 408 and closed.",
+    )
+    shutdown_grace_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "On SIGTERM: seconds to finish the requests in flight; what is still waiting near the end is answered"
+            " 503 + Retry-After."
+        ),
+    )
     strip_tokens: list[str] = Field(
         default=list(DEFAULT_STRIP_TOKENS),
         description="/get_reward: pad/EOS strings stripped from both ends of each query (OpenRLHF keeps special tokens when it decodes).",
@@ -54,8 +86,39 @@ class ServeSettings(Settings):
         description="/get_reward: auto reads a prompt sent in `prompts` and written in a common chat template (ChatML, Llama 2/3, Mistral, Gemma, Phi-3, Zephyr) back into messages, so the model formats them its own way, and scores a query without `prompts` as text; conversation also reads a query without `prompts` as a conversation ending with the response (the policy can then write turn markers in its response and choose the prompt it is scored against); text scores the templated string as it is (for a model trained on such strings).",
     )
 
+    def body_limits(self) -> dict[str, int]:
+        """The body size each route takes (a route not named: ``SMALL_BODY_BYTES``)."""
+        return {
+            "/v1/score": self.max_body_bytes,
+            "/v1/compare": self.max_body_bytes,
+            "/v1/rank": self.max_body_bytes,
+            "/get_reward": self.get_reward_max_body_bytes,
+        }
+
+    def limits(self) -> dict[str, float | int]:
+        """The limits a client may need to know (``/info`` publishes them)."""
+        return {
+            "max_inputs_per_request": self.max_inputs_per_request,
+            "max_chars_per_input": self.max_chars_per_input,
+            "max_body_bytes": self.max_body_bytes,
+            "queue_size": self.queue_size,
+            "max_wait_ms": self.max_wait_ms,
+            "token_budget": self.token_budget,
+            "get_reward_max_inputs": self.get_reward_max_inputs,
+            "get_reward_max_body_bytes": self.get_reward_max_body_bytes,
+            "max_inflight_body_bytes": self.max_inflight_body_bytes,
+            "header_timeout_s": self.header_timeout_s,
+            "body_timeout_s": self.body_timeout_s,
+        }
+
     @model_validator(mode="after")
     def _check(self) -> "ServeSettings":
+        largest = max(self.max_body_bytes, self.get_reward_max_body_bytes)
+        if self.max_inflight_body_bytes < largest:  # else a request within its route's limit could never pass
+            raise ValueError(
+                f"max_inflight_body_bytes (RK_MAX_INFLIGHT_BODY_BYTES, {self.max_inflight_body_bytes}) must be at "
+                f"least the largest body limit ({largest})"
+            )
         if self.dtype not in SCORE_DTYPES:
             raise ValueError(f"--dtype (or RK_DTYPE) must be one of {', '.join(SCORE_DTYPES)}, got {self.dtype!r}")
         if not DEVICE_NAME.fullmatch(self.device):  # a typo fails at start, not as 503s later

@@ -184,6 +184,9 @@ class InfoResponse(BaseModel):
     model: str
     model_version: str
     dtype: str
+    precision: str | None = Field(
+        description="What the scorer chose to compute in (bf16, fp32, int8); null if unknown."
+    )
     max_length: int
     ensemble_size: int
     temperature: float

@@ -1,0 +1,55 @@
+"""``POST /get_reward``: OpenRLHF's remote reward model (the query parsing is ``serve/openrlhf.py``)."""
+
+# No `from __future__ import annotations`: FastAPI reads the route signatures at import.
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+
+from rewardkit.serve.deps import BatcherDep, CallerDep, ModelDep, SettingsDep
+from rewardkit.serve.errors import ERRORS, ServiceError
+from rewardkit.serve.openrlhf import split_queries, template_accepts
+from rewardkit.serve.routes.scoring import check_chars, check_count, floats, score_rows
+from rewardkit.serve.schemas import RewardRequest, RewardResponse
+
+router = APIRouter(responses=ERRORS)
+
+
+@router.post("/get_reward", response_model=RewardResponse)
+async def get_reward(
+    body: RewardRequest, _: CallerDep, scorer: ModelDep, settings: SettingsDep, batcher: BatcherDep
+) -> RewardResponse:
+    """OpenRLHF remote reward model: ``query`` = prompt + response (special tokens stripped at both ends);
+    ``prompts`` (optional, as many as ``query``) split them; a prompt in a common chat template is scored as its
+    messages (see ``serve/openrlhf.py``)."""
+    if body.prompts is not None and len(body.prompts) != len(body.query):
+        raise ServiceError(422, "validation", f"prompts has {len(body.prompts)} items but query has {len(body.query)}")
+    if not body.query:  # an empty slice of a batch split over several servers: OpenRLHF's serve_rm answer
+        return RewardResponse(rewards=[], scores=[], extra_logs={}, model_version=scorer.card.version)
+    check_count(len(body.query), settings.get_reward_max_inputs)
+    # linear in the body, but a rollout batch can be 100 MB: off the event loop, so /health and other clients are
+    # answered meanwhile
+    fmt = settings.get_reward_prompt_format
+    # parsed messages the model's chat template refuses (Qwen's system turn for a Gemma-style template) are folded
+    # or scored as text row by row: one refusal must not fail a rollout batch (OpenRLHF retries, then stops
+    # training). Rendering each distinct prompt to check is CPU work: off the loop with the split
+    accepts = template_accepts(scorer.tokenizer) if fmt != "text" else None
+    split = await asyncio.to_thread(split_queries, body.query, body.prompts, settings.strip_tokens, fmt, accepts)
+    # the limit applies to what is scored: a rollout's pad tokens (thousands in a padded batch) do not count
+    check_chars(
+        (
+            (text, lambda i=i, f=field: f"query[{i}]: its {f}")
+            for i, pair in enumerate(split)
+            for field, text in zip(("prompt", "response (pad/EOS tokens stripped)"), pair)
+        ),
+        settings.max_chars_per_input,
+    )
+    res = await score_rows(
+        batcher, settings, scorer, [p for p, _ in split], [r for _, r in split], lambda i: f"query[{i}]"
+    )
+    rewards = floats(res.raw)
+    logs: dict[str, Any] = {"truncated": [float(t) for t in res.truncated]}
+    if res.std is not None:
+        logs["uncertainty"] = floats(res.std)
+    return RewardResponse(rewards=rewards, scores=rewards, extra_logs=logs, model_version=res.model_version)

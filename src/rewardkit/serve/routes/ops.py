@@ -1,0 +1,47 @@
+"""The operator's routes: ``/health`` and ``/ready`` (public probes), ``/info``, ``/metrics`` (public)."""
+
+# No `from __future__ import annotations`: FastAPI reads the route signatures at import.
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from rewardkit.serve.deps import CallerDep, MetricsDep, ModelDep, SettingsDep, SlotDep, current_scorer
+from rewardkit.serve.errors import ERRORS
+from rewardkit.serve.schemas import ErrorBody, HealthResponse, InfoResponse
+
+router = APIRouter()
+
+
+@router.get("/health", response_model=HealthResponse)
+async def health() -> HealthResponse:
+    """The process is up (public)."""
+    return HealthResponse(status="ok")
+
+
+@router.get("/ready", response_model=HealthResponse, responses={503: {"model": ErrorBody}})
+async def ready(slot: SlotDep, settings: SettingsDep) -> HealthResponse:
+    """200 once the model is loaded, 503 before and while shutting down (public)."""
+    current_scorer(slot, settings)
+    return HealthResponse(status="ready")
+
+
+@router.get("/info", response_model=InfoResponse, responses=ERRORS)
+async def info(_: CallerDep, scorer: ModelDep, slot: SlotDep, settings: SettingsDep) -> InfoResponse:
+    """The model, its version, dtype, precision and the service's limits."""
+    return InfoResponse(
+        model=str(slot.path),
+        model_version=scorer.card.version,
+        dtype=str(scorer.dtype).replace("torch.", ""),
+        # set by the scorer once it has chosen (bf16 / fp32 / int8); None for a scorer that does not say
+        precision=getattr(scorer, "precision", None),
+        max_length=scorer.max_length,
+        ensemble_size=len(scorer.members),
+        temperature=scorer.card.temperature,
+        limits=settings.limits(),
+    )
+
+
+@router.get("/metrics", response_class=Response)
+async def prometheus(metrics: MetricsDep) -> Response:
+    """Prometheus text format (public)."""
+    return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,147 @@
+"""``/v1/score``, ``/v1/compare``, ``/v1/rank``; and the checks and the batcher call every scoring route shares."""
+
+# No `from __future__ import annotations`: FastAPI reads the route signatures at import.
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter
+
+from rewardkit.model.calibration import p_better
+from rewardkit.model.formatting import ChatTemplateError
+from rewardkit.scoring.scorer import BatchScorer, ScoreResult
+from rewardkit.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
+from rewardkit.serve.config import ServeSettings
+from rewardkit.serve.deps import BatcherDep, CallerDep, ModelDep, SettingsDep
+from rewardkit.serve.errors import ERRORS, ServiceError
+from rewardkit.serve.schemas import (
+    CompareRequest,
+    CompareResponse,
+    RankedResponse,
+    RankRequest,
+    RankResponse,
+    ScoreRequest,
+    ScoreResponse,
+)
+
+router = APIRouter(responses=ERRORS)
+
+
+def check_count(n_inputs: int, max_inputs: int) -> None:
+    if n_inputs > max_inputs:
+        raise ServiceError(413, "payload_too_large", f"{n_inputs} inputs; the limit is {max_inputs} per request")
+
+
+def check_chars(texts: Iterable[tuple[Any, Callable[[], str]]], limit: int) -> None:
+    """413 for the first text over ``limit`` characters; ``texts`` pairs each prompt or response with a function
+    naming its place in the request (called only for the one refused)."""
+    for text, where in texts:
+        size = len(text) if isinstance(text, str) else sum(len(m["content"]) for m in text)
+        if size > limit:
+            raise ServiceError(
+                413,
+                "payload_too_large",
+                f"{where()} has {size} characters; the limit is {limit} per prompt or response",
+            )
+
+
+async def score_rows(
+    batcher: MicroBatcher,
+    settings: ServeSettings,
+    scorer: BatchScorer,
+    prompts: list[Any],
+    responses: list[str],
+    row_name: Callable[[int], str],
+) -> ScoreResult:
+    """Score through the batcher; ``row_name(i)`` names row i's place in the request for a 422."""
+    try:
+        return await batcher.submit(scorer, prompts, responses)
+    except ChatTemplateError as exc:  # the input's fault (Mistral/Gemma refuse a system turn, say): 422
+        where = "" if exc.row is None else f"{row_name(exc.row)}: "
+        raise ServiceError(
+            422, "invalid_input", f"{where}the model's chat template refuses this conversation: {exc.reason}"
+        ) from None
+    except Overloaded:
+        raise ServiceError(
+            429, "overloaded", "queue full, retry later", {"Retry-After": str(settings.retry_after_s)}
+        ) from None
+    except ShuttingDown:  # the client retries after Retry-After: on another replica, or this one restarted
+        raise ServiceError(
+            503,
+            "not_ready",
+            "the server is shutting down, retry on another replica",
+            {"Retry-After": str(settings.retry_after_s)},
+        ) from None
+
+
+def floats(a: np.ndarray) -> list[float]:
+    return [float(x) for x in a]
+
+
+def _prompt(prompt: Any) -> Any:
+    return prompt if isinstance(prompt, str) else [m.model_dump() for m in prompt]
+
+
+@router.post("/v1/score", response_model=ScoreResponse)
+async def score(
+    body: ScoreRequest, _: CallerDep, scorer: ModelDep, settings: SettingsDep, batcher: BatcherDep
+) -> ScoreResponse:
+    """Score (prompt, response) or chat inputs; ``normalize`` applies the model card's statistics."""
+    pairs = [x.as_pair() for x in body.inputs]
+    check_count(len(pairs), settings.max_inputs_per_request)
+    check_chars(
+        (
+            (text, lambda i=i, f=field: f"inputs[{i}].{f}")
+            for i, (x, pair) in enumerate(zip(body.inputs, pairs))
+            for field, text in zip(x.TEXT_FIELDS, pair)
+        ),
+        settings.max_chars_per_input,
+    )
+    res = await score_rows(
+        batcher, settings, scorer, [p for p, _ in pairs], [r for _, r in pairs], lambda i: f"inputs[{i}]"
+    )
+    values, spread = (res.normalized, res.normalized_std) if body.normalize else (res.raw, res.std)
+    return ScoreResponse(
+        scores=floats(values),
+        uncertainty=None if spread is None else floats(spread),
+        truncated=res.truncated,
+        model_version=res.model_version,
+    )
+
+
+@router.post("/v1/compare", response_model=CompareResponse)
+async def compare(
+    body: CompareRequest, _: CallerDep, scorer: ModelDep, settings: SettingsDep, batcher: BatcherDep
+) -> CompareResponse:
+    """Calibrated P(response_a better than response_b)."""
+    prompt = _prompt(body.prompt)
+    check_chars(
+        [(prompt, lambda: "prompt"), (body.response_a, lambda: "response_a"), (body.response_b, lambda: "response_b")],
+        settings.max_chars_per_input,
+    )
+    res = await score_rows(
+        batcher, settings, scorer, [prompt, prompt], [body.response_a, body.response_b], lambda i: "prompt"
+    )
+    p = float(p_better(res.raw[0], res.raw[1], scorer.card.temperature))
+    return CompareResponse(p_a_better=p, scores=floats(res.raw), model_version=res.model_version)
+
+
+@router.post("/v1/rank", response_model=RankResponse)
+async def rank(
+    body: RankRequest, _: CallerDep, scorer: ModelDep, settings: SettingsDep, batcher: BatcherDep
+) -> RankResponse:
+    """Responses to one prompt ordered best first (best-of-N)."""
+    prompt = _prompt(body.prompt)
+    check_count(len(body.responses), settings.max_inputs_per_request)
+    check_chars(
+        [(prompt, lambda: "prompt")] + [(r, lambda i=i: f"responses[{i}]") for i, r in enumerate(body.responses)],
+        settings.max_chars_per_input,
+    )
+    res = await score_rows(
+        batcher, settings, scorer, [prompt] * len(body.responses), body.responses, lambda i: "prompt"
+    )
+    values = res.normalized if body.normalize else res.raw
+    order = np.argsort(-values, kind="stable")
+    ranking = [RankedResponse(index=int(i), response=body.responses[i], score=float(values[i])) for i in order]
+    return RankResponse(ranking=ranking, scores=floats(values), model_version=res.model_version)
