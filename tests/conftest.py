@@ -8,6 +8,7 @@ is skipped when the variable is unset).
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# every test's default home (store, snapshots, the service's score log) is a throwaway folder, never the checkout
+os.environ["RK_HOME"] = tempfile.mkdtemp(prefix="rk-test-home-")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SHARED_DATA = Path(os.environ.get("RK_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))

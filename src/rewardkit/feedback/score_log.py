@@ -115,6 +115,11 @@ class ScoreLogger:
                 self._references[model_version] = dict(reference)
                 self._unwritten_references.append((model_version, dict(reference)))
 
+    def references(self) -> dict[str, dict[str, Any]]:
+        """The reference distribution of every model version seen, by version."""
+        with self._lock:
+            return dict(self._references)
+
     def edges_of(self, model_version: str) -> tuple[float, ...]:
         reference = self._references.get(model_version)
         return tuple(reference["edges"]) if reference else FALLBACK_EDGES

@@ -29,6 +29,7 @@ class FeedbackResult:
     status: int  # as the service would answer: 200, 207, 409, 413 or 422
     results: list[ItemResult]
     error: str | None = None
+    error_type: str | None = None
 
     @property
     def stored(self) -> int:
@@ -37,8 +38,8 @@ class FeedbackResult:
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"stored": self.stored, "rejected": len(self.results) - self.stored}
         body["results"] = [r.to_json() for r in self.results]
-        if self.error:
-            body |= {"error": self.error, "error_type": "conflict" if self.status == 409 else "validation"}
+        if self.error:  # nothing was stored: the service's error shape, with the per-item results beside it
+            body |= {"error": self.error, "error_type": self.error_type or "validation"}
         return body
 
 
@@ -62,11 +63,12 @@ def refusal(prepared: PreparedBatch, all_or_nothing: bool) -> FeedbackResult | N
             r.status, r.code, r.error_type, r.field = "rejected", 409, "conflict", "client_event_id"
             r.error = f"item {index}: {prepared.conflict}"
         _not_stored(prepared)
-        return FeedbackResult(409, prepared.results, prepared.conflict + "; nothing was stored")
+        return FeedbackResult(409, prepared.results, prepared.conflict + "; nothing was stored", "conflict")
     if all_or_nothing and prepared.rejected:
         first = prepared.rejected[0]
         _not_stored(prepared)
-        return FeedbackResult(first.code, prepared.results, f"{first.error} (all_or_nothing: nothing was stored)")
+        message = f"{first.error} (all_or_nothing: nothing was stored)"
+        return FeedbackResult(first.code, prepared.results, message, first.error_type)
     return None
 
 
@@ -83,7 +85,11 @@ def acknowledge(prepared: PreparedBatch, ids: Sequence[str]) -> FeedbackResult:
     for r in prepared.results:
         if r.status == "stored":
             r.id = by_index[r.index]
-    return FeedbackResult(summary_status(prepared.results), prepared.results)
+    status = summary_status(prepared.results)
+    if status in (200, 207):
+        return FeedbackResult(status, prepared.results)
+    first = prepared.rejected[0]  # every item was rejected: nothing was stored
+    return FeedbackResult(status, prepared.results, f"{first.error} (no item was stored)", first.error_type)
 
 
 def log_feedback(
