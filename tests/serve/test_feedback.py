@@ -127,3 +127,30 @@ def test_served_scores_are_logged_and_citable(tiny_model: Path, store_url: str) 
     version = scored.json()["model_version"]
     assert metrics[("rk_served_reward_normalized_bucket", (("le", "+Inf"), ("model_version", version)))] == 52
     assert metrics[("rk_feedback_records_total", ())] >= 1
+
+
+def test_clients_send_feedback_with_their_own_key(serve, tmp_path: Path) -> None:
+    import asyncio
+
+    from rewardkit.client import AsyncClient, Client, ServiceError
+
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    with serve(database_url=db, api_keys=["score-key"], feedback_keys=["fb-key"]) as url:
+        with Client(url, api_key="score-key", feedback_key="fb-key") as rk:
+            ids = rk.score([("Hi", "Hello!"), ("Hi", "Go away.")]).score_ids
+            assert ids is not None and len(ids) == 2
+            receipt = rk.feedback([PREF, {**PREF, "choice": "nope", "client_event_id": "x"}])
+            assert (receipt.stored, receipt.rejected, receipt.ok) == (1, 1, False)
+            with pytest.raises(ServiceError) as err:  # a batch of nothing valid: 422, raised
+                rk.feedback([{"prompt": "p"}])
+            assert err.value.status == 422 and "item 0" in err.value.message
+        with Client(url, api_key="score-key") as no_feedback_key:
+            with pytest.raises(ServiceError) as err:
+                no_feedback_key.feedback([PREF])
+            assert err.value.status == 401
+
+        async def send() -> int:
+            async with AsyncClient(url, api_key="score-key", feedback_key="fb-key") as rk:
+                return (await rk.feedback([EVENT])).stored
+
+        assert asyncio.run(send()) == 1
