@@ -52,8 +52,17 @@ def test_histogram_quantiles_interpolate_inside_the_bin() -> None:
     assert histogram_quantiles([0, 10, 30, 0], [0, 1, 2]) == pytest.approx([0.2, 4 / 3, 1 + 28 / 30])
 
 
-def test_histogram_quantiles_in_an_open_tail_are_the_edge() -> None:
-    # everything at or above the last edge 2: every quantile is reported at 2 (a bound)
+def test_histogram_quantiles_in_an_open_tail_read_a_normal_tail() -> None:
+    # all 5 scores at or above the last edge 2, the window's mean 3 and std 1. p50: half way into the top bin.
+    # The normal N(3, 1) has Phi(-1) = 0.158655 below the edge; half of the rest above it: 0.158655 + 0.5 *
+    # 0.841345 = 0.579328; Phi(0.2) = 0.579260, and the 0.000068 left over / the density 0.391043 at 0.2 =
+    # 0.000174: Phi^-1 = 0.200174, the quantile 3.200174
+    assert histogram_quantiles([0, 0, 0, 5], [0, 1, 2], [0.5], mean=3.0, std=1.0) == pytest.approx([3.200174], abs=1e-5)
+    # all 5 below the first edge 0, mean -3: the normal has Phi(3) = 0.998650 below the edge; p50 is half way
+    # down from it: 0.5 * 0.998650 = 0.499325 = Phi(-0.001692): -3.0017
+    low = histogram_quantiles([5, 0, 0, 0], [0, 1, 2], [0.5], mean=-3.0, std=1.0)
+    assert low == pytest.approx([-3.001692], abs=1e-5)
+    # no std to read a tail from: the edge, a bound
     assert histogram_quantiles([0, 0, 0, 5], [0, 1, 2]) == [2.0, 2.0, 2.0]
     assert all(math.isnan(q) for q in histogram_quantiles([0, 0, 0, 0], [0, 1, 2]))
 

@@ -42,7 +42,7 @@ def filled(store):  # noqa: ANN001, ANN201 - the conftest's session factory
     ref = reference_4()
     rows = drift_rows(ref) + rl_rows(ref, reward_step=0.1, length_step=40.0)
     rows += rl_rows(ref, "rm-rl-honest", reward_step=0.1, length_step=0.0)
-    rows += drift_rows(ref, "<script>alert(1)</script>")[:30]  # half an hour, 600 scores, no reference
+    rows += drift_rows(ref, "<script>alert(1)</script>")[:30]  # its first 22 minutes, 440 scores, no reference
     fill_store(store, {"rm-v1": ref, "rm-rl": ref, "rm-rl-honest": ref}, rows)
     return store
 
@@ -57,9 +57,13 @@ def test_the_shift_shows_in_psi_and_ks_against_hand_worked_numbers(filled) -> No
     assert [w.ks for w in ws[6:]] == pytest.approx([KS_SHIFTED] * 6, abs=1e-9)
     # perfect samples are symmetric: each window's mean is its centre
     assert [w.mean for w in ws] == pytest.approx([0.0] * 6 + [1.0] * 6, abs=1e-9)
-    # p50 before: target 600 = the top of bin 1, the median edge 0; after: in the open top bin, so the edge
+    # p50 before: target 600 = the top of bin 1, the median edge 0. After: 447 below the top bin, 153 of its
+    # 753 scores up it (0.2032); a normal N(1, 1) has Phi(-0.3257) = 0.3723 below the edge 0.6743, so the
+    # level is 0.3723 + 0.2032 * 0.6277 = 0.4999: the median 1 of the shifted scores, not the edge
     assert ws[0].p50 == pytest.approx(0.0, abs=1e-9)
-    assert ws[-1].p50 == pytest.approx(data.references["rm-v1"]["edges"][-1])
+    assert ws[-1].p50 == pytest.approx(1.0, abs=0.005)
+    # p95 after: 1 + 1.645 (the upper tail is read as the normal it is), far past the reference's range
+    assert ws[-1].p95 == pytest.approx(2.645, abs=0.01)
     assert ws[0].uncertain_share == pytest.approx(0.1)  # every tenth score at 0.8 >= 0.5
     assert ws[0].uncertainty_mean == pytest.approx(0.26)  # 0.1 * 0.8 + 0.9 * 0.2
     assert ws[0].length_mean == pytest.approx(400.0)
@@ -102,7 +106,7 @@ def test_the_report_files(filled, tmp_path) -> None:  # noqa: ANN001
     assert on_disk["overoptimization_fired"] == ["rm-rl"]
     script = by_model["<script>alert(1)</script>"]
     assert script["reference"] is None and "no reference" in script["warning"]
-    # 600 scores in the 11:00 window would be enough for drift, but there is nothing to compare with
+    # 440 scores in the 00:00 window would be enough for drift, but there is nothing to compare with
     assert script["routes"][0]["windows"][0]["drift_note"] == "no reference for this model version"
 
     html = paths["report.html"].read_text()

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from rewardkit.atomic import temporary_folder
 from rewardkit.evaluate.drift import KS_ALPHA, PSI_MODERATE, PSI_SIGNIFICANT
-from rewardkit.evaluate.render import Block, Figure, Heading, Table, Text, to_html, to_markdown
+from rewardkit.evaluate.render import Block, Figure, Heading, Table, Text, fmt, to_html, to_markdown
 from rewardkit.monitor.alarms import OveroptimizationAlarm, alarms_by_model
 from rewardkit.monitor.series import (
     DEFAULT_MIN_COUNT,
@@ -213,8 +213,8 @@ def report_blocks(report: dict[str, Any], images: dict[str, str], literal: Calla
             Text(
                 "Reference: none recorded."
                 if ref is None
-                else f"Reference: {ref['bins']} bins, source {ref['source']}, mean {ref['reward_mean']}, "
-                f"std {ref['reward_std']}."
+                else f"Reference: {ref['bins']} bins, source {ref['source']} (fitted at training time: card; from "
+                f"mean and std only: normal), mean {fmt(ref['reward_mean'])}, std {fmt(ref['reward_std'])}."
             )
         )
         if model["warning"]:

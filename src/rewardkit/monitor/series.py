@@ -15,7 +15,9 @@ Per window, from the summed aggregate rows:
 
 - mean and sample std from the sums: mean = total / n, var = (total_sq - total^2 / n) / (n - 1).
 - p05, p50, p95 interpolated linearly inside the histogram bin holding the quantile. The two outer bins are
-  open (below edges[0], at or above edges[-1]); a quantile falling in one is reported at that edge, a bound.
+  open (below edges[0], at or above edges[-1]): there the scores beyond the edge are read as the tail of a
+  normal with the window's mean and std, so a window that moved past the reference's range still shows where
+  its quantiles went (a p95 clamped at the edge would stay at the reference's p95 for ever).
 - PSI = sum_b (p_b - q_b) ln(p_b / q_b), p the window's shares per bin, q the reference's, each floored at
   1e-4 (the same floor as evaluate/drift.py) so an empty bin counts as a large but finite change.
 - KS = the largest gap between the window's and the reference's cumulative shares at the bin edges (a lower
@@ -85,11 +87,29 @@ def mean_std(count: int, total: float, total_sq: float) -> tuple[float | None, f
     return mean, math.sqrt(max(0.0, (total_sq - total * total / count) / (count - 1)))
 
 
+def _tail_quantile(edge: float, fraction: float, upper: bool, mean: float | None, std: float | None) -> float:
+    """A quantile inside an open outer bin: ``fraction`` of the way into the bin's scores counted from ``edge``
+    outwards. The bin has no far edge, so the scores beyond ``edge`` are taken as the tail of a normal with the
+    window's mean and std (a truncated normal): the result is continuous at the edge, always on the bin's side
+    of it, and exact for a normal window. Without a std (n < 2, or 0), the edge itself (a bound)."""
+    if mean is None or not std:
+        return edge
+    beyond = stats.norm.cdf((edge - mean) / std)  # the normal's mass below the edge
+    level = beyond + fraction * (1.0 - beyond) if upper else (1.0 - fraction) * beyond
+    value = mean + std * float(stats.norm.ppf(level))
+    return value if math.isfinite(value) else edge
+
+
 def histogram_quantiles(
-    counts: Sequence[float], edges: Sequence[float], qs: Sequence[float] = QUANTILES
+    counts: Sequence[float],
+    edges: Sequence[float],
+    qs: Sequence[float] = QUANTILES,
+    *,
+    mean: float | None = None,
+    std: float | None = None,
 ) -> list[float]:
-    """Quantiles of the scores behind ``counts`` (len(edges) + 1 bins), linear inside the bin that holds each;
-    a quantile in an open outer bin is that bin's edge. Empty histogram: NaN."""
+    """Quantiles of the scores behind ``counts`` (len(edges) + 1 bins), linear inside the inner bin that holds
+    each; in an open outer bin, ``_tail_quantile`` (the edge when ``mean``/``std`` are not given). Empty: NaN."""
     counts, edges = np.asarray(counts, float), np.asarray(edges, float)
     n = counts.sum()
     if n <= 0:
@@ -104,12 +124,12 @@ def histogram_quantiles(
         b = min(b, counts.size - 1)
         while counts[b] == 0 and b < counts.size - 1:  # target exactly at a cumulative: the next non-empty bin
             b += 1
-        if b == 0:
-            out.append(float(edges[0]))
+        below = cumulative[b] - counts[b]
+        if b == 0:  # counted from the edge downwards
+            out.append(_tail_quantile(float(edges[0]), 1.0 - target / counts[0], False, mean, std))
         elif b == counts.size - 1:
-            out.append(float(edges[-1]))
+            out.append(_tail_quantile(float(edges[-1]), (target - below) / counts[b], True, mean, std))
         else:
-            below = cumulative[b] - counts[b]
             lo, hi = edges[b - 1], edges[b]
             out.append(float(lo + (target - below) / counts[b] * (hi - lo)))
     return out
@@ -214,7 +234,7 @@ def _window_stats(
     elif sums.hists:
         hist_edges, hist = max(sums.hists.items(), key=lambda item: item[1].sum())
     binned = int(hist.sum()) if hist is not None else 0
-    quantiles = histogram_quantiles(hist, hist_edges) if binned else [None] * len(QUANTILES)
+    quantiles = histogram_quantiles(hist, hist_edges, mean=mean, std=std) if binned else [None] * len(QUANTILES)
     psi = ks = ks_p = note = None
     if n == 0:
         pass
