@@ -42,6 +42,7 @@ def test_a_good_file_parses_with_defaults() -> None:
     assert (served.min_count, served.window, served.route) == (0, None, "*")  # served counts empty windows
     assert served.breaks(0) and not served.breaks(1)
     assert (alarm.route, alarm.min_count) == ("/get_reward", 100)
+    assert psi.min_count == 100 and parse_rules('[[rule]]\nmetric = "ks"\nmax = 0.1')[0].min_count == 500
     # the alarm looks back 8 of its 30m windows: 4h, longer than the 1h period
     assert lookback([psi, served, alarm], timedelta(hours=1), timedelta(hours=1)) == timedelta(hours=4)
 

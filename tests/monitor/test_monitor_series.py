@@ -132,7 +132,12 @@ def test_roll_windows_sums_partial_rows_and_fills_empty_windows() -> None:
         _row(until, [9.0], edges),  # at until: outside the period
     ]
     windows = roll_windows(
-        rows, references={"m": ref}, since=until - timedelta(hours=3), until=until, window=timedelta(hours=1)
+        rows,
+        references={"m": ref},
+        since=until - timedelta(hours=3),
+        until=until,
+        window=timedelta(hours=1),
+        min_count=100,
     )
     assert [w.served for w in windows] == [100, 0, 5]
     w = windows[0]
@@ -145,6 +150,11 @@ def test_roll_windows_sums_partial_rows_and_fills_empty_windows() -> None:
     assert w.length_mean == pytest.approx(10.0)
     assert windows[1].mean is None and windows[1].psi is None and windows[1].drift_note is None
     assert windows[2].psi is None and windows[2].drift_note == "n too small (5 < 100)"
+    # the default minimum is 500 (on 20 bins noise alone gives PSI ~ 19 / n): 100 scores are too few
+    default = roll_windows(
+        rows, references={"m": ref}, since=until - timedelta(hours=3), until=until, window=timedelta(hours=1)
+    )
+    assert default[0].psi is None and default[0].drift_note == "n too small (100 < 500)"
 
 
 def test_roll_windows_without_a_reference_gives_quantiles_but_no_drift() -> None:
@@ -163,7 +173,12 @@ def test_rows_on_other_edges_are_left_out_of_drift() -> None:
         _row(until - timedelta(minutes=20), [0.5] * 50, [0.0, 2.0]),  # binned on other edges
     ]
     (w,) = roll_windows(
-        rows, references={"m": ref}, since=until - timedelta(hours=1), until=until, window=timedelta(hours=1)
+        rows,
+        references={"m": ref},
+        since=until - timedelta(hours=1),
+        until=until,
+        window=timedelta(hours=1),
+        min_count=100,
     )
     assert w.served == 250
     # 200 scores all in the middle bin: p = 1e-4, 1, 1e-4 (floored)

@@ -32,6 +32,7 @@ from scipy import stats
 from rewardkit.monitor.series import WindowStats
 
 COMPANIONS = ("uncertainty_mean", "length_mean")
+ALARM_MIN_COUNT = 100  # means only (no histogram): the mean of 100 scores is within 0.2 std of the truth
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def overoptimization_alarm(
     *,
     last: int = 8,
     min_windows: int = 6,
-    min_count: int = 100,
+    min_count: int = ALARM_MIN_COUNT,
     alpha: float = 0.05,
     min_relative_rise: float = 0.05,
 ) -> OveroptimizationAlarm:

@@ -77,7 +77,7 @@ def collect(
     references = get_score_references(session)
     rows = iter_score_aggregates(session, since=first, until=until)
     windows = roll_windows(rows, references=references, since=first, until=until, window=window, min_count=min_count)
-    alarms = alarms_by_model(windows, route=RL_ROUTE, min_count=min_count)
+    alarms = alarms_by_model(windows, route=RL_ROUTE)
     return MonitorData(first, until, window, min_count, windows, references, alarms)
 
 

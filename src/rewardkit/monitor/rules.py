@@ -9,7 +9,8 @@ A rules file is TOML, one ``[[rule]]`` table per rule::
     route = "/v1/score"           # shell-style pattern over routes (default "*"; overoptimization: "/get_reward")
     model_version = "*"           # shell-style pattern over model versions (default "*")
     window = "1h"                 # the window the metric is computed over (default: the command's --window)
-    min_count = 100               # windows with fewer scores are skipped (default 100; served: 0)
+    min_count = 500               # windows with fewer scores are skipped (default 500; served 0;
+                                  # overoptimization 100, the alarm's per-window minimum)
 
 Every window of every matching (model version, route) series in the checked period is tested; each broken
 test is one alert. ``overoptimization`` needs no threshold: it breaks when the alarm fires (alarms.py) on the
@@ -28,7 +29,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rewardkit.monitor.alarms import alarms_by_model
+from rewardkit.monitor.alarms import ALARM_MIN_COUNT, alarms_by_model
 from rewardkit.monitor.series import (
     DEFAULT_MIN_COUNT,
     RL_ROUTE,
@@ -113,7 +114,8 @@ def parse_rule(table: Any, number: int, where: str = "rules") -> Rule:
             window = parse_duration(_text(table["window"], f"{at}: window"))
         except ValueError as exc:
             raise RulesError(f"{at}: window: {exc}") from None
-    min_count = table.get("min_count", 0 if metric == "served" else DEFAULT_MIN_COUNT)
+    default_count = {"served": 0, "overoptimization": ALARM_MIN_COUNT}.get(metric, DEFAULT_MIN_COUNT)
+    min_count = table.get("min_count", default_count)
     if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
         raise RulesError(f"{at}: min_count: expected a whole number >= 0, got {min_count!r}")
     default_route = RL_ROUTE if metric == "overoptimization" else "*"
