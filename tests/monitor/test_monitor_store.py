@@ -130,6 +130,19 @@ def test_a_normal_fallback_reference_is_flagged(store) -> None:  # noqa: ANN001
     assert "normal" in report["warnings"][0]
 
 
+def test_a_malformed_stored_reference_costs_its_drift_not_the_report(store) -> None:  # noqa: ANN001
+    ref = reference_4()
+    broken = {**ref, "proportions": [0.5, 0.5]}  # 3 edges need 4 proportions; the store does not check
+    fill_store(store, {"broken": broken, "rm-v1": ref}, drift_rows(ref, "broken")[:60] + drift_rows(ref)[:60])
+    with session_scope(store) as session:
+        data = collect(session, since=timedelta(hours=1), window=timedelta(hours=1), until=T0 + timedelta(hours=1))
+    report = build_report(data)
+    assert "score_references['broken'].proportions: expected 4 values" in report["warnings"][0]
+    by_model = {w.model_version: w for w in data.windows}
+    assert by_model["broken"].psi is None and by_model["broken"].served == 900  # 60 rows: 45 minutes
+    assert by_model["rm-v1"].psi < 0.01  # 900 of the hour's 1,200 N(0, 1) scores, shuffled: about the reference
+
+
 RULES = """
 [[rule]]
 name = "score drift"

@@ -9,7 +9,7 @@ explains the statistics, the rules file and the over-optimization alarm.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +38,7 @@ def _duration(text: str, option: str) -> timedelta:
 
 def _until(text: str | None) -> datetime:
     from rewardkit.monitor.report import current_minute
+    from rewardkit.monitor.series import as_utc
 
     if text is None:
         return current_minute()
@@ -45,7 +46,7 @@ def _until(text: str | None) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise UserError(f"--until: expected an ISO time like 2026-01-31T12:00, got {text!r}") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return as_utc(value)
 
 
 def _min_count(value: int) -> int:
@@ -88,8 +89,10 @@ def run_check(
     database_url: str | None = None,
 ) -> dict[str, Any]:
     """The library call behind ``monitor check``: ``{"ok", "alerts", "checked", "skipped", ...}``."""
+    from rewardkit.monitor.reference import usable_references
     from rewardkit.monitor.report import current_minute
     from rewardkit.monitor.rules import RulesError, evaluate_rules, load_rules, lookback
+    from rewardkit.monitor.series import as_utc
     from rewardkit.store import open_store, session_scope
     from rewardkit.store.score_log import get_score_references, iter_score_aggregates
 
@@ -97,14 +100,20 @@ def run_check(
         rules = load_rules(rules_path)
     except RulesError as exc:
         raise UserError(str(exc)) from None
-    until = until or current_minute()
+    until = as_utc(until) if until else current_minute()
     span = lookback(rules, since, window)
     factory = open_store(database_url) if database_url else _open_store()
     with session_scope(factory) as session:
-        references = get_score_references(session)
+        references, warnings = usable_references(get_score_references(session))
         rows = list(iter_score_aggregates(session, since=until - span, until=until))
     result = evaluate_rules(rules, rows, references=references, since=since, until=until, default_window=window)
-    return {**result, "rules": len(rules), "since": (until - since).isoformat(), "until": until.isoformat()}
+    return {
+        **result,
+        "rules": len(rules),
+        "since": (until - since).isoformat(),
+        "until": until.isoformat(),
+        "warnings": warnings,
+    }
 
 
 def _open_store():  # noqa: ANN202 - a sessionmaker

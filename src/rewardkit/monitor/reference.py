@@ -21,6 +21,7 @@ exactly on an edge.)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -123,3 +124,16 @@ def reference_for_card(
         "distributions rarely are; retrain or re-save the card with a reference for drift you can trust"
     )
     return normal_reference(reward_mean, reward_std, bins), warning
+
+
+def usable_references(stored: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The well-formed references among ``stored`` (model version -> reference, as ``get_score_references``
+    returns them), and one warning per one left out: a row written by hand or by a buggy writer must cost its
+    model version its drift figures, not the whole report."""
+    good, warnings = {}, []
+    for model_version, reference in stored.items():
+        try:
+            good[model_version] = check_reference(dict(reference), f"score_references[{model_version!r}]")
+        except ValueError as exc:
+            warnings.append(f"{exc}; drift for this model version is not computed")
+    return good, warnings

@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,12 @@ from rewardkit.atomic import temporary_folder
 from rewardkit.evaluate.drift import KS_ALPHA, PSI_MODERATE, PSI_SIGNIFICANT
 from rewardkit.evaluate.render import Block, Figure, Heading, Table, Text, fmt, to_html, to_markdown
 from rewardkit.monitor.alarms import OveroptimizationAlarm, alarms_by_model
+from rewardkit.monitor.reference import usable_references
 from rewardkit.monitor.series import (
     DEFAULT_MIN_COUNT,
     RL_ROUTE,
     WindowStats,
+    as_utc,
     format_duration,
     roll_windows,
     window_starts,
@@ -54,6 +56,7 @@ class MonitorData:
     windows: list[WindowStats]
     references: dict[str, dict[str, Any]]
     alarms: list[OveroptimizationAlarm]
+    warnings: list[str] = field(default_factory=list)  # references that could not be used
 
 
 def current_minute() -> datetime:
@@ -71,14 +74,14 @@ def collect(
 ) -> MonitorData:
     """Read the aggregates of the ``since`` period before ``until`` (default: the current minute) and roll them
     into windows; the over-optimization alarm on every model version's RL windows."""
-    until = until or current_minute()
+    until = as_utc(until) if until else current_minute()
     starts = window_starts(until - since, until, window)
     first = starts[0] if starts else until
-    references = get_score_references(session)
+    references, warnings = usable_references(get_score_references(session))
     rows = iter_score_aggregates(session, since=first, until=until)
     windows = roll_windows(rows, references=references, since=first, until=until, window=window, min_count=min_count)
     alarms = alarms_by_model(windows, route=RL_ROUTE)
-    return MonitorData(first, until, window, min_count, windows, references, alarms)
+    return MonitorData(first, until, window, min_count, windows, references, alarms, warnings)
 
 
 def _weighted(windows: Sequence[WindowStats], name: str) -> float | None:
@@ -122,7 +125,7 @@ def build_report(data: MonitorData) -> dict[str, Any]:
     """report.json's dict (strict JSON: undefined values are None)."""
     models = []
     alarms = {a.model_version: a for a in data.alarms}
-    warnings = []
+    warnings = list(data.warnings)
     for mv in sorted({w.model_version for w in data.windows}):
         reference = data.references.get(mv)
         warning = reference_warning(mv, reference)

@@ -35,7 +35,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,11 @@ def format_duration(value: timedelta) -> str:
         if seconds % _UNIT_SECONDS[unit] == 0:
             return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
     return f"{seconds}s"
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC time; a naive one is taken to be UTC already (as the store keeps times)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def window_starts(since: datetime, until: datetime, window: timedelta) -> list[datetime]:
@@ -288,6 +293,7 @@ def roll_windows(
 ) -> list[WindowStats]:
     """Windows of every (model version, route) in ``rows`` (aggregate rows as ``iter_score_aggregates`` yields
     them), sorted by model version, route and time. ``references``: model version -> reference dict."""
+    since, until = as_utc(since), as_utc(until)
     starts = window_starts(since, until, window)
     if not starts:
         return []
