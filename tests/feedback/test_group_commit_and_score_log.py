@@ -16,7 +16,8 @@ from sqlalchemy.orm import sessionmaker
 
 from rewardkit.feedback.batch import prepare
 from rewardkit.feedback.group_commit import GroupCommitWriter
-from rewardkit.feedback.score_log import ScoreLogger, bin_counts
+from rewardkit.feedback.score_log import ScoreLogger
+from rewardkit.model.reference import bin_counts
 from rewardkit.store import make_engine, open_store, session_scope
 from rewardkit.store import queries as q
 from rewardkit.store.score_log import get_score_references, iter_score_aggregates, iter_served_scores

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from rewardkit.monitor.reference import bin_counts, fit_reference
+from rewardkit.model.reference import bin_counts, fit_reference
 from rewardkit.store import session_scope
 from rewardkit.store.score_log import add_score_aggregates, put_score_reference
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from rewardkit.monitor.reference import (
+from rewardkit.model.reference import (
     bin_counts,
     check_reference,
     fit_reference,

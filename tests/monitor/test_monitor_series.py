@@ -98,7 +98,7 @@ def test_binned_ks_hand_worked() -> None:
 def _row(minute: datetime, scores: list[float], edges: list[float], **extra: object) -> dict:
     import numpy as np
 
-    from rewardkit.monitor.reference import bin_counts
+    from rewardkit.model.reference import bin_counts
 
     s = np.asarray(scores, float)
     return {

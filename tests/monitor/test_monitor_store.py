@@ -25,7 +25,7 @@ from datetime import timedelta
 import pytest
 from monitor_synthetic import T0, drift_rows, fill_store, reference_4, rl_rows
 
-from rewardkit.monitor.reference import normal_reference
+from rewardkit.model.reference import normal_reference
 from rewardkit.monitor.report import build_report, collect, write_report
 from rewardkit.monitor.rules import evaluate_rules, parse_rules
 from rewardkit.monitor.series import parse_duration

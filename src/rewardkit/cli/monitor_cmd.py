@@ -89,7 +89,7 @@ def run_check(
     database_url: str | None = None,
 ) -> dict[str, Any]:
     """The library call behind ``monitor check``: ``{"ok", "alerts", "checked", "skipped", ...}``."""
-    from rewardkit.monitor.reference import usable_references
+    from rewardkit.model.reference import usable_references
     from rewardkit.monitor.report import current_minute
     from rewardkit.monitor.rules import RulesError, evaluate_rules, load_rules, lookback
     from rewardkit.monitor.series import as_utc

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from rewardkit.model.reference import bin_counts
 from rewardkit.records import Prompt
 from rewardkit.store.engine import session_scope
 from rewardkit.store.score_log import add_score_aggregates, add_served_scores, put_score_reference
@@ -65,12 +66,6 @@ class _Sums:
         self.uncertainty_total += other.uncertainty_total
         self.uncertainty_count += other.uncertainty_count
         self.length_total += other.length_total
-
-
-def bin_counts(scores: np.ndarray, edges: Sequence[float]) -> np.ndarray:
-    """[len(edges) + 1] counts: bin 0 holds x < edges[0], bin i holds edges[i-1] <= x < edges[i], the last
-    x >= edges[-1] (``np.searchsorted(..., side="right")``)."""
-    return np.bincount(np.searchsorted(np.asarray(edges), scores, side="right"), minlength=len(edges) + 1)
 
 
 def minute_of(timestamp: float) -> datetime:

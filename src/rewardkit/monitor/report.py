@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 from rewardkit.atomic import temporary_folder
 from rewardkit.evaluate.drift import KS_ALPHA, PSI_MODERATE, PSI_SIGNIFICANT
 from rewardkit.evaluate.render import Block, Figure, Heading, Table, Text, fmt, to_html, to_markdown
+from rewardkit.model.reference import usable_references
 from rewardkit.monitor.alarms import OveroptimizationAlarm, alarms_by_model
-from rewardkit.monitor.reference import usable_references
 from rewardkit.monitor.series import (
     DEFAULT_MIN_COUNT,
     RL_ROUTE,

@@ -90,7 +90,7 @@ class StoreLink:
 
 def reference_of(card: Any, version: str) -> dict[str, Any]:
     """The card's fitted reference, or the normal fallback from its reward mean/std (warned)."""
-    from rewardkit.monitor.reference import reference_for_card
+    from rewardkit.model.reference import reference_for_card
 
     mean, std = getattr(card, "reward_mean", None), getattr(card, "reward_std", None)
     reference, warning = reference_for_card(

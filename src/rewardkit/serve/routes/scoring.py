@@ -16,7 +16,6 @@ from rewardkit.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
 from rewardkit.serve.config import ServeSettings
 from rewardkit.serve.deps import BatcherDep, CallerDep, ModelDep, SettingsDep
 from rewardkit.serve.errors import ERRORS, ServiceError
-from rewardkit.serve.score_logging import ServedScores, score_id_headers
 from rewardkit.serve.schemas import (
     CompareRequest,
     CompareResponse,
@@ -26,6 +25,7 @@ from rewardkit.serve.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
+from rewardkit.serve.score_logging import ServedScores, score_id_headers
 
 router = APIRouter(responses=ERRORS)
 
