@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# every test's default home (store, snapshots, the service's score log) is a throwaway folder, never the checkout
+os.environ["RK_HOME"] = tempfile.mkdtemp(prefix="rk-test-home-")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # the scorer remembers its precision per machine and model (rewardkit.scoring.precision): tests keep theirs apart
 os.environ.setdefault("RK_PRECISION_CACHE", os.path.join(tempfile.mkdtemp(prefix="rk-precision-"), "precision.json"))

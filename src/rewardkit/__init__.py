@@ -23,6 +23,7 @@ _LAZY = {
     "load_reward_model": "rewardkit.model",
     "train": "rewardkit.train",
     "TrainConfig": "rewardkit.train",
+    "log_feedback": "rewardkit.feedback.write",
 }
 
 
@@ -39,6 +40,7 @@ __all__ = [
     "Client",
     "TrainConfig",
     "load_reward_model",
+    "log_feedback",
     "train",
     "Annotator",
     "Comparison",

@@ -5,6 +5,8 @@
         rk.score([("What is 2+2?", "4")]).scores        # raw rewards
         rk.compare("Name a colour.", "Blue.", "No.")     # P(a better than b)
         rk.rank("Help me", ["a", "b", "c"])             # best first
+        ids = rk.score([("Hi", "Hello!"), ("Hi", "Go away.")]).score_ids
+        rk.feedback([{"score_ids": ids, "choice": "a", "client_event_id": "ui-1"}])   # see docs/feedback.md
 
 Errors from the service raise ``ServiceError`` with its ``status`` and ``error_type``. A server still
 loading its model (503 with Retry-After) is waited for, retrying after each Retry-After, for up to
@@ -42,6 +44,7 @@ class Scores:
     uncertainty: list[float] | None
     truncated: list[bool]
     model_version: str
+    score_ids: list[str] | None = None  # cite them in feedback; None when the service logs no scores
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Comparison:
     p_a_better: float
     scores: list[float]
     model_version: str
+    score_ids: list[str] | None = None
 
 
 @dataclass
@@ -56,6 +60,29 @@ class Ranking:
     order: list[int]  # indices of the responses, best first
     scores: list[float]  # in request order
     model_version: str
+    score_ids: list[str] | None = None  # in request order
+
+
+@dataclass
+class FeedbackReceipt:
+    """What /v1/feedback did: every item with ``status`` stored (``id``: the record's, the same on a retry) or
+    rejected (``code``, ``field``, ``error``). A 200 or 207 comes back as a receipt; 409/413/422 raise."""
+
+    stored: int
+    rejected: int
+    results: list[dict[str, Any]]
+
+    @property
+    def ok(self) -> bool:
+        return self.rejected == 0
+
+
+def feedback_body(items: Sequence[dict[str, Any]], all_or_nothing: bool) -> dict[str, Any]:
+    return {"items": list(items), "all_or_nothing": all_or_nothing}
+
+
+def _receipt(body: dict[str, Any]) -> FeedbackReceipt:
+    return FeedbackReceipt(body["stored"], body["rejected"], body["results"])
 
 
 def score_body(items: Sequence[tuple[Prompt, str] | dict[str, Any]], normalize: bool) -> dict[str, Any]:
@@ -108,9 +135,14 @@ def _headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
+def _ranking(out: dict[str, Any]) -> Ranking:
+    return Ranking([x["index"] for x in out["ranking"]], out["scores"], out["model_version"], out.get("score_ids"))
+
+
 class Client:
     """Synchronous client. ``retries``: how often a 429/503 is retried after its Retry-After;
-    ``ready_timeout``: seconds to keep retrying a server that is still loading its model (0: do not wait)."""
+    ``ready_timeout``: seconds to keep retrying a server that is still loading its model (0: do not wait);
+    ``feedback_key``: the key /v1/feedback takes (RK_FEEDBACK_KEYS on the service), when it is not ``api_key``."""
 
     def __init__(
         self,
@@ -119,9 +151,11 @@ class Client:
         timeout: float = 60.0,
         retries: int = 3,
         ready_timeout: float = READY_TIMEOUT_S,
+        feedback_key: str | None = None,
     ) -> None:
         self._http = httpx.Client(base_url=base_url, headers=_headers(api_key), timeout=timeout)
         self.retries, self.ready_timeout = retries, ready_timeout
+        self._feedback_headers = _headers(feedback_key) or None
 
     def __enter__(self) -> Client:
         return self
@@ -132,10 +166,12 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
+    def _request(
+        self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         start, attempt = time.monotonic(), 0
         while True:
-            r = self._http.request(method, path, json=json)
+            r = self._http.request(method, path, json=json, headers=headers)
             delay = _retry_delay(r, attempt, time.monotonic() - start, self.retries, self.ready_timeout)
             if delay is None:
                 return _parse(r)
@@ -153,8 +189,12 @@ class Client:
         )
 
     def rank(self, prompt: Prompt, responses: Sequence[str]) -> Ranking:
-        out = self._request("POST", "/v1/rank", {"prompt": prompt, "responses": list(responses)})
-        return Ranking([x["index"] for x in out["ranking"]], out["scores"], out["model_version"])
+        return _ranking(self._request("POST", "/v1/rank", {"prompt": prompt, "responses": list(responses)}))
+
+    def feedback(self, items: Sequence[dict[str, Any]], all_or_nothing: bool = False) -> FeedbackReceipt:
+        """Send feedback items (docs/feedback.md); retried on 429/503 (safe: items are idempotent)."""
+        body = feedback_body(items, all_or_nothing)
+        return _receipt(self._request("POST", "/v1/feedback", body, self._feedback_headers))
 
     def get_reward(self, query: Sequence[str], prompts: Sequence[str] | None = None) -> list[float]:
         return self._request(
@@ -181,9 +221,11 @@ class AsyncClient:
         timeout: float = 60.0,
         retries: int = 3,
         ready_timeout: float = READY_TIMEOUT_S,
+        feedback_key: str | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(api_key), timeout=timeout)
         self.retries, self.ready_timeout = retries, ready_timeout
+        self._feedback_headers = _headers(feedback_key) or None
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -194,10 +236,12 @@ class AsyncClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _request(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
+    async def _request(
+        self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         start, attempt = time.monotonic(), 0
         while True:
-            r = await self._http.request(method, path, json=json)
+            r = await self._http.request(method, path, json=json, headers=headers)
             delay = _retry_delay(r, attempt, time.monotonic() - start, self.retries, self.ready_timeout)
             if delay is None:
                 return _parse(r)
@@ -212,8 +256,11 @@ class AsyncClient:
         return Comparison(**await self._request("POST", "/v1/compare", body))
 
     async def rank(self, prompt: Prompt, responses: Sequence[str]) -> Ranking:
-        out = await self._request("POST", "/v1/rank", {"prompt": prompt, "responses": list(responses)})
-        return Ranking([x["index"] for x in out["ranking"]], out["scores"], out["model_version"])
+        return _ranking(await self._request("POST", "/v1/rank", {"prompt": prompt, "responses": list(responses)}))
+
+    async def feedback(self, items: Sequence[dict[str, Any]], all_or_nothing: bool = False) -> FeedbackReceipt:
+        body = feedback_body(items, all_or_nothing)
+        return _receipt(await self._request("POST", "/v1/feedback", body, self._feedback_headers))
 
     async def get_reward(self, query: Sequence[str], prompts: Sequence[str] | None = None) -> list[float]:
         body = {"query": list(query), "prompts": None if prompts is None else list(prompts)}

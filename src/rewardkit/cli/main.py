@@ -41,6 +41,7 @@ from rewardkit.cli import (  # noqa: E402
     env_cmd,
     eval_cmd,
     import_cmd,
+    monitor_cmd,
     score_cmd,
     serve_cmd,
     train_cmd,
@@ -55,6 +56,7 @@ for _module in (
     eval_cmd,
     score_cmd,
     serve_cmd,
+    monitor_cmd,
     db_cmd,
     env_cmd,
 ):

@@ -26,7 +26,9 @@ from rewardkit.serve.drain import Drain
 from rewardkit.serve.errors import add_error_handlers
 from rewardkit.serve.limits import Gate
 from rewardkit.serve.metrics import Metrics
-from rewardkit.serve.routes import admin, openrlhf, ops, scoring
+from rewardkit.serve.routes import admin, feedback, openrlhf, ops, scoring
+from rewardkit.serve.score_logging import ServedScores
+from rewardkit.serve.store_link import StoreLink
 
 log = logging.getLogger("rewardkit.serve")
 
@@ -65,6 +67,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings.host,
         )
     app.state.batcher.start()
+    # the store is opened off the event loop (migrations may wait on another process's lock); scoring does not
+    # wait for it: scores served before it opens are counted in Prometheus but not logged
+    opener = asyncio.create_task(asyncio.to_thread(app.state.store_link.open))
     loader = asyncio.create_task(_load_initial(app.state.slot))
     loop = asyncio.get_running_loop()
     try:
@@ -74,6 +79,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     loader.cancel()
     await app.state.batcher.stop()
+    await opener
+    await asyncio.to_thread(app.state.store_link.close)  # the writer's queue and the last score-log flush
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -87,8 +94,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app = FastAPI(title="rewardkit reward service", version="1", lifespan=lifespan)
     app.state.settings, app.state.metrics, app.state.batcher, app.state.drain = settings, metrics, batcher, drain
     app.state.slot = ModelSlot(settings, metrics)
+    app.state.store_link = StoreLink(settings)
+    app.state.served = ServedScores(app.state.store_link)
+    metrics.registry.register(app.state.served)
     add_error_handlers(app)
-    for area in (scoring, openrlhf, admin, ops):
+    for area in (scoring, openrlhf, feedback, admin, ops):
         app.include_router(area.router)
     app.add_middleware(Gate, settings=settings, metrics=metrics, drain=drain)
     return app

@@ -96,6 +96,41 @@ class ServeSettings(Settings):
         ),
     )
 
+    # The production loop: feedback and the score log (both need the database of RK_DATABASE_URL / RK_HOME)
+    feedback_keys: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Bearer keys for POST /v1/feedback. Unset with api_keys set: feedback is refused (a client that may score"
+            " may not write data unless given a feedback key); unset with no keys at all: open, like every route."
+        ),
+    )
+    feedback_max_items: int = Field(default=1000, ge=1, description="Items per /v1/feedback request; more is 413.")
+    feedback_max_body_bytes: int = Field(default=16_000_000, ge=1024, description="/v1/feedback body size; 413 over.")
+    feedback_max_wait_ms: float = Field(
+        default=2.0, ge=0, description="How long a group commit waits for more feedback once requests run concurrently."
+    )
+    score_log: bool = Field(default=True, description="Log served scores (aggregates of all, a sample in full).")
+    log_sample_rate: float | dict[str, float] = Field(
+        default_factory=lambda: {"/get_reward": 0.01},
+        description=(
+            'Share of served scores logged in full, per route (JSON: {"/get_reward": 0.01}) or one number for all;'
+            " routes not named: 1.0. Aggregates count every score whatever the rate."
+        ),
+    )
+    log_buffer_size: int = Field(
+        default=20_000, ge=1, description="Score records held for the next write; beyond, dropped."
+    )
+    log_flush_interval_s: float = Field(default=1.0, gt=0, description="Seconds between score-log writes.")
+    uncertain_std: float = Field(
+        default=0.5, ge=0, description="An ensemble std at or over this many reward stds counts as uncertain."
+    )
+
+    def sample_rates(self) -> tuple[dict[str, float], float]:
+        """(per-route rates, the default rate) from ``log_sample_rate``."""
+        if isinstance(self.log_sample_rate, dict):
+            return dict(self.log_sample_rate), 1.0
+        return {}, float(self.log_sample_rate)
+
     def body_limits(self) -> dict[str, int]:
         """The body size each route takes (a route not named: ``SMALL_BODY_BYTES``)."""
         return {
@@ -103,6 +138,7 @@ class ServeSettings(Settings):
             "/v1/compare": self.max_body_bytes,
             "/v1/rank": self.max_body_bytes,
             "/get_reward": self.get_reward_max_body_bytes,
+            "/v1/feedback": self.feedback_max_body_bytes,
         }
 
     def limits(self) -> dict[str, float | int]:
@@ -119,15 +155,22 @@ class ServeSettings(Settings):
             "max_inflight_body_bytes": self.max_inflight_body_bytes,
             "header_timeout_s": self.header_timeout_s,
             "body_timeout_s": self.body_timeout_s,
+            "feedback_max_items": self.feedback_max_items,
+            "feedback_max_body_bytes": self.feedback_max_body_bytes,
         }
 
     @model_validator(mode="after")
     def _check(self) -> "ServeSettings":
-        largest = max(self.max_body_bytes, self.get_reward_max_body_bytes)
+        largest = max(self.max_body_bytes, self.get_reward_max_body_bytes, self.feedback_max_body_bytes)
         if self.max_inflight_body_bytes < largest:  # else a request within its route's limit could never pass
             raise ValueError(
                 f"max_inflight_body_bytes (RK_MAX_INFLIGHT_BODY_BYTES, {self.max_inflight_body_bytes}) must be at "
                 f"least the largest body limit ({largest})"
+            )
+        rates = self.log_sample_rate.values() if isinstance(self.log_sample_rate, dict) else [self.log_sample_rate]
+        if any(not 0.0 <= r <= 1.0 for r in rates):
+            raise ValueError(
+                f"log_sample_rate (RK_LOG_SAMPLE_RATE) must be between 0 and 1, got {self.log_sample_rate}"
             )
         if self.dtype not in SCORE_DTYPES:
             raise ValueError(f"--dtype (or RK_DTYPE) must be one of {', '.join(SCORE_DTYPES)}, got {self.dtype!r}")

@@ -87,7 +87,7 @@ class ModelSlot:
 
 # Which key each protected route takes: (methods, key set, what the 401 asks for, whether ?api_key= counts).
 # The gate reads this before the body; a test keeps it in sync with the routes that depend on CallerDep.
-API, ADMIN = "api", "admin"
+API, ADMIN, FEEDBACK = "api", "admin", "feedback"
 PROTECTED: dict[str, tuple[frozenset[str], str, str, bool]] = {
     "/v1/score": (frozenset({"POST"}), API, "bearer key", False),
     "/v1/compare": (frozenset({"POST"}), API, "bearer key", False),
@@ -97,7 +97,20 @@ PROTECTED: dict[str, tuple[frozenset[str], str, str, bool]] = {
     "/info": (frozenset({"GET"}), API, "bearer key", False),
     # loading a model is not a scoring client's business: admin_keys when set, else the api_keys
     "/admin/reload": (frozenset({"POST"}), ADMIN, "admin bearer key", False),
+    # writing data is not a scoring client's business either: feedback_keys (see ServeSettings.feedback_keys)
+    "/v1/feedback": (frozenset({"POST"}), FEEDBACK, "feedback bearer key (RK_FEEDBACK_KEYS)", False),
 }
+
+
+def route_keys(settings: ServeSettings, kind: str) -> list[str] | None:
+    """The keys a kind of route takes; [] = open; None = refused to every key (feedback with only api_keys set)."""
+    if kind == ADMIN:
+        return settings.admin_keys or settings.api_keys
+    if kind == FEEDBACK:
+        if settings.feedback_keys:
+            return settings.feedback_keys
+        return None if settings.api_keys or settings.admin_keys else []
+    return settings.api_keys
 
 
 def key_index(keys: list[str], header: str | None) -> int | None:
@@ -135,7 +148,9 @@ def authorize(
     if rule is None or method not in rule[0]:
         return "public"  # a probe, or a method the route does not have (answered 405 by the router)
     _, kind, what, url_key = rule
-    keys = (settings.admin_keys or settings.api_keys) if kind == ADMIN else settings.api_keys
+    keys = route_keys(settings, kind)
+    if keys is None:
+        return Denied(f"{path} takes a {what}, and this service has none set")
     if not keys:
         return "no key (open)"
     if header is None and url_key and query_key is not None:
@@ -143,7 +158,8 @@ def authorize(
     found = key_index(keys, header)
     if found is None:
         return Denied(f"missing or invalid {what}")
-    return f"{'admin' if kind == ADMIN and settings.admin_keys else 'api'} key {found + 1}"
+    name = {ADMIN: "admin" if settings.admin_keys else "api", FEEDBACK: "feedback"}.get(kind, "api")
+    return f"{name} key {found + 1}"
 
 
 def get_settings(request: Request) -> ServeSettings:

@@ -105,6 +105,9 @@ class ScoreResponse(BaseModel):
     uncertainty: list[float] | None = Field(description="Ensemble std per input; null for a single model.")
     truncated: list[bool]
     model_version: str
+    score_ids: list[str] | None = Field(
+        default=None, description="One id per score, to cite in /v1/feedback (null when the score log is off)."
+    )
 
 
 class CompareRequest(BaseModel):
@@ -118,6 +121,9 @@ class CompareResponse(BaseModel):
     p_a_better: float = Field(description="Calibrated P(a better than b) = sigmoid((r_a - r_b) / T).")
     scores: list[float] = Field(description="[score_a, score_b], raw.")
     model_version: str
+    score_ids: list[str] | None = Field(
+        default=None, description="One id per score, to cite in /v1/feedback (null when the score log is off)."
+    )
 
 
 class RankRequest(BaseModel):
@@ -137,6 +143,9 @@ class RankResponse(BaseModel):
     ranking: list[RankedResponse] = Field(description="Best first.")
     scores: list[float] = Field(description="Scores in request order.")
     model_version: str
+    score_ids: list[str] | None = Field(
+        default=None, description="One id per score, to cite in /v1/feedback (null when the score log is off)."
+    )
 
 
 class RewardRequest(BaseModel):
@@ -160,6 +169,9 @@ class RewardResponse(BaseModel):
     scores: list[float]
     extra_logs: dict[str, list[float] | float | str] = Field(default_factory=dict)
     model_version: str
+    score_ids: list[str] | None = Field(
+        default=None, description="One id per score, to cite in /v1/feedback (null when the score log is off)."
+    )
 
 
 class ReloadRequest(BaseModel):

@@ -43,6 +43,8 @@ from rewardkit.store.tables import (
     ImportRow,
     PromptRow,
     ResponseRow,
+    ScoreAggregateRow,
+    ServedScoreRow,
     SnapshotRow,
 )
 
@@ -452,5 +454,7 @@ def table_counts(session: Session) -> dict[str, int]:
             FeedbackEventRow,
             ImportRow,
             SnapshotRow,
+            ServedScoreRow,
+            ScoreAggregateRow,
         )
     }

@@ -131,3 +131,60 @@ class SnapshotRow(Base):
     created_at: Mapped[datetime]
     path: Mapped[str] = mapped_column(Text)
     manifest: Mapped[dict[str, Any]]
+
+
+class ServedScoreRow(Base):
+    """One served score in full: logged for a sampled fraction of requests (``score_log_sample_rate`` per route),
+    so that feedback can cite its ``id`` (the ``score_id`` the service returned) instead of resending texts."""
+
+    __tablename__ = "served_scores"
+
+    id: Mapped[str] = mapped_column(KEY, primary_key=True)  # the score_id
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    model_version: Mapped[str] = mapped_column(String(200))
+    route: Mapped[str] = mapped_column(String(40))
+    prompt: Mapped[Any] = mapped_column(JSON)  # text, or a list of {"role", "content"} messages
+    response: Mapped[str] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Float)
+    normalized: Mapped[float | None] = mapped_column(Float)
+    uncertainty: Mapped[float | None] = mapped_column(Float)  # ensemble std, in the units of score
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    request_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class ScoreAggregateRow(Base):
+    """Every served score, summed per model version, route and minute: what monitoring reads, at the cost of a
+    few additions per score. Rows are append-only partial sums (one per flush of one process), so replicas never
+    contend for a row; readers add up the rows of a window."""
+
+    __tablename__ = "score_aggregates"
+    __table_args__ = (Index("ix_score_aggregates_minute", "minute", "model_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_version: Mapped[str] = mapped_column(String(200))
+    route: Mapped[str] = mapped_column(String(40))
+    minute: Mapped[datetime]  # the minute (UTC, seconds zeroed) the scores were served in
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)  # sum of raw scores
+    total_sq: Mapped[float] = mapped_column(Float)  # sum of squared raw scores
+    edges: Mapped[list[Any]]  # histogram bin edges (raw score units): the model's reference bins
+    histogram: Mapped[list[Any]]  # len(edges) + 1 counts: below edges[0], between consecutive edges, above the last
+    uncertain: Mapped[int] = mapped_column(Integer)  # scores whose uncertainty was at or over the threshold
+    uncertainty_total: Mapped[float] = mapped_column(Float)  # sum of uncertainties (ensembles; 0 otherwise)
+    uncertainty_count: Mapped[int] = mapped_column(Integer)  # scores that came with an uncertainty
+    length_total: Mapped[float] = mapped_column(Float)  # sum of response lengths in characters
+
+
+class ScoreReferenceRow(Base):
+    """A served model version's reference score distribution (written by the service when it loads the model):
+    what monitoring measures drift against, and the bins the score aggregates use."""
+
+    __tablename__ = "score_references"
+
+    model_version: Mapped[str] = mapped_column(String(200), primary_key=True)
+    edges: Mapped[list[Any]]  # bin edges, raw score units (len B - 1 for B bins)
+    proportions: Mapped[list[Any]]  # the reference share of scores in each of the B bins (sums to 1)
+    reward_mean: Mapped[float | None] = mapped_column(Float)
+    reward_std: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))  # card: fitted at training time | normal: from mean/std only
+    created_at: Mapped[datetime]

@@ -46,7 +46,7 @@ def _response(value: Any, name: str) -> Response:
     )
 
 
-def _timestamp(value: Any) -> datetime | None:
+def timestamp(value: Any) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -78,7 +78,7 @@ def parse(record: dict[str, Any], options: ImportOptions) -> FeedbackEvent:
         other_response=_response(other, "other_response") if other is not None else None,
         user_id=fields.optional_text(record, "user_id") or None,
         session_id=fields.optional_text(record, "session_id") or None,
-        created_at=_timestamp(record.get("created_at")),
+        created_at=timestamp(record.get("created_at")),
         client_event_id=str(client_id) if client_id is not None else None,
         metadata={"source": options.source, **metadata},
     )

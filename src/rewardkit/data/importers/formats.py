@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from rewardkit.data.importers import alpacaeval, events, hh_rlhf, trl, ultrafeedback
+from rewardkit.data.importers import alpacaeval, events, feedback, hh_rlhf, trl, ultrafeedback
 from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.options import ImportOptions
+from rewardkit.records import Comparison
 from rewardkit.store.queries import AddResult, add_comparisons, add_feedback_events
 
 
@@ -28,6 +29,15 @@ def _add_comparisons(session: Session, batch: Sequence[Any], import_id: int) -> 
 
 def _add_events(session: Session, batch: Sequence[Any], _import_id: int) -> AddResult:
     return add_feedback_events(session, batch)
+
+
+def add_feedback_items(session: Session, batch: Sequence[Any], import_id: int | None = None) -> AddResult:
+    """Store a mix of comparisons and events (feedback items) in the caller's transaction."""
+    comparisons = [item for item in batch if isinstance(item, Comparison)]
+    events_ = [item for item in batch if not isinstance(item, Comparison)]
+    a = add_comparisons(session, comparisons, import_id=import_id)
+    b = add_feedback_events(session, events_)
+    return AddResult(inserted=a.inserted + b.inserted, duplicates=a.duplicates + b.duplicates)
 
 
 FORMATS: dict[str, Format] = {
@@ -62,6 +72,12 @@ FORMATS: dict[str, Format] = {
             events.parse,
             _add_events,
             "implicit feedback events (thumbs_up/down, regenerate, copy, edit), JSONL",
+        ),
+        Format(
+            "feedback",
+            feedback.parse,
+            add_feedback_items,
+            "feedback items as POST /v1/feedback takes them: preferences (choice or ranking) and implicit events",
         ),
     )
 }

@@ -3,14 +3,15 @@
 # No `from __future__ import annotations`: FastAPI reads the route signatures at import.
 
 import asyncio
+import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from rewardkit.serve.deps import BatcherDep, CallerDep, ModelDep, SettingsDep
 from rewardkit.serve.errors import ERRORS, ServiceError
 from rewardkit.serve.openrlhf import split_queries, template_accepts
-from rewardkit.serve.routes.scoring import check_chars, check_count, floats, score_rows
+from rewardkit.serve.routes.scoring import ServedDep, check_chars, check_count, floats, log_served, score_rows
 from rewardkit.serve.schemas import RewardRequest, RewardResponse
 
 router = APIRouter(responses=ERRORS)
@@ -18,11 +19,18 @@ router = APIRouter(responses=ERRORS)
 
 @router.post("/get_reward", response_model=RewardResponse)
 async def get_reward(
-    body: RewardRequest, _: CallerDep, scorer: ModelDep, settings: SettingsDep, batcher: BatcherDep
+    body: RewardRequest,
+    _: CallerDep,
+    scorer: ModelDep,
+    settings: SettingsDep,
+    batcher: BatcherDep,
+    served: ServedDep,
+    response: Response,
 ) -> RewardResponse:
     """OpenRLHF remote reward model: ``query`` = prompt + response (special tokens stripped at both ends);
     ``prompts`` (optional, as many as ``query``) split them; a prompt in a common chat template is scored as its
     messages (see ``serve/openrlhf.py``)."""
+    started = time.perf_counter()
     if body.prompts is not None and len(body.prompts) != len(body.query):
         raise ServiceError(422, "validation", f"prompts has {len(body.prompts)} items but query has {len(body.query)}")
     if not body.query:  # an empty slice of a batch split over several servers: OpenRLHF's serve_rm answer
@@ -45,11 +53,13 @@ async def get_reward(
         ),
         settings.max_chars_per_input,
     )
-    res = await score_rows(
-        batcher, settings, scorer, [p for p, _ in split], [r for _, r in split], lambda i: f"query[{i}]"
-    )
+    prompts, responses = [p for p, _ in split], [r for _, r in split]
+    res = await score_rows(batcher, settings, scorer, prompts, responses, lambda i: f"query[{i}]")
+    ids = log_served(served, response, "/get_reward", scorer, prompts, responses, res, started)
     rewards = floats(res.raw)
     logs: dict[str, Any] = {"truncated": [float(t) for t in res.truncated]}
     if res.std is not None:
         logs["uncertainty"] = floats(res.std)
-    return RewardResponse(rewards=rewards, scores=rewards, extra_logs=logs, model_version=res.model_version)
+    return RewardResponse(
+        rewards=rewards, scores=rewards, extra_logs=logs, model_version=res.model_version, score_ids=ids
+    )

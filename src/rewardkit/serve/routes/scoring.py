@@ -2,11 +2,12 @@
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at import.
 
+import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request, Response
 
 from rewardkit.model.calibration import p_better
 from rewardkit.model.formatting import ChatTemplateError
@@ -24,8 +25,32 @@ from rewardkit.serve.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
+from rewardkit.serve.score_logging import ServedScores, score_id_headers
 
 router = APIRouter(responses=ERRORS)
+
+
+def get_served(request: Request) -> ServedScores:
+    return request.app.state.served
+
+
+ServedDep = Annotated[ServedScores, Depends(get_served)]
+
+
+def log_served(
+    served: ServedScores,
+    response: Response,
+    route: str,
+    scorer: BatchScorer,
+    prompts: list[Any],
+    responses: list[str],
+    result: ScoreResult,
+    started: float,
+) -> list[str] | None:
+    """Log what was served (never raises: the score log drops and counts instead); ids into the headers."""
+    ids = served.record(route, scorer, prompts, responses, result, started)
+    response.headers.update(score_id_headers(ids))
+    return ids
 
 
 def check_count(n_inputs: int, max_inputs: int) -> None:
@@ -85,9 +110,16 @@ def _prompt(prompt: Any) -> Any:
 
 @router.post("/v1/score", response_model=ScoreResponse)
 async def score(
-    body: ScoreRequest, _: CallerDep, scorer: ModelDep, settings: SettingsDep, batcher: BatcherDep
+    body: ScoreRequest,
+    _: CallerDep,
+    scorer: ModelDep,
+    settings: SettingsDep,
+    batcher: BatcherDep,
+    served: ServedDep,
+    response: Response,
 ) -> ScoreResponse:
     """Score (prompt, response) or chat inputs; ``normalize`` applies the model card's statistics."""
+    started = time.perf_counter()
     pairs = [x.as_pair() for x in body.inputs]
     check_count(len(pairs), settings.max_inputs_per_request)
     check_chars(
@@ -98,50 +130,65 @@ async def score(
         ),
         settings.max_chars_per_input,
     )
-    res = await score_rows(
-        batcher, settings, scorer, [p for p, _ in pairs], [r for _, r in pairs], lambda i: f"inputs[{i}]"
-    )
+    prompts, responses = [p for p, _ in pairs], [r for _, r in pairs]
+    res = await score_rows(batcher, settings, scorer, prompts, responses, lambda i: f"inputs[{i}]")
+    ids = log_served(served, response, "/v1/score", scorer, prompts, responses, res, started)
     values, spread = (res.normalized, res.normalized_std) if body.normalize else (res.raw, res.std)
     return ScoreResponse(
         scores=floats(values),
         uncertainty=None if spread is None else floats(spread),
         truncated=res.truncated,
         model_version=res.model_version,
+        score_ids=ids,
     )
 
 
 @router.post("/v1/compare", response_model=CompareResponse)
 async def compare(
-    body: CompareRequest, _: CallerDep, scorer: ModelDep, settings: SettingsDep, batcher: BatcherDep
+    body: CompareRequest,
+    _: CallerDep,
+    scorer: ModelDep,
+    settings: SettingsDep,
+    batcher: BatcherDep,
+    served: ServedDep,
+    response: Response,
 ) -> CompareResponse:
     """Calibrated P(response_a better than response_b)."""
+    started = time.perf_counter()
     prompt = _prompt(body.prompt)
     check_chars(
         [(prompt, lambda: "prompt"), (body.response_a, lambda: "response_a"), (body.response_b, lambda: "response_b")],
         settings.max_chars_per_input,
     )
-    res = await score_rows(
-        batcher, settings, scorer, [prompt, prompt], [body.response_a, body.response_b], lambda i: "prompt"
-    )
+    responses = [body.response_a, body.response_b]
+    res = await score_rows(batcher, settings, scorer, [prompt, prompt], responses, lambda i: "prompt")
+    ids = log_served(served, response, "/v1/compare", scorer, [prompt, prompt], responses, res, started)
     p = float(p_better(res.raw[0], res.raw[1], scorer.card.temperature))
-    return CompareResponse(p_a_better=p, scores=floats(res.raw), model_version=res.model_version)
+    return CompareResponse(p_a_better=p, scores=floats(res.raw), model_version=res.model_version, score_ids=ids)
 
 
 @router.post("/v1/rank", response_model=RankResponse)
 async def rank(
-    body: RankRequest, _: CallerDep, scorer: ModelDep, settings: SettingsDep, batcher: BatcherDep
+    body: RankRequest,
+    _: CallerDep,
+    scorer: ModelDep,
+    settings: SettingsDep,
+    batcher: BatcherDep,
+    served: ServedDep,
+    response: Response,
 ) -> RankResponse:
     """Responses to one prompt ordered best first (best-of-N)."""
+    started = time.perf_counter()
     prompt = _prompt(body.prompt)
     check_count(len(body.responses), settings.max_inputs_per_request)
     check_chars(
         [(prompt, lambda: "prompt")] + [(r, lambda i=i: f"responses[{i}]") for i, r in enumerate(body.responses)],
         settings.max_chars_per_input,
     )
-    res = await score_rows(
-        batcher, settings, scorer, [prompt] * len(body.responses), body.responses, lambda i: "prompt"
-    )
+    prompts = [prompt] * len(body.responses)
+    res = await score_rows(batcher, settings, scorer, prompts, body.responses, lambda i: "prompt")
+    ids = log_served(served, response, "/v1/rank", scorer, prompts, body.responses, res, started)
     values = res.normalized if body.normalize else res.raw
     order = np.argsort(-values, kind="stable")
     ranking = [RankedResponse(index=int(i), response=body.responses[i], score=float(values[i])) for i in order]
-    return RankResponse(ranking=ranking, scores=floats(values), model_version=res.model_version)
+    return RankResponse(ranking=ranking, scores=floats(values), model_version=res.model_version, score_ids=ids)
