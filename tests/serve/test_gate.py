@@ -94,7 +94,8 @@ def test_each_route_has_the_body_limit_it_needs(serve) -> None:  # type: ignore[
 
 def test_bodies_in_flight_share_one_budget(serve) -> None:  # type: ignore[no-untyped-def]
     limit = 2_000_000
-    settings = {"get_reward_max_body_bytes": limit, "max_body_bytes": limit, "max_inflight_body_bytes": 3_000_000}
+    settings = {"get_reward_max_body_bytes": limit, "max_body_bytes": limit, "feedback_max_body_bytes": limit}
+    settings["max_inflight_body_bytes"] = 3_000_000
     with serve(api_keys=["s3cret"], **settings) as url:
         first = connect(url)
         try:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from rewardkit.serve import ServeSettings, create_app
 from rewardkit.serve.app import is_loopback
 from rewardkit.serve.deps import PROTECTED, current_scorer, get_settings, require_key
-from rewardkit.serve.routes import admin, openrlhf, ops, scoring
+from rewardkit.serve.routes import admin, feedback, openrlhf, ops, scoring
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def _needs_key(route: APIRoute) -> bool:
 
 
 def test_routes_are_module_level_and_the_key_table_matches_them() -> None:
-    routes = {r.path: r for m in (scoring, openrlhf, admin, ops) for r in m.router.routes}
+    routes = {r.path: r for m in (scoring, openrlhf, feedback, admin, ops) for r in m.router.routes}
     assert all(isinstance(r, APIRoute) for r in routes.values())
     assert set(create_app(ServeSettings(api_keys=["k"])).openapi()["paths"]) == set(routes)  # the app serves those
     protected = {path for path, route in routes.items() if _needs_key(route)}

@@ -34,6 +34,7 @@ class StoreLink:
         self.writer: GroupCommitWriter | None = None
         self.logger: ScoreLogger | None = None
         self.error: str | None = None
+        self.attempted = False  # an open has finished, either way (/ready waits for it)
         self._tried = 0.0
         self._lock = threading.Lock()
         self._versions: set[str] = set()
@@ -51,6 +52,7 @@ class StoreLink:
                 factory = open_store(self.settings.resolved_database_url)
             except Exception as exc:  # noqa: BLE001 - a database that is down must not stop scoring
                 self.error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+                self.attempted = True
                 log.warning("store unavailable (%s); feedback answers 503, scores are not logged", self.error)
                 return False
             s = self.settings
@@ -69,6 +71,7 @@ class StoreLink:
                 )
                 logger.start()
             self.factory, self.writer, self.logger, self.error = factory, writer, logger, None
+            self.attempted = True
             return True
 
     def due_for_retry(self) -> bool:

@@ -2,11 +2,11 @@
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at import.
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from rewardkit.serve.deps import CallerDep, MetricsDep, ModelDep, SettingsDep, SlotDep, current_scorer
-from rewardkit.serve.errors import ERRORS
+from rewardkit.serve.errors import ERRORS, ServiceError
 from rewardkit.serve.schemas import ErrorBody, HealthResponse, InfoResponse
 
 router = APIRouter()
@@ -19,9 +19,12 @@ async def health() -> HealthResponse:
 
 
 @router.get("/ready", response_model=HealthResponse, responses={503: {"model": ErrorBody}})
-async def ready(slot: SlotDep, settings: SettingsDep) -> HealthResponse:
-    """200 once the model is loaded, 503 before and while shutting down (public)."""
+async def ready(request: Request, slot: SlotDep, settings: SettingsDep) -> HealthResponse:
+    """200 once the model is loaded and the store has been opened (or found unavailable: scoring does not need
+    it), 503 before and while shutting down (public)."""
     current_scorer(slot, settings)
+    if not request.app.state.store_link.attempted:  # a score served before this would go unlogged
+        raise ServiceError(503, "not_ready", "opening the store", {"Retry-After": str(settings.retry_after_s)})
     return HealthResponse(status="ready")
 
 
