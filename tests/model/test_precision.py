@@ -21,8 +21,8 @@ def test_the_check_is_a_cached_bool():
 
 
 def test_training_keeps_fp32_without_running_the_model(monkeypatch):
-    from rewardkit import train
-    from rewardkit.train_config import TrainConfig
+    from rewardkit.train import bf16 as train
+    from rewardkit.train.config import TrainConfig
 
     monkeypatch.setattr(train, "bf16_matmul_is_faster", lambda: False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

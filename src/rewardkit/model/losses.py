@@ -20,7 +20,7 @@ def pair_mean(per_pair: torch.Tensor, weight: torch.Tensor | None = None) -> tor
     """mean(weight * per_pair) over the batch; plain mean without weights.
 
     Not normalised by sum(weight): with weights whose mean over the training set is 1 (importance weights,
-    ``train.length_balance_weights``), this batch mean is an unbiased estimate of the reweighted objective."""
+    ``train.batches.length_balance_weights``), this batch mean is an unbiased estimate of the reweighted objective."""
     return per_pair.mean() if weight is None else (per_pair * weight.to(per_pair.dtype)).mean()
 
 

@@ -1,13 +1,12 @@
 """The training run's configuration, torch-free so that the CLI (generated from it) starts fast.
 
 ``TrainConfig`` is re-exported by ``rewardkit.train``; ``rewardkit train --help`` builds one option per field
-from this module without importing torch or transformers.
+from this module (``cli/config_options.py``) without importing torch or transformers.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -241,37 +240,17 @@ def check_out(config: TrainConfig) -> bool:
     return finished
 
 
-# --- how a config error reads on a command line (rewardkit train and python -m rewardkit.train) -----------
-
-
-def option_name(field: str) -> str:
-    """The CLI option of a TrainConfig field: batch_size -> --batch-size."""
-    return "--" + field.replace("_", "-")
-
-
-def as_options(text: str) -> str:
-    """Field names in a TrainConfig docstring or error -> the options a CLI user types.
-
-    A field name in backticks (`resume`, ``checkpoint_every``) is always one; a bare name only when it has an
-    underscore (length_balance_by), as plain words like "loss" or "data" are prose, and not inside a path or
-    file name (model/length_control.py). Other backticked words keep single backticks."""
-    names = {f.name for f in fields(TrainConfig)}
-
-    def ticked(m: re.Match[str]) -> str:
-        return option_name(m[1]) if m[1] in names else f"`{m[1]}`"
-
-    text = re.sub(r"``?([A-Za-z_]\w*)``?", ticked, text)
-    bare = sorted((n for n in names if "_" in n), key=len, reverse=True)
-    return re.sub(rf"(?<![\w./-])({'|'.join(bare)})(?![\w/-]|\.\w)", lambda m: option_name(m[1]), text)
-
-
-def user_message(exc: BaseException) -> str:
-    """The one line a CLI user sees for a library error: a ConfigError names the option and speaks in
-    options; anything else is the library's message on one line."""
-    if isinstance(exc, ConfigError):
-        option = option_name(exc.field) if exc.value is None else f"{option_name(exc.field)} {exc.value}"
-        return f"{option}: {' '.join(as_options(exc.problem).split())}"
-    return " ".join(str(exc).split()) or type(exc).__name__
+def data_error(data: str, exc: Exception) -> ConfigError:
+    """A data error as one line that names the data: an OSError as its reason (and file, when it is another
+    one), anything else as its message; the ``data`` value goes in front unless the message names it."""
+    if isinstance(exc, OSError) and exc.strerror:
+        detail = (
+            exc.strerror if exc.filename is None or str(exc.filename) == data else f"{exc.strerror}: {exc.filename}"
+        )
+    else:
+        detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+    detail = " ".join(detail.split()) or type(exc).__name__
+    return ConfigError("data", detail, None if data in detail else data)
 
 
 # what a user's mistake surfaces as from the library (a bad option value, data, folder or backbone);
