@@ -161,6 +161,18 @@ def test_split_by_prompt_keeps_each_prompt_on_one_side():
     train_pairs, val_pairs = split_by_prompt(pairs, 0.2)
     assert len(train_pairs) + len(val_pairs) == 500 and 0 < len(val_pairs) < 250
     assert not {p.prompt for p in train_pairs} & {p.prompt for p in val_pairs}
+    # the snapshot compiler's rule: the normalised prompt decides, so spacing and case do not split a prompt
+    from rewardkit.data.compile import split_of
+
+    assert [p in val_pairs for p in pairs] == [split_of(p.prompt, 0, (0.8, 0.2, 0.0)) == "validation" for p in pairs]
+    variants = [
+        PreferencePair(id=str(i), prompt=f"Prompt  {i % 40}" if i % 2 else f"prompt {i % 40}", chosen="a", rejected="b")
+        for i in range(400)
+    ]
+    train_v, val_v = split_by_prompt(variants, 0.3)
+    assert {" ".join(p.prompt.lower().split()) for p in train_v}.isdisjoint(
+        {" ".join(p.prompt.lower().split()) for p in val_v}
+    )
 
 
 def test_config_mistakes_name_the_field():

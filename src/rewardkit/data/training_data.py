@@ -14,8 +14,9 @@ import hashlib
 import zlib
 from pathlib import Path
 
+from rewardkit.data.compile import split_of
 from rewardkit.data.hub import resolve_data
-from rewardkit.records import PreferencePair, content_hash, prompt_text
+from rewardkit.records import PreferencePair, prompt_text
 
 # what reading a user's file or snapshot raises for a missing, unreadable or malformed one (zlib.error and
 # EOFError: a corrupt or cut gzip); anything else from load_pairs is a bug and keeps its traceback
@@ -25,7 +26,7 @@ DATA_ERRORS: tuple[type[Exception], ...] = (ValueError, LookupError, OSError, EO
 def load_pairs(data: str, validation_fraction: float = 0.1) -> tuple[list[PreferencePair], list[PreferencePair], str]:
     """(train, validation, snapshot id). A snapshot without validation pairs, or a pair file (any file
     ``data/pair_files.py`` reads: JSONL, .jsonl.gz, CSV, Parquet, a datasets folder, a Hub dataset id), gets a
-    validation split carved by prompt hash (so no prompt is in both)."""
+    validation split carved by prompt (``split_by_prompt``, so no prompt is in both)."""
     from rewardkit.data.importers.reader import dataset_splits
     from rewardkit.data.pair_files import is_pair_file, read_pair_file
 
@@ -72,10 +73,11 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def split_by_prompt(pairs: list[PreferencePair], fraction: float) -> tuple[list[PreferencePair], list[PreferencePair]]:
-    """Deterministic split by a hash of the prompt: a prompt's pairs all land on one side."""
-
-    def held_out(p: PreferencePair) -> bool:
-        return int(content_hash(prompt_text(p.prompt), 8), 16) / 16**8 < fraction
-
-    return [p for p in pairs if not held_out(p)], [p for p in pairs if held_out(p)]
+def split_by_prompt(
+    pairs: list[PreferencePair], fraction: float, seed: int = 0
+) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """(train, validation): the snapshot compiler's split rule (``data/compile.py`` ``split_of``: a seeded hash of
+    the normalised prompt) with shares (1 - fraction, fraction, 0), so a file and a snapshot split alike and
+    prompts that differ only in case or spacing land on the same side."""
+    sides = [split_of(p.prompt, seed, (1.0 - fraction, fraction, 0.0)) for p in pairs]
+    return [p for p, s in zip(pairs, sides) if s == "train"], [p for p, s in zip(pairs, sides) if s != "train"]
