@@ -162,10 +162,11 @@ def test_data_the_loader_cannot_use_is_one_line_naming_data(
         Path(name).write_text("prompt,chosen,rejected\nq,good,bad\n")
     message = user_error(train_cli("--data", name, "--out", "rm"))
     assert message.startswith("--data") and name in message
+    # a file's one prompt lands on one side (the split's hash decides which): the empty side is named
     assert (
         ("no such file" in message)
         if name == "nope.jsonl"
-        else ("no validation pairs: its 1 prompt(s) leave none" in message)
+        else re.search(r"no (training|validation) pairs: its 1 prompt\(s\) leave none", message) is not None
     )
     assert not Path("rm").exists()
 

@@ -47,14 +47,19 @@ def load_pairs(data: str, validation_fraction: float = 0.1) -> tuple[list[Prefer
         folder = resolve_snapshot(data)
         snapshot_id = str(read_manifest(folder).get("id", folder.name))
         train_pairs, val_pairs = load_split(folder, "train"), load_split(folder, "validation")
-    if not val_pairs:
+    carved = not val_pairs
+    if carved:
         train_pairs, val_pairs = split_by_prompt(train_pairs, validation_fraction)
-    if not train_pairs:
-        raise ValueError(f"{data}: no training pairs")
-    if not val_pairs:  # validation picks the best checkpoint and fits the temperature: no run without it
-        prompts = len({p.prompt_id or prompt_text(p.prompt) for p in train_pairs})
+    # validation picks the best checkpoint and fits the temperature: no run without it, nor without training pairs
+    for side, found in (("training", train_pairs), ("validation", val_pairs)):
+        if found:
+            continue
+        if not carved or not (train_pairs or val_pairs):
+            raise ValueError(f"{data}: no {side} pairs")
+        every = train_pairs or val_pairs
+        prompts = len({p.prompt_id or prompt_text(p.prompt) for p in every})
         raise ValueError(
-            f"{data}: no validation pairs: its {prompts:,} prompt(s) leave none at validation_fraction "
+            f"{data}: no {side} pairs: its {prompts:,} prompt(s) leave none at validation_fraction "
             f"{validation_fraction} (pairs are split by prompt); add data, or a snapshot with a validation split"
         )
     return train_pairs, val_pairs, snapshot_id
