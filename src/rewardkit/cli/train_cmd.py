@@ -8,7 +8,9 @@ rewardkit.train`` (what torchrun / accelerate launch run) is this same command (
 from __future__ import annotations
 
 import inspect
+import logging
 import os
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -24,6 +26,25 @@ def _parameters() -> list[inspect.Parameter]:
         "json_", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[bool, json_opt]
     )
     return [*config_parameters(TrainConfig), json_param]
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the sys.stderr of the moment (a test runner swaps it), not the one at creation."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def show_training_log() -> None:
+    """The training library's log lines (the bf16 choice and its reason, warnings about the data) on stderr, as
+    plain lines; once per process, and only where nobody configured the logger already."""
+    logger = logging.getLogger("rewardkit.train")
+    if not logger.handlers:
+        handler = StderrHandler()
+        handler.setFormatter(logging.Formatter("rewardkit: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def run_train(json_: bool = False, **options: Any) -> None:
@@ -43,6 +64,7 @@ def run_train(json_: bool = False, **options: Any) -> None:
         )
     from rewardkit.train import train
 
+    show_training_log()
     try:
         result = train(config)
     except USER_ERRORS as exc:

@@ -25,13 +25,14 @@ from rewardkit.train.distributed import rank_share
 @dataclass
 class PairTensors:
     """N pairs encoded once: rows 0..N-1 are chosen, N..2N-1 rejected, so one collate call builds one
-    forward pass over both (rows i and N+i). ``margin``/``tie`` [N] feed the losses."""
+    forward pass over both (rows i and N+i). ``margin``/``tie``/``target`` [N] feed the losses."""
 
     encoded: Encoded
     margin: torch.Tensor
     tie: torch.Tensor
     attribute: torch.Tensor  # [N] the head a pair is judged on, -1: the weighted aggregate
     log_length: torch.Tensor  # [2N] log(1 + characters) of each row's whole response (length_control.py)
+    target: torch.Tensor  # [N] P(chosen better): the pair's soft label, else 0.5 for a tie and 1 for a win
 
     @property
     def n(self) -> int:
@@ -89,7 +90,15 @@ def encode_pairs(
         torch.tensor([p.tie for p in pairs]),
         torch.tensor(heads, dtype=torch.long),
         lengths,
+        torch.tensor([pair_target(p) for p in pairs], dtype=torch.float32),
     )
+
+
+def pair_target(pair: PreferencePair) -> float:
+    """P(chosen better) that ``--loss soft`` trains towards: the pair's soft label, else 0.5 (tie) or 1."""
+    if pair.target is not None:
+        return pair.target
+    return 0.5 if pair.tie else 1.0
 
 
 def length_balanced_order(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,3 +35,44 @@ def weights_digest(model: Any) -> str:
         h.update(name.encode())
         h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def save_resumable(
+    path: Path,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    position: dict[str, Any],
+    config: Any,
+    bf16: bool,
+) -> None:
+    """last.pt: weights, AdamW moments, scheduler, ``position`` (step, micro, history, best), torch's RNG state
+    (and the GPU's), the config and the bf16 decision; what ``load_resumable`` continues from bit-identically."""
+    device = next(model.parameters()).device
+    atomic_torch_save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            **position,
+            "torch_rng": torch.get_rng_state(),
+            "config": asdict(config),
+            "bf16": bf16,
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        },
+        path,
+    )
+
+
+def load_resumable(
+    path: Path, model: Any, optimizer: Any, scheduler: Any, device: torch.device
+) -> tuple[int, int, list[dict[str, Any]], dict[str, Any], bool | None]:
+    """Put last.pt's state back into place; returns (step, micro, history, best, bf16 decision or None)."""
+    state = torch.load(path, weights_only=False, map_location="cpu")  # copied into place below
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    if device.type == "cuda" and state.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+    return state["step"], state["micro"], state["history"], state["best"], state.get("bf16")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from rewardkit.atomic import unwritable_reason
 
-LossName = Literal["bt", "margin", "tie"]
+# the names of model/losses.py LOSSES (a test keeps the two the same set; this module must not import torch)
+LossName = Literal["bt", "margin", "tie", "soft", "plackett-luce", "regression"]
 
 
 class ConfigError(ValueError):
@@ -68,7 +69,12 @@ class TrainConfig:
     attribute_weights: str = ""
     """Comma-separated weights of the aggregate score over --attributes (default: equal, summing to 1)."""
     loss: LossName = "bt"
-    """bt: Bradley-Terry; margin: BT with a margin from the pair's strength/margin; tie: tie-aware BT."""
+    """bt: Bradley-Terry; margin: BT with a margin from the pair's strength/margin; tie: tie-aware BT; soft:
+    cross-entropy against the pair's soft label (its `target`, e.g. AlpacaEval's preference; a pair without one
+    counts as 1, a tie as 0.5); plackett-luce: listwise, on each prompt's ranking rebuilt from its pairs
+    (batch_size counts lists); regression: MSE on each response's rating (pairs compiled from ratings carry
+    them; batch_size counts lists). Validation, early stopping and calibration use the pairs in every case
+    (docs/losses.md)."""
     margin_scale: float = 1.0
     """Margin loss: margin = margin_scale * strength (or the pair's own margin)."""
     center_coef: float = 0.0
@@ -84,8 +90,9 @@ class TrainConfig:
     seed: int = 0
     """Seed of weights init, batch order and bootstrap."""
     bf16: Literal["auto", "on", "off"] = "auto"
-    """bf16 autocast: auto measures a few steps both ways on this machine and keeps the faster (on a GPU: bf16
-    where the GPU supports it)."""
+    """bf16 autocast: auto is bf16 on a GPU that supports it natively; on a CPU fp32, unless it has AMX, where one
+    training step is timed both ways and bf16 kept when at least 10% faster (train/bf16.py). The run logs the
+    choice and why."""
     device: str = "auto"
     """auto (this process's GPU when torch sees one, under torchrun the one LOCAL_RANK names; else the CPU),
     cpu, cuda, cuda:N or mps."""
@@ -146,7 +153,7 @@ class TrainConfig:
             (self.lr > 0, "lr", "> 0"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)"),
             (self.max_grad_norm >= 0, "max_grad_norm", ">= 0"),
-            (self.loss in ("bt", "margin", "tie"), "loss", "one of bt, margin, tie"),
+            (self.loss in get_args(LossName), "loss", f"one of {', '.join(get_args(LossName))}"),
             (self.eval_every >= 1, "eval_every", "at least 1"),
             (self.checkpoint_every >= 1, "checkpoint_every", "at least 1"),
             (self.freeze_layers >= -1, "freeze_layers", ">= 0, or -1 for a third of the blocks"),
@@ -158,12 +165,18 @@ class TrainConfig:
             (self.ensemble >= 1, "ensemble", "at least 1"),
             (0 < self.validation_fraction < 1, "validation_fraction", "in (0, 1)"),
             (self.center_coef >= 0, "center_coef", ">= 0"),
+            (
+                self.loss not in ("plackett-luce", "regression")
+                or not (self.length_control or self.length_balance or self.center_coef),
+                "loss",
+                "a pairwise loss (bt, margin, tie or soft) with length_control, length_balance or center_coef",
+            ),
         ]
         names, weights = self.attribute_names(), self.attribute_weight_values()
         checks += [
             (len(set(names)) == len(names), "attributes", "distinct names"),
             (not self.attribute_weights or len(weights) == len(names), "attribute_weights", "one weight per attribute"),
-            (len(names) == 1 or self.loss != "margin", "loss", "bt or tie with several attributes"),
+            (len(names) == 1 or self.loss in ("bt", "tie", "soft"), "loss", "bt, tie or soft with several attributes"),
         ]
         for ok, name, expectation in checks:
             if not ok:

@@ -15,22 +15,23 @@ never a pair dropped); the objective, chosen once (``objective.py``); AdamW with
 decay; length-grouped batches (``batches.EpochPlan``; chosen and rejected in one forward pass); optional bf16
 autocast (``bf16.py``); gradient accumulation and clipping; validation every ``eval_every`` steps (``validate``);
 best-checkpoint selection, early stopping and atomic checkpoints that ``--resume`` continues from after a kill
-(``checkpoint.py``). After training it fits the temperature on validation and the reward mean/std on a reference
-set of validation responses, both on the score that is served (``calibration.calibrate``), and writes the
-``save_pretrained`` folder, ``rewardkit.json``, README.md, metrics.jsonl and curves.png.
+(``checkpoint.py``). After training (``finish.py``) it fits the temperature on validation and the reward mean/std
+on a reference set of validation responses, both on the score that is served (``calibration.calibrate``), and
+writes the ``save_pretrained`` folder, ``rewardkit.json``, README.md, metrics.jsonl and curves.png. A listwise or
+ratings loss (``--loss plackett-luce`` / ``regression``) trains on lists rebuilt from the pairs (``lists.py``);
+validation is on pairs for every loss.
 
 Only rank 0 writes files; every rank runs validation (cheap) so early-stopping decisions agree.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,16 +39,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewardkit.atomic import atomic_write_text
 from rewardkit.data.hub import hub_dataset
 from rewardkit.data.training_data import DATA_ERRORS, load_pairs
-from rewardkit.model.calibration import BOUND_NOTES, calibrate
-from rewardkit.model.card import RewardCard, plot_curves, write_readme
 from rewardkit.model.device import resolve_device
-from rewardkit.model.formatting import collate, template_kind
 from rewardkit.model.forward import RewardForward
 from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.length_control import fit_length_coefficient, pearson
+from rewardkit.model.losses import LOSSES
 from rewardkit.model.source import ModelNotFoundError, check_model_source
 from rewardkit.records import PreferencePair
 from rewardkit.train.batches import (
@@ -58,13 +56,16 @@ from rewardkit.train.batches import (
     length_balance_weights,
     length_sides,
 )
-from rewardkit.train.bf16 import decide_bf16
-from rewardkit.train.checkpoint import atomic_torch_save, checkpoint_due, weights_digest
+from rewardkit.train.bf16 import Bf16Choice, decide_bf16
+from rewardkit.train.checkpoint import atomic_torch_save, checkpoint_due, load_resumable, save_resumable
 from rewardkit.train.config import ConfigError, TrainConfig, check_out, data_error
 from rewardkit.train.distributed import rank_zero_first, same_on_every_rank, setup_distributed
 from rewardkit.train.ensemble_card import write_ensemble_card
+from rewardkit.train.finish import Member, finish_member
 from rewardkit.train.freeze import disable_dropout, freeze_as_configured, wrap_lora
-from rewardkit.train.objective import Objective, judged_rewards, unused_labels
+from rewardkit.train.lists import encode_lists, rating_stats, response_lists
+from rewardkit.train.objective import Objective, unused_labels
+from rewardkit.train.rewards import PairRewards, validate
 
 __all__ = ["TrainResult", "train", "train_member"]
 
@@ -148,14 +149,18 @@ def train_member(
         if config.length_control
         else 0.0
     )
-    objective = Objective.of(config, length_coef)
+    chosen = LOSSES[config.loss]  # the one read of the loss registry
+    # a listwise or ratings loss trains on each prompt's list of responses, rebuilt from its pairs (lists.py)
+    lists = encode_lists(tokenizer, response_lists(train_pairs), config.max_length) if chosen.data != "pairs" else None
+    scale = rating_stats(lists) if lists is not None else (0.0, 1.0)
+    objective = Objective(chosen, length_coef, config.center_coef, *scale)
 
-    # -- batches: length balance by repeats (in the epoch's order) or by per-pair loss weights -----------
-    chosen_shorter, chosen_longer = length_sides(train_pairs)
+    # -- batches (of pairs, or of lists): length balance by repeats in the epoch's order or by loss weights ---
+    chosen_shorter, chosen_longer = length_sides(train_pairs) if lists is None else ([False] * lists.n,) * 2
     by_weight = config.length_balance_by == "weight"
     pair_weight = torch.tensor(length_balance_weights(chosen_shorter, chosen_longer, config.length_balance))
     plan = EpochPlan(
-        train_data.pair_lengths(),
+        train_data.pair_lengths() if lists is None else lists.list_lengths(),
         chosen_shorter,
         chosen_longer,
         0.0 if by_weight else config.length_balance,
@@ -182,15 +187,9 @@ def train_member(
     resumed_bf16: bool | None = None
     # train() has checked that a resumed model has last.pt; a later ensemble member may not have started yet
     if config.resume and (ckpt_dir / "last.pt").is_file():
-        state = torch.load(ckpt_dir / "last.pt", weights_only=False, map_location="cpu")  # copied into place below
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, micro, history, best = state["step"], state["micro"], state["history"], state["best"]
-        torch.set_rng_state(state["torch_rng"])
-        resumed_bf16 = state.get("bf16")
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        step, micro, history, best, resumed_bf16 = load_resumable(
+            ckpt_dir / "last.pt", model, optimizer, scheduler, device
+        )
     elif rank == 0:
         # a fresh run in a folder it replaces: the old best.pt must not become this model (it is loaded at the
         # end whenever present, and no validation of this run may improve on inf, e.g. a NaN loss), nor the old
@@ -202,14 +201,14 @@ def train_member(
     # 'auto' is a timing: every rank takes rank 0's answer (ranks must run the same arithmetic), and a resumed
     # run the one it started with (a bit-identical continuation)
     if config.resume and resumed_bf16 is not None:
-        use_bf16 = bool(resumed_bf16)
+        bf16 = Bf16Choice(bool(resumed_bf16), "as the resumed run started")
+    elif step >= total_steps:
+        bf16 = Bf16Choice(False, "no steps left to train")
     else:
-        use_bf16 = (
-            decide_bf16(config, ddp_forward, train_data, tokenizer.pad_token_id, device)
-            if step < total_steps
-            else False
-        )
-    use_bf16 = same_on_every_rank(use_bf16, world, device)
+        bf16 = decide_bf16(config, ddp_forward, train_data, tokenizer.pad_token_id, device)
+    use_bf16 = same_on_every_rank(bf16.on, world, device)
+    if rank == 0:
+        log.info("%s", bf16.line())
     rewards = PairRewards(tokenizer.pad_token_id, device, use_bf16, torch.tensor(config.attribute_weight_values()))
 
     # -- the loop -----------------------------------------------------------------------------------------
@@ -230,13 +229,18 @@ def train_member(
                 micro += 1
                 sync = k == config.grad_accum - 1 or world == 1
                 with nullcontext() if sync else ddp_forward.no_sync():
-                    rc, rr = rewards(ddp_forward, train_data, rows)
-                    loss = objective(rc, rr, train_data, rows, pair_weight[rows] if by_weight else None)
+                    if lists is None:
+                        rc, rr = rewards(ddp_forward, train_data, rows)
+                        loss = objective(rc, rr, train_data, rows, pair_weight[rows] if by_weight else None)
+                    else:  # scores [B, k] best first; the statistics below read its neighbouring pairs
+                        scores, mask, ratings = rewards.of_lists(ddp_forward, lists, rows)
+                        loss = objective.on_list_batch(scores, mask, ratings)
+                        rc, rr = scores[:, :-1][mask[:, 1:]], scores[:, 1:][mask[:, 1:]]
                     (loss / config.grad_accum).backward()
-                sums["loss"] += loss.item() * len(rows)
+                sums["loss"] += loss.item() * len(rc)
                 sums["correct"] += (rc > rr).float().sum().item()
                 sums["margin"] += (rc - rr).sum().item()
-                sums["pairs"] += len(rows)
+                sums["pairs"] += len(rc)
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm or float("inf"))
             optimizer.step()
             scheduler.step()
@@ -280,99 +284,31 @@ def train_member(
                         best, config.patience
                     ):
                         last_saved = step
-                        atomic_torch_save(
-                            {
-                                "model": model.state_dict(),
-                                "optimizer": optimizer.state_dict(),
-                                "scheduler": scheduler.state_dict(),
-                                "step": step,
-                                "micro": micro,
-                                "history": history,
-                                "best": best,
-                                "torch_rng": torch.get_rng_state(),
-                                "config": asdict(config),
-                                "bf16": use_bf16,
-                                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                            },
-                            ckpt_dir / "last.pt",
-                        )
+                        position = {"step": step, "micro": micro, "history": history, "best": best}
+                        save_resumable(ckpt_dir / "last.pt", model, optimizer, scheduler, position, config, use_bf16)
                 if stopped_early(best, config.patience):
                     break
 
-    # -- finish: best weights, calibration, normalization, files ------------------------------------------
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()  # rank 0 has written best.pt
-    if (ckpt_dir / "best.pt").is_file():
-        model.load_state_dict(torch.load(ckpt_dir / "best.pt", weights_only=True, map_location="cpu"))
-    if config.lora_r:
-        model = model.merge_and_unload()  # plain HF weights, the trained head in place of the original
-        forward = RewardForward(model)
-    model.eval()
-    # the best checkpoint is usually the last validation's weights: reuse its rewards (LoRA merging changes
-    # the arithmetic, so a merged model is scored again)
-    reused = last_val[1:] if last_val is not None and last_val[0] == best["step"] and not config.lora_r else None
-    rc, rr = reused or validate(forward, rewards, val_data, config.batch_size)
-    decided = ~val_data.tie
-    diff = (rc - rr)[decided]
-    # temperature and normalization describe what is scored and served: the weighted aggregate over heads. A
-    # multi-attribute pair was judged on its own head above; with one head the judged reward is the aggregate
-    served = (
-        (rc, rr)
-        if len(attributes) == 1
-        else validate(
-            forward, rewards, replace(val_data, attribute=torch.full_like(val_data.attribute, -1)), config.batch_size
-        )
-    )
-    cal = calibrate(*served, decided, config.reference_size)
-    if cal.at_bound and rank == 0:
-        log.warning("%s: the fitted temperature T = %g is %s", out, cal.temperature, BOUND_NOTES[cal.at_bound])
-    metrics = {
+    # -- finish: best weights, calibration, normalization, files (finish.py) ------------------------------
+    run = {
         "train_pairs": train_data.n,
-        "validation_pairs": val_data.n,
+        **({"train_lists": lists.n} if lists is not None else {}),
         **cut_counts(train_data, "train"),
-        **cut_counts(val_data, "validation"),
         "best_step": best["step"],
         "steps": step,
         "total_steps": total_steps,
         "bf16": use_bf16,
-        "val_accuracy": (diff > 0).float().mean().item() if len(diff) else None,
+        "bf16_reason": bf16.reason,
         "val_loss": best.get("loss"),
-        "val_margin": diff.mean().item() if len(diff) else None,
-        "ece_before": cal.ece_before,
-        "ece_after": cal.ece_after,
-        "ece_after_cross_fit": cal.ece_after_cross_fit,
-        "temperature_at_bound": cal.at_bound,
         "train_pairs_per_s": run_stats["pairs"] / run_stats["seconds"] if run_stats["seconds"] else None,
         "world_size": world,
         "device": str(device),
-        "weights_sha256": weights_digest(model),
-        "head_changed": not all(
-            torch.equal(v, getattr(model, head).state_dict()[k].cpu()) for k, v in head_init.items()
-        ),
         "length_coef": length_coef,
-        "val_length_corr": float(pearson(torch.cat([rc, rr]), val_data.log_length)) if len(rc) > 1 else None,
     }
-    if rank == 0:
-        from rewardkit.model.reward_model import RewardModel
-
-        card = RewardCard(
-            backbone=config.backbone,
-            snapshot_id=snapshot_id,
-            max_length=config.max_length,
-            template=template_kind(tokenizer),
-            temperature=cal.temperature,
-            attributes=attributes,
-            attribute_weights=config.attribute_weight_values(),
-            reward_mean=cal.reward_mean,
-            reward_std=cal.reward_std,
-            config={**asdict(config), "seed": seed},
-            metrics=metrics,
-        )
-        RewardModel(model, tokenizer, card).save(out)
-        write_run_files(out, card, history)
-    return metrics
+    # the best checkpoint is usually the last validation's weights: its rewards need no second pass
+    reused = last_val[1:] if last_val is not None and last_val[0] == best["step"] else None
+    member = Member(model, tokenizer, head, head_init, config, seed, snapshot_id)
+    return finish_member(member, out, rewards, val_data, reused, run, history, rank, world)
 
 
 # --- the pieces the loop calls, in the order it calls them ---------------------------------------------
@@ -417,43 +353,6 @@ def warmup_then_decay(step: int, warmup: int, total: int) -> float:
     return (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
 
 
-@dataclass(frozen=True)
-class PairRewards:
-    """Rewards of pairs: chosen rows i and rejected rows N+i in ONE forward pass, [2B, L] -> logits [2B, A] ->
-    the reward each row is judged on (``objective.judged_rewards``) -> r_chosen [B], r_rejected [B]."""
-
-    pad_id: int
-    device: torch.device
-    bf16: bool
-    head_weights: torch.Tensor  # [A] the aggregate's weights over the heads
-
-    def __call__(self, net: Any, data: PairTensors, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        batch = {k: v.to(self.device) for k, v in collate(data.encoded, data.both_sides(rows), self.pad_id).items()}
-        with torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext():
-            logits = net(**batch)
-        heads = data.attribute[rows].to(self.device)
-        rewards = judged_rewards(logits, torch.cat([heads, heads]), self.head_weights.to(self.device))
-        return rewards[: len(rows)], rewards[len(rows) :]
-
-
-@torch.no_grad()
-def validate(
-    forward: Any, rewards: PairRewards, data: PairTensors, batch_size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """r_chosen, r_rejected [N] of every validation pair in its own order, computed in length-sorted batches
-    of 4 x batch_size (little padding), in eval mode."""
-    model = forward.model
-    was_training = model.training
-    model.eval()
-    rc, rr = torch.zeros(data.n), torch.zeros(data.n)
-    order = sorted(range(data.n), key=data.pair_lengths().__getitem__)
-    for start in range(0, len(order), batch_size * 4):
-        rows = order[start : start + batch_size * 4]
-        rc[rows], rr[rows] = (r.float().cpu() for r in rewards(forward, data, rows))
-    model.train(was_training)
-    return rc, rr
-
-
 @torch.no_grad()
 def validation_metrics(objective: Objective, rc: torch.Tensor, rr: torch.Tensor, data: PairTensors) -> dict[str, float]:
     """Loss (the training objective), accuracy and mean margin on the decided pairs, mean rewards, and how much
@@ -479,9 +378,3 @@ def progress(config: TrainConfig, rank: int, total: int) -> Any:
     from rewardkit.progress import progress_bar
 
     return progress_bar("training", total=total, unit="pairs", enabled=config.progress and rank == 0)
-
-
-def write_run_files(out: Path, card: RewardCard, history: list[dict[str, Any]]) -> None:
-    atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-    write_readme(out, card)
-    plot_curves(history, out / "curves.png")
