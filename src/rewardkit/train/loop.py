@@ -198,8 +198,8 @@ def train_member(
             (ckpt_dir / stale).unlink(missing_ok=True)
     last_saved = step
 
-    # 'auto' is a timing: every rank takes rank 0's answer (ranks must run the same arithmetic), and a resumed
-    # run the one it started with (a bit-identical continuation)
+    # bf16 (bf16.py; 'auto' may time a step): every rank takes rank 0's answer (ranks must run the same
+    # arithmetic), and a resumed run the one it started with (a bit-identical continuation)
     if config.resume and resumed_bf16 is not None:
         bf16 = Bf16Choice(bool(resumed_bf16), "as the resumed run started")
     elif step >= total_steps:
