@@ -154,7 +154,7 @@ def main() -> None:
         groups = load_alpacaeval_groups(SHARED / "alpacaeval" / "annotations.jsonl.gz", max_groups=args.bon_groups)
         t0 = time.perf_counter()
         if args.max_length is None and not args.model:
-            from rewardkit.train_config import TrainConfig
+            from rewardkit.train.config import TrainConfig
 
             args.max_length = TrainConfig.max_length  # what a default-recipe model's card says
         loaded = load_model_for_eval(model_path, max_length=args.max_length, dtype=args.dtype)

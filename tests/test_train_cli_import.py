@@ -14,6 +14,12 @@ def test_importing_the_cli_does_not_import_torch_or_transformers() -> None:
 
 def test_train_reexports_the_torch_free_config() -> None:
     from rewardkit.train import TrainConfig
-    from rewardkit.train_config import TrainConfig as Plain
+    from rewardkit.train.config import TrainConfig as Plain
 
     assert TrainConfig is Plain
+
+
+def test_the_config_module_does_not_import_torch() -> None:
+    code = "import sys, rewardkit.train.config; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"

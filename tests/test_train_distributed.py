@@ -65,3 +65,29 @@ def test_two_gloo_processes_end_with_identical_weights(launcher, tiny_backbone, 
     assert card["metrics"]["weights_sha256"] == reports[0]["digest"]
     # 4 steps x 4 pairs x 2 ranks: every step consumed 8 distinct pairs
     assert card["metrics"]["steps"] == 4
+
+
+def test_torchrun_runs_the_cli_module(tiny_backbone, tmp_path):  # noqa: F811
+    """The documented line: ``torchrun --nproc_per_node 2 -m rewardkit.train --data ... --out ...`` runs the
+    ``rewardkit train`` command (train/__main__.py) on 2 ranks; rank 0 alone prints the result."""
+    exe = Path(sys.executable).parent / "torchrun"
+    if not exe.exists():
+        pytest.skip("torchrun not installed")
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(64))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    port = 29500 + os.getpid() % 1000 + 2000
+    proc = subprocess.run(
+        [str(exe), "--nproc_per_node", "2", "--master_port", str(port), "-m", "rewardkit.train"]
+        + ["--data", str(data), "--out", str(tmp_path / "rm"), "--backbone", tiny_backbone, "--max-length", "48"]
+        + ["--batch-size", "4", "--max-steps", "2", "--eval-every", "2", "--bf16", "off", "--threads", "1"]
+        + ["--no-progress", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count('"weights_sha256"') == 1  # one rank reports
+    result = json.loads(proc.stdout)
+    assert result["metrics"]["world_size"] == 2 and result["metrics"]["steps"] == 2
+    assert (tmp_path / "rm" / "rewardkit.json").is_file()

@@ -129,17 +129,22 @@ class Annotator:
 @dataclass(frozen=True)
 class PairwiseJudgement:
     """A choice between responses 0 ('a') and 1 ('b'). ``strength`` in [0, 1] where the source gives one
-    (e.g. AlpacaEval's |preference - 1.5| * 2); ``margin`` is a source's own score gap (TRL ``margin``)."""
+    (e.g. AlpacaEval's |preference - 1.5| * 2); ``margin`` is a source's own score gap (TRL ``margin``);
+    ``probability`` P('a' better than 'b') where the source gives a soft label (AlpacaEval: 2 - preference),
+    the target of ``--loss soft``."""
 
     choice: PairwiseChoice
     strength: float | None = None
     margin: float | None = None
+    probability: float | None = None
 
     def __post_init__(self) -> None:
         if self.choice not in PAIRWISE_CHOICES:
             raise RecordError("judgement.choice", f"expected one of {', '.join(PAIRWISE_CHOICES)}, got {self.choice!r}")
         if self.strength is not None and not 0.0 <= self.strength <= 1.0:
             raise RecordError("judgement.strength", f"expected a number in [0, 1], got {self.strength!r}")
+        if self.probability is not None and not 0.0 <= self.probability <= 1.0:
+            raise RecordError("judgement.probability", f"expected a number in [0, 1], got {self.probability!r}")
 
 
 @dataclass(frozen=True)
@@ -235,12 +240,15 @@ class Comparison:
 def judgement_payload(judgement: Judgement) -> dict[str, Any]:
     """A JSON-ready form of a judgement (stored in the database and hashed)."""
     if isinstance(judgement, PairwiseJudgement):
-        return {
+        payload = {
             "kind": "pairwise",
             "choice": judgement.choice,
             "strength": judgement.strength,
             "margin": judgement.margin,
         }
+        if judgement.probability is not None:  # only when given: every earlier judgement keeps its hash
+            payload["probability"] = judgement.probability
+        return payload
     if isinstance(judgement, RankingJudgement):
         return {"kind": "ranking", "order": list(judgement.order)}
     return {"kind": "ratings", "ratings": {k: list(v) for k, v in sorted(judgement.ratings.items())}}
@@ -249,7 +257,9 @@ def judgement_payload(judgement: Judgement) -> dict[str, Any]:
 def judgement_from_payload(payload: dict[str, Any]) -> Judgement:
     kind = payload.get("kind")
     if kind == "pairwise":
-        return PairwiseJudgement(payload["choice"], payload.get("strength"), payload.get("margin"))
+        return PairwiseJudgement(
+            payload["choice"], payload.get("strength"), payload.get("margin"), payload.get("probability")
+        )
     if kind == "ranking":
         return RankingJudgement(tuple(payload["order"]))
     if kind == "ratings":
@@ -299,7 +309,8 @@ class FeedbackEvent:
 @dataclass(frozen=True)
 class PreferencePair:
     """One training/evaluation example of a compiled snapshot: ``chosen`` is preferred over ``rejected``
-    (or neither, when ``tie``). ``strength`` in [0, 1] or None; ``margin`` a source's own score gap."""
+    (or neither, when ``tie``). ``strength`` in [0, 1] or None; ``margin`` a source's own score gap;
+    ``target`` P(chosen better than rejected) where the source gave a soft label (None: a hard label)."""
 
     id: str
     prompt: Prompt
@@ -314,9 +325,10 @@ class PreferencePair:
     prompt_id: str = ""
     comparison_ids: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)  # e.g. generator names, subset/category
+    target: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        row = {
             "id": self.id,
             "prompt": self.prompt,
             "chosen": self.chosen,
@@ -331,6 +343,9 @@ class PreferencePair:
             "comparison_ids": list(self.comparison_ids),
             "metadata": self.metadata,
         }
+        if self.target is not None:  # only when given: snapshots without soft labels keep their bytes and ids
+            row["target"] = self.target
+        return row
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> PreferencePair:
@@ -348,4 +363,5 @@ class PreferencePair:
             prompt_id=row.get("prompt_id", ""),
             comparison_ids=tuple(row.get("comparison_ids", ())),
             metadata=row.get("metadata") or {},
+            target=row.get("target"),
         )

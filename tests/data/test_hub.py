@@ -137,7 +137,7 @@ def test_training_on_a_hub_dataset_without_a_train_split_names_the_id(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rewardkit.data import hub
-    from rewardkit.train import TrainConfig, load_pairs
+    from rewardkit.data.training_data import load_pairs
 
     data = datasets.DatasetDict({"train_prefs": _prefs(6), "test_prefs": _prefs(2, "t")})  # HuggingFaceH4's split names
     monkeypatch.setattr(
@@ -151,6 +151,6 @@ def test_training_on_a_hub_dataset_without_a_train_split_names_the_id(
         with pytest.raises(
             ValueError, match=r"owner/uf: no 'train' split to train on \(its splits: train_prefs, test_prefs\)"
         ):
-            load_pairs(TrainConfig(data="owner/uf", out=str(tmp_path / "out")))
+            load_pairs("owner/uf")
     finally:
         get_settings.cache_clear()

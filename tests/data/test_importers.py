@@ -118,7 +118,8 @@ def test_alpacaeval_rows() -> None:
     rows = _records("alpacaeval_small.jsonl")
     first = alpacaeval.parse(rows[0], OPTS)
     assert [r.model_name for r in first.responses] == ["ref", "model-x"]
-    assert first.judgement == PairwiseJudgement("b", strength=0.5)  # |1.75 - 1.5| * 2, exact in binary
+    # strength |1.75 - 1.5| * 2 and the soft label P(output_1 better) = 2 - 1.75, both exact in binary
+    assert first.judgement == PairwiseJudgement("b", strength=0.5, probability=0.25)
     assert first.annotator.id == "judge" and first.annotator.kind == "ai"
     assert first.metadata == {"dataset": "helpful_base"}
     assert alpacaeval.parse(rows[1], OPTS).judgement.choice == "tie"

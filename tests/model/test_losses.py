@@ -206,13 +206,43 @@ def test_multi_attribute_single_attribute_is_bradley_terry():
 
 
 def test_registry_lists_every_loss_function():
-    # every public *_loss function in losses.py is registered exactly once (objective or auxiliary)
+    # every public *_loss function in losses.py is registered exactly once (objective or auxiliary), except
+    # multi_attribute_loss: --attributes trains the chosen pairwise entry on each pair's own head, which is it
     defined = {
         name
         for name, fn in inspect.getmembers(losses, inspect.isfunction)
         if name.endswith("_loss") and fn.__module__ == losses.__name__
-    }
-    registered = [fn.__name__ for fn in [*LOSSES.values(), *AUX_LOSSES.values()]]
+    } - {"multi_attribute_loss"}
+    registered = [entry.fn.__name__ for entry in LOSSES.values()] + [fn.__name__ for fn in AUX_LOSSES.values()]
     assert sorted(registered) == sorted(defined)
     assert not set(LOSSES) & set(AUX_LOSSES)
-    assert math.isfinite(LOSSES["bradley_terry"](t(1.0), t(0.0)).item())
+    assert math.isfinite(LOSSES["bt"].fn(t(1.0), t(0.0)).item())
+
+
+def test_the_registry_keys_are_the_names_train_accepts():
+    from typing import get_args
+
+    from rewardkit.train.config import LossName
+
+    assert set(get_args(LossName)) == set(LOSSES)
+
+
+def test_per_head_pairwise_training_is_the_multi_attribute_loss():
+    """What --attributes trains (the chosen pairwise loss on each pair's judged head, train/objective.py) equals
+    multi_attribute_loss with one labelled cell per pair: the registry's loss path for multi-attribute data."""
+    from rewardkit.train.objective import judged_rewards
+
+    logits_c = torch.tensor([[1.0, -0.5], [0.2, 0.3], [2.0, 0.0]])  # [B=3, A=2]
+    logits_r = torch.tensor([[0.0, 0.5], [0.4, -1.0], [1.0, 1.0]])
+    heads = torch.tensor([0, 1, -1])  # pair 2 has no attribute: judged on the aggregate
+    weights = torch.tensor([0.7, 0.3])
+    per_head = LOSSES["tie"].fn(
+        judged_rewards(logits_c, heads, weights), judged_rewards(logits_r, heads, weights), torch.tensor([0, 1, 0])
+    )
+    # the same as cells: columns (head 0, head 1, aggregate), one labelled cell per pair, target 0.5 for the tie
+    cols_c = torch.cat([logits_c, (logits_c @ weights)[:, None]], 1)
+    cols_r = torch.cat([logits_r, (logits_r @ weights)[:, None]], 1)
+    mask = torch.zeros(3, 3, dtype=torch.bool)
+    mask[0, 0] = mask[1, 1] = mask[2, 2] = True
+    target = torch.tensor([[1.0] * 3, [0.5] * 3, [1.0] * 3])
+    assert torch.allclose(per_head, multi_attribute_loss(cols_c, cols_r, target, mask))

@@ -1,76 +1,53 @@
 """``rewardkit train --data SNAPSHOT --out DIR``: train a reward model (see docs/training.md).
 
-The options are generated from ``rewardkit.train.TrainConfig``: one option per field, its docstring as the
-help text, so the CLI and the library call cannot drift apart.
+The options are generated from ``rewardkit.train.config.TrainConfig`` (``cli/config_options.py``): one option per
+field, its docstring as the help text, so the CLI and the library call cannot drift apart. ``python -m
+rewardkit.train`` (what torchrun / accelerate launch run) is this same command (``train/__main__.py``).
 """
 
 from __future__ import annotations
 
-import ast
 import inspect
-from dataclasses import MISSING, fields
-from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
+import logging
+import os
+import sys
+from typing import Annotated, Any
 
 import typer
 
+from rewardkit.cli.config_options import config_parameters, user_message
 from rewardkit.cli.output import UserError, emit_json, escape, stderr, stdout
-from rewardkit.train_config import USER_ERRORS, as_options, option_name, user_message
-
-
-def field_docs(cls: type) -> dict[str, str]:
-    """The docstring written under each field of a dataclass (PEP 257 attribute docstrings)."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs = {}
-    for node, after in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if (
-                isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant)
-                and isinstance(after.value.value, str)
-            ):
-                docs[node.target.id] = " ".join(after.value.value.split())
-    return docs
+from rewardkit.train.config import USER_ERRORS, TrainConfig, check_out
 
 
 def _parameters() -> list[inspect.Parameter]:
-    from rewardkit.train_config import TrainConfig
-
-    hints, docs = get_type_hints(TrainConfig), field_docs(TrainConfig)
-    params = []
-    for f in fields(TrainConfig):
-        kind = hints[f.name]
-        default = f.default if f.default is not MISSING else None
-        doc = as_options(docs.get(f.name, ""))
-        # `bool | None = None`: None is a value the run derives (the docstring says how); a flag given sets it
-        optional = get_origin(kind) in (Union, UnionType) and type(None) in get_args(kind)
-        if optional:
-            kind = next(a for a in get_args(kind) if a is not type(None))
-        if get_origin(kind) is not None and str(get_origin(kind)).endswith("Literal"):
-            choices = get_args(kind)
-            kind, doc = str, f"{doc} One of: {', '.join(map(str, choices))}."
-        flag = option_name(f.name)
-        decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
-        option = typer.Option(*decls, help=doc, show_default=default not in ("", None))
-        params.append(
-            inspect.Parameter(
-                f.name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=default,
-                annotation=Annotated[kind | None if optional else kind, option],
-            )
-        )
     json_opt = typer.Option("--json", help="Print the result (output folder and metrics) as JSON.")
-    params.append(
-        inspect.Parameter("json_", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[bool, json_opt])
+    json_param = inspect.Parameter(
+        "json_", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[bool, json_opt]
     )
-    return params
+    return [*config_parameters(TrainConfig), json_param]
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the sys.stderr of the moment (a test runner swaps it), not the one at creation."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def show_training_log() -> None:
+    """The training library's log lines (the bf16 choice and its reason, warnings about the data) on stderr, as
+    plain lines; once per process, and only where nobody configured the logger already."""
+    logger = logging.getLogger("rewardkit.train")
+    if not logger.handlers:
+        handler = StderrHandler()
+        handler.setFormatter(logging.Formatter("rewardkit: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def run_train(json_: bool = False, **options: Any) -> None:
-    from rewardkit.train_config import TrainConfig, check_out
-
     if not options.get("data"):
         raise UserError("--data: a dataset snapshot (folder, id or id prefix) or a JSONL file is required")
     if not options.get("out"):
@@ -80,17 +57,20 @@ def run_train(json_: bool = False, **options: Any) -> None:
         # before importing torch (seconds): a wrong --out or --resume is reported at once
         replaces = check_out(config)
     except USER_ERRORS as exc:
-        raise UserError(user_message(exc)) from exc
+        raise UserError(user_message(exc, TrainConfig)) from exc
     if replaces:
         stderr.print(
             f"rewardkit: note: --out {config.out} holds a trained model; this run replaces it", highlight=False
         )
     from rewardkit.train import train
 
+    show_training_log()
     try:
         result = train(config)
     except USER_ERRORS as exc:
-        raise UserError(user_message(exc)) from exc
+        raise UserError(user_message(exc, TrainConfig)) from exc
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun every rank gets the result; one of them reports it
     if json_:
         emit_json({"out": str(result.out), "metrics": result.metrics})
         return
@@ -114,15 +94,18 @@ def run_train(json_: bool = False, **options: Any) -> None:
             stdout.print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    def train_command(**kwargs: Any) -> None:
-        run_train(**kwargs)
+def train_command(**kwargs: Any) -> None:
+    run_train(**kwargs)
 
-    train_command.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]
-    train_command.__doc__ = (
-        "Train a reward model on a dataset snapshot (or a JSONL of prompt/chosen/rejected rows) and write a "
-        "Hugging Face folder with rewardkit.json (calibration, normalization), README.md, metrics.jsonl and "
-        "curves.png. Pairs longer than --max-length are truncated (prompt cut from the left), never dropped. "
-        "Same run under torchrun / accelerate launch: python -m rewardkit.train ..."
-    )
+
+train_command.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]
+train_command.__doc__ = (
+    "Train a reward model on a dataset snapshot (or a JSONL of prompt/chosen/rejected rows) and write a "
+    "Hugging Face folder with rewardkit.json (calibration, normalization), README.md, metrics.jsonl and "
+    "curves.png. Pairs longer than --max-length are truncated (prompt cut from the left), never dropped. "
+    "Same run under torchrun / accelerate launch: python -m rewardkit.train ..."
+)
+
+
+def register(app: typer.Typer) -> None:
     app.command("train")(train_command)

@@ -165,6 +165,8 @@ class Label:
     attribute: str | None
     comparison_id: str
     both_bad: bool = False
+    probability: float | None = None  # P(x better than y): a source's soft label (AlpacaEval), else None
+    ratings: tuple[float | None, float | None] | None = None  # x's and y's ratings (origin "ratings")
 
 
 def _ranking_pairs(order: tuple[int, ...], rule: RankingRule) -> list[tuple[int, int]]:
@@ -232,6 +234,8 @@ def pairs_from_comparison(c: Comparison, comparison_id: str, prompt_id: str, con
         strength: float | None,
         margin: float | None,
         both_bad: bool = False,
+        probability: float | None = None,
+        rated: list[float | None] | None = None,
     ) -> Label:
         lo, hi = min(better, worse), max(better, worse)  # x/y keep the comparison's own order
         verdict = "tie" if verdict_tie else ("x" if better == lo else "y")
@@ -243,19 +247,21 @@ def pairs_from_comparison(c: Comparison, comparison_id: str, prompt_id: str, con
             strength=strength,
             margin=margin,
             both_bad=both_bad,
+            probability=probability,
+            ratings=None if rated is None else (rated[lo], rated[hi]),
             **common,
         )  # type: ignore[arg-type]
 
     if isinstance(j, PairwiseJudgement):
         if j.choice in ("tie", "both_bad"):
-            return [label(0, 1, True, "pairwise", j.strength, j.margin, j.choice == "both_bad")]
-        better = 0 if j.choice == "a" else 1
-        return [label(better, 1 - better, False, "pairwise", j.strength, j.margin)]
+            return [label(0, 1, True, "pairwise", j.strength, j.margin, j.choice == "both_bad", j.probability)]
+        better = 0 if j.choice == "a" else 1  # x is response 0 ('a'): the judgement's probability is P(x better)
+        return [label(better, 1 - better, False, "pairwise", j.strength, j.margin, probability=j.probability)]
     if isinstance(j, RankingJudgement):
         return [label(b, w, False, "ranking", None, None) for b, w in _ranking_pairs(j.order, config.ranking_rule)]
     ratings = _ratings_for(j, config.rating_attribute)
     return [
-        label(b, w, gap == 0, "ratings", s, gap)
+        label(b, w, gap == 0, "ratings", s, gap, rated=ratings)
         for b, w, s, gap in rating_pairs(ratings, config.rating_threshold, config.rating_scale)
     ]
 
@@ -419,6 +425,8 @@ def _to_pair(label: Label, group: list[Label], mode: DedupeMode) -> PreferencePa
     }
     if label.both_bad:
         metadata["both_bad"] = True
+    if label.ratings is not None:  # [chosen's, rejected's]: --loss regression trains on them (train/lists.py)
+        metadata["ratings"] = list(label.ratings if label.verdict != "y" else label.ratings[::-1])
     if len(group) > len(supporting):
         metadata["agreeing_labels"] = len(supporting)
     return PreferencePair(
@@ -437,7 +445,15 @@ def _to_pair(label: Label, group: list[Label], mode: DedupeMode) -> PreferencePa
         prompt_id=label.prompt_id,
         comparison_ids=tuple(sorted({lab.comparison_id for lab in supporting})),
         metadata=metadata,
+        target=soft_target(label),
     )
+
+
+def soft_target(label: Label) -> float | None:
+    """P(chosen better) of the pair a label becomes: its soft label P(x better), turned round when y is chosen."""
+    if label.probability is None:
+        return None
+    return 1.0 - label.probability if label.verdict == "y" else label.probability
 
 
 def _balance_sources(pairs: list[PreferencePair], config: CompileConfig, counts: CompileCounts) -> list[PreferencePair]:

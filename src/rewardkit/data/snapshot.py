@@ -124,6 +124,7 @@ _PARQUET_SCHEMA = pa.schema(
         ("prompt_id", pa.string()),
         ("comparison_ids", pa.list_(pa.string())),
         ("metadata", pa.string()),  # JSON
+        ("target", pa.float64()),  # a soft label, P(chosen better); null for a hard one
     ]
 )
 

@@ -5,12 +5,14 @@ mean over the batch) so the loop can add them. Written in the style of OpenRLHF 
 (PairWiseLoss / LogExpLoss): ``-logsigmoid(d)`` rather than ``-log(sigmoid(d))``, which underflows to
 ``inf`` for d < -100 in float32.
 
-``LOSSES`` at the bottom is the one registry (name -> function) the training loop and CLI read.
+``LOSSES`` at the bottom is the one registry (``--loss`` name -> ``Loss``) the training loop reads once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +22,7 @@ def pair_mean(per_pair: torch.Tensor, weight: torch.Tensor | None = None) -> tor
     """mean(weight * per_pair) over the batch; plain mean without weights.
 
     Not normalised by sum(weight): with weights whose mean over the training set is 1 (importance weights,
-    ``train.length_balance_weights``), this batch mean is an unbiased estimate of the reweighted objective."""
+    ``train.batches.length_balance_weights``), this batch mean is an unbiased estimate of the reweighted objective."""
     return per_pair.mean() if weight is None else (per_pair * weight.to(per_pair.dtype)).mean()
 
 
@@ -175,16 +177,31 @@ def multi_attribute_loss(
     return (ce * cell_weight).sum() / cell_weight.sum().clamp(min=1e-12)
 
 
-# The one registry: objective name -> loss function. Aux terms (centering) and helpers
-# (margin_from_strength, aggregate_attributes) are not objectives and stay out.
-LOSSES: dict[str, Callable[..., torch.Tensor]] = {
-    "bradley_terry": bradley_terry_loss,
-    "margin_bradley_terry": margin_bradley_terry_loss,
-    "soft_preference": soft_preference_loss,
-    "tie": tie_aware_loss,
-    "plackett_luce": plackett_luce_loss,
-    "regression": regression_loss,
-    "multi_attribute": multi_attribute_loss,
+@dataclass(frozen=True)
+class Loss:
+    """A registry entry: the loss function and what it is fed.
+
+    ``data``: "pairs" -> ``fn(r_chosen [B], r_rejected [B], *label, weight)`` with ``label`` the pair field named
+    by ``label`` (margin [B], tie [B] or target [B], or none); "lists" -> ``fn(scores [B, k] best first,
+    mask=[B, k])``; "ratings" -> ``fn(predicted [R], ratings [R], rating_mean=, rating_std=)``."""
+
+    fn: Callable[..., torch.Tensor]
+    data: Literal["pairs", "lists", "ratings"] = "pairs"
+    label: Literal["margin", "tie", "target"] | None = None
+
+
+# The one registry, keyed by the names `rewardkit train --loss` accepts (a test keeps TrainConfig.loss's
+# choices and these keys the same set); the training loop reads it once. Aux terms (centering) and helpers
+# (margin_from_strength, aggregate_attributes) are not objectives and stay out. Multi-attribute training
+# (--attributes) uses the pairwise entry chosen here on each pair's own head (multi_attribute_loss with one
+# labelled cell per pair; tests/model/test_losses.py checks the two agree).
+LOSSES: dict[str, Loss] = {
+    "bt": Loss(bradley_terry_loss),
+    "margin": Loss(margin_bradley_terry_loss, label="margin"),
+    "tie": Loss(tie_aware_loss, label="tie"),
+    "soft": Loss(soft_preference_loss, label="target"),
+    "plackett-luce": Loss(plackett_luce_loss, data="lists"),
+    "regression": Loss(regression_loss, data="ratings"),
 }
 
 # Auxiliary terms, added on top of an objective (e.g. TrainConfig.center_coef).

@@ -3,7 +3,8 @@
 
 ``preference`` is the judge's probability-weighted choice in [1, 2]: below 1.5 prefers ``output_1``
 (choice ``a``), above 1.5 ``output_2`` (choice ``b``), exactly 1.5 is a tie. The strength is the distance
-from 1.5 scaled to [0, 1]: ``|preference - 1.5| * 2`` (1.0 and 2.0 are certain, 1.5 is 0). Generator names
+from 1.5 scaled to [0, 1]: ``|preference - 1.5| * 2`` (1.0 and 2.0 are certain, 1.5 is 0). The soft label
+P(output_1 better) = ``2 - preference`` is kept as the judgement's ``probability`` (``--loss soft``). Generator names
 go to ``Response.model_name``; ``dataset`` (the instruction's source set) is kept in the metadata.
 Annotator: the row's ``annotator`` (default ``alpacaeval``), kind ``ai``. A row whose preference is null (the
 judge gave no verdict) is rejected. Empty outputs (17 gemma-2b-it answers) and outputs identical to the
@@ -35,7 +36,8 @@ def parse(record: dict[str, Any], options: ImportOptions) -> Comparison:
         )
     if record["preference"] is None:
         raise RecordError("preference", "is null (the judge gave no verdict)")
-    choice, strength = choice_and_strength(fields.number(record["preference"], "preference"))
+    preference = fields.number(record["preference"], "preference")
+    choice, strength = choice_and_strength(preference)
     out1 = fields.text(record, "output_1", allow_empty=True)
     out2 = fields.text(record, "output_2", allow_empty=True)
     dataset = fields.optional_text(record, "dataset")
@@ -45,7 +47,7 @@ def parse(record: dict[str, Any], options: ImportOptions) -> Comparison:
             Response(out1, model_name=fields.optional_text(record, "generator_1")),
             Response(out2, model_name=fields.optional_text(record, "generator_2")),
         ),
-        judgement=PairwiseJudgement(choice, strength=strength),
+        judgement=PairwiseJudgement(choice, strength=strength, probability=2.0 - preference),
         annotator=Annotator(
             options.annotator_id or fields.optional_text(record, "annotator") or "alpacaeval",
             options.annotator_kind or "ai",

@@ -1,19 +1,19 @@
 """The training run's configuration, torch-free so that the CLI (generated from it) starts fast.
 
 ``TrainConfig`` is re-exported by ``rewardkit.train``; ``rewardkit train --help`` builds one option per field
-from this module without importing torch or transformers.
+from this module (``cli/config_options.py``) without importing torch or transformers.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from rewardkit.atomic import unwritable_reason
 
-LossName = Literal["bt", "margin", "tie"]
+# the names of model/losses.py LOSSES (a test keeps the two the same set; this module must not import torch)
+LossName = Literal["bt", "margin", "tie", "soft", "plackett-luce", "regression"]
 
 
 class ConfigError(ValueError):
@@ -69,7 +69,12 @@ class TrainConfig:
     attribute_weights: str = ""
     """Comma-separated weights of the aggregate score over --attributes (default: equal, summing to 1)."""
     loss: LossName = "bt"
-    """bt: Bradley-Terry; margin: BT with a margin from the pair's strength/margin; tie: tie-aware BT."""
+    """bt: Bradley-Terry; margin: BT with a margin from the pair's strength/margin; tie: tie-aware BT; soft:
+    cross-entropy against the pair's soft label (its `target`, e.g. AlpacaEval's preference; a pair without one
+    counts as 1, a tie as 0.5); plackett-luce: listwise, on each prompt's ranking rebuilt from its pairs
+    (batch_size counts lists); regression: MSE on each response's rating (pairs compiled from ratings carry
+    them; batch_size counts lists). Validation, early stopping and calibration use the pairs in every case
+    (docs/losses.md)."""
     margin_scale: float = 1.0
     """Margin loss: margin = margin_scale * strength (or the pair's own margin)."""
     center_coef: float = 0.0
@@ -85,8 +90,9 @@ class TrainConfig:
     seed: int = 0
     """Seed of weights init, batch order and bootstrap."""
     bf16: Literal["auto", "on", "off"] = "auto"
-    """bf16 autocast: auto measures a few steps both ways on this machine and keeps the faster (on a GPU: bf16
-    where the GPU supports it)."""
+    """bf16 autocast: auto is bf16 on a GPU that supports it natively; on a CPU fp32, unless it has AMX, where one
+    training step is timed both ways and bf16 kept when at least 10% faster (train/bf16.py). The run logs the
+    choice and why."""
     device: str = "auto"
     """auto (this process's GPU when torch sees one, under torchrun the one LOCAL_RANK names; else the CPU),
     cpu, cuda, cuda:N or mps."""
@@ -147,7 +153,7 @@ class TrainConfig:
             (self.lr > 0, "lr", "> 0"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)"),
             (self.max_grad_norm >= 0, "max_grad_norm", ">= 0"),
-            (self.loss in ("bt", "margin", "tie"), "loss", "one of bt, margin, tie"),
+            (self.loss in get_args(LossName), "loss", f"one of {', '.join(get_args(LossName))}"),
             (self.eval_every >= 1, "eval_every", "at least 1"),
             (self.checkpoint_every >= 1, "checkpoint_every", "at least 1"),
             (self.freeze_layers >= -1, "freeze_layers", ">= 0, or -1 for a third of the blocks"),
@@ -159,12 +165,18 @@ class TrainConfig:
             (self.ensemble >= 1, "ensemble", "at least 1"),
             (0 < self.validation_fraction < 1, "validation_fraction", "in (0, 1)"),
             (self.center_coef >= 0, "center_coef", ">= 0"),
+            (
+                self.loss not in ("plackett-luce", "regression")
+                or not (self.length_control or self.length_balance or self.center_coef),
+                "loss",
+                "a pairwise loss (bt, margin, tie or soft) with length_control, length_balance or center_coef",
+            ),
         ]
         names, weights = self.attribute_names(), self.attribute_weight_values()
         checks += [
             (len(set(names)) == len(names), "attributes", "distinct names"),
             (not self.attribute_weights or len(weights) == len(names), "attribute_weights", "one weight per attribute"),
-            (len(names) == 1 or self.loss != "margin", "loss", "bt or tie with several attributes"),
+            (len(names) == 1 or self.loss in ("bt", "tie", "soft"), "loss", "bt, tie or soft with several attributes"),
         ]
         for ok, name, expectation in checks:
             if not ok:
@@ -241,37 +253,17 @@ def check_out(config: TrainConfig) -> bool:
     return finished
 
 
-# --- how a config error reads on a command line (rewardkit train and python -m rewardkit.train) -----------
-
-
-def option_name(field: str) -> str:
-    """The CLI option of a TrainConfig field: batch_size -> --batch-size."""
-    return "--" + field.replace("_", "-")
-
-
-def as_options(text: str) -> str:
-    """Field names in a TrainConfig docstring or error -> the options a CLI user types.
-
-    A field name in backticks (`resume`, ``checkpoint_every``) is always one; a bare name only when it has an
-    underscore (length_balance_by), as plain words like "loss" or "data" are prose, and not inside a path or
-    file name (model/length_control.py). Other backticked words keep single backticks."""
-    names = {f.name for f in fields(TrainConfig)}
-
-    def ticked(m: re.Match[str]) -> str:
-        return option_name(m[1]) if m[1] in names else f"`{m[1]}`"
-
-    text = re.sub(r"``?([A-Za-z_]\w*)``?", ticked, text)
-    bare = sorted((n for n in names if "_" in n), key=len, reverse=True)
-    return re.sub(rf"(?<![\w./-])({'|'.join(bare)})(?![\w/-]|\.\w)", lambda m: option_name(m[1]), text)
-
-
-def user_message(exc: BaseException) -> str:
-    """The one line a CLI user sees for a library error: a ConfigError names the option and speaks in
-    options; anything else is the library's message on one line."""
-    if isinstance(exc, ConfigError):
-        option = option_name(exc.field) if exc.value is None else f"{option_name(exc.field)} {exc.value}"
-        return f"{option}: {' '.join(as_options(exc.problem).split())}"
-    return " ".join(str(exc).split()) or type(exc).__name__
+def data_error(data: str, exc: Exception) -> ConfigError:
+    """A data error as one line that names the data: an OSError as its reason (and file, when it is another
+    one), anything else as its message; the ``data`` value goes in front unless the message names it."""
+    if isinstance(exc, OSError) and exc.strerror:
+        detail = (
+            exc.strerror if exc.filename is None or str(exc.filename) == data else f"{exc.strerror}: {exc.filename}"
+        )
+    else:
+        detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+    detail = " ".join(detail.split()) or type(exc).__name__
+    return ConfigError("data", detail, None if data in detail else data)
 
 
 # what a user's mistake surfaces as from the library (a bad option value, data, folder or backbone);

@@ -1,0 +1,128 @@
+"""The end of a member's training: best weights back, calibration and normalization fitted on what is served,
+the card's metrics, and the saved model folder.
+
+The temperature and the reward mean/std describe the score that is served: the weighted aggregate over the
+heads, fitted on the validation pairs (``model/calibration.py``). Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rewardkit.atomic import atomic_write_text
+from rewardkit.model.calibration import BOUND_NOTES, calibrate
+from rewardkit.model.card import RewardCard, plot_curves, write_readme
+from rewardkit.model.formatting import template_kind
+from rewardkit.model.forward import RewardForward
+from rewardkit.model.length_control import pearson
+from rewardkit.train.batches import PairTensors, cut_counts
+from rewardkit.train.checkpoint import weights_digest
+from rewardkit.train.config import TrainConfig
+from rewardkit.train.rewards import PairRewards, validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Member:
+    """What the finish needs of a trained member: the model (peft-wrapped under LoRA), its tokenizer, the head's
+    module name and initial weights, the run's config and seed, and the data id."""
+
+    model: Any
+    tokenizer: Any
+    head: str
+    head_init: dict[str, torch.Tensor]
+    config: TrainConfig
+    seed: int
+    snapshot_id: str
+
+
+def finish_member(
+    member: Member,
+    out: Path,
+    rewards: PairRewards,
+    val_data: PairTensors,
+    reused: tuple[torch.Tensor, torch.Tensor] | None,
+    run: dict[str, Any],
+    history: list[dict[str, Any]],
+    rank: int = 0,
+    world: int = 1,
+) -> dict[str, Any]:
+    """Load best.pt (merging LoRA), fit calibration, write the model folder (rank 0); returns the metrics.
+    ``reused``: the validation rewards of the best step when the loop has them (None: score again); ``run``:
+    the loop's own metrics (steps, timings, bf16...), put first in the card's."""
+    config, model = member.config, member.model
+    ckpt_dir = out / "checkpoint"
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # rank 0 has written best.pt
+    if (ckpt_dir / "best.pt").is_file():
+        model.load_state_dict(torch.load(ckpt_dir / "best.pt", weights_only=True, map_location="cpu"))
+    if config.lora_r:
+        model = model.merge_and_unload()  # plain HF weights, the trained head in place of the original
+        reused = None  # merging changes the arithmetic: the merged model is scored again
+    forward = RewardForward(model)
+    model.eval()
+    rc, rr = reused or validate(forward, rewards, val_data, config.batch_size)
+    decided = ~val_data.tie
+    diff = (rc - rr)[decided]
+    # temperature and normalization describe what is scored and served: the weighted aggregate over heads. A
+    # multi-attribute pair was judged on its own head above; with one head the judged reward is the aggregate
+    attributes = config.attribute_names()
+    served = (
+        (rc, rr)
+        if len(attributes) == 1
+        else validate(
+            forward, rewards, replace(val_data, attribute=torch.full_like(val_data.attribute, -1)), config.batch_size
+        )
+    )
+    cal = calibrate(*served, decided, config.reference_size)
+    if cal.at_bound and rank == 0:
+        log.warning("%s: the fitted temperature T = %g is %s", out, cal.temperature, BOUND_NOTES[cal.at_bound])
+    head_now = getattr(model, member.head).state_dict()
+    metrics = {
+        **run,
+        "validation_pairs": val_data.n,
+        **cut_counts(val_data, "validation"),
+        "val_accuracy": (diff > 0).float().mean().item() if len(diff) else None,
+        "val_margin": diff.mean().item() if len(diff) else None,
+        "ece_before": cal.ece_before,
+        "ece_after": cal.ece_after,
+        "ece_after_cross_fit": cal.ece_after_cross_fit,
+        "temperature_at_bound": cal.at_bound,
+        "weights_sha256": weights_digest(model),
+        "head_changed": not all(torch.equal(v, head_now[k].cpu()) for k, v in member.head_init.items()),
+        "val_length_corr": float(pearson(torch.cat([rc, rr]), val_data.log_length)) if len(rc) > 1 else None,
+    }
+    if rank == 0:
+        from rewardkit.model.reward_model import RewardModel
+
+        card = RewardCard(
+            backbone=config.backbone,
+            snapshot_id=member.snapshot_id,
+            max_length=config.max_length,
+            template=template_kind(member.tokenizer),
+            temperature=cal.temperature,
+            attributes=attributes,
+            attribute_weights=config.attribute_weight_values(),
+            reward_mean=cal.reward_mean,
+            reward_std=cal.reward_std,
+            config={**asdict(config), "seed": member.seed},
+            metrics=metrics,
+        )
+        RewardModel(model, member.tokenizer, card).save(out)
+        write_run_files(out, card, history)
+    return metrics
+
+
+def write_run_files(out: Path, card: RewardCard, history: list[dict[str, Any]]) -> None:
+    atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+    write_readme(out, card)
+    plot_curves(history, out / "curves.png")

@@ -1,0 +1,382 @@
+"""Train a reward model on a dataset snapshot: the loop, top to bottom.
+
+Run it:
+
+    rewardkit train --data SNAPSHOT --out runs/rm1                 # CLI (cli/train_cmd.py)
+    python -c "from rewardkit.train import TrainConfig, train; train(TrainConfig(data='SNAP', out='runs/rm1'))"
+    torchrun --nproc_per_node 2 -m rewardkit.train --data SNAP --out runs/rm1   # DDP (gloo on CPU)
+    accelerate launch --multi_gpu --num_processes 2 -m rewardkit.train --data SNAP --out runs/rm1   # CPU too
+
+``train(config)`` reads the train/validation pairs (``data/training_data.py``) and trains one model
+(``train_member``) or ``ensemble`` members into ``member_<i>/`` under one ensemble card (``ensemble_card.py``).
+``train_member`` reads top to bottom: seeds; model (``freeze.py``); every pair encoded once
+(``batches.encode_pairs``: the prompt cut from the left, a response that alone does not fit from the right,
+never a pair dropped); the objective, chosen once (``objective.py``); AdamW with linear warmup then linear
+decay; length-grouped batches (``batches.EpochPlan``; chosen and rejected in one forward pass); optional bf16
+autocast (``bf16.py``); gradient accumulation and clipping; validation every ``eval_every`` steps (``validate``);
+best-checkpoint selection, early stopping and atomic checkpoints that ``--resume`` continues from after a kill
+(``checkpoint.py``). After training (``finish.py``) it fits the temperature on validation and the reward mean/std
+on a reference set of validation responses, both on the score that is served (``calibration.calibrate``), and
+writes the ``save_pretrained`` folder, ``rewardkit.json``, README.md, metrics.jsonl and curves.png. A listwise or
+ratings loss (``--loss plackett-luce`` / ``regression``) trains on lists rebuilt from the pairs (``lists.py``);
+validation is on pairs for every loss.
+
+Only rank 0 writes files; every rank runs validation (cheap) so early-stopping decisions agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rewardkit.data.hub import hub_dataset
+from rewardkit.data.training_data import DATA_ERRORS, load_pairs
+from rewardkit.model.device import resolve_device
+from rewardkit.model.forward import RewardForward
+from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
+from rewardkit.model.length_control import fit_length_coefficient, pearson
+from rewardkit.model.losses import LOSSES
+from rewardkit.model.source import ModelNotFoundError, check_model_source
+from rewardkit.records import PreferencePair
+from rewardkit.train.batches import (
+    EpochPlan,
+    PairTensors,
+    cut_counts,
+    encode_pairs,
+    length_balance_weights,
+    length_sides,
+)
+from rewardkit.train.bf16 import Bf16Choice, decide_bf16
+from rewardkit.train.checkpoint import atomic_torch_save, checkpoint_due, load_resumable, save_resumable
+from rewardkit.train.config import ConfigError, TrainConfig, check_out, data_error
+from rewardkit.train.distributed import rank_zero_first, same_on_every_rank, setup_distributed
+from rewardkit.train.ensemble_card import write_ensemble_card
+from rewardkit.train.finish import Member, finish_member
+from rewardkit.train.freeze import disable_dropout, freeze_as_configured, wrap_lora
+from rewardkit.train.lists import encode_lists, rating_stats, response_lists
+from rewardkit.train.objective import Objective, unused_labels
+from rewardkit.train.rewards import PairRewards, validate
+
+__all__ = ["TrainResult", "train", "train_member"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """Where the model went, and its metrics (every rank gets them; only rank 0 wrote files)."""
+
+    out: Path
+    metrics: dict[str, Any]
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train one model (or ``config.ensemble`` members) and write it to ``config.out``."""
+    check_out(config)  # a wrong folder or --resume fails here, not at the first checkpoint minutes later
+    try:  # and a backbone name that names no model, before the data is read (transformers' reason misleads)
+        check_model_source(config.backbone)
+    except ModelNotFoundError as exc:
+        raise ConfigError("backbone", str(exc)) from None
+    device = resolve_device(config.device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # before the process group: nccl binds each rank to its GPU
+    rank, world = setup_distributed(device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        with rank_zero_first(rank, world, hub_dataset(config.data) is not None):  # one rank fetches a Hub dataset
+            train_pairs, val_pairs, snapshot_id = load_pairs(config.data, config.validation_fraction)
+    except DATA_ERRORS as exc:
+        raise data_error(config.data, exc) from exc
+    if rank == 0:
+        for line in unused_labels(train_pairs, config.loss):
+            log.warning(line)
+    out = Path(config.out)
+    if config.ensemble == 1:
+        return TrainResult(
+            out, train_member(config, train_pairs, val_pairs, snapshot_id, out, config.seed, rank, world, device)
+        )
+    from rewardkit.model.ensemble import bootstrap_indices, member_seeds
+
+    members = []
+    for i, seed in enumerate(member_seeds(config.seed, config.ensemble)):
+        member_pairs = train_pairs
+        if config.bootstrap:
+            member_pairs = [train_pairs[j] for j in bootstrap_indices(len(train_pairs), seed)]
+        metrics = train_member(
+            config, member_pairs, val_pairs, snapshot_id, out / f"member_{i}", seed, rank, world, device
+        )
+        members.append((f"member_{i}", metrics))
+    if rank == 0:
+        return TrainResult(out, write_ensemble_card(config, out, snapshot_id, members, train_pairs, val_pairs))
+    return TrainResult(out, {"members": dict(members)})
+
+
+def train_member(
+    config: TrainConfig,
+    train_pairs: list[PreferencePair],
+    val_pairs: list[PreferencePair],
+    snapshot_id: str,
+    out: Path,
+    seed: int,
+    rank: int = 0,
+    world: int = 1,
+    device: torch.device = torch.device("cpu"),
+) -> dict[str, Any]:
+    """One model, top to bottom: setup, batches, (resume), loop with validation/checkpoints, finish."""
+    # -- setup: seeds, model, data, objective ------------------------------------------------------------
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    attributes = config.attribute_names()
+    model, tokenizer, head, head_init = load_model(config, len(attributes))
+    model.to(device)  # the encoded pairs stay on the CPU; each batch moves to the model's device
+    train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes)
+    val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes)
+    # length-controlled BT: beta of the fixed length term, fitted on the training pairs before the model trains
+    length_coef = (
+        fit_length_coefficient(train_data.length_feature().numpy(), np.where(train_data.tie.numpy(), 0.5, 1.0))
+        if config.length_control
+        else 0.0
+    )
+    chosen = LOSSES[config.loss]  # the one read of the loss registry
+    # a listwise or ratings loss trains on each prompt's list of responses, rebuilt from its pairs (lists.py)
+    lists = encode_lists(tokenizer, response_lists(train_pairs), config.max_length) if chosen.data != "pairs" else None
+    scale = rating_stats(lists) if lists is not None else (0.0, 1.0)
+    objective = Objective(chosen, length_coef, config.center_coef, *scale)
+
+    # -- batches (of pairs, or of lists): length balance by repeats in the epoch's order or by loss weights ---
+    chosen_shorter, chosen_longer = length_sides(train_pairs) if lists is None else ([False] * lists.n,) * 2
+    by_weight = config.length_balance_by == "weight"
+    pair_weight = torch.tensor(length_balance_weights(chosen_shorter, chosen_longer, config.length_balance))
+    plan = EpochPlan(
+        train_data.pair_lengths() if lists is None else lists.list_lengths(),
+        chosen_shorter,
+        chosen_longer,
+        0.0 if by_weight else config.length_balance,
+        config.batch_size,
+        seed,
+        rank,
+        world,
+    )
+    epoch, batches = 0, plan.batches(0)
+    micro_per_epoch = len(batches)  # what each rank really gets (the same count every epoch)
+    total_steps = config.max_steps or max(1, math.ceil(micro_per_epoch * config.epochs / config.grad_accum))
+    optimizer, scheduler = adamw_with_schedule(model, config, total_steps)
+    # logits [B, A] of a batch; for BERT-family models the last layer computes only the position the head reads
+    forward = RewardForward(model)
+    ddp_forward = forward
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp_forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
+
+    # -- resume, or clear a replaced run's checkpoints -------------------------------------------------------
+    ckpt_dir = out / "checkpoint"
+    step, micro, history, best = 0, 0, [], {"loss": math.inf, "step": 0, "evals_since": 0}
+    resumed_bf16: bool | None = None
+    # train() has checked that a resumed model has last.pt; a later ensemble member may not have started yet
+    if config.resume and (ckpt_dir / "last.pt").is_file():
+        step, micro, history, best, resumed_bf16 = load_resumable(
+            ckpt_dir / "last.pt", model, optimizer, scheduler, device
+        )
+    elif rank == 0:
+        # a fresh run in a folder it replaces: the old best.pt must not become this model (it is loaded at the
+        # end whenever present, and no validation of this run may improve on inf, e.g. a NaN loss), nor the old
+        # last.pt be continued by a later --resume
+        for stale in ("best.pt", "last.pt"):
+            (ckpt_dir / stale).unlink(missing_ok=True)
+    last_saved = step
+
+    # bf16 (bf16.py; 'auto' may time a step): every rank takes rank 0's answer (ranks must run the same
+    # arithmetic), and a resumed run the one it started with (a bit-identical continuation)
+    if config.resume and resumed_bf16 is not None:
+        bf16 = Bf16Choice(bool(resumed_bf16), "as the resumed run started")
+    elif step >= total_steps:
+        bf16 = Bf16Choice(False, "no steps left to train")
+    else:
+        bf16 = decide_bf16(config, ddp_forward, train_data, tokenizer.pad_token_id, device)
+    use_bf16 = same_on_every_rank(bf16.on, world, device)
+    if rank == 0:
+        log.info("%s", bf16.line())
+    rewards = PairRewards(tokenizer.pad_token_id, device, use_bf16, torch.tensor(config.attribute_weight_values()))
+
+    # -- the loop -----------------------------------------------------------------------------------------
+    model.train()
+    last_val: tuple[int, torch.Tensor, torch.Tensor] | None = None  # (step, rc, rr) of the latest validation
+    run_stats = {"pairs": 0, "seconds": 0.0}
+    with progress(config, rank, total_steps * config.grad_accum * config.batch_size * world) as bar:
+        bar.advance(step * config.grad_accum * config.batch_size * world)
+        # (a run killed after early stopping had saved last.pt, then resumed, does not train on)
+        while step < total_steps and not stopped_early(best, config.patience):
+            t0 = time.perf_counter()
+            sums = {"loss": 0.0, "correct": 0.0, "margin": 0.0, "pairs": 0}
+            for k in range(config.grad_accum):
+                if micro // micro_per_epoch != epoch:
+                    epoch = micro // micro_per_epoch
+                    batches = plan.batches(epoch)
+                rows = batches[micro % micro_per_epoch]
+                micro += 1
+                sync = k == config.grad_accum - 1 or world == 1
+                with nullcontext() if sync else ddp_forward.no_sync():
+                    if lists is None:
+                        rc, rr = rewards(ddp_forward, train_data, rows)
+                        loss = objective(rc, rr, train_data, rows, pair_weight[rows] if by_weight else None)
+                    else:  # scores [B, k] best first; the statistics below read its neighbouring pairs
+                        scores, mask, ratings = rewards.of_lists(ddp_forward, lists, rows)
+                        loss = objective.on_list_batch(scores, mask, ratings)
+                        rc, rr = scores[:, :-1][mask[:, 1:]], scores[:, 1:][mask[:, 1:]]
+                    (loss / config.grad_accum).backward()
+                sums["loss"] += loss.item() * len(rc)
+                sums["correct"] += (rc > rr).float().sum().item()
+                sums["margin"] += (rc - rr).sum().item()
+                sums["pairs"] += len(rc)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm or float("inf"))
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if step % TRIM_HEAP_EVERY == 0:
+                release_free_heap()  # RSS otherwise creeps up with every batch width (model/heap.py)
+            run_stats["pairs"] += sums["pairs"] * world
+            run_stats["seconds"] += time.perf_counter() - t0
+            n = max(1, sums["pairs"])
+            history.append(
+                {
+                    "kind": "train",
+                    "step": step,
+                    "loss": sums["loss"] / n,
+                    "accuracy": sums["correct"] / n,
+                    "margin": sums["margin"] / n,
+                    "lr": scheduler.get_last_lr()[0],
+                    "grad_norm": float(grad_norm),
+                }
+            )
+            # step and loss shown beside the counts (in a terminal's bar, and in the plain lines printed every few
+            # seconds when stderr is a log: progress.py)
+            bar.advance(sums["pairs"] * world, step=f"{step}/{total_steps}", loss=sums["loss"] / n)
+
+            if step % config.eval_every == 0 or step == total_steps:
+                last_val = (step, *validate(forward, rewards, val_data, config.batch_size))
+                metrics = validation_metrics(objective, *last_val[1:], val_data)
+                history.append({"kind": "val", "step": step, **metrics})
+                improved = metrics["loss"] < best["loss"]
+                best = (
+                    {"loss": metrics["loss"], "step": step, "evals_since": 0, **metrics}
+                    if improved
+                    else {**best, "evals_since": best["evals_since"] + 1}
+                )
+                if rank == 0:
+                    if improved:
+                        atomic_torch_save(
+                            {k: v.detach().clone() for k, v in model.state_dict().items()}, ckpt_dir / "best.pt"
+                        )
+                    # the resumable checkpoint (weights + AdamW moments) is ~3x the model: not at every validation
+                    if checkpoint_due(step, last_saved, config.checkpoint_every, total_steps) or stopped_early(
+                        best, config.patience
+                    ):
+                        last_saved = step
+                        position = {"step": step, "micro": micro, "history": history, "best": best}
+                        save_resumable(ckpt_dir / "last.pt", model, optimizer, scheduler, position, config, use_bf16)
+                if stopped_early(best, config.patience):
+                    break
+
+    # -- finish: best weights, calibration, normalization, files (finish.py) ------------------------------
+    run = {
+        "train_pairs": train_data.n,
+        **({"train_lists": lists.n} if lists is not None else {}),
+        **cut_counts(train_data, "train"),
+        "best_step": best["step"],
+        "steps": step,
+        "total_steps": total_steps,
+        "bf16": use_bf16,
+        "bf16_reason": bf16.reason,
+        "val_loss": best.get("loss"),
+        "train_pairs_per_s": run_stats["pairs"] / run_stats["seconds"] if run_stats["seconds"] else None,
+        "world_size": world,
+        "device": str(device),
+        "length_coef": length_coef,
+    }
+    # the best checkpoint is usually the last validation's weights: its rewards need no second pass
+    reused = last_val[1:] if last_val is not None and last_val[0] == best["step"] else None
+    member = Member(model, tokenizer, head, head_init, config, seed, snapshot_id)
+    return finish_member(member, out, rewards, val_data, reused, run, history, rank, world)
+
+
+# --- the pieces the loop calls, in the order it calls them ---------------------------------------------
+
+
+def load_model(config: TrainConfig, heads: int) -> tuple[Any, Any, str, dict[str, torch.Tensor]]:
+    """(model, tokenizer, head module name, the head's initial weights): the backbone with ``heads`` scalar
+    outputs, dropout off and frozen parts frozen (or LoRA-wrapped) as configured."""
+    from rewardkit.model.backbone import head_module_name, load_backbone
+
+    try:
+        model, tokenizer = load_backbone(config.backbone, num_labels=heads)
+    except (OSError, ValueError) as exc:  # transformers' answer to a name that is no model (several lines)
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError("backbone", f"cannot load it ({first_line})", config.backbone) from exc
+    if config.disable_dropout:
+        disable_dropout(model)
+    head = head_module_name(model)
+    head_init = {k: v.detach().clone() for k, v in getattr(model, head).state_dict().items()}
+    if config.lora_r:
+        model = wrap_lora(model, config, head)
+    else:
+        freeze_as_configured(model, config)
+    return model, tokenizer, head, head_init
+
+
+def adamw_with_schedule(model: Any, config: TrainConfig, total_steps: int) -> tuple[Any, Any]:
+    """AdamW (no weight decay on biases and LayerNorm weights) and its schedule: linear warmup to lr over
+    ``warmup_ratio`` of the steps, then linear decay to 0 at ``total_steps``."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+    )
+    schedule = partial(warmup_then_decay, warmup=int(total_steps * config.warmup_ratio), total=total_steps)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def warmup_then_decay(step: int, warmup: int, total: int) -> float:
+    """The learning-rate factor at ``step``: (step + 1) / warmup while warming up, then linear to 0 at ``total``."""
+    return (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
+
+
+@torch.no_grad()
+def validation_metrics(objective: Objective, rc: torch.Tensor, rr: torch.Tensor, data: PairTensors) -> dict[str, float]:
+    """Loss (the training objective), accuracy and mean margin on the decided pairs, mean rewards, and how much
+    the reward follows length (Pearson of reward and log length over both sides)."""
+    diff = (rc - rr)[~data.tie]
+    return {
+        # every loss here is a mean over pairs, so one call over all of them equals the batch-weighted mean
+        "loss": objective(rc, rr, data, list(range(data.n))).item() if data.n else float("nan"),
+        "accuracy": (diff > 0).float().mean().item() if len(diff) else float("nan"),
+        "margin": diff.mean().item() if len(diff) else float("nan"),
+        "chosen_mean": rc.mean().item(),
+        "rejected_mean": rr.mean().item(),
+        "length_corr": pearson(torch.cat([rc, rr]), data.log_length).item(),
+    }
+
+
+def stopped_early(best: dict[str, Any], patience: int) -> bool:
+    """Early stopping: ``patience`` validations in a row without a better loss (0: never stop early)."""
+    return bool(patience) and best["evals_since"] >= patience
+
+
+def progress(config: TrainConfig, rank: int, total: int) -> Any:
+    from rewardkit.progress import progress_bar
+
+    return progress_bar("training", total=total, unit="pairs", enabled=config.progress and rank == 0)
