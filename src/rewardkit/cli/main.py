@@ -37,6 +37,7 @@ from rewardkit.cli import (  # noqa: E402
     env_cmd,
     eval_cmd,
     import_cmd,
+    review_cmd,
     score_cmd,
     serve_cmd,
     train_cmd,
@@ -51,6 +52,7 @@ for _module in (
     eval_cmd,
     score_cmd,
     serve_cmd,
+    review_cmd,
     db_cmd,
     env_cmd,
 ):
