@@ -42,6 +42,16 @@ CHOICES: tuple[str, ...] = ("a", "b", "tie", "both_bad", "skip")
 _CANDIDATES = 32  # open items looked at per claim; only items held by others (not done) are passed over
 
 
+def _update(model: Any) -> Any:
+    # plain SQL updates: the rows are re-read where needed, so the ORM need not evaluate the WHERE in Python
+    # (it cannot compare SQLite's naive datetimes with aware ones)
+    return update(model).execution_options(synchronize_session=False)
+
+
+def _delete(model: Any) -> Any:
+    return delete(model).execution_options(synchronize_session=False)
+
+
 class ReviewError(ValueError):
     """A request the queue refuses (unknown item, not yours, labelled already); nothing was changed."""
 
@@ -212,7 +222,7 @@ def _take_over(
 ) -> bool:
     """An abandoned slot (expired, unfilled) goes to the next annotator who asks."""
     stmt = (
-        update(ReviewAssignmentRow)
+        _update(ReviewAssignmentRow)
         .where(
             ReviewAssignmentRow.item_id == item_id,
             ReviewAssignmentRow.slot == slot,
@@ -298,7 +308,7 @@ def next_assignment(
     held = _held(session, annotator)
     if held is not None:
         session.execute(
-            update(ReviewAssignmentRow)
+            _update(ReviewAssignmentRow)
             .where(ReviewAssignmentRow.item_id == held.item_id, ReviewAssignmentRow.slot == held.slot)
             .values(expires_at=now + ttl)
         )
@@ -401,13 +411,13 @@ def save_label(
     session.flush()
     if choice == "skip":  # the slot goes back to the queue; the label keeps the item away from this annotator
         session.execute(
-            delete(ReviewAssignmentRow).where(
+            _delete(ReviewAssignmentRow).where(
                 ReviewAssignmentRow.item_id == item_id, ReviewAssignmentRow.slot == held.slot
             )
         )
         return SavedLabel(label.id, item_id, choice, None, item.status == "done")
     filled = session.execute(
-        update(ReviewAssignmentRow)
+        _update(ReviewAssignmentRow)
         .where(
             ReviewAssignmentRow.item_id == item_id,
             ReviewAssignmentRow.slot == held.slot,
@@ -418,7 +428,7 @@ def save_label(
     ).rowcount
     if filled != 1:  # taken over between our read and this write
         raise ReviewError(f"item {item_id} is not assigned to you (it expired and went to someone else)")
-    session.execute(update(ReviewItemRow).where(ReviewItemRow.id == item_id).values(labels=ReviewItemRow.labels + 1))
+    session.execute(_update(ReviewItemRow).where(ReviewItemRow.id == item_id).values(labels=ReviewItemRow.labels + 1))
     session.refresh(item)
     gold_correct = None
     if item.gold_choice is not None:
@@ -443,30 +453,32 @@ def undo_last(session: Session, *, annotator: str, now: datetime, ttl: timedelta
     item = session.get(ReviewItemRow, label.item_id)
     assert item is not None  # labels cascade with their item
     if label.comparison_id:
-        session.execute(delete(ComparisonResponseRow).where(ComparisonResponseRow.comparison_id == label.comparison_id))
-        session.execute(delete(ComparisonRow).where(ComparisonRow.id == label.comparison_id))
+        session.execute(
+            _delete(ComparisonResponseRow).where(ComparisonResponseRow.comparison_id == label.comparison_id)
+        )
+        session.execute(_delete(ComparisonRow).where(ComparisonRow.id == label.comparison_id))
     held_any = _held(session, annotator)
     if label.choice == "skip":
-        session.execute(delete(ReviewLabelRow).where(ReviewLabelRow.id == label.id))
+        session.execute(_delete(ReviewLabelRow).where(ReviewLabelRow.id == label.id))
         if held_any is None:
             _claim_gold(session, annotator, label.swap, now, ttl) if item.gold_choice else _claim_open(
                 session, annotator, label.swap, now, ttl, only=item.id
             )
         return item.id
     session.execute(
-        update(ReviewAssignmentRow)
+        _update(ReviewAssignmentRow)
         .where(ReviewAssignmentRow.item_id == item.id, ReviewAssignmentRow.label_id == label.id)
         .values(label_id=None, expires_at=now + ttl)
     )
     if held_any is not None:  # they hold another item now: release it, the undone one comes first
         session.execute(
-            delete(ReviewAssignmentRow).where(
+            _delete(ReviewAssignmentRow).where(
                 ReviewAssignmentRow.item_id == held_any.item_id, ReviewAssignmentRow.slot == held_any.slot
             )
         )
-    session.execute(delete(ReviewLabelRow).where(ReviewLabelRow.id == label.id))
+    session.execute(_delete(ReviewLabelRow).where(ReviewLabelRow.id == label.id))
     session.execute(
-        update(ReviewItemRow).where(ReviewItemRow.id == item.id).values(labels=ReviewItemRow.labels - 1, status="open")
+        _update(ReviewItemRow).where(ReviewItemRow.id == item.id).values(labels=ReviewItemRow.labels - 1, status="open")
     )
     return item.id
 
@@ -474,7 +486,7 @@ def undo_last(session: Session, *, annotator: str, now: datetime, ttl: timedelta
 def release_expired(session: Session, *, now: datetime) -> int:
     """Delete abandoned assignments (expired, unfilled): optional housekeeping, claims take them over anyway."""
     return session.execute(
-        delete(ReviewAssignmentRow).where(ReviewAssignmentRow.label_id.is_(None), ReviewAssignmentRow.expires_at < now)
+        _delete(ReviewAssignmentRow).where(ReviewAssignmentRow.label_id.is_(None), ReviewAssignmentRow.expires_at < now)
     ).rowcount
 
 
