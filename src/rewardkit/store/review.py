@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -244,7 +244,7 @@ def _not_mine(annotator: str) -> Any:
     return ~mine_a.exists() & ~mine_l.exists()
 
 
-def _claim_gold(session: Session, annotator: str, swap: bool, now: datetime, ttl: timedelta) -> int | None:
+def _claim_gold(session: Session, annotator: str, swap: bool, now: datetime, ttl: timedelta) -> tuple[int, int] | None:
     item_id = session.scalar(
         select(ReviewItemRow.id)
         .where(ReviewItemRow.gold_choice.is_not(None), _not_mine(annotator))
@@ -255,14 +255,15 @@ def _claim_gold(session: Session, annotator: str, swap: bool, now: datetime, ttl
         return None
     for _ in range(5):  # gold items have a slot per annotator: the next free number
         top = session.scalar(select(func.max(ReviewAssignmentRow.slot)).where(ReviewAssignmentRow.item_id == item_id))
-        if _try_slot(session, item_id, (top if top is not None else -1) + 1, annotator, swap, now, ttl):
-            return item_id
+        slot = (top if top is not None else -1) + 1
+        if _try_slot(session, item_id, slot, annotator, swap, now, ttl):
+            return item_id, slot
     return None
 
 
 def _claim_open(
     session: Session, annotator: str, swap: bool, now: datetime, ttl: timedelta, only: int | None = None
-) -> int | None:
+) -> tuple[int, int] | None:
     stmt = select(ReviewItemRow.id, ReviewItemRow.needed).where(
         ReviewItemRow.status == "open", ReviewItemRow.gold_choice.is_(None), _not_mine(annotator)
     )
@@ -286,10 +287,10 @@ def _claim_open(
         for slot in range(needed):
             held = taken.get(slot)
             if held is None and _try_slot(session, item_id, slot, annotator, swap, now, ttl):
-                return item_id
+                return item_id, slot
             if held is not None and held.label_id is None and aware(held.expires_at) < now:
                 if _take_over(session, item_id, slot, annotator, swap, now, ttl):
-                    return item_id
+                    return item_id, slot
     return None
 
 
@@ -312,23 +313,20 @@ def next_assignment(
             .where(ReviewAssignmentRow.item_id == held.item_id, ReviewAssignmentRow.slot == held.slot)
             .values(expires_at=now + ttl)
         )
-        item_id = held.item_id
+        claimed: tuple[int, int] | None = (held.item_id, held.slot)
+        swap, assigned_at = held.swap, aware(held.assigned_at)
     else:
-        item_id = _claim_gold(session, annotator, swap, now, ttl) if gold else None
-        if item_id is None:
-            item_id = _claim_open(session, annotator, swap, now, ttl)
-        if item_id is None and not gold:
-            item_id = _claim_gold(session, annotator, swap, now, ttl)  # only gold left: still worth doing
-        if item_id is None:
+        claimed = _claim_gold(session, annotator, swap, now, ttl) if gold else None
+        if claimed is None:
+            claimed = _claim_open(session, annotator, swap, now, ttl)
+        if claimed is None and not gold:
+            claimed = _claim_gold(session, annotator, swap, now, ttl)  # only gold left: still worth doing
+        if claimed is None:
             return None
-    row = session.scalar(
-        select(ReviewAssignmentRow).where(
-            ReviewAssignmentRow.item_id == item_id, ReviewAssignmentRow.annotator == annotator
-        )
-    )
-    item = session.get(ReviewItemRow, item_id)
-    assert row is not None and item is not None  # claimed in this transaction
-    return Assignment(item, row.slot, row.swap, aware(row.assigned_at), aware(row.expires_at))
+        assigned_at = now
+    item = session.get(ReviewItemRow, claimed[0])
+    assert item is not None  # claimed in this transaction
+    return Assignment(item, claimed[1], swap, assigned_at, now + ttl)
 
 
 # --- labels ----------------------------------------------------------------------------------------------
@@ -382,18 +380,20 @@ def save_label(
     item = session.get(ReviewItemRow, item_id)
     if item is None:
         raise ReviewError(f"no review item {item_id}")
-    if session.scalar(
-        select(ReviewLabelRow.id).where(ReviewLabelRow.item_id == item_id, ReviewLabelRow.annotator == annotator)
-    ):
-        raise ReviewError(f"item {item_id} is labelled by you already (undo it first to change the label)")
+    # one read decides: a filled slot of theirs = labelled already; none at all = not theirs (never claimed,
+    # taken over after expiry, or skipped)
     held = session.scalar(
         select(ReviewAssignmentRow).where(
-            ReviewAssignmentRow.item_id == item_id,
-            ReviewAssignmentRow.annotator == annotator,
-            ReviewAssignmentRow.label_id.is_(None),
+            ReviewAssignmentRow.item_id == item_id, ReviewAssignmentRow.annotator == annotator
         )
     )
+    if held is not None and held.label_id is not None:
+        raise ReviewError(f"item {item_id} is labelled by you already (undo it first to change the label)")
     if held is None:
+        if session.scalar(
+            select(ReviewLabelRow.id).where(ReviewLabelRow.item_id == item_id, ReviewLabelRow.annotator == annotator)
+        ):
+            raise ReviewError(f"item {item_id} is labelled by you already (undo it first to change the label)")
         raise ReviewError(f"item {item_id} is not assigned to you (it may have expired and gone to someone else)")
     choice = unswap(shown_choice, held.swap)
     seconds = max(0.0, (now - aware(held.assigned_at)).total_seconds())
@@ -407,15 +407,22 @@ def save_label(
         attribute=(attribute or "").strip() or None,
         created_at=now,
     )
-    session.add(label)
-    session.flush()
     if choice == "skip":  # the slot goes back to the queue; the label keeps the item away from this annotator
+        session.add(label)
+        session.flush()
         session.execute(
             _delete(ReviewAssignmentRow).where(
                 ReviewAssignmentRow.item_id == item_id, ReviewAssignmentRow.slot == held.slot
             )
         )
         return SavedLabel(label.id, item_id, choice, None, item.status == "done")
+    gold = item.gold_choice is not None
+    if not gold:
+        comparison = _comparison(item, label, choice, seconds)
+        add_comparisons(session, [comparison])
+        label.comparison_id = comparison.dedupe_key
+    session.add(label)
+    session.flush()
     filled = session.execute(
         _update(ReviewAssignmentRow)
         .where(
@@ -428,18 +435,16 @@ def save_label(
     ).rowcount
     if filled != 1:  # taken over between our read and this write
         raise ReviewError(f"item {item_id} is not assigned to you (it expired and went to someone else)")
-    session.execute(_update(ReviewItemRow).where(ReviewItemRow.id == item_id).values(labels=ReviewItemRow.labels + 1))
-    session.refresh(item)
-    gold_correct = None
-    if item.gold_choice is not None:
-        gold_correct = choice == item.gold_choice
-    else:
-        comparison = _comparison(item, label, choice, seconds)
-        add_comparisons(session, [comparison])
-        label.comparison_id = comparison.dedupe_key
-        if item.labels >= item.needed:
-            item.status = "done"
-    return SavedLabel(label.id, item_id, choice, label.comparison_id, item.status == "done", gold_correct)
+    # the count and the status in one statement: concurrent labels of one item add up in SQL, not in Python
+    complete = (ReviewItemRow.labels + 1 >= ReviewItemRow.needed) & ReviewItemRow.gold_choice.is_(None)
+    session.execute(
+        _update(ReviewItemRow)
+        .where(ReviewItemRow.id == item_id)
+        .values(labels=ReviewItemRow.labels + 1, status=case((complete, "done"), else_=ReviewItemRow.status))
+    )
+    gold_correct = choice == item.gold_choice if gold else None
+    done = not gold and item.labels + 1 >= item.needed
+    return SavedLabel(label.id, item_id, choice, label.comparison_id, done, gold_correct)
 
 
 def undo_last(session: Session, *, annotator: str, now: datetime, ttl: timedelta) -> int | None:
