@@ -172,5 +172,8 @@ def test_gold_export_import_and_dataset_build(home) -> None:
     pairs = [json.loads(line) for line in (home / "snapshots" / built["id"] / "train.jsonl").open()]
     assert len(pairs) == 2, built["manifest"]
     assert {p["annotator_kind"] for p in pairs} == {"human"} and {p["source"] for p in pairs} == {"review"}
+    # the snapshot's pairs are the queued items again: candidates, but nothing new to queue
+    again = rk("review", "enqueue", "--from", "snapshot", "--snapshot", built["id"], "--strategy", "random", "--json")
+    assert json.loads(again.output) == {"candidates": 2, "picked": 2, "queued": 0, "duplicates": 2}
     stats = json.loads(rk("review", "stats", "--json").output)
     assert stats["labels_total"] == 1 and stats["by_reason"]["diversity"] == {"open": 1, "done": 1}
