@@ -109,7 +109,8 @@ def aware(value: datetime) -> datetime:
 
 def _insert_ignore(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ReviewAssignmentRow)
+    # the Core table, not the mapped class: the ORM insert path does not report a row count on every driver
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ReviewAssignmentRow.__table__)
 
 
 # --- items -----------------------------------------------------------------------------------------------
@@ -214,7 +215,9 @@ def _try_slot(
         "expires_at": now + ttl,
         "label_id": None,
     }
-    return session.execute(_insert_ignore(session).values(values).on_conflict_do_nothing()).rowcount == 1
+    # RETURNING says whether the row went in (psycopg reports no row count for ON CONFLICT DO NOTHING here)
+    stmt = _insert_ignore(session).values(values).on_conflict_do_nothing()
+    return session.execute(stmt.returning(ReviewAssignmentRow.__table__.c.slot)).first() is not None
 
 
 def _take_over(
