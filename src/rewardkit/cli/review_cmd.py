@@ -86,8 +86,12 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--from", help="log (the served-score log), snapshot (with --snapshot), or a FILE.")
         ],
         strategy: Annotated[
-            str, typer.Option(help="uncertainty | disagreement | margin | diversity | random.")
-        ] = "random",
+            str,
+            typer.Option(
+                help="uncertainty (default: beat random in benchmarks/active_learning_bench.py; needs scores) | "
+                "disagreement | margin | diversity | random."
+            ),
+        ] = "uncertainty",
         budget: Annotated[int, typer.Option(help="How many items to queue at most.")] = 100,
         k: Annotated[int, typer.Option("--k", help="Labels each item needs (overlap).")] = 1,
         snapshot: Annotated[str, typer.Option(help="Snapshot id or folder, for --from snapshot.")] = "",

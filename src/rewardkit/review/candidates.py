@@ -78,7 +78,8 @@ def _need(candidates: Sequence[Candidate], attr: str, strategy: str) -> np.ndarr
     if missing:
         raise StrategyError(
             f"strategy '{strategy}' needs '{attr}' on every candidate; {missing} of {len(values)} lack it "
-            "(score the pairs first: rewardkit score FILE --model M writes score_a, score_b, p_a_better)"
+            "(score the pairs first: rewardkit score FILE --model M writes score_a, score_b, p_a_better; "
+            "or use --strategy random or diversity)"
         )
     return np.asarray(values, dtype=np.float64)
 
