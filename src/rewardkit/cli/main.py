@@ -42,6 +42,7 @@ from rewardkit.cli import (  # noqa: E402
     eval_cmd,
     import_cmd,
     monitor_cmd,
+    review_cmd,
     score_cmd,
     serve_cmd,
     train_cmd,
@@ -57,6 +58,7 @@ for _module in (
     score_cmd,
     serve_cmd,
     monitor_cmd,
+    review_cmd,
     db_cmd,
     env_cmd,
 ):

@@ -188,3 +188,76 @@ class ScoreReferenceRow(Base):
     reward_std: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(16))  # card: fitted at training time | normal: from mean/std only
     created_at: Mapped[datetime]
+
+
+# --- the human review queue (migration 0003; queries in store/review.py) ---------------------------------
+
+
+class ReviewItemRow(Base):
+    """One thing to judge: a prompt and 2+ responses, why it is queued, how many labels it needs (``needed``, the
+    overlap k) and how many it has. ``dedupe_key`` makes enqueueing the same prompt and responses twice a no-op.
+    Gold items carry a known answer (``gold_choice``, in the stored response order) and are never done."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (Index("ix_review_items_next", "status", "priority", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(KEY, unique=True)
+    prompt: Mapped[Any] = mapped_column(JSON)  # text, or a list of {"role", "content"} messages
+    responses: Mapped[list[Any]]  # [{"text", "model_name", "model_version"}], position 0 = 'a'
+    origin: Mapped[dict[str, Any]]  # {"kind": "log" | "snapshot" | "file" | "routing" | "adjudication", ...}
+    reason: Mapped[str] = mapped_column(String(40))  # the strategy or rule that queued it
+    priority: Mapped[float] = mapped_column(Float)  # higher is served first
+    status: Mapped[str] = mapped_column(String(16))  # open | done
+    needed: Mapped[int] = mapped_column(Integer)
+    labels: Mapped[int] = mapped_column(Integer, default=0)  # labels given (skips do not count)
+    gold_choice: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class ReviewAssignmentRow(Base):
+    """Slot ``slot`` (0..needed-1) of an item, held by one annotator until ``expires_at`` or filled by their label.
+    The primary key is what keeps two annotators out of one slot; an expired, unfilled slot may be taken over."""
+
+    __tablename__ = "review_assignments"
+    __table_args__ = (Index("ix_review_assignments_annotator", "annotator", "item_id", unique=True),)
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    annotator: Mapped[str] = mapped_column(String(200))
+    swap: Mapped[bool]  # the page shows response b on the left
+    assigned_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    label_id: Mapped[int | None] = mapped_column(Integer)  # set when the slot is filled
+
+
+class ReviewLabelRow(Base):
+    """An annotator's verdict on an item, in stored response order (the page's left/right swap undone). A skip is
+    kept too (so the item is not shown to them again) but fills no slot and makes no comparison."""
+
+    __tablename__ = "review_labels"
+    __table_args__ = (Index("ix_review_labels_item", "item_id", "annotator", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"))
+    annotator: Mapped[str] = mapped_column(String(200), index=True)
+    choice: Mapped[str] = mapped_column(String(16))  # a | b | tie | both_bad | skip
+    swap: Mapped[bool]
+    seconds: Mapped[float] = mapped_column(Float)
+    rationale: Mapped[str | None] = mapped_column(Text)
+    attribute: Mapped[str | None] = mapped_column(String(100))
+    comparison_id: Mapped[str | None] = mapped_column(KEY)  # the comparison it became (not for skips or gold)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ReviewAnnotatorRow(Base):
+    """A person allowed on the labeling page. Only a hash of their token is kept (tokens are 256-bit random, so a
+    plain SHA-256 suffices: there is nothing to brute-force)."""
+
+    __tablename__ = "review_annotators"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    admin: Mapped[bool]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
