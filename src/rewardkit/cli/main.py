@@ -37,6 +37,7 @@ from rewardkit.cli import (  # noqa: E402
     env_cmd,
     eval_cmd,
     import_cmd,
+    label_cmd,
     score_cmd,
     serve_cmd,
     train_cmd,
@@ -45,6 +46,7 @@ from rewardkit.cli import (  # noqa: E402
 for _module in (
     demo_cmd,
     import_cmd,
+    label_cmd,
     data_cmd,
     dataset_cmd,
     train_cmd,
