@@ -144,3 +144,21 @@ def test_special_token_difference_is_named() -> None:
     b.add_special_tokens({"pad_token": "<|pad|>"})
     with pytest.raises(TokenizerMismatchError, match="vocabularies"):
         DPOReward(tiny_lm(a, 1), a, tiny_lm(a, 2), ref_tokenizer=b)
+
+
+class _NoLogitsToKeep(torch.nn.Module):
+    """A causal LM whose forward has no ``logits_to_keep`` (older or custom models): full logits are used."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__()
+        self.inner, self.config = inner, inner.config
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, use_cache: bool = False) -> Any:
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask, use_cache=use_cache)
+
+
+def test_models_without_logits_to_keep_score_the_same(chat_bpe: Any) -> None:
+    policy, ref = tiny_lm(chat_bpe, 1), tiny_lm(chat_bpe, 2)
+    fast = DPOReward(policy, chat_bpe, ref).score(PROMPTS, RESPONSES)
+    plain = DPOReward(_NoLogitsToKeep(policy), chat_bpe, _NoLogitsToKeep(ref)).score(PROMPTS, RESPONSES)
+    np.testing.assert_allclose(fast, plain, atol=1e-5)

@@ -161,10 +161,12 @@ def _start_in_cut_row(row: list[int], full: list[int], boundary: int) -> int:
 def sequence_logps(
     model: Any, batch: dict[str, torch.Tensor], starts: Sequence[int], lengths: Sequence[int]
 ) -> torch.Tensor:
-    """(B,) sum of log p(token | tokens before it) over each row's tokens starts[b] .. lengths[b] - 1."""
+    """(B,) sum of log p(token | tokens before it) over each row's tokens starts[b] .. lengths[b] - 1.
+
+    Only the positions that predict a response token go through the LM head (``logits_to_keep``, where the
+    model takes it): with a vocabulary of 32K-150K the head costs as much as the body, and prompts are long."""
     device = next(model.parameters()).device
     ids = batch["input_ids"].to(device)
-    logits = model(input_ids=ids, attention_mask=batch["attention_mask"].to(device)).logits  # (B, T, V)
     width = ids.shape[1]
     positions = torch.arange(width, device=device)
     start = torch.tensor(list(starts), device=device)[:, None]
@@ -172,9 +174,21 @@ def sequence_logps(
     target = (positions >= start) & (positions < end)  # (B, T): the tokens whose probability counts
     target[:, 0] = False
     rows, cols = target.nonzero(as_tuple=True)  # (N,) each: a scored token
-    picked = logits[rows, cols - 1].float()  # (N, V) the logits that predicted it (float32: sums of logs)
+    first = int(cols.min()) - 1 if len(cols) else 0  # the first position whose logits are read
+    inputs = {"input_ids": ids, "attention_mask": batch["attention_mask"].to(device), "use_cache": False}
+    if _takes_logits_to_keep(model):
+        logits = model(**inputs, logits_to_keep=torch.arange(first, width, device=device)).logits  # (B, T-first, V)
+    else:
+        logits = model(**inputs).logits[:, first:]
+    picked = logits[rows, cols - 1 - first].float()  # (N, V) the logits that predicted each token (float32 sums)
     token_logp = picked.gather(1, ids[rows, cols][:, None]).squeeze(1) - picked.logsumexp(dim=-1)
     return torch.zeros(len(starts), device=device, dtype=torch.float32).index_add_(0, rows, token_logp).cpu()
+
+
+def _takes_logits_to_keep(model: Any) -> bool:
+    import inspect
+
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
 class DPOReward:
