@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from rewardkit.rl.kl import kl_estimate, shaped_rewards, shaped_rewards_batch
+from rewardkit.rl.kl import kl_estimate, shaped_rewards, shaped_rewards_batch, shaped_rewards_ragged
 
 LOGP = [-1.0, -2.0, -0.5]
 REF = [-1.5, -1.0, -0.5]
@@ -76,3 +76,15 @@ def test_batch_with_padding_matches_per_sequence() -> None:
 def test_bad_input_is_one_clear_error(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_ragged_lists_for_the_service() -> None:
+    out = shaped_rewards_ragged([2.0, -1.0], [LOGP, [-1.0]], [REF, [-1.0]], beta=0.1)
+    np.testing.assert_allclose(out[0], [-0.05, 0.1, 2.0])
+    assert out[1] == [-1.0] and isinstance(out[0], list)
+    with pytest.raises(ValueError, match="response 1: logprobs .* differ in shape"):
+        shaped_rewards_ragged([2.0, 1.0], [LOGP, [-1.0]], [REF, [-1.0, -2.0]], beta=0.1)
+    with pytest.raises(ValueError, match="one score, logprobs and ref_logprobs list per response"):
+        shaped_rewards_ragged([2.0], [LOGP, LOGP], [REF, REF], beta=0.1)
+    with pytest.raises(ValueError, match="response 0"):
+        shaped_rewards_ragged([2.0], [["x"]], [[1.0]], beta=0.1)

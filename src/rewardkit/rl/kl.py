@@ -101,3 +101,27 @@ def shaped_rewards_batch(
     last = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)  # (B,) the rightmost response token
     rewards[np.arange(len(scores)), last] += scores
     return rewards
+
+
+def shaped_rewards_ragged(
+    scores: Sequence[float],
+    logprobs: Sequence[Sequence[float]],
+    ref_logprobs: Sequence[Sequence[float]],
+    beta: float,
+    estimator: str = "k1",
+    clamp: float | None = None,
+) -> list[list[float]]:
+    """Per-token rewards of several responses of different lengths, as JSON lists (the service's and the TRL
+    adapter's form). A mistake names the response: ``ValueError("response 2: ...")``."""
+    if not (len(scores) == len(logprobs) == len(ref_logprobs)):
+        raise ValueError(
+            f"expected one score, logprobs and ref_logprobs list per response; got {len(scores)}, "
+            f"{len(logprobs)} and {len(ref_logprobs)}"
+        )
+    out = []
+    for i, (score, lp, ref) in enumerate(zip(scores, logprobs, ref_logprobs)):
+        try:
+            out.append(shaped_rewards(score, lp, ref, beta, estimator, clamp).tolist())
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"response {i}: {exc}") from None
+    return out
