@@ -126,3 +126,43 @@ def test_endpoint_down_exits_2_with_one_line(tmp_path: Path, constitution_file: 
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "unreachable" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_relabel_the_stores_human_pairs_and_measure_agreement(cli, store, judge, constitution_file: Path) -> None:
+    from rewardkit.label.agreement import ai_human_agreement
+    from rewardkit.records import Annotator, Comparison, PairwiseJudgement, Response
+    from rewardkit.store.queries import add_comparisons
+
+    def human(prompt: str, a: str, b: str, choice: str) -> Comparison:
+        return Comparison(
+            prompt, (Response(a), Response(b)), PairwiseJudgement(choice), Annotator("ann", "human"), "hh"
+        )
+
+    with store() as session:  # the judge prefers the longer response: it agrees on h1 and h2, not on h3
+        add_comparisons(
+            session,
+            [
+                human("h1", "a b c", "a", "a"),
+                human("h2", "a", "a b c", "b"),
+                human("h3", "a b c", "a", "b"),
+                human("h4", "same", "same", "tie"),  # a response tied with itself: nothing to judge
+            ],
+        )
+        session.commit()
+    args = [
+        "ai",
+        "--from-store",
+        "--endpoint",
+        judge[0],
+        "--model",
+        "judge-x",
+        "--constitution",
+        str(constitution_file),
+    ]
+    result = cli(*args, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["labelled"] == 3
+    with store() as session:
+        agreement = ai_human_agreement(session)
+    assert (agreement["pairs"], agreement["compared"], agreement["agree"]) == (3, 3, 2)
+    assert agreement["by_judge"]["judge-x"]["agreement"] == pytest.approx(2 / 3)

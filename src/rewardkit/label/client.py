@@ -89,7 +89,7 @@ class ChatClient:
         last = attempt >= self.max_retries
         try:
             response = await self._http.post(self.url, json=body)
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
+        except httpx.RequestError as exc:  # timeouts, refused or dropped connections, broken responses
             if last:
                 reason = "timed out" if isinstance(exc, httpx.TimeoutException) else f"unreachable ({exc})"
                 raise JudgeError(f"judge endpoint {self.url} {reason} after {attempt + 1} attempts") from None

@@ -102,6 +102,8 @@ def pairs_from_store(session: Session, flt: ComparisonFilter) -> list[Pair]:
         c = stored.comparison
         if len(c.responses) != 2 or not isinstance(c.judgement, PairwiseJudgement):
             continue
+        if c.responses[0].text == c.responses[1].text:  # a tie of a response with itself: nothing to judge
+            continue
         key = (stored.prompt_id, frozenset(response_id(stored.prompt_id, r) for r in c.responses))
         if key in seen:
             continue

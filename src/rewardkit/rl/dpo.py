@@ -128,7 +128,9 @@ def response_starts(tokenizer: Any, prompts: Sequence[Prompt], responses: Sequen
         full.update(zip(cut, again.input_ids))
     keys = [p if isinstance(p, str) else json.dumps(p) for p in prompts]
     distinct = list(dict.fromkeys(keys))
-    first_of = {k: prompts[keys.index(k)] for k in distinct}
+    first_of: dict[str, Prompt] = {}
+    for key, prompt in zip(keys, prompts):
+        first_of.setdefault(key, prompt)
     probes = [
         encode(tokenizer, [first_of[k] for k in distinct], [reply] * len(distinct), UNBOUNDED).input_ids
         for reply in PLACEHOLDERS
@@ -230,6 +232,8 @@ class DPOReward:
         **options: Any,
     ) -> DPOReward:
         """Load both models with ``AutoModelForCausalLM`` (tokenizers checked before the weights load)."""
+        import transformers
+        from packaging.version import Version
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from rewardkit.model.device import resolve_device
@@ -245,7 +249,9 @@ class DPOReward:
         tokenizers = [AutoTokenizer.from_pretrained(p) for p in paths]
         if len(tokenizers) == 2:
             check_same_tokenizer(tokenizers[0], tokenizers[1])
-        models = [AutoModelForCausalLM.from_pretrained(p, dtype=torch_dtype).to(target) for p in paths]
+        # transformers renamed torch_dtype to dtype in 4.56 (and warns about the old name since)
+        dtype_key = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+        models = [AutoModelForCausalLM.from_pretrained(p, **{dtype_key: torch_dtype}).to(target) for p in paths]
         return cls(models[0], tokenizers[0], models[1] if len(models) == 2 else None, **options)
 
     def encode(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> tuple[Encoded, list[int]]:
