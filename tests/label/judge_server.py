@@ -131,7 +131,26 @@ def create_judge_app(state: JudgeState) -> FastAPI:
         finally:
             state._tick(-1)
 
+    @app.get("/stats")
+    async def stats() -> dict[str, Any]:
+        state._tick(0)  # close the busy integral up to now
+        return {"requests": state.requests, "max_in_flight": state.max_in_flight, "busy_integral": state.busy_integral}
+
+    @app.post("/stats/reset")
+    async def reset() -> dict[str, Any]:
+        state.busy_integral, state.last_change, state.max_in_flight, state.requests = 0.0, time.perf_counter(), 0, 0
+        return {}
+
     return app
+
+
+def serve_forever(port: int, latency_s: float) -> None:
+    """Serve the judge in this process until killed (the benchmark runs it as its own process, as a real
+    judge endpoint is: the client and the server do not share one interpreter)."""
+    import uvicorn
+
+    app = create_judge_app(JudgeState(latency_s=latency_s))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 @contextmanager
