@@ -28,6 +28,7 @@ the prompt/response boundary (BPE merging "Assistant: " with "excellent") counts
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -188,8 +189,6 @@ def sequence_logps(
 
 
 def _takes_logits_to_keep(model: Any) -> bool:
-    import inspect
-
     return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
