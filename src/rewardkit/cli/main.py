@@ -41,6 +41,7 @@ from rewardkit.cli import (  # noqa: E402
     env_cmd,
     eval_cmd,
     import_cmd,
+    label_cmd,
     monitor_cmd,
     review_cmd,
     score_cmd,
@@ -51,6 +52,7 @@ from rewardkit.cli import (  # noqa: E402
 for _module in (
     demo_cmd,
     import_cmd,
+    label_cmd,
     data_cmd,
     dataset_cmd,
     train_cmd,
