@@ -208,3 +208,16 @@ def test_cross_fitted_ece_uses_a_temperature_fitted_on_the_other_fold():
     p = [1 / (1 + np.exp(-x)) for x in (odd / t_of(even), -odd / t_of(even), even / t_of(odd), -even / t_of(odd))]
     y = [np.ones(4), np.zeros(4), np.ones(4), np.zeros(4)]
     assert cross_fitted_ece(d) == pytest.approx(expected_calibration_error(np.concatenate(p), np.concatenate(y)))
+
+
+def test_calibrate_fits_the_reference_distribution_on_the_reference_set() -> None:
+    from rewardkit.model.calibration import calibrate
+
+    rng = np.random.default_rng(0)
+    chosen, rejected = rng.normal(1.0, 1.0, 300), rng.normal(0.0, 1.0, 300)
+    cal = calibrate(chosen, rejected, np.ones(300, bool), reference_size=100)
+    ref = cal.reference
+    assert ref is not None and ref["source"] == "card" and len(ref["edges"]) == 19
+    assert abs(sum(ref["proportions"]) - 1) < 1e-9 and max(ref["proportions"]) < 0.1  # 20 equal-mass bins
+    assert ref["reward_mean"] == pytest.approx(cal.reward_mean)  # the same 200 scores as the card's mean
+    assert calibrate(chosen[:20], rejected[:20], np.ones(20, bool), reference_size=100).reference is None

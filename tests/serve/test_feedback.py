@@ -154,3 +154,28 @@ def test_clients_send_feedback_with_their_own_key(serve, tmp_path: Path) -> None
                 return (await rk.feedback([EVENT])).stored
 
         assert asyncio.run(send()) == 1
+
+
+def test_a_card_reference_bins_the_log_and_feeds_the_drift_gauge(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+    from rk_helpers import build_tiny_model
+
+    from rewardkit.model.reference import fit_reference
+    from rewardkit.store.score_log import get_score_references
+
+    model = build_tiny_model(tmp_path / "m")
+    card = json.loads((model / "rewardkit.json").read_text())
+    reference = fit_reference(np.random.default_rng(0).normal(0.5, 2.0, 400))  # the card's mean and std
+    (model / "rewardkit.json").write_text(json.dumps({**card, "reference": reference}))
+    store_url = f"sqlite:///{tmp_path / 's.db'}"
+    with running_server(settings(model, store_url)) as url:
+        r = httpx.post(url + "/get_reward", json={"query": [f"answer number {i}" for i in range(150)]})
+        version = r.json()["model_version"]
+        metrics = metric_values(httpx.get(url + "/metrics").text)
+    psi = metrics[("rk_reward_drift_psi", (("model_version", version),))]
+    assert psi >= 0
+    with session_scope(open_store(store_url)) as s:
+        stored = get_score_references(s)[version]
+    assert stored["source"] == "card" and stored["edges"] == reference["edges"]

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from rewardkit.model.reference import DEFAULT_BINS, fit_reference
+
 
 def as_array(values: Any) -> np.ndarray:
     """float64 1-D numpy view of a list, numpy array or torch tensor (detached, on CPU, any float dtype)."""
@@ -203,6 +205,14 @@ class Calibration:
     ece_after_cross_fit: float | None = None
     """ECE after calibration on pairs the temperature was NOT fitted on (``cross_fitted_ece``): ``ece_after``
     measures T on its own fitting data and flatters it. None under 4 decided pairs."""
+    reference: dict[str, Any] | None = None
+    """The score's reference distribution over the same reference set (``model.reference.fit_reference``:
+    equal-mass bins and their shares), what the service bins served scores on and monitoring measures drift
+    against; None when the set is too small to fit its bins."""
+
+
+REFERENCE_MIN_SCORES = 4 * DEFAULT_BINS
+"""Under this many reference scores the bins of a reference distribution would hold a handful of scores each."""
 
 
 def calibrate(chosen: Any, rejected: Any, decided: Any, reference_size: int) -> Calibration:
@@ -220,7 +230,8 @@ def calibrate(chosen: Any, rejected: Any, decided: Any, reference_size: int) -> 
     labels = np.concatenate([np.ones_like(d), np.zeros_like(d)])
     temperature = fit_temperature(both, labels) if d.size >= 2 else 1.0
     rows = reference_pairs(c.size, reference_size)
-    mean, std = reward_stats(np.concatenate([c[rows], r[rows]]))
+    scores = np.concatenate([c[rows], r[rows]])
+    mean, std = reward_stats(scores)
     return Calibration(
         temperature=float(temperature),
         at_bound=temperature_at_bound(temperature) if d.size >= 2 else None,
@@ -229,6 +240,7 @@ def calibrate(chosen: Any, rejected: Any, decided: Any, reference_size: int) -> 
         ece_before=expected_calibration_error(_sigmoid(both), labels) if d.size else None,
         ece_after=expected_calibration_error(_sigmoid(both / temperature), labels) if d.size else None,
         ece_after_cross_fit=cross_fitted_ece(d),
+        reference=fit_reference(scores) if scores.size >= REFERENCE_MIN_SCORES else None,
     )
 
 

@@ -60,6 +60,10 @@ class RewardCard:
     member_scale: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] | None = None
+    """The served score's reference distribution fitted at training time (``model/reference.py``: bin edges and
+    shares on the calibration's reference set); the service bins served scores on it and monitoring measures
+    drift against it. None on cards written before it existed (monitoring then assumes a normal)."""
     format: str = FORMAT
 
     def __post_init__(self) -> None:

@@ -95,6 +95,7 @@ def write_ensemble_card(
         temperature=cal.temperature,
         reward_mean=cal.reward_mean,
         reward_std=cal.reward_std,
+        reference=cal.reference,
         members=[name for name, _ in members],
         member_scale=MEMBER_SCALE,
         config=asdict(config),

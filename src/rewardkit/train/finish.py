@@ -114,6 +114,7 @@ def finish_member(
             attribute_weights=config.attribute_weight_values(),
             reward_mean=cal.reward_mean,
             reward_std=cal.reward_std,
+            reference=cal.reference,
             config={**asdict(config), "seed": member.seed},
             metrics=metrics,
         )
