@@ -6,7 +6,9 @@ Run: ``.venv/bin/python benchmarks/serve_bench.py [--requests 1000] [--clients 6
 2. 64 concurrent clients, single-item /v1/score requests: throughput vs offline (target >= 70%), p50/p99
    latency, errors (target 0);
 3. a burst of 10x the queue size at once: only 200/429 (no 5xx), the server process stays up, its RSS
-   before/after, and it serves normally afterwards.
+   before/after, and it serves normally afterwards;
+4. with ``--score-log-ratio``: phase 2 again on a server with the score log off and one logging every score in
+   full (``RK_LOG_SAMPLE_RATE=1.0``), each in its own process, and the ratio (target >= 90%, issue 22).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,6 +73,9 @@ def main() -> None:
         "--queue-size", type=int, default=256, help="must hold --clients requests, else the load phase sees 429s"
     )
     ap.add_argument("--model", default="default")
+    ap.add_argument(
+        "--score-log-ratio", action="store_true", help="also measure throughput with the score log off vs at rate 1.0"
+    )
     args = ap.parse_args()
     from rewardkit.scoring.scorer import load_scorer
 
@@ -81,6 +87,51 @@ def main() -> None:
     offline = len(prompts) / (time.perf_counter() - t)
     del scorer
 
+    if args.score_log_ratio:
+        score_log_ratio(args, prompts, responses)
+    proc, url = start_server(args, {})
+    try:
+        asyncio.run(load(url, prompts[:64], responses[:64], args.clients))  # warm-up
+        seconds, lat, codes = asyncio.run(load(url, prompts, responses, args.clients))
+        served = codes.count(200) / seconds  # successful requests only
+        print(f"{'offline_seq_per_s':>28}: {offline:.4g}")
+        print(f"{'served_seq_per_s':>28}: {served:.4g}  ({served / offline:.1%} of offline)")
+        print(f"{'p50_ms':>28}: {np.percentile(lat, 50) * 1000:.1f}")
+        print(f"{'p99_ms':>28}: {np.percentile(lat, 99) * 1000:.1f}")
+        print(f"{'errors':>28}: {sum(c != 200 for c in codes)} of {len(codes)}")
+        before = rss_mb(proc.pid)
+        codes = asyncio.run(burst(url, 10 * args.queue_size))
+        print(f"{'burst_requests':>28}: {len(codes)}")
+        print(f"{'burst_status_counts':>28}: { {c: codes.count(c) for c in sorted(set(codes))} }")
+        print(f"{'burst_only_200_429':>28}: {set(codes) <= {200, 429}}")
+        print(f"{'server_up_after':>28}: {proc.poll() is None}")
+        print(f"{'server_rss_mb_before_after':>28}: {before:.0f} -> {rss_mb(proc.pid):.0f}")
+        after = httpx.post(url + "/v1/score", json={"inputs": [{"prompt": "p", "response": "r"}]}, timeout=60)
+        print(f"{'serves_after_burst':>28}: {after.status_code == 200}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def score_log_ratio(args: argparse.Namespace, prompts: list[str], responses: list[str]) -> None:
+    """Phase 2 with the score log off, then logging every score in full; alternated twice, best of each."""
+    best: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="rk-serve-bench-") as home:
+        for _ in range(2):
+            for name, env in (("off", {"RK_SCORE_LOG": "false"}), ("rate_1.0", {"RK_LOG_SAMPLE_RATE": "1.0"})):
+                proc, url = start_server(args, {"RK_HOME": home, **env})
+                try:
+                    asyncio.run(load(url, prompts[:64], responses[:64], args.clients))  # warm-up
+                    seconds, _, codes = asyncio.run(load(url, prompts, responses, args.clients))
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+                best[name] = max(best.get(name, 0.0), codes.count(200) / seconds)
+    print(f"{'score_log_off_seq_per_s':>28}: {best['off']:.4g}")
+    print(f"{'score_log_rate1_seq_per_s':>28}: {best['rate_1.0']:.4g}  ({best['rate_1.0'] / best['off']:.1%} of off)")
+
+
+def start_server(args: argparse.Namespace, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -102,37 +153,16 @@ def main() -> None:
             "--log-level",
             "warning",
         ],
-        env={**os.environ, "RK_API_KEYS": "[]"},
+        env={**os.environ, "RK_API_KEYS": "[]", **env},
     )
-    try:
-        while True:
-            assert proc.poll() is None, "server exited"
-            try:
-                if httpx.get(url + "/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        asyncio.run(load(url, prompts[:64], responses[:64], args.clients))  # warm-up
-        seconds, lat, codes = asyncio.run(load(url, prompts, responses, args.clients))
-        served = codes.count(200) / seconds  # successful requests only
-        print(f"{'offline_seq_per_s':>28}: {offline:.4g}")
-        print(f"{'served_seq_per_s':>28}: {served:.4g}  ({served / offline:.1%} of offline)")
-        print(f"{'p50_ms':>28}: {np.percentile(lat, 50) * 1000:.1f}")
-        print(f"{'p99_ms':>28}: {np.percentile(lat, 99) * 1000:.1f}")
-        print(f"{'errors':>28}: {sum(c != 200 for c in codes)} of {len(codes)}")
-        before = rss_mb(proc.pid)
-        codes = asyncio.run(burst(url, 10 * args.queue_size))
-        print(f"{'burst_requests':>28}: {len(codes)}")
-        print(f"{'burst_status_counts':>28}: { {c: codes.count(c) for c in sorted(set(codes))} }")
-        print(f"{'burst_only_200_429':>28}: {set(codes) <= {200, 429}}")
-        print(f"{'server_up_after':>28}: {proc.poll() is None}")
-        print(f"{'server_rss_mb_before_after':>28}: {before:.0f} -> {rss_mb(proc.pid):.0f}")
-        after = httpx.post(url + "/v1/score", json={"inputs": [{"prompt": "p", "response": "r"}]}, timeout=60)
-        print(f"{'serves_after_burst':>28}: {after.status_code == 200}")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    while True:
+        assert proc.poll() is None, "server exited"
+        try:
+            if httpx.get(url + "/ready").status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":
