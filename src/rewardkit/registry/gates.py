@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from rewardkit.registry.policy import Policy, Verdict, decide
+from rewardkit.registry.policy import Policy, Verdict, decide, served_ece
 from rewardkit.registry.versions import RegistryError
 from rewardkit.store import registry as q
 from rewardkit.store import session_scope
@@ -101,7 +101,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "n_pairs": report.get("n_pairs"),
         "accuracy": (report.get("accuracy", {}).get("overall") or {}).get("accuracy"),
-        "ece": report.get("calibration", {}).get("ece"),
+        "ece": served_ece(report),
         "length_spearman": corr.get("spearman") if isinstance(corr, dict) else corr,
         "probe_rise_rates": probes,
     }

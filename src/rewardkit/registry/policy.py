@@ -126,6 +126,15 @@ def _num(value: Any) -> float:
     return out
 
 
+def served_ece(report: dict[str, Any]) -> float:
+    """The ECE of the probabilities the model serves: with its stored temperature, else at T = 1."""
+    cal = report.get("calibration") or {}
+    for section in ("stored_temperature", "raw"):
+        if isinstance(cal.get(section), dict) and cal[section].get("ece") is not None:
+            return _num(cal[section]["ece"])
+    return _num(cal.get("ece"))
+
+
 def accuracy_check(paired: dict[str, Any] | None, policy: Policy) -> dict[str, Any]:
     """Non-inferiority of the candidate (B) against the champion (A) from ``compare.paired_accuracy``'s dict;
     None: there is no champion (passes)."""
@@ -154,12 +163,12 @@ def accuracy_check(paired: dict[str, Any] | None, policy: Policy) -> dict[str, A
 
 
 def calibration_check(candidate: dict[str, Any], champion: dict[str, Any] | None, policy: Policy) -> dict[str, Any]:
-    ece = _num(candidate.get("calibration", {}).get("ece"))
+    ece = served_ece(candidate)
     problems = []
     if not ece <= policy.max_ece:  # NaN fails too
         problems.append(f"ECE {ece:.3f} > max_ece {policy.max_ece}")
     if champion is not None:
-        base = _num(champion.get("calibration", {}).get("ece"))
+        base = served_ece(champion)
         if math.isfinite(base) and not ece - base <= policy.max_ece_increase:
             problems.append(
                 f"ECE rose {ece - base:+.3f} over the champion's {base:.3f} (max {policy.max_ece_increase})"
