@@ -120,3 +120,16 @@ def register(app: typer.Typer) -> None:
         with session_scope(open_factory()) as s:
             run_id = raise_alert(s, name=name, reason=reason, source="cli")
         emit_json({"run_id": run_id}) if json_ else stdout.print(f"retrain requested: run {run_id}")
+
+    @loop.command()
+    def demo(
+        out: Annotated[Path, typer.Option("--out", help="Folder for the demo's store, models and configs.")] = Path(
+            "loop-demo-output"
+        ),
+        steps: Annotated[int, typer.Option("--steps", help="Training steps of each challenger.")] = 60,
+    ) -> None:
+        """The loop on the bundled sample, step by step: serve by alias, feedback, tick, gates, rollback."""
+        from rewardkit.cli.loop_demo import run_loop_demo
+
+        summary = run_loop_demo(out, steps=steps)
+        stdout.print(f"\nsummary: {summary}", highlight=False)
