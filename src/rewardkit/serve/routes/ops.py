@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at import.
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from rewardkit.serve.deps import CallerDep, MetricsDep, ModelDep, SettingsDep, SlotDep, current_scorer
@@ -26,7 +26,7 @@ async def ready(slot: SlotDep, settings: SettingsDep) -> HealthResponse:
 
 
 @router.get("/info", response_model=InfoResponse, responses=ERRORS)
-async def info(_: CallerDep, scorer: ModelDep, slot: SlotDep, settings: SettingsDep) -> InfoResponse:
+async def info(request: Request, _: CallerDep, scorer: ModelDep, slot: SlotDep, settings: SettingsDep) -> InfoResponse:
     """The model, its version, dtype, precision and the service's limits."""
     return InfoResponse(
         model=str(slot.path),
@@ -38,6 +38,8 @@ async def info(_: CallerDep, scorer: ModelDep, slot: SlotDep, settings: Settings
         ensemble_size=len(scorer.members),
         temperature=scorer.card.temperature,
         limits=settings.limits(),
+        registry=request.app.state.registry_ref,
+        registry_version=request.app.state.registry_version,
     )
 
 
