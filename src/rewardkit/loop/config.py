@@ -10,6 +10,8 @@
     lease_ttl_s = 120               # a dead tick's lease is taken over after this long
     max_attempts = 3                # a step that failed this many times ends the run as failed
     work_dir = ""                   # where runs train; "" = RK_HOME/loop/<name>
+    device = "auto"                 # where the gates evaluate
+    mlflow_uri = ""                 # also mirror registered versions and promotions to this MLflow registry
     [compile]                       # CompileConfig fields: what the training snapshot holds (hold golden out!)
     sources = ["app"]
     [train]                         # TrainConfig fields (not data/out/backbone)
@@ -48,6 +50,7 @@ class LoopConfig:
     train: dict[str, Any] = field(default_factory=dict)
     eval: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
+    mlflow_uri: str = ""
 
     def __post_init__(self) -> None:
         from rewardkit.data.compile import CompileConfig

@@ -139,7 +139,21 @@ def step_register(factory: sessionmaker[Session], config: LoopConfig, run: Any) 
     )
     if current(factory, config.name, "challenger") != info.version:
         set_alias(factory, name=config.name, alias="challenger", version=info.version, who=f"loop run {run.id}")
+    _mirror(config, factory, info.version, "challenger")
     return "registered", {"candidate_version": info.version}
+
+
+def _mirror(config: LoopConfig, factory: sessionmaker[Session], version: int, alias: str) -> None:
+    """Mirror to MLflow when configured; a failed mirror is logged, never fails the run (the store is the truth)."""
+    if not config.mlflow_uri:
+        return
+    from rewardkit.registry.mlflow_mirror import mirror_alias
+    from rewardkit.registry.versions import get_version
+
+    try:
+        mirror_alias(config.mlflow_uri, get_version(factory, name=config.name, version=version), alias)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("mirroring %s v%s@%s to MLflow failed: %s", config.name, version, alias, exc)
 
 
 def step_gate(factory: sessionmaker[Session], config: LoopConfig, run: Any) -> tuple[str, dict[str, Any]]:
@@ -165,6 +179,8 @@ def step_gate(factory: sessionmaker[Session], config: LoopConfig, run: Any) -> t
         device=config.device,
         expected_champion=run.champion_version,
     )
+    if result.move:
+        _mirror(config, factory, run.candidate_version, "champion")
     return ("promoted" if result.move else "rejected"), {"verdict": result.verdict}
 
 
