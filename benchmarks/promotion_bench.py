@@ -1,15 +1,15 @@
 """Promotion to serving: how long after an alias move every replica serves the new version, and how many requests
 fail meanwhile, against the peer way to deploy a new model (restart each replica on the new folder).
 
-Run: ``.venv/bin/python benchmarks/promotion_bench.py [--replicas 3] [--moves 3] [--poll 1.0]``
+Run: ``.venv/bin/python benchmarks/promotion_bench.py [--replicas 3] [--moves 3] [--restart-moves 1] [--poll 1.0]``
 
 Starts ``--replicas`` real ``rewardkit serve --model registry:rm@champion`` processes on one SQLite store (the
 shared database replicas follow), each with a client thread scoring in a loop. Then ``--moves`` times: move the
-champion alias (v1 <-> v2, the store function a promotion or rollback commits) and time, per replica, until its
-``/info`` names the new version and a score comes back from it; failed requests are counted throughout. The peer:
-the same replicas restarted one after another on the other version's folder (SIGTERM, start, ready), timing the
-same thing. Target (issue 24): every replica serves the new version within 5 s of the move, no failed request.
-Prints the per-move seconds (max over replicas), failures, and the ratio restart / follow.
+champion alias (v1 <-> v2, the store function a promotion or rollback commits) and time, per replica, until a
+score comes back from the new version; failed requests are counted throughout. The peer: the same replicas
+restarted one after another (``--restart-moves`` times) on the other version's folder (SIGTERM, start, ready),
+timing the same thing. Target (issue 24): every replica serves the new version within 5 s of the move, with no
+failed request. Prints the per-move seconds (max over replicas), failures, and the ratio restart / follow.
 """
 
 from __future__ import annotations
@@ -109,6 +109,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--moves", type=int, default=3)
+    parser.add_argument(
+        "--restart-moves", type=int, default=1, help="Rolling restarts of the peer (slow: each restarts every replica)."
+    )
     parser.add_argument("--poll", type=float, default=1.0, help="Each replica's alias poll interval (s).")
     args = parser.parse_args()
 
@@ -156,10 +159,15 @@ def main() -> None:
         current = target
         time.sleep(1.0)
     follow_failures = sum(c.failures for c in clients)
+    worst = max(follow)
+    print(f"replicas {args.replicas}, alias poll {args.poll} s")
+    print(f"follow the alias : every replica on the new version after {', '.join(f'{s:.2f}' for s in follow)} s "
+          f"(max {worst:.2f} s); failed requests {follow_failures} of {sum(c.ok for c in clients) + follow_failures}",
+          flush=True)  # fmt: skip
 
     # the peer: restart every replica on the other version's folder, one after another (a rolling restart)
     restart: list[float] = []
-    for _ in range(args.moves):
+    for _ in range(args.restart_moves):
         target = 2 if current == 1 else 1
         start = time.monotonic()
         for r in replicas:
@@ -179,10 +187,6 @@ def main() -> None:
     for r in replicas:
         r.stop()
 
-    worst = max(follow)
-    print(f"replicas {args.replicas}, alias poll {args.poll} s, {args.moves} moves each way of deploying")
-    print(f"follow the alias : every replica on the new version after {', '.join(f'{s:.2f}' for s in follow)} s "
-          f"(max {worst:.2f} s); failed requests {follow_failures}")  # fmt: skip
     print(f"rolling restart  : every replica on the new version after {', '.join(f'{s:.2f}' for s in restart)} s "
           f"(max {max(restart):.2f} s); failed requests {restart_failures}")  # fmt: skip
     print(f"ratio restart/follow (max seconds): {max(restart) / worst:.1f}x")
