@@ -4,7 +4,6 @@ golden snapshot of human labels held out of training by source."""
 
 from __future__ import annotations
 
-import random
 import sys
 from pathlib import Path
 
@@ -12,8 +11,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
 from rk_helpers import build_tiny_model  # noqa: E402
-
-from rewardkit.records import Annotator, Comparison, PairwiseJudgement, Response  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -39,32 +36,3 @@ def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def tiny_rm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny_rm"), seed=0)
-
-
-TOPICS = ["cats", "tea", "rain", "trains", "music", "bread", "maps", "stars", "boats", "clocks"]
-
-
-def comparisons(n: int, *, source: str, start: int = 0, flipped: bool = False, kind: str = "human") -> list[Comparison]:
-    """``n`` comparisons on distinct prompts ``start..start+n``: 'excellent' beats 'terrible' (or the reverse)."""
-    rng = random.Random(start)
-    out = []
-    for i in range(start, start + n):
-        filler = " ".join(rng.choices(["really", "quite", "very", "so"], k=rng.randint(0, 4)))
-        good, bad = f"{filler} excellent answer", f"{filler} terrible answer"
-        a, b = (good, bad) if i % 2 == 0 else (bad, good)
-        winner = "a" if (a == good) != flipped else "b"
-        out.append(
-            Comparison(
-                prompt=f"question {i}: tell me about {TOPICS[i % len(TOPICS)]}",
-                responses=(Response(a), Response(b)),
-                judgement=PairwiseJudgement(winner),
-                annotator=Annotator(f"{source}-annotator", kind),
-                source=source,
-            )
-        )
-    return out
-
-
-def write_config(path: Path, body: str) -> Path:
-    path.write_text(body)
-    return path

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import write_config
+from loop_helpers import write_config
 from rk_helpers import running_server
 
 from rewardkit.data.compile import CompileConfig

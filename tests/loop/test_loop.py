@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import comparisons, write_config
+from loop_helpers import comparisons, write_config
 
 from rewardkit.data.compile import CompileConfig
 from rewardkit.data.snapshot import build_snapshot
