@@ -73,8 +73,12 @@ def run_loop_demo(out: Path, *, pairs: int = 600, steps: int = 60) -> dict[str, 
     settings = get_settings()
     factory = open_store(settings.resolved_database_url)
     sample = generate_sample(pairs, seed=0)
-    random.Random(0).shuffle(sample)
-    golden, app = sample[: pairs // 4], sample[pairs // 4 :]
+    # golden prompts are held out: the sample repeats prompts, so split by prompt, not by pair
+    prompts = sorted({p.prompt for p in sample})
+    random.Random(0).shuffle(prompts)
+    held_out = set(prompts[: len(prompts) // 4])
+    golden = [p for p in sample if p.prompt in held_out]
+    app = [p for p in sample if p.prompt not in held_out]
 
     _say(f"1. golden snapshot: {len(golden)} human labels on prompts the application never sends")
     human = Annotator("demo-raters", "human")
