@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test bench
+.PHONY: setup demo loop-demo test bench
 
 # torch goes in first and pinned: a bare "torch" requirement would pull a multi-GB CUDA build.
 $(BIN)/rewardkit: pyproject.toml
@@ -19,6 +19,10 @@ setup: $(BIN)/rewardkit
 
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/rewardkit demo --out demo-output
+
+# the continuous-training loop on the bundled sample: serve by alias, feedback, tick, gates, forced deploy, rollback
+loop-demo: setup
+	HF_HUB_OFFLINE=1 $(BIN)/rewardkit loop demo --out loop-demo-output
 
 # PostgreSQL variants run on a throwaway server when PostgreSQL is installed and we are root; a server this
 # target started is stopped again, pass or fail (one already running is left as it was).

@@ -38,7 +38,10 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--model",
                 "-m",
-                help="Reward model folder or HF id (default: RK_MODEL_PATH, else the bundled backbone).",
+                help=(
+                    "Reward model folder, HF id, or registry:NAME@ALIAS (served and followed: a promotion or rollback"
+                    " reloads it). Default: RK_MODEL_PATH, else the bundled backbone."
+                ),
             ),
         ] = None,
         host: Annotated[str | None, typer.Option(help="Bind address (default RK_HOST, 127.0.0.1).")] = None,
@@ -87,10 +90,15 @@ def register(app: typer.Typer) -> None:
         except ValidationError as exc:
             raise UserError(settings_error(exc)) from None
         from rewardkit.model.source import ModelNotFoundError, check_model_source
+        from rewardkit.registry.follow import is_registry_ref, parse_registry_ref
+        from rewardkit.registry.versions import RegistryError
 
         try:  # the model loads in the background once the server is up: a name that cannot work fails now
-            check_model_source(settings.model_path or "default")
-        except ModelNotFoundError as exc:
+            if is_registry_ref(settings.model_path):
+                parse_registry_ref(str(settings.model_path))  # resolved (and followed) by the service
+            else:
+                check_model_source(settings.model_path or "default")
+        except (ModelNotFoundError, RegistryError) as exc:
             raise UserError(f"--model: {exc}") from None
         # header/body timeouts, a drain on SIGTERM (shutdown_grace_s) and the service's log lines (reloads)
         build_server(create_app(settings), settings, log_level=log_level).run()

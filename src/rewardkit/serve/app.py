@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from rewardkit.registry.follow import is_registry_ref
 from rewardkit.serve.batcher import MicroBatcher
 from rewardkit.serve.config import ServeSettings
 from rewardkit.serve.deps import ModelSlot
@@ -43,11 +44,43 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-async def _load_initial(slot: ModelSlot) -> None:
+async def _load_initial(app: FastAPI, opener: asyncio.Task[bool]) -> None:
+    slot: ModelSlot = app.state.slot
     try:
-        await slot.load(who="startup")
+        if is_registry_ref(slot.path):
+            await asyncio.shield(opener)  # one migration at a time: Alembic's context is process-global
+            await _follow_alias(app)
+        else:
+            await slot.load(who="startup")
     except Exception as exc:  # stays not-ready; /ready says why (and the slot has logged it)
         slot.load_error = f"{type(exc).__name__}: {exc}"
+
+
+async def _follow_alias(app: FastAPI) -> None:
+    """``--model registry:NAME@ALIAS``: load the version the alias names, then follow the alias through the
+    shared database: a promotion or rollback reloads the slot (the old model serves until the new one is
+    loaded: no failed request). A registry that cannot be read yet leaves the service not ready, and the
+    follower loads the version as soon as the alias resolves."""
+    from rewardkit.registry.follow import AliasFollower, parse_registry_ref
+    from rewardkit.store import open_store
+
+    settings: ServeSettings = app.state.settings
+    slot: ModelSlot = app.state.slot
+    ref = parse_registry_ref(str(settings.model_path))
+    factory = app.state.store_link.factory or await asyncio.to_thread(open_store, settings.resolved_database_url)
+
+    async def on_move(path: str, version: int) -> None:
+        await slot.reload(path, who=f"{ref} -> v{version}")
+        app.state.registry_version = version
+
+    follower = AliasFollower(factory, ref.name, ref.alias, on_move, interval_s=settings.alias_poll_s)
+    app.state.follower, app.state.registry_ref = follower, str(ref)
+    try:
+        applied = await follower.poll_once()  # the first load, with the same verification as every move
+    finally:
+        follower.start(current=follower.version)
+    if not applied:
+        raise RuntimeError(follower.last_error or f"{ref}: the alias does not exist yet")
 
 
 async def _sighup(slot: ModelSlot) -> None:
@@ -70,7 +103,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # the store is opened off the event loop (migrations may wait on another process's lock); scoring does not
     # wait for it: scores served before it opens are counted in Prometheus but not logged
     opener = asyncio.create_task(asyncio.to_thread(app.state.store_link.open))
-    loader = asyncio.create_task(_load_initial(app.state.slot))
+    loader = asyncio.create_task(_load_initial(app, opener))
     loop = asyncio.get_running_loop()
     try:
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_sighup(app.state.slot)))
@@ -78,6 +111,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pass
     yield
     loader.cancel()
+    if app.state.follower is not None:
+        await app.state.follower.stop()
     await app.state.batcher.stop()
     await opener
     await asyncio.to_thread(app.state.store_link.close)  # the writer's queue and the last score-log flush
@@ -94,6 +129,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app = FastAPI(title="rewardkit reward service", version="1", lifespan=lifespan)
     app.state.settings, app.state.metrics, app.state.batcher, app.state.drain = settings, metrics, batcher, drain
     app.state.slot = ModelSlot(settings, metrics)
+    # serving by alias (registry:NAME@ALIAS): set by _follow_alias, named by /info
+    app.state.follower, app.state.registry_ref, app.state.registry_version = None, None, None
     app.state.store_link = StoreLink(settings)
     app.state.served = ServedScores(app.state.store_link)
     metrics.registry.register(app.state.served)

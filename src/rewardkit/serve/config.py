@@ -15,6 +15,11 @@ SMALL_BODY_BYTES = 65_536
 class ServeSettings(Settings):
     """Everything ``create_app`` needs. Defaults suit a CPU box; raise token_budget on a GPU."""
 
+    alias_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="With --model registry:NAME@ALIAS: seconds between reads of the alias (a move reloads the model).",
+    )
     max_inputs_per_request: int = Field(default=256, ge=1, description="Inputs per request; more is 413.")
     max_chars_per_input: int = Field(
         default=32_000, ge=1, description="Characters per prompt or response; more is 413."

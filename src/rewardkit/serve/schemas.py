@@ -223,6 +223,8 @@ class InfoResponse(BaseModel):
     ensemble_size: int
     temperature: float
     limits: dict[str, float | int]
+    registry: str | None = Field(default=None, description="registry:NAME@ALIAS when serving by alias, else null.")
+    registry_version: int | None = Field(default=None, description="The registry version the alias points to.")
 
 
 class HealthResponse(BaseModel):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 KEY = String(32)
@@ -260,4 +260,106 @@ class ReviewAnnotatorRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     admin: Mapped[bool]
     created_at: Mapped[datetime]
+
+
+# --- the model registry and the continuous-training loop (migration 0004) ------------------------------------
+
+
+class ModelVersionRow(Base):
+    """One registered model version: an immutable folder (``path``) whose files hash to ``sha256``."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_model_versions_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per name
+    path: Mapped[str] = mapped_column(Text)  # the registry's own copy (or a URI the loader understands)
+    sha256: Mapped[str] = mapped_column(String(64))  # of every file's relative path and content (registry/files.py)
+    snapshot_id: Mapped[str | None] = mapped_column(String(64))  # the dataset snapshot it was trained on
+    snapshot_parent_id: Mapped[str | None] = mapped_column(String(64))  # that snapshot's parent
+    train_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    eval_summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source: Mapped[str] = mapped_column(Text, default="")  # where the files were registered from
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class ModelAliasRow(Base):
+    """Which version an alias (champion, challenger, any name) points to. ``moves`` counts the moves: a move is
+    an UPDATE ... WHERE version = <what the mover read>, so of two racing moves the second matches no row."""
+
+    __tablename__ = "model_aliases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    moves: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime]
+
+
+class AliasMoveRow(Base):
+    """The append-only history of alias moves: who moved it, when, why, from which version, and (promotions) the
+    gates' verdict with both evaluation reports."""
+
+    __tablename__ = "alias_moves"
+    __table_args__ = (Index("ix_alias_moves_name_alias", "name", "alias", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    alias: Mapped[str] = mapped_column(String(100))
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # set | promote | rollback
+    forced: Mapped[bool] = mapped_column(default=False)
+    who: Mapped[str] = mapped_column(String(200))
+    why: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
+    verdict: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the gates' verdict (promotions)
+    reports: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {"candidate": report, "champion": report}
+
+
+class GoldenSnapshotRow(Base):
+    """A dataset snapshot marked golden: human labels held out of training, on which promotions are gated."""
+
+    __tablename__ = "golden_snapshots"
+
+    snapshot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    marked_at: Mapped[datetime]
+    marked_by: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class LoopRunRow(Base):
+    """One continuous-training run, a state machine (loop/machine.py): every step's outcome is committed before
+    the next starts, so a killed tick resumes where the last commit left it."""
+
+    __tablename__ = "loop_runs"
+    __table_args__ = (Index("ix_loop_runs_name_state", "name", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))  # the registered model name the loop trains
+    state: Mapped[str] = mapped_column(String(16))  # see loop/machine.py STATES
+    trigger: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    champion_version: Mapped[int | None] = mapped_column(Integer)  # the champion when the run started
+    snapshot_id: Mapped[str | None] = mapped_column(String(64))
+    candidate_path: Mapped[str | None] = mapped_column(Text)
+    candidate_version: Mapped[int | None] = mapped_column(Integer)
+    verdict: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed attempts of the current step
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class LeaseRow(Base):
+    """A named lease: one holder at a time until ``expires_at``; the holder renews it, anyone takes it over once
+    expired (a plain conditional UPDATE, the same on SQLite and PostgreSQL)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime]
     expires_at: Mapped[datetime]

@@ -29,7 +29,7 @@ async def ready(request: Request, slot: SlotDep, settings: SettingsDep) -> Healt
 
 
 @router.get("/info", response_model=InfoResponse, responses=ERRORS)
-async def info(_: CallerDep, scorer: ModelDep, slot: SlotDep, settings: SettingsDep) -> InfoResponse:
+async def info(request: Request, _: CallerDep, scorer: ModelDep, slot: SlotDep, settings: SettingsDep) -> InfoResponse:
     """The model, its version, dtype, precision and the service's limits."""
     return InfoResponse(
         model=str(slot.path),
@@ -41,6 +41,8 @@ async def info(_: CallerDep, scorer: ModelDep, slot: SlotDep, settings: Settings
         ensemble_size=len(scorer.members),
         temperature=scorer.card.temperature,
         limits=settings.limits(),
+        registry=request.app.state.registry_ref,
+        registry_version=request.app.state.registry_version,
     )
 
 
