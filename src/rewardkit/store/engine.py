@@ -15,6 +15,7 @@ creating the schema at once both found it missing and one died on "table alembic
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -82,14 +83,21 @@ def migration_lock(engine: Engine) -> AbstractContextManager[None]:
     return _file_lock(path.with_name(path.name + "-migrate-lock"))
 
 
+# Alembic's migration context is module-global, so two threads of one process must not migrate at once (the
+# service opens its store in one thread while a registry follower opens it in another: KeyError 'config'); the
+# file and advisory locks below serialize processes, this one the threads of a process.
+_MIGRATING = threading.Lock()
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to ``revision`` with Alembic (idempotent; safe when many processes run it at once)."""
+    """Bring the schema up to ``revision`` with Alembic (idempotent; safe when many processes, and many threads of
+    one process, run it at once)."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with migration_lock(engine), engine.begin() as connection:
+    with _MIGRATING, migration_lock(engine), engine.begin() as connection:
         if connection.dialect.name == "postgresql":  # released when this transaction ends
             connection.execute(text("select pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
