@@ -179,3 +179,27 @@ def test_a_card_reference_bins_the_log_and_feeds_the_drift_gauge(tmp_path: Path)
     with session_scope(open_store(store_url)) as s:
         stored = get_score_references(s)[version]
     assert stored["source"] == "card" and stored["edges"] == reference["edges"]
+
+
+def test_disputed_compares_and_uncertain_ensemble_scores_reach_the_review_queue(tmp_path: Path) -> None:
+    from rk_helpers import build_tiny_ensemble
+
+    from datetime import UTC, datetime
+
+    from rewardkit.store.review import queue_stats
+
+    store_url = f"sqlite:///{tmp_path / 's.db'}"
+    model = build_tiny_ensemble(tmp_path / "ens", members=2)
+    # every P(a > b) and every std is in band here, so what is offered is queued
+    overrides = {"review_routing": True, "review_p_band": (0.0, 1.0), "review_std_band": (0.0, 1e9)}
+    with running_server(settings(model, store_url, **overrides)) as url:
+        r = httpx.post(url + "/v1/compare", json={"prompt": "Hi", "response_a": "Hello!", "response_b": "Go away."})
+        assert r.status_code == 200
+        r = httpx.post(
+            url + "/v1/score", json={"inputs": [{"prompt": "Q", "response": "yes"}, {"prompt": "Q", "response": "no"}]}
+        )
+        assert r.status_code == 200 and r.json()["uncertainty"] is not None
+    with session_scope(open_store(store_url)) as s:  # the routers flushed on shutdown
+        by_reason = queue_stats(s, now=datetime.now(UTC)).by_reason
+    counts = {reason: sum(statuses.values()) for reason, statuses in by_reason.items()}
+    assert counts == {"routing-compare": 1, "routing-score": 1}, counts

@@ -130,6 +130,21 @@ class ServeSettings(Settings):
         default=0.5, ge=0, description="An ensemble std at or over this many reward stds counts as uncertain."
     )
 
+    # Routing to human review (docs/review.md): uncertain scores become review-queue items
+    review_routing: bool = Field(
+        default=False, description="Route uncertain /v1/compare answers and ensemble scores to the review queue."
+    )
+    review_p_band: tuple[float, float] = Field(
+        default=(0.4, 0.6), description="/v1/compare answers whose calibrated P(a > b) lies in this band are queued."
+    )
+    review_std_band: tuple[float, float] = Field(
+        default=(0.5, 1e9),
+        description="Ensemble scores whose std, in reward stds, lies in this band are queued (paired with a sibling).",
+    )
+    review_sample_rate: float = Field(default=1.0, ge=0, le=1, description="Share of in-band cases offered.")
+    review_max_per_minute: int = Field(default=60, ge=1, description="Items queued per minute at most (per process).")
+    review_labels_needed: int = Field(default=2, ge=1, description="Labels each routed item needs (overlap k).")
+
     def sample_rates(self) -> tuple[dict[str, float], float]:
         """(per-route rates, the default rate) from ``log_sample_rate``."""
         if isinstance(self.log_sample_rate, dict):

@@ -1,5 +1,6 @@
 """What every scoring route does after scoring: log the scores (``feedback/score_log.py``), hand out their ids,
-and feed the Prometheus view of served rewards.
+offer uncertain ones to human review (``review/routing.py``, when ``review_routing`` is on) and feed the
+Prometheus view of served rewards.
 
 The Prometheus side is a custom collector over numpy counts rather than a ``prometheus_client.Histogram``: an
 ``observe`` per score costs ~1.5 us in Python, 12 ms on the event loop for one 8,192-row /get_reward batch; here a
@@ -60,10 +61,32 @@ class ServedScores:
         with self._lock:
             old, total = self._hist.get(version, (np.zeros(len(Z_BUCKETS) + 1, dtype=np.int64), 0.0))
             self._hist[version] = (old + counts, total + float(z.sum()))
-        logger = self.link.logger
-        if logger is None:
-            return None
-        self.link.reference_for(version, card)
+        logger, ids = self.link.logger, None
+        if logger is not None:
+            self.link.reference_for(version, card)
+            ids = self._log(logger, route, version, prompts, responses, result, started, request_id)
+        router = self.link.review_scores
+        if router is not None and result.normalized_std is not None:  # an ensemble: route its uncertain scores
+            router.offer_scores(prompts, responses, result.normalized_std, score_ids=ids)
+        return ids
+
+    def offer_compare(self, prompt: Any, response_a: str, response_b: str, p_a: float) -> None:
+        """A /v1/compare answer for the review queue (when routing is on; memory only, never blocks)."""
+        router = self.link.review_compare
+        if router is not None:
+            router.offer_compare(prompt, response_a, response_b, p_a)
+
+    def _log(
+        self,
+        logger: Any,
+        route: str,
+        version: str,
+        prompts: Sequence[Any],
+        responses: Sequence[str],
+        result: ScoreResult,
+        started: float,
+        request_id: str | None,
+    ) -> list[str]:
         return logger.log(  # ids are the prefix of the first and an 8-hex-digit row index (X-Score-Id-Prefix)
             route=route,
             model_version=version,

@@ -33,6 +33,8 @@ class StoreLink:
         self.factory: sessionmaker[Session] | None = None
         self.writer: GroupCommitWriter | None = None
         self.logger: ScoreLogger | None = None
+        self.review_compare: Any = None  # review.routing.ReviewRouter for /v1/compare answers, when routing is on
+        self.review_scores: Any = None  # and for ensemble scores
         self.error: str | None = None
         self.attempted = False  # an open has finished, either way (/ready waits for it)
         self._tried = 0.0
@@ -70,6 +72,8 @@ class StoreLink:
                     uncertain_threshold=s.uncertain_std,
                 )
                 logger.start()
+            if s.review_routing:
+                self.review_compare, self.review_scores = review_routers(factory, s)
             self.factory, self.writer, self.logger, self.error = factory, writer, logger, None
             self.attempted = True
             return True
@@ -82,6 +86,9 @@ class StoreLink:
             self.writer.close()
         if self.logger is not None:
             self.logger.close()
+        for router in (self.review_compare, self.review_scores):
+            if router is not None:
+                router.close()
 
     def reference_for(self, version: str, card: Any) -> None:
         """Hand the logger the model version's reference distribution, once per version."""
@@ -89,6 +96,21 @@ class StoreLink:
             return
         self._versions.add(version)
         self.logger.set_reference(version, reference_of(card, version))
+
+
+def review_routers(factory: sessionmaker[Session], s: ServeSettings) -> tuple[Any, Any]:
+    """Two routers into the review queue, started: one banded on P(a > b), one on ensemble std (reward stds)."""
+    from rewardkit.review.routing import ReviewRouter
+
+    common = {"sample_rate": s.review_sample_rate, "max_per_minute": s.review_max_per_minute}
+    common["needed"] = s.review_labels_needed
+    routers = (
+        ReviewRouter(factory, band=s.review_p_band, **common),
+        ReviewRouter(factory, band=s.review_std_band, **common),
+    )
+    for router in routers:
+        router.start()
+    return routers
 
 
 def reference_of(card: Any, version: str) -> dict[str, Any]:

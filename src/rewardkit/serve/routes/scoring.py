@@ -164,6 +164,7 @@ async def compare(
     res = await score_rows(batcher, settings, scorer, [prompt, prompt], responses, lambda i: "prompt")
     ids = log_served(served, response, "/v1/compare", scorer, [prompt, prompt], responses, res, started)
     p = float(p_better(res.raw[0], res.raw[1], scorer.card.temperature))
+    served.offer_compare(prompt, body.response_a, body.response_b, p)  # to human review when disputed
     return CompareResponse(p_a_better=p, scores=floats(res.raw), model_version=res.model_version, score_ids=ids)
 
 
