@@ -154,16 +154,26 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_output_is_complete(
         assert_same_rows(read_rows(out / name.replace(".parquet", ".jsonl")), read_rows(local / name))
 
 
+@pytest.mark.parametrize("command", ["score", "filter"])
 def test_a_bad_shard_is_named_with_its_line_and_nothing_is_scored(
-    ray_cluster: Any, tiny_model: Path, tmp_path: Path
+    ray_cluster: Any, tiny_model: Path, tmp_path: Path, command: str
 ) -> None:
+    """Through the CLI (``rewardkit score|filter --engine ray``), on the session's cluster."""
+    from typer.testing import CliRunner
+
+    from rewardkit.cli.main import app
+    from rewardkit.cli.output import UserError
+
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.jsonl").write_text('{"prompt": "p", "response": "r"}\n' * 3)
     (folder / "b.jsonl").write_text('{"prompt": "p", "response": "r"}\n{"prompt": "p", "response": 7}\n')
-    with pytest.raises(InputError) as exc:
-        score_shards(str(tiny_model), str(folder), str(tmp_path / "out"), OPTIONS)
-    assert str(exc.value) == f"{folder / 'b.jsonl'}, line 2: field 'response': expected text, got a number 7"
+    extra = ["--keep", "top:1"] if command == "filter" else []
+    res = CliRunner().invoke(
+        app, [command, str(folder), "-m", str(tiny_model), "-o", str(tmp_path / "out"), "--engine", "ray", *extra]
+    )
+    assert isinstance(res.exception, UserError)
+    assert str(res.exception) == f"{folder / 'b.jsonl'}, line 2: field 'response': expected text, got a number 7"
     assert not (tmp_path / "out").exists()  # every shard is checked before any is scored
 
 

@@ -154,7 +154,8 @@ def write_pairs(
     role = np.zeros(n, dtype=np.int8)
     pair_of[chosen], role[chosen] = np.arange(len(chosen)), 1
     pair_of[rejected], role[rejected] = np.arange(len(rejected)), 2
-    with tempfile.TemporaryDirectory(prefix="rk-pairs-", dir=out.parent) as tmpdir:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".rk-pairs-", dir=out.parent) as tmpdir:
         db = sqlite3.connect(Path(tmpdir) / "halves.db")
         db.execute("CREATE TABLE half (pair INTEGER, role INTEGER, row TEXT, PRIMARY KEY (pair, role))")
         i = 0
