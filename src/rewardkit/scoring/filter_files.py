@@ -20,6 +20,7 @@ import hashlib
 import json
 import sqlite3
 import tempfile
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +53,8 @@ def prompt_hash(prompt: Any) -> int:
 
 def read_scores(shards: Sequence[Path], score_field: str, with_groups: bool) -> ScoredColumns:
     """Pass 1 over scored shards (in order): every row's ``score_field`` and, ``with_groups``, its prompt hash."""
-    scores: list[float] = []
-    groups: list[int] = []
+    scores = array("d")  # 8 bytes a row (a list of Python floats holds ~32)
+    groups = array("Q")
     fields: dict[str, None] = {}
     kind = ""
     per_shard = []
@@ -75,8 +76,8 @@ def read_scores(shards: Sequence[Path], score_field: str, with_groups: bool) -> 
             fields.update(dict.fromkeys(row))
         per_shard.append(len(scores) - before)
     return ScoredColumns(
-        np.asarray(scores, dtype=np.float64),
-        np.asarray(groups, dtype=np.uint64) if with_groups else None,
+        np.frombuffer(scores, dtype=np.float64).copy(),
+        np.frombuffer(groups, dtype=np.uint64).copy() if with_groups else None,
         list(fields),
         kind or "single",
         per_shard,
