@@ -13,7 +13,15 @@ import typer
 
 from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
 from rewardkit.cli.paths import check_out_dir
-from rewardkit.cli.score_cmd import check_scorer_options
+from rewardkit.cli.score_cmd import (
+    ActorsOption,
+    CpusOption,
+    EngineOption,
+    GpusOption,
+    RayAddressOption,
+    check_scorer_options,
+    ray_options,
+)
 from rewardkit.data.importers.reader import dataset_splits
 from rewardkit.data.pair_files import is_pair_file
 from rewardkit.settings import DEVICE_HELP, DTYPE_HELP
@@ -59,8 +67,11 @@ def run_eval(
     max_length: int | None = None,
     dtype: str = "auto",
     device: str = "auto",
+    on_ray: Any = None,
 ) -> dict[str, Any]:
-    """The library call behind the command; returns the report dict."""
+    """The library call behind the command; returns the report dict. ``on_ray``: a
+    ``rewardkit.engines.ray.RayOptions`` to score the pairs and probes on Ray actors (the driver keeps a CPU
+    copy of the model for its card and tokenizer)."""
     from rewardkit.evaluate.best_of_n import load_alpacaeval_groups
     from rewardkit.evaluate.inputs import EvalDataError, load_eval_pairs, sample_rows
     from rewardkit.evaluate.report import write_report
@@ -93,12 +104,20 @@ def run_eval(
         except ValueError as exc:
             raise UserError(str(exc)) from exc
     try:
-        loaded = load_model_for_eval(model, max_length=max_length, dtype=dtype, device=device)
+        loaded = load_model_for_eval(
+            model, max_length=max_length, dtype=dtype, device="cpu" if on_ray is not None else device
+        )
     except ModelNotFoundError as exc:
         raise UserError(f"--model: {exc}") from None
     except (OSError, ValueError) as exc:
         raise UserError(f"--model {model}: cannot load it as a reward model ({exc})") from exc
 
+    if on_ray is not None:
+        from dataclasses import replace
+
+        from rewardkit.engines.ray import RayScoreFn
+
+        loaded = replace(loaded, score_fn=RayScoreFn(model, on_ray, _local=getattr(loaded.score_fn, "scorer", None)))
     if loaded.dtype == "qint8":
         from rewardkit.cli.output import stderr
         from rewardkit.evaluate.render import INT8_CAVEAT
@@ -126,6 +145,7 @@ def run_eval(
         "split": split if not is_pair_file(Path(data)) or dataset_splits(Path(data)) else None,
         "best_of_n_data": str(best_of_n) if best_of_n else None,
         "dtype": loaded.dtype,
+        "engine": "local" if on_ray is None else "ray",
     }
     write_report(result, out, make_plots=plots)
     from rewardkit.evaluate.report import json_ready
@@ -199,10 +219,23 @@ def register(app: typer.Typer) -> None:
         dtype: Annotated[str, typer.Option(help=DTYPE_HELP + "; the report records it.")] = "auto",
         device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "auto",
         json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+        engine: EngineOption = "local",
+        ray_address: RayAddressOption = None,
+        actors: ActorsOption = 1,
+        cpus_per_actor: CpusOption = 1.0,
+        gpus_per_actor: GpusOption = 0.0,
     ) -> None:
         """Evaluate MODEL on DATA and write a report to OUT. Subcommand: compare."""
         if ctx.invoked_subcommand is not None:
             return
+        on_ray = ray_options(
+            engine,
+            address=ray_address,
+            actors=actors,
+            cpus=cpus_per_actor,
+            gpus=gpus_per_actor,
+            scorer={"max_length": max_length, "dtype": dtype, "device": device},
+        )
         if not model or not data:
             raise UserError("rewardkit eval needs --model and --data (or the subcommand: rewardkit eval compare A B)")
         report = run_eval(
@@ -221,6 +254,7 @@ def register(app: typer.Typer) -> None:
             max_length=max_length,
             dtype=dtype,
             device=device,
+            on_ray=on_ray,
         )
         if json_:
             emit_json(report)

@@ -26,6 +26,7 @@ from rewardkit.cli.paths import check_out_file
 from rewardkit.settings import DEVICE_HELP, DTYPE_HELP, SCORE_DTYPES
 
 if TYPE_CHECKING:
+    from rewardkit.engines.ray import RayOptions
     from rewardkit.scoring.scorer import BatchScorer
 
 MODEL_HELP = (
@@ -33,6 +34,43 @@ MODEL_HELP = (
     "Hub id. Default: the bundled all-MiniLM-L6-v2 backbone, whose scoring head is untrained (a smoke test, "
     "not a reward model)."
 )
+
+
+ENGINES = ("local", "ray")
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        help="local: this process. ray: Ray Data actors on a cluster (--ray-address / RAY_ADDRESS, else a local "
+        "one; pip install rewardkit\\[ray]; docs/scale.md)."
+    ),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option("--ray-address", help="--engine ray: the cluster to join (default: RAY_ADDRESS, else start one)."),
+]
+ActorsOption = Annotated[int, typer.Option(help="--engine ray: actors in the pool, each loading the model once.")]
+CpusOption = Annotated[float, typer.Option("--actor-cpus", help="--engine ray: CPUs per actor (its torch threads).")]
+GpusOption = Annotated[
+    float, typer.Option("--actor-gpus", help="--engine ray: GPUs per actor (0.5: two actors share one).")
+]
+
+
+def ray_options(
+    engine: str, *, address: str | None, actors: int, cpus: float, gpus: float, scorer: dict
+) -> RayOptions | None:
+    """The Ray engine's options (None for the local engine), or a UserError: an unknown engine, Ray not
+    installed (one line saying how to get it), a bad actor count or size."""
+    if engine not in ENGINES:
+        raise UserError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "local":
+        return None
+    from rewardkit.engines.ray import RayMissingError, RayOptions, require_ray
+
+    try:
+        require_ray()
+        return RayOptions(address=address, actors=actors, cpus_per_actor=cpus, gpus_per_actor=gpus, scorer=scorer)
+    except (RayMissingError, ValueError) as exc:
+        raise UserError(str(exc)) from None
 
 
 def check_scorer_options(dtype: str, device: str, max_length: int | None = None) -> None:
@@ -85,19 +123,22 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def score(
         input: Annotated[
-            Path,
+            str,
             typer.Argument(
-                metavar="INPUT", help="JSONL (.jsonl/.jsonl.gz/.json), CSV or Parquet file of rows to score."
+                metavar="INPUT",
+                help="JSONL (.jsonl/.jsonl.gz/.json), CSV or Parquet file of rows to score; with --engine ray also a "
+                "folder of such shards, or a URI (file://, s3://, gs://).",
             ),
         ],
         model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP, show_default=False)] = "default",
         out: Annotated[
-            Path | None,
+            str | None,
             typer.Option(
                 "--out",
                 "-o",
                 help="Output file (.jsonl/.jsonl.gz/.csv/.parquet). Default: INPUT.scored.jsonl beside INPUT "
-                "(run.v2.jsonl -> run.v2.scored.jsonl).",
+                "(run.v2.jsonl -> run.v2.scored.jsonl). --engine ray: a folder (or URI) for the scored shards, "
+                "each under its input name.",
             ),
         ] = None,
         max_length: Annotated[
@@ -116,21 +157,41 @@ def register(app: typer.Typer) -> None:
         threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice).")] = None,
         device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "auto",
         json_: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+        engine: EngineOption = "local",
+        ray_address: RayAddressOption = None,
+        actors: ActorsOption = 1,
+        cpus_per_actor: CpusOption = 1.0,
+        gpus_per_actor: GpusOption = 0.0,
+        shard_format: Annotated[
+            str | None,
+            typer.Option(
+                help="--engine ray: write every shard as .jsonl, .jsonl.gz, .csv or .parquet (default: its input's)."
+            ),
+        ] = None,
     ) -> None:
         """Score every row of INPUT with a reward model (fast token-budget batches, input order kept)."""
+        scorer_options = {"max_length": max_length, "token_budget": token_budget, "dtype": dtype, "device": device}
+        on_ray = ray_options(
+            engine, address=ray_address, actors=actors, cpus=cpus_per_actor, gpus=gpus_per_actor, scorer=scorer_options
+        )
+        if on_ray is not None:
+            check_scorer_options(dtype, device, max_length)
+            score_on_ray(model, input, out, on_ray, shard_format, json_)
+            return
+        input_path = Path(input)
         from rewardkit.model.formatting import template_kind
         from rewardkit.scoring.files import check_chat_template, check_input, score_file
         from rewardkit.scoring.rows import InputError
         from rewardkit.scoring.writers import check_output_path, writes_parquet
 
-        out_path = out or default_out_path(input)
+        out_path = Path(out) if out else default_out_path(input_path)
         try:
             # cheap checks first, before reading a large file or loading a model
-            check_output_path(out_path, input)
+            check_output_path(out_path, input_path)
             check_out_file(out_path, "--out")
             check_scorer_options(dtype, device, max_length)
             # the whole input is checked (and counted, for the bar) before the model loads, holding no rows
-            checked = check_input(input, schema=writes_parquet(out_path))
+            checked = check_input(input_path, schema=writes_parquet(out_path))
             scorer = load_checked_scorer(
                 model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device
             )
@@ -141,10 +202,12 @@ def register(app: typer.Typer) -> None:
                 with progress_bar("checking chat template", total=checked.rows, unit="rows") as bar:
                     checked = replace(
                         checked,
-                        conversations=check_chat_template(scorer.tokenizer, input, checked.kind, on_rows=bar.advance),
+                        conversations=check_chat_template(
+                            scorer.tokenizer, input_path, checked.kind, on_rows=bar.advance
+                        ),
                     )
             with progress_bar("scoring", total=checked.rows, unit="rows") as bar:
-                scored = score_file(scorer, input, out_path, checked=checked, on_rows=bar.advance)
+                scored = score_file(scorer, input_path, out_path, checked=checked, on_rows=bar.advance)
             seconds = time.perf_counter() - start
         except InputError as exc:  # a bad row, or one the model's chat template refuses: nothing is written
             raise UserError(str(exc)) from None
@@ -167,3 +230,46 @@ def register(app: typer.Typer) -> None:
             f"{truncated} truncated)",
             highlight=False,
         )
+
+
+def score_on_ray(
+    model: str, input: str, out: str | None, options: RayOptions, shard_format: str | None, json_: bool
+) -> None:
+    """``rewardkit score --engine ray``: every shard of INPUT scored by the actor pool into the folder OUT."""
+    from rewardkit.engines.ray import score_shards
+    from rewardkit.scoring.rows import InputError
+    from rewardkit.scoring.writers import OUTPUT_SUFFIXES
+
+    if shard_format is not None and "." + shard_format.lstrip(".") not in OUTPUT_SUFFIXES:
+        raise UserError(f"--shard-format must be one of {', '.join(OUTPUT_SUFFIXES)}, got {shard_format!r}")
+    out_uri = out or input.rstrip("/") + ".scored"
+    if "://" not in out_uri and Path(out_uri).is_file():
+        raise UserError(f"--out {out_uri}: is a file; --engine ray writes a folder of scored shards")
+    try:
+        run = score_shards(
+            model, input, out_uri, options, out_suffix=None if shard_format is None else "." + shard_format.lstrip(".")
+        )
+    except InputError as exc:
+        raise UserError(str(exc)) from None
+    except (OSError, ValueError) as exc:  # the model, seen by the first actor that loaded it
+        raise UserError(f"--engine ray: {' '.join(str(exc).split())}") from None
+    summary = {
+        "rows": run.rows,
+        "out": out_uri,
+        "shards": len(run.outputs),
+        "model_version": run.model_version,
+        "precision": run.precision,
+        "truncated_rows": run.truncated_rows,
+        "startup_seconds": round(run.startup_seconds, 3),
+        "seconds": round(run.seconds, 3),
+        "scoring_seconds": round(run.scoring_seconds, 3),
+        "rows_per_s": round(run.rows / run.scoring_seconds, 1) if run.scoring_seconds else None,
+    }
+    if json_:
+        emit_json(summary)
+        return
+    stdout.print(
+        f"scored {run.rows} rows in {len(run.outputs)} shards -> {out_uri} ({summary['rows_per_s']} rows/s while "
+        f"scoring, {summary['precision']}, {run.truncated_rows} truncated; startup {summary['startup_seconds']} s)",
+        highlight=False,
+    )
