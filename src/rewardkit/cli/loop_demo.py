@@ -149,11 +149,12 @@ def run_loop_demo(out: Path, *, pairs: int = 600, steps: int = 60) -> dict[str, 
         _say("5. rewardkit loop tick (a retrain is due: compile, train a challenger, gate, promote)")
         policy = out / "policy.toml"
         # a 60-step model of a 600-pair sample rewards padding and self-praise like any small reward model (rise
-        # rates 0.7-0.85 here): the demo's absolute probe limit is loose, the limit on a rise over the champion's
-        # (max_rise_rate_increase) still holds; a production policy keeps the default 0.6 (docs/registry.md)
+        # rates 0.7-0.85 here), and two such models differ by up to ~0.2 on a probe of 50 rows: the demo's probe
+        # limits are loose so that the story runs to the end; a production policy keeps the defaults (0.6 and
+        # +0.1 over the champion, docs/registry.md)
         policy.write_text(
             "[accuracy]\nmargin = 0.02\nmin_pairs = 20\n[calibration]\nmax_ece = 0.3\nmax_ece_increase = 0.1\n"
-            "[probes]\nmax_rise_rate = 0.95\nmax_rise_rate_increase = 0.15\n"
+            "[probes]\nmax_rise_rate = 0.95\nmax_rise_rate_increase = 0.3\n"
         )
         train_toml = "".join(
             f"{k} = {json.dumps(v)}\n" for k, v in {**common, "max_steps": steps}.items() if k != "progress"
