@@ -152,7 +152,9 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_the_model(tmp_p
         "afile/deeper/x.jsonl": "--out {out}: cannot write there ({tmp}/afile is a file, not a folder)",
         "adir.jsonl": "{out}: is a folder; name a file to write, e.g. {tmp}/adir.jsonl/scored.jsonl",
         "in.jsonl": "{out}: is the input file; writing the scores there would replace it: choose another output file",
-        "alias.jsonl": "{out}: is the input file; writing the scores there would replace it: choose another output file",
+        "alias.jsonl": (
+            "{out}: is the input file; writing the scores there would replace it: choose another output file"
+        ),
     }
     for out, expected in cases.items():
         assert user_error(str(src), *no_model(tmp_path), "-o", str(tmp_path / out)) == expected.format(
@@ -210,7 +212,9 @@ def test_a_path_that_is_not_a_model_is_one_line(tmp_path: Path, tiny: Path, monk
             tmp_path / "nope"
         ): f"--model: no model at '{tmp_path / 'nope'}': no such folder here (and not a Hugging Face Hub id)",
         "empty_dir": "--model: 'empty_dir' is a folder but has no config.json: not a saved model",
-        "run": "--model: 'run' is a folder but has no config.json: not a saved model (models inside it: 'run/rewardkit')",
+        "run": (
+            "--model: 'run' is a folder but has no config.json: not a saved model (models inside it: 'run/rewardkit')"
+        ),
         "in.jsonl": "--model: 'in.jsonl' is a file, not a model folder",
         "ens": "--model: no model at 'ens/member_0': no such folder",
         # config.json is there, so transformers tries, and fails: its several-line reason on one line
@@ -278,8 +282,8 @@ def test_a_conversation_the_chat_template_refuses_is_one_line_naming_the_line_an
     src.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     message = user_error(str(src), "--model", str(model), "--dtype", "fp32")
     assert (
-        message
-        == f"{src}, line 2: field 'messages': the model's chat template refuses this conversation: System messages are not supported"
+        message == f"{src}, line 2: field 'messages': the model's chat template refuses this conversation: "
+        "System messages are not supported"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.jsonl", "chat_model"]
     from rewardkit.cli.main import run

@@ -179,7 +179,8 @@ def test_chat_ids_are_the_chat_templates_tokenization(chat, template):
     finally:
         chat.chat_template = CHAT_TEMPLATE
     assert chat.decode(encode(chat, PROMPTS[:1], RESPONSES[:1], 512).input_ids[0]) == (
-        "<|endoftext|><|user|>\nHello there, what is two plus two?<|endoftext|>\n<|assistant|>\nexcellent<|endoftext|>\n"
+        "<|endoftext|><|user|>\nHello there, what is two plus "
+        "two?<|endoftext|>\n<|assistant|>\nexcellent<|endoftext|>\n"
     )
 
 

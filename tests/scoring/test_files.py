@@ -30,7 +30,8 @@ from rewardkit.scoring.writers import write_rows  # noqa: E402
 # a template that refuses system messages, as Mistral's and Gemma's do
 REFUSING_TEMPLATE = (
     "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System messages are not supported') }}"
-    "{% endif %}{{ m['role'] + ': ' + m['content'] + '\n' }}{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}"
+    "{% endif %}{{ m['role'] + ': ' + m['content'] + '\n' }}{% endfor %}{% if add_generation_prompt %}assistant: "
+    "{% endif %}"
 )
 
 
@@ -181,7 +182,10 @@ def test_a_conversation_the_chat_template_refuses_names_its_file_line_and_leaves
     src = write_jsonl(tmp_path / "in.jsonl", rows, blank_after=2)
     out = tmp_path / "out.jsonl"
     out.write_text("an earlier run\n")
-    expected = f"{src}, line 6: field 'prompt': the model's chat template refuses this conversation: System messages are not supported"
+    expected = (
+        f"{src}, line 6: field 'prompt': the model's chat template refuses this conversation: "
+        "System messages are not supported"
+    )
     for checked in (None, replace(check_input(src), conversations=0)):
         with pytest.raises(InputError) as caught:
             score_file(chat_scorer, src, out, checked=checked, chunk_rows=3)
@@ -215,8 +219,8 @@ def test_a_refusal_in_the_last_chunk_is_found_before_any_row_is_scored(
     with pytest.raises(InputError) as caught:
         score_file(chat_scorer, src, tmp_path / "out.jsonl", on_rows=scored.append, chunk_rows=2)
     assert (
-        str(caught.value)
-        == f"{src}, line 7: field 'messages': the model's chat template refuses this conversation: System messages are not supported"
+        str(caught.value) == f"{src}, line 7: field 'messages': the model's chat template refuses this conversation: "
+        "System messages are not supported"
     )
     assert scored == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.jsonl"]
@@ -239,7 +243,8 @@ def test_check_chat_template_renders_each_distinct_conversation_once(
     )
     with pytest.raises(
         InputError,
-        match=rf"^{bad}, line 7: field 'prompt': the model's chat template refuses this conversation: System messages are not supported$",
+        match=rf"^{bad}, line 7: field 'prompt': the model's chat template refuses this conversation: System "
+        r"messages are not supported$",
     ):
         check_chat_template(chat_scorer.tokenizer, bad, "pair")
 

@@ -2,6 +2,9 @@
 per family, the real templates (each tokenizer_config.json's chat_template, rendered by transformers' own
 jinja renderer) parsed back, and /get_reward through a real server scoring the parsed messages."""
 
+# The published chat templates below are data, kept line for line as their tokenizer_config.json has them.
+# ruff: noqa: E501
+
 from __future__ import annotations
 
 from pathlib import Path
