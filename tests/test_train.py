@@ -33,7 +33,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory) -> str:
-    """A saved random 2-layer BERT (hidden 32) with the MiniLM tokenizer."""
+    """A saved random 2-layer BERT (hidden 32) with the MiniLM tokenizer. Not the shared tiny_model: a backbone to
+    train from (pad token set, no rewardkit.json), where tiny_model is a finished reward model with a card."""
     from transformers import BertConfig, BertForSequenceClassification
 
     from rewardkit.model.backbone import default_backbone_path, load_tokenizer

@@ -13,19 +13,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from rk_testing.tiny_models import REFUSING_TEMPLATE, build_tiny_chat_model
 from typer.testing import CliRunner
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
-from rk_helpers import build_tiny_model  # noqa: E402
 
 from rewardkit.cli.main import app  # noqa: E402
 from rewardkit.cli.output import UserError  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def tiny(tiny_model: Path) -> Path:
     """A real (random, 2-layer) BERT reward model folder: BERT adds 3 special tokens to each row."""
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+    return tiny_model
 
 
 def score(*args: str) -> tuple[int, str, BaseException | None]:
@@ -269,10 +267,7 @@ def test_a_conversation_the_chat_template_refuses_is_one_line_naming_the_line_an
     """Known only once the model is loaded (its tokenizer's template raises on a system message), and found then,
     before scoring: one line with the input's file and line (an array's item), the field and the template's
     reason, exit code 2 as for other input errors, no output. The conversations it accepts score."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "scoring"))
-    from test_files import build_chat_model
-
-    model = build_chat_model(tmp_path / "chat_model")
+    model = build_tiny_chat_model(tmp_path / "chat_model", template=REFUSING_TEMPLATE)
     user = {"role": "user", "content": "hi"}
     lines = [
         {"messages": [user, {"role": "assistant", "content": "yo"}]},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rk_helpers import metric_values, running_server
+from rk_testing.server import metric_values, running_server
 
 from rewardkit.serve import ServeSettings
 from rewardkit.store import open_store, session_scope
