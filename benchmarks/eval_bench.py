@@ -25,7 +25,6 @@ import argparse
 import gzip
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -178,7 +177,7 @@ def main() -> None:
         direct_s = time.perf_counter() - s0
 
         # the floor: FLOPs of the rows actually scored over the matmul bound (measured now, same dtype)
-        sys.path.insert(0, str(Path(__file__).parent))
+        # a sibling script: run as `python benchmarks/eval_bench.py`, its folder is already first on sys.path
         from score_bench import executed_flops, matmul_flops, model_flops
 
         scorer = loaded.score_fn.scorer
