@@ -22,7 +22,7 @@ from rewardkit.data.importers import trl
 from rewardkit.data.importers.options import ImportOptions
 from rewardkit.store.queries import table_counts
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "data" / "fixtures"
 
 
 @pytest.fixture
