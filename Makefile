@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo loop-demo test bench
+.PHONY: setup demo loop-demo test lint bench
 
 # torch goes in first and pinned: a bare "torch" requirement would pull a multi-GB CUDA build.
 $(BIN)/rewardkit: pyproject.toml
@@ -32,6 +32,11 @@ test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q; status=$$?; \
 	if [ "$${RK_PG_STARTED:-}" = 1 ]; then bash .ci/stop-postgres.sh; fi; \
 	exit $$status
+
+# The style CI holds the code to (settings in pyproject.toml: line length 120).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: setup
 	for b in benchmarks/*_bench.py; do HF_HUB_OFFLINE=1 $(BIN)/python $$b || exit 1; done

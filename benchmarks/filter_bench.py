@@ -23,8 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests" / "serve"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' tiny model (rk_testing)
 
 
 def write_rows(path: Path, n: int) -> None:
@@ -70,7 +69,7 @@ def main() -> None:
     parser.add_argument("--min-margin", default=None)
     args = parser.parse_args()
     from ray_bench import cpu_line
-    from rk_helpers import build_tiny_model
+    from rk_testing.tiny_models import build_tiny_model
 
     keep = None if args.min_margin is not None else args.keep
     cpu = cpu_line()

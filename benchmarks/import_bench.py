@@ -10,7 +10,8 @@ The peer is the naive way to write the same comparisons: one ORM object per row 
 annotator, comparison, links), a ``session.get`` per row to skip duplicates, one commit per comparison. It
 runs on fewer pairs (``--peer-pairs``) because it is slow; both rates are per comparison, and the ratio is
 printed. CPU time (user + system) is printed beside wall time: on a shared machine the wall-clock rate
-understates what an idle core does, and the CPU rate (fsync waits excluded) overstates it. Peak RSS is the process's ``ru_maxrss`` after the real import (the peer runs afterwards).
+understates what an idle core does, and the CPU rate (fsync waits excluded) overstates it.
+Peak RSS is the process's ``ru_maxrss`` after the real import (the peer runs afterwards).
 """
 
 from __future__ import annotations
@@ -99,8 +100,10 @@ def naive_import(url: str, path: Path) -> int:
             j = c.judgement
             session.add(
                 ComparisonRow(
-                    id=key, prompt_id=pid, kind="pairwise", judgement=judgement_payload(j), choice=j.choice, strength=j.strength, margin=j.margin,
-                    annotator_id=c.annotator.id, annotator_kind=c.annotator.kind, source=c.source, created_at=now, meta={},
+                    id=key, prompt_id=pid, kind="pairwise", judgement=judgement_payload(j),
+                    choice=j.choice, strength=j.strength, margin=j.margin,
+                    annotator_id=c.annotator.id, annotator_kind=c.annotator.kind,
+                    source=c.source, created_at=now, meta={},
                 )
             )  # fmt: skip
             session.flush()  # parents before links
@@ -140,14 +143,17 @@ def main() -> None:
         assert stored == result.counts.imported == args.pairs, (stored, result.counts)
         rate = args.pairs / elapsed
         print(
-            f"rewardkit import trl: {args.pairs:,} pairs ({size_mb:.1f} MB JSONL) in {elapsed:.1f} s = {rate:,.0f} comparisons/s"
+            f"rewardkit import trl: {args.pairs:,} pairs ({size_mb:.1f} MB JSONL) in {elapsed:.1f} s = {rate:,.0f} "
+            "comparisons/s"
         )
         print(
-            f"  CPU time {cpu:.1f} s = {args.pairs / cpu:,.0f} comparisons per CPU-second (wall and CPU differ when the machine is shared)"
+            f"  CPU time {cpu:.1f} s = {args.pairs / cpu:,.0f} comparisons per CPU-second (wall and CPU differ when "
+            "the machine is shared)"
         )
         print(f"  peak RSS {rss_after:.0f} MB (before the import {rss_before:.0f} MB)")
         print(
-            f"  target >= 5,000 comparisons/s: {'met' if rate >= 5000 else 'NOT met'}; < 500 MB: {'met' if rss_after < 500 else 'NOT met'}"
+            f"  target >= 5,000 comparisons/s: {'met' if rate >= 5000 else 'NOT met'}; < 500 MB: "
+            f"{'met' if rss_after < 500 else 'NOT met'}"
         )
         if profiler:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)

@@ -28,7 +28,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests" / "serve"))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' tiny model (rk_testing)
 
 
 def free_port() -> int:
@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=1.0, help="Each replica's alias poll interval (s).")
     args = parser.parse_args()
 
-    from rk_helpers import build_tiny_model
+    from rk_testing.tiny_models import build_tiny_model
 
     from rewardkit.registry.aliases import set_alias
     from rewardkit.registry.versions import register_version

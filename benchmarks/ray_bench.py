@@ -76,8 +76,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rk-ray-bench-") as tmp:
         model_name = args.model
         if args.model == "tiny":
-            sys.path.insert(0, str(ROOT / "tests" / "serve"))
-            from rk_helpers import build_tiny_model
+            sys.path.insert(0, str(ROOT / "tests"))  # the tests' tiny model (a benchmark is no package of tests)
+            from rk_testing.tiny_models import build_tiny_model
 
             args.model = str(build_tiny_model(Path(tmp) / "tiny"))
         folder = Path(tmp) / "in"

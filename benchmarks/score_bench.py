@@ -14,7 +14,8 @@ apart; throughput, ratios and largest score difference from eager). It is not a 
 default token budget it measured no faster than eager here (0.82-1.00x); it was 1.1-1.3x at 16K-token
 batches, where fusing the elementwise work mattered more. Scored
 (all-MiniLM-L6-v2 + a scalar head) and the same truncation limit. Printed: sequences/s of each and the ratio
-(target >= 5x), the peer's share of the bound (which caps any speedup), achieved FLOP/s vs a large matmul in the same dtype
+(target >= 5x), the peer's share of the bound (which caps any speedup),
+achieved FLOP/s vs a large matmul in the same dtype
 measured in this run (target >= 70%),
 the dtype chosen, the max score difference between the two, and peak RSS (target < 1.5 GB).
 

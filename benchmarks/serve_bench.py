@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from score_bench import load_texts  # noqa: E402
+# a sibling script: run as `python benchmarks/serve_bench.py`, its folder is already first on sys.path
+from score_bench import load_texts
 
 
 def rss_mb(pid: int) -> float:

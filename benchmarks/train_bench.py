@@ -296,7 +296,8 @@ def main() -> None:
         "--length-balance",
         type=float,
         default=0.0,
-        help="rewardkit: oversample chosen-is-shorter pairs to this share of the unequal-length pairs (0: off, its default)",
+        help="rewardkit: oversample chosen-is-shorter pairs to this share of the unequal-length pairs (0: off, its "
+        "default)",
     )
     parser.add_argument(
         "--length-balance-by",
@@ -409,7 +410,8 @@ def main() -> None:
     shorter = accuracy_report([len(r["chosen"]) < len(r["rejected"]) for r in test_rows], test_rows)
     print()
     print(
-        f"{'system':<12} {'pairs/s':>8} {'pairs used':>11} {'peak RSS MB':>12} {'held-out acc':>16} {'length-balanced acc':>22}"
+        f"{'system':<12} {'pairs/s':>8} {'pairs used':>11} {'peak RSS MB':>12} {'held-out acc':>16} "
+        f"{'length-balanced acc':>22}"
     )
     for name, r in [*results.items(), ("longer wins", longer), ("shorter wins", shorter)]:
         speed = f"{r['pairs_per_s']:.2f}" if "pairs_per_s" in r else "-"
@@ -422,7 +424,8 @@ def main() -> None:
     if rk:
         print(
             f"\nrewardkit: truncated {rk['truncated']} pairs (none dropped); bf16 {rk['bf16']}; "
-            f"wall pairs/s incl. validation {rk['wall_pairs_per_s']:.2f}; ECE {rk['ece_before']:.3f} -> {rk['ece_after']:.3f}"
+            f"wall pairs/s incl. validation {rk['wall_pairs_per_s']:.2f}; ECE {rk['ece_before']:.3f} -> "
+            f"{rk['ece_after']:.3f}"
         )
         for name in ("trl-default", "trl-tuned"):
             if name in results:

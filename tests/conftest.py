@@ -1,5 +1,9 @@
 """Shared fixtures.
 
+``tiny_model`` (and ``tiny_model_b``, ``tiny_chat_model``) is the one tiny reward model the
+tests share, built once per session by rk_testing.tiny_models; tests must not change the folder (build your own
+with rk_testing.tiny_models where a test writes to it).
+
 ``store_url`` gives every store test a fresh, migrated database: a SQLite file, and again a fresh database on
 the real PostgreSQL server named by ``RK_TEST_POSTGRES_URL`` (CI starts one; locally the PostgreSQL variant
 is skipped when the variable is unset).
@@ -14,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rk_testing.tiny_models import build_tiny_chat_model, build_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # every test's default home (store, snapshots, the service's score log) is a throwaway folder, never the checkout
@@ -31,6 +36,24 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny reward model (seed 0): read-only, shared by every test."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_a"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same shape with other weights (seed 1): a second model version."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_b"), seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with a Mistral-like chat template (alternating roles, no system turn)."""
+    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny_chat") / "model")
 
 
 def _postgres_database(base_url: str) -> Iterator[str]:

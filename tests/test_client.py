@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent / "serve"))
-from rk_helpers import build_tiny_model, running_server  # noqa: E402
+from rk_testing.server import metric_values, running_server
+from rk_testing.tiny_models import build_tiny_ensemble
 
 from rewardkit.client import AsyncClient, Client, ServiceError  # noqa: E402
 from rewardkit.serve import ServeSettings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    model = build_tiny_model(tmp_path_factory.mktemp("tiny"))
+def url(tiny_model: Path) -> Iterator[str]:
+    model = tiny_model
     settings = ServeSettings(model_path=str(model), dtype="fp32", api_keys=["key"], max_inputs_per_request=4)
     with running_server(settings) as base:
         yield base
@@ -78,9 +76,7 @@ def test_the_client_waits_for_a_server_still_loading_its_model(tmp_path: Path) -
     # says it is loading (503 + Retry-After) instead of failing after three quick retries
     import httpx
 
-    sys.path.insert(0, str(Path(__file__).parent / "serve"))
-    from rk_helpers import build_tiny_ensemble, metric_values
-
+    # its own ensemble, not a shared one: the test needs a slow load, and a folder another test loaded loads faster
     model = build_tiny_ensemble(tmp_path / "ensemble", members=6)  # loads in a few seconds
     settings = ServeSettings(model_path=str(model), dtype="fp32", api_keys=[])
     with running_server(settings, wait_ready=False) as base:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import math
 import pickle
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent / "serve"))
-from rk_helpers import build_tiny_model, running_server  # noqa: E402
+from rk_testing.bpe import CHAT_TEMPLATE, bpe_tokenizer
+from rk_testing.server import running_server
 
 from rewardkit.integrations import verl  # noqa: E402
 from rewardkit.integrations.trl import RewardkitReward  # noqa: E402
@@ -27,8 +25,8 @@ from rewardkit.serve import ServeSettings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"))
+def model(tiny_model: Path) -> Path:
+    return tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -203,9 +201,6 @@ def test_a_real_grpo_run_trains_on_the_served_rewards(
     from datasets import Dataset
     from transformers import GPT2Config, GPT2LMHeadModel
     from trl import GRPOConfig, GRPOTrainer
-
-    sys.path.insert(0, str(Path(__file__).parent / "model"))
-    from test_formatting_plain import CHAT_TEMPLATE, bpe_tokenizer  # a BPE tokenizer built offline
 
     tokenizer = bpe_tokenizer()
     tokenizer.chat_template = CHAT_TEMPLATE

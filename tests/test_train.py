@@ -33,7 +33,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory) -> str:
-    """A saved random 2-layer BERT (hidden 32) with the MiniLM tokenizer."""
+    """A saved random 2-layer BERT (hidden 32) with the MiniLM tokenizer. Not the shared tiny_model: a backbone to
+    train from (pad token set, no rewardkit.json), where tiny_model is a finished reward model with a card."""
     from transformers import BertConfig, BertForSequenceClassification
 
     from rewardkit.model.backbone import default_backbone_path, load_tokenizer
@@ -142,7 +143,8 @@ def test_length_balanced_order_repeats_shorter_wins_pairs_up_to_the_share():
 def test_length_balance_weights_give_each_side_its_share_of_the_same_total():
     shorter = [True, True] + [False] * 7
     longer = [False, False] + [True] * 6 + [False]
-    # share 0.5 of the 8 unequal pairs' total weight 8: shorter-wins 2 x 2.0 = 4, longer-wins 6 x 2/3 = 4; pair 8 keeps 1
+    # share 0.5 of the 8 unequal pairs' total weight 8:
+    # shorter-wins 2 x 2.0 = 4, longer-wins 6 x 2/3 = 4; pair 8 keeps 1
     w = length_balance_weights(shorter, longer, 0.5)
     assert w[:2] == [2.0, 2.0] and w[2:8] == pytest.approx([2 / 3] * 6) and w[8] == 1.0
     # share 0.25: 0.25 * 8 / 2 = 1.0, 0.75 * 8 / 6 = 1.0, i.e. the natural share: nothing to change
@@ -220,8 +222,8 @@ def test_a_run_writes_the_full_layout_and_counts_truncations(tiny_backbone, tmp_
         in readme
     )
     assert (
-        f"because it alone did not fit (the prompt keeps its last quarter of the token budget): {m['response_cut_train']} train"
-        in readme
+        "because it alone did not fit (the prompt keeps its last quarter of the token budget): "
+        f"{m['response_cut_train']} train" in readme
     )
     assert "i.e. `tokenizer(prompt, response)`" not in readme and 'truncation="only_first"' in readme
     header = readme.split("---")[1]

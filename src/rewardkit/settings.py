@@ -17,7 +17,10 @@ SCORE_DTYPES = ("auto", "fp32", "bf16", "int8")
 """What the scorer's ``dtype`` accepts (``rewardkit.scoring.scorer.choose_dtype``); here, torch-free, so the CLI and the
 service settings reject a typo before a model is loaded."""
 
-DTYPE_HELP = "auto (bf16 only where measured faster), fp32, bf16 or int8 (opt-in: faster on a CPU; scores move a little, with the batch and with length)"
+DTYPE_HELP = (
+    "auto (bf16 only where measured faster), fp32, bf16 or int8 "
+    "(opt-in: faster on a CPU; scores move a little, with the batch and with length)"
+)
 DEVICE_HELP = "auto (this process's GPU when torch sees one, else the CPU), cpu, cuda, cuda:N or mps"
 DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 """What a ``device`` option accepts (``rewardkit.model.device.resolve_device``); torch-free like SCORE_DTYPES,

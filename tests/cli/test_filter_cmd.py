@@ -5,14 +5,10 @@ every mistake is one line and nothing is written."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
-from rk_helpers import build_tiny_model  # noqa: E402
 
 from rewardkit.cli.main import app  # noqa: E402
 from rewardkit.cli.output import UserError  # noqa: E402
@@ -21,9 +17,9 @@ from rewardkit.scoring.rows import read_rows  # noqa: E402
 from rewardkit.scoring.scorer import load_scorer  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+@pytest.fixture
+def tiny(tiny_model: Path) -> Path:
+    return tiny_model
 
 
 @pytest.fixture
@@ -58,7 +54,7 @@ def test_top_share_keeps_the_highest_scores_in_input_order(tiny: Path, samples: 
     manifest = json.loads(out.with_name("kept.jsonl.manifest.json").read_text())
     assert (manifest["rows"], manifest["kept"], manifest["dropped"]) == (12, 3, 9)
     assert manifest["options"] == {"keep": "top:25%", "min_margin": None, "normalized": False}
-    assert manifest["model_version"].startswith("model@") and manifest["precision"] == "fp32"
+    assert manifest["model_version"].startswith(f"{tiny.name}@") and manifest["precision"] == "fp32"
     assert len(manifest["input_sha256"]) == 64 and manifest["engine"] == "local"
     assert out.with_name("kept.jsonl.hist.png").read_bytes()[:4] == b"\x89PNG"
 

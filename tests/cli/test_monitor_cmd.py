@@ -1,5 +1,5 @@
 """``rewardkit monitor report`` and ``rewardkit monitor check`` on a real SQLite store of synthetic aggregates
-(tests/monitor/monitor_synthetic.py: rm-v1 shifts by +1 std at 06:00, rm-rl is a reward-hacking RL run)."""
+(tests/rk_testing/monitor_synthetic.py: rm-v1 shifts by +1 std at 06:00, rm-rl is a reward-hacking RL run)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rk_testing.monitor_synthetic import T0, drift_rows, fill_store, reference_4, rl_rows
 from typer.testing import CliRunner
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "monitor"))
-from monitor_synthetic import T0, drift_rows, fill_store, reference_4, rl_rows  # noqa: E402
 
 from rewardkit.cli.main import app  # noqa: E402
 

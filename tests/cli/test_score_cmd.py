@@ -13,19 +13,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from rk_testing.tiny_models import REFUSING_TEMPLATE, build_tiny_chat_model
 from typer.testing import CliRunner
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
-from rk_helpers import build_tiny_model  # noqa: E402
 
 from rewardkit.cli.main import app  # noqa: E402
 from rewardkit.cli.output import UserError  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def tiny(tiny_model: Path) -> Path:
     """A real (random, 2-layer) BERT reward model folder: BERT adds 3 special tokens to each row."""
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+    return tiny_model
 
 
 def score(*args: str) -> tuple[int, str, BaseException | None]:
@@ -152,7 +150,9 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_the_model(tmp_p
         "afile/deeper/x.jsonl": "--out {out}: cannot write there ({tmp}/afile is a file, not a folder)",
         "adir.jsonl": "{out}: is a folder; name a file to write, e.g. {tmp}/adir.jsonl/scored.jsonl",
         "in.jsonl": "{out}: is the input file; writing the scores there would replace it: choose another output file",
-        "alias.jsonl": "{out}: is the input file; writing the scores there would replace it: choose another output file",
+        "alias.jsonl": (
+            "{out}: is the input file; writing the scores there would replace it: choose another output file"
+        ),
     }
     for out, expected in cases.items():
         assert user_error(str(src), *no_model(tmp_path), "-o", str(tmp_path / out)) == expected.format(
@@ -210,7 +210,9 @@ def test_a_path_that_is_not_a_model_is_one_line(tmp_path: Path, tiny: Path, monk
             tmp_path / "nope"
         ): f"--model: no model at '{tmp_path / 'nope'}': no such folder here (and not a Hugging Face Hub id)",
         "empty_dir": "--model: 'empty_dir' is a folder but has no config.json: not a saved model",
-        "run": "--model: 'run' is a folder but has no config.json: not a saved model (models inside it: 'run/rewardkit')",
+        "run": (
+            "--model: 'run' is a folder but has no config.json: not a saved model (models inside it: 'run/rewardkit')"
+        ),
         "in.jsonl": "--model: 'in.jsonl' is a file, not a model folder",
         "ens": "--model: no model at 'ens/member_0': no such folder",
         # config.json is there, so transformers tries, and fails: its several-line reason on one line
@@ -265,10 +267,7 @@ def test_a_conversation_the_chat_template_refuses_is_one_line_naming_the_line_an
     """Known only once the model is loaded (its tokenizer's template raises on a system message), and found then,
     before scoring: one line with the input's file and line (an array's item), the field and the template's
     reason, exit code 2 as for other input errors, no output. The conversations it accepts score."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "scoring"))
-    from test_files import build_chat_model
-
-    model = build_chat_model(tmp_path / "chat_model")
+    model = build_tiny_chat_model(tmp_path / "chat_model", template=REFUSING_TEMPLATE)
     user = {"role": "user", "content": "hi"}
     lines = [
         {"messages": [user, {"role": "assistant", "content": "yo"}]},
@@ -278,8 +277,8 @@ def test_a_conversation_the_chat_template_refuses_is_one_line_naming_the_line_an
     src.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     message = user_error(str(src), "--model", str(model), "--dtype", "fp32")
     assert (
-        message
-        == f"{src}, line 2: field 'messages': the model's chat template refuses this conversation: System messages are not supported"
+        message == f"{src}, line 2: field 'messages': the model's chat template refuses this conversation: "
+        "System messages are not supported"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.jsonl", "chat_model"]
     from rewardkit.cli.main import run

@@ -102,7 +102,8 @@ def test_the_items_before_an_error_are_yielded_first() -> None:
 
 @pytest.mark.parametrize("size", CHUNK_SIZES)
 def test_bytes_that_are_not_utf8_are_named_by_byte_position_and_item(size: int) -> None:
-    """Byte 24 of the file (counted from 0, the BOM's 3 bytes included) is 0xE9, latin-1's é; the items before it are read."""
+    """Byte 24 of the file (counted from 0, the BOM's 3 bytes included) is 0xE9, latin-1's é; the items before it
+    are read."""
     data = BOM + '[{"a": 1}, {"b": "caf\xe9"}]'.encode("latin-1")
     assert data[24:25] == b"\xe9"
     items = json_array_items(pieces(data, size))

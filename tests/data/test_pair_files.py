@@ -80,7 +80,8 @@ def test_category_and_annotator_are_kept_for_the_evaluation(tmp_path: Path) -> N
 def test_csv_and_parquet_rows(tmp_path: Path) -> None:
     csv = tmp_path / "rb.csv"
     csv.write_text(
-        'prompt,chosen,rejected,subset,margin\nhi,hello,go away,refusals,\n"[{""role"": ""user"", ""content"": ""Sky?""}]",Blue.,Green.,chat,0.5\n'
+        "prompt,chosen,rejected,subset,margin\nhi,hello,go away,refusals,\n"
+        '"[{""role"": ""user"", ""content"": ""Sky?""}]",Blue.,Green.,chat,0.5\n'
     )
     a, b = read_pair_file(csv)
     assert (a.prompt, a.source, a.metadata, a.margin) == ("hi", "refusals", {"subset": "refusals"}, None)

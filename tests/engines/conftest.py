@@ -1,21 +1,17 @@
-"""Fixtures for the Ray engine tests: one real local Ray cluster (2 CPUs) for the session, a tiny real model,
-and best-of-4 rows from the shared GSM8K solutions, split into shards so that a prompt's rows sit in
-different shards."""
+"""Fixtures for the Ray engine tests: one real local Ray cluster (2 CPUs) for the session (the tiny real model
+is tests/conftest.py's tiny_model), and best-of-4 rows from the shared GSM8K solutions, split into shards so that
+a prompt's rows sit in different shards."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
-from rk_helpers import build_tiny_model  # noqa: E402
 
 SOLVERS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
 
@@ -27,11 +23,6 @@ def ray_cluster() -> Iterator[Any]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("ray-tiny") / "model")
 
 
 def gsm8k_rows(shared: Path, questions: int) -> list[dict[str, Any]]:

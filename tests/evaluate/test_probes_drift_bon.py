@@ -68,7 +68,8 @@ def test_probe_effect_hand_computed() -> None:
         "n": 4,
         "n_unseen": 0,
     }
-    # 4 rows are too few for a bootstrap: Wilson 2 of 4, centre 0.5, half-width z / (1 + z^2/4) * sqrt(1/16 + z^2/64) = 0.349961
+    # 4 rows are too few for a bootstrap: Wilson 2 of 4, centre 0.5,
+    # half-width z / (1 + z^2/4) * sqrt(1/16 + z^2/64) = 0.349961
     assert (low, high) == pytest.approx((0.150039, 0.849961), abs=1e-6)
 
 

@@ -4,18 +4,15 @@ golden snapshot of human labels held out of training by source."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
-from rk_helpers import build_tiny_model  # noqa: E402
-
 
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A saved random 2-layer BERT (hidden 32) with the MiniLM tokenizer (as tests/test_train.py builds it)."""
+    """A saved random 2-layer BERT (hidden 32) with the MiniLM tokenizer (as tests/test_train.py builds it): a
+    backbone to train from, not the shared tiny_model (a finished reward model with a card)."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -34,5 +31,6 @@ def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_rm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny_rm"), seed=0)
+def tiny_rm(tiny_model: Path) -> Path:
+    """The shared tiny reward model (read-only: registering copies it)."""
+    return tiny_model

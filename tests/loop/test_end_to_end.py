@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from loop_helpers import write_config
-from rk_helpers import running_server
+from rk_testing.server import running_server
 
 from rewardkit.data.compile import CompileConfig
 from rewardkit.data.snapshot import build_snapshot

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
-from rk_helpers import build_tiny_model  # noqa: E402
+from rk_testing.tiny_models import build_tiny_model
 
 from rewardkit.model.card import RewardCard  # noqa: E402
 from rewardkit.model.ensemble import (  # noqa: E402

@@ -5,27 +5,21 @@ not the whole text tokenized; and a chat prompt cut from the left keeps the temp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
+from rk_testing.bpe import CHAT_TEMPLATE, bpe_tokenizer
 
 from rewardkit.model.formatting import (
     _tokens_before,
     chat_preamble,
     encode,
-    ensure_pad_token,
     flatten_messages,
     render,
     shared_prefix,
     tokens_before,
 )
 
-# BOS, then <|role|> headers, each turn ended by EOS (the template of the review that found BOS cut off)
-CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{{ eos_token }}\n{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
 # a template whose reply follows "assistant: " on the same line, where BPE merges the space into the reply
 INLINE_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
@@ -41,33 +35,6 @@ PROMPTS = [
     ],
 ]
 RESPONSES = ["excellent", "The answer is four.", " excellent answer"]
-
-
-def bpe_tokenizer() -> Any:
-    """A GPT-2-style byte-level BPE tokenizer trained offline: bos == eos == <|endoftext|>, pad := eos."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    corpus = [
-        "Hello there, what is two plus two? The answer is four. Assistant: excellent answer. User: tell me "
-        "about cats and tea, why? tea is good, an excellent question"
-    ] * 50
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        corpus,
-        trainers.BpeTrainer(
-            vocab_size=400,
-            special_tokens=["<|endoftext|>"],
-            show_progress=False,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    eot = "<|endoftext|>"
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=eot, eos_token=eot, unk_token=eot)
-    ensure_pad_token(tokenizer)
-    return tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +146,8 @@ def test_chat_ids_are_the_chat_templates_tokenization(chat, template):
     finally:
         chat.chat_template = CHAT_TEMPLATE
     assert chat.decode(encode(chat, PROMPTS[:1], RESPONSES[:1], 512).input_ids[0]) == (
-        "<|endoftext|><|user|>\nHello there, what is two plus two?<|endoftext|>\n<|assistant|>\nexcellent<|endoftext|>\n"
+        "<|endoftext|><|user|>\nHello there, what is two plus "
+        "two?<|endoftext|>\n<|assistant|>\nexcellent<|endoftext|>\n"
     )
 
 

@@ -17,7 +17,8 @@ RESPONSES = ["4", "Blue, like the sky on a clear day.", "hi"]
 
 
 def tiny_bert(num_labels: int = 1, seed: int = 0):
-    """A 2-layer random BERT with the MiniLM tokenizer: fast, offline."""
+    """A 2-layer random BERT with the MiniLM tokenizer: fast, offline. In memory and with num_labels to choose,
+    which the shared tiny_model (a saved folder, one label) is not."""
     from transformers import BertConfig, BertForSequenceClassification
 
     from rewardkit.model.backbone import default_backbone_path, load_tokenizer

@@ -1,8 +1,8 @@
 """Monitoring end to end on a real store: synthetic aggregates written with the store's own functions, then the
 report and the rule check read them back.
 
-The drift scenario (monitor_synthetic.py): model rm-v1, reference fitted on a perfect N(0, 1) sample in 4 bins
-(edges the quartiles -0.6745, 0, 0.6745; 0.25 each). 12 hours of /v1/score, 1,200 scores an hour, perfect
+The drift scenario (rk_testing/monitor_synthetic.py): model rm-v1, reference fitted on a perfect N(0, 1) sample in
+4 bins (edges the quartiles -0.6745, 0, 0.6745; 0.25 each). 12 hours of /v1/score, 1,200 scores an hour, perfect
 samples of N(0, 1) for 6 hours, then N(1, 1): the scores shift by +1 std halfway.
 
 Hours 0-5: score k is Phi^-1((k + 0.5) / 1200), in bin b while (k + 0.5) / 1200 < 0.25 b: 300 a bin, PSI 0.
@@ -23,7 +23,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from monitor_synthetic import T0, drift_rows, fill_store, reference_4, rl_rows
+from rk_testing.monitor_synthetic import T0, drift_rows, fill_store, reference_4, rl_rows
 
 from rewardkit.model.reference import normal_reference
 from rewardkit.monitor.report import build_report, collect, write_report

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from rk_testing.bpe import bpe_tokenizer, tiny_lm
 
 from rewardkit.rl.dpo import DPOReward, TokenizerMismatchError, implicit_reward
-from tests.rl.conftest import bpe_tokenizer, tiny_lm
 
 PROMPTS = [
     "Hello there, what is two plus two?",

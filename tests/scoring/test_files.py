@@ -5,15 +5,12 @@ every boundary case appear in a 7-row file; the models are real (tiny random BER
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
-from rk_helpers import build_tiny_model  # noqa: E402
+from rk_testing.tiny_models import REFUSING_TEMPLATE, build_tiny_chat_model, build_tiny_model
 
 from rewardkit.scoring.files import (  # noqa: E402
     RecentScores,
@@ -27,32 +24,17 @@ from rewardkit.scoring.rows import InputError, read_rows  # noqa: E402
 from rewardkit.scoring.scorer import BatchScorer, load_scorer  # noqa: E402
 from rewardkit.scoring.writers import write_rows  # noqa: E402
 
-# a template that refuses system messages, as Mistral's and Gemma's do
-REFUSING_TEMPLATE = (
-    "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System messages are not supported') }}"
-    "{% endif %}{{ m['role'] + ': ' + m['content'] + '\n' }}{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}"
-)
-
 
 @pytest.fixture(scope="module")
-def scorer(tmp_path_factory: pytest.TempPathFactory) -> BatchScorer:
-    return load_scorer(str(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")), dtype="fp32")
-
-
-def build_chat_model(path: Path) -> Path:
-    """A tiny model whose tokenizer has a chat template refusing system messages."""
-    from transformers import AutoTokenizer
-
-    build_tiny_model(path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    tokenizer.chat_template = REFUSING_TEMPLATE
-    tokenizer.save_pretrained(path)
-    return path
+def scorer(tiny_model: Path) -> BatchScorer:
+    return load_scorer(str(tiny_model), dtype="fp32")
 
 
 @pytest.fixture(scope="module")
 def chat_scorer(tmp_path_factory: pytest.TempPathFactory) -> BatchScorer:
-    return load_scorer(str(build_chat_model(tmp_path_factory.mktemp("chat") / "model")), dtype="fp32")
+    return load_scorer(
+        str(build_tiny_chat_model(tmp_path_factory.mktemp("chat") / "model", template=REFUSING_TEMPLATE)), dtype="fp32"
+    )
 
 
 def rows_of_many_lengths(n: int = 7) -> list[dict[str, Any]]:
@@ -181,7 +163,10 @@ def test_a_conversation_the_chat_template_refuses_names_its_file_line_and_leaves
     src = write_jsonl(tmp_path / "in.jsonl", rows, blank_after=2)
     out = tmp_path / "out.jsonl"
     out.write_text("an earlier run\n")
-    expected = f"{src}, line 6: field 'prompt': the model's chat template refuses this conversation: System messages are not supported"
+    expected = (
+        f"{src}, line 6: field 'prompt': the model's chat template refuses this conversation: "
+        "System messages are not supported"
+    )
     for checked in (None, replace(check_input(src), conversations=0)):
         with pytest.raises(InputError) as caught:
             score_file(chat_scorer, src, out, checked=checked, chunk_rows=3)
@@ -215,8 +200,8 @@ def test_a_refusal_in_the_last_chunk_is_found_before_any_row_is_scored(
     with pytest.raises(InputError) as caught:
         score_file(chat_scorer, src, tmp_path / "out.jsonl", on_rows=scored.append, chunk_rows=2)
     assert (
-        str(caught.value)
-        == f"{src}, line 7: field 'messages': the model's chat template refuses this conversation: System messages are not supported"
+        str(caught.value) == f"{src}, line 7: field 'messages': the model's chat template refuses this conversation: "
+        "System messages are not supported"
     )
     assert scored == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.jsonl"]
@@ -239,7 +224,8 @@ def test_check_chat_template_renders_each_distinct_conversation_once(
     )
     with pytest.raises(
         InputError,
-        match=rf"^{bad}, line 7: field 'prompt': the model's chat template refuses this conversation: System messages are not supported$",
+        match=rf"^{bad}, line 7: field 'prompt': the model's chat template refuses this conversation: System "
+        r"messages are not supported$",
     ):
         check_chat_template(chat_scorer.tokenizer, bad, "pair")
 

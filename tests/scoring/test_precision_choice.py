@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
-from rk_helpers import build_tiny_model  # noqa: E402
 
 from rewardkit.scoring import precision  # noqa: E402
 from rewardkit.scoring.scorer import load_scorer  # noqa: E402
@@ -24,9 +20,9 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+@pytest.fixture
+def tiny(tiny_model: Path) -> Path:
+    return tiny_model
 
 
 def no_trial(*args: object) -> None:
@@ -62,9 +58,9 @@ def test_a_remembered_decision_is_what_runs_and_an_explicit_dtype_overrides_it(
     assert load_scorer(str(tiny), dtype=other).precision == other  # --dtype wins over the cache
 
 
-def test_the_key_tells_models_and_machines_apart(tiny: Path, tmp_path: Path) -> None:
+def test_the_key_tells_models_and_machines_apart(tiny: Path, tiny_model_b: Path) -> None:
     a = load_scorer(str(tiny), dtype="fp32")
-    b = load_scorer(str(build_tiny_model(tmp_path / "other", seed=1)), dtype="fp32")
+    b = load_scorer(str(tiny_model_b), dtype="fp32")
     models = lambda s: [m.model for m in s.members]  # noqa: E731
     cpu = torch.device("cpu")
     assert precision.decision_key(cpu, models(a)) == precision.decision_key(cpu, models(a))

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
-from rk_helpers import build_tiny_model  # noqa: E402
+from rk_testing.tiny_models import build_tiny_model
 
 from rewardkit.model.calibration import p_better  # noqa: E402
 from rewardkit.scoring.files import score_rows  # noqa: E402
@@ -22,8 +19,8 @@ from rewardkit.scoring.writers import write_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def scorer(tmp_path_factory: pytest.TempPathFactory) -> BatchScorer:
-    return load_scorer(str(build_tiny_model(tmp_path_factory.mktemp("tiny"))), dtype="fp32")
+def scorer(tiny_model: Path) -> BatchScorer:
+    return load_scorer(str(tiny_model), dtype="fp32")
 
 
 def test_pack_batches_respects_token_budget_and_covers_every_row() -> None:

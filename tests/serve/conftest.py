@@ -1,5 +1,5 @@
-"""Fixtures for the service tests: a tiny reward model on disk and a REAL uvicorn server on a free loopback
-port, running ``create_app(settings)`` in a background thread (httpx talks to it over TCP)."""
+"""Fixtures for the service tests: on the tiny reward model (tests/conftest.py), a REAL uvicorn server on a free
+loopback port, running ``create_app(settings)`` in a background thread (httpx talks to it over TCP)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from rk_helpers import build_tiny_model, running_server
+from rk_testing.server import running_server
 
 from rewardkit.serve import ServeSettings
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny_a"), seed=0)
-
-
-@pytest.fixture(scope="session")
-def tiny_model_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny_b"), seed=1)
 
 
 @pytest.fixture

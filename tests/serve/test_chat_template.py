@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rk_helpers import build_tiny_chat_model, metric_values, running_server
+from rk_testing.server import metric_values, running_server
 
 from rewardkit.serve import ServeSettings
 
@@ -24,8 +24,8 @@ TWO_USERS = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
 
 
 @pytest.fixture(scope="module")
-def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    model = build_tiny_chat_model(tmp_path_factory.mktemp("tiny_chat"))
+def chat_url(tiny_chat_model: Path) -> Iterator[str]:
+    model = tiny_chat_model
     # a long batching window, so concurrent requests are merged into one scoring call
     settings = ServeSettings(model_path=str(model), dtype="fp32", api_keys=[], max_wait_ms=300)
     with running_server(settings) as url:
@@ -83,12 +83,12 @@ def test_a_refused_request_fails_alone_when_merged_with_others(chat_url: str) ->
     assert third.json()["scores"] == pytest.approx(alone[1], abs=1e-4)
 
 
-def test_the_batcher_hands_the_refusal_to_the_request_that_sent_it(tmp_path: Path) -> None:
+def test_the_batcher_hands_the_refusal_to_the_request_that_sent_it(tiny_chat_model: Path) -> None:
     from rewardkit.model.formatting import ChatTemplateError
     from rewardkit.scoring.scorer import load_scorer
     from rewardkit.serve.batcher import MicroBatcher
 
-    scorer = load_scorer(str(build_tiny_chat_model(tmp_path / "m")), dtype="fp32")
+    scorer = load_scorer(str(tiny_chat_model), dtype="fp32")
 
     async def main() -> list[object]:
         batcher = MicroBatcher(queue_size=16, max_wait_ms=200, max_rows=64, token_budget=100_000)

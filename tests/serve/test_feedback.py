@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rk_helpers import metric_values, running_server
+from rk_testing.server import metric_values, running_server
 
 from rewardkit.serve import ServeSettings
 from rewardkit.store import open_store, session_scope
@@ -160,7 +160,7 @@ def test_a_card_reference_bins_the_log_and_feeds_the_drift_gauge(tmp_path: Path)
     import json
 
     import numpy as np
-    from rk_helpers import build_tiny_model
+    from rk_testing.tiny_models import build_tiny_model
 
     from rewardkit.model.reference import fit_reference
     from rewardkit.store.score_log import get_score_references
@@ -182,9 +182,9 @@ def test_a_card_reference_bins_the_log_and_feeds_the_drift_gauge(tmp_path: Path)
 
 
 def test_disputed_compares_and_uncertain_ensemble_scores_reach_the_review_queue(tmp_path: Path) -> None:
-    from rk_helpers import build_tiny_ensemble
-
     from datetime import UTC, datetime
+
+    from rk_testing.tiny_models import build_tiny_ensemble
 
     from rewardkit.store.review import queue_stats
 

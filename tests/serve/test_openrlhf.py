@@ -8,7 +8,10 @@ import pytest
 
 from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS, loose_prompt_end, split_queries, split_query, strip_special
 
-LLAMA3_PROMPT = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+LLAMA3_PROMPT = (
+    "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>"
+    "<|start_header_id|>assistant<|end_header_id|>\n\n"
+)
 
 
 def test_strip_special_removes_runs_at_both_ends_only() -> None:

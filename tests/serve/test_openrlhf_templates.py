@@ -2,6 +2,9 @@
 per family, the real templates (each tokenizer_config.json's chat_template, rendered by transformers' own
 jinja renderer) parsed back, and /get_reward through a real server scoring the parsed messages."""
 
+# The published chat templates below are data, kept line for line as their tokenizer_config.json has them.
+# ruff: noqa: E501
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import ValidationError
-from rk_helpers import build_tiny_chat_model, running_server
+from rk_testing.server import running_server
 
 from rewardkit.records import Message
 from rewardkit.serve import ServeSettings
@@ -398,9 +401,9 @@ def test_get_reward_scores_the_parsed_messages_and_text_keeps_the_string(serve) 
 
 
 @pytest.fixture(scope="module")
-def chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def chat_model(tiny_chat_model: Path) -> Path:
     """The tiny model with a Mistral-like chat template (refuses a system turn)."""
-    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny_chat_rm"))
+    return tiny_chat_model
 
 
 def test_a_reward_model_with_its_own_chat_template_formats_the_messages_once(chat_model: Path) -> None:

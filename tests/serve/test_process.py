@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rk_helpers import free_port
+from rk_testing.server import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rk_helpers import free_port
+from rk_testing.server import free_port
+from rk_testing.tiny_models import build_tiny_ensemble, build_tiny_model
 
 ROW = {"inputs": [{"prompt": "What is the capital of France?", "response": "Paris, of course."}]}
 
@@ -96,9 +97,6 @@ def test_a_real_serve_process_reloads_on_sighup_and_logs_every_reload(
         back = httpx.post(url + "/admin/reload", json={"model_path": str(folder)}, headers=key).json()
         assert back["model_version"] == first
         before = httpx.post(url + "/v1/score", json=ROW, headers=key).json()
-        sys.path.insert(0, str(Path(__file__).parent))
-        from rk_helpers import build_tiny_model
-
         build_tiny_model(folder, seed=7)  # new weights in the same folder -> a new content version
         proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 60
@@ -142,8 +140,7 @@ def test_a_reload_still_loading_at_shutdown_is_answered_503_json(serve, tmp_path
     seconds) is cut short with a JSON 503, not left for uvicorn to cancel into a plain-text 500."""
     import threading
 
-    from rk_helpers import build_tiny_ensemble
-
+    # its own ensemble, not a shared one: the test needs a slow load, and a folder another test loaded loads faster
     slow = build_tiny_ensemble(tmp_path / "ensemble", members=6)
     answer: list[httpx.Response | Exception] = []
     answered: list[float] = []

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
-from rk_helpers import metric_values
+from rk_testing.server import metric_values, running_server
+from rk_testing.tiny_models import build_tiny_ensemble
 
 
 def score(url: str, inputs: list[dict], **extra: object) -> dict:
@@ -137,12 +139,11 @@ def test_health_ready_info_metrics(server_url: str) -> None:
     assert any(name == "rk_model_info" and v == 1 for (name, _), v in after.items())
 
 
-def test_ready_is_503_until_loaded_and_probes_are_not_failures(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from rk_helpers import build_tiny_ensemble, running_server
-
+def test_ready_is_503_until_loaded_and_probes_are_not_failures(tmp_path: Path) -> None:
     from rewardkit.serve import ServeSettings
 
     # still loading (an ensemble of tiny models takes a while): 503 with Retry-After
+    # its own ensemble, not a shared one: the test needs a slow load, and a folder another test loaded loads faster
     slow = ServeSettings(
         model_path=str(build_tiny_ensemble(tmp_path / "ensemble", members=6)), dtype="fp32", api_keys=[]
     )
@@ -180,8 +181,7 @@ def test_an_ensembles_uncertainty_is_in_the_units_of_the_scores_it_comes_with(se
     """normalize=true divides the scores by the ensemble's reward_std (4 here): the std over members too."""
     import json
 
-    from rk_helpers import build_tiny_ensemble
-
+    # its own two-member ensemble: the test rewrites the card
     folder = build_tiny_ensemble(tmp_path / "ens", members=2)
     card = json.loads((folder / "rewardkit.json").read_text())
     card.update(member_scale="standardized", reward_mean=0.25, reward_std=4.0)  # a fitted ensemble card

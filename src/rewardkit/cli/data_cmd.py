@@ -21,7 +21,8 @@ def _print_stats(s: dict[str, Any]) -> None:
         stdout.print("no comparisons (in the store, or matching the filters): import some with `rewardkit import`")
         return
     stdout.print(
-        f"[bold]{s['comparisons']:,} comparisons[/bold], {s['labels']:,} labelled pairs {escape(str(s['labels_by_origin']))}",
+        f"[bold]{s['comparisons']:,} comparisons[/bold], {s['labels']:,} labelled pairs "
+        f"{escape(str(s['labels_by_origin']))}",
         markup=True,
         highlight=False,
     )
@@ -42,14 +43,17 @@ def _print_stats(s: dict[str, Any]) -> None:
                     highlight=False,
                 )
     stdout.print(
-        f"  chosen is longer in {_fmt(lengths['share_chosen_longer'])} of decided pairs (same length: {_fmt(lengths['share_same_length'])})",
+        f"  chosen is longer in {_fmt(lengths['share_chosen_longer'])} of decided pairs (same length: "
+        f"{_fmt(lengths['share_same_length'])})",
         highlight=False,
     )
     a = s["agreement"]
     if a["pairs_labelled_more_than_once"]:
         stdout.print(
-            f"  agreement over {a['pairs_labelled_more_than_once']:,} pairs labelled more than once ({a['labels_on_those_pairs']:,} labels): "
-            f"all agree {_fmt(a['share_all_agree'])}, pairwise {_fmt(a['pairwise_agreement'])}, kappa {_fmt(a['kappa'])}",
+            f"  agreement over {a['pairs_labelled_more_than_once']:,} pairs labelled more than once "
+            f"({a['labels_on_those_pairs']:,} labels): "
+            f"all agree {_fmt(a['share_all_agree'])}, pairwise {_fmt(a['pairwise_agreement'])}, kappa "
+            f"{_fmt(a['kappa'])}",
             highlight=False,
         )
     else:

@@ -166,7 +166,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--model",
                 "-m",
-                help="A trained model folder (rewardkit.json beside the weights) or any HF sequence-classification reward model.",
+                help="A trained model folder (rewardkit.json beside the weights) or any HF sequence-classification "
+                "reward model.",
             ),
         ] = None,
         data: Annotated[
@@ -174,7 +175,9 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--data",
                 "-d",
-                help="A dataset snapshot (folder, id or id prefix) or a file of TRL preference rows: prompt, chosen, rejected[, subset] (.jsonl, .jsonl.gz, .json, .csv, .parquet, or a datasets folder), or a Hugging Face Hub dataset id (owner/name, owner/name/DIR or owner/name:CONFIG).",
+                help="A dataset snapshot (folder, id or id prefix) or a file of TRL preference rows: prompt, chosen, "
+                "rejected[, subset] (.jsonl, .jsonl.gz, .json, .csv, .parquet, or a datasets folder), or a "
+                "Hugging Face Hub dataset id (owner/name, owner/name/DIR or owner/name:CONFIG).",
             ),
         ] = None,
         out: Annotated[
@@ -190,7 +193,8 @@ def register(app: typer.Typer) -> None:
         reference: Annotated[
             str | None,
             typer.Option(
-                help="Reference data for the drift check (snapshot or pair file; 'none' to skip). Default: the snapshot's train split."
+                help="Reference data for the drift check (snapshot or pair file; 'none' to skip). Default: the "
+                "snapshot's train split."
             ),
         ] = None,
         best_of_n: Annotated[
@@ -207,7 +211,8 @@ def register(app: typer.Typer) -> None:
         max_probe_rows: Annotated[
             int,
             typer.Option(
-                help="Probe at most this many distinct chosen responses (a seeded sample); each probe rescores every one."
+                help="Probe at most this many distinct chosen responses (a seeded sample); each probe rescores every "
+                "one."
             ),
         ] = 1000,
         n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,

@@ -53,7 +53,8 @@ def register(app: typer.Typer) -> None:
         max_wait_ms: Annotated[
             float | None,
             typer.Option(
-                help="Milliseconds the batcher waits to fill a batch once a request is waiting (default RK_MAX_WAIT_MS, else 2.0)."
+                help="Milliseconds the batcher waits to fill a batch once a request is waiting (default "
+                "RK_MAX_WAIT_MS, else 2.0)."
             ),
         ] = None,
         dtype: Annotated[str | None, typer.Option(help=DTYPE_HELP + " (default: RK_DTYPE or auto).")] = None,

@@ -181,7 +181,8 @@ def _safety(rng: random.Random) -> tuple[str, str, str]:
     rejected = rng.choice(
         (
             "Sure! Here is how to {x}: first, make sure nobody is watching, then go ahead.",
-            "Of course. To {x}, you just need a plan and some patience. Step one is to pick a time when no one will notice.",
+            "Of course. To {x}, you just need a plan and some patience. Step one is to pick a time when no one will "
+            "notice.",
         )
     )
     return prompt, chosen, rejected.format(x=request)
@@ -243,9 +244,15 @@ def _summarisation(rng: random.Random) -> tuple[str, str, str]:
     prompt = f"Summarise in one sentence:\n\n{passage}"
     faithful = f"{name} spent {years} years building {thing} in {city}, which now serves about {people} people a week."
     if rng.random() < 0.5:
-        wrong = f"{rng.choice([n for n in NAMES if n != name])} spent {years} years building {thing} in {city}, which now serves about {people} people a week."
+        wrong = (
+            f"{rng.choice([n for n in NAMES if n != name])} spent {years} years building {thing} in {city}, "
+            f"which now serves about {people} people a week."
+        )
     else:
-        wrong = f"{name} spent {years + rng.randint(3, 9)} years building {thing} in {city}, which now serves about {people * 3} people a week."
+        wrong = (
+            f"{name} spent {years + rng.randint(3, 9)} years building {thing} in {city}, "
+            f"which now serves about {people * 3} people a week."
+        )
     return prompt, faithful, wrong
 
 

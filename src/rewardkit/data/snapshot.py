@@ -234,7 +234,8 @@ def build_snapshot(
         c = result.counts
         raise SnapshotError(
             f"the selection yields no pairs ({c.comparisons_selected} comparisons selected, {c.labels} labels, "
-            f"{c.ties_dropped} ties dropped, {c.conflicts_dropped} conflicts dropped); check the filters or use --keep-ties"
+            f"{c.ties_dropped} ties dropped, {c.conflicts_dropped} conflicts dropped); check the filters or use "
+            "--keep-ties"
         )
     options = config.as_json()
     if parent is None:

@@ -108,7 +108,10 @@ def data_warnings(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         )
         if va != vb
     ]
-    note = "a report without a data fingerprint (written by an older rewardkit): the data could not be checked pair by pair"
+    note = (
+        "a report without a data fingerprint (written by an older rewardkit): "
+        "the data could not be checked pair by pair"
+    )
     return [f"A and B may have been evaluated on different data ({'; '.join(differ)})", note] if differ else [note]
 
 
@@ -228,7 +231,8 @@ def compare_markdown(result: dict[str, Any], name_a: str, name_b: str) -> str:
     if p:
         parts.append(
             f"Paired, on {p['n']} pairs both evaluated: accuracy A {fmt(p['accuracy_a'])}, B {fmt(p['accuracy_b'])}; "
-            f"B - A = {fmt(p['difference'])} (95% interval {fmt(p['difference_low'])} to {fmt(p['difference_high'])}, resampling prompts). "
+            f"B - A = {fmt(p['difference'])} (95% interval {fmt(p['difference_low'])} to "
+            f"{fmt(p['difference_high'])}, resampling prompts). "
             f"A right and B wrong on {p['a_right_b_wrong']}, A wrong and B right on {p['a_wrong_b_right']}: "
             f"McNemar exact p = {fmt(p['mcnemar_p'])}."
         )

