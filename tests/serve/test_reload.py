@@ -135,13 +135,22 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, headers: dict[str, 
     raise AssertionError("server not ready in 90 s")
 
 
-def test_a_reload_still_loading_at_shutdown_is_answered_503_json(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Shutting down, what has not answered by the drain deadline (here a reload: loading six models takes
-    seconds) is cut short with a JSON 503, not left for uvicorn to cancel into a plain-text 500."""
+def test_a_reload_still_loading_at_shutdown_is_answered_503_json(serve, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Shutting down, what has not answered by the drain deadline (here a reload of a model that takes seconds to
+    load) is cut short with a JSON 503, not left for uvicorn to cancel into a plain-text 500."""
     import threading
 
-    # its own ensemble, not a shared one: the test needs a slow load, and a folder another test loaded loads faster
-    slow = build_tiny_ensemble(tmp_path / "ensemble", members=6)
+    from rewardkit.serve.deps import ModelSlot
+
+    slow = build_tiny_ensemble(tmp_path / "ensemble", members=2)
+    load = ModelSlot._load
+
+    def slow_load(self: ModelSlot, path: str):  # type: ignore[no-untyped-def]
+        if path == str(slow):  # a big model: seconds to load, whatever this machine's speed (was: timing-dependent)
+            time.sleep(3)
+        return load(self, path)
+
+    monkeypatch.setattr(ModelSlot, "_load", slow_load)
     answer: list[httpx.Response | Exception] = []
     answered: list[float] = []
 

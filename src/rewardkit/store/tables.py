@@ -260,9 +260,10 @@ class ReviewAnnotatorRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     admin: Mapped[bool]
     created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
 
 
-# --- the model registry and the continuous-training loop (migration 0004) ------------------------------------
+# --- the model registry and the continuous-training loop (migration 0005) ------------------------------------
 
 
 class ModelVersionRow(Base):
