@@ -122,7 +122,7 @@ class ScoreRequest(BaseModel):
 class ScoreResponse(BaseModel):
     scores: list[float]
     uncertainty: list[float] | None = Field(description="Ensemble std per input; null for a single model.")
-    aggregate: str = Field(default="mean", description="The aggregate the scores are (mean, uwo or wco).")
+    # no `aggregate` here: rewardkit.client builds Scores(**body), so a new key would break deployed clients
     truncated: list[bool]
     model_version: str
     score_ids: list[str] | None = Field(

@@ -147,7 +147,6 @@ async def score(
     return ScoreResponse(
         scores=floats(values),
         uncertainty=None if spread is None else floats(spread),
-        aggregate=res.aggregate,
         truncated=res.truncated,
         model_version=res.model_version,
         score_ids=ids,
