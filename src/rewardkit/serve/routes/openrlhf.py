@@ -53,6 +53,9 @@ async def get_reward(
             model_version=scorer.version,
         )
     check_count(len(body.query), settings.get_reward_max_inputs)
+    # the KL part first, with zero sequence rewards: a mistake in the log-probs is a 422 before any scoring (and
+    # before the score log records a batch the client never got)
+    token_rewards = kl_parts(body)
     # linear in the body, but a rollout batch can be 100 MB: off the event loop, so /health and other clients are
     # answered meanwhile
     fmt = settings.get_reward_prompt_format
@@ -75,14 +78,9 @@ async def get_reward(
     ids = log_served(served, response, "/get_reward", scorer, prompts, responses, res, started)
     res = aggregated(scorer, settings, res, body.aggregate, body.uwo_lambda)
     rewards = floats(res.raw)
-    token_rewards = None
-    if body.logprobs is not None:
-        try:  # pure numpy, linear in the tokens sent
-            token_rewards = shaped_rewards_ragged(
-                rewards, body.logprobs, body.ref_logprobs or [], body.kl_beta or 0.0, body.kl_estimator
-            )
-        except ValueError as exc:  # "response i: ..." names the query
-            raise ServiceError(422, "validation", re.sub(r"^response (\d+):", r"query[\1]:", str(exc))) from None
+    if token_rewards is not None:  # the sequence reward goes to each response's last token (rl.kl's convention)
+        for tokens, reward in zip(token_rewards, rewards):
+            tokens[-1] += reward
     logs: dict[str, Any] = {"truncated": [float(t) for t in res.truncated]}
     if res.std is not None:
         logs["uncertainty"] = floats(res.std)
@@ -95,6 +93,18 @@ async def get_reward(
         model_version=res.model_version,
         score_ids=ids,
     )
+
+
+def kl_parts(body: RewardRequest) -> list[list[float]] | None:
+    """-kl_beta * KL_t per response token of each query (None without logprobs); 422 naming the query."""
+    if body.logprobs is None:
+        return None
+    try:  # pure numpy, linear in the tokens sent
+        return shaped_rewards_ragged(
+            [0.0] * len(body.query), body.logprobs, body.ref_logprobs or [], body.kl_beta or 0.0, body.kl_estimator
+        )
+    except ValueError as exc:  # "response i: ..." names the query
+        raise ServiceError(422, "validation", re.sub(r"^response (\d+):", r"query[\1]:", str(exc))) from None
 
 
 def check_shaping(body: RewardRequest) -> None:
