@@ -257,3 +257,40 @@ def test_a_real_grpo_run_trains_on_the_served_rewards(
         np.testing.assert_allclose(out, scorer.score(got_prompts, texts).raw, atol=1e-4)
         assert mean == pytest.approx(float(np.mean(out)), abs=1e-4)
     assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
+
+
+def test_conservative_ensemble_rewards_local_and_remote(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rk_helpers import build_tiny_ensemble
+
+    ens = build_tiny_ensemble(tmp_path_factory.mktemp("cons") / "ensemble", members=3)
+    prompts, completions = ["What is 2+2?", "Say hi"], ["4", "hello there"]
+    scorer = load_scorer(str(ens), dtype="fp32")
+    mean = scorer.score(prompts, completions)
+    wco, uwo = scorer.aggregated(mean, "wco").raw, scorer.aggregated(mean, "uwo", 0.7).raw
+    assert (wco < mean.raw).all() and (uwo < mean.raw).all()  # the members disagree: the test can tell them apart
+    # the service's default stays the mean: the client's options choose
+    with running_server(ServeSettings(model_path=str(ens), dtype="fp32", api_keys=[])) as base:
+        for where in ({"model": str(ens)}, {"url": base}):
+            np.testing.assert_allclose(RewardkitReward(**where, aggregate="wco")(prompts, completions), wco, atol=1e-4)
+            got = RewardkitReward(**where, aggregate="uwo", uwo_lambda=0.7)(prompts, completions)
+            np.testing.assert_allclose(got, uwo, atol=1e-4)
+            np.testing.assert_allclose(RewardkitReward(**where)(prompts, completions), mean.raw, atol=1e-4)
+            monkeypatch.delenv("RK_REWARD_MODEL", raising=False)
+            monkeypatch.delenv("RK_REWARD_URL", raising=False)
+            monkeypatch.setenv(
+                "RK_REWARD_URL" if "url" in where else "RK_REWARD_MODEL", base if "url" in where else str(ens)
+            )
+            monkeypatch.setenv("RK_REWARD_AGGREGATE", "uwo")
+            monkeypatch.setenv("RK_UWO_LAMBDA", "0.7")
+            verl.reset()
+            infos = [{"prompt": p} for p in prompts]
+            np.testing.assert_allclose(verl.compute_score_batch(None, completions, None, infos), uwo, atol=1e-4)
+    monkeypatch.setenv("RK_UWO_LAMBDA", "a lot")
+    verl.reset()
+    with pytest.raises(ValueError, match="RK_UWO_LAMBDA must be a number"):
+        verl.compute_score("d", "s", None)
+    verl.reset()
+    with pytest.raises(ValueError, match="aggregate must be one of mean, uwo, wco"):
+        RewardkitReward(model=str(ens), aggregate="median")

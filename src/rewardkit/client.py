@@ -85,10 +85,21 @@ def _receipt(body: dict[str, Any]) -> FeedbackReceipt:
     return FeedbackReceipt(body["stored"], body["rejected"], body["results"])
 
 
-def score_body(items: Sequence[tuple[Prompt, str] | dict[str, Any]], normalize: bool) -> dict[str, Any]:
-    """``(prompt, response)`` tuples or ready ``{"prompt","response"} | {"messages"}`` dicts -> request body."""
+def score_body(
+    items: Sequence[tuple[Prompt, str] | dict[str, Any]],
+    normalize: bool,
+    aggregate: str | None = None,
+    uwo_lambda: float | None = None,
+) -> dict[str, Any]:
+    """``(prompt, response)`` tuples or ready ``{"prompt","response"} | {"messages"}`` dicts -> request body.
+    ``aggregate``/``uwo_lambda``: an ensemble's mean, uwo or wco (unset: the service's default)."""
     inputs = [x if isinstance(x, dict) else {"prompt": x[0], "response": x[1]} for x in items]
-    return {"inputs": inputs, "normalize": normalize}
+    body: dict[str, Any] = {"inputs": inputs, "normalize": normalize}
+    if aggregate is not None:
+        body["aggregate"] = aggregate
+    if uwo_lambda is not None:
+        body["uwo_lambda"] = uwo_lambda
+    return body
 
 
 def _parse(response: httpx.Response) -> dict[str, Any]:
@@ -178,8 +189,14 @@ class Client:
             attempt += not _loading(r)
             time.sleep(delay)
 
-    def score(self, items: Sequence[tuple[Prompt, str] | dict[str, Any]], normalize: bool = False) -> Scores:
-        return Scores(**self._request("POST", "/v1/score", score_body(items, normalize)))
+    def score(
+        self,
+        items: Sequence[tuple[Prompt, str] | dict[str, Any]],
+        normalize: bool = False,
+        aggregate: str | None = None,
+        uwo_lambda: float | None = None,
+    ) -> Scores:
+        return Scores(**self._request("POST", "/v1/score", score_body(items, normalize, aggregate, uwo_lambda)))
 
     def compare(self, prompt: Prompt, response_a: str, response_b: str) -> Comparison:
         return Comparison(
@@ -248,8 +265,15 @@ class AsyncClient:
             attempt += not _loading(r)
             await asyncio.sleep(delay)
 
-    async def score(self, items: Sequence[tuple[Prompt, str] | dict[str, Any]], normalize: bool = False) -> Scores:
-        return Scores(**await self._request("POST", "/v1/score", score_body(items, normalize)))
+    async def score(
+        self,
+        items: Sequence[tuple[Prompt, str] | dict[str, Any]],
+        normalize: bool = False,
+        aggregate: str | None = None,
+        uwo_lambda: float | None = None,
+    ) -> Scores:
+        body = score_body(items, normalize, aggregate, uwo_lambda)
+        return Scores(**await self._request("POST", "/v1/score", body))
 
     async def compare(self, prompt: Prompt, response_a: str, response_b: str) -> Comparison:
         body = {"prompt": prompt, "response_a": response_a, "response_b": response_b}

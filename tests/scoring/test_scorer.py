@@ -268,6 +268,19 @@ def test_ensemble_members_are_standardized_before_mean_and_std(tmp_path: Path) -
     assert ens.card.temperature == 0.7  # the ensemble's T, not member 0's 2.0
     # the rows the service batches go through the same member scale
     np.testing.assert_allclose(ens.score_encoded(ens.encode(prompts, responses)), z, atol=1e-5)
+    # conservative aggregates of the same standardized members: UWO = mean - lambda * std, WCO = the lowest member
+    wco = ens.aggregated(res, "wco")
+    np.testing.assert_allclose(wco.raw, z.min(axis=0), atol=1e-5)
+    np.testing.assert_allclose(wco.normalized, (z.min(axis=0) - 0.2) / 0.6, atol=1e-5)
+    uwo = ens.aggregated(res, "uwo", 0.25)
+    np.testing.assert_allclose(uwo.raw, z.mean(axis=0) - 0.25 * z.std(axis=0), atol=1e-5)
+    np.testing.assert_allclose(uwo.normalized, res.normalized - 0.25 * res.normalized_std, atol=1e-5)
+    assert uwo.std is res.std and (wco.raw < res.raw).all()
+    with pytest.raises(ValueError, match="re-aggregate a wco result"):
+        ens.aggregated(wco, "uwo")
+    # the same chosen at load: what LocalBackend (TRL, verl) and the CLI get
+    ens_wco = load_scorer(str(tmp_path / "ens"), dtype="fp32", aggregate="wco")
+    np.testing.assert_allclose(ens_wco.score(prompts, responses).raw, z.min(axis=0), atol=1e-5)
 
 
 def test_members_identical_but_for_a_head_bias_have_zero_std(tmp_path: Path) -> None:
@@ -302,6 +315,9 @@ def test_an_ensemble_saved_before_its_own_calibration_scores_with_the_fallback(t
 def test_a_single_model_has_no_member_spread(scorer: BatchScorer) -> None:
     res = scorer.score(["q"], ["a"])
     assert res.std is None and res.normalized_std is None and scorer.member_stats == ()
+    # mean, UWO and WCO of one model are all its score
+    for agg in ("uwo", "wco"):
+        assert scorer.aggregated(res, agg, 1.0).raw.tolist() == res.raw.tolist()
 
 
 def test_int8_is_opt_in_and_quantizes_a_copy(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ class RewardBackend(Protocol):
 
 class LocalBackend:
     """Scores in this process with ``rewardkit.scoring.scorer.load_scorer(model)`` (loaded on first use; a pickled
-    copy, e.g. in another worker process, loads its own)."""
+    copy, e.g. in another worker process, loads its own). ``scorer_options`` are load_scorer's, ``aggregate`` and
+    ``uwo_lambda`` (an ensemble's mean, uwo or wco) among them."""
 
     def __init__(self, model: str, normalize: bool = False, **scorer_options: object) -> None:
         self.model, self.normalize, self.options = model, normalize, scorer_options
@@ -74,8 +75,11 @@ class RemoteBackend:
         normalize: bool = False,
         chunk: int | None = None,
         max_body_bytes: int | None = None,
+        aggregate: str | None = None,
+        uwo_lambda: float | None = None,
     ) -> None:
         self.url, self.api_key, self.normalize = url, api_key, normalize
+        self.aggregate, self.uwo_lambda = aggregate, uwo_lambda  # None: the service's default
         self.chunk, self.max_body_bytes = chunk, max_body_bytes
         self._client: Any = None
 
@@ -95,13 +99,31 @@ class RemoteBackend:
         out: list[float] = []
         for part in plan_requests(sizes, self.chunk, self.max_body_bytes):
             items = [(prompts[i], responses[i]) for i in part]
-            out += self._client.score(items, normalize=self.normalize).scores
+            out += self._client.score(
+                items, normalize=self.normalize, aggregate=self.aggregate, uwo_lambda=self.uwo_lambda
+            ).scores
         return out
 
 
 def make_backend(
-    model: str | None = None, url: str | None = None, api_key: str | None = None, normalize: bool = False
+    model: str | None = None,
+    url: str | None = None,
+    api_key: str | None = None,
+    normalize: bool = False,
+    aggregate: str | None = None,
+    uwo_lambda: float | None = None,
 ) -> RewardBackend:
+    """``aggregate``/``uwo_lambda``: an ensemble's mean, uwo (mean - lambda * std) or wco (lowest member); unset:
+    the mean for a local model, the service's default (RK_REWARD_AGGREGATE) for a service."""
+    from rewardkit.rl.conservative import DEFAULT_UWO_LAMBDA, check_aggregate
+
     if (model is None) == (url is None):
         raise ValueError("give exactly one of model (a local reward model) or url (a rewardkit service)")
-    return LocalBackend(model, normalize) if model is not None else RemoteBackend(url, api_key, normalize)  # type: ignore[arg-type]
+    check_aggregate(aggregate or "mean", DEFAULT_UWO_LAMBDA if uwo_lambda is None else uwo_lambda)  # fail at setup
+    if model is not None:
+        local = {
+            "aggregate": aggregate or "mean",
+            "uwo_lambda": DEFAULT_UWO_LAMBDA if uwo_lambda is None else uwo_lambda,
+        }
+        return LocalBackend(model, normalize, **local)
+    return RemoteBackend(url, api_key, normalize, aggregate=aggregate, uwo_lambda=uwo_lambda)  # type: ignore[arg-type]

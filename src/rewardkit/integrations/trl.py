@@ -7,6 +7,13 @@
 TRL (1.16) calls ``reward_func(prompts=..., completions=..., completion_ids=..., **dataset_columns)`` and
 expects one float per completion. Prompts and completions are strings (standard format) or message lists
 (conversational: the prompt's messages, the completion a list with the assistant's message).
+
+``aggregate="uwo"`` (with ``uwo_lambda``) or ``"wco"`` makes an ensemble's reward conservative (docs/policy-rewards.md).
+
+No KL-shaped per-token rewards here: GRPO's reward functions get no log-probs (only prompts, completions, their
+token ids and the dataset's columns) and must return one float per completion; GRPO applies its KL penalty in
+its loss (``beta``). A PPO trainer that has log-probs posts them to ``/get_reward`` (``token_rewards``) or calls
+``rewardkit.rl.kl.shaped_rewards_ragged`` itself.
 """
 
 from __future__ import annotations
@@ -37,8 +44,12 @@ class RewardkitReward:
         api_key: str | None = None,
         normalize: bool = False,
         name: str = "rewardkit",
+        aggregate: str | None = None,
+        uwo_lambda: float | None = None,
     ) -> None:
-        self.backend = make_backend(model=model, url=url, api_key=api_key, normalize=normalize)
+        self.backend = make_backend(
+            model=model, url=url, api_key=api_key, normalize=normalize, aggregate=aggregate, uwo_lambda=uwo_lambda
+        )
         self.__name__ = name
 
     def __call__(

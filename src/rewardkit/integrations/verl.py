@@ -12,7 +12,9 @@ verl config::
 The model comes from the environment, read on the first call: ``RK_REWARD_URL`` (+ ``RK_REWARD_API_KEY``)
 for a running ``rewardkit serve``, else ``RK_REWARD_MODEL`` (a local model folder or HF id). The prompt is
 taken from ``extra_info["prompt"]`` (or ``"question"``) when the dataset puts it there, else it is empty.
-``RK_REWARD_NORMALIZE=1`` returns normalized rewards.
+``RK_REWARD_NORMALIZE=1`` returns normalized rewards. ``RK_REWARD_AGGREGATE`` (mean, uwo or wco) and
+``RK_UWO_LAMBDA`` make an ensemble's reward conservative (the service's own settings of the same names; unset:
+the mean locally, the service's default remotely).
 
 verl passes more keyword arguments than these: its reward loop adds ``reward_router_address`` and
 ``reward_model_tokenizer``, and every call merges in ``custom_reward_function.reward_kwargs`` from the
@@ -39,11 +41,18 @@ def _get_backend() -> RewardBackend:
                 "rewardkit verl reward: set RK_REWARD_URL (a rewardkit service) or RK_REWARD_MODEL (a model path)"
             )
         normalize = os.environ.get("RK_REWARD_NORMALIZE", "0") in ("1", "true", "yes")
+        lam = os.environ.get("RK_UWO_LAMBDA")
+        try:
+            uwo_lambda = None if lam is None else float(lam)
+        except ValueError:
+            raise ValueError(f"rewardkit verl reward: RK_UWO_LAMBDA must be a number >= 0; got {lam!r}") from None
         _backend = make_backend(
             model=None if url else model,
             url=url or None,
             api_key=os.environ.get("RK_REWARD_API_KEY"),
             normalize=normalize,
+            aggregate=os.environ.get("RK_REWARD_AGGREGATE") or None,
+            uwo_lambda=uwo_lambda,
         )
     return _backend
 

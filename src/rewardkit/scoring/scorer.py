@@ -23,7 +23,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,10 @@ from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.loading import load_reward_model
 from rewardkit.model.source import check_model_source
 from rewardkit.records import Prompt
+
+# rl.conservative is pure numpy (no model code): the one rl module the scorer uses, so the service, the CLI and the
+# RL adapters all aggregate an ensemble the same way
+from rewardkit.rl.conservative import DEFAULT_UWO_LAMBDA, Aggregate, check_aggregate, uwo
 from rewardkit.scoring.head_norms import capture_head_input, model_pad_id, reads_last_token, take_norms
 from rewardkit.scoring.precision import choose_dtype, precision_name
 
@@ -75,6 +79,8 @@ class ScoreResult:
     model_version: str
     embedding_norm: np.ndarray | None = None  # (n,) L2 norm of what the (first member's) head reads: drift input
     normalized_std: np.ndarray | None = None  # (n,) std over members in the units of normalized: std / reward_std
+    member_min: np.ndarray | None = None  # (n,) the lowest standardized member (ensembles): the WCO reward
+    aggregate: str = "mean"  # how raw combines the members: mean, uwo (mean - lambda * std) or wco (member_min)
 
 
 def pack_batches(lengths: Sequence[int], token_budget: int, max_rows: int = 512) -> list[list[int]]:
@@ -113,6 +119,10 @@ class BatchScorer:
     them before the members' mean and std are taken (``rewardkit.model.ensemble``: BT leaves each member's
     offset and scale arbitrary); ``card``'s temperature and reward_mean/std are then the ensemble's own, fitted
     on that mean. Empty for a single model, whose raw reward is its score."""
+    aggregate: Aggregate = "mean"
+    """How an ensemble's raw score combines its members (``rewardkit.rl.conservative``): their mean, ``uwo``
+    (mean - uwo_lambda * std) or ``wco`` (the lowest member). A single model's score is all three."""
+    uwo_lambda: float = DEFAULT_UWO_LAMBDA
     _batches_run: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -126,6 +136,7 @@ class BatchScorer:
         if any(m.tokenizer.get_vocab() != first.get_vocab() for m in self.members[1:]):
             # rows are tokenized once, with the first member's tokenizer, for every member
             raise ValueError("ensemble members must share one tokenizer (the same backbone)")
+        check_aggregate(self.aggregate, self.uwo_lambda)
 
     @property
     def precision(self) -> str:
@@ -149,11 +160,26 @@ class BatchScorer:
         self, member_scores: np.ndarray, truncated: Sequence[bool], norms: np.ndarray | None = None
     ) -> ScoreResult:
         """The ScoreResult of rows' member scores (members, n) as ``score_encoded`` returns them: the mean over
-        members, its normalized form, and for an ensemble the std over members in both units."""
+        members (or this scorer's ``aggregate`` of them), its normalized form, and for an ensemble the std over
+        members in both units."""
         mean = member_scores.mean(axis=0)
-        std = member_scores.std(axis=0) if member_scores.shape[0] > 1 else None
+        ensemble = member_scores.shape[0] > 1
+        std = member_scores.std(axis=0) if ensemble else None  # ddof 0, as rl.conservative's
         normalized_std = None if std is None else std / self.card.reward_std
-        return ScoreResult(mean, self.normalize(mean), std, list(truncated), self.version, norms, normalized_std)
+        lowest = member_scores.min(axis=0) if ensemble else None
+        res = ScoreResult(mean, self.normalize(mean), std, list(truncated), self.version, norms, normalized_std, lowest)
+        return self.aggregated(res, self.aggregate, self.uwo_lambda)
+
+    def aggregated(self, res: ScoreResult, aggregate: Aggregate, uwo_lambda: float = DEFAULT_UWO_LAMBDA) -> ScoreResult:
+        """``res`` (a mean) with raw and normalized replaced by ``aggregate`` of the members; std is kept. The
+        service scores with the mean and aggregates per request. A single model's result is returned as it is."""
+        check_aggregate(aggregate, uwo_lambda)
+        if aggregate == res.aggregate or res.std is None or res.member_min is None:
+            return res
+        if res.aggregate != "mean":
+            raise ValueError(f"cannot re-aggregate a {res.aggregate} result as {aggregate}: score with the mean")
+        raw = res.member_min if aggregate == "wco" else uwo(res.raw, res.std, uwo_lambda)
+        return replace(res, raw=raw, normalized=self.normalize(raw), aggregate=aggregate)
 
     def normalize(self, raw: np.ndarray) -> np.ndarray:
         return (raw - self.card.reward_mean) / self.card.reward_std
@@ -268,13 +294,18 @@ def load_scorer(
     dtype: str = "auto",
     threads: int | None = None,
     device: str = "auto",
+    aggregate: Aggregate = "mean",
+    uwo_lambda: float = DEFAULT_UWO_LAMBDA,
 ) -> BatchScorer:
     """Load a reward model (rewardkit folder, ensemble folder or any HF sequence-classification id/path) onto
     ``device`` (auto: the GPU when torch sees one; see ``rewardkit.model.device``), in the precision ``dtype``
     asks for (auto: the one decided for this machine and model, ``rewardkit.scoring.precision``).
 
+    ``aggregate``/``uwo_lambda``: how an ensemble's score combines its members (``BatchScorer.aggregate``).
+
     Raises ModelNotFoundError when ``path`` names no model, MaxLengthError for a max_length too small for it."""
     check_max_length(max_length)
+    check_aggregate(aggregate, uwo_lambda)
     if threads:
         torch.set_num_threads(threads)
     try:  # a RewardModel, or an Ensemble with its own card
@@ -286,7 +317,14 @@ def load_scorer(
         raise
     card = loaded.card
     length = max_length if max_length is not None else card.max_length or DEFAULT_MAX_LENGTH
-    scorer = scorer_for(loaded, scorer_version(path, card), max_length=length, token_budget=max(token_budget, length))
+    scorer = scorer_for(
+        loaded,
+        scorer_version(path, card),
+        max_length=length,
+        token_budget=max(token_budget, length),
+        aggregate=aggregate,
+        uwo_lambda=uwo_lambda,
+    )
     check_max_length_fits(scorer)
     scorer.dtype = choose_dtype(scorer, dtype)
     return scorer

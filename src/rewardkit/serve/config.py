@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from rewardkit.rl.conservative import DEFAULT_UWO_LAMBDA, Aggregate
 from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS, PromptFormat
 from rewardkit.settings import DEVICE_HELP, DEVICE_NAME, DTYPE_HELP, SCORE_DTYPES, Settings
 
@@ -126,6 +127,14 @@ class ServeSettings(Settings):
         default=20_000, ge=1, description="Score records held for the next write; beyond, dropped."
     )
     log_flush_interval_s: float = Field(default=1.0, gt=0, description="Seconds between score-log writes.")
+    reward_aggregate: Aggregate = Field(
+        default="mean",
+        description="How an ensemble's served score combines its members when a request does not say: mean, uwo "
+        "(mean - uwo_lambda * std) or wco (the lowest standardized member); see docs/policy-rewards.md.",
+    )
+    uwo_lambda: float = Field(
+        default=DEFAULT_UWO_LAMBDA, ge=0, allow_inf_nan=False, description="lambda of uwo when a request does not say."
+    )
     uncertain_std: float = Field(
         default=0.5, ge=0, description="An ensemble std at or over this many reward stds counts as uncertain."
     )

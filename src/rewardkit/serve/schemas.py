@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from rewardkit.records import Prompt
+from rewardkit.rl.conservative import Aggregate
 
 # Requests are strict: 0 is not false, "1" is not 1, unknown fields are errors.
 STRICT = ConfigDict(extra="forbid", strict=True)
@@ -94,15 +95,34 @@ ScoreInput = Annotated[
 ]
 
 
+# Conservative ensemble rewards (rewardkit.rl.conservative), per request; unset: the deployment's
+# RK_REWARD_AGGREGATE / RK_UWO_LAMBDA. A single model's score is the same under all three
+def aggregate_field() -> Any:
+    return Field(
+        default=None,
+        description="How an ensemble's score combines its members: mean, uwo (mean - uwo_lambda * std) or wco (the "
+        "lowest member, each standardized). Default: the deployment's (RK_REWARD_AGGREGATE).",
+    )
+
+
+def uwo_lambda_field() -> Any:
+    return Field(
+        default=None, ge=0, allow_inf_nan=False, description="lambda of uwo. Default: the deployment's (RK_UWO_LAMBDA)."
+    )
+
+
 class ScoreRequest(BaseModel):
     model_config = STRICT
     inputs: list[ScoreInput] = Field(min_length=1)
     normalize: bool = False
+    aggregate: Aggregate | None = aggregate_field()
+    uwo_lambda: float | None = uwo_lambda_field()
 
 
 class ScoreResponse(BaseModel):
     scores: list[float]
     uncertainty: list[float] | None = Field(description="Ensemble std per input; null for a single model.")
+    # no `aggregate` here: rewardkit.client builds Scores(**body), so a new key would break deployed clients
     truncated: list[bool]
     model_version: str
     score_ids: list[str] | None = Field(
@@ -162,12 +182,32 @@ class RewardRequest(BaseModel):
         description="prompts[i] is query[i]'s prompt: as many items as query, else 422. Default: no prompts.",
     )
     labels: list[Any] | None = Field(default=None, description="Ignored (OpenRLHF sends its dataset labels).")
+    aggregate: Aggregate | None = aggregate_field()
+    uwo_lambda: float | None = uwo_lambda_field()
+    # KL-shaped per-token rewards (rewardkit.rl.kl): sent by a PPO trainer that wants them computed here
+    logprobs: list[list[float]] | None = Field(
+        default=None,
+        description="logprobs[i]: the policy's log-prob of each response token of query[i]; with ref_logprobs and "
+        "kl_beta the response adds token_rewards.",
+    )
+    ref_logprobs: list[list[float]] | None = Field(
+        default=None, description="The reference model's log-probs of the same tokens, as logprobs."
+    )
+    kl_beta: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="KL coefficient; required with logprobs."
+    )
+    kl_estimator: Literal["k1", "k2", "k3"] = Field(default="k1", description="Per-token KL estimator.")
 
 
 class RewardResponse(BaseModel):
     rewards: list[float]
     scores: list[float]
     extra_logs: dict[str, list[float] | float | str] = Field(default_factory=dict)
+    aggregate: str = Field(default="mean", description="The aggregate the rewards are (mean, uwo or wco).")
+    token_rewards: list[list[float]] | None = Field(
+        default=None,
+        description="With logprobs: per query, -kl_beta * KL_t at every response token, the reward added at the last.",
+    )
     model_version: str
     score_ids: list[str] | None = Field(
         default=None, description="One id per score, to cite in /v1/feedback (null when the score log is off)."

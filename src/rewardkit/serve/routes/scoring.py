@@ -100,6 +100,15 @@ async def score_rows(
         ) from None
 
 
+def aggregated(
+    scorer: BatchScorer, settings: ServeSettings, res: ScoreResult, aggregate: Any, uwo_lambda: float | None
+) -> ScoreResult:
+    """``res`` (the members' mean, as the batcher scores) as the request's aggregate, else the deployment's
+    (``rewardkit.rl.conservative``; a single model's score is all of them). The schema validated both options."""
+    lam = settings.uwo_lambda if uwo_lambda is None else uwo_lambda
+    return scorer.aggregated(res, aggregate or settings.reward_aggregate, lam)
+
+
 def floats(a: np.ndarray) -> list[float]:
     return [float(x) for x in a]
 
@@ -133,6 +142,7 @@ async def score(
     prompts, responses = [p for p, _ in pairs], [r for _, r in pairs]
     res = await score_rows(batcher, settings, scorer, prompts, responses, lambda i: f"inputs[{i}]")
     ids = log_served(served, response, "/v1/score", scorer, prompts, responses, res, started)
+    res = aggregated(scorer, settings, res, body.aggregate, body.uwo_lambda)
     values, spread = (res.normalized, res.normalized_std) if body.normalize else (res.raw, res.std)
     return ScoreResponse(
         scores=floats(values),
