@@ -262,7 +262,7 @@ def test_a_real_grpo_run_trains_on_the_served_rewards(
 def test_conservative_ensemble_rewards_local_and_remote(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rk_helpers import build_tiny_ensemble
+    from rk_testing.tiny_models import build_tiny_ensemble
 
     ens = build_tiny_ensemble(tmp_path_factory.mktemp("cons") / "ensemble", members=3)
     prompts, completions = ["What is 2+2?", "Say hi"], ["4", "hello there"]

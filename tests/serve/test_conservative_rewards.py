@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rk_helpers import build_tiny_ensemble, running_server
+from rk_testing.server import running_server
+from rk_testing.tiny_models import build_tiny_ensemble
 
 from rewardkit.serve.config import ServeSettings
 
