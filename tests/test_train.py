@@ -371,7 +371,7 @@ def test_resume_after_sigkill_ends_with_the_same_weights_as_an_uninterrupted_run
         "--threads",
         "1",
     ]
-    cmd = [sys.executable, "-m", "rewardkit.train", *args]
+    cmd = [sys.executable, "-m", "rewardkit", "train", *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
     killed = tmp_path / "killed"

@@ -68,7 +68,7 @@ def test_two_gloo_processes_end_with_identical_weights(launcher, tiny_backbone, 
 
 
 def test_torchrun_runs_the_cli_module(tiny_backbone, tmp_path):  # noqa: F811
-    """The documented line: ``torchrun --nproc_per_node 2 -m rewardkit.train --data ... --out ...`` runs the
+    """The documented line: ``torchrun --nproc_per_node 2 -m rewardkit train --data ... --out ...`` runs the
     ``rewardkit train`` command (train/__main__.py) on 2 ranks; rank 0 alone prints the result."""
     exe = Path(sys.executable).parent / "torchrun"
     if not exe.exists():
@@ -77,7 +77,7 @@ def test_torchrun_runs_the_cli_module(tiny_backbone, tmp_path):  # noqa: F811
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     port = 29500 + os.getpid() % 1000 + 2000
     proc = subprocess.run(
-        [str(exe), "--nproc_per_node", "2", "--master_port", str(port), "-m", "rewardkit.train"]
+        [str(exe), "--nproc_per_node", "2", "--master_port", str(port), "-m", "rewardkit", "train"]
         + ["--data", str(data), "--out", str(tmp_path / "rm"), "--backbone", tiny_backbone, "--max-length", "48"]
         + ["--batch-size", "4", "--max-steps", "2", "--eval-every", "2", "--bf16", "off", "--threads", "1"]
         + ["--no-progress", "--json"],

@@ -13,7 +13,7 @@ runs two minutes without advancing still says every interval that it is alive.
 The API: ``with progress_bar(description, total, unit) as bar: bar.advance(n, **fields)``. Keyword fields
 other than ``description`` (which renames the work) are shown after the counts, in both forms:
 ``bar.advance(16, loss=0.61)``. A library module, not a CLI one: the training loop reports the same way
-under ``rewardkit train``, ``python -m rewardkit.train`` (torchrun) or a notebook.
+under ``rewardkit train``, ``python -m rewardkit train`` (torchrun) or a notebook.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -267,21 +268,25 @@ def test_the_library_error_still_names_the_field() -> None:
     assert isinstance(caught.value, ValueError) and caught.value.field == "batch_size"
 
 
-# --- the torchrun entry point (python -m rewardkit.train) answers the same way ------------------------
+# --- the launcher entry point (python -m rewardkit train) answers the same way ------------------------
 
 
 def test_the_module_entry_point_names_options_and_parses_the_unset_flag(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``python -m rewardkit.train`` is the ``rewardkit train`` command (train/__main__.py): the same options and
-    the same one-line errors."""
+    """``python -m rewardkit train`` is the ``rewardkit train`` command (rewardkit/__main__.py): the same options
+    and the same one-line errors."""
     import rewardkit.train.loop
-    from rewardkit.train.__main__ import main
+    from rewardkit.cli.main import run
+
+    def main(argv: list[str]) -> None:
+        monkeypatch.setattr(sys, "argv", ["rewardkit", "train", *argv])
+        run()
 
     with pytest.raises(SystemExit) as exited:
         main(["--data", "x.jsonl", "--out", str(tmp_path / "absent"), "--resume"])
     assert exited.value.code == 2
-    assert "rewardkit train: error: --resume: no checkpoint in" in " ".join(capsys.readouterr().err.split())
+    assert "rewardkit: error: --resume: no checkpoint in" in " ".join(capsys.readouterr().err.split())
 
     seen = []
     monkeypatch.setattr(
@@ -302,7 +307,7 @@ def test_python_m_rewardkit_train_help_lists_the_same_options(tmp_path: Path) ->
     import sys
 
     help_text = subprocess.run(
-        [sys.executable, "-m", "rewardkit.train", "--help"],
+        [sys.executable, "-m", "rewardkit", "train", "--help"],
         capture_output=True,
         text=True,
         check=True,

@@ -95,7 +95,16 @@ def run_train(json_: bool = False, **options: Any) -> None:
 
 
 def train_command(**kwargs: Any) -> None:
-    run_train(**kwargs)
+    try:
+        run_train(**kwargs)
+    finally:
+        # under torchrun / accelerate launch: close the process group the run opened (the launcher warns about,
+        # and some backends hang on, a group left open)
+        if "torch.distributed" in sys.modules:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
 
 
 train_command.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]
@@ -103,7 +112,7 @@ train_command.__doc__ = (
     "Train a reward model on a dataset snapshot (or a JSONL of prompt/chosen/rejected rows) and write a "
     "Hugging Face folder with rewardkit.json (calibration, normalization), README.md, metrics.jsonl and "
     "curves.png. Pairs longer than --max-length are truncated (prompt cut from the left), never dropped. "
-    "Same run under torchrun / accelerate launch: python -m rewardkit.train ..."
+    "Same run under torchrun / accelerate launch: torchrun ... -m rewardkit train ..."
 )
 
 

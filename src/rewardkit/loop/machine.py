@@ -27,14 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rewardkit.loop.config import LoopConfig, LoopConfigError
 from rewardkit.loop.lease import Lease
+from rewardkit.loop.states import FINAL
 from rewardkit.loop.triggers import due_reasons, observe
 from rewardkit.store import registry as q
 from rewardkit.store import session_scope
 
 log = logging.getLogger("rewardkit.loop")
-
-STATES = ("requested", "pending", "compiled", "trained", "registered", "promoted", "rejected", "skipped", "failed")
-FINAL = ("promoted", "rejected", "skipped", "failed")
 
 
 @dataclass

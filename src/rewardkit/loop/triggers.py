@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from rewardkit.loop.states import FINAL
 from rewardkit.store import registry as q
 
 
@@ -53,7 +54,6 @@ def observe(session: Session, *, name: str, compile_filter: Any, now: datetime |
 def raise_alert(session: Session, *, name: str, reason: str, source: str = "monitor") -> int:
     """Request a retrain of ``name`` (a monitoring alert): a ``requested`` run the next tick takes up. An open
     run already pending absorbs the alert (no second run); returns the run's id."""
-    from rewardkit.loop.machine import FINAL
 
     run = q.open_loop_run(session, name=name, final_states=FINAL)
     if run is not None:

@@ -10,7 +10,7 @@ once from ``model.losses.LOSSES``), ``rewards`` (a batch's forward pass), ``dist
 ``freeze`` (frozen blocks, LoRA, dropout), ``bf16`` (the precision decision and its reason), ``checkpoint``
 (atomic resumable checkpoints), ``finish`` (best weights, calibration, the model folder), ``ensemble_card`` (an
 ensemble's calibration and card). The data comes from
-``data/training_data.py``. ``python -m rewardkit.train`` is ``rewardkit train`` (``__main__.py``).
+``data/training_data.py``. ``python -m rewardkit train`` is ``rewardkit train`` (``rewardkit/__main__.py``).
 
 Importing this package imports no torch: ``train``, ``TrainResult`` load the loop on first use.
 """

@@ -4,8 +4,8 @@ Run it:
 
     rewardkit train --data SNAPSHOT --out runs/rm1                 # CLI (cli/train_cmd.py)
     python -c "from rewardkit.train import TrainConfig, train; train(TrainConfig(data='SNAP', out='runs/rm1'))"
-    torchrun --nproc_per_node 2 -m rewardkit.train --data SNAP --out runs/rm1   # DDP (gloo on CPU)
-    accelerate launch --multi_gpu --num_processes 2 -m rewardkit.train --data SNAP --out runs/rm1   # CPU too
+    torchrun --nproc_per_node 2 -m rewardkit train --data SNAP --out runs/rm1   # DDP (gloo on CPU)
+    accelerate launch --multi_gpu --num_processes 2 -m rewardkit train --data SNAP --out runs/rm1   # CPU too
 
 ``train(config)`` reads the train/validation pairs (``data/training_data.py``) and trains one model
 (``train_member``) or ``ensemble`` members into ``member_<i>/`` under one ensemble card (``ensemble_card.py``).
