@@ -115,7 +115,7 @@ def make_backend(
 ) -> RewardBackend:
     """``aggregate``/``uwo_lambda``: an ensemble's mean, uwo (mean - lambda * std) or wco (lowest member); unset:
     the mean for a local model, the service's default (RK_REWARD_AGGREGATE) for a service."""
-    from rewardkit.rl.conservative import DEFAULT_UWO_LAMBDA, check_aggregate
+    from rewardkit.scoring.aggregate import DEFAULT_UWO_LAMBDA, check_aggregate
 
     if (model is None) == (url is None):
         raise ValueError("give exactly one of model (a local reward model) or url (a rewardkit service)")

@@ -41,7 +41,7 @@ from rewardkit.records import Prompt
 
 # rl.conservative is pure numpy (no model code): the one rl module the scorer uses, so the service, the CLI and the
 # RL adapters all aggregate an ensemble the same way
-from rewardkit.rl.conservative import DEFAULT_UWO_LAMBDA, Aggregate, check_aggregate, uwo
+from rewardkit.scoring.aggregate import DEFAULT_UWO_LAMBDA, Aggregate, check_aggregate, uwo
 from rewardkit.scoring.head_norms import capture_head_input, model_pad_id, reads_last_token, take_norms
 from rewardkit.scoring.precision import choose_dtype, precision_name
 
@@ -120,7 +120,7 @@ class BatchScorer:
     offset and scale arbitrary); ``card``'s temperature and reward_mean/std are then the ensemble's own, fitted
     on that mean. Empty for a single model, whose raw reward is its score."""
     aggregate: Aggregate = "mean"
-    """How an ensemble's raw score combines its members (``rewardkit.rl.conservative``): their mean, ``uwo``
+    """How an ensemble's raw score combines its members (``rewardkit.scoring.aggregate``): their mean, ``uwo``
     (mean - uwo_lambda * std) or ``wco`` (the lowest member). A single model's score is all three."""
     uwo_lambda: float = DEFAULT_UWO_LAMBDA
     _batches_run: int = field(default=0, init=False, repr=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from rewardkit.rl.conservative import DEFAULT_UWO_LAMBDA, Aggregate
+from rewardkit.scoring.aggregate import DEFAULT_UWO_LAMBDA, Aggregate
 from rewardkit.serve.openrlhf import DEFAULT_STRIP_TOKENS, PromptFormat
 from rewardkit.settings import DEVICE_HELP, DEVICE_NAME, DTYPE_HELP, SCORE_DTYPES, Settings
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from rewardkit.records import Prompt
-from rewardkit.rl.conservative import Aggregate
+from rewardkit.scoring.aggregate import Aggregate
 
 # Requests are strict: 0 is not false, "1" is not 1, unknown fields are errors.
 STRICT = ConfigDict(extra="forbid", strict=True)
@@ -95,7 +95,7 @@ ScoreInput = Annotated[
 ]
 
 
-# Conservative ensemble rewards (rewardkit.rl.conservative), per request; unset: the deployment's
+# Conservative ensemble rewards (rewardkit.scoring.aggregate), per request; unset: the deployment's
 # RK_REWARD_AGGREGATE / RK_UWO_LAMBDA. A single model's score is the same under all three
 def aggregate_field() -> Any:
     return Field(

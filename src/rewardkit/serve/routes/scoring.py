@@ -104,7 +104,7 @@ def aggregated(
     scorer: BatchScorer, settings: ServeSettings, res: ScoreResult, aggregate: Any, uwo_lambda: float | None
 ) -> ScoreResult:
     """``res`` (the members' mean, as the batcher scores) as the request's aggregate, else the deployment's
-    (``rewardkit.rl.conservative``; a single model's score is all of them). The schema validated both options."""
+    (``rewardkit.scoring.aggregate``; a single model's score is all of them). The schema validated both options."""
     lam = settings.uwo_lambda if uwo_lambda is None else uwo_lambda
     return scorer.aggregated(res, aggregate or settings.reward_aggregate, lam)
 

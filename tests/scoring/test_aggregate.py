@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rewardkit.rl.conservative import check_aggregate, combine, member_std
+from rewardkit.scoring.aggregate import check_aggregate, combine, member_std
 
 # 3 members, 2 rows (already standardized per member):
 #   row 0: 1, 2, 3  -> mean 2, std sqrt(((1)^2 + 0 + 1^2) / 3) = sqrt(2/3) = 0.81650, min 1
