@@ -17,8 +17,10 @@ $(BIN)/rewardkit: pyproject.toml
 
 setup: $(BIN)/rewardkit
 
+# the data-to-model demo, then the production loop on the same bundled sample (make loop-demo alone)
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/rewardkit demo --out demo-output
+	HF_HUB_OFFLINE=1 $(BIN)/rewardkit loop demo --out loop-demo-output
 
 # the continuous-training loop on the bundled sample: serve by alias, feedback, tick, gates, forced deploy, rollback
 loop-demo: setup
