@@ -11,6 +11,7 @@ import pytest
 from rewardkit.loop.lease import Lease, LeaseBusy, LeaseLost
 from rewardkit.store import registry as q
 from rewardkit.store import session_scope
+from rewardkit.store.queries import aware
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -48,4 +49,4 @@ def test_the_lease_object_renews_refuses_and_notices_a_takeover(store) -> None:
         first.check()
     second.release()
     with session_scope(store) as s:  # released: expires now, free for the next tick
-        assert q.aware(q.get_lease(s, name="loop:rm").expires_at) <= datetime.now(UTC)
+        assert aware(q.get_lease(s, name="loop:rm").expires_at) <= datetime.now(UTC)

@@ -88,6 +88,7 @@ def register(app: typer.Typer) -> None:
         """The newest loop runs: state, trigger, candidate, verdict or error."""
         from rewardkit.store import registry as q
         from rewardkit.store import session_scope
+        from rewardkit.store.queries import aware
 
         with session_scope(open_factory()) as s:
             rows = [
@@ -96,7 +97,7 @@ def register(app: typer.Typer) -> None:
                     "champion_version": r.champion_version,
                     "snapshot_id": r.snapshot_id, "candidate_version": r.candidate_version, "attempts": r.attempts,
                     "error": r.error, "passed": (r.verdict or {}).get("passed"),
-                    "created_at": q.aware(r.created_at).isoformat(), "updated_at": q.aware(r.updated_at).isoformat(),
+                    "created_at": aware(r.created_at).isoformat(), "updated_at": aware(r.updated_at).isoformat(),
                 }
                 for r in q.list_loop_runs(s, name=name, limit=limit)
             ]  # fmt: skip

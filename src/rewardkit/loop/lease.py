@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rewardkit.store import registry as q
 from rewardkit.store import session_scope
+from rewardkit.store.queries import aware
 
 
 class LeaseBusy(RuntimeError):
@@ -51,7 +52,7 @@ class Lease:
         if not ok:
             with session_scope(self.factory) as s:
                 row = q.get_lease(s, name=self.name)
-                holder, until = (row.holder, q.aware(row.expires_at)) if row else ("?", now)
+                holder, until = (row.holder, aware(row.expires_at)) if row else ("?", now)
             left = max(0.0, (until - now).total_seconds())
             raise LeaseBusy(
                 f"lease {self.name!r} is held by {holder} until {until:%H:%M:%S} UTC ({left:.0f} s left): another "

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from rewardkit.loop.states import FINAL
 from rewardkit.store import registry as q
+from rewardkit.store.queries import aware
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def observe(session: Session, *, name: str, compile_filter: Any, now: datetime |
     if champion is None:
         return Observation(selected, None, False)
     row = q.get_model_version(session, name=name, version=champion)
-    age = (now - q.aware(row.created_at)).total_seconds() if row else None
+    age = (now - aware(row.created_at)).total_seconds() if row else None
     before = 0
     if row is not None and row.snapshot_id:
         snap = get_snapshot(session, row.snapshot_id)

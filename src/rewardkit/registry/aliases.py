@@ -14,6 +14,7 @@ from rewardkit.registry.policy import Policy
 from rewardkit.registry.versions import RegistryError, VersionInfo, check_name, get_version, resolve_version
 from rewardkit.store import registry as q
 from rewardkit.store import session_scope
+from rewardkit.store.queries import aware
 from rewardkit.store.registry import AliasConflict
 
 CHAMPION = "champion"
@@ -192,7 +193,7 @@ def history(factory: sessionmaker[Session], *, name: str, alias: str | None = No
                 "forced": m.forced,
                 "who": m.who,
                 "why": m.why,
-                "at": q.aware(m.at).isoformat(),
+                "at": aware(m.at).isoformat(),
                 "passed": (m.verdict or {}).get("passed"),
             }
             for m in q.alias_history(s, name=name, alias=alias)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from rewardkit.registry.files import NotARewardModel, check_reward_model_folder, copy_tree, tree_sha256
 from rewardkit.store import registry as q
 from rewardkit.store import session_scope
+from rewardkit.store.queries import aware
 from rewardkit.store.tables import ModelVersionRow
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -56,7 +57,7 @@ class VersionInfo:
             train_config=dict(row.train_config or {}),
             eval_summary=dict(row.eval_summary or {}),
             source=row.source,
-            created_at=q.aware(row.created_at).isoformat(),
+            created_at=aware(row.created_at).isoformat(),
             created_by=row.created_by,
         )
 

@@ -30,11 +30,11 @@ from rewardkit.review.agreement import summary
 from rewardkit.review.plots import admin_plots
 from rewardkit.review.render import render_markdown, render_prompt
 from rewardkit.store.engine import session_scope
+from rewardkit.store.queries import aware
 from rewardkit.store.review import (
     ReviewError,
     annotator_by_token_hash,
     annotator_progress,
-    aware,
     item_labels,
     next_assignment,
     queue_stats,

@@ -325,7 +325,7 @@ def iter_comparisons(
             yield StoredComparison(row.id, row.prompt_id, _to_comparison(row, prompts[row.prompt_id], ordered))
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes for timezone-aware columns; everything stored is UTC."""
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
@@ -334,7 +334,7 @@ def _to_comparison(row: ComparisonRow, prompt: PromptRow, responses: list[Respon
     return Comparison(
         prompt=prompt.content,
         responses=tuple(
-            Response(r.text, r.model_name, r.model_version, r.sampling or {}, _aware(r.created_at), r.meta or {})
+            Response(r.text, r.model_name, r.model_version, r.sampling or {}, aware(r.created_at), r.meta or {})
             for r in responses
         ),
         judgement=judgement_from_payload(row.judgement),
@@ -343,7 +343,7 @@ def _to_comparison(row: ComparisonRow, prompt: PromptRow, responses: list[Respon
         attribute=row.attribute,
         rubric=row.rubric,
         rationale=row.rationale,
-        created_at=_aware(row.created_at),
+        created_at=aware(row.created_at),
         client_event_id=row.client_event_id,
         metadata=row.meta or {},
     )
@@ -370,7 +370,7 @@ def iter_feedback_events(session: Session, *, batch_size: int = 1000) -> Iterato
 
         def as_response(rid: str) -> Response:
             r = responses[rid]
-            return Response(r.text, r.model_name, r.model_version, r.sampling or {}, _aware(r.created_at), r.meta or {})
+            return Response(r.text, r.model_name, r.model_version, r.sampling or {}, aware(r.created_at), r.meta or {})
 
         for row in rows:
             yield FeedbackEvent(
@@ -380,7 +380,7 @@ def iter_feedback_events(session: Session, *, batch_size: int = 1000) -> Iterato
                 other_response=as_response(row.other_response_id) if row.other_response_id else None,
                 user_id=row.user_id,
                 session_id=row.session_id,
-                created_at=_aware(row.created_at),
+                created_at=aware(row.created_at),
                 client_event_id=row.client_event_id,
                 metadata=row.meta or {},
             )

@@ -29,11 +29,6 @@ class AliasConflict(RuntimeError):
     """An alias moved (or was created) by someone else between reading it and moving it."""
 
 
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes for timezone-aware columns; everything stored is UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 # --- versions ---------------------------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from rewardkit.records import Annotator, Comparison, PairwiseJudgement, Prompt, Response, content_hash
-from rewardkit.store.queries import add_comparisons
+from rewardkit.store.queries import add_comparisons, aware
 from rewardkit.store.tables import (
     ComparisonResponseRow,
     ComparisonRow,
@@ -100,11 +100,6 @@ class QueueStats:
     labels_last_hour: int = 0
     per_hour: list[tuple[str, int]] = field(default_factory=list)  # (hour, labels), last 24 hours with labels
     annotators: list[dict[str, Any]] = field(default_factory=list)
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes for timezone-aware columns; everything stored is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _insert_ignore(session: Session) -> Any:

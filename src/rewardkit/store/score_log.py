@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from rewardkit.store.queries import aware
 from rewardkit.store.tables import ScoreAggregateRow, ScoreReferenceRow, ServedScoreRow
 
 _CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
@@ -42,11 +43,6 @@ def get_served_scores(session: Session, ids: Sequence[str]) -> dict[str, ServedS
     return found
 
 
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes for timezone-aware columns; everything stored is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def iter_score_aggregates(
     session: Session, *, since: datetime, until: datetime | None = None, batch_size: int = 5000
 ) -> Iterator[dict[str, Any]]:
@@ -62,7 +58,7 @@ def iter_score_aggregates(
         if not rows:
             return
         for row in rows:
-            row["minute"] = _aware(row["minute"])
+            row["minute"] = aware(row["minute"])
             yield row
         last_id = rows[-1]["id"]
 
@@ -88,7 +84,7 @@ def iter_served_scores(
             return
         last = (rows[-1]["created_at"], rows[-1]["id"])
         for row in rows:
-            row["created_at"] = _aware(row["created_at"])
+            row["created_at"] = aware(row["created_at"])
             yield row
 
 
