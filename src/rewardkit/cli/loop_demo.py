@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from rewardkit.cli.output import stdout
+from rewardkit.cli.registry_cmd import print_checks
 
 APP_SOURCE, GOLDEN_SOURCE = "app", "golden"
 
@@ -41,11 +42,6 @@ def _wait_version(url: str, version: int, timeout: float = 120) -> float:
             return time.monotonic() - start
         time.sleep(0.1)
     raise RuntimeError(f"the service did not switch to v{version} within {timeout} s")
-
-
-def _verdict(checks: list[dict[str, Any]]) -> None:
-    for c in checks:
-        stdout.print(f"   {'PASS' if c['passed'] else 'FAIL'} {c['gate']}: {c['detail']}", highlight=False)
 
 
 def run_loop_demo(out: Path, *, pairs: int = 600, steps: int = 60) -> dict[str, Any]:
@@ -172,7 +168,7 @@ def run_loop_demo(out: Path, *, pairs: int = 600, steps: int = 60) -> dict[str, 
             run = q.get_loop_run(s, run_id=result.run_id)
             verdict, error = run.verdict, run.error
         if verdict:
-            _verdict(verdict["checks"])
+            print_checks(verdict["checks"], indent="   ")
         stdout.print(f"   -> {result.state} {error or ''} in {result.seconds:.0f} s", highlight=False)
         summary: dict[str, Any] = {"tick": result.state}
         if result.state == "promoted":
@@ -200,7 +196,7 @@ def run_loop_demo(out: Path, *, pairs: int = 600, steps: int = 60) -> dict[str, 
             refused = promote(
                 factory, name="demo", version=bad.version, who="demo", policy=pol, eval_config=config.eval_config()
             )
-            _verdict(refused.verdict["checks"])
+            print_checks(refused.verdict["checks"], indent="   ")
             stdout.print(f"   -> {'promoted?!' if refused.move else 'refused; the champion stays v2'}", highlight=False)
             summary["bad_refused"] = refused.move is None
 

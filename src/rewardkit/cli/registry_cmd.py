@@ -83,6 +83,14 @@ def _print_version(v: dict[str, Any], aliases: list[str]) -> None:
     stdout.print(f"  created {v['created_at']} by {v['created_by']}")
 
 
+def print_checks(checks: list[dict[str, Any]], indent: str = "") -> None:
+    """A promotion verdict's gates, one line each: PASS/FAIL, the gate, what it measured."""
+    for check in checks:
+        stdout.print(
+            f"{indent}{'PASS' if check['passed'] else 'FAIL'} {check['gate']}: {check['detail']}", highlight=False
+        )
+
+
 def register(app: typer.Typer) -> None:
     reg = typer.Typer(help="Model versions, aliases (champion, challenger) and gated promotion.", no_args_is_help=True)
     app.add_typer(reg, name="registry")
@@ -255,8 +263,7 @@ def register(app: typer.Typer) -> None:
         if json_:
             emit_json(out)
         else:
-            for check in result.verdict["checks"]:
-                stdout.print(f"{'PASS' if check['passed'] else 'FAIL'} {check['gate']}: {check['detail']}")
+            print_checks(result.verdict["checks"])
             if result.move:
                 forced = " (FORCED past failing gates)" if result.move.forced else ""
                 stdout.print(f"promoted {name} v{version} to champion (was v{result.move.from_version}){forced}")
