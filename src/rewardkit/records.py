@@ -365,3 +365,65 @@ class PreferencePair:
             metadata=row.get("metadata") or {},
             target=row.get("target"),
         )
+
+
+# A process reward model's label for one step. "neutral" is PRM800K's 0 (a step that neither helps nor
+# hurts); an unlabelled step (None) carries no supervision, e.g. the steps after the first error in
+# Math-Shepherd-style data, or a step an annotator skipped.
+StepLabel = Literal["good", "bad", "neutral"]
+STEP_LABELS: tuple[str, ...] = get_args(StepLabel)
+
+
+@dataclass(frozen=True)
+class StepSolution:
+    """A prompt, one solution split into steps, and a label per step (None: unlabelled).
+
+    ``outcome`` is whether the final answer is right where that is known (GSM8K's ``is_correct``), so that
+    outcome supervision (every step labelled by the outcome) and best-of-N evaluation need no second record.
+    """
+
+    prompt: Prompt
+    steps: tuple[str, ...]
+    labels: tuple[StepLabel | None, ...]
+    annotator: Annotator
+    source: str
+    outcome: bool | None = None
+    model_name: str = ""
+    created_at: datetime | None = None
+    client_event_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate_prompt(self.prompt)
+        if not self.steps:
+            raise RecordError("steps", "a solution needs at least one step")
+        for i, step in enumerate(self.steps):
+            if not isinstance(step, str) or not step.strip():
+                raise RecordError(f"steps[{i}]", "expected non-empty text")
+        if len(self.labels) != len(self.steps):
+            raise RecordError("labels", f"expected one label per step ({len(self.steps)}), got {len(self.labels)}")
+        for i, label in enumerate(self.labels):
+            if label is not None and label not in STEP_LABELS:
+                raise RecordError(f"labels[{i}]", f"expected one of {', '.join(STEP_LABELS)} or null, got {label!r}")
+        if not self.source:
+            raise RecordError("source", "is empty")
+
+    @property
+    def first_error(self) -> int | None:
+        """The index of the first step labelled bad, or None when no step is (ProcessBench's convention)."""
+        return next((i for i, label in enumerate(self.labels) if label == "bad"), None)
+
+    @property
+    def dedupe_key(self) -> str:
+        if self.client_event_id:
+            return content_hash({"client_event_id": self.client_event_id})
+        return content_hash(
+            {
+                "prompt": self.prompt,
+                "steps": list(self.steps),
+                "labels": list(self.labels),
+                "annotator": [self.annotator.id, self.annotator.kind],
+                "source": self.source,
+                "model": self.model_name,
+            }
+        )
