@@ -72,3 +72,50 @@ def build_tiny_ensemble(path: Path, members: int) -> Path:
     card = json.loads((path / "member_0" / "rewardkit.json").read_text())
     (path / "rewardkit.json").write_text(json.dumps({**card, "members": [f"member_{i}" for i in range(members)]}))
     return path
+
+
+def build_tiny_backbone(path: Path, seed: int = 0) -> Path:
+    """A random 2-layer BERT (hidden 32) with MiniLM's tokenizer and no rewardkit.json: a backbone to train
+    from (the process-reward tests train token classifiers on it)."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from rewardkit.model.backbone import default_backbone_path
+
+    tokenizer = AutoTokenizer.from_pretrained(default_backbone_path())
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def write_step_file(path: Path, n: int = 40) -> Path:
+    """A TRL stepwise JSONL file that a PRM can learn: a step whose stated sum is right is good, a wrong one
+    bad (sums of small numbers, the first error anywhere or nowhere). Deterministic."""
+    import random
+
+    rng = random.Random(0)
+    rows = []
+    for i in range(n):
+        a, b = rng.randint(1, 9), rng.randint(1, 9)
+        steps, labels = [], []
+        total = a
+        wrong_at = rng.choice([None, 0, 1, 2])
+        for k in range(3):
+            new = total + b
+            stated = new + (5 if k == wrong_at else 0)
+            steps.append(f"{total} plus {b} is {stated}")
+            labels.append(k != wrong_at if wrong_at is None or k <= wrong_at else None)
+            total = stated
+        rows.append({"prompt": f"Problem {i}: start at {a}, add {b} three times.", "completions": steps,
+                     "labels": labels, "outcome": wrong_at is None, "problem_id": f"p{i % 10}"})  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path

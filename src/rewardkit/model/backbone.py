@@ -81,6 +81,32 @@ def load_backbone(
     return model, tokenizer
 
 
+def load_step_backbone(name_or_path: str | None, separator: str) -> tuple[Any, Any, str]:
+    """A process reward model to train: an ``AutoModelForTokenClassification`` with ONE output per token (the
+    logit that the step ending there is sound), its tokenizer, and the step token (``model/steps.py``: the
+    separator's own token, or ``<|step|>`` added to the tokenizer and the embeddings grown to hold it).
+
+    One output, not TRL's two: sigmoid(l) is the step score directly, as a sequence reward model's one scalar
+    is its reward; two softmax classes carry the same information in their difference (``steps.step_logits``
+    reads such a model too)."""
+    from transformers import AutoModelForTokenClassification
+    from transformers.utils import logging as hf_logging
+
+    from rewardkit.model.steps import add_step_token
+
+    path = resolve_backbone(name_or_path)
+    tokenizer = load_tokenizer(path)
+    token = add_step_token(tokenizer, separator)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the token head is new, by design
+    try:
+        model = AutoModelForTokenClassification.from_pretrained(path, num_labels=1, ignore_mismatched_sizes=True)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    align_pad_token(model, tokenizer)  # grows the embeddings for the step token (a mean-initialised row)
+    return model, tokenizer, token
+
+
 def align_pad_token(model: Any, tokenizer: Any) -> None:
     """Make the model's pad id the tokenizer's (and grow the embeddings if a pad token was added)."""
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:

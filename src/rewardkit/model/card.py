@@ -11,6 +11,10 @@
     attribute_weights  the weights of the aggregate score over attributes
     temperature        T of the calibrated P(a > b) = sigmoid((s_a - s_b) / T), s the score served
     reward_mean/std    statistics of s on a reference set, for normalized = (s - mean) / std
+    step_token         process reward models only: the token placed after every step, whose logit scores it
+                       ("" for an outcome model; ``model/steps.py``)
+    step_separator     process reward models only: the text a response is split into steps at ("\n")
+    step_aggregate     process reward models only: how a solution's score comes from its step scores
     members            ensemble only: member subfolders, each a loadable reward model
     member_scale       ensemble only: "standardized" when s is the mean of the members' standardized scores
                        and temperature / reward_mean / reward_std were fitted on that s (see ensemble.py);
@@ -56,6 +60,9 @@ class RewardCard:
     temperature: float = 1.0
     reward_mean: float = 0.0
     reward_std: float = 1.0
+    step_token: str = ""
+    step_separator: str = ""
+    step_aggregate: str = ""
     members: list[str] = field(default_factory=list)
     member_scale: str = ""
     config: dict[str, Any] = field(default_factory=dict)
@@ -81,6 +88,11 @@ class RewardCard:
     @property
     def is_ensemble(self) -> bool:
         return bool(self.members)
+
+    @property
+    def is_prm(self) -> bool:
+        """A process reward model (a token classifier read at each step token), not an outcome model."""
+        return bool(self.step_token)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RewardCard:
@@ -219,7 +231,49 @@ def _config_lines(card: RewardCard) -> list[str]:
 
 def readme_text(card: RewardCard) -> str:
     """The README.md model card of a single model or an ensemble, from its card alone."""
+    if card.is_prm:
+        return "\n".join(_prm_readme(card))
     return "\n".join(_ensemble_readme(card) if card.is_ensemble else _model_readme(card))
+
+
+def _prm_readme(card: RewardCard) -> list[str]:
+    """A process reward model's card: how to read its step scores with plain transformers."""
+    m = card.metrics
+    return [
+        *_header(card),
+        f"# Process reward model ({card.backbone})",
+        "",
+        "Trained with rewardkit (`rewardkit train --objective prm`): one score per step of a solution. A token "
+        "classifier with one output: place the step token after every step and read sigmoid(logit) there.",
+        "",
+        "```python",
+        "from transformers import AutoModelForTokenClassification, AutoTokenizer",
+        "model = AutoModelForTokenClassification.from_pretrained(folder)",
+        "tokenizer = AutoTokenizer.from_pretrained(folder)",
+        f"step = tokenizer.convert_tokens_to_ids({card.step_token!r})",
+        "# ids: the prompt part, then each step's ids followed by `step` (rewardkit.model.steps.encode_steps)",
+        "p = model(input_ids=ids, ...).logits[0, :, 0].sigmoid()[ids[0] == step]   # one score per step",
+        "```",
+        "",
+        "## Data",
+        f"- data: `{card.snapshot_id or 'unknown'}`",
+        f"- train solutions: {_count(m, 'train_solutions')} ({_count(m, 'train_steps')} labelled steps), "
+        f"validation solutions: {_count(m, 'validation_solutions')} ({_count(m, 'validation_steps')} steps)",
+        f"- cut to fit max_length {card.max_length}: {_count(m, 'truncated_train')} train, "
+        f"{_count(m, 'truncated_validation')} validation solutions; steps dropped from the end (labels unused): "
+        f"{_count(m, 'steps_cut_train')} train, {_count(m, 'steps_cut_validation')} validation",
+        "",
+        "## Input format",
+        f"step token `{card.step_token}` after every step; a response is split into steps at "
+        f"{card.step_separator!r}; template `{card.template or 'unknown'}` for the prompt part; a solution's "
+        f"score is the `{card.step_aggregate}` of its step scores (`--step-aggregate`: min, product, mean, last).",
+        "",
+        "## Validation results",
+        *_metric_rows(m, ("best_step", "val_loss", "val_step_accuracy", "val_good_mean", "val_bad_mean")),
+        *_config_lines(card),
+        "Training curves: `curves.png`; every logged step: `metrics.jsonl`.",
+        "",
+    ]
 
 
 def _model_readme(card: RewardCard) -> list[str]:

@@ -131,6 +131,15 @@ def regression_loss(
     return torch.where(valid, squared, torch.zeros_like(squared)).sum() / valid.sum().clamp(min=1)
 
 
+def step_bce_loss(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """-mean(y log sigmoid(l) + (1 - y) log sigmoid(-l)) over the labelled steps of a batch: logits [K] at the
+    step tokens, targets [K] in {0, 1} (1: the step is sound); optional per-step ``weight`` [K].
+
+    A process reward model's per-step binary classification (TRL's PRMTrainer: cross-entropy at the separator
+    tokens, -100 elsewhere); averaged over the steps, not the solutions, as TRL's token-level loss is."""
+    return pair_mean(F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), reduction="none"), weight)
+
+
 def centering_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, coef: float = 0.01) -> torch.Tensor:
     """Auxiliary ``coef * mean((r_c + r_r)^2)``, [B] each (Eisenstein et al. 2023, "Helping or Herding?").
 
@@ -183,10 +192,11 @@ class Loss:
 
     ``data``: "pairs" -> ``fn(r_chosen [B], r_rejected [B], *label, weight)`` with ``label`` the pair field named
     by ``label`` (margin [B], tie [B] or target [B], or none); "lists" -> ``fn(scores [B, k] best first,
-    mask=[B, k])``; "ratings" -> ``fn(predicted [R], ratings [R], rating_mean=, rating_std=)``."""
+    mask=[B, k])``; "ratings" -> ``fn(predicted [R], ratings [R], rating_mean=, rating_std=)``;
+    "steps" -> ``fn(step logits [K], targets [K])`` (a process reward model's labelled steps)."""
 
     fn: Callable[..., torch.Tensor]
-    data: Literal["pairs", "lists", "ratings"] = "pairs"
+    data: Literal["pairs", "lists", "ratings", "steps"] = "pairs"
     label: Literal["margin", "tie", "target"] | None = None
 
 
@@ -202,6 +212,8 @@ LOSSES: dict[str, Loss] = {
     "soft": Loss(soft_preference_loss, label="target"),
     "plackett-luce": Loss(plackett_luce_loss, data="lists"),
     "regression": Loss(regression_loss, data="ratings"),
+    # the process reward model's (--objective prm): fn(logits [K], targets [K]) over a batch's labelled steps
+    "step-bce": Loss(step_bce_loss, data="steps"),
 }
 
 # Auxiliary terms, added on top of an objective (e.g. TrainConfig.center_coef).

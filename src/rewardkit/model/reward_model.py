@@ -31,6 +31,7 @@ from rewardkit.model.calibration import p_better
 from rewardkit.model.card import RewardCard, write_card
 from rewardkit.model.formatting import collate, encode
 from rewardkit.model.forward import reward_logits
+from rewardkit.model.steps import step_logits
 from rewardkit.records import Prompt
 
 
@@ -51,8 +52,11 @@ class RewardModel:
         return self.card.max_length
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Raw per-attribute rewards [B, A] of a collated batch."""
+        """Raw per-attribute rewards [B, A] of a collated batch; a process reward model's step logits at every
+        position [B, L] (``model/steps.py``: read at the step tokens)."""
         batch = {k: v.to(self.device) for k, v in batch.items()}
+        if self.card.is_prm:
+            return step_logits(self.model(**batch).logits.float())
         return reward_logits(self.model, batch)
 
     def aggregate(self, per_attribute: torch.Tensor) -> torch.Tensor:
@@ -111,10 +115,12 @@ def load_single(
 
     A folder without rewardkit.json loads with the defaults (T = 1, no normalization, max_length the
     tokenizer's limit capped at 512)."""
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
     tokenizer = load_tokenizer(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path, **({"dtype": dtype} if dtype else {}))
+    # a process reward model (its card names a step token) is a token classifier read at each step token
+    auto = AutoModelForTokenClassification if card.is_prm else AutoModelForSequenceClassification
+    model = auto.from_pretrained(path, **({"dtype": dtype} if dtype else {}))
     align_pad_token(model, tokenizer)
     if not (Path(path) / "rewardkit.json").is_file():
         limit = getattr(tokenizer, "model_max_length", 512) or 512

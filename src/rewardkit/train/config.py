@@ -6,6 +6,7 @@ from this module (``cli/config_options.py``) without importing torch or transfor
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -13,7 +14,8 @@ from typing import Literal, get_args
 from rewardkit.atomic import unwritable_reason
 
 # the names of model/losses.py LOSSES (a test keeps the two the same set; this module must not import torch)
-LossName = Literal["bt", "margin", "tie", "soft", "plackett-luce", "regression"]
+LossName = Literal["bt", "margin", "tie", "soft", "plackett-luce", "regression", "step-bce"]
+Objective = Literal["outcome", "prm"]
 
 
 class ConfigError(ValueError):
@@ -32,6 +34,13 @@ class ConfigError(ValueError):
 class TrainConfig:
     """Everything a training run needs; the CLI is generated from these fields."""
 
+    objective: Objective = "outcome"
+    """outcome: a reward per whole response (pairs, lists or ratings; --loss); prm: a process reward model, one
+    score per step (per-step binary classification at a step token after each step; the data is a TRL stepwise
+    JSONL file of {prompt, completions, labels}; docs/process-rewards.md). prm implies --loss step-bce."""
+    step_separator: str = "\n"
+    """prm: the text between steps when a response is split into steps at scoring time; a model whose tokenizer
+    writes it as one token of its own reads that token, any other gets a new special token <|step|>."""
     data: str = ""
     """Dataset snapshot (folder, id or id prefix), a file of {prompt, chosen, rejected} rows (.jsonl, .jsonl.gz,
     .json, .csv, .parquet, a datasets folder), or a Hugging Face Hub dataset id (owner/name, owner/name/DIR or
@@ -144,7 +153,22 @@ class TrainConfig:
     """Show a progress bar on stderr (only when it is a terminal)."""
 
     def __post_init__(self) -> None:
+        if "\\" in self.step_separator:  # typed on a command line: --step-separator '\n' means a newline
+            self.step_separator = codecs.decode(self.step_separator, "unicode_escape")
+        if self.objective == "prm" and self.loss == "bt":
+            self.loss = "step-bce"  # derived: the process objective has one loss (the default bt is not asked for)
+        prm = self.objective == "prm"
         checks = [
+            (self.objective in ("outcome", "prm"), "objective", "one of outcome, prm"),
+            ((self.loss == "step-bce") == prm, "loss", "step-bce exactly with objective prm"),
+            (not prm or bool(self.step_separator), "step_separator", "non-empty text"),
+            (
+                not prm
+                or not (self.length_control or self.length_balance or self.center_coef or self.attributes.strip()),
+                "objective",
+                "outcome with length_control, length_balance, center_coef or attributes (prm scores steps)",
+            ),
+            (not prm or self.ensemble == 1, "ensemble", "1 with objective prm"),
             (self.max_length >= 16, "max_length", "at least 16"),
             (self.batch_size >= 1, "batch_size", "at least 1"),
             (self.grad_accum >= 1, "grad_accum", "at least 1"),

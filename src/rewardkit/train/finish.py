@@ -127,3 +127,69 @@ def write_run_files(out: Path, card: RewardCard, history: list[dict[str, Any]]) 
     atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
     write_readme(out, card)
     plot_curves(history, out / "curves.png")
+
+
+def finish_step_member(
+    member: Member,
+    out: Path,
+    rewards: Any,
+    val_data: Any,
+    reused: tuple[torch.Tensor, torch.Tensor] | None,
+    run: dict[str, Any],
+    history: list[dict[str, Any]],
+    rank: int = 0,
+    world: int = 1,
+) -> dict[str, Any]:
+    """A process reward model's end (``train/steps.py``): best.pt back (LoRA merged), the step metrics on the
+    validation solutions, and the folder: a token classifier (num_labels=1) that plain
+    ``AutoModelForTokenClassification`` loads, its tokenizer with the step token, and a card naming that token.
+    No temperature or normalization is fitted: a step score is already a probability, sigmoid(logit)."""
+    from rewardkit.model.losses import step_bce_loss
+    from rewardkit.model.step_aggregate import DEFAULT_STEP_AGGREGATE
+    from rewardkit.model.steps import StepForward
+    from rewardkit.train.steps import step_cut_counts, step_metrics, validate_steps
+
+    config, model = member.config, member.model
+    ckpt_dir = out / "checkpoint"
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # rank 0 has written best.pt
+    if (ckpt_dir / "best.pt").is_file():
+        model.load_state_dict(torch.load(ckpt_dir / "best.pt", weights_only=True, map_location="cpu"))
+    if config.lora_r:
+        model = model.merge_and_unload()
+        reused = None
+    model.eval()
+    logits, targets = reused or validate_steps(StepForward(model), rewards, val_data, config.batch_size)
+    val = step_metrics(step_bce_loss, logits, targets)
+    head_now = getattr(model, member.head).state_dict()
+    token = model.config.rewardkit_step_token
+    metrics = {
+        **run,
+        "validation_solutions": val_data.n,
+        "validation_steps": len(targets),
+        **step_cut_counts(val_data, "validation"),
+        "val_step_accuracy": val["accuracy"],
+        "val_good_mean": val.get("good_mean"),
+        "val_bad_mean": val.get("bad_mean"),
+        "weights_sha256": weights_digest(model),
+        "head_changed": not all(torch.equal(v, head_now[k].cpu()) for k, v in member.head_init.items()),
+    }
+    if rank == 0:
+        from rewardkit.model.reward_model import RewardModel
+
+        card = RewardCard(
+            backbone=config.backbone,
+            snapshot_id=member.snapshot_id,
+            max_length=config.max_length,
+            template=template_kind(member.tokenizer),
+            step_token=token,
+            step_separator=config.step_separator,
+            step_aggregate=DEFAULT_STEP_AGGREGATE,
+            config={**asdict(config), "seed": member.seed},
+            metrics=metrics,
+        )
+        RewardModel(model, member.tokenizer, card).save(out)
+        write_run_files(out, card, history)
+    return metrics

@@ -47,7 +47,8 @@ from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.length_control import fit_length_coefficient, pearson
 from rewardkit.model.losses import LOSSES
 from rewardkit.model.source import ModelNotFoundError, check_model_source
-from rewardkit.records import PreferencePair
+from rewardkit.model.steps import StepForward, step_token_id
+from rewardkit.records import PreferencePair, StepSolution
 from rewardkit.train.batches import (
     EpochPlan,
     PairTensors,
@@ -61,11 +62,19 @@ from rewardkit.train.checkpoint import atomic_torch_save, checkpoint_due, load_r
 from rewardkit.train.config import ConfigError, TrainConfig, check_out, data_error
 from rewardkit.train.distributed import rank_zero_first, same_on_every_rank, setup_distributed
 from rewardkit.train.ensemble_card import write_ensemble_card
-from rewardkit.train.finish import Member, finish_member
+from rewardkit.train.finish import Member, finish_member, finish_step_member
 from rewardkit.train.freeze import disable_dropout, freeze_as_configured, wrap_lora
 from rewardkit.train.lists import encode_lists, rating_stats, response_lists
 from rewardkit.train.objective import Objective, unused_labels
 from rewardkit.train.rewards import PairRewards, validate
+from rewardkit.train.steps import (
+    StepRewards,
+    encode_solutions,
+    load_step_solutions,
+    step_cut_counts,
+    step_metrics,
+    validate_steps,
+)
 
 __all__ = ["TrainResult", "train", "train_member"]
 
@@ -94,11 +103,14 @@ def train(config: TrainConfig) -> TrainResult:
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        with rank_zero_first(rank, world, hub_dataset(config.data) is not None):  # one rank fetches a Hub dataset
-            train_pairs, val_pairs, snapshot_id = load_pairs(config.data, config.validation_fraction)
+        if config.objective == "prm":  # step-labelled solutions (train/steps.py), split by prompt as pairs are
+            train_pairs, val_pairs, snapshot_id = load_step_solutions(config.data, config.validation_fraction)
+        else:
+            with rank_zero_first(rank, world, hub_dataset(config.data) is not None):  # one rank fetches a Hub dataset
+                train_pairs, val_pairs, snapshot_id = load_pairs(config.data, config.validation_fraction)
     except DATA_ERRORS as exc:
         raise data_error(config.data, exc) from exc
-    if rank == 0:
+    if rank == 0 and config.objective == "outcome":
         for line in unused_labels(train_pairs, config.loss):
             log.warning(line)
     out = Path(config.out)
@@ -124,8 +136,8 @@ def train(config: TrainConfig) -> TrainResult:
 
 def train_member(
     config: TrainConfig,
-    train_pairs: list[PreferencePair],
-    val_pairs: list[PreferencePair],
+    train_pairs: list[PreferencePair] | list[StepSolution],
+    val_pairs: list[PreferencePair] | list[StepSolution],
     snapshot_id: str,
     out: Path,
     seed: int,
@@ -139,24 +151,36 @@ def train_member(
     np.random.seed(seed)
     torch.manual_seed(seed)
     attributes = config.attribute_names()
+    chosen = LOSSES[config.loss]  # the one read of the loss registry
+    steps = chosen.data == "steps"  # a process reward model: step-labelled solutions, a logit per step token
     model, tokenizer, head, head_init = load_model(config, len(attributes))
     model.to(device)  # the encoded pairs stay on the CPU; each batch moves to the model's device
-    train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes)
-    val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes)
+    if steps:
+        step_id = step_token_id(tokenizer, model.config.rewardkit_step_token)
+        train_data = encode_solutions(tokenizer, train_pairs, config.max_length, step_id)
+        val_data = encode_solutions(tokenizer, val_pairs, config.max_length, step_id)
+    else:
+        train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes)
+        val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes)
     # length-controlled BT: beta of the fixed length term, fitted on the training pairs before the model trains
     length_coef = (
         fit_length_coefficient(train_data.length_feature().numpy(), np.where(train_data.tie.numpy(), 0.5, 1.0))
         if config.length_control
         else 0.0
     )
-    chosen = LOSSES[config.loss]  # the one read of the loss registry
     # a listwise or ratings loss trains on each prompt's list of responses, rebuilt from its pairs (lists.py)
-    lists = encode_lists(tokenizer, response_lists(train_pairs), config.max_length) if chosen.data != "pairs" else None
+    lists = (
+        encode_lists(tokenizer, response_lists(train_pairs), config.max_length)
+        if chosen.data in ("lists", "ratings")
+        else None
+    )
     scale = rating_stats(lists) if lists is not None else (0.0, 1.0)
     objective = Objective(chosen, length_coef, config.center_coef, *scale)
 
     # -- batches (of pairs, or of lists): length balance by repeats in the epoch's order or by loss weights ---
-    chosen_shorter, chosen_longer = length_sides(train_pairs) if lists is None else ([False] * lists.n,) * 2
+    chosen_shorter, chosen_longer = (
+        length_sides(train_pairs) if lists is None and not steps else ([False] * (lists or train_data).n,) * 2
+    )
     by_weight = config.length_balance_by == "weight"
     pair_weight = torch.tensor(length_balance_weights(chosen_shorter, chosen_longer, config.length_balance))
     plan = EpochPlan(
@@ -174,7 +198,7 @@ def train_member(
     total_steps = config.max_steps or max(1, math.ceil(micro_per_epoch * config.epochs / config.grad_accum))
     optimizer, scheduler = adamw_with_schedule(model, config, total_steps)
     # logits [B, A] of a batch; for BERT-family models the last layer computes only the position the head reads
-    forward = RewardForward(model)
+    forward = StepForward(model) if steps else RewardForward(model)  # [B, L] step logits of a PRM
     ddp_forward = forward
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -209,7 +233,11 @@ def train_member(
     use_bf16 = same_on_every_rank(bf16.on, world, device)
     if rank == 0:
         log.info("%s", bf16.line())
-    rewards = PairRewards(tokenizer.pad_token_id, device, use_bf16, torch.tensor(config.attribute_weight_values()))
+    rewards: Any = (
+        StepRewards(tokenizer.pad_token_id, device, use_bf16)
+        if steps
+        else PairRewards(tokenizer.pad_token_id, device, use_bf16, torch.tensor(config.attribute_weight_values()))
+    )
 
     # -- the loop -----------------------------------------------------------------------------------------
     model.train()
@@ -229,7 +257,12 @@ def train_member(
                 micro += 1
                 sync = k == config.grad_accum - 1 or world == 1
                 with nullcontext() if sync else ddp_forward.no_sync():
-                    if lists is None:
+                    if steps:  # every labelled step of the batch's solutions: logits and targets [K]
+                        logits, targets = rewards(ddp_forward, train_data, rows)
+                        loss = objective.on_steps(logits, targets)
+                        # the statistics below count steps: "correct" is a step on the right side of 0.5
+                        rc, rr = logits.detach() * (2 * targets - 1), torch.zeros_like(logits)
+                    elif lists is None:
                         rc, rr = rewards(ddp_forward, train_data, rows)
                         loss = objective(rc, rr, train_data, rows, pair_weight[rows] if by_weight else None)
                     else:  # scores [B, k] best first; the statistics below read its neighbouring pairs
@@ -264,11 +297,19 @@ def train_member(
             )
             # step and loss shown beside the counts (in a terminal's bar, and in the plain lines printed every few
             # seconds when stderr is a log: progress.py)
-            bar.advance(sums["pairs"] * world, step=f"{step}/{total_steps}", loss=sums["loss"] / n)
+            done = config.grad_accum * config.batch_size if steps else sums["pairs"]  # a PRM's bar counts solutions
+            bar.advance(done * world, step=f"{step}/{total_steps}", loss=sums["loss"] / n)
 
             if step % config.eval_every == 0 or step == total_steps:
-                last_val = (step, *validate(forward, rewards, val_data, config.batch_size))
-                metrics = validation_metrics(objective, *last_val[1:], val_data)
+                last_val = (
+                    step,
+                    *(validate_steps if steps else validate)(forward, rewards, val_data, config.batch_size),
+                )
+                metrics = (
+                    step_metrics(objective.on_steps, *last_val[1:])
+                    if steps
+                    else validation_metrics(objective, *last_val[1:], val_data)
+                )
                 history.append({"kind": "val", "step": step, **metrics})
                 improved = metrics["loss"] < best["loss"]
                 best = (
@@ -293,9 +334,10 @@ def train_member(
 
     # -- finish: best weights, calibration, normalization, files (finish.py) ------------------------------
     run = {
-        "train_pairs": train_data.n,
+        ("train_solutions" if steps else "train_pairs"): train_data.n,
         **({"train_lists": lists.n} if lists is not None else {}),
-        **cut_counts(train_data, "train"),
+        **({"train_steps": train_data.labelled_steps()} if steps else {}),
+        **(step_cut_counts(train_data, "train") if steps else cut_counts(train_data, "train")),
         "best_step": best["step"],
         "steps": step,
         "total_steps": total_steps,
@@ -310,6 +352,8 @@ def train_member(
     # the best checkpoint is usually the last validation's weights: its rewards need no second pass
     reused = last_val[1:] if last_val is not None and last_val[0] == best["step"] else None
     member = Member(model, tokenizer, head, head_init, config, seed, snapshot_id)
+    if steps:
+        return finish_step_member(member, out, rewards, val_data, reused, run, history, rank, world)
     return finish_member(member, out, rewards, val_data, reused, run, history, rank, world)
 
 
@@ -319,10 +363,14 @@ def train_member(
 def load_model(config: TrainConfig, heads: int) -> tuple[Any, Any, str, dict[str, torch.Tensor]]:
     """(model, tokenizer, head module name, the head's initial weights): the backbone with ``heads`` scalar
     outputs, dropout off and frozen parts frozen (or LoRA-wrapped) as configured."""
-    from rewardkit.model.backbone import head_module_name, load_backbone
+    from rewardkit.model.backbone import head_module_name, load_backbone, load_step_backbone
 
     try:
-        model, tokenizer = load_backbone(config.backbone, num_labels=heads)
+        if config.objective == "prm":  # a token classifier with a step token (kept on its config until saved)
+            model, tokenizer, token = load_step_backbone(config.backbone, config.step_separator)
+            model.config.rewardkit_step_token = token
+        else:
+            model, tokenizer = load_backbone(config.backbone, num_labels=heads)
     except (OSError, ValueError) as exc:  # transformers' answer to a name that is no model (several lines)
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConfigError("backbone", f"cannot load it ({first_line})", config.backbone) from exc

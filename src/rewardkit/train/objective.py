@@ -96,6 +96,13 @@ class Objective:
             loss = loss + losses.centering_loss(rewards_c, rewards_r, self.center_coef)
         return loss
 
+    def on_steps(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """0-d loss of a batch's labelled steps (a process reward model): logits [K] at the step tokens, targets
+        [K]. A batch without a labelled step gives 0 with the graph kept (every rank must run backward)."""
+        if not len(logits):
+            return logits.sum()
+        return self.loss.fn(logits, targets)
+
     def on_list_batch(self, scores: torch.Tensor, mask: torch.Tensor, ratings: torch.Tensor) -> torch.Tensor:
         """0-d loss of a batch of lists: ``scores`` [B, k] best first, ``mask`` [B, k] (False: padding),
         ``ratings`` [B, k] (NaN: unrated)."""
