@@ -100,7 +100,14 @@ def default_out_path(input_path: Path) -> Path:
 
 
 def load_checked_scorer(
-    model: str, *, max_length: int | None, token_budget: int, dtype: str, threads: int | None, device: str
+    model: str,
+    *,
+    max_length: int | None,
+    token_budget: int,
+    dtype: str,
+    threads: int | None,
+    device: str,
+    step_aggregate: str = "",
 ) -> BatchScorer:
     """``load_scorer``, with its errors for a user's model or --max-length as one line each."""
     from rewardkit.model.source import ModelNotFoundError
@@ -108,7 +115,13 @@ def load_checked_scorer(
 
     try:
         return load_scorer(
-            model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device
+            model,
+            max_length=max_length,
+            token_budget=token_budget,
+            dtype=dtype,
+            threads=threads,
+            device=device,
+            step_aggregate=step_aggregate,
         )
     except ModelNotFoundError as exc:
         raise UserError(f"--model: {exc}") from None
@@ -157,6 +170,15 @@ def register(app: typer.Typer) -> None:
         threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice).")] = None,
         device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "auto",
         json_: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+        step_aggregate: Annotated[
+            str,
+            typer.Option(
+                help="Process reward models: a solution's score from its step scores: min, product, mean or last "
+                "(default: the model card's). Rows are prompt+response (split into steps at the card's separator) "
+                "or prompt+steps; each gets step_scores.",
+                show_default=False,
+            ),
+        ] = "",
         engine: EngineOption = "local",
         ray_address: RayAddressOption = None,
         actors: ActorsOption = 1,
@@ -190,11 +212,26 @@ def register(app: typer.Typer) -> None:
             check_output_path(out_path, input_path)
             check_out_file(out_path, "--out")
             check_scorer_options(dtype, device, max_length)
+            if step_aggregate:
+                from rewardkit.model.step_aggregate import check_step_aggregate
+
+                try:
+                    check_step_aggregate(step_aggregate)
+                except ValueError as exc:
+                    raise UserError(f"--step-aggregate: {exc}") from None
             # the whole input is checked (and counted, for the bar) before the model loads, holding no rows
             checked = check_input(input_path, schema=writes_parquet(out_path))
             scorer = load_checked_scorer(
-                model, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device
+                model,
+                max_length=max_length,
+                token_budget=token_budget,
+                dtype=dtype,
+                threads=threads,
+                device=device,
+                step_aggregate=step_aggregate,
             )
+            if step_aggregate and not scorer.is_prm:
+                raise UserError("--step-aggregate: this model scores whole responses, not steps (not a PRM)")
             start = time.perf_counter()
             if (
                 template_kind(scorer.tokenizer) == "chat"

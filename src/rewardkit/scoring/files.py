@@ -146,7 +146,7 @@ def check_chat_template(tokenizer: Any, path: Path, kind: str, on_rows: Callable
             if key in seen:
                 continue
             try:
-                render(tokenizer, prompt, response, heads)
+                render(tokenizer, prompt, response if isinstance(response, str) else "\n".join(response), heads)
             except ChatTemplateError as exc:
                 raise template_refusal(ChatTemplateError(exc.reason, i), kind, chunk.places) from None
             if len(seen) == RECENT_TEXTS:
@@ -174,7 +174,8 @@ class RecentScores:
 
     def __init__(self, size: int = RECENT_TEXTS) -> None:
         self.size = size
-        self.results: OrderedDict[bytes, tuple[np.ndarray, bool]] = OrderedDict()  # (member scores, truncated)
+        # (member scores, truncated, a process reward model's step scores or None)
+        self.results: OrderedDict[bytes, tuple[np.ndarray, bool, list[float | None] | None]] = OrderedDict()
 
     def score(
         self, scorer: BatchScorer, prompts: Sequence[Prompt], responses: Sequence[str], on_batch: Any = None
@@ -187,9 +188,12 @@ class RecentScores:
                 enc = scorer.encode([prompts[i] for i in new], [responses[i] for i in new])
             except ChatTemplateError as exc:  # its row: among the texts scored, which are not all of them
                 raise ChatTemplateError(exc.reason, None if exc.row is None else new[exc.row]) from None
-            members = scorer.score_encoded(enc, on_batch=on_batch)  # (members, n): no norm hook, nobody reads it
+            if scorer.is_prm:  # the aggregates (1, n) and every row's step scores, from one forward per row
+                members, steps = scorer.score_steps_encoded(enc, on_batch=on_batch)
+            else:  # (members, n): no norm hook, nobody reads it
+                members, steps = scorer.score_encoded(enc, on_batch=on_batch), None
             for j, i in enumerate(new):
-                self.results[keys[i]] = (members[:, j], enc.truncated[j])
+                self.results[keys[i]] = (members[:, j], enc.truncated[j], None if steps is None else steps[j])
         if on_batch is not None and len(new) < len(keys):
             on_batch(len(keys) - len(new))  # the texts seen lately: done without the model
         values = [self.results[k] for k in keys]
@@ -197,9 +201,10 @@ class RecentScores:
             self.results.move_to_end(k)
         while len(self.results) > self.size:
             self.results.popitem(last=False)
+        step_scores = [v[2] for v in values] if scorer.is_prm else None
         if not values:
-            return scorer.result(np.zeros((len(scorer.members), 0)), [])
-        return scorer.result(np.stack([column for column, _ in values], axis=1), [cut for _, cut in values])
+            return scorer.result(np.zeros((len(scorer.members), 0)), [], step_scores=step_scores)
+        return scorer.result(np.stack([v[0] for v in values], axis=1), [v[1] for v in values], step_scores=step_scores)
 
 
 def score_extras(
@@ -213,7 +218,9 @@ def score_extras(
     get score_a, score_b, p_a_better (calibrated), their normalized scores, truncated_a/_b [, std]; every row
     its ``precision`` (fp32, bf16 or int8: ``BatchScorer.precision``), so scores of different runs can be
     told apart. A conversation the model's chat template refuses is an InputError naming its row
-    (``where[i]``). ``recent``: texts scored in earlier calls, not scored again."""
+    (``where[i]``). ``recent``: texts scored in earlier calls, not scored again. A process reward model's rows
+    also get ``step_scores`` (one per step; ``score`` is their ``step_aggregate``, named in the row too)."""
+    check_steps_model(scorer, parsed.kind)
     try:
         res = (recent or RecentScores(0)).score(scorer, parsed.prompts, parsed.responses, on_batch=on_batch)
     except ChatTemplateError as exc:
@@ -226,6 +233,10 @@ def score_extras(
         if res.std is not None:
             for extra, std in zip(extras, res.std):
                 extra["score_std"] = float(std)
+        if res.step_scores is not None:
+            for extra, steps in zip(extras, res.step_scores):
+                extra["step_scores"] = steps
+                extra["step_aggregate"] = scorer.step_aggregate
         return [extra | {"precision": scorer.precision} for extra in extras]
     a, b = res.raw[0::2], res.raw[1::2]
     p = p_better(a, b, scorer.card.temperature)
@@ -244,6 +255,15 @@ def score_extras(
             extra |= {"score_a_std": float(res.std[2 * i]), "score_b_std": float(res.std[2 * i + 1])}
         extras.append(extra | {"precision": scorer.precision})
     return extras
+
+
+def check_steps_model(scorer: BatchScorer, kind: str) -> None:
+    """Rows of steps need a process reward model: an InputError for them with an outcome model."""
+    if kind == "steps" and not scorer.is_prm:
+        raise InputError(
+            "rows of 'steps' need a process reward model (trained with --objective prm); this model scores "
+            "whole responses: give prompt+response rows"
+        )
 
 
 def score_rows(

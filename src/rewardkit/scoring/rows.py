@@ -107,17 +107,20 @@ def row_prompt(row: dict[str, Any], where: str) -> Prompt:
 
 
 def row_kind(row: dict[str, Any], where: str) -> str:
-    """'pair', 'messages' or 'single', or an InputError naming what was expected."""
+    """'pair', 'messages', 'steps' (a process reward model's solution: prompt + a list of steps) or 'single', or
+    an InputError naming what was expected."""
     if not isinstance(row, dict):
         raise InputError(f"{where}: expected an object of fields (prompt, response, ...), got {describe(row)}")
     if any(a in row and b in row for a, b in PAIR_KEYS):
         return "pair"
     if "messages" in row:
         return "messages"
+    if "steps" in row:
+        return "steps"
     if "response" in row:
         return "single"
     raise InputError(
-        f"{where}: expected fields prompt+response, messages, or prompt+response_a+response_b "
+        f"{where}: expected fields prompt+response, messages, prompt+steps, or prompt+response_a+response_b "
         f"(or prompt+chosen+rejected); got {sorted(str(k) for k in row)}"
     )
 
@@ -130,6 +133,13 @@ def row_texts(row: dict[str, Any], place: str, kind: str) -> list[tuple[Prompt, 
     if kind == "messages":
         return [split_messages(row["messages"], place)]
     prompt = row_prompt(row, place)
+    if kind == "steps":
+        steps = row["steps"]
+        if not isinstance(steps, list) or not steps or not all(isinstance(s, str) and s.strip() for s in steps):
+            raise InputError(
+                f"{place}: field 'steps': expected a non-empty list of non-empty texts, got {describe(steps)}"
+            )
+        return [(prompt, tuple(steps))]  # a tuple: the scorer reads it as the steps themselves, never re-split
     keys = next(k for k in PAIR_KEYS if k[0] in row and k[1] in row) if kind == "pair" else ("response",)
     for key in keys:
         if not isinstance(row[key], str):
@@ -164,7 +174,11 @@ def parse_rows(rows: Sequence[dict[str, Any]], where: Sequence[str] | None = Non
 
 def text_chars(texts: list[tuple[Prompt, str]]) -> int:
     """Characters of prompt and response text: what a chunk's tokenization costs (memory) grows with."""
-    return sum(len(r) + (len(p) if isinstance(p, str) else sum(len(m["content"]) for m in p)) for p, r in texts)
+    return sum(
+        (len(r) if isinstance(r, str) else sum(map(len, r)))
+        + (len(p) if isinstance(p, str) else sum(len(m["content"]) for m in p))
+        for p, r in texts
+    )
 
 
 def text_key(prompt: Prompt, response: str) -> bytes:

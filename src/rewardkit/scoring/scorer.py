@@ -36,6 +36,8 @@ from rewardkit.model.ensemble import member_stats, standardize
 from rewardkit.model.formatting import MIN_TEXT_TOKENS, collate, encode
 from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.loading import load_reward_model
+from rewardkit.model.step_aggregate import DEFAULT_STEP_AGGREGATE, aggregate_steps, check_step_aggregate
+from rewardkit.model.steps import DEFAULT_STEP_SEPARATOR, encode_steps, split_steps, step_token_id
 from rewardkit.model.source import check_model_source
 from rewardkit.records import Prompt
 
@@ -81,6 +83,8 @@ class ScoreResult:
     normalized_std: np.ndarray | None = None  # (n,) std over members in the units of normalized: std / reward_std
     member_min: np.ndarray | None = None  # (n,) the lowest standardized member (ensembles): the WCO reward
     aggregate: str = "mean"  # how raw combines the members: mean, uwo (mean - lambda * std) or wco (member_min)
+    step_scores: list[list[float | None]] | None = None  # a process reward model's: per row, each step's
+    # sigmoid(logit) (None: a step truncation dropped); raw is their ``step_aggregate`` (model/step_aggregate.py)
 
 
 def pack_batches(lengths: Sequence[int], token_budget: int, max_rows: int = 512) -> list[list[int]]:
@@ -123,6 +127,9 @@ class BatchScorer:
     """How an ensemble's raw score combines its members (``rewardkit.scoring.aggregate``): their mean, ``uwo``
     (mean - uwo_lambda * std) or ``wco`` (the lowest member). A single model's score is all three."""
     uwo_lambda: float = DEFAULT_UWO_LAMBDA
+    step_aggregate: str = ""
+    """A process reward model's solution score from its step scores: min, product, mean or last
+    (``model/step_aggregate.py``); empty: the card's choice."""
     _batches_run: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -137,6 +144,17 @@ class BatchScorer:
             # rows are tokenized once, with the first member's tokenizer, for every member
             raise ValueError("ensemble members must share one tokenizer (the same backbone)")
         check_aggregate(self.aggregate, self.uwo_lambda)
+        if self.is_prm:
+            if len(self.members) > 1:
+                raise ValueError("an ensemble of process reward models is not supported: score with one model")
+            self.step_aggregate = self.step_aggregate or self.card.step_aggregate or DEFAULT_STEP_AGGREGATE
+            check_step_aggregate(self.step_aggregate)
+            self.step_id = step_token_id(self.tokenizer, self.card.step_token)
+
+    @property
+    def is_prm(self) -> bool:
+        """A process reward model: rows are scored per step (``score_steps_encoded``)."""
+        return self.card.is_prm
 
     @property
     def precision(self) -> str:
@@ -147,17 +165,39 @@ class BatchScorer:
     def tokenizer(self) -> Any:
         return self.members[0].tokenizer
 
-    def encode(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> Any:
-        return encode(self.tokenizer, prompts, responses, self.max_length)
+    def encode(self, prompts: Sequence[Prompt], responses: Sequence[Any]) -> Any:
+        """Rows as model input. A process reward model's response is a list of steps, or text split into steps
+        at the card's separator (``model/steps.py``)."""
+        if not self.is_prm:
+            return encode(self.tokenizer, prompts, responses, self.max_length)
+        sep = self.card.step_separator or DEFAULT_STEP_SEPARATOR
+        steps = [split_steps(r, sep) if isinstance(r, str) else list(r) for r in responses]
+        return encode_steps(self.tokenizer, prompts, steps, self.max_length, self.step_id)
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str], on_batch: Any = None) -> ScoreResult:
         """Score n rows; ``on_batch(rows_done)`` is called after each batch (progress bars)."""
         enc = self.encode(prompts, responses)
+        if self.is_prm:
+            raw, steps = self.score_steps_encoded(enc, on_batch=on_batch)
+            return self.result(raw, enc.truncated, step_scores=steps)
         scores, norms = self.run_encoded(enc, on_batch=on_batch)  # (members, n), (n,)
         return self.result(scores, enc.truncated, norms)
 
+    def score_steps(
+        self, prompts: Sequence[Prompt], steps: Sequence[Sequence[str]], on_batch: Any = None
+    ) -> ScoreResult:
+        """A process reward model's scores of n solutions given as lists of steps: ``step_scores`` per row and
+        ``raw`` their ``step_aggregate``; ONE forward pass per solution reads every step."""
+        if not self.is_prm:
+            raise ValueError("score_steps needs a process reward model (its rewardkit.json names a step_token)")
+        return self.score(prompts, [list(s) for s in steps], on_batch=on_batch)
+
     def result(
-        self, member_scores: np.ndarray, truncated: Sequence[bool], norms: np.ndarray | None = None
+        self,
+        member_scores: np.ndarray,
+        truncated: Sequence[bool],
+        norms: np.ndarray | None = None,
+        step_scores: list[list[float | None]] | None = None,
     ) -> ScoreResult:
         """The ScoreResult of rows' member scores (members, n) as ``score_encoded`` returns them: the mean over
         members (or this scorer's ``aggregate`` of them), its normalized form, and for an ensemble the std over
@@ -168,6 +208,7 @@ class BatchScorer:
         normalized_std = None if std is None else std / self.card.reward_std
         lowest = member_scores.min(axis=0) if ensemble else None
         res = ScoreResult(mean, self.normalize(mean), std, list(truncated), self.version, norms, normalized_std, lowest)
+        res.step_scores = step_scores
         return self.aggregated(res, self.aggregate, self.uwo_lambda)
 
     def aggregated(self, res: ScoreResult, aggregate: Aggregate, uwo_lambda: float = DEFAULT_UWO_LAMBDA) -> ScoreResult:
@@ -187,8 +228,37 @@ class BatchScorer:
     def score_encoded(self, enc: Any, on_batch: Any = None) -> np.ndarray:
         """Member scores (members, n) of already-encoded rows, in input order (no norms: no hook on this hot
         path, which the service and the dtype probe use): raw rewards for a single model, each member's reward
-        on its own reference scale for an ensemble (``member_stats``); ``result`` combines them."""
+        on its own reference scale for an ensemble (``member_stats``); ``result`` combines them. A process
+        reward model's: the step aggregate of each row."""
+        if self.is_prm:
+            return self.score_steps_encoded(enc, on_batch)[0]
         return self.run_encoded(enc, on_batch, with_norms=False)[0]
+
+    def score_steps_encoded(self, enc: Any, on_batch: Any = None) -> tuple[np.ndarray, list[list[float | None]]]:
+        """A process reward model's (aggregate scores (1, n), step scores per row) of encoded rows
+        (``model.steps.StepEncoded``), in input order: ONE forward pass per distinct solution, every step's
+        score read from it at its step token, sigmoid(logit); steps truncation dropped are None."""
+        first, inverse = enc.distinct()
+        distinct = enc if len(first) == len(enc) else enc.select(first)
+        steps: list[list[float | None]] = [[] for _ in range(len(distinct))]
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        member = self.members[0]
+        positions, cut = distinct.step_positions, distinct.cut_steps
+        with torch.inference_mode():
+            for rows in pack_batches(distinct.lengths, self.token_budget) if len(distinct) else []:
+                probs = torch.sigmoid(member.forward(collate(distinct, rows, pad_id)).float()).cpu()  # [B, L]
+                for b, r in enumerate(rows):
+                    steps[r] = [*probs[b, positions[r]].tolist(), *[None] * cut[r]]
+                if on_batch is not None:
+                    on_batch(len(rows))
+                self._batches_run += 1
+                if self._batches_run % TRIM_HEAP_EVERY == 0:
+                    release_free_heap()
+        if on_batch is not None and len(distinct) < len(enc):
+            on_batch(len(enc) - len(distinct))
+        per_row = [steps[i] for i in inverse]
+        raw = np.array([aggregate_steps(s, self.step_aggregate) for s in per_row], dtype=np.float64)
+        return raw.reshape(1, len(per_row)), per_row
 
     def run_encoded(
         self, enc: Any, on_batch: Any = None, with_norms: bool = True
@@ -296,12 +366,15 @@ def load_scorer(
     device: str = "auto",
     aggregate: Aggregate = "mean",
     uwo_lambda: float = DEFAULT_UWO_LAMBDA,
+    step_aggregate: str = "",
 ) -> BatchScorer:
     """Load a reward model (rewardkit folder, ensemble folder or any HF sequence-classification id/path) onto
     ``device`` (auto: the GPU when torch sees one; see ``rewardkit.model.device``), in the precision ``dtype``
     asks for (auto: the one decided for this machine and model, ``rewardkit.scoring.precision``).
 
     ``aggregate``/``uwo_lambda``: how an ensemble's score combines its members (``BatchScorer.aggregate``).
+    ``step_aggregate``: a process reward model's solution score from its step scores (empty: the card's).
+    A process reward model scores in fp32 under ``dtype`` auto (the precision trial measures outcome scores).
 
     Raises ModelNotFoundError when ``path`` names no model, MaxLengthError for a max_length too small for it."""
     check_max_length(max_length)
@@ -324,7 +397,8 @@ def load_scorer(
         token_budget=max(token_budget, length),
         aggregate=aggregate,
         uwo_lambda=uwo_lambda,
+        step_aggregate=step_aggregate,
     )
     check_max_length_fits(scorer)
-    scorer.dtype = choose_dtype(scorer, dtype)
+    scorer.dtype = torch.float32 if scorer.is_prm and dtype == "auto" else choose_dtype(scorer, dtype)
     return scorer

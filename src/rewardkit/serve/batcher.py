@@ -189,11 +189,13 @@ class MicroBatcher:
         if self.metrics is not None:
             self.metrics.batch_size.observe(len(responses))
             self.metrics.batch_tokens.observe(sum(enc.lengths))
-        raw = scorer.score_encoded(enc)  # (members, n)
+        # (members, n); a process reward model's step scores per row beside its aggregates
+        raw, steps = scorer.score_steps_encoded(enc) if scorer.is_prm else (scorer.score_encoded(enc), None)
         out, start = [], 0
         for job in jobs:
             n = len(job.responses)
-            out.append(scorer.result(raw[:, start : start + n], enc.truncated[start : start + n]))
+            part = None if steps is None else steps[start : start + n]
+            out.append(scorer.result(raw[:, start : start + n], enc.truncated[start : start + n], step_scores=part))
             start += n
         return out
 
