@@ -51,6 +51,14 @@ def tiny_model_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_prm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny process reward model, trained briefly by the real PRM training path: read-only, shared."""
+    from rk_testing.tiny_models import train_tiny_prm
+
+    return train_tiny_prm(tmp_path_factory.mktemp("tiny_prm"))
+
+
+@pytest.fixture(scope="session")
 def tiny_chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model with a Mistral-like chat template (alternating roles, no system turn)."""
     return build_tiny_chat_model(tmp_path_factory.mktemp("tiny_chat") / "model")

@@ -119,3 +119,20 @@ def write_step_file(path: Path, n: int = 40) -> Path:
                      "labels": labels, "outcome": wrong_at is None, "problem_id": f"p{i % 10}"})  # fmt: skip
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def train_tiny_prm(folder: Path, steps: int = 30) -> Path:
+    """A process reward model trained briefly (``steps`` optimizer steps) on ``write_step_file``'s sums, from
+    ``build_tiny_backbone``: the real training path end to end, in a few seconds. Returns its folder."""
+    from rewardkit.train import TrainConfig, train
+
+    folder.mkdir(parents=True, exist_ok=True)
+    backbone = build_tiny_backbone(folder / "backbone")
+    data = write_step_file(folder / "steps.jsonl")
+    out = folder / "prm"
+    config = TrainConfig(
+        objective="prm", data=str(data), out=str(out), backbone=str(backbone), max_steps=steps, eval_every=10,
+        lr=2e-3, batch_size=4, max_length=64, bf16="off", threads=1, progress=False, validation_fraction=0.3,
+    )  # fmt: skip
+    train(config)
+    return out

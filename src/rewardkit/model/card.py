@@ -397,13 +397,18 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path) -> None:
 
     train = [r for r in rows if r.get("kind") == "train"]
     val = [r for r in rows if r.get("kind") == "val"]
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     panels = [
         ("loss", [(train, "loss", "train"), (val, "loss", "validation")]),
         ("accuracy", [(train, "accuracy", "train"), (val, "accuracy", "validation")]),
         ("mean margin r_chosen - r_rejected", [(train, "margin", "train"), (val, "margin", "validation")]),
         ("reward means (validation)", [(val, "chosen_mean", "chosen"), (val, "rejected_mean", "rejected")]),
     ]
+    if any("good_mean" in r for r in val):  # a process reward model: step accuracy, mean step score by label
+        panels[1:] = [
+            ("step accuracy", [(train, "accuracy", "train"), (val, "accuracy", "validation")]),
+            ("mean step score (validation)", [(val, "good_mean", "good steps"), (val, "bad_mean", "bad steps")]),
+        ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4))
     for ax, (title, series) in zip(axes, panels):
         for points, key, label in series:
             xs = [r["step"] for r in points if key in r]
@@ -411,7 +416,8 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path) -> None:
                 ax.plot(xs, [r[key] for r in points if key in r], label=label, marker="o" if len(xs) < 30 else None)
         ax.set_title(title)
         ax.set_xlabel("step")
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)

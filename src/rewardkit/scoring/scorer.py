@@ -36,9 +36,9 @@ from rewardkit.model.ensemble import member_stats, standardize
 from rewardkit.model.formatting import MIN_TEXT_TOKENS, collate, encode
 from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.loading import load_reward_model
+from rewardkit.model.source import check_model_source
 from rewardkit.model.step_aggregate import DEFAULT_STEP_AGGREGATE, aggregate_steps, check_step_aggregate
 from rewardkit.model.steps import DEFAULT_STEP_SEPARATOR, encode_steps, split_steps, step_token_id
-from rewardkit.model.source import check_model_source
 from rewardkit.records import Prompt
 
 # rl.conservative is pure numpy (no model code): the one rl module the scorer uses, so the service, the CLI and the

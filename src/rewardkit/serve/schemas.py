@@ -7,6 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from rewardkit.model.step_aggregate import StepAggregate
 from rewardkit.records import Prompt
 from rewardkit.scoring.aggregate import Aggregate
 
@@ -37,6 +38,7 @@ class Message(BaseModel):
 # for a chat whose last message is not the assistant's). The tags below name branches; the 422 message
 # leaves them out of the field path.
 TEXT, MESSAGES, PROMPT_RESPONSE, CHAT = "text prompt", "message prompt", "prompt/response input", "chat input"
+STEPS = "prompt/steps input"
 
 
 def _prompt_kind(value: Any) -> str:
@@ -86,13 +88,40 @@ class Chat(BaseModel):
         return [m.model_dump() for m in self.messages[:-1]], self.messages[-1].content
 
 
+class PromptSteps(BaseModel):
+    """A solution given as its steps, for a process reward model (each step scored; the score is their
+    aggregate). An outcome model answers 422."""
+
+    model_config = STRICT
+    prompt: PromptField = ""
+    steps: list[Text] = Field(min_length=1, description="The solution's steps, in order; none may be blank.")
+    TEXT_FIELDS: ClassVar[tuple[str, str]] = ("prompt", "steps")
+
+    def as_pair(self) -> tuple[Prompt, Any]:
+        prompt = self.prompt if isinstance(self.prompt, str) else [m.model_dump() for m in self.prompt]
+        return prompt, list(self.steps)
+
+
 def _input_kind(value: Any) -> str:
+    if isinstance(value, PromptSteps) or (isinstance(value, dict) and "steps" in value):
+        return STEPS
     return CHAT if isinstance(value, Chat) or (isinstance(value, dict) and "messages" in value) else PROMPT_RESPONSE
 
 
 ScoreInput = Annotated[
-    Union[Annotated[PromptResponse, Tag(PROMPT_RESPONSE)], Annotated[Chat, Tag(CHAT)]], Discriminator(_input_kind)
+    Union[
+        Annotated[PromptResponse, Tag(PROMPT_RESPONSE)], Annotated[Chat, Tag(CHAT)], Annotated[PromptSteps, Tag(STEPS)]
+    ],
+    Discriminator(_input_kind),
 ]
+
+
+def step_aggregate_field() -> Any:
+    return Field(
+        default=None,
+        description="Process reward models: a solution's score from its step scores: min, product, mean or last. "
+        "Default: the model card's.",
+    )
 
 
 # Conservative ensemble rewards (rewardkit.scoring.aggregate), per request; unset: the deployment's
@@ -117,16 +146,24 @@ class ScoreRequest(BaseModel):
     normalize: bool = False
     aggregate: Aggregate | None = aggregate_field()
     uwo_lambda: float | None = uwo_lambda_field()
+    step_aggregate: StepAggregate | None = step_aggregate_field()
 
 
 class ScoreResponse(BaseModel):
     scores: list[float]
     uncertainty: list[float] | None = Field(description="Ensemble std per input; null for a single model.")
     # no `aggregate` here: rewardkit.client builds Scores(**body), so a new key would break deployed clients
+    # (step_scores is sent only by a process reward model: the route excludes unset fields)
     truncated: list[bool]
     model_version: str
     score_ids: list[str] | None = Field(
         default=None, description="One id per score, to cite in /v1/feedback (null when the score log is off)."
+    )
+    step_scores: list[list[float | None]] | None = Field(
+        default=None,
+        description="Process reward models only (the key is absent otherwise): each input's per-step scores, "
+        "sigmoid of the logit at each step's token (null: a step dropped by truncation); scores are their "
+        "step_aggregate.",
     )
 
 
@@ -151,6 +188,7 @@ class RankRequest(BaseModel):
     prompt: PromptField = ""
     responses: list[Text] = Field(min_length=1)
     normalize: bool = False
+    step_aggregate: StepAggregate | None = step_aggregate_field()
 
 
 class RankedResponse(BaseModel):
@@ -165,6 +203,12 @@ class RankResponse(BaseModel):
     model_version: str
     score_ids: list[str] | None = Field(
         default=None, description="One id per score, to cite in /v1/feedback (null when the score log is off)."
+    )
+    step_scores: list[list[float | None]] | None = Field(
+        default=None,
+        description="Process reward models only (the key is absent otherwise): each input's per-step scores, "
+        "sigmoid of the logit at each step's token (null: a step dropped by truncation); scores are their "
+        "step_aggregate.",
     )
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from rewardkit.model.calibration import p_better
 from rewardkit.model.formatting import ChatTemplateError
+from rewardkit.model.step_aggregate import aggregate_steps
 from rewardkit.scoring.scorer import BatchScorer, ScoreResult
 from rewardkit.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
 from rewardkit.serve.config import ServeSettings
@@ -113,11 +114,37 @@ def floats(a: np.ndarray) -> list[float]:
     return [float(x) for x in a]
 
 
+def step_texts(scorer: BatchScorer, responses: list[Any], name: Callable[[int], str]) -> list[str]:
+    """Responses as the batcher takes them (text): a list of steps joined at the model's step separator. 422
+    for steps given to an outcome model, a blank step, or a step holding the separator (it would read as two)."""
+    if not any(isinstance(r, list) for r in responses):
+        return responses
+    if not scorer.is_prm:
+        raise ServiceError(
+            422, "invalid_input", "inputs with 'steps' need a process reward model; this one scores whole responses"
+        )
+    sep = scorer.card.step_separator or "\n"
+    for i, r in enumerate(responses):
+        for k, step in enumerate(r if isinstance(r, list) else []):
+            if not step.strip() or sep in step:
+                problem = "is blank" if not step.strip() else f"holds the step separator {sep!r}"
+                raise ServiceError(422, "invalid_input", f"{name(i)}.steps[{k}] {problem}")
+    return [sep.join(r) if isinstance(r, list) else r for r in responses]
+
+
+def step_aggregated(scorer: BatchScorer, res: ScoreResult, how: str | None) -> tuple[np.ndarray, Any]:
+    """A process reward model's (scores, step_scores) under the request's step aggregate (else the scorer's)."""
+    if res.step_scores is None:
+        return res.raw, None
+    raw = np.array([aggregate_steps(s, how or scorer.step_aggregate) for s in res.step_scores], dtype=np.float64)
+    return raw, res.step_scores
+
+
 def _prompt(prompt: Any) -> Any:
     return prompt if isinstance(prompt, str) else [m.model_dump() for m in prompt]
 
 
-@router.post("/v1/score", response_model=ScoreResponse)
+@router.post("/v1/score", response_model=ScoreResponse, response_model_exclude_unset=True)
 async def score(
     body: ScoreRequest,
     _: CallerDep,
@@ -131,6 +158,9 @@ async def score(
     started = time.perf_counter()
     pairs = [x.as_pair() for x in body.inputs]
     check_count(len(pairs), settings.max_inputs_per_request)
+    # a solution given as steps becomes text joined at the model's separator (422 where it cannot)
+    joined = step_texts(scorer, [r for _, r in pairs], lambda i: f"inputs[{i}]")
+    pairs = [(p, r) for (p, _), r in zip(pairs, joined)]
     check_chars(
         (
             (text, lambda i=i, f=field: f"inputs[{i}].{f}")
@@ -144,12 +174,16 @@ async def score(
     ids = log_served(served, response, "/v1/score", scorer, prompts, responses, res, started)
     res = aggregated(scorer, settings, res, body.aggregate, body.uwo_lambda)
     values, spread = (res.normalized, res.normalized_std) if body.normalize else (res.raw, res.std)
+    steps = {}  # a PRM: the step aggregate asked for, and the key step_scores (its card's normalization is 0, 1)
+    if res.step_scores is not None:
+        values, steps["step_scores"] = step_aggregated(scorer, res, body.step_aggregate)
     return ScoreResponse(
         scores=floats(values),
         uncertainty=None if spread is None else floats(spread),
         truncated=res.truncated,
         model_version=res.model_version,
         score_ids=ids,
+        **steps,
     )
 
 
@@ -178,7 +212,7 @@ async def compare(
     return CompareResponse(p_a_better=p, scores=floats(res.raw), model_version=res.model_version, score_ids=ids)
 
 
-@router.post("/v1/rank", response_model=RankResponse)
+@router.post("/v1/rank", response_model=RankResponse, response_model_exclude_unset=True)
 async def rank(
     body: RankRequest,
     _: CallerDep,
@@ -200,6 +234,9 @@ async def rank(
     res = await score_rows(batcher, settings, scorer, prompts, body.responses, lambda i: "prompt")
     ids = log_served(served, response, "/v1/rank", scorer, prompts, body.responses, res, started)
     values = res.normalized if body.normalize else res.raw
+    steps = {}
+    if res.step_scores is not None:  # a PRM ranks by the step aggregate: best-of-N over reasoning
+        values, steps["step_scores"] = step_aggregated(scorer, res, body.step_aggregate)
     order = np.argsort(-values, kind="stable")
     ranking = [RankedResponse(index=int(i), response=body.responses[i], score=float(values[i])) for i in order]
-    return RankResponse(ranking=ranking, scores=floats(values), model_version=res.model_version, score_ids=ids)
+    return RankResponse(ranking=ranking, scores=floats(values), model_version=res.model_version, score_ids=ids, **steps)
