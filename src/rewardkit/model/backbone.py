@@ -100,7 +100,9 @@ def load_step_backbone(name_or_path: str | None, separator: str) -> tuple[Any, A
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the token head is new, by design
     try:
-        model = AutoModelForTokenClassification.from_pretrained(path, num_labels=1, ignore_mismatched_sizes=True)
+        model = AutoModelForTokenClassification.from_pretrained(
+            path, num_labels=1, id2label={0: "step_good"}, label2id={"step_good": 0}, ignore_mismatched_sizes=True
+        )
     finally:
         hf_logging.set_verbosity(verbosity)
     align_pad_token(model, tokenizer)  # grows the embeddings for the step token (a mean-initialised row)

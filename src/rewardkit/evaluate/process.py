@@ -1,0 +1,133 @@
+"""Evaluating a process reward model: small pure functions over step scores, labels and outcomes.
+
+- ``step_accuracy``: the share of labelled steps on the right side of 0.5 (good and neutral are positive).
+- ``processbench_f1`` (ProcessBench, Zheng et al. 2024): a solution's predicted first error is its first step
+  scored below 0.5, or "none". Accuracy on the erroneous solutions (the predicted index must equal the labelled
+  first error) and on the correct ones (the prediction must be "none"); F1 is their harmonic mean.
+- Best-of-N selection (``selection_accuracy``): per problem, pick the candidate with the highest score; the
+  share of problems whose pick is correct. Ties count as the expected value over the tied candidates (a
+  uniform draw among them), so a constant scorer scores exactly ``random_accuracy``. Beside it: ``random``
+  (the expected accuracy of a uniform pick), ``oracle`` (any candidate correct) and ``majority_vote`` (the
+  most frequent final answer; ties again as the expected value over the tied answers).
+
+Intervals: ``bootstrap_interval`` over problems (``evaluate.accuracy``), each problem's value a number in
+[0, 1].
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from rewardkit.evaluate.accuracy import bootstrap_interval
+
+POSITIVE = {"good": True, "neutral": True, "bad": False}
+"""Which step labels count as correct steps (neutral is not an error: train/steps.py trains it as good)."""
+
+
+def step_accuracy(
+    step_scores: Sequence[Sequence[float | None]], labels: Sequence[Sequence[str | None]]
+) -> dict[str, Any]:
+    """{accuracy, steps}: labelled steps whose score is on their label's side of 0.5 (p >= 0.5 predicts a good
+    step); unlabelled steps and unscored ones (None: dropped by truncation) are left out."""
+    hits = [
+        (p >= 0.5) == POSITIVE[y]
+        for scores, ys in zip(step_scores, labels, strict=True)
+        for p, y in zip(scores, ys, strict=True)
+        if p is not None and y is not None
+    ]
+    return {"accuracy": float(np.mean(hits)) if hits else float("nan"), "steps": len(hits)}
+
+
+def predicted_first_error(step_scores: Sequence[float | None], threshold: float = 0.5) -> int | None:
+    """The index of the first step scored below ``threshold``, or None (no step predicted wrong)."""
+    return next((i for i, p in enumerate(step_scores) if p is not None and p < threshold), None)
+
+
+def known_first_error(labels: Sequence[str | None]) -> tuple[bool, int | None]:
+    """(is the first error known, its index or None): known when a step is labelled bad, or when every step
+    is labelled and none is bad; not known otherwise (an unlabelled step could hide the first error)."""
+    first = next((i for i, y in enumerate(labels) if y == "bad"), None)
+    if first is not None:
+        return True, first
+    return all(y is not None for y in labels), None
+
+
+def processbench_f1(predicted: Sequence[int | None], truth: Sequence[int | None]) -> dict[str, Any]:
+    """ProcessBench's metric: accuracy on erroneous solutions (truth an index: predicted must equal it), on
+    correct ones (truth None: predicted must be None), and F1 = 2 ab / (a + b) of the two (0 when both are 0,
+    NaN when either group is empty)."""
+    err = [p == t for p, t in zip(predicted, truth, strict=True) if t is not None]
+    ok = [p is None for p, t in zip(predicted, truth, strict=True) if t is None]
+    a = float(np.mean(err)) if err else float("nan")
+    b = float(np.mean(ok)) if ok else float("nan")
+    f1 = 2 * a * b / (a + b) if a + b > 0 else (0.0 if err and ok else float("nan"))
+    return {"f1": f1, "error_accuracy": a, "correct_accuracy": b, "erroneous": len(err), "correct": len(ok)}
+
+
+def pick_value(scores: Sequence[float], correct: Sequence[bool]) -> float:
+    """The expected correctness of picking the highest score (a uniform draw among tied maxima)."""
+    scores = np.asarray(scores, dtype=float)
+    best = scores == scores.max()
+    return float(np.asarray(correct, dtype=float)[best].mean())
+
+
+def selection_values(groups_scores: Sequence[Sequence[float]], groups_correct: Sequence[Sequence[bool]]) -> np.ndarray:
+    """Per problem, the value of picking the highest-scored candidate (``pick_value``)."""
+    return np.array([pick_value(s, c) for s, c in zip(groups_scores, groups_correct, strict=True)])
+
+
+def selection_accuracy(groups_scores: Sequence[Sequence[float]], groups_correct: Sequence[Sequence[bool]]) -> float:
+    """Best-of-N selection accuracy: the mean over problems of ``pick_value``."""
+    return float(selection_values(groups_scores, groups_correct).mean())
+
+
+def random_values(groups_correct: Sequence[Sequence[bool]]) -> np.ndarray:
+    """Per problem, the expected correctness of a uniform pick: the share of correct candidates."""
+    return np.array([float(np.mean(c)) for c in groups_correct])
+
+
+def oracle_values(groups_correct: Sequence[Sequence[bool]]) -> np.ndarray:
+    """Per problem, 1 when any candidate is correct (what a perfect selector reaches)."""
+    return np.array([float(any(c)) for c in groups_correct])
+
+
+def majority_values(
+    groups_answers: Sequence[Sequence[str | None]], groups_correct: Sequence[Sequence[bool]]
+) -> np.ndarray:
+    """Per problem, the expected correctness of majority voting over final answers: the most frequent answer
+    (None: no answer found, never voted for unless nothing else is), a uniform draw among tied answers, each
+    answer's correctness the mean over the candidates that gave it."""
+    out = []
+    for answers, correct in zip(groups_answers, groups_correct, strict=True):
+        given = [a for a in answers if a is not None]
+        counts = Counter(given) if given else Counter(answers)
+        top = max(counts.values())
+        tied = [a for a, n in counts.items() if n == top]
+        out.append(float(np.mean([np.mean([c for a2, c in zip(answers, correct) if a2 == a]) for a in tied])))
+    return np.array(out)
+
+
+ANSWER_PATTERNS = (re.compile(r"####\s*(.+)$"), re.compile(r"^\s*A:\s*(.+)$"), re.compile(r"answer is\s*(.+)$"))
+
+
+def final_answer(solution: str) -> str | None:
+    """The final answer of a solution written as GSM8K's are ("#### 72", a last line "A: 72", or "the answer is
+    72"), normalized (no "$", ",", trailing "." or ".0"), or None when no line states one."""
+    for line in reversed(solution.strip().splitlines()):
+        for pattern in ANSWER_PATTERNS:
+            m = pattern.search(line.strip())
+            if m:
+                text = m.group(1).strip().replace("$", "").replace(",", "").rstrip(".").strip()
+                return text[:-2] if text.endswith(".0") else text
+    return None
+
+
+def with_interval(values: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    """{value, low, high}: the mean of per-problem values and its 95% bootstrap interval over problems."""
+    low, high = bootstrap_interval(values, n_boot=n_boot, seed=seed)
+    return {"value": float(np.mean(values)) if len(values) else float("nan"), "low": low, "high": high}
