@@ -153,6 +153,54 @@ def run_eval(
     return json_ready(result.report)
 
 
+def is_prm_folder(model: str) -> bool:
+    """Does ``model`` name a saved process reward model (its rewardkit.json names a step token)?"""
+    from rewardkit.model.card import read_card
+
+    try:
+        return Path(model).is_dir() and read_card(model).is_prm
+    except ValueError:
+        return False
+
+
+def run_process_eval(
+    model: str, data: str, out: Path, *, max_length: int | None, dtype: str, device: str, n_boot: int
+) -> dict[str, Any]:
+    """``rewardkit eval`` for a process reward model on step-labelled solutions (TRL stepwise JSONL): step
+    accuracy, ProcessBench F1 and best-of-N selection (``evaluate/process.py``); report.json and scores.jsonl
+    in ``out``."""
+    import json
+
+    from rewardkit.atomic import atomic_write_text
+    from rewardkit.cli.score_cmd import load_checked_scorer
+    from rewardkit.evaluate.process import process_report
+    from rewardkit.evaluate.report import json_ready
+    from rewardkit.train.steps import read_step_file
+
+    check_scorer_options(dtype, device, max_length)
+    check_out_dir(out, "--out")
+    if not Path(data).is_file():
+        raise UserError(f"--data {data}: a process reward model is evaluated on a stepwise JSONL file")
+    try:
+        solutions = read_step_file(data)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--data: {exc}") from None
+    scorer = load_checked_scorer(
+        model, max_length=max_length, token_budget=2048, dtype=dtype, threads=None, device=device
+    )
+    with progress_bar("scoring steps", total=len(solutions), unit="solutions") as bar:
+        res = scorer.score_steps([s.prompt for s in solutions], [s.steps for s in solutions], on_batch=bar.advance)
+    report = process_report(solutions, res.step_scores, n_boot=n_boot)
+    report["meta"] = {"model": model, "data": data, "model_version": scorer.version, "precision": scorer.precision}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "report.json", json.dumps(json_ready(report), indent=2) + "\n")
+    atomic_write_text(
+        out / "scores.jsonl",
+        "".join(json.dumps({"index": i, "step_scores": s}) + "\n" for i, s in enumerate(res.step_scores)),
+    )
+    return json_ready(report)
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(
         help="Evaluate a reward model (accuracy, calibration, length bias, hacking probes, drift, best-of-N)."
@@ -167,7 +215,8 @@ def register(app: typer.Typer) -> None:
                 "--model",
                 "-m",
                 help="A trained model folder (rewardkit.json beside the weights) or any HF sequence-classification "
-                "reward model.",
+                "reward model. A process reward model (--objective prm) is evaluated on step-labelled --data (TRL "
+                "stepwise JSONL): step accuracy, ProcessBench F1, best-of-N per step aggregate.",
             ),
         ] = None,
         data: Annotated[
@@ -243,6 +292,19 @@ def register(app: typer.Typer) -> None:
         )
         if not model or not data:
             raise UserError("rewardkit eval needs --model and --data (or the subcommand: rewardkit eval compare A B)")
+        if is_prm_folder(model):  # step-labelled data: step accuracy, ProcessBench F1, best-of-N
+            from rewardkit.evaluate.process import process_summary
+
+            report = run_process_eval(
+                model, data, out, max_length=max_length, dtype=dtype, device=device, n_boot=n_boot
+            )
+            if json_:
+                emit_json(report)
+                return
+            for line in process_summary(report):
+                stdout.print(line, highlight=False)
+            stdout.print(f"report: {out / 'report.json'}", highlight=False)
+            return
         report = run_eval(
             model,
             data,

@@ -131,3 +131,76 @@ def with_interval(values: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict
     """{value, low, high}: the mean of per-problem values and its 95% bootstrap interval over problems."""
     low, high = bootstrap_interval(values, n_boot=n_boot, seed=seed)
     return {"value": float(np.mean(values)) if len(values) else float("nan"), "low": low, "high": high}
+
+
+def selection_report(
+    groups_correct: Sequence[Sequence[bool]],
+    groups_answers: Sequence[Sequence[str | None]],
+    scored: dict[str, Sequence[Sequence[float]]],
+    n_boot: int = 1000,
+) -> dict[str, Any]:
+    """Best-of-N on problems with N candidates each: random, oracle, majority vote and each scorer's selection
+    accuracy (``scored``: name -> per-problem candidate scores), each with its 95% interval over problems."""
+    rows = {
+        "random": with_interval(random_values(groups_correct), n_boot),
+        "oracle": with_interval(oracle_values(groups_correct), n_boot),
+        "majority_vote": with_interval(majority_values(groups_answers, groups_correct), n_boot),
+    }
+    for name, scores in scored.items():
+        rows[name] = with_interval(selection_values(scores, groups_correct), n_boot)
+    sizes = [len(c) for c in groups_correct]
+    return {"problems": len(groups_correct), "candidates": int(np.median(sizes)) if sizes else 0, "selection": rows}
+
+
+def process_report(
+    solutions: Sequence[Any], step_scores: Sequence[Sequence[float | None]], n_boot: int = 1000
+) -> dict[str, Any]:
+    """What ``rewardkit eval`` reports for a process reward model on step-labelled solutions
+    (``records.StepSolution``, with their ``step_scores``): step accuracy; ProcessBench F1 on the solutions
+    whose first error is known; and, where problems (``metadata.problem_id``, else the prompt) have two or more
+    solutions with known outcomes, best-of-N selection for each aggregate against random, oracle and majority."""
+    from rewardkit.model.step_aggregate import STEP_AGGREGATES, aggregate_steps
+
+    report: dict[str, Any] = {
+        "solutions": len(solutions),
+        "step_accuracy": step_accuracy(step_scores, [s.labels for s in solutions]),
+    }
+    predicted, truth = [], []
+    for s, scores in zip(solutions, step_scores, strict=True):
+        known, first = known_first_error(s.labels)
+        if known:
+            predicted.append(predicted_first_error(scores))
+            truth.append(first)
+    report["processbench"] = processbench_f1(predicted, truth)
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(solutions):
+        if s.outcome is not None:
+            key = str(s.metadata.get("problem_id") or s.prompt)
+            groups.setdefault(key, []).append(i)
+    chosen = [rows for rows in groups.values() if len(rows) >= 2]
+    if chosen:
+        correct = [[bool(solutions[i].outcome) for i in rows] for rows in chosen]
+        answers = [[final_answer("\n".join(solutions[i].steps)) for i in rows] for rows in chosen]
+        scored = {
+            f"prm_{how}": [[aggregate_steps(step_scores[i], how) for i in rows] for rows in chosen]
+            for how in STEP_AGGREGATES
+        }
+        report["best_of_n"] = selection_report(correct, answers, scored, n_boot)
+    return report
+
+
+def process_summary(report: dict[str, Any]) -> list[str]:
+    """The report as lines for a terminal."""
+    pb = report["processbench"]
+    lines = [
+        f"solutions: {report['solutions']}",
+        f"step accuracy: {report['step_accuracy']['accuracy']:.4f} ({report['step_accuracy']['steps']} labelled steps)",
+        f"ProcessBench F1: {pb['f1']:.4f} (erroneous {pb['error_accuracy']:.4f} of {pb['erroneous']}, "
+        f"correct {pb['correct_accuracy']:.4f} of {pb['correct']})",
+    ]
+    bon = report.get("best_of_n")
+    if bon:
+        lines.append(f"best-of-{bon['candidates']} selection accuracy on {bon['problems']} problems (95% interval):")
+        for name, row in bon["selection"].items():
+            lines.append(f"  {name:>14}: {row['value']:.4f} [{row['low']:.4f}, {row['high']:.4f}]")
+    return lines
