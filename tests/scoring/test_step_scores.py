@@ -21,10 +21,12 @@ SOLUTIONS = [
 
 def test_one_forward_pass_per_solution_reads_every_step(tiny_prm: Path) -> None:
     scorer = load_scorer(str(tiny_prm), dtype="fp32")
-    rows_seen = []
-    hook = scorer.members[0].model.register_forward_hook(
-        lambda m, args, kw, out: rows_seen.append(kw["input_ids"].shape[0]), with_kwargs=True
-    )
+    rows_seen = []  # the embeddings run once per forward pass (either path): the rows they embed
+
+    def count(module, args, kwargs, out):
+        rows_seen.append(out.shape[0])
+
+    hook = scorer.members[0].model.base_model.embeddings.register_forward_hook(count, with_kwargs=True)
     try:
         res = scorer.score_steps(PROMPTS, SOLUTIONS)
     finally:
@@ -72,3 +74,21 @@ def test_bad_steps_rows_name_the_row(bad: dict, tiny_prm: Path, tmp_path: Path) 
     rows.write_text(json.dumps({"prompt": "q", "steps": ["ok"]}) + "\n" + json.dumps(bad) + "\n")
     result = CliRunner().invoke(app, ["score", str(rows), "--model", str(tiny_prm), "--out", str(tmp_path / "o.jsonl")])
     assert result.exit_code != 0 and "line 2: field 'steps'" in str(result.exception)
+
+
+def test_the_last_layer_at_step_tokens_only_equals_the_full_forward(tiny_prm: Path) -> None:
+    import torch
+
+    from rewardkit.model.formatting import collate
+    from rewardkit.model.steps import fast_step_model, gather_positions, logits_at_steps, step_logits
+
+    scorer = load_scorer(str(tiny_prm), dtype="fp32")
+    model = scorer.members[0].model
+    assert fast_step_model(model) is not None  # a BERT token classifier takes the shortcut
+    enc = scorer.encode(PROMPTS, SOLUTIONS)
+    batch = collate(enc, list(range(len(PROMPTS))), scorer.tokenizer.pad_token_id)  # padded rows of unequal length
+    with torch.no_grad():
+        full = gather_positions(step_logits(model(**batch).logits.float()), enc.step_positions)
+        fast = logits_at_steps(model, batch, enc.step_positions)
+    for a, b in zip(full, fast):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

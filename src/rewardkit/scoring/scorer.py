@@ -38,7 +38,7 @@ from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
 from rewardkit.model.loading import load_reward_model
 from rewardkit.model.source import check_model_source
 from rewardkit.model.step_aggregate import DEFAULT_STEP_AGGREGATE, aggregate_steps, check_step_aggregate
-from rewardkit.model.steps import DEFAULT_STEP_SEPARATOR, encode_steps, split_steps, step_token_id
+from rewardkit.model.steps import DEFAULT_STEP_SEPARATOR, encode_steps, logits_at_steps, split_steps, step_token_id
 from rewardkit.records import Prompt
 
 # rl.conservative is pure numpy (no model code): the one rl module the scorer uses, so the service, the CLI and the
@@ -246,9 +246,10 @@ class BatchScorer:
         positions, cut = distinct.step_positions, distinct.cut_steps
         with torch.inference_mode():
             for rows in pack_batches(distinct.lengths, self.token_budget) if len(distinct) else []:
-                probs = torch.sigmoid(member.forward(collate(distinct, rows, pad_id)).float()).cpu()  # [B, L]
-                for b, r in enumerate(rows):
-                    steps[r] = [*probs[b, positions[r]].tolist(), *[None] * cut[r]]
+                batch = {k: v.to(member.device) for k, v in collate(distinct, rows, pad_id).items()}
+                logits = logits_at_steps(member.model, batch, [positions[r] for r in rows])  # [n_i] per row
+                for r, row_logits in zip(rows, logits):
+                    steps[r] = [*torch.sigmoid(row_logits).cpu().tolist(), *[None] * cut[r]]
                 if on_batch is not None:
                     on_batch(len(rows))
                 self._batches_run += 1
