@@ -24,7 +24,7 @@ pairs), max_length 384, lr 1e-4, torch threads 1, rewardkit's other defaults.
 Selection accuracy: per EVAL problem pick the highest-scored of its four solutions (ties: the expected value
 over the tied ones), the share whose pick is correct, with a 95% bootstrap interval over problems; beside it
 random (expected), oracle (any correct) and majority vote over final answers. Speed: the PRM scorer and the
-outcome scorer on the same EVAL texts (prompt + solution), one thread, best of two passes, sequences/s.
+outcome scorer on the same EVAL texts (prompt + solution), one thread, best of three rounds taking turns, sequences/s.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def train_model(name: str, data: Path, out: Path, args: argparse.Namespace, obje
     batch = args.batch_size if objective == "prm" else max(1, args.batch_size // 2)
     config = TrainConfig(
         objective=objective, data=str(data), out=str(out), max_steps=args.max_steps, batch_size=batch,
-        max_length=MAX_LENGTH, eval_every=max(1, args.max_steps // 4), threads=1, progress=False, bf16="off",
+        max_length=MAX_LENGTH, eval_every=max(1, args.max_steps // 2), threads=1, progress=False, bf16="off",
         validation_fraction=0.1, seed=args.seed,
     )  # fmt: skip
     t0 = time.perf_counter()
@@ -106,13 +106,16 @@ def train_model(name: str, data: Path, out: Path, args: argparse.Namespace, obje
     return {"seconds": seconds, **{k: metrics.get(k) for k in ("val_loss", "val_step_accuracy", "val_accuracy")}}
 
 
-def sequences_per_s(scorer: Any, prompts: list[str], texts: list[str]) -> float:
-    best = float("inf")
-    for _ in range(2):
-        t0 = time.perf_counter()
-        scorer.score(prompts, texts)
-        best = min(best, time.perf_counter() - t0)
-    return len(texts) / best
+def sequences_per_s(scorers: dict[str, Any], prompts: list[str], texts: list[str], rounds: int = 3) -> dict[str, float]:
+    """Each scorer's sequences/s on the same texts, best of ``rounds``, the scorers taking turns within each round
+    (on a shared machine the load drifts: back-to-back runs of one then the other measured the drift)."""
+    best = dict.fromkeys(scorers, float("inf"))
+    for _ in range(rounds):
+        for name, scorer in scorers.items():
+            t0 = time.perf_counter()
+            scorer.score(prompts, texts)
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {name: len(texts) / seconds for name, seconds in best.items()}
 
 
 def main() -> None:
@@ -121,7 +124,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="Sequences per step (the ORM: half as many pairs).")
     parser.add_argument("--gen-solutions", type=int, default=1000, help="Generated solutions sampled for PRM-gen.")
     parser.add_argument("--gen-eval", type=int, default=300, help="Held-out generated solutions for ProcessBench F1.")
-    parser.add_argument("--speed-texts", type=int, default=400, help="EVAL texts the two scorers are timed on.")
+    parser.add_argument("--eval-problems", type=int, default=0, help="Use only N EVAL problems (0: all; quick runs).")
+    parser.add_argument("--speed-texts", type=int, default=200, help="EVAL texts the two scorers are timed on.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--generated", type=Path, help="A gsm8k-steps file (default: generate one).")
     parser.add_argument(
@@ -174,6 +178,8 @@ def main() -> None:
     for r in eval_rows:
         groups.setdefault(r["problem_id"], []).append(r)
     groups = {k: g for k, g in groups.items() if len(g) >= 2}
+    if args.eval_problems:
+        groups = dict(list(groups.items())[: args.eval_problems])
     flat = [r for g in groups.values() for r in g]
     prompts, texts = [r["prompt"] for r in flat], [text_of(r) for r in flat]
     correct = [[bool(r["outcome"]) for r in g] for g in groups.values()]
@@ -215,10 +221,11 @@ def main() -> None:
 
     # -- speed: the PRM scorer vs the outcome scorer on the same texts --------------------------------------
     timed = slice(0, args.speed_texts)
+    rates = sequences_per_s({"prm": scorers["prm_outcome"], "orm": orm}, prompts[timed], texts[timed])
     speed = {
         "texts": len(texts[timed]),
-        "prm_sequences_per_s": sequences_per_s(scorers["prm_outcome"], prompts[timed], texts[timed]),
-        "orm_sequences_per_s": sequences_per_s(orm, prompts[timed], texts[timed]),
+        "prm_sequences_per_s": rates["prm"],
+        "orm_sequences_per_s": rates["orm"],
     }
     speed["prm_over_orm"] = speed["prm_sequences_per_s"] / speed["orm_sequences_per_s"]
     load = os.getloadavg()
