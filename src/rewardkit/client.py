@@ -45,6 +45,7 @@ class Scores:
     truncated: list[bool]
     model_version: str
     score_ids: list[str] | None = None  # cite them in feedback; None when the service logs no scores
+    step_scores: list[list[float | None]] | None = None  # a process reward model's, per input and step
 
 
 @dataclass

@@ -157,6 +157,9 @@ def encode_steps(
         ensure_pad_token(tokenizer)
     heads: dict[str, tuple[list[int], list[int], int]] = {}
     all_steps = [s for row in steps for s in row]
+    warned = getattr(tokenizer, "deprecation_warnings", None)  # rows are cut below: the "too long" warning misleads
+    if isinstance(warned, dict):
+        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
     options = {"split_special_tokens": True}
     tokenized = tokenizer(all_steps, add_special_tokens=False, **options)["input_ids"] if all_steps else []
     out = StepEncoded([], [] if kind == "encoder" else None, [], [])
