@@ -8,24 +8,30 @@ import json
 from pathlib import Path
 
 
-def build_tiny_model(path: Path, seed: int = 0, temperature: float = 2.0, mean: float = 0.5, std: float = 2.0) -> Path:
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+def tiny_bert_config(vocab_size: int, **extra: object) -> object:
+    """The tiny models' shape: a BERT of 2 layers of width 32 (2 heads, feed-forward 64)."""
+    from transformers import BertConfig
 
-    from rewardkit.model.backbone import default_backbone_path
-
-    tokenizer = AutoTokenizer.from_pretrained(default_backbone_path())
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
+    return BertConfig(
+        vocab_size=vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=512,
-        num_labels=1,
-        problem_type="regression",
+        **extra,
     )
+
+
+def build_tiny_model(path: Path, seed: int = 0, temperature: float = 2.0, mean: float = 0.5, std: float = 2.0) -> Path:
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from rewardkit.model.backbone import default_backbone_path
+
+    tokenizer = AutoTokenizer.from_pretrained(default_backbone_path())
+    torch.manual_seed(seed)
+    config = tiny_bert_config(tokenizer.vocab_size, num_labels=1, problem_type="regression")
     model = BertForSequenceClassification(config)
     with torch.no_grad():  # a visibly non-constant head so rankings differ between inputs
         model.classifier.weight.normal_(0, 30.0)
@@ -78,21 +84,13 @@ def build_tiny_backbone(path: Path, seed: int = 0) -> Path:
     """A random 2-layer BERT (hidden 32) with MiniLM's tokenizer and no rewardkit.json: a backbone to train
     from (the process-reward tests train token classifiers on it)."""
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import AutoTokenizer, BertModel
 
     from rewardkit.model.backbone import default_backbone_path
 
     tokenizer = AutoTokenizer.from_pretrained(default_backbone_path())
     torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-    )
-    BertModel(config).save_pretrained(path)
+    BertModel(tiny_bert_config(len(tokenizer))).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
 

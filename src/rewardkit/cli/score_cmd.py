@@ -221,15 +221,7 @@ def register(app: typer.Typer) -> None:
                     raise UserError(f"--step-aggregate: {exc}") from None
             # the whole input is checked (and counted, for the bar) before the model loads, holding no rows
             checked = check_input(input_path, schema=writes_parquet(out_path))
-            scorer = load_checked_scorer(
-                model,
-                max_length=max_length,
-                token_budget=token_budget,
-                dtype=dtype,
-                threads=threads,
-                device=device,
-                step_aggregate=step_aggregate,
-            )
+            scorer = load_checked_scorer(model, threads=threads, step_aggregate=step_aggregate, **scorer_options)
             if step_aggregate and not scorer.is_prm:
                 raise UserError("--step-aggregate: this model scores whole responses, not steps (not a PRM)")
             start = time.perf_counter()

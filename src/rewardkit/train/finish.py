@@ -43,6 +43,19 @@ class Member:
     snapshot_id: str
 
 
+def best_weights(member: Member, out: Path, world: int = 1) -> Any:
+    """The member's model with checkpoint/best.pt loaded (after every rank is there) and LoRA merged into plain
+    HF weights, the trained head in place of the original."""
+    model = member.model
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # rank 0 has written best.pt
+    if (out / "checkpoint" / "best.pt").is_file():
+        model.load_state_dict(torch.load(out / "checkpoint" / "best.pt", weights_only=True, map_location="cpu"))
+    return model.merge_and_unload() if member.config.lora_r else model
+
+
 def finish_member(
     member: Member,
     out: Path,
@@ -57,16 +70,8 @@ def finish_member(
     """Load best.pt (merging LoRA), fit calibration, write the model folder (rank 0); returns the metrics.
     ``reused``: the validation rewards of the best step when the loop has them (None: score again); ``run``:
     the loop's own metrics (steps, timings, bf16...), put first in the card's."""
-    config, model = member.config, member.model
-    ckpt_dir = out / "checkpoint"
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()  # rank 0 has written best.pt
-    if (ckpt_dir / "best.pt").is_file():
-        model.load_state_dict(torch.load(ckpt_dir / "best.pt", weights_only=True, map_location="cpu"))
+    config, model = member.config, best_weights(member, out, world)
     if config.lora_r:
-        model = model.merge_and_unload()  # plain HF weights, the trained head in place of the original
         reused = None  # merging changes the arithmetic: the merged model is scored again
     forward = RewardForward(model)
     model.eval()
@@ -149,16 +154,8 @@ def finish_step_member(
     from rewardkit.model.steps import StepForward
     from rewardkit.train.steps import step_cut_counts, step_metrics, validate_steps
 
-    config, model = member.config, member.model
-    ckpt_dir = out / "checkpoint"
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()  # rank 0 has written best.pt
-    if (ckpt_dir / "best.pt").is_file():
-        model.load_state_dict(torch.load(ckpt_dir / "best.pt", weights_only=True, map_location="cpu"))
+    config, model = member.config, best_weights(member, out, world)
     if config.lora_r:
-        model = model.merge_and_unload()
         reused = None
     model.eval()
     logits, targets = reused or validate_steps(StepForward(model), rewards, val_data, config.batch_size)
