@@ -103,7 +103,10 @@ def config_parameters(cls: type) -> list[inspect.Parameter]:
             kind, doc = str, f"{doc} One of: {', '.join(map(str, choices))}."
         flag = option_name(f.name)
         decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
-        option = typer.Option(*decls, help=doc, show_default=default not in ("", None))
+        shown: bool | str = default not in ("", None)
+        if isinstance(default, str) and default and not default.isprintable():
+            shown = default.encode("unicode_escape").decode()  # "\n" as the two characters a user types
+        option = typer.Option(*decls, help=doc, show_default=shown)
         annotation: Any = Annotated[kind | None if optional else kind, option]  # type: ignore[operator]
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
     return params
