@@ -46,6 +46,7 @@ from rewardkit.store.tables import (
     ScoreAggregateRow,
     ServedScoreRow,
     SnapshotRow,
+    StepSolutionRow,
 )
 
 # Keep IN (...) lists well under SQLite's and PostgreSQL's parameter limits.
@@ -456,5 +457,6 @@ def table_counts(session: Session) -> dict[str, int]:
             SnapshotRow,
             ServedScoreRow,
             ScoreAggregateRow,
+            StepSolutionRow,
         )
     }
