@@ -1,4 +1,5 @@
-"""``rewardkit dataset build|list|show|export``: immutable, content-hashed dataset snapshots.
+"""``rewardkit dataset build|build-steps|list|show|export``: immutable, content-hashed dataset snapshots (of
+preference pairs, or with ``build-steps`` of step-labelled solutions for process reward models).
 
 Run ``rewardkit dataset build --help`` for every rule (ranking and rating conversion, ties, dedupe,
 conflicts, split, balancing); ``docs/datasets.md`` explains them with an example session.
@@ -82,7 +83,31 @@ def _resolve(ref: str) -> Path:
         raise UserError(str(exc)) from exc
 
 
+def _print_step_manifest(m: dict[str, Any], path: Path) -> None:
+    c = m["counts"]
+    stdout.print(f"[bold]steps snapshot {m['id']}[/bold]  ({escape(str(path))})", markup=True, highlight=False)
+    stdout.print(f"  parent: {m.get('parent') or '-'}   created: {m['created_at']}", highlight=False)
+    stdout.print(f"  filters: { {k: v for k, v in m['filters'].items() if v is not None} or 'none' }", highlight=False)
+    stdout.print(
+        f"  solutions selected: {c['solutions_selected']:,}   duplicates removed: {c['duplicates_exact']:,} exact, "
+        f"{c['duplicates_normalized']:,} normalised",
+        highlight=False,
+    )
+    stdout.print(
+        f"  conflicting labels: {c['conflicts_found']:,} solutions ({c['conflict_steps_unlabelled']:,} tied steps "
+        f"left unlabelled, {c['conflicts_dropped']:,} solutions dropped)",
+        highlight=False,
+    )
+    labels = ", ".join(f"{k} {v:,}" for k, v in c["labels"].items())
+    stdout.print(f"  step labels: {labels}; solutions with an error: {c['with_error']:,}", highlight=False)
+    splits = ", ".join(f"{name} {s['rows']:,} / {s['prompts']:,} prompts" for name, s in m["splits"].items())
+    stdout.print(f"  solutions: {c['solutions']:,} ({splits})", highlight=False)
+
+
 def _print_manifest(m: dict[str, Any], path: Path) -> None:
+    if m.get("kind") == "steps":
+        _print_step_manifest(m, path)
+        return
     c = m["counts"]
     stdout.print(f"[bold]snapshot {m['id']}[/bold]  ({escape(str(path))})", markup=True, highlight=False)
     stdout.print(f"  parent: {m.get('parent') or '-'}   created: {m['created_at']}", highlight=False)
@@ -238,6 +263,78 @@ def register(app: typer.Typer) -> None:
             stdout.print("the same content exists already: nothing new written", highlight=False)
         _print_manifest(built.manifest, built.path)
 
+    @dataset.command("build-steps")
+    def build_steps(
+        source: SourceOpt = None,
+        annotator_kind: KindOpt = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
+        dedupe: Annotated[
+            str, typer.Option(help="exact, or normalized (also equal after collapsing whitespace and case).")
+        ] = "normalized",
+        conflicts: Annotated[
+            str,
+            typer.Option(
+                help="Disagreeing labels of one step: majority (a tie leaves the step unlabelled) or drop the solution."
+            ),
+        ] = "majority",
+        fractions: Annotated[str, typer.Option(help="Train,validation,test shares of prompts.")] = "0.8,0.1,0.1",
+        seed: Annotated[int, typer.Option(help="Salt of the split hash.")] = 0,
+        parent: Annotated[
+            str | None, typer.Option(help="Parent snapshot id (default: the newest snapshot with the same options).")
+        ] = None,
+        json_: JsonOpt = False,
+    ) -> None:
+        """Compile the stored step-labelled solutions (rewardkit import trl-stepwise, prm800k, math-shepherd) into a
+        steps snapshot: select, dedupe (same prompt, steps and model), merge labels step by step, split by prompt.
+
+        Same content and options, same id. Export it with `rewardkit dataset export ID --format trl-stepwise`."""
+        from rewardkit.cli.db_cmd import _open
+        from rewardkit.cli.output import progress_bar
+        from rewardkit.data.compile import CompileError
+        from rewardkit.data.importers.audit import unfinished_imports
+        from rewardkit.data.snapshot import SnapshotError, read_manifest
+        from rewardkit.data.step_compile import StepCompileConfig, step_filter
+        from rewardkit.data.step_snapshot import build_step_snapshot
+        from rewardkit.store import session_scope
+        from rewardkit.store.steps import count_step_solutions
+
+        if parent is not None:
+            parent = str(read_manifest(_resolve(parent))["id"])
+        try:
+            shares = tuple(float(x) for x in fractions.split(","))
+        except ValueError as exc:
+            raise UserError(f"--fractions: expected three numbers like 0.8,0.1,0.1, got {fractions!r}") from exc
+        filters = filter_options(source, annotator_kind, None, since, until)
+        del filters["attributes"]  # a step solution has no attribute
+        try:
+            config = StepCompileConfig(
+                **filters,
+                dedupe=dedupe,  # type: ignore[arg-type]
+                conflicts=conflicts,  # type: ignore[arg-type]
+                fractions=shares,  # type: ignore[arg-type]
+                seed=seed,
+            )
+        except CompileError as exc:
+            raise UserError(str(exc)) from exc
+        with session_scope(_open()) as session:
+            for unfinished in unfinished_imports(session):
+                stderr.print(f"warning: {unfinished.describe()}; this snapshot holds only that part", highlight=False)
+            total = count_step_solutions(session, step_filter(config))
+            with progress_bar("compiling", total=total, unit="solutions") as bar:
+                try:
+                    built = build_step_snapshot(
+                        session, config, _snapshot_dir(), parent=parent, on_solution=bar.advance
+                    )
+                except SnapshotError as exc:
+                    raise UserError(str(exc)) from exc
+        if json_:
+            emit_json({"id": built.id, "path": str(built.path), "created": built.created, "manifest": built.manifest})
+            return
+        if not built.created:
+            stdout.print("the same content exists already: nothing new written", highlight=False)
+        _print_manifest(built.manifest, built.path)
+
     @dataset.command("list")
     def list_(json_: JsonOpt = False) -> None:
         """Every registered snapshot, oldest first."""
@@ -251,7 +348,8 @@ def register(app: typer.Typer) -> None:
                     "parent": r.parent_id,
                     "created_at": r.created_at.isoformat(),
                     "path": r.path,
-                    "pairs": r.manifest["counts"]["pairs"],
+                    "kind": r.manifest.get("kind", "pairs"),
+                    "pairs": r.manifest["counts"].get("pairs", r.manifest["counts"].get("solutions", 0)),
                     "splits": {k: v["rows"] for k, v in r.manifest["splits"].items()},
                 }
                 for r in list_snapshots(session)
@@ -264,7 +362,8 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             splits = " / ".join(f"{v:,}" for v in r["splits"].values())
             stdout.print(
-                f"{r['id']}  {r['created_at'][:19]}  {r['pairs']:>8,} pairs (train/validation/test {splits})  "
+                f"{r['id']}  {r['created_at'][:19]}  {r['pairs']:>8,} "
+                f"{'solutions' if r['kind'] == 'steps' else 'pairs'} (train/validation/test {splits})  "
                 f"parent {r['parent'] or '-'}",
                 highlight=False,
             )
@@ -294,13 +393,16 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 "--format",
-                help="trl-jsonl (prompt, chosen, rejected and margin per split), hf (a datasets folder), ab-jsonl.",
+                help="trl-jsonl (prompt, chosen, rejected and margin per split), hf (a datasets folder), ab-jsonl; "
+                "trl-stepwise (prompt, completions, labels) for a steps snapshot.",
             ),
         ] = "trl-jsonl",
         json_: JsonOpt = False,
     ) -> None:
         """Export a snapshot for other tools: TRL's preference format as JSONL, a Hugging Face datasets folder
-        (load it with datasets.load_from_disk), or a/b-labelled JSONL. Ties are left out of the TRL formats."""
+        (load it with datasets.load_from_disk), or a/b-labelled JSONL. Ties are left out of the TRL formats. A steps
+        snapshot exports as TRL stepwise JSONL (neutral steps as true; a solution stops before its first
+        unlabelled step; see docs/process-rewards.md)."""
         from rewardkit.data.snapshot import SnapshotError, export_snapshot
 
         check_out_dir(out, "--out", must_not_exist=True)

@@ -20,14 +20,18 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rewardkit.atomic import atomic_file
 from rewardkit.records import StepSolution
 
+if TYPE_CHECKING:
+    from rewardkit.data.step_compile import StepExample
 
-def stepwise_row(solution: StepSolution, *, neutral_as: bool = True) -> dict[str, Any] | None:
-    """One TRL stepwise row (see the module docstring), or None when the first step is unlabelled."""
+
+def stepwise_row(solution: StepSolution | StepExample, *, neutral_as: bool = True) -> dict[str, Any] | None:
+    """One TRL stepwise row (see the module docstring) of a solution or a snapshot's example, or None when its
+    first step is unlabelled."""
     n = next((i for i, label in enumerate(solution.labels) if label is None), len(solution.labels))
     if n == 0:
         return None
