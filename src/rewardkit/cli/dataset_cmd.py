@@ -35,6 +35,13 @@ UntilOpt = Annotated[
 ]
 
 
+DedupeOpt = Annotated[str, typer.Option(help="exact, or normalized (also equal after collapsing whitespace and case).")]
+FractionsOpt = Annotated[str, typer.Option(help="Train,validation,test shares of prompts.")]
+ParentOpt = Annotated[
+    str | None, typer.Option(help="Parent snapshot id (default: the newest snapshot with the same options).")
+]
+
+
 def parse_time(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
@@ -81,6 +88,39 @@ def _resolve(ref: str) -> Path:
         if row is not None and (Path(row.path) / "manifest.json").is_file():
             return Path(row.path)
         raise UserError(str(exc)) from exc
+
+
+def _parent_id(parent: str | None) -> str | None:
+    """--parent (an id prefix or folder) as the parent's full id; an unknown one is an error."""
+    if parent is None:
+        return None
+    from rewardkit.data.snapshot import read_manifest
+
+    return str(read_manifest(_resolve(parent))["id"])
+
+
+def _shares(fractions: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in fractions.split(","))
+    except ValueError as exc:
+        raise UserError(f"--fractions: expected three numbers like 0.8,0.1,0.1, got {fractions!r}") from exc
+
+
+def _warn_unfinished(session: Any) -> None:
+    """Imports cut short: a snapshot built now holds only the part they stored."""
+    from rewardkit.data.importers.audit import unfinished_imports
+
+    for unfinished in unfinished_imports(session):
+        stderr.print(f"warning: {unfinished.describe()}; this snapshot holds only that part", highlight=False)
+
+
+def _report_built(built: Any, json_: bool) -> None:
+    if json_:
+        emit_json({"id": built.id, "path": str(built.path), "created": built.created, "manifest": built.manifest})
+        return
+    if not built.created:
+        stdout.print("the same content exists already: nothing new written", highlight=False)
+    _print_manifest(built.manifest, built.path)
 
 
 def _print_step_manifest(m: dict[str, Any], path: Path) -> None:
@@ -167,13 +207,11 @@ def register(app: typer.Typer) -> None:
         keep_ties: Annotated[
             bool, typer.Option("--keep-ties/--drop-ties", help="Keep ties and both-bad verdicts as tie pairs.")
         ] = False,
-        dedupe: Annotated[
-            str, typer.Option(help="exact, or normalized (also equal after collapsing whitespace and case).")
-        ] = "normalized",
+        dedupe: DedupeOpt = "normalized",
         conflicts: Annotated[
             str, typer.Option(help="Disagreeing labels of one pair: majority (ties between verdicts drop) or drop.")
         ] = "majority",
-        fractions: Annotated[str, typer.Option(help="Train,validation,test shares of prompts.")] = "0.8,0.1,0.1",
+        fractions: FractionsOpt = "0.8,0.1,0.1",
         seed: Annotated[int, typer.Option(help="Salt of the split hash and of balancing.")] = 0,
         balance_sources: Annotated[bool, typer.Option(help="Downsample every source to the smallest one.")] = False,
         max_per_source: Annotated[int | None, typer.Option(help="Cap every source at this many pairs.")] = None,
@@ -187,9 +225,7 @@ def register(app: typer.Typer) -> None:
                 "share of the unequal-length pairs (0: off; 0.5: no length shortcut left to learn)."
             ),
         ] = 0.0,
-        parent: Annotated[
-            str | None, typer.Option(help="Parent snapshot id (default: the newest snapshot with the same options).")
-        ] = None,
+        parent: ParentOpt = None,
         json_: JsonOpt = False,
     ) -> None:
         """Compile the store into a snapshot: select, convert, dedupe, resolve conflicts, balance, split by prompt.
@@ -201,14 +237,8 @@ def register(app: typer.Typer) -> None:
         from rewardkit.data.snapshot import build_snapshot
         from rewardkit.store import session_scope
 
-        if parent is not None:  # an id prefix or folder, stored as the parent's full id; an unknown one is an error
-            from rewardkit.data.snapshot import read_manifest
-
-            parent = str(read_manifest(_resolve(parent))["id"])
-        try:
-            shares = tuple(float(x) for x in fractions.split(","))
-        except ValueError as exc:
-            raise UserError(f"--fractions: expected three numbers like 0.8,0.1,0.1, got {fractions!r}") from exc
+        parent = _parent_id(parent)
+        shares = _shares(fractions)
         try:
             config = CompileConfig(
                 **filter_options(source, annotator_kind, attribute, since, until),
@@ -230,13 +260,11 @@ def register(app: typer.Typer) -> None:
             raise UserError(str(exc)) from exc
         from rewardkit.cli.output import progress_bar
         from rewardkit.data.compile import comparison_filter
-        from rewardkit.data.importers.audit import unfinished_imports
         from rewardkit.data.snapshot import SnapshotError
         from rewardkit.store.queries import count_comparisons
 
         with session_scope(_open()) as session:
-            for unfinished in unfinished_imports(session):  # the snapshot holds the part they stored
-                stderr.print(f"warning: {unfinished.describe()}; this snapshot holds only that part", highlight=False)
+            _warn_unfinished(session)
             total = count_comparisons(session, comparison_filter(config))
             with progress_bar("compiling", total=total, unit="comparisons") as bar:
                 try:
@@ -256,12 +284,7 @@ def register(app: typer.Typer) -> None:
                     f"{fractions}): {consequence}",
                     highlight=False,
                 )
-        if json_:
-            emit_json({"id": built.id, "path": str(built.path), "created": built.created, "manifest": built.manifest})
-            return
-        if not built.created:
-            stdout.print("the same content exists already: nothing new written", highlight=False)
-        _print_manifest(built.manifest, built.path)
+        _report_built(built, json_)
 
     @dataset.command("build-steps")
     def build_steps(
@@ -269,20 +292,16 @@ def register(app: typer.Typer) -> None:
         annotator_kind: KindOpt = None,
         since: SinceOpt = None,
         until: UntilOpt = None,
-        dedupe: Annotated[
-            str, typer.Option(help="exact, or normalized (also equal after collapsing whitespace and case).")
-        ] = "normalized",
+        dedupe: DedupeOpt = "normalized",
         conflicts: Annotated[
             str,
             typer.Option(
                 help="Disagreeing labels of one step: majority (a tie leaves the step unlabelled) or drop the solution."
             ),
         ] = "majority",
-        fractions: Annotated[str, typer.Option(help="Train,validation,test shares of prompts.")] = "0.8,0.1,0.1",
+        fractions: FractionsOpt = "0.8,0.1,0.1",
         seed: Annotated[int, typer.Option(help="Salt of the split hash.")] = 0,
-        parent: Annotated[
-            str | None, typer.Option(help="Parent snapshot id (default: the newest snapshot with the same options).")
-        ] = None,
+        parent: ParentOpt = None,
         json_: JsonOpt = False,
     ) -> None:
         """Compile the stored step-labelled solutions (rewardkit import trl-stepwise, prm800k, math-shepherd) into a
@@ -292,19 +311,14 @@ def register(app: typer.Typer) -> None:
         from rewardkit.cli.db_cmd import _open
         from rewardkit.cli.output import progress_bar
         from rewardkit.data.compile import CompileError
-        from rewardkit.data.importers.audit import unfinished_imports
-        from rewardkit.data.snapshot import SnapshotError, read_manifest
+        from rewardkit.data.snapshot import SnapshotError
         from rewardkit.data.step_compile import StepCompileConfig, step_filter
         from rewardkit.data.step_snapshot import build_step_snapshot
         from rewardkit.store import session_scope
         from rewardkit.store.steps import count_step_solutions
 
-        if parent is not None:
-            parent = str(read_manifest(_resolve(parent))["id"])
-        try:
-            shares = tuple(float(x) for x in fractions.split(","))
-        except ValueError as exc:
-            raise UserError(f"--fractions: expected three numbers like 0.8,0.1,0.1, got {fractions!r}") from exc
+        parent = _parent_id(parent)
+        shares = _shares(fractions)
         filters = filter_options(source, annotator_kind, None, since, until)
         del filters["attributes"]  # a step solution has no attribute
         try:
@@ -318,8 +332,7 @@ def register(app: typer.Typer) -> None:
         except CompileError as exc:
             raise UserError(str(exc)) from exc
         with session_scope(_open()) as session:
-            for unfinished in unfinished_imports(session):
-                stderr.print(f"warning: {unfinished.describe()}; this snapshot holds only that part", highlight=False)
+            _warn_unfinished(session)
             total = count_step_solutions(session, step_filter(config))
             with progress_bar("compiling", total=total, unit="solutions") as bar:
                 try:
@@ -328,12 +341,7 @@ def register(app: typer.Typer) -> None:
                     )
                 except SnapshotError as exc:
                     raise UserError(str(exc)) from exc
-        if json_:
-            emit_json({"id": built.id, "path": str(built.path), "created": built.created, "manifest": built.manifest})
-            return
-        if not built.created:
-            stdout.print("the same content exists already: nothing new written", highlight=False)
-        _print_manifest(built.manifest, built.path)
+        _report_built(built, json_)
 
     @dataset.command("list")
     def list_(json_: JsonOpt = False) -> None:

@@ -89,17 +89,23 @@ def snapshot_kind(snapshot: Path) -> str:
     return str(read_manifest(snapshot).get("kind", "pairs"))
 
 
-def iter_split(snapshot: Path, split: str) -> Iterator[PreferencePair]:
-    if snapshot_kind(snapshot) != "pairs":
-        raise SnapshotError(
-            f"snapshot {snapshot.name} holds step solutions, not pairs: read it with data.step_snapshot.load_step_split"
-        )
+def split_rows(snapshot: Path, split: str, kind: str = "pairs") -> Iterator[dict[str, Any]]:
+    """The JSON rows of one split of a snapshot that must be of ``kind`` (pairs, or steps)."""
+    held = snapshot_kind(snapshot)
+    if held != kind:
+        reader = "data.step_snapshot.load_step_split" if held == "steps" else "data.snapshot.load_split"
+        what = {"pairs": "pairs", "steps": "step solutions"}
+        raise SnapshotError(f"snapshot {snapshot.name} holds {what[held]}, not {what[kind]}: read it with {reader}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     with (snapshot / f"{split}.jsonl").open(encoding="utf-8") as f:
         for line in f:
             if line.strip():
-                yield PreferencePair.from_json(json.loads(line))
+                yield json.loads(line)
+
+
+def iter_split(snapshot: Path, split: str) -> Iterator[PreferencePair]:
+    return map(PreferencePair.from_json, split_rows(snapshot, split))
 
 
 def load_split(snapshot: Path, split: str) -> list[PreferencePair]:
@@ -141,12 +147,18 @@ _PARQUET_SCHEMA = pa.schema(
 )
 
 
-def _write_parquet(path: Path, pairs: list[PreferencePair]) -> None:
-    rows = [p.to_json() for p in pairs]
+def write_parquet_rows(path: Path, items: list[Any], schema: pa.Schema = _PARQUET_SCHEMA) -> None:
+    """The JSONL rows of ``items`` (pairs, or a steps snapshot's examples) as Parquet, ``prompt`` and ``metadata``
+    as JSON text (a prompt may be text or messages)."""
+    rows = [item.to_json() for item in items]
     for row in rows:
         row["prompt"] = canonical_json(row["prompt"])
         row["metadata"] = canonical_json(row["metadata"])
-    pq.write_table(pa.Table.from_pylist(rows, schema=_PARQUET_SCHEMA), path)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+
+def _write_parquet(path: Path, pairs: list[PreferencePair]) -> None:
+    write_parquet_rows(path, pairs)
 
 
 def read_parquet_split(snapshot: Path, split: str) -> list[PreferencePair]:
@@ -257,8 +269,6 @@ def build_snapshot(
     ``parent`` defaults to the newest registered snapshot built with the same filters and options (the
     previous version of this recipe), so a rebuild after new data records what it supersedes. A selection
     that yields no pair is refused (SnapshotError) rather than written as an empty snapshot."""
-    from rewardkit.store.queries import record_snapshot
-
     result = compile_pairs(session, config, on_comparison=on_comparison)
     if result.counts.pairs == 0:
         c = result.counts
@@ -267,16 +277,44 @@ def build_snapshot(
             f"{c.ties_dropped} ties dropped, {c.conflicts_dropped} conflicts dropped); check the filters or use "
             "--keep-ties"
         )
-    options = config.as_json()
-    if parent is None:
-        parent = recipe_parent(session, options, snapshot_id(options, result.splits))
-    built = write_snapshot(
+    return publish_snapshot(
+        session,
         snapshot_dir,
-        options=options,
+        options=config.as_json(),
         splits=result.splits,
         counts=asdict(result.counts),
         conflicts=result.conflicts,
         parent=parent,
+    )
+
+
+def publish_snapshot(
+    session: Session,
+    snapshot_dir: Path,
+    *,
+    options: dict[str, Any],
+    splits: dict[str, list[Any]],
+    counts: dict[str, Any],
+    conflicts: list[dict[str, Any]],
+    parent: str | None = None,
+    kind: str = "pairs",
+    write_parquet: Callable[[Path, list[Any]], None] | None = None,
+) -> BuiltSnapshot:
+    """Write compiled rows as a snapshot (``write_snapshot``) and register it in the store; ``parent`` defaults to
+    the previous build of the same recipe (``recipe_parent``)."""
+    from rewardkit.store.queries import record_snapshot
+
+    if parent is None:
+        parent = recipe_parent(session, options, snapshot_id(options, splits))
+    built = write_snapshot(
+        snapshot_dir,
+        options=options,
+        splits=splits,
+        counts=counts,
+        conflicts=conflicts,
+        parent=parent,
+        kind=kind,
+        write_parquet=write_parquet,
     )
     record_snapshot(
         session,

@@ -26,8 +26,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from rewardkit.data.compile import SPLIT_NAMES, CompileError, normalize_prompt, normalize_text, split_of
-from rewardkit.records import ANNOTATOR_KINDS, Prompt, StepLabel, canonical_json, content_hash
+from rewardkit.data.compile import (
+    SPLIT_NAMES,
+    CompileError,
+    check_annotator_kinds,
+    check_fractions,
+    normalize_prompt,
+    normalize_text,
+    split_of,
+)
+from rewardkit.records import Prompt, StepLabel, canonical_json, content_hash
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -62,13 +70,8 @@ class StepCompileConfig:
             raise CompileError(f"dedupe: expected exact or normalized, got {self.dedupe!r}")
         if self.conflicts not in ("majority", "drop"):
             raise CompileError(f"conflicts: expected majority or drop, got {self.conflicts!r}")
-        if len(self.fractions) != 3 or any(f < 0 for f in self.fractions) or abs(sum(self.fractions) - 1.0) > 1e-6:
-            raise CompileError(
-                f"fractions: expected three non-negative shares summing to 1, got {list(self.fractions)}"
-            )
-        for kind in self.annotator_kinds or ():
-            if kind not in ANNOTATOR_KINDS:
-                raise CompileError(f"annotator_kinds: expected any of {', '.join(ANNOTATOR_KINDS)}, got {kind!r}")
+        check_fractions(self.fractions)
+        check_annotator_kinds(self.annotator_kinds)
 
     def as_json(self) -> dict[str, Any]:
         """The config as JSON (what the manifest records and the snapshot id hashes); ``kind`` keeps a steps

@@ -14,27 +14,23 @@ Read a split with ``load_step_split``; export it as TRL stepwise JSONL (``stepwi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rewardkit.data.process.stepwise_jsonl import stepwise_row
 from rewardkit.data.snapshot import (
     SPLITS,
     BuiltSnapshot,
     SnapshotError,
-    recipe_parent,
-    snapshot_id,
-    snapshot_kind,
-    write_snapshot,
+    publish_snapshot,
+    split_rows,
+    write_parquet_rows,
 )
 from rewardkit.data.step_compile import StepCompileConfig, StepExample, compile_steps
-from rewardkit.records import canonical_json
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -57,22 +53,11 @@ _PARQUET_SCHEMA = pa.schema(
 
 
 def _write_parquet(path: Path, examples: list[StepExample]) -> None:
-    rows = [e.to_json() for e in examples]
-    for row in rows:
-        row["prompt"] = canonical_json(row["prompt"])
-        row["metadata"] = canonical_json(row["metadata"])
-    pq.write_table(pa.Table.from_pylist(rows, schema=_PARQUET_SCHEMA), path)
+    write_parquet_rows(path, examples, _PARQUET_SCHEMA)
 
 
 def iter_step_split(snapshot: Path, split: str) -> Iterator[StepExample]:
-    if snapshot_kind(snapshot) != "steps":
-        raise SnapshotError(f"snapshot {snapshot.name} holds pairs, not step solutions: read it with load_split")
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    with (snapshot / f"{split}.jsonl").open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield StepExample.from_json(json.loads(line))
+    return map(StepExample.from_json, split_rows(snapshot, split, "steps"))
 
 
 def load_step_split(snapshot: Path, split: str) -> list[StepExample]:
@@ -99,8 +84,6 @@ def build_step_snapshot(
 ) -> BuiltSnapshot:
     """Compile the stored step solutions under ``config`` into a steps snapshot and register it in the store
     (the parent and the refusal of an empty selection as ``snapshot.build_snapshot``)."""
-    from rewardkit.store.queries import record_snapshot
-
     result = compile_steps(session, config, on_solution=on_solution)
     if result.counts.solutions == 0:
         c = result.counts
@@ -108,12 +91,10 @@ def build_step_snapshot(
             f"the selection yields no step solutions ({c.solutions_selected} selected, {c.conflicts_dropped} "
             "dropped for conflicting labels); check the filters, or import some with rewardkit import trl-stepwise"
         )
-    options = config.as_json()
-    if parent is None:
-        parent = recipe_parent(session, options, snapshot_id(options, result.splits))
-    built = write_snapshot(
+    return publish_snapshot(
+        session,
         snapshot_dir,
-        options=options,
+        options=config.as_json(),
         splits=result.splits,
         counts=asdict(result.counts),
         conflicts=[],
@@ -121,11 +102,3 @@ def build_step_snapshot(
         kind="steps",
         write_parquet=_write_parquet,
     )
-    record_snapshot(
-        session,
-        id=built.id,
-        parent_id=built.manifest.get("parent"),
-        path=str(built.path.resolve()),
-        manifest=built.manifest,
-    )
-    return built

@@ -263,21 +263,43 @@ class ComparisonFilter:
     until: datetime | None = None
 
 
+def where_selected(
+    stmt: Any,
+    table: Any,
+    *,
+    sources: tuple[str, ...] | None,
+    annotator_kinds: tuple[str, ...] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Any:
+    """``stmt`` narrowed to rows of ``table`` (comparisons, step solutions) from these sources and annotator kinds,
+    created in [since, until); None: no constraint."""
+    if sources is not None:
+        stmt = stmt.where(table.source.in_(sources))
+    if annotator_kinds is not None:
+        stmt = stmt.where(table.annotator_kind.in_(annotator_kinds))
+    if since is not None:
+        stmt = stmt.where(table.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(table.created_at < until)
+    return stmt
+
+
 def _filtered(stmt: Any, flt: ComparisonFilter) -> Any:
-    if flt.sources is not None:
-        stmt = stmt.where(ComparisonRow.source.in_(flt.sources))
-    if flt.annotator_kinds is not None:
-        stmt = stmt.where(ComparisonRow.annotator_kind.in_(flt.annotator_kinds))
+    stmt = where_selected(
+        stmt,
+        ComparisonRow,
+        sources=flt.sources,
+        annotator_kinds=flt.annotator_kinds,
+        since=flt.since,
+        until=flt.until,
+    )
     if flt.attributes is not None:
         named = [a for a in flt.attributes if a is not None]
         cond = ComparisonRow.attribute.in_(named)
         if None in flt.attributes:
             cond = cond | ComparisonRow.attribute.is_(None)
         stmt = stmt.where(cond)
-    if flt.since is not None:
-        stmt = stmt.where(ComparisonRow.created_at >= flt.since)
-    if flt.until is not None:
-        stmt = stmt.where(ComparisonRow.created_at < flt.until)
     return stmt
 
 

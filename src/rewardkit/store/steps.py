@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rewardkit.records import Annotator, StepSolution, utcnow
-from rewardkit.store.queries import AddResult, _existing_ids, _insert_ignore, aware, prompt_id
+from rewardkit.store.queries import AddResult, _existing_ids, _insert_ignore, aware, prompt_id, where_selected
 from rewardkit.store.tables import AnnotatorRow, StepSolutionRow
 
 
@@ -77,15 +77,14 @@ class StepFilter:
 
 
 def _filtered(stmt: Any, flt: StepFilter) -> Any:
-    if flt.sources is not None:
-        stmt = stmt.where(StepSolutionRow.source.in_(flt.sources))
-    if flt.annotator_kinds is not None:
-        stmt = stmt.where(StepSolutionRow.annotator_kind.in_(flt.annotator_kinds))
-    if flt.since is not None:
-        stmt = stmt.where(StepSolutionRow.created_at >= flt.since)
-    if flt.until is not None:
-        stmt = stmt.where(StepSolutionRow.created_at < flt.until)
-    return stmt
+    return where_selected(
+        stmt,
+        StepSolutionRow,
+        sources=flt.sources,
+        annotator_kinds=flt.annotator_kinds,
+        since=flt.since,
+        until=flt.until,
+    )
 
 
 def count_step_solutions(session: Session, flt: StepFilter = StepFilter()) -> int:
