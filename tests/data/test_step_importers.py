@@ -157,3 +157,25 @@ def test_skip_mode_stores_the_rest_and_writes_rejects(store, tmp_path: Path) -> 
     result = run_import(store, ImportConfig("math-shepherd", (FIXTURES / "bad_math_shepherd.jsonl",), "skip", rejects))
     assert (result.counts.imported, result.counts.rejected) == (1, 2)
     assert [line.count('"field": "label"') for line in rejects.read_text().splitlines()] == [1, 1]
+
+
+def test_a_step_import_that_failed_part_way_is_reported_with_its_step_solutions(store) -> None:  # noqa: ANN001
+    from rewardkit.data.importers.audit import unfinished_imports
+    from rewardkit.store import session_scope
+    from rewardkit.store.queries import finish_import, start_import
+    from rewardkit.store.steps import add_step_solutions
+
+    parsed = [trl_stepwise.parse(r, ImportOptions("trl-stepwise")) for r in _records("trl_stepwise_good.jsonl")]
+    with session_scope(store) as s:
+        import_id = start_import(s, format="trl-stepwise", paths=["/data/steps.jsonl"])
+        add_step_solutions(s, parsed[:2], import_id=import_id)  # the chunk it committed before failing
+        finish_import(s, import_id, status="failed", counts={})
+    with session_scope(store) as s:
+        [unfinished] = unfinished_imports(s)
+    assert (unfinished.id, unfinished.state, unfinished.comparisons, unfinished.step_solutions) == (
+        import_id,
+        "failed",
+        0,
+        2,
+    )
+    assert "failed part-way, 2 step solutions stored; run the same import again" in unfinished.describe()
