@@ -97,3 +97,11 @@ def test_a_malformed_input_names_its_line_and_writes_nothing(tmp_path: Path) -> 
     result = _rk("data", "gsm8k-steps", "--out", str(out), "--input", str(bad))
     assert isinstance(result.exception, UserError) and f"{bad}, line 2: not a GSM8K record" in str(result.exception)
     assert not out.exists()
+
+
+def test_a_file_that_is_not_gzip_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "train.jsonl.gz"
+    bad.write_text("not gzip at all\n")
+    result = _rk("data", "gsm8k-steps", "--out", str(tmp_path / "o.jsonl"), "--input", str(bad))
+    assert isinstance(result.exception, UserError) and "cannot be read" in str(result.exception)
+    assert not (tmp_path / "o.jsonl").exists()

@@ -179,6 +179,8 @@ def register(app: typer.Typer) -> None:
             written = write_stepwise_jsonl(out, noting(solutions))
         except ValueError as exc:  # a malformed input record, named by line (nothing was written)
             raise UserError(str(exc)) from exc
+        except (OSError, EOFError) as exc:  # not gzip, cut short, unreadable
+            raise UserError(f"--input: {path} cannot be read ({exc}); nothing was written") from exc
         if model_solutions:
             result: dict[str, Any] = {
                 "out": str(out),

@@ -78,6 +78,8 @@ def generate_steps(
             try:
                 record = json.loads(line)
                 question, answer = record["question"], record["answer"]
+                if not isinstance(question, str) or not isinstance(answer, str) or not question.strip():
+                    raise TypeError("question and answer must be text")
                 steps, final = split_solution(answer)
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise ValueError(
