@@ -73,7 +73,7 @@ def response_id(prompt_key: str, response: Response) -> str:
     return _digest(prompt_key, response.text, response.model_name, response.model_version)
 
 
-def _insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
+def insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING on either dialect, straight to the driver's executemany; returns how
     many rows this statement stored (the drivers sum executemany's row counts; a row skipped as present
     counts 0), which is what a caller reports as inserted: a check made before the insert can be overtaken
@@ -130,7 +130,7 @@ def _compiled_insert(model: type[Base], dialect: Any) -> tuple[str, list[str], l
     return _INSERTS[key]
 
 
-def _existing_ids(session: Session, column: Any, ids: Sequence[str]) -> set[str]:
+def existing_ids(session: Session, column: Any, ids: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(ids), _CHUNK):
         found.update(session.scalars(select(column).where(column.in_(ids[start : start + _CHUNK]))))
@@ -172,7 +172,7 @@ def add_comparisons(session: Session, comparisons: Sequence[Comparison], *, impo
     for c in comparisons:
         by_key.setdefault(c.dedupe_key, c)
     keys = list(by_key)
-    stored = _existing_ids(session, ComparisonRow.id, keys)
+    stored = existing_ids(session, ComparisonRow.id, keys)
     new_keys = [k for k in keys if k not in stored]
     now = utcnow()
     prompts: dict[str, dict[str, Any]] = {}
@@ -208,11 +208,11 @@ def add_comparisons(session: Session, comparisons: Sequence[Comparison], *, impo
         )
         link_rows.extend({"comparison_id": key, "position": i, "response_id": rid} for i, rid in enumerate(rids))
     # Parents first: foreign keys are enforced on both dialects.
-    _insert_ignore(session, PromptRow, list(prompts.values()))
-    _insert_ignore(session, ResponseRow, list(responses.values()))
-    _insert_ignore(session, AnnotatorRow, list(annotators.values()))
-    inserted = _insert_ignore(session, ComparisonRow, comparison_rows)  # a concurrent import may have won some
-    _insert_ignore(session, ComparisonResponseRow, link_rows)
+    insert_ignore(session, PromptRow, list(prompts.values()))
+    insert_ignore(session, ResponseRow, list(responses.values()))
+    insert_ignore(session, AnnotatorRow, list(annotators.values()))
+    inserted = insert_ignore(session, ComparisonRow, comparison_rows)  # a concurrent import may have won some
+    insert_ignore(session, ComparisonResponseRow, link_rows)
     return AddResult(inserted=inserted, duplicates=len(comparisons) - inserted)
 
 
@@ -222,7 +222,7 @@ def add_feedback_events(session: Session, events: Sequence[FeedbackEvent]) -> Ad
     for e in events:
         by_key.setdefault(e.dedupe_key, e)
     keys = list(by_key)
-    stored = _existing_ids(session, FeedbackEventRow.id, keys)
+    stored = existing_ids(session, FeedbackEventRow.id, keys)
     new_keys = [k for k in keys if k not in stored]
     now = utcnow()
     prompts: dict[str, dict[str, Any]] = {}
@@ -246,9 +246,9 @@ def add_feedback_events(session: Session, events: Sequence[FeedbackEvent]) -> Ad
                 "metadata": e.metadata,
             }
         )
-    _insert_ignore(session, PromptRow, list(prompts.values()))
-    _insert_ignore(session, ResponseRow, list(responses.values()))
-    inserted = _insert_ignore(session, FeedbackEventRow, rows)
+    insert_ignore(session, PromptRow, list(prompts.values()))
+    insert_ignore(session, ResponseRow, list(responses.values()))
+    inserted = insert_ignore(session, FeedbackEventRow, rows)
     return AddResult(inserted=inserted, duplicates=len(events) - inserted)
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rewardkit.records import Annotator, StepSolution, utcnow
-from rewardkit.store.queries import AddResult, _existing_ids, _insert_ignore, aware, prompt_id, where_selected
+from rewardkit.store.queries import AddResult, aware, existing_ids, insert_ignore, prompt_id, where_selected
 from rewardkit.store.tables import AnnotatorRow, StepSolutionRow
 
 
@@ -57,12 +57,12 @@ def add_step_solutions(
     by_key: dict[str, StepSolution] = {}
     for s in solutions:
         by_key.setdefault(s.dedupe_key, s)
-    stored = _existing_ids(session, StepSolutionRow.id, list(by_key))
+    stored = existing_ids(session, StepSolutionRow.id, list(by_key))
     now = utcnow()
     rows = [_row(key, s, now, import_id) for key, s in by_key.items() if key not in stored]
     annotators = {s.annotator.id: {"id": s.annotator.id, "kind": s.annotator.kind} for s in by_key.values()}
-    _insert_ignore(session, AnnotatorRow, list(annotators.values()))  # the parent first: foreign keys are enforced
-    inserted = _insert_ignore(session, StepSolutionRow, rows)  # a concurrent import may have won some
+    insert_ignore(session, AnnotatorRow, list(annotators.values()))  # the parent first: foreign keys are enforced
+    inserted = insert_ignore(session, StepSolutionRow, rows)  # a concurrent import may have won some
     return AddResult(inserted=inserted, duplicates=len(solutions) - inserted)
 
 
