@@ -1,4 +1,5 @@
-"""``rewardkit data stats|sample``: look at the store before training on it; write the bundled sample."""
+"""``rewardkit data stats|sample|gsm8k-steps``: look at the store before training on it; write the bundled sample;
+write step-labelled GSM8K solutions for process reward models (docs/process-rewards.md)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,10 @@ def _print_stats(s: dict[str, Any]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    data = typer.Typer(help="Look at the preference data in the store; write the bundled sample.", no_args_is_help=True)
+    data = typer.Typer(
+        help="Look at the preference data in the store; write the bundled sample and GSM8K step data.",
+        no_args_is_help=True,
+    )
     app.add_typer(data, name="data")
 
     @data.command()
@@ -108,3 +112,97 @@ def register(app: typer.Typer) -> None:
         emit_json({"out": str(out), "pairs": written}) if json_ else stdout.print(
             f"wrote {written:,} pairs to {out}", highlight=False
         )
+
+    @data.command("gsm8k-steps")
+    def gsm8k_steps(
+        out: Annotated[
+            Path, typer.Option("--out", help="JSONL file to write (TRL stepwise: prompt, completions, labels).")
+        ],
+        model_solutions: Annotated[
+            bool,
+            typer.Option(
+                "--model-solutions",
+                help="Write the shared GPT-3 model solutions with outcome labels (every step good if the answer is "
+                "right, bad if wrong) instead of generating from the human solutions.",
+            ),
+        ] = False,
+        corrupt_fraction: Annotated[
+            float | None,
+            typer.Option(help="Share of the problems whose solution is corrupted at one calculation. [default: 0.5]"),
+        ] = None,
+        seed: Annotated[int, typer.Option(help="Seed of the corruptions (the same seed gives the same file).")] = 0,
+        limit: Annotated[int | None, typer.Option(help="Only the first N problems of the input.")] = None,
+        input_: Annotated[
+            Path | None,
+            typer.Option(
+                "--input",
+                help="The GSM8K file. Default: ../shared/data/gsm8k/train.jsonl.gz (model_solutions.jsonl.gz with "
+                "--model-solutions).",
+            ),
+        ] = None,
+        json_: JsonOpt = False,
+    ) -> None:
+        """Write step-labelled GSM8K solutions for `rewardkit train --objective prm` (or `rewardkit import
+        trl-stepwise`). By default from the human solutions: each solution whose steps all pass the arithmetic
+        check is kept, and --corrupt-fraction of them get one wrong calculation carried forward (that step and
+        the later ones labelled bad). Extra keys: problem_id, outcome, first_error, final_answer (and model_name
+        with --model-solutions). The rules: docs/process-rewards.md."""
+        from rewardkit.data.process.gsm8k_generate import GenerateCounts, generate_steps
+        from rewardkit.data.process.gsm8k_models import read_model_solutions
+        from rewardkit.data.process.stepwise_jsonl import write_stepwise_jsonl
+
+        if model_solutions and corrupt_fraction is not None:
+            raise UserError("--corrupt-fraction applies to generated solutions, not to --model-solutions")
+        fraction = 0.5 if corrupt_fraction is None else corrupt_fraction
+        if not 0.0 <= fraction <= 1.0:
+            raise UserError(f"--corrupt-fraction: expected a share in [0, 1], got {fraction}")
+        if limit is not None and limit < 1:
+            raise UserError(f"--limit: expected at least 1, got {limit}")
+        name = "model_solutions.jsonl.gz" if model_solutions else "train.jsonl.gz"
+        path = input_ or Path("..") / "shared" / "data" / "gsm8k" / name
+        if not path.is_file():
+            raise UserError(f"--input: {path} is not a file (the shared GSM8K {name}; pass its path with --input)")
+        check_out_file(out, "--out")
+        counts = GenerateCounts()
+        if model_solutions:
+            solutions = read_model_solutions(path, limit=limit)
+        else:
+            solutions = generate_steps(path, seed=seed, corrupt_fraction=fraction, limit=limit, counts=counts)
+        outcomes: list[bool | None] = []
+
+        def noting(items):  # noqa: ANN001, ANN202 - a pass-through generator
+            for item in items:
+                outcomes.append(item.outcome)
+                yield item
+
+        try:
+            written = write_stepwise_jsonl(out, noting(solutions))
+        except ValueError as exc:  # a malformed input record, named by line (nothing was written)
+            raise UserError(str(exc)) from exc
+        except (OSError, EOFError) as exc:  # not gzip, cut short, unreadable
+            raise UserError(f"--input: {path} cannot be read ({exc}); nothing was written") from exc
+        if model_solutions:
+            result: dict[str, Any] = {
+                "out": str(out),
+                "solutions": written.rows,
+                "correct": sum(o is True for o in outcomes),
+            }
+            line = f"wrote {written.rows:,} model solutions ({result['correct']:,} correct) to {out}"
+        else:
+            left_out = dict(sorted(counts.left_out.items()))
+            result = {
+                "out": str(out),
+                "solutions": written.rows,
+                "problems": counts.problems,
+                "clean": counts.clean,
+                "corrupted": counts.corrupted,
+                "not_corruptible": counts.not_corruptible,
+                "left_out": left_out,
+            }
+            reasons = ", ".join(f"{k} {v:,}" for k, v in left_out.items()) or "none"
+            line = (
+                f"wrote {written.rows:,} solutions of {counts.problems:,} problems to {out}: {counts.clean:,} clean, "
+                f"{counts.corrupted:,} corrupted ({counts.not_corruptible:,} picked had no usable corruption); "
+                f"left out (a step fails the check): {reasons}"
+            )
+        emit_json(result) if json_ else stdout.print(line, highlight=False)

@@ -1,4 +1,5 @@
-"""``rewardkit dataset build|list|show|export``: immutable, content-hashed dataset snapshots.
+"""``rewardkit dataset build|build-steps|list|show|export``: immutable, content-hashed dataset snapshots (of
+preference pairs, or with ``build-steps`` of step-labelled solutions for process reward models).
 
 Run ``rewardkit dataset build --help`` for every rule (ranking and rating conversion, ties, dedupe,
 conflicts, split, balancing); ``docs/datasets.md`` explains them with an example session.
@@ -31,6 +32,13 @@ SinceOpt = Annotated[
 ]
 UntilOpt = Annotated[
     str | None, typer.Option("--until", help="Only comparisons created before this ISO date/time (UTC if no zone).")
+]
+
+
+DedupeOpt = Annotated[str, typer.Option(help="exact, or normalized (also equal after collapsing whitespace and case).")]
+FractionsOpt = Annotated[str, typer.Option(help="Train,validation,test shares of prompts.")]
+ParentOpt = Annotated[
+    str | None, typer.Option(help="Parent snapshot id (default: the newest snapshot with the same options).")
 ]
 
 
@@ -82,7 +90,64 @@ def _resolve(ref: str) -> Path:
         raise UserError(str(exc)) from exc
 
 
+def _parent_id(parent: str | None) -> str | None:
+    """--parent (an id prefix or folder) as the parent's full id; an unknown one is an error."""
+    if parent is None:
+        return None
+    from rewardkit.data.snapshot import read_manifest
+
+    return str(read_manifest(_resolve(parent))["id"])
+
+
+def _shares(fractions: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in fractions.split(","))
+    except ValueError as exc:
+        raise UserError(f"--fractions: expected three numbers like 0.8,0.1,0.1, got {fractions!r}") from exc
+
+
+def _warn_unfinished(session: Any) -> None:
+    """Imports cut short: a snapshot built now holds only the part they stored."""
+    from rewardkit.data.importers.audit import unfinished_imports
+
+    for unfinished in unfinished_imports(session):
+        stderr.print(f"warning: {unfinished.describe()}; this snapshot holds only that part", highlight=False)
+
+
+def _report_built(built: Any, json_: bool) -> None:
+    if json_:
+        emit_json({"id": built.id, "path": str(built.path), "created": built.created, "manifest": built.manifest})
+        return
+    if not built.created:
+        stdout.print("the same content exists already: nothing new written", highlight=False)
+    _print_manifest(built.manifest, built.path)
+
+
+def _print_step_manifest(m: dict[str, Any], path: Path) -> None:
+    c = m["counts"]
+    stdout.print(f"[bold]steps snapshot {m['id']}[/bold]  ({escape(str(path))})", markup=True, highlight=False)
+    stdout.print(f"  parent: {m.get('parent') or '-'}   created: {m['created_at']}", highlight=False)
+    stdout.print(f"  filters: { {k: v for k, v in m['filters'].items() if v is not None} or 'none' }", highlight=False)
+    stdout.print(
+        f"  solutions selected: {c['solutions_selected']:,}   duplicates removed: {c['duplicates_exact']:,} exact, "
+        f"{c['duplicates_normalized']:,} normalised",
+        highlight=False,
+    )
+    stdout.print(
+        f"  conflicting labels: {c['conflicts_found']:,} solutions ({c['conflict_steps_unlabelled']:,} tied steps "
+        f"left unlabelled, {c['conflicts_dropped']:,} solutions dropped)",
+        highlight=False,
+    )
+    labels = ", ".join(f"{k} {v:,}" for k, v in c["labels"].items())
+    stdout.print(f"  step labels: {labels}; solutions with an error: {c['with_error']:,}", highlight=False)
+    splits = ", ".join(f"{name} {s['rows']:,} / {s['prompts']:,} prompts" for name, s in m["splits"].items())
+    stdout.print(f"  solutions: {c['solutions']:,} ({splits})", highlight=False)
+
+
 def _print_manifest(m: dict[str, Any], path: Path) -> None:
+    if m.get("kind") == "steps":
+        _print_step_manifest(m, path)
+        return
     c = m["counts"]
     stdout.print(f"[bold]snapshot {m['id']}[/bold]  ({escape(str(path))})", markup=True, highlight=False)
     stdout.print(f"  parent: {m.get('parent') or '-'}   created: {m['created_at']}", highlight=False)
@@ -142,13 +207,11 @@ def register(app: typer.Typer) -> None:
         keep_ties: Annotated[
             bool, typer.Option("--keep-ties/--drop-ties", help="Keep ties and both-bad verdicts as tie pairs.")
         ] = False,
-        dedupe: Annotated[
-            str, typer.Option(help="exact, or normalized (also equal after collapsing whitespace and case).")
-        ] = "normalized",
+        dedupe: DedupeOpt = "normalized",
         conflicts: Annotated[
             str, typer.Option(help="Disagreeing labels of one pair: majority (ties between verdicts drop) or drop.")
         ] = "majority",
-        fractions: Annotated[str, typer.Option(help="Train,validation,test shares of prompts.")] = "0.8,0.1,0.1",
+        fractions: FractionsOpt = "0.8,0.1,0.1",
         seed: Annotated[int, typer.Option(help="Salt of the split hash and of balancing.")] = 0,
         balance_sources: Annotated[bool, typer.Option(help="Downsample every source to the smallest one.")] = False,
         max_per_source: Annotated[int | None, typer.Option(help="Cap every source at this many pairs.")] = None,
@@ -162,9 +225,7 @@ def register(app: typer.Typer) -> None:
                 "share of the unequal-length pairs (0: off; 0.5: no length shortcut left to learn)."
             ),
         ] = 0.0,
-        parent: Annotated[
-            str | None, typer.Option(help="Parent snapshot id (default: the newest snapshot with the same options).")
-        ] = None,
+        parent: ParentOpt = None,
         json_: JsonOpt = False,
     ) -> None:
         """Compile the store into a snapshot: select, convert, dedupe, resolve conflicts, balance, split by prompt.
@@ -176,14 +237,8 @@ def register(app: typer.Typer) -> None:
         from rewardkit.data.snapshot import build_snapshot
         from rewardkit.store import session_scope
 
-        if parent is not None:  # an id prefix or folder, stored as the parent's full id; an unknown one is an error
-            from rewardkit.data.snapshot import read_manifest
-
-            parent = str(read_manifest(_resolve(parent))["id"])
-        try:
-            shares = tuple(float(x) for x in fractions.split(","))
-        except ValueError as exc:
-            raise UserError(f"--fractions: expected three numbers like 0.8,0.1,0.1, got {fractions!r}") from exc
+        parent = _parent_id(parent)
+        shares = _shares(fractions)
         try:
             config = CompileConfig(
                 **filter_options(source, annotator_kind, attribute, since, until),
@@ -205,13 +260,11 @@ def register(app: typer.Typer) -> None:
             raise UserError(str(exc)) from exc
         from rewardkit.cli.output import progress_bar
         from rewardkit.data.compile import comparison_filter
-        from rewardkit.data.importers.audit import unfinished_imports
         from rewardkit.data.snapshot import SnapshotError
         from rewardkit.store.queries import count_comparisons
 
         with session_scope(_open()) as session:
-            for unfinished in unfinished_imports(session):  # the snapshot holds the part they stored
-                stderr.print(f"warning: {unfinished.describe()}; this snapshot holds only that part", highlight=False)
+            _warn_unfinished(session)
             total = count_comparisons(session, comparison_filter(config))
             with progress_bar("compiling", total=total, unit="comparisons") as bar:
                 try:
@@ -231,12 +284,64 @@ def register(app: typer.Typer) -> None:
                     f"{fractions}): {consequence}",
                     highlight=False,
                 )
-        if json_:
-            emit_json({"id": built.id, "path": str(built.path), "created": built.created, "manifest": built.manifest})
-            return
-        if not built.created:
-            stdout.print("the same content exists already: nothing new written", highlight=False)
-        _print_manifest(built.manifest, built.path)
+        _report_built(built, json_)
+
+    @dataset.command("build-steps")
+    def build_steps(
+        source: SourceOpt = None,
+        annotator_kind: KindOpt = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
+        dedupe: DedupeOpt = "normalized",
+        conflicts: Annotated[
+            str,
+            typer.Option(
+                help="Disagreeing labels of one step: majority (a tie leaves the step unlabelled) or drop the solution."
+            ),
+        ] = "majority",
+        fractions: FractionsOpt = "0.8,0.1,0.1",
+        seed: Annotated[int, typer.Option(help="Salt of the split hash.")] = 0,
+        parent: ParentOpt = None,
+        json_: JsonOpt = False,
+    ) -> None:
+        """Compile the stored step-labelled solutions (rewardkit import trl-stepwise, prm800k, math-shepherd) into a
+        steps snapshot: select, dedupe (same prompt, steps and model), merge labels step by step, split by prompt.
+
+        Same content and options, same id. Export it with `rewardkit dataset export ID --format trl-stepwise`."""
+        from rewardkit.cli.db_cmd import _open
+        from rewardkit.cli.output import progress_bar
+        from rewardkit.data.compile import CompileError
+        from rewardkit.data.snapshot import SnapshotError
+        from rewardkit.data.step_compile import StepCompileConfig, step_filter
+        from rewardkit.data.step_snapshot import build_step_snapshot
+        from rewardkit.store import session_scope
+        from rewardkit.store.steps import count_step_solutions
+
+        parent = _parent_id(parent)
+        shares = _shares(fractions)
+        filters = filter_options(source, annotator_kind, None, since, until)
+        del filters["attributes"]  # a step solution has no attribute
+        try:
+            config = StepCompileConfig(
+                **filters,
+                dedupe=dedupe,  # type: ignore[arg-type]
+                conflicts=conflicts,  # type: ignore[arg-type]
+                fractions=shares,  # type: ignore[arg-type]
+                seed=seed,
+            )
+        except CompileError as exc:
+            raise UserError(str(exc)) from exc
+        with session_scope(_open()) as session:
+            _warn_unfinished(session)
+            total = count_step_solutions(session, step_filter(config))
+            with progress_bar("compiling", total=total, unit="solutions") as bar:
+                try:
+                    built = build_step_snapshot(
+                        session, config, _snapshot_dir(), parent=parent, on_solution=bar.advance
+                    )
+                except SnapshotError as exc:
+                    raise UserError(str(exc)) from exc
+        _report_built(built, json_)
 
     @dataset.command("list")
     def list_(json_: JsonOpt = False) -> None:
@@ -251,7 +356,8 @@ def register(app: typer.Typer) -> None:
                     "parent": r.parent_id,
                     "created_at": r.created_at.isoformat(),
                     "path": r.path,
-                    "pairs": r.manifest["counts"]["pairs"],
+                    "kind": r.manifest.get("kind", "pairs"),
+                    "pairs": r.manifest["counts"].get("pairs", r.manifest["counts"].get("solutions", 0)),
                     "splits": {k: v["rows"] for k, v in r.manifest["splits"].items()},
                 }
                 for r in list_snapshots(session)
@@ -264,7 +370,8 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             splits = " / ".join(f"{v:,}" for v in r["splits"].values())
             stdout.print(
-                f"{r['id']}  {r['created_at'][:19]}  {r['pairs']:>8,} pairs (train/validation/test {splits})  "
+                f"{r['id']}  {r['created_at'][:19]}  {r['pairs']:>8,} "
+                f"{'solutions' if r['kind'] == 'steps' else 'pairs'} (train/validation/test {splits})  "
                 f"parent {r['parent'] or '-'}",
                 highlight=False,
             )
@@ -294,13 +401,16 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 "--format",
-                help="trl-jsonl (prompt, chosen, rejected and margin per split), hf (a datasets folder), ab-jsonl.",
+                help="trl-jsonl (prompt, chosen, rejected and margin per split), hf (a datasets folder), ab-jsonl; "
+                "trl-stepwise (prompt, completions, labels) for a steps snapshot.",
             ),
         ] = "trl-jsonl",
         json_: JsonOpt = False,
     ) -> None:
         """Export a snapshot for other tools: TRL's preference format as JSONL, a Hugging Face datasets folder
-        (load it with datasets.load_from_disk), or a/b-labelled JSONL. Ties are left out of the TRL formats."""
+        (load it with datasets.load_from_disk), or a/b-labelled JSONL. Ties are left out of the TRL formats. A steps
+        snapshot exports as TRL stepwise JSONL (neutral steps as true; a solution stops before its first
+        unlabelled step; see docs/process-rewards.md)."""
         from rewardkit.data.snapshot import SnapshotError, export_snapshot
 
         check_out_dir(out, "--out", must_not_exist=True)

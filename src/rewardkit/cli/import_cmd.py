@@ -77,11 +77,15 @@ def _committed_reporter(progress_file: Path | None, bar: ProgressHandle):  # noq
 
 def summary_line(result: dict[str, Any]) -> str:
     """One line of an import's ``--json`` result: what was imported, of what was read (the demo prints it too)."""
+    from rewardkit.data.importers.formats import FORMATS
+
     c = result["counts"]
-    noun = "events" if result["format"] == "events" else "comparisons"
+    fmt = FORMATS.get(result["format"])
+    noun = fmt.noun if fmt is not None else "comparisons"
+    ties = "" if noun == "step solutions" else f", ties {c['ties']:,}"  # a step solution has no tie
     return (
         f"imported {c['imported']:,} {noun} (read {c['read']:,}, duplicates skipped {c['duplicates']:,}, "
-        f"rejected {c['rejected']:,}, ties {c['ties']:,}); import #{result['import_id']}"
+        f"rejected {c['rejected']:,}{ties}); import #{result['import_id']}"
     )
 
 
@@ -179,8 +183,9 @@ def register(app: typer.Typer) -> None:
     from rewardkit.data.importers.formats import FORMATS
 
     group = typer.Typer(
-        help="Import preference data (trl, hh-rlhf, ultrafeedback, alpacaeval) or implicit feedback events into the "
-        "store. Importing the same data again stores nothing new. See docs/data-formats.md.",
+        help="Import preference data (trl, hh-rlhf, ultrafeedback, alpacaeval), step-labelled solutions for process "
+        "reward models (trl-stepwise, prm800k, math-shepherd) or implicit feedback events into the store. Importing "
+        "the same data again stores nothing new. See docs/data-formats.md and docs/process-rewards.md.",
         no_args_is_help=True,
     )
     app.add_typer(group, name="import")

@@ -59,6 +59,18 @@ class CompileError(ValueError):
     """A compile option is invalid (the message names the option)."""
 
 
+def check_fractions(fractions: tuple[float, ...]) -> None:
+    """Train / validation / test shares: three, non-negative, summing to 1."""
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+        raise CompileError(f"fractions: expected three non-negative shares summing to 1, got {list(fractions)}")
+
+
+def check_annotator_kinds(kinds: tuple[str, ...] | None) -> None:
+    for kind in kinds or ():
+        if kind not in ANNOTATOR_KINDS:
+            raise CompileError(f"annotator_kinds: expected any of {', '.join(ANNOTATOR_KINDS)}, got {kind!r}")
+
+
 @dataclass(frozen=True)
 class CompileConfig:
     """Everything that decides a snapshot's content. Two builds with equal configs over the same store
@@ -115,10 +127,7 @@ class CompileConfig:
             raise CompileError(f"dedupe: expected exact or normalized, got {self.dedupe!r}")
         if self.conflicts not in ("majority", "drop"):
             raise CompileError(f"conflicts: expected majority or drop, got {self.conflicts!r}")
-        if len(self.fractions) != 3 or any(f < 0 for f in self.fractions) or abs(sum(self.fractions) - 1.0) > 1e-6:
-            raise CompileError(
-                f"fractions: expected three non-negative shares summing to 1, got {list(self.fractions)}"
-            )
+        check_fractions(self.fractions)
         if self.rating_threshold <= 0:
             raise CompileError(f"rating_threshold: expected a positive number, got {self.rating_threshold}")
         if self.rating_scale is not None and self.rating_scale <= 0:
@@ -127,9 +136,7 @@ class CompileConfig:
             raise CompileError(f"length_balance: expected a share in [0, 1), got {self.length_balance}")
         if self.max_per_source is not None and self.max_per_source < 1:
             raise CompileError(f"max_per_source: expected at least 1, got {self.max_per_source}")
-        for kind in self.annotator_kinds or ():
-            if kind not in ANNOTATOR_KINDS:
-                raise CompileError(f"annotator_kinds: expected any of {', '.join(ANNOTATOR_KINDS)}, got {kind!r}")
+        check_annotator_kinds(self.annotator_kinds)
 
     def as_json(self) -> dict[str, Any]:
         """The config as JSON (what the manifest records and the snapshot id hashes)."""

@@ -19,6 +19,9 @@ writes it (atomically: a temporary folder renamed into place) and exports it:
 - ``ab-jsonl``: ``prompt``/``response_a``/``response_b``/``label`` rows whose positions follow each pair's
   ``chosen_position`` (see ``CompileConfig.balance_positions``).
 
+A snapshot of step-labelled solutions (``"kind": "steps"`` in the manifest) has the same layout with other rows;
+``data/step_snapshot.py`` builds, reads and exports it (``trl-stepwise``), and ``iter_split`` refuses it.
+
 The Parquet files hold the JSONL rows with ``prompt`` and ``metadata`` as JSON text (a prompt may be text or
 messages); ``read_parquet_split`` turns them back into pairs.
 """
@@ -52,6 +55,10 @@ class SnapshotNotFound(LookupError):
     pass
 
 
+class SnapshotError(ValueError):
+    """A snapshot cannot be built, read or exported as asked (the message says why)."""
+
+
 def resolve_snapshot(ref: str | Path, snapshot_dir: Path | None = None) -> Path:
     """Turn a snapshot reference (a folder path, or an id or unique id prefix under ``snapshot_dir``) into
     the snapshot folder."""
@@ -77,13 +84,28 @@ def read_manifest(snapshot: Path) -> dict[str, Any]:
     return json.loads((snapshot / MANIFEST).read_text(encoding="utf-8"))
 
 
-def iter_split(snapshot: Path, split: str) -> Iterator[PreferencePair]:
+def snapshot_kind(snapshot: Path) -> str:
+    """``pairs`` (preference pairs) or ``steps`` (step-labelled solutions, ``data/step_snapshot.py``)."""
+    return str(read_manifest(snapshot).get("kind", "pairs"))
+
+
+def split_rows(snapshot: Path, split: str, kind: str = "pairs") -> Iterator[dict[str, Any]]:
+    """The JSON rows of one split of a snapshot that must be of ``kind`` (pairs, or steps)."""
+    held = snapshot_kind(snapshot)
+    if held != kind:
+        reader = "data.step_snapshot.load_step_split" if held == "steps" else "data.snapshot.load_split"
+        what = {"pairs": "pairs", "steps": "step solutions"}
+        raise SnapshotError(f"snapshot {snapshot.name} holds {what[held]}, not {what[kind]}: read it with {reader}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     with (snapshot / f"{split}.jsonl").open(encoding="utf-8") as f:
         for line in f:
             if line.strip():
-                yield PreferencePair.from_json(json.loads(line))
+                yield json.loads(line)
+
+
+def iter_split(snapshot: Path, split: str) -> Iterator[PreferencePair]:
+    return map(PreferencePair.from_json, split_rows(snapshot, split))
 
 
 def load_split(snapshot: Path, split: str) -> list[PreferencePair]:
@@ -93,17 +115,13 @@ def load_split(snapshot: Path, split: str) -> list[PreferencePair]:
 # --- building ---------------------------------------------------------------------------------------
 
 
-class SnapshotError(ValueError):
-    """A snapshot cannot be built or exported as asked (the message says why)."""
-
-
-def snapshot_id(options: dict[str, Any], splits: dict[str, list[PreferencePair]]) -> str:
+def snapshot_id(options: dict[str, Any], splits: dict[str, list[Any]]) -> str:
     """The hash of a snapshot's content: its options and every row of every split (no timestamps, no
     parent), so the same store and options always give the same id."""
     digest = hashlib.sha256(canonical_json(options).encode("utf-8"))
     for split in SPLITS:
         digest.update(f"\x1e{split}\x1e".encode())
-        for pair in splits.get(split, []):
+        for pair in splits.get(split, []):  # a PreferencePair, or a StepExample of a steps snapshot
             digest.update(canonical_json(pair.to_json()).encode("utf-8"))
             digest.update(b"\n")
     return digest.hexdigest()[:32]
@@ -129,12 +147,18 @@ _PARQUET_SCHEMA = pa.schema(
 )
 
 
-def _write_parquet(path: Path, pairs: list[PreferencePair]) -> None:
-    rows = [p.to_json() for p in pairs]
+def write_parquet_rows(path: Path, items: list[Any], schema: pa.Schema = _PARQUET_SCHEMA) -> None:
+    """The JSONL rows of ``items`` (pairs, or a steps snapshot's examples) as Parquet, ``prompt`` and ``metadata``
+    as JSON text (a prompt may be text or messages)."""
+    rows = [item.to_json() for item in items]
     for row in rows:
         row["prompt"] = canonical_json(row["prompt"])
         row["metadata"] = canonical_json(row["metadata"])
-    pq.write_table(pa.Table.from_pylist(rows, schema=_PARQUET_SCHEMA), path)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+
+def _write_parquet(path: Path, pairs: list[PreferencePair]) -> None:
+    write_parquet_rows(path, pairs)
 
 
 def read_parquet_split(snapshot: Path, split: str) -> list[PreferencePair]:
@@ -159,13 +183,16 @@ def write_snapshot(
     snapshot_dir: Path,
     *,
     options: dict[str, Any],
-    splits: dict[str, list[PreferencePair]],
+    splits: dict[str, list[Any]],
     counts: dict[str, Any],
     conflicts: list[dict[str, Any]],
     parent: str | None = None,
+    kind: str = "pairs",
+    write_parquet: Callable[[Path, list[Any]], None] | None = None,
 ) -> BuiltSnapshot:
     """Write a snapshot folder atomically (a temporary folder renamed into place). A snapshot is immutable:
-    when its id exists already the existing one is returned untouched."""
+    when its id exists already the existing one is returned untouched. ``kind`` other than ``pairs`` is recorded
+    in the manifest, with ``write_parquet`` writing its rows (``data/step_snapshot.py``)."""
     sid = snapshot_id(options, splits)
     final = snapshot_dir / sid
     if (final / MANIFEST).is_file():
@@ -189,6 +216,8 @@ def write_snapshot(
         },
         "files": [f"{name}.{ext}" for name in SPLITS for ext in ("jsonl", "parquet")],
     }
+    if kind != "pairs":  # pair manifests stay as they were
+        manifest["kind"] = kind
     tmp = temporary_folder(snapshot_dir, f".tmp-{sid}-")
     try:
         for name in SPLITS:
@@ -196,7 +225,7 @@ def write_snapshot(
             with (tmp / f"{name}.jsonl").open("w", encoding="utf-8") as f:
                 for pair in rows:
                     f.write(json.dumps(pair.to_json(), ensure_ascii=False) + "\n")
-            _write_parquet(tmp / f"{name}.parquet", rows)
+            (write_parquet or _write_parquet)(tmp / f"{name}.parquet", rows)
         # the manifest goes last: a folder with a manifest is a complete snapshot
         (tmp / MANIFEST).write_text(
             json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
@@ -214,6 +243,19 @@ def write_snapshot(
     return BuiltSnapshot(sid, final, manifest, created=True)
 
 
+def recipe_parent(session: Session, options: dict[str, Any], sid: str) -> str | None:
+    """The newest registered snapshot built with the same filters and options (the previous version of this
+    recipe), other than ``sid`` itself."""
+    from rewardkit.store.queries import list_snapshots
+
+    same_recipe = [
+        row
+        for row in list_snapshots(session)
+        if row.id != sid and {**row.manifest.get("filters", {}), **row.manifest.get("options", {})} == options
+    ]
+    return same_recipe[-1].id if same_recipe else None
+
+
 def build_snapshot(
     session: Session,
     config: CompileConfig,
@@ -227,8 +269,6 @@ def build_snapshot(
     ``parent`` defaults to the newest registered snapshot built with the same filters and options (the
     previous version of this recipe), so a rebuild after new data records what it supersedes. A selection
     that yields no pair is refused (SnapshotError) rather than written as an empty snapshot."""
-    from rewardkit.store.queries import list_snapshots, record_snapshot
-
     result = compile_pairs(session, config, on_comparison=on_comparison)
     if result.counts.pairs == 0:
         c = result.counts
@@ -237,22 +277,44 @@ def build_snapshot(
             f"{c.ties_dropped} ties dropped, {c.conflicts_dropped} conflicts dropped); check the filters or use "
             "--keep-ties"
         )
-    options = config.as_json()
-    if parent is None:
-        sid = snapshot_id(options, result.splits)
-        same_recipe = [
-            row
-            for row in list_snapshots(session)
-            if row.id != sid and {**row.manifest.get("filters", {}), **row.manifest.get("options", {})} == options
-        ]
-        parent = same_recipe[-1].id if same_recipe else None
-    built = write_snapshot(
+    return publish_snapshot(
+        session,
         snapshot_dir,
-        options=options,
+        options=config.as_json(),
         splits=result.splits,
         counts=asdict(result.counts),
         conflicts=result.conflicts,
         parent=parent,
+    )
+
+
+def publish_snapshot(
+    session: Session,
+    snapshot_dir: Path,
+    *,
+    options: dict[str, Any],
+    splits: dict[str, list[Any]],
+    counts: dict[str, Any],
+    conflicts: list[dict[str, Any]],
+    parent: str | None = None,
+    kind: str = "pairs",
+    write_parquet: Callable[[Path, list[Any]], None] | None = None,
+) -> BuiltSnapshot:
+    """Write compiled rows as a snapshot (``write_snapshot``) and register it in the store; ``parent`` defaults to
+    the previous build of the same recipe (``recipe_parent``)."""
+    from rewardkit.store.queries import record_snapshot
+
+    if parent is None:
+        parent = recipe_parent(session, options, snapshot_id(options, splits))
+    built = write_snapshot(
+        snapshot_dir,
+        options=options,
+        splits=splits,
+        counts=counts,
+        conflicts=conflicts,
+        parent=parent,
+        kind=kind,
+        write_parquet=write_parquet,
     )
     record_snapshot(
         session,
@@ -266,7 +328,7 @@ def build_snapshot(
 
 # --- exports ----------------------------------------------------------------------------------------
 
-EXPORT_FORMATS: tuple[str, ...] = ("trl-jsonl", "hf", "ab-jsonl")
+EXPORT_FORMATS: tuple[str, ...] = ("trl-jsonl", "hf", "ab-jsonl", "trl-stepwise")  # the last for steps snapshots
 
 
 def _trl_rows(pairs: Iterable[PreferencePair], conversational: bool, with_margin: bool) -> list[dict[str, Any]]:
@@ -333,11 +395,19 @@ def export_snapshot(snapshot: Path, fmt: str, out: Path) -> dict[str, int]:
     """Write ``fmt`` (one of EXPORT_FORMATS) to folder ``out`` atomically; returns rows per split."""
     if fmt not in EXPORT_FORMATS:
         raise SnapshotError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    steps = snapshot_kind(snapshot) == "steps"
+    if steps != (fmt == "trl-stepwise"):
+        held = "step solutions: export it as trl-stepwise" if steps else "pairs: trl-stepwise is for steps snapshots"
+        raise SnapshotError(f"snapshot {snapshot.name} holds {held}")
     if out.exists():
         raise SnapshotError(f"{out} exists already; choose a new output folder")
     tmp = temporary_folder(out.parent, f".tmp-{out.name}-")
     try:
-        if fmt == "ab-jsonl":
+        if steps:
+            from rewardkit.data.step_snapshot import stepwise_splits
+
+            splits = stepwise_splits(snapshot)
+        elif fmt == "ab-jsonl":
             splits = {name: _ab_rows(load_split(snapshot, name)) for name in SPLITS}
         else:
             splits = trl_rows(snapshot)

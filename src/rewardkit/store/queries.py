@@ -46,6 +46,7 @@ from rewardkit.store.tables import (
     ScoreAggregateRow,
     ServedScoreRow,
     SnapshotRow,
+    StepSolutionRow,
 )
 
 # Keep IN (...) lists well under SQLite's and PostgreSQL's parameter limits.
@@ -72,7 +73,7 @@ def response_id(prompt_key: str, response: Response) -> str:
     return _digest(prompt_key, response.text, response.model_name, response.model_version)
 
 
-def _insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
+def insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING on either dialect, straight to the driver's executemany; returns how
     many rows this statement stored (the drivers sum executemany's row counts; a row skipped as present
     counts 0), which is what a caller reports as inserted: a check made before the insert can be overtaken
@@ -129,7 +130,7 @@ def _compiled_insert(model: type[Base], dialect: Any) -> tuple[str, list[str], l
     return _INSERTS[key]
 
 
-def _existing_ids(session: Session, column: Any, ids: Sequence[str]) -> set[str]:
+def existing_ids(session: Session, column: Any, ids: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(ids), _CHUNK):
         found.update(session.scalars(select(column).where(column.in_(ids[start : start + _CHUNK]))))
@@ -171,7 +172,7 @@ def add_comparisons(session: Session, comparisons: Sequence[Comparison], *, impo
     for c in comparisons:
         by_key.setdefault(c.dedupe_key, c)
     keys = list(by_key)
-    stored = _existing_ids(session, ComparisonRow.id, keys)
+    stored = existing_ids(session, ComparisonRow.id, keys)
     new_keys = [k for k in keys if k not in stored]
     now = utcnow()
     prompts: dict[str, dict[str, Any]] = {}
@@ -207,11 +208,11 @@ def add_comparisons(session: Session, comparisons: Sequence[Comparison], *, impo
         )
         link_rows.extend({"comparison_id": key, "position": i, "response_id": rid} for i, rid in enumerate(rids))
     # Parents first: foreign keys are enforced on both dialects.
-    _insert_ignore(session, PromptRow, list(prompts.values()))
-    _insert_ignore(session, ResponseRow, list(responses.values()))
-    _insert_ignore(session, AnnotatorRow, list(annotators.values()))
-    inserted = _insert_ignore(session, ComparisonRow, comparison_rows)  # a concurrent import may have won some
-    _insert_ignore(session, ComparisonResponseRow, link_rows)
+    insert_ignore(session, PromptRow, list(prompts.values()))
+    insert_ignore(session, ResponseRow, list(responses.values()))
+    insert_ignore(session, AnnotatorRow, list(annotators.values()))
+    inserted = insert_ignore(session, ComparisonRow, comparison_rows)  # a concurrent import may have won some
+    insert_ignore(session, ComparisonResponseRow, link_rows)
     return AddResult(inserted=inserted, duplicates=len(comparisons) - inserted)
 
 
@@ -221,7 +222,7 @@ def add_feedback_events(session: Session, events: Sequence[FeedbackEvent]) -> Ad
     for e in events:
         by_key.setdefault(e.dedupe_key, e)
     keys = list(by_key)
-    stored = _existing_ids(session, FeedbackEventRow.id, keys)
+    stored = existing_ids(session, FeedbackEventRow.id, keys)
     new_keys = [k for k in keys if k not in stored]
     now = utcnow()
     prompts: dict[str, dict[str, Any]] = {}
@@ -245,9 +246,9 @@ def add_feedback_events(session: Session, events: Sequence[FeedbackEvent]) -> Ad
                 "metadata": e.metadata,
             }
         )
-    _insert_ignore(session, PromptRow, list(prompts.values()))
-    _insert_ignore(session, ResponseRow, list(responses.values()))
-    inserted = _insert_ignore(session, FeedbackEventRow, rows)
+    insert_ignore(session, PromptRow, list(prompts.values()))
+    insert_ignore(session, ResponseRow, list(responses.values()))
+    inserted = insert_ignore(session, FeedbackEventRow, rows)
     return AddResult(inserted=inserted, duplicates=len(events) - inserted)
 
 
@@ -262,21 +263,43 @@ class ComparisonFilter:
     until: datetime | None = None
 
 
+def where_selected(
+    stmt: Any,
+    table: Any,
+    *,
+    sources: tuple[str, ...] | None,
+    annotator_kinds: tuple[str, ...] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Any:
+    """``stmt`` narrowed to rows of ``table`` (comparisons, step solutions) from these sources and annotator kinds,
+    created in [since, until); None: no constraint."""
+    if sources is not None:
+        stmt = stmt.where(table.source.in_(sources))
+    if annotator_kinds is not None:
+        stmt = stmt.where(table.annotator_kind.in_(annotator_kinds))
+    if since is not None:
+        stmt = stmt.where(table.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(table.created_at < until)
+    return stmt
+
+
 def _filtered(stmt: Any, flt: ComparisonFilter) -> Any:
-    if flt.sources is not None:
-        stmt = stmt.where(ComparisonRow.source.in_(flt.sources))
-    if flt.annotator_kinds is not None:
-        stmt = stmt.where(ComparisonRow.annotator_kind.in_(flt.annotator_kinds))
+    stmt = where_selected(
+        stmt,
+        ComparisonRow,
+        sources=flt.sources,
+        annotator_kinds=flt.annotator_kinds,
+        since=flt.since,
+        until=flt.until,
+    )
     if flt.attributes is not None:
         named = [a for a in flt.attributes if a is not None]
         cond = ComparisonRow.attribute.in_(named)
         if None in flt.attributes:
             cond = cond | ComparisonRow.attribute.is_(None)
         stmt = stmt.where(cond)
-    if flt.since is not None:
-        stmt = stmt.where(ComparisonRow.created_at >= flt.since)
-    if flt.until is not None:
-        stmt = stmt.where(ComparisonRow.created_at < flt.until)
     return stmt
 
 
@@ -456,5 +479,6 @@ def table_counts(session: Session) -> dict[str, int]:
             SnapshotRow,
             ServedScoreRow,
             ScoreAggregateRow,
+            StepSolutionRow,
         )
     }

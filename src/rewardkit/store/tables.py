@@ -106,6 +106,33 @@ class ComparisonResponseRow(Base):
     response_id: Mapped[str] = mapped_column(KEY, ForeignKey("responses.id"))
 
 
+class StepSolutionRow(Base):
+    """A step-labelled solution (``records.StepSolution``): what a process reward model learns from (migration 0006;
+    queries in store/steps.py). Prompt, steps and labels are JSON: a solution is read and written whole, never
+    joined step by step, so a row per step would only cost inserts. ``n_steps`` and ``first_error`` are copied
+    out of the JSON for statistics without parsing it."""
+
+    __tablename__ = "step_solutions"
+    __table_args__ = (Index("ix_step_solutions_filters", "source", "annotator_kind"),)
+
+    id: Mapped[str] = mapped_column(KEY, primary_key=True)  # StepSolution.dedupe_key
+    prompt_id: Mapped[str] = mapped_column(KEY)  # queries.prompt_id of the prompt: solutions of one problem
+    prompt: Mapped[Any] = mapped_column(JSON)  # text, or a list of {"role", "content"} messages
+    steps: Mapped[list[Any]]  # the step texts, in order
+    labels: Mapped[list[Any]]  # one of good | bad | neutral | null per step
+    n_steps: Mapped[int] = mapped_column(Integer)
+    first_error: Mapped[int | None] = mapped_column(Integer)  # index of the first "bad" step, null when none
+    outcome: Mapped[bool | None]  # the final answer is right (True), wrong (False), or not known (null)
+    annotator_id: Mapped[str] = mapped_column(String(200), ForeignKey("annotators.id"))
+    annotator_kind: Mapped[str] = mapped_column(String(16))  # copied from the annotator for filtering
+    source: Mapped[str] = mapped_column(String(200))
+    model_name: Mapped[str] = mapped_column(String(200), default="")  # "" when unknown (see ResponseRow)
+    created_at: Mapped[datetime]
+    client_event_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+
 class FeedbackEventRow(Base):
     __tablename__ = "feedback_events"
 

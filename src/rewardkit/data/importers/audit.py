@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from rewardkit.store.queries import comparisons_of_import, list_imports, set_import_status
+from rewardkit.store.steps import step_solutions_of_import
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -86,10 +87,15 @@ class UnfinishedImport:
     started_at: datetime
     state: str  # interrupted (its process is gone) | running (alive) | unknown (another host) | failed
     comparisons: int  # comparisons it stored
+    step_solutions: int = 0  # step-labelled solutions it stored (trl-stepwise, prm800k, math-shepherd)
 
     def describe(self) -> str:
         files = ", ".join(self.paths)
-        stored = f"{self.comparisons:,} comparisons stored"
+        stored = (
+            f"{self.step_solutions:,} step solutions stored"
+            if self.step_solutions
+            else f"{self.comparisons:,} comparisons stored"
+        )
         what = {
             "interrupted": "was interrupted (its process is gone)",
             "running": "is still running",
@@ -108,13 +114,14 @@ def unfinished_imports(session: Session) -> list[UnfinishedImport]:
     out = []
     for row in list_imports(session, statuses=("running", "failed")):
         stored = comparisons_of_import(session, row.id)
+        steps = step_solutions_of_import(session, row.id)
         if row.status == "failed":
-            if stored == 0:
+            if stored + steps == 0:
                 continue  # a failed import that stored nothing (the usual case: --on-error fail) is harmless
             state = "failed"
         else:
             state = {"gone": "interrupted", "alive": "running", "unknown": "unknown"}[process_state(row.process)]
-        out.append(UnfinishedImport(row.id, row.format, list(row.paths), row.started_at, state, stored))
+        out.append(UnfinishedImport(row.id, row.format, list(row.paths), row.started_at, state, stored, steps))
     return out
 
 

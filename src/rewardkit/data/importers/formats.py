@@ -8,11 +8,22 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from rewardkit.data.importers import alpacaeval, events, feedback, hh_rlhf, trl, ultrafeedback
+from rewardkit.data.importers import (
+    alpacaeval,
+    events,
+    feedback,
+    hh_rlhf,
+    math_shepherd,
+    prm800k,
+    trl,
+    trl_stepwise,
+    ultrafeedback,
+)
 from rewardkit.data.importers.errors import ImportFailed
 from rewardkit.data.importers.options import ImportOptions
 from rewardkit.records import Comparison
 from rewardkit.store.queries import AddResult, add_comparisons, add_feedback_events
+from rewardkit.store.steps import add_step_solutions
 
 
 @dataclass(frozen=True)
@@ -21,10 +32,15 @@ class Format:
     parse: Callable[[dict[str, Any], ImportOptions], Any]
     add: Callable[[Session, Sequence[Any], int], AddResult]
     help: str
+    noun: str = "comparisons"  # what the format stores, for the import summary
 
 
 def _add_comparisons(session: Session, batch: Sequence[Any], import_id: int) -> AddResult:
     return add_comparisons(session, batch, import_id=import_id)
+
+
+def _add_steps(session: Session, batch: Sequence[Any], import_id: int) -> AddResult:
+    return add_step_solutions(session, batch, import_id=import_id)
 
 
 def _add_events(session: Session, batch: Sequence[Any], _import_id: int) -> AddResult:
@@ -73,12 +89,35 @@ FORMATS: dict[str, Format] = {
             events.parse,
             _add_events,
             "implicit feedback events (thumbs_up/down, regenerate, copy, edit), JSONL",
+            noun="events",
         ),
         Format(
             "feedback",
             feedback.parse,
             add_feedback_items,
             "feedback items as POST /v1/feedback takes them: preferences (choice or ranking) and implicit events",
+        ),
+        Format(
+            "trl-stepwise",
+            trl_stepwise.parse,
+            _add_steps,
+            "TRL stepwise supervision (process reward data): prompt, completions (the steps), labels (true/false)",
+            noun="step solutions",
+        ),
+        Format(
+            "prm800k",
+            prm800k.parse,
+            _add_steps,
+            "OpenAI PRM800K JSONL: question.problem and the chosen path of label.steps, ratings 1/0/-1 as "
+            "good/neutral/bad",
+            noun="step solutions",
+        ),
+        Format(
+            "math-shepherd",
+            math_shepherd.parse,
+            _add_steps,
+            "Math-Shepherd: input with every step ending in the tag ки, label with + or - in place of each tag",
+            noun="step solutions",
         ),
     )
 }
