@@ -106,3 +106,30 @@ def test_config_rules_of_the_prm_objective() -> None:
         TrainConfig(objective="prm", length_control=True)
     with pytest.raises(ConfigError, match="ensemble"):
         TrainConfig(objective="prm", ensemble=2)
+
+
+def test_trains_from_a_steps_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data half's path: import trl-stepwise, dataset build-steps, then train --objective prm --data ID."""
+    from rewardkit.settings import get_settings
+
+    monkeypatch.setenv("RK_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RK_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        data = write_step_file(tmp_path / "steps.jsonl", n=40)
+        code, _, stderr = run_cli("import", "trl-stepwise", str(data), "--source", "sums")
+        assert code == 0, stderr
+        code, stdout, stderr = run_cli("dataset", "build-steps", "--fractions", "0.7,0.3,0", "--json")
+        assert code == 0, stderr
+        snapshot = json.loads(stdout)["id"]
+        backbone = build_tiny_backbone(tmp_path / "bb")
+        out = tmp_path / "prm"
+        code, stdout, stderr = run_cli("train", "--objective", "prm", "--data", snapshot[:12], "--out", str(out),
+                                       "--backbone", str(backbone), "--max-steps", "4", "--batch-size", "4",
+                                       "--max-length", "64", "--bf16", "off", "--no-progress", "--json")  # fmt: skip
+        assert code == 0, stderr
+        metrics = json.loads(stdout)["metrics"]
+        assert metrics["train_solutions"] + metrics["validation_solutions"] == 40
+        assert json.loads((out / "rewardkit.json").read_text())["snapshot_id"] == snapshot
+    finally:
+        get_settings.cache_clear()

@@ -95,26 +95,51 @@ def read_step_file(path: str | Path) -> list[StepSolution]:
     return out
 
 
-def load_step_solutions(
-    data: str, validation_fraction: float, seed: int = 0
-) -> tuple[list[StepSolution], list[StepSolution], str]:
-    """(train, validation, data id) of a stepwise file, split by prompt (``data.compile.split_of``, as a pair
-    file is split), so one problem's solutions never sit on both sides."""
+def load_step_solutions(data: str, validation_fraction: float, seed: int = 0) -> tuple[list[Any], list[Any], str]:
+    """(train, validation, data id) for the prm objective: a steps snapshot's train and validation splits
+    (``rewardkit dataset build-steps``: folder, id or id prefix; its ``StepExample``s read as solutions), or a
+    stepwise JSONL file split by prompt (``data.compile.split_of``, as a pair file is split), so one problem's
+    solutions never sit on both sides."""
     from rewardkit.data.training_data import file_digest
 
     path = Path(data)
     if not path.is_file():
-        raise ValueError(f"{data}: the prm objective reads a stepwise JSONL file (prompt, completions, labels)")
+        return load_step_snapshot(data, validation_fraction, seed)
     solutions = read_step_file(path)
-    sides = [split_of(s.prompt, seed, (1.0 - validation_fraction, validation_fraction, 0.0)) for s in solutions]
-    train = [s for s, side in zip(solutions, sides) if side == "train"]
-    val = [s for s, side in zip(solutions, sides) if side != "train"]
+    train, val = split_solutions(solutions, validation_fraction, seed)
     if not train or not val:
         raise ValueError(
             f"{data}: no {'training' if not train else 'validation'} solutions at validation_fraction "
             f"{validation_fraction} (solutions are split by prompt); add data"
         )
     return train, val, f"file:{file_digest(path)}"
+
+
+def split_solutions(solutions: list[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
+    sides = [split_of(s.prompt, seed, (1.0 - fraction, fraction, 0.0)) for s in solutions]
+    return [s for s, side in zip(solutions, sides) if side == "train"], [
+        s for s, side in zip(solutions, sides) if side != "train"
+    ]
+
+
+def load_step_snapshot(data: str, validation_fraction: float, seed: int) -> tuple[list[Any], list[Any], str]:
+    """A steps snapshot's train and validation splits (a snapshot without validation rows: its train split cut
+    by prompt at ``validation_fraction``)."""
+    from rewardkit.data.snapshot import read_manifest, resolve_snapshot, snapshot_kind
+    from rewardkit.data.step_snapshot import load_step_split
+
+    try:
+        folder = resolve_snapshot(data)
+    except LookupError as exc:
+        raise ValueError(f"{exc}; the prm objective reads a steps snapshot or a stepwise JSONL file") from None
+    if snapshot_kind(folder) != "steps":
+        raise ValueError(f"{data}: a snapshot of pairs; the prm objective reads a steps snapshot (dataset build-steps)")
+    train, val = load_step_split(folder, "train"), load_step_split(folder, "validation")
+    if not val:
+        train, val = split_solutions(train, validation_fraction, seed)
+    if not train or not val:
+        raise ValueError(f"{data}: no {'training' if not train else 'validation'} solutions in the snapshot")
+    return train, val, str(read_manifest(folder).get("id", folder.name))
 
 
 def label_targets(labels: tuple[str | None, ...]) -> list[float]:
