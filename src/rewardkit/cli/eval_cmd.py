@@ -164,11 +164,19 @@ def is_prm_folder(model: str) -> bool:
 
 
 def run_process_eval(
-    model: str, data: str, out: Path, *, max_length: int | None, dtype: str, device: str, n_boot: int
+    model: str,
+    data: str,
+    out: Path,
+    *,
+    split: str = "test",
+    max_length: int | None,
+    dtype: str,
+    device: str,
+    n_boot: int,
 ) -> dict[str, Any]:
-    """``rewardkit eval`` for a process reward model on step-labelled solutions (TRL stepwise JSONL): step
-    accuracy, ProcessBench F1 and best-of-N selection (``evaluate/process.py``); report.json and scores.jsonl
-    in ``out``."""
+    """``rewardkit eval`` for a process reward model on step-labelled solutions (a TRL stepwise JSONL file, or
+    the ``split`` of a steps snapshot): step accuracy, ProcessBench F1 and best-of-N selection
+    (``evaluate/process.py``); report.json and scores.jsonl in ``out``."""
     import json
 
     from rewardkit.atomic import atomic_write_text
@@ -179,12 +187,12 @@ def run_process_eval(
 
     check_scorer_options(dtype, device, max_length)
     check_out_dir(out, "--out")
-    if not Path(data).is_file():
-        raise UserError(f"--data {data}: a process reward model is evaluated on a stepwise JSONL file")
     try:
-        solutions = read_step_file(data)
-    except (OSError, ValueError) as exc:
+        solutions = read_step_file(data) if Path(data).is_file() else step_snapshot_split(data, split)
+    except (OSError, ValueError, LookupError) as exc:
         raise UserError(f"--data: {exc}") from None
+    if not solutions:
+        raise UserError(f"--data {data}: no solutions in split {split!r}")
     scorer = load_checked_scorer(
         model, max_length=max_length, token_budget=2048, dtype=dtype, threads=None, device=device
     )
@@ -199,6 +207,19 @@ def run_process_eval(
         "".join(json.dumps({"index": i, "step_scores": s}) + "\n" for i, s in enumerate(res.step_scores)),
     )
     return json_ready(report)
+
+
+def step_snapshot_split(data: str, split: str) -> list[Any]:
+    """One split of a steps snapshot (folder, id or id prefix); a ValueError for anything else."""
+    from rewardkit.data.snapshot import resolve_snapshot, snapshot_kind
+    from rewardkit.data.step_snapshot import load_step_split
+
+    folder = resolve_snapshot(data)
+    if snapshot_kind(folder) != "steps":
+        raise ValueError(
+            f"{data}: a process reward model is evaluated on step-labelled data (a steps snapshot or file)"
+        )
+    return load_step_split(folder, split)
 
 
 def register(app: typer.Typer) -> None:
@@ -296,7 +317,7 @@ def register(app: typer.Typer) -> None:
             from rewardkit.evaluate.process import process_summary
 
             report = run_process_eval(
-                model, data, out, max_length=max_length, dtype=dtype, device=device, n_boot=n_boot
+                model, data, out, split=split, max_length=max_length, dtype=dtype, device=device, n_boot=n_boot
             )
             if json_:
                 emit_json(report)
