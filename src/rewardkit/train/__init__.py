@@ -8,7 +8,8 @@ one model or an ensemble), ``batches`` (pairs as tensors, length-grouped batches
 (each prompt's responses rebuilt from its pairs, for listwise and ratings losses), ``objective`` (the loss chosen
 once from ``model.losses.LOSSES``), ``rewards`` (a batch's forward pass), ``distributed`` (DDP helpers),
 ``freeze`` (frozen blocks, LoRA, dropout), ``bf16`` (the precision decision and its reason), ``checkpoint``
-(atomic resumable checkpoints), ``finish`` (best weights, calibration, the model folder), ``ensemble_card`` (an
+(atomic resumable checkpoints), ``steps`` (a process reward model's step-labelled solutions, their reader and
+forward pass), ``finish`` (best weights, calibration, the model folder), ``ensemble_card`` (an
 ensemble's calibration and card). The data comes from
 ``data/training_data.py``. ``python -m rewardkit train`` is ``rewardkit train`` (``rewardkit/__main__.py``).
 

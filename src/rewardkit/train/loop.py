@@ -19,7 +19,10 @@ best-checkpoint selection, early stopping and atomic checkpoints that ``--resume
 on a reference set of validation responses, both on the score that is served (``calibration.calibrate``), and
 writes the ``save_pretrained`` folder, ``rewardkit.json``, README.md, metrics.jsonl and curves.png. A listwise or
 ratings loss (``--loss plackett-luce`` / ``regression``) trains on lists rebuilt from the pairs (``lists.py``);
-validation is on pairs for every loss.
+validation is on pairs for every loss. ``--objective prm`` (the ``step-bce`` entry of the loss registry, data
+"steps") trains a process reward model through the same loop: step-labelled solutions encoded once with a step
+token after each step (``steps.py``), batches of solutions, the logits at the labelled step tokens, validation
+and the card on steps (``finish.finish_step_member``).
 
 Only rank 0 writes files; every rank runs validation (cheap) so early-stopping decisions agree.
 """
