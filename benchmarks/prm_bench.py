@@ -1,6 +1,6 @@
 """Process reward models on GSM8K: best-of-4 selection over real GPT-3 solutions, PRM vs outcome RM.
 
-Run (~15 min on 2 loaded cores with the defaults):
+Run (~35 min with the defaults on a shared 2-core machine at load average 10-24; see docs/process-rewards.md):
 
     .venv/bin/python benchmarks/prm_bench.py --out runs/prm-bench.json
     .venv/bin/python benchmarks/prm_bench.py --max-steps 100 --gen-solutions 800   # a quick slice
