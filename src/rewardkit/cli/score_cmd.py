@@ -272,7 +272,11 @@ def register(app: typer.Typer) -> None:
                 )
             )
             if dpo is None and aggregate != "mean" and len(scorer.members) == 1:
-                stderr.print(f"note: {model} is one model, not an ensemble: --aggregate {aggregate} is its score")
+                stderr.print(
+                    f"note: {model} is one model, not an ensemble: --aggregate {aggregate} is its score",
+                    highlight=False,
+                    markup=False,
+                )
             start = time.perf_counter()
             if (
                 template_kind(scorer.tokenizer) == "chat"
