@@ -1,8 +1,9 @@
 """Best-of-N pressure on an ensemble reward: mean vs UWO vs WCO, judged by AlpacaEval's GPT-4 judge.
 
 Run: ``.venv/bin/python benchmarks/bon_overopt_bench.py [--members 3] [--train-pairs 600] [--threads 1]
-[--eval-instructions 60] [--draws 20] [--out runs/bon-overopt]`` (needs ../shared/data; ~25 minutes on one
-loaded CPU thread with the defaults). ``--model DIR`` reuses an ensemble trained by an earlier run.
+[--eval-instructions 60] [--draws 20] [--out runs/bon-overopt]`` (needs ../shared/data; with the defaults about 12
+CPU-minutes on one thread: 56 minutes wall at a load average of 9-17). ``--model DIR`` reuses an ensemble
+trained by an earlier run.
 
 Issue 26 item 1 (Coste et al., 2023, "Reward Model Ensembles Help Mitigate Overoptimization"):
 
