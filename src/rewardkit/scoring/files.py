@@ -211,9 +211,10 @@ def score_extras(
 ) -> list[dict[str, Any]]:
     """The fields scoring adds to each parsed row: score, score_normalized, [score_std], truncated; pairs
     get score_a, score_b, p_a_better (calibrated), their normalized scores, truncated_a/_b [, std]; every row
-    its ``precision`` (fp32, bf16 or int8: ``BatchScorer.precision``), so scores of different runs can be
-    told apart. A conversation the model's chat template refuses is an InputError naming its row
-    (``where[i]``). ``recent``: texts scored in earlier calls, not scored again."""
+    the scorer's ``row_tags``: its ``precision`` (fp32, bf16 or int8: ``BatchScorer.precision``) and, where
+    the score is not an ensemble's mean, which reward it is (aggregate; a DPO policy's reward_kind and beta),
+    so scores of different runs can be told apart. A conversation the model's chat template refuses is an
+    InputError naming its row (``where[i]``). ``recent``: texts scored in earlier calls, not scored again."""
     try:
         res = (recent or RecentScores(0)).score(scorer, parsed.prompts, parsed.responses, on_batch=on_batch)
     except ChatTemplateError as exc:
@@ -226,7 +227,7 @@ def score_extras(
         if res.std is not None:
             for extra, std in zip(extras, res.std):
                 extra["score_std"] = float(std)
-        return [extra | {"precision": scorer.precision} for extra in extras]
+        return [extra | scorer.row_tags for extra in extras]
     a, b = res.raw[0::2], res.raw[1::2]
     p = p_better(a, b, scorer.card.temperature)
     extras = []
@@ -242,7 +243,7 @@ def score_extras(
         }
         if res.std is not None:
             extra |= {"score_a_std": float(res.std[2 * i]), "score_b_std": float(res.std[2 * i + 1])}
-        extras.append(extra | {"precision": scorer.precision})
+        extras.append(extra | scorer.row_tags)
     return extras
 
 
