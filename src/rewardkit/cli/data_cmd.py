@@ -59,6 +59,25 @@ def _print_stats(s: dict[str, Any]) -> None:
         )
     else:
         stdout.print("  agreement: no pair was labelled more than once", highlight=False)
+    _print_ai_agreement(s["ai_human_agreement"], "ai" in s["by_annotator_kind"])
+
+
+def _print_ai_agreement(a: dict[str, Any], has_ai: bool) -> None:
+    """The AI-vs-human lines: overall, then per judge model (nothing when the store holds no AI label)."""
+    if not a["pairs"]:
+        if has_ai:
+            stdout.print("  AI vs human labels: no pair has both", highlight=False)
+        return
+    stdout.print(
+        f"  AI vs human labels on {a['pairs']:,} pairs with both: agree {_fmt(a['agreement'])} ({a['agree']:,} of "
+        f"{a['compared']:,} where both chose; ties left out: AI {a['ai_ties']:,}, human {a['human_ties']:,})",
+        highlight=False,
+    )
+    for judge, j in a["by_judge"].items():
+        stdout.print(
+            f"    judge {escape(judge)}: agree {_fmt(j['agreement'])} ({j['agree']:,} of {j['compared']:,})",
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -78,17 +97,20 @@ def register(app: typer.Typer) -> None:
         json_: JsonOpt = False,
     ) -> None:
         """Counts by source, annotator kind and attribute; tie rate; chosen vs rejected lengths (length bias);
-        agreement where a pair was labelled more than once. Rankings and ratings count as the pairs
-        `rewardkit dataset build` makes of them by default."""
+        agreement where a pair was labelled more than once; agreement of AI labels (`rewardkit label ai`) with
+        human labels of the same pairs (over --since/--until/--attribute, whatever --source and --annotator-kind).
+        Rankings and ratings count as the pairs `rewardkit dataset build` makes of them by default."""
         from rewardkit.cli.db_cmd import _open
         from rewardkit.cli.output import progress_bar
         from rewardkit.data.stats import store_stats
+        from rewardkit.label.agreement import ai_human_agreement
         from rewardkit.store.queries import ComparisonFilter, count_comparisons
 
         flt = ComparisonFilter(**filter_options(source, annotator_kind, attribute, since, until))
         with _open()() as session:
             with progress_bar("reading", total=count_comparisons(session, flt), unit="comparisons") as bar:
                 result = store_stats(session, flt, on_comparison=bar.advance)
+            result["ai_human_agreement"] = ai_human_agreement(session, flt)
         emit_json(result) if json_ else _print_stats(result)
 
     @data.command()

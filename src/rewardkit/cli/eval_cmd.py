@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from rewardkit.cli.dpo_options import BetaOption, DPOAverageOption, DPOPolicyOption, DPORefOption, DPOSpec, dpo_spec
 from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
 from rewardkit.cli.paths import check_out_dir
 from rewardkit.cli.score_cmd import (
@@ -68,10 +69,12 @@ def run_eval(
     dtype: str = "auto",
     device: str = "auto",
     on_ray: Any = None,
+    dpo: DPOSpec | None = None,
 ) -> dict[str, Any]:
     """The library call behind the command; returns the report dict. ``on_ray``: a
     ``rewardkit.engines.ray.RayOptions`` to score the pairs and probes on Ray actors (the driver keeps a CPU
-    copy of the model for its card and tokenizer)."""
+    copy of the model for its card and tokenizer). ``dpo``: evaluate a DPO policy's implicit reward instead
+    (``model`` is then its policy)."""
     from rewardkit.evaluate.best_of_n import load_alpacaeval_groups
     from rewardkit.evaluate.inputs import EvalDataError, load_eval_pairs, sample_rows
     from rewardkit.evaluate.report import write_report
@@ -104,8 +107,12 @@ def run_eval(
         except ValueError as exc:
             raise UserError(str(exc)) from exc
     try:
-        loaded = load_model_for_eval(
-            model, max_length=max_length, dtype=dtype, device="cpu" if on_ray is not None else device
+        loaded = (
+            load_model_for_eval(
+                model, max_length=max_length, dtype=dtype, device="cpu" if on_ray is not None else device
+            )
+            if dpo is None
+            else dpo.load_for_eval(max_length=max_length, dtype=dtype, device=device)
         )
     except ModelNotFoundError as exc:
         raise UserError(f"--model: {exc}") from None
@@ -146,7 +153,7 @@ def run_eval(
         "best_of_n_data": str(best_of_n) if best_of_n else None,
         "dtype": loaded.dtype,
         "engine": "local" if on_ray is None else "ray",
-    }
+    } | ({} if dpo is None else dpo.meta())
     write_report(result, out, make_plots=plots)
     from rewardkit.evaluate.report import json_ready
 
@@ -299,10 +306,17 @@ def register(app: typer.Typer) -> None:
         actors: ActorsOption = 1,
         cpus_per_actor: CpusOption = 1.0,
         gpus_per_actor: GpusOption = 0.0,
+        dpo_policy: DPOPolicyOption = None,
+        dpo_ref: DPORefOption = None,
+        beta: BetaOption = None,
+        dpo_average: DPOAverageOption = False,
     ) -> None:
-        """Evaluate MODEL on DATA and write a report to OUT. Subcommand: compare."""
+        """Evaluate MODEL (or a DPO policy's implicit reward: --dpo-policy, --dpo-ref, --beta) on DATA and write a
+        report to OUT. Subcommand: compare."""
         if ctx.invoked_subcommand is not None:
             return
+        dpo = dpo_spec(dpo_policy, dpo_ref, beta, dpo_average, model=model, dtype=dtype, engine=engine)
+        model = model or (dpo.policy if dpo else None)
         on_ray = ray_options(
             engine,
             address=ray_address,
@@ -312,7 +326,10 @@ def register(app: typer.Typer) -> None:
             scorer={"max_length": max_length, "dtype": dtype, "device": device},
         )
         if not model or not data:
-            raise UserError("rewardkit eval needs --model and --data (or the subcommand: rewardkit eval compare A B)")
+            raise UserError(
+                "rewardkit eval needs --model and --data (a DPO policy: --dpo-policy in place of --model; "
+                "or the subcommand: rewardkit eval compare A B)"
+            )
         if is_prm_folder(model):  # step-labelled data: step accuracy, ProcessBench F1, best-of-N
             from rewardkit.evaluate.process import process_summary
 
@@ -343,6 +360,7 @@ def register(app: typer.Typer) -> None:
             dtype=dtype,
             device=device,
             on_ray=on_ray,
+            dpo=dpo,
         )
         if json_:
             emit_json(report)

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rewardkit.cli.output import UserError, emit_json, progress_bar, stdout
+from rewardkit.cli.dpo_options import BetaOption, DPOAverageOption, DPOPolicyOption, DPORefOption, DPOSpec, dpo_spec
+from rewardkit.cli.output import UserError, emit_json, progress_bar, stderr, stdout
 from rewardkit.cli.paths import check_out_file
 from rewardkit.settings import DEVICE_HELP, DTYPE_HELP, SCORE_DTYPES
 
 if TYPE_CHECKING:
     from rewardkit.engines.ray import RayOptions
+    from rewardkit.rl.dpo_scorer import DPOScorer
     from rewardkit.scoring.scorer import BatchScorer
 
 MODEL_HELP = (
@@ -99,6 +101,37 @@ def default_out_path(input_path: Path) -> Path:
     return input_path.with_name(name[: len(name) - len(data_suffix(name))] + ".scored.jsonl")
 
 
+AggregateOption = Annotated[
+    str,
+    typer.Option(
+        help="An ensemble's score: mean of its members, uwo (mean - --uwo-lambda x their std) or wco (the lowest "
+        "member), all on the members' own reference scales; a single model's score is the same under all three "
+        "(docs/policy-rewards.md)."
+    ),
+]
+UwoLambdaOption = Annotated[
+    float | None,
+    typer.Option(help="--aggregate uwo: the weight of the members' std (default 0.5).", show_default=False),
+]
+
+
+def check_aggregate_options(aggregate: str, uwo_lambda: float | None, dpo: DPOSpec | None) -> dict[str, object]:
+    """``load_scorer``'s aggregate options, or a UserError: an unknown aggregate, a bad lambda, a lambda without
+    uwo, an aggregate beside --dpo-policy (one policy, no members to combine)."""
+    from rewardkit.scoring.aggregate import DEFAULT_UWO_LAMBDA, check_aggregate
+
+    if uwo_lambda is not None and aggregate != "uwo":
+        raise UserError(f"--uwo-lambda only goes with --aggregate uwo (got --aggregate {aggregate})")
+    if dpo is not None and aggregate != "mean":
+        raise UserError(f"--aggregate {aggregate}: combines an ensemble's members; --dpo-policy has none")
+    lam = DEFAULT_UWO_LAMBDA if uwo_lambda is None else uwo_lambda
+    try:
+        check_aggregate(aggregate, lam)
+    except ValueError as exc:
+        raise UserError(f"--{str(exc).replace('_', '-')}") from None
+    return {"aggregate": aggregate, "uwo_lambda": lam}
+
+
 def load_checked_scorer(
     model: str,
     *,
@@ -107,7 +140,7 @@ def load_checked_scorer(
     dtype: str,
     threads: int | None,
     device: str,
-    step_aggregate: str = "",
+    **aggregate: object,
 ) -> BatchScorer:
     """``load_scorer``, with its errors for a user's model or --max-length as one line each."""
     from rewardkit.model.source import ModelNotFoundError
@@ -121,7 +154,7 @@ def load_checked_scorer(
             dtype=dtype,
             threads=threads,
             device=device,
-            step_aggregate=step_aggregate,
+            **aggregate,  # type: ignore[arg-type]
         )
     except ModelNotFoundError as exc:
         raise UserError(f"--model: {exc}") from None
@@ -184,6 +217,12 @@ def register(app: typer.Typer) -> None:
         actors: ActorsOption = 1,
         cpus_per_actor: CpusOption = 1.0,
         gpus_per_actor: GpusOption = 0.0,
+        aggregate: AggregateOption = "mean",
+        uwo_lambda: UwoLambdaOption = None,
+        dpo_policy: DPOPolicyOption = None,
+        dpo_ref: DPORefOption = None,
+        beta: BetaOption = None,
+        dpo_average: DPOAverageOption = False,
         shard_format: Annotated[
             str | None,
             typer.Option(
@@ -191,8 +230,20 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Score every row of INPUT with a reward model (fast token-budget batches, input order kept)."""
+        """Score every row of INPUT with a reward model (fast token-budget batches, input order kept), or with a
+        DPO policy's implicit reward (--dpo-policy, --dpo-ref, --beta)."""
+        dpo = dpo_spec(
+            dpo_policy,
+            dpo_ref,
+            beta,
+            dpo_average,
+            model=None if model == "default" else model,
+            dtype=dtype,
+            engine=engine,
+        )
+        aggregate_options = check_aggregate_options(aggregate, uwo_lambda, dpo)
         scorer_options = {"max_length": max_length, "token_budget": token_budget, "dtype": dtype, "device": device}
+        scorer_options |= aggregate_options
         on_ray = ray_options(
             engine, address=ray_address, actors=actors, cpus=cpus_per_actor, gpus=gpus_per_actor, scorer=scorer_options
         )
@@ -221,9 +272,21 @@ def register(app: typer.Typer) -> None:
                     raise UserError(f"--step-aggregate: {exc}") from None
             # the whole input is checked (and counted, for the bar) before the model loads, holding no rows
             checked = check_input(input_path, schema=writes_parquet(out_path))
-            scorer = load_checked_scorer(model, threads=threads, step_aggregate=step_aggregate, **scorer_options)
-            if step_aggregate and not scorer.is_prm:
+            scorer: BatchScorer | DPOScorer = (
+                load_checked_scorer(model, threads=threads, step_aggregate=step_aggregate, **scorer_options)
+                if dpo is None
+                else load_dpo_scorer(
+                    dpo, max_length=max_length, token_budget=token_budget, dtype=dtype, threads=threads, device=device
+                )
+            )
+            if step_aggregate and not getattr(scorer, "is_prm", False):
                 raise UserError("--step-aggregate: this model scores whole responses, not steps (not a PRM)")
+            if dpo is None and aggregate != "mean" and len(scorer.members) == 1:
+                stderr.print(
+                    f"note: {model} is one model, not an ensemble: --aggregate {aggregate} is its score",
+                    highlight=False,
+                    markup=False,
+                )
             start = time.perf_counter()
             if (
                 template_kind(scorer.tokenizer) == "chat"
@@ -251,14 +314,31 @@ def register(app: typer.Typer) -> None:
             "seconds": round(seconds, 3),
             "rows_per_s": round(scored.rows / seconds, 1) if seconds else None,
         }
+        summary |= scorer.row_tags | ({} if dpo is None else dpo.meta())  # which reward: aggregate, DPO beta
         if json_:
             emit_json(summary)
             return
+        kind = "" if dpo is None else f"{dpo.meta()['reward_kind']} beta {dpo.beta}, "
+        kind += f"{aggregate}, " if "aggregate" in summary else ""
         stdout.print(
-            f"scored {scored.rows} rows -> {out_path} ({summary['rows_per_s']} rows/s, {summary['precision']}, "
+            f"scored {scored.rows} rows -> {out_path} ({summary['rows_per_s']} rows/s, {kind}{summary['precision']}, "
             f"{truncated} truncated)",
             highlight=False,
         )
+
+
+def load_dpo_scorer(
+    dpo: DPOSpec, *, max_length: int | None, token_budget: int, dtype: str, threads: int | None, device: str
+) -> DPOScorer:
+    """The DPO pair as the file scorer's model (``rewardkit.rl.dpo_scorer``), or a one-line UserError."""
+    import torch
+
+    from rewardkit.rl.dpo_scorer import DPOScorer, dpo_version
+
+    if threads:
+        torch.set_num_threads(threads)
+    reward = dpo.load(max_length=max_length, dtype=dtype, device=device, token_budget=token_budget)
+    return DPOScorer(reward, version=dpo_version(dpo.policy, dpo.ref))
 
 
 def score_on_ray(

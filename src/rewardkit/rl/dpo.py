@@ -259,7 +259,12 @@ class DPOReward:
 
     def logps(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> DPOScores:
         """Summed response log-probs under both models, and the reward with this object's beta/normalize."""
-        enc, starts = self.encode(prompts, responses)
+        return self.logps_encoded(*self.encode(prompts, responses))
+
+    def logps_encoded(
+        self, enc: Encoded, starts: Sequence[int], on_batch: Callable[[int], Any] | None = None
+    ) -> DPOScores:
+        """``logps`` of rows already encoded (``encode``'s two results); ``on_batch(rows)`` after each batch."""
         n = len(enc)
         policy_logps = np.zeros(n)
         ref_logps = None if self.ref is None else np.zeros(n)
@@ -273,6 +278,8 @@ class DPOReward:
                 policy_logps[rows] = sequence_logps(self.policy, batch, row_starts, row_lengths).numpy()
                 if ref_logps is not None:
                     ref_logps[rows] = sequence_logps(self.ref, batch, row_starts, row_lengths).numpy()
+                if on_batch is not None:
+                    on_batch(len(rows))
         tokens = np.array([max(length - s, 0) for length, s in zip(lengths, starts)])
         rewards = implicit_reward(policy_logps, ref_logps, tokens, self.beta, self.normalize)
         return DPOScores(rewards, policy_logps, ref_logps, tokens, list(enc.truncated))
@@ -289,6 +296,11 @@ class DPOReward:
         return implicit_reward(
             out.policy_logps, out.ref_logps, out.response_tokens, beta or self.beta, normalize or self.normalize
         )
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """What the policy computes in (``load``'s dtype)."""
+        return next(self.policy.parameters()).dtype
 
     def score_fn(self) -> Callable[[Sequence[Prompt], Sequence[str]], np.ndarray]:
         """``fn(prompts, responses) -> (n,)``: the score function ``rewardkit.evaluate`` takes."""

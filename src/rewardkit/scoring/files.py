@@ -188,7 +188,9 @@ class RecentScores:
                 enc = scorer.encode([prompts[i] for i in new], [responses[i] for i in new])
             except ChatTemplateError as exc:  # its row: among the texts scored, which are not all of them
                 raise ChatTemplateError(exc.reason, None if exc.row is None else new[exc.row]) from None
-            if scorer.is_prm:  # the aggregates (1, n) and every row's step scores, from one forward per row
+            if getattr(
+                scorer, "is_prm", False
+            ):  # the aggregates (1, n) and every row's step scores, from one forward per row
                 members, steps = scorer.score_steps_encoded(enc, on_batch=on_batch)
             else:  # (members, n): no norm hook, nobody reads it
                 members, steps = scorer.score_encoded(enc, on_batch=on_batch), None
@@ -201,10 +203,11 @@ class RecentScores:
             self.results.move_to_end(k)
         while len(self.results) > self.size:
             self.results.popitem(last=False)
-        step_scores = [v[2] for v in values] if scorer.is_prm else None
+        # a process reward model's step scores ride along; any other scorer's result takes none (a DPO policy's)
+        steps = {"step_scores": [v[2] for v in values]} if getattr(scorer, "is_prm", False) else {}
         if not values:
-            return scorer.result(np.zeros((len(scorer.members), 0)), [], step_scores=step_scores)
-        return scorer.result(np.stack([v[0] for v in values], axis=1), [v[1] for v in values], step_scores=step_scores)
+            return scorer.result(np.zeros((len(scorer.members), 0)), [], **steps)
+        return scorer.result(np.stack([v[0] for v in values], axis=1), [v[1] for v in values], **steps)
 
 
 def score_extras(
@@ -216,10 +219,12 @@ def score_extras(
 ) -> list[dict[str, Any]]:
     """The fields scoring adds to each parsed row: score, score_normalized, [score_std], truncated; pairs
     get score_a, score_b, p_a_better (calibrated), their normalized scores, truncated_a/_b [, std]; every row
-    its ``precision`` (fp32, bf16 or int8: ``BatchScorer.precision``), so scores of different runs can be
-    told apart. A conversation the model's chat template refuses is an InputError naming its row
-    (``where[i]``). ``recent``: texts scored in earlier calls, not scored again. A process reward model's rows
-    also get ``step_scores`` (one per step; ``score`` is their ``step_aggregate``, named in the row too)."""
+    the scorer's ``row_tags``: its ``precision`` (fp32, bf16 or int8: ``BatchScorer.precision``) and, where
+    the score is not an ensemble's mean, which reward it is (aggregate; a DPO policy's reward_kind and beta),
+    so scores of different runs can be told apart. A conversation the model's chat template refuses is an
+    InputError naming its row (``where[i]``). ``recent``: texts scored in earlier calls, not scored again. A
+    process reward model's rows also get ``step_scores`` (one per step; ``score`` is their ``step_aggregate``,
+    named in the row too)."""
     check_steps_model(scorer, parsed.kind)
     try:
         res = (recent or RecentScores(0)).score(scorer, parsed.prompts, parsed.responses, on_batch=on_batch)
@@ -237,7 +242,7 @@ def score_extras(
             for extra, steps in zip(extras, res.step_scores):
                 extra["step_scores"] = steps
                 extra["step_aggregate"] = scorer.step_aggregate
-        return [extra | {"precision": scorer.precision} for extra in extras]
+        return [extra | scorer.row_tags for extra in extras]
     a, b = res.raw[0::2], res.raw[1::2]
     p = p_better(a, b, scorer.card.temperature)
     extras = []
@@ -253,13 +258,13 @@ def score_extras(
         }
         if res.std is not None:
             extra |= {"score_a_std": float(res.std[2 * i]), "score_b_std": float(res.std[2 * i + 1])}
-        extras.append(extra | {"precision": scorer.precision})
+        extras.append(extra | scorer.row_tags)
     return extras
 
 
 def check_steps_model(scorer: BatchScorer, kind: str) -> None:
     """Rows of steps need a process reward model: an InputError for them with an outcome model."""
-    if kind == "steps" and not scorer.is_prm:
+    if kind == "steps" and not getattr(scorer, "is_prm", False):
         raise InputError(
             "rows of 'steps' need a process reward model (trained with --objective prm); this model scores "
             "whole responses: give prompt+response rows"

@@ -162,6 +162,17 @@ class BatchScorer:
         return precision_name(self.dtype)
 
     @property
+    def row_tags(self) -> dict[str, Any]:
+        """What every row ``rewardkit score`` writes says about how its score was made: the precision, and for
+        an ensemble scored with another aggregate than the mean, which one (and its lambda)."""
+        tags: dict[str, Any] = {"precision": self.precision}
+        if len(self.members) > 1 and self.aggregate != "mean":
+            tags["aggregate"] = self.aggregate
+            if self.aggregate == "uwo":
+                tags["uwo_lambda"] = self.uwo_lambda
+        return tags
+
+    @property
     def tokenizer(self) -> Any:
         return self.members[0].tokenizer
 
