@@ -420,6 +420,39 @@ def test_resuming_a_run_that_stopped_early_trains_no_further(tiny_backbone, tmp_
     assert resumed["weights_sha256"] == stopped["weights_sha256"]
 
 
+@pytest.mark.parametrize("select_by", ["calibrated_loss", "loss"])
+def test_the_kept_checkpoint_is_the_best_validation_by_the_criterion_and_the_card_shows_the_curve(
+    tiny_backbone, tmp_path, select_by
+):
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(120, seed=3))
+    # lr 0.1: too large a step, the validations go up and down, so which one is best depends on the criterion
+    config = tiny_config(
+        tiny_backbone, data, tmp_path / "rm", max_steps=30, eval_every=3, lr=0.1, patience=3, select_by=select_by
+    )
+    metrics = train(config).metrics
+    curve = metrics["validation_curve"]
+    assert [p["step"] for p in curve] == list(range(3, metrics["steps"] + 1, 3))
+    best = min(curve, key=lambda p: p[select_by])  # the first of equal values, as the loop keeps it
+    assert (metrics["best_step"], metrics["selected_by"]) == (best["step"], select_by)
+    # early stopping: 3 validations without a better value end the run, unless the steps ran out first
+    assert metrics["stopped_early"] == (metrics["steps"] < 30)
+    if metrics["stopped_early"]:
+        assert metrics["steps"] == best["step"] + 3 * 3
+    readme = (tmp_path / "rm" / "README.md").read_text()
+    assert "## Validation curve" in readme and f"lowest {select_by}" in readme
+    kept_row = next(line for line in readme.splitlines() if line.endswith("**kept** |"))
+    assert kept_row.startswith(f"| {best['step']} |")
+    card = json.loads((tmp_path / "rm" / "rewardkit.json").read_text())
+    assert card["metrics"]["validation_curve"] == curve
+
+
+def test_calibrated_loss_selection_is_the_default_with_early_stopping_on():
+    config = TrainConfig(data="d", out="o")
+    assert (config.select_by, config.patience) == ("calibrated_loss", 3)
+    with pytest.raises(ValueError, match="select_by: expected one of calibrated_loss, loss"):
+        TrainConfig(data="d", out="o", select_by="accuracy")  # type: ignore[arg-type]
+
+
 def test_labels_the_loss_leaves_out_are_named():
     from rewardkit.train.objective import unused_labels
 

@@ -147,6 +147,22 @@ def fit_temperature(
     return float(1.0 / np.exp(0.5 * (lo + hi)))
 
 
+def calibrated_nll(score_diffs: Any) -> float:
+    """The validation loss after calibration: mean NLL of sigmoid(d / T) at the temperature ``calibrate`` fits
+    (both orientations of each decided pair, so it equals mean(softplus(-d / T))). ``score_diffs`` [N]:
+    r_chosen - r_rejected of the decided pairs. NaN without pairs.
+
+    Unlike the raw loss it does not grow when the rewards only spread out (a model growing confident scales
+    every d up; T scales them back), so it tracks how well the pairs are ordered and separated: what the
+    served, calibrated P(a better than b) will be worth. One pair fits no T (as in ``calibrate``): T = 1."""
+    d = as_array(score_diffs)
+    if d.size == 0:
+        return float("nan")
+    both = np.concatenate([d, -d])
+    labels = np.concatenate([np.ones_like(d), np.zeros_like(d)])
+    return temperature_nll(both, labels, fit_temperature(both, labels) if d.size >= 2 else 1.0)
+
+
 def temperature_at_bound(temperature: float, t_min: float = T_MIN, t_max: float = T_MAX) -> str | None:
     """'lower' or 'upper' when a fitted T is a bound of ``fit_temperature``'s search (a limit, not an
     estimate: ``BOUND_NOTES``), else None."""

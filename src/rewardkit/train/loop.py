@@ -41,6 +41,7 @@ import torch
 
 from rewardkit.data.hub import hub_dataset
 from rewardkit.data.training_data import DATA_ERRORS, load_pairs
+from rewardkit.model.calibration import calibrated_nll
 from rewardkit.model.device import resolve_device
 from rewardkit.model.forward import RewardForward
 from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
@@ -183,7 +184,7 @@ def train_member(
 
     # -- resume, or clear a replaced run's checkpoints -------------------------------------------------------
     ckpt_dir = out / "checkpoint"
-    step, micro, history, best = 0, 0, [], {"loss": math.inf, "step": 0, "evals_since": 0}
+    step, micro, history, best = 0, 0, [], {config.select_by: math.inf, "step": 0, "evals_since": 0}
     resumed_bf16: bool | None = None
     # train() has checked that a resumed model has last.pt; a later ensemble member may not have started yet
     if config.resume and (ckpt_dir / "last.pt").is_file():
@@ -270,9 +271,10 @@ def train_member(
                 last_val = (step, *validate(forward, rewards, val_data, config.batch_size))
                 metrics = validation_metrics(objective, *last_val[1:], val_data)
                 history.append({"kind": "val", "step": step, **metrics})
-                improved = metrics["loss"] < best["loss"]
+                # NaN never improves; a run resumed from a checkpoint of another select_by starts its best over
+                improved = metrics[config.select_by] < best.get(config.select_by, math.inf)
                 best = (
-                    {"loss": metrics["loss"], "step": step, "evals_since": 0, **metrics}
+                    {"step": step, "evals_since": 0, **metrics}
                     if improved
                     else {**best, "evals_since": best["evals_since"] + 1}
                 )
@@ -302,6 +304,10 @@ def train_member(
         "bf16": use_bf16,
         "bf16_reason": bf16.reason,
         "val_loss": best.get("loss"),
+        "val_calibrated_loss": best.get("calibrated_loss"),
+        "selected_by": config.select_by,
+        "stopped_early": stopped_early(best, config.patience),
+        "validation_curve": validation_curve(history),
         "train_pairs_per_s": run_stats["pairs"] / run_stats["seconds"] if run_stats["seconds"] else None,
         "world_size": world,
         "device": str(device),
@@ -357,12 +363,14 @@ def warmup_then_decay(step: int, warmup: int, total: int) -> float:
 
 @torch.no_grad()
 def validation_metrics(objective: Objective, rc: torch.Tensor, rr: torch.Tensor, data: PairTensors) -> dict[str, float]:
-    """Loss (the training objective), accuracy and mean margin on the decided pairs, mean rewards, and how much
-    the reward follows length (Pearson of reward and log length over both sides)."""
+    """Loss (the training objective), the loss after calibration (``calibrated_nll``: what ``select_by``
+    calibrated_loss selects on), accuracy and mean margin on the decided pairs, mean rewards, and how much the
+    reward follows length (Pearson of reward and log length over both sides)."""
     diff = (rc - rr)[~data.tie]
     return {
         # every loss here is a mean over pairs, so one call over all of them equals the batch-weighted mean
         "loss": objective(rc, rr, data, list(range(data.n))).item() if data.n else float("nan"),
+        "calibrated_loss": calibrated_nll(diff),
         "accuracy": (diff > 0).float().mean().item() if len(diff) else float("nan"),
         "margin": diff.mean().item() if len(diff) else float("nan"),
         "chosen_mean": rc.mean().item(),
@@ -372,8 +380,15 @@ def validation_metrics(objective: Objective, rc: torch.Tensor, rr: torch.Tensor,
 
 
 def stopped_early(best: dict[str, Any], patience: int) -> bool:
-    """Early stopping: ``patience`` validations in a row without a better loss (0: never stop early)."""
+    """Early stopping: ``patience`` validations in a row without a better criterion (0: never stop early)."""
     return bool(patience) and best["evals_since"] >= patience
+
+
+def validation_curve(history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """Each validation's step, loss, calibrated loss and accuracy, for the model card (rewardkit.json and
+    README.md show the curve the kept checkpoint was chosen from)."""
+    keys = ("step", "loss", "calibrated_loss", "accuracy")
+    return [{k: r[k] for k in keys if k in r} for r in history if r.get("kind") == "val"]
 
 
 def progress(config: TrainConfig, rank: int, total: int) -> Any:
