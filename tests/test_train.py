@@ -27,6 +27,7 @@ from rewardkit.records import PreferencePair
 from rewardkit.train import TrainConfig, train
 from rewardkit.train.batches import length_balance_weights, length_balanced_order, length_grouped_batches
 from rewardkit.train.checkpoint import checkpoint_due, weights_digest
+from rewardkit.train.config import ConfigError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -451,6 +452,42 @@ def test_calibrated_loss_selection_is_the_default_with_early_stopping_on():
     assert (config.select_by, config.patience) == ("calibrated_loss", 3)
     with pytest.raises(ValueError, match="select_by: expected one of calibrated_loss, loss"):
         TrainConfig(data="d", out="o", select_by="accuracy")  # type: ignore[arg-type]
+
+
+def test_source_weights_are_rescaled_to_mean_one_keeping_their_ratios():
+    from dataclasses import replace
+
+    from rewardkit.train.batches import source_loss_weights
+
+    pair = PreferencePair(id="p", prompt="q", chosen="a", rejected="b")
+    # weights 2, 1, 1, 1 (sum 5, n 4): x 4/5 -> 1.6, 0.8, 0.8, 0.8 (mean 1, ratio 2 kept)
+    pairs = [replace(pair, weight=2.0)] + [pair] * 3
+    assert source_loss_weights(pairs) == pytest.approx([1.6, 0.8, 0.8, 0.8])
+    assert source_loss_weights([pair] * 3) is None
+    assert source_loss_weights([replace(pair, weight=3.0)] * 2) is None  # all alike: nothing to weigh
+
+
+def test_a_snapshots_source_weights_weigh_the_loss_and_listwise_losses_refuse_them(tiny_backbone, tmp_path):
+    from dataclasses import replace
+
+    from rewardkit.data.snapshot import write_snapshot
+
+    rows = [PreferencePair.from_json({"id": f"p{i}", **r}) for i, r in enumerate(synthetic_rows(60))]
+    train_rows = [replace(p, source="a" if i % 2 else "b") for i, p in enumerate(rows[:48])]
+    val_rows = rows[48:]
+
+    def snapshot(name: str, weight_b: float) -> str:
+        weighted = [replace(p, weight=weight_b) if p.source == "b" else p for p in train_rows]
+        splits = {"train": weighted, "validation": val_rows, "test": []}
+        return str(
+            write_snapshot(tmp_path / "snapshots" / name, options={}, splits=splits, counts={}, conflicts=[]).path
+        )
+
+    plain = train(tiny_config(tiny_backbone, snapshot("plain", 1.0), tmp_path / "plain")).metrics
+    weighted = train(tiny_config(tiny_backbone, snapshot("weighted", 4.0), tmp_path / "weighted")).metrics
+    assert weighted["weights_sha256"] != plain["weights_sha256"]  # the same batches, other loss weights
+    with pytest.raises(ConfigError, match="plackett-luce takes no pair weights"):
+        train(tiny_config(tiny_backbone, snapshot("weighted", 4.0), tmp_path / "pl", loss="plackett-luce"))
 
 
 def test_labels_the_loss_leaves_out_are_named():

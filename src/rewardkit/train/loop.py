@@ -56,6 +56,7 @@ from rewardkit.train.batches import (
     encode_pairs,
     length_balance_weights,
     length_sides,
+    source_loss_weights,
 )
 from rewardkit.train.bf16 import Bf16Choice, decide_bf16
 from rewardkit.train.checkpoint import atomic_torch_save, checkpoint_due, load_resumable, save_resumable
@@ -156,10 +157,21 @@ def train_member(
     scale = rating_stats(lists) if lists is not None else (0.0, 1.0)
     objective = Objective(chosen, length_coef, config.center_coef, *scale)
 
-    # -- batches (of pairs, or of lists): length balance by repeats in the epoch's order or by loss weights ---
+    # -- batches (of pairs, or of lists): length balance by repeats in the epoch's order or by loss weights;
+    # source weights (the snapshot's: dataset build --source-weight) are loss weights too ------------------
     chosen_shorter, chosen_longer = length_sides(train_pairs) if lists is None else ([False] * lists.n,) * 2
     by_weight = config.length_balance_by == "weight"
     pair_weight = torch.tensor(length_balance_weights(chosen_shorter, chosen_longer, config.length_balance))
+    source_weight = source_loss_weights(train_pairs)
+    if source_weight is not None:
+        if lists is not None:
+            raise ConfigError(
+                "loss",
+                f"{config.loss} takes no pair weights, and the train pairs carry source weights "
+                "(dataset build --source-weight): train on them with a pairwise loss",
+            )
+        pair_weight = (pair_weight if by_weight else torch.ones(len(train_pairs))) * torch.tensor(source_weight)
+    weighted = by_weight or source_weight is not None
     plan = EpochPlan(
         train_data.pair_lengths() if lists is None else lists.list_lengths(),
         chosen_shorter,
@@ -232,7 +244,7 @@ def train_member(
                 with nullcontext() if sync else ddp_forward.no_sync():
                     if lists is None:
                         rc, rr = rewards(ddp_forward, train_data, rows)
-                        loss = objective(rc, rr, train_data, rows, pair_weight[rows] if by_weight else None)
+                        loss = objective(rc, rr, train_data, rows, pair_weight[rows] if weighted else None)
                     else:  # scores [B, k] best first; the statistics below read its neighbouring pairs
                         scores, mask, ratings = rewards.of_lists(ddp_forward, lists, rows)
                         loss = objective.on_list_batch(scores, mask, ratings)
