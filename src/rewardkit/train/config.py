@@ -36,6 +36,10 @@ class TrainConfig:
     """Dataset snapshot (folder, id or id prefix), a file of {prompt, chosen, rejected} rows (.jsonl, .jsonl.gz,
     .json, .csv, .parquet, a datasets folder), or a Hugging Face Hub dataset id (owner/name, owner/name/DIR or
     owner/name:CONFIG; needs the datasets package)."""
+    split: str = "train"
+    """The split of a Hugging Face Hub dataset or datasets folder to train on (e.g. train_prefs for
+    HuggingFaceH4/ultrafeedback_binarized); its validation split, when it has one, validates, else one is carved
+    by prompt. Snapshots and single files train on their train pairs."""
     out: str = ""
     """Output folder (created if missing): the trained model in save_pretrained layout, rewardkit.json,
     README.md, metrics.jsonl, curves.png and checkpoint/ (last.pt, best.pt). A folder that already holds a

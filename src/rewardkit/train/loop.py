@@ -97,7 +97,7 @@ def train(config: TrainConfig) -> TrainResult:
         torch.set_num_threads(config.threads)
     try:
         with rank_zero_first(rank, world, hub_dataset(config.data) is not None):  # one rank fetches a Hub dataset
-            train_pairs, val_pairs, snapshot_id = load_pairs(config.data, config.validation_fraction)
+            train_pairs, val_pairs, snapshot_id = load_pairs(config.data, config.validation_fraction, config.split)
     except DATA_ERRORS as exc:
         raise data_error(config.data, exc) from exc
     if rank == 0:
