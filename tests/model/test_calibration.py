@@ -234,5 +234,9 @@ def test_calibrated_nll_by_hand_and_blind_to_scale():
     assert calibrated_nll(np.zeros(4)) == pytest.approx(math.log(2))  # no signal: P = 0.5 at any T
     assert calibrated_nll(np.array([2.0])) == pytest.approx(math.log(1 + math.exp(-2.0)))  # one pair: T = 1
     assert math.isnan(calibrated_nll(np.array([])))
+    # a fixed term per pair (length control's beta * length feature): d = 0 leaves sigmoid(o) at any T,
+    # NLL = softplus(-ln 3) = ln(4/3); zero offsets change nothing
+    assert calibrated_nll(np.zeros(2), np.full(2, math.log(3))) == pytest.approx(math.log(4 / 3))
+    assert calibrated_nll(np.array([1.0, 1.0, -1.0]), np.zeros(3)) == pytest.approx(by_hand, rel=1e-6)
     # a better ordering is a lower calibrated loss, whatever the scale
     assert calibrated_nll(np.array([1.0, 1.0, 1.0, -1.0])) < calibrated_nll(np.array([5.0, 5.0, -5.0, -5.0]))

@@ -382,7 +382,10 @@ def validation_metrics(objective: Objective, rc: torch.Tensor, rr: torch.Tensor,
     return {
         # every loss here is a mean over pairs, so one call over all of them equals the batch-weighted mean
         "loss": objective(rc, rr, data, list(range(data.n))).item() if data.n else float("nan"),
-        "calibrated_loss": calibrated_nll(diff),
+        # length control: judged beside its fixed length term, as the objective judges it
+        "calibrated_loss": calibrated_nll(
+            diff, objective.length_coef * data.length_feature()[~data.tie] if objective.length_coef else None
+        ),
         "accuracy": (diff > 0).float().mean().item() if len(diff) else float("nan"),
         "margin": diff.mean().item() if len(diff) else float("nan"),
         "chosen_mean": rc.mean().item(),
