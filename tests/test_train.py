@@ -449,7 +449,7 @@ def test_the_kept_checkpoint_is_the_best_validation_by_the_criterion_and_the_car
 
 def test_calibrated_loss_selection_is_the_default_with_early_stopping_on():
     config = TrainConfig(data="d", out="o")
-    assert (config.select_by, config.patience) == ("calibrated_loss", 3)
+    assert (config.select_by, config.patience) == ("calibrated_loss", 2)
     with pytest.raises(ValueError, match="select_by: expected one of calibrated_loss, loss"):
         TrainConfig(data="d", out="o", select_by="accuracy")  # type: ignore[arg-type]
 
