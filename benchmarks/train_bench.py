@@ -168,7 +168,8 @@ def run_rewardkit(work: Path, args: argparse.Namespace, test: list[dict[str, str
         m = next(iter(m["members"].values()))
     return {
         "pairs_per_s": m["train_pairs_per_s"],
-        "wall_pairs_per_s": m["train_pairs"] * args.epochs / wall,
+        # the share of the planned steps that ran: early stopping (on by default) may end the run sooner
+        "wall_pairs_per_s": m["train_pairs"] * args.epochs * m["steps"] / m["total_steps"] / wall,
         "pairs_used": m["train_pairs"],
         "truncated": m["truncated_train"],
         "bf16": m["bf16"],

@@ -27,6 +27,7 @@ from rewardkit.records import PreferencePair
 from rewardkit.train import TrainConfig, train
 from rewardkit.train.batches import length_balance_weights, length_balanced_order, length_grouped_batches
 from rewardkit.train.checkpoint import checkpoint_due, weights_digest
+from rewardkit.train.config import ConfigError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -418,6 +419,75 @@ def test_resuming_a_run_that_stopped_early_trains_no_further(tiny_backbone, tmp_
     resumed = train(tiny_config(tiny_backbone, data, tmp_path / "rm", resume=True, **config)).metrics
     assert (resumed["steps"], resumed["best_step"]) == (stopped["steps"], stopped["best_step"])
     assert resumed["weights_sha256"] == stopped["weights_sha256"]
+
+
+@pytest.mark.parametrize("select_by", ["calibrated_loss", "loss"])
+def test_the_kept_checkpoint_is_the_best_validation_by_the_criterion_and_the_card_shows_the_curve(
+    tiny_backbone, tmp_path, select_by
+):
+    data = write_jsonl(tmp_path / "pairs.jsonl", synthetic_rows(120, seed=3))
+    # lr 0.1: too large a step, the validations go up and down, so which one is best depends on the criterion
+    config = tiny_config(
+        tiny_backbone, data, tmp_path / "rm", max_steps=30, eval_every=3, lr=0.1, patience=3, select_by=select_by
+    )
+    metrics = train(config).metrics
+    curve = metrics["validation_curve"]
+    assert [p["step"] for p in curve] == list(range(3, metrics["steps"] + 1, 3))
+    best = min(curve, key=lambda p: p[select_by])  # the first of equal values, as the loop keeps it
+    assert (metrics["best_step"], metrics["selected_by"]) == (best["step"], select_by)
+    # early stopping: 3 validations without a better value end the run, unless the steps ran out first
+    assert metrics["stopped_early"] == (metrics["steps"] < 30)
+    if metrics["stopped_early"]:
+        assert metrics["steps"] == best["step"] + 3 * 3
+    readme = (tmp_path / "rm" / "README.md").read_text()
+    assert "## Validation curve" in readme and f"lowest {select_by}" in readme
+    kept_row = next(line for line in readme.splitlines() if line.endswith("**kept** |"))
+    assert kept_row.startswith(f"| {best['step']} |")
+    card = json.loads((tmp_path / "rm" / "rewardkit.json").read_text())
+    assert card["metrics"]["validation_curve"] == curve
+
+
+def test_calibrated_loss_selection_is_the_default_with_early_stopping_on():
+    config = TrainConfig(data="d", out="o")
+    assert (config.select_by, config.patience) == ("calibrated_loss", 2)
+    with pytest.raises(ValueError, match="select_by: expected one of calibrated_loss, loss"):
+        TrainConfig(data="d", out="o", select_by="accuracy")  # type: ignore[arg-type]
+
+
+def test_source_weights_are_rescaled_to_mean_one_keeping_their_ratios():
+    from dataclasses import replace
+
+    from rewardkit.train.batches import source_loss_weights
+
+    pair = PreferencePair(id="p", prompt="q", chosen="a", rejected="b")
+    # weights 2, 1, 1, 1 (sum 5, n 4): x 4/5 -> 1.6, 0.8, 0.8, 0.8 (mean 1, ratio 2 kept)
+    pairs = [replace(pair, weight=2.0)] + [pair] * 3
+    assert source_loss_weights(pairs) == pytest.approx([1.6, 0.8, 0.8, 0.8])
+    assert source_loss_weights([pair] * 3) is None
+    assert source_loss_weights([replace(pair, weight=3.0)] * 2) is None  # all alike: nothing to weigh
+
+
+def test_a_snapshots_source_weights_weigh_the_loss_and_listwise_losses_refuse_them(tiny_backbone, tmp_path):
+    from dataclasses import replace
+
+    from rewardkit.data.snapshot import write_snapshot
+
+    rows = [PreferencePair.from_json({"id": f"p{i}", **r}) for i, r in enumerate(synthetic_rows(60))]
+    train_rows = [replace(p, source="a" if i % 2 else "b") for i, p in enumerate(rows[:48])]
+    val_rows = rows[48:]
+
+    def snapshot(name: str, weight_b: float) -> str:
+        weighted = [replace(p, weight=weight_b) if p.source == "b" else p for p in train_rows]
+        splits = {"train": weighted, "validation": val_rows, "test": []}
+        return str(
+            write_snapshot(tmp_path / "snapshots" / name, options={}, splits=splits, counts={}, conflicts=[]).path
+        )
+
+    plain = train(tiny_config(tiny_backbone, snapshot("plain", 1.0), tmp_path / "plain")).metrics
+    weighted = train(tiny_config(tiny_backbone, snapshot("weighted", 4.0), tmp_path / "weighted")).metrics
+    assert weighted["weights_sha256"] != plain["weights_sha256"]  # the same batches, other loss weights
+    with pytest.raises(ConfigError, match="plackett-luce takes no pair weights"):
+        train(tiny_config(tiny_backbone, snapshot("weighted", 4.0), tmp_path / "pl", loss="plackett-luce"))
 
 
 def test_labels_the_loss_leaves_out_are_named():

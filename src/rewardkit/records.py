@@ -310,7 +310,8 @@ class FeedbackEvent:
 class PreferencePair:
     """One training/evaluation example of a compiled snapshot: ``chosen`` is preferred over ``rejected``
     (or neither, when ``tie``). ``strength`` in [0, 1] or None; ``margin`` a source's own score gap;
-    ``target`` P(chosen better than rejected) where the source gave a soft label (None: a hard label)."""
+    ``target`` P(chosen better than rejected) where the source gave a soft label (None: a hard label);
+    ``weight`` the pair's relative weight in the training loss (``dataset build --source-weight``; 1: plain)."""
 
     id: str
     prompt: Prompt
@@ -326,6 +327,7 @@ class PreferencePair:
     comparison_ids: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)  # e.g. generator names, subset/category
     target: float | None = None
+    weight: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
         row = {
@@ -345,6 +347,8 @@ class PreferencePair:
         }
         if self.target is not None:  # only when given: snapshots without soft labels keep their bytes and ids
             row["target"] = self.target
+        if self.weight != 1.0:  # likewise: unweighted snapshots keep their bytes and ids
+            row["weight"] = self.weight
         return row
 
     @classmethod
@@ -364,6 +368,7 @@ class PreferencePair:
             comparison_ids=tuple(row.get("comparison_ids", ())),
             metadata=row.get("metadata") or {},
             target=row.get("target"),
+            weight=1.0 if row.get("weight") is None else float(row["weight"]),  # Parquet: null where unweighted
         )
 
 

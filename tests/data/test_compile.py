@@ -18,7 +18,15 @@ from rewardkit.data.compile import (
     rating_pairs,
     split_of,
 )
-from rewardkit.records import Annotator, Comparison, PairwiseJudgement, RankingJudgement, RatingsJudgement, Response
+from rewardkit.records import (
+    Annotator,
+    Comparison,
+    PairwiseJudgement,
+    PreferencePair,
+    RankingJudgement,
+    RatingsJudgement,
+    Response,
+)
 from rewardkit.store import session_scope
 from rewardkit.store.queries import add_comparisons
 
@@ -324,3 +332,66 @@ def test_filters_select_by_source_kind_attribute_and_date(store) -> None:
         everything = compile_pairs(s, CompileConfig())
     assert everything.counts.comparisons_selected == 4
     assert everything.counts.labels_by_origin == {"pairwise": 3, "ranking": 3, "ratings": 0}
+
+
+def test_source_caps_cap_only_the_named_sources_and_combine_with_the_other_limits() -> None:
+    comparisons = [pairwise(f"a{i}", "x", "y", source="big") for i in range(10)] + [
+        pairwise(f"b{i}", "x", "y", source="small") for i in range(4)
+    ]
+    capped = compile_labels(labels_of(*comparisons), CompileConfig(source_caps=(("big", 6),)))
+    assert capped.counts.per_source == {"big": 6, "small": 4} and capped.counts.balanced_away == 4
+    assert capped.counts.per_source_before_balancing == {"big": 10, "small": 4}
+    # with max_per_source the smaller limit holds; balance_sources balances to the smallest source after the caps
+    both = compile_labels(labels_of(*comparisons), CompileConfig(source_caps=(("big", 6),), max_per_source=5))
+    assert both.counts.per_source == {"big": 5, "small": 4}
+    balanced = compile_labels(labels_of(*comparisons), CompileConfig(source_caps=(("big", 3),), balance_sources=True))
+    assert balanced.counts.per_source == {"big": 3, "small": 3}
+    # the pairs a cap keeps are the ones max_per_source keeps at the same number
+    same = compile_labels(labels_of(*comparisons), CompileConfig(max_per_source=6))
+    kept = {p.id for rows in capped.splits.values() for p in rows if p.source == "big"}
+    assert kept == {p.id for rows in same.splits.values() for p in rows if p.source == "big"}
+
+
+def test_source_weights_weigh_the_train_split_only() -> None:
+    comparisons = [pairwise(f"a{i}", "x", "y", source="hh") for i in range(30)] + [
+        pairwise(f"b{i}", "x", "y", source="other") for i in range(30)
+    ]
+    result = compile_labels(labels_of(*comparisons), CompileConfig(source_weights=(("hh", 2.5),)))
+    train = result.splits["train"]
+    assert {p.weight for p in train if p.source == "hh"} == {2.5}
+    assert {p.weight for p in train if p.source == "other"} == {1.0}
+    assert all(p.weight == 1.0 for split in ("validation", "test") for p in result.splits[split])
+    # the weight is written only where it is not 1, so unweighted snapshots keep their rows (and ids)
+    hh = next(p for p in train if p.source == "hh")
+    assert hh.to_json()["weight"] == 2.5 and PreferencePair.from_json(hh.to_json()) == hh
+    assert "weight" not in next(p for p in train if p.source == "other").to_json()
+    assert "source_weights" not in CompileConfig().as_json() and "source_caps" not in CompileConfig().as_json()
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (dict(source_caps=(("alpacaevl", 5),)), "source_caps alpacaevl: no such source in the selected comparisons"),
+        (dict(source_weights=(("nope", 2.0),)), "source_weights nope: no such source in the selected comparisons"),
+    ],
+)
+def test_a_cap_or_weight_for_a_source_not_selected_is_an_error_naming_it(config, message) -> None:
+    labels = labels_of(pairwise("a", "x", "y", source="hh"), pairwise("b", "x", "y", "tie", source="tied-only"))
+    with pytest.raises(CompileError, match=message + r" \(their sources: hh, tied-only\)"):
+        compile_labels(labels, CompileConfig(**config))
+    # a source whose labels are all ties is still a source of the selection: capping it is no typo
+    compile_labels(labels, CompileConfig(source_caps=(("tied-only", 1),)))
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (dict(source_caps=(("hh", 0),)), "source_caps hh: expected a whole number >= 1, got 0"),
+        (dict(source_weights=(("hh", -1.0),)), "source_weights hh: expected a positive number, got -1.0"),
+        (dict(source_weights=(("hh", float("nan")),)), "source_weights hh: expected a positive number, got nan"),
+        (dict(source_caps=(("hh", 2), ("hh", 3))), "source_caps hh: given more than once"),
+    ],
+)
+def test_bad_caps_and_weights_are_errors_naming_the_source(config, message) -> None:
+    with pytest.raises(CompileError, match=message):
+        CompileConfig(**config)

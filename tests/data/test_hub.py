@@ -154,3 +154,55 @@ def test_training_on_a_hub_dataset_without_a_train_split_names_the_id(
             load_pairs("owner/uf")
     finally:
         get_settings.cache_clear()
+
+
+def test_training_takes_the_split_asked_for_and_the_datasets_validation_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``train --data ID --split NAME``: the pairs of that split, validated on the dataset's validation split
+    where it has one (else carved by prompt); the data id says which split. No Hub is reachable here: the fetch
+    saves a local DatasetDict, as above."""
+    from rewardkit.data import hub
+    from rewardkit.data.training_data import load_pairs
+    from rewardkit.settings import get_settings
+
+    with_val = datasets.DatasetDict({"train_prefs": _prefs(40), "validation": _prefs(3, "v"), "test_prefs": _prefs(2)})
+    without_val = datasets.DatasetDict({"train_prefs": _prefs(40), "test_prefs": _prefs(5, "t")})
+    sets = {"owner/uf": with_val, "owner/uf2": without_val}
+    monkeypatch.setattr(
+        hub, "save_hub_dataset", lambda spec, root, name: save_dataset_dict(sets[name], root / folder_name(spec))
+    )
+    monkeypatch.setenv("RK_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    try:
+        train, val, data_id = load_pairs("owner/uf", split="train_prefs")
+        assert [p.prompt for p in train] == [f"q{i}" for i in range(40)]
+        assert [p.prompt for p in val] == ["q0v", "q1v", "q2v"] and data_id.endswith(":train_prefs")
+        train, val, _ = load_pairs("owner/uf2", split="train_prefs", validation_fraction=0.25)
+        assert len(train) + len(val) == 40 and val and not {p.prompt for p in train} & {p.prompt for p in val}
+        test, _, _ = load_pairs("owner/uf2", split="test_prefs", validation_fraction=0.4)
+        assert {p.prompt for p in test} <= {f"q{i}t" for i in range(5)}  # the split asked for, nothing else
+        with pytest.raises(ValueError, match=r"owner/uf: no 'train' split to train on \(its splits: train_prefs, "):
+            load_pairs("owner/uf")
+    finally:
+        get_settings.cache_clear()
+
+
+def test_split_on_a_single_file_or_a_snapshot_is_an_error_naming_it(tmp_path: Path) -> None:
+    from rewardkit.data.training_data import load_pairs
+
+    rows = tmp_path / "pairs.jsonl"
+    rows.write_text("".join(f'{{"prompt": "q{i}", "chosen": "a", "rejected": "b"}}\n' for i in range(20)))
+    with pytest.raises(ValueError, match=r"pairs.jsonl: a single file has no splits to choose from \(`split` 'test'\)"):
+        load_pairs(str(rows), split="test")
+    assert len(load_pairs(str(rows))[0]) + len(load_pairs(str(rows))[1]) == 20  # the default split reads it whole
+
+
+@pytest.mark.slow
+def test_train_split_mistake_is_one_line_naming_the_option(tmp_path: Path) -> None:
+    rows = tmp_path / "pairs.jsonl"
+    rows.write_text("".join(f'{{"prompt": "q{i}", "chosen": "a", "rejected": "b"}}\n' for i in range(20)))
+    proc = _rk("train", "--data", str(rows), "--split", "test", "--out", "out", tmp_path=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "a single file has no splits to choose from (--split 'test')" in lines[0], lines

@@ -11,6 +11,7 @@ from rewardkit.model.calibration import (
     bin_index,
     brier_score,
     calibrate,
+    calibrated_nll,
     expected_calibration_error,
     fit_temperature,
     normalize,
@@ -221,3 +222,21 @@ def test_calibrate_fits_the_reference_distribution_on_the_reference_set() -> Non
     assert abs(sum(ref["proportions"]) - 1) < 1e-9 and max(ref["proportions"]) < 0.1  # 20 equal-mass bins
     assert ref["reward_mean"] == pytest.approx(cal.reward_mean)  # the same 200 scores as the card's mean
     assert calibrate(chosen[:20], rejected[:20], np.ones(20, bool), reference_size=100).reference is None
+
+
+def test_calibrated_nll_by_hand_and_blind_to_scale():
+    # d = (1, 1, -1): NLL(beta) = (2 softplus(-beta) + softplus(beta)) / 3, minimised where sigmoid(beta) = 2/3,
+    # beta = ln 2 (T = 1 / ln 2 = 1.4427): NLL = (2 ln 1.5 + ln 3) / 3 = 0.636514
+    by_hand = (2 * math.log(1.5) + math.log(3)) / 3
+    assert calibrated_nll(np.array([1.0, 1.0, -1.0])) == pytest.approx(by_hand, rel=1e-6)
+    # rewards that only spread out (every d times 10) raise the raw loss, not the calibrated one
+    assert calibrated_nll(np.array([10.0, 10.0, -10.0])) == pytest.approx(by_hand, rel=1e-6)
+    assert calibrated_nll(np.zeros(4)) == pytest.approx(math.log(2))  # no signal: P = 0.5 at any T
+    assert calibrated_nll(np.array([2.0])) == pytest.approx(math.log(1 + math.exp(-2.0)))  # one pair: T = 1
+    assert math.isnan(calibrated_nll(np.array([])))
+    # a fixed term per pair (length control's beta * length feature): d = 0 leaves sigmoid(o) at any T,
+    # NLL = softplus(-ln 3) = ln(4/3); zero offsets change nothing
+    assert calibrated_nll(np.zeros(2), np.full(2, math.log(3))) == pytest.approx(math.log(4 / 3))
+    assert calibrated_nll(np.array([1.0, 1.0, -1.0]), np.zeros(3)) == pytest.approx(by_hand, rel=1e-6)
+    # a better ordering is a lower calibrated loss, whatever the scale
+    assert calibrated_nll(np.array([1.0, 1.0, 1.0, -1.0])) < calibrated_nll(np.array([5.0, 5.0, -5.0, -5.0]))

@@ -67,6 +67,32 @@ def filter_options(
     }
 
 
+def parse_source_values(values: list[str] | None, option: str, kind: type) -> tuple[tuple[str, Any], ...]:
+    """``--source-cap alpacaeval=2000`` / ``--source-weight hh-rlhf=2`` (repeatable) as (source, value) pairs;
+    a malformed one is an error naming the option and what it got."""
+    expected = "a whole number" if kind is int else "a number"
+    pairs = []
+    for item in values or []:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UserError(f"{option} {item}: expected SOURCE=VALUE (e.g. {option} alpacaeval=2000)")
+        try:
+            pairs.append((name, kind(raw.strip())))
+        except ValueError as exc:
+            raise UserError(f"{option} {name}: expected {expected} after '=', got {raw!r}") from exc
+    return tuple(pairs)
+
+
+def compile_message(exc: Exception) -> str:
+    """A compile error as the command line says it: the option as typed (--source-cap), not the field."""
+    text = str(exc)
+    for field_name, option in (("source_caps", "--source-cap"), ("source_weights", "--source-weight")):
+        if text.startswith(field_name):
+            return option + text[len(field_name) :]
+    return text
+
+
 def _snapshot_dir() -> Path:
     from rewardkit.settings import get_settings
 
@@ -170,12 +196,29 @@ def _print_manifest(m: dict[str, Any], path: Path) -> None:
     )
     if c.get("balanced_away"):
         stdout.print(f"  balancing removed {c['balanced_away']:,} pairs", highlight=False)
+    if c.get("per_source"):
+        stdout.print(f"  sources: {source_counts(c, m.get('options', {}))}", highlight=False)
     if c.get("length_balanced_away"):
         stdout.print(
             f"  length balancing removed {c['length_balanced_away']:,} chosen-is-longer train pairs", highlight=False
         )
     splits = ", ".join(f"{name} {s['rows']:,} pairs / {s['prompts']:,} prompts" for name, s in m["splits"].items())
     stdout.print(f"  pairs: {c['pairs']:,} ({splits})", highlight=False)
+
+
+def source_counts(counts: dict[str, Any], options: dict[str, Any]) -> str:
+    """Each source's pairs in the snapshot, with what balancing left out and its cap and weight where set:
+    ``alpacaeval 1,000 of 18,102 (cap 1,000), hh-rlhf 1,812 (train weight 2)``."""
+    before = counts.get("per_source_before_balancing", {})
+    caps, weights = dict(options.get("source_caps") or []), dict(options.get("source_weights") or [])
+    parts = []
+    for name, n in counts["per_source"].items():
+        text = f"{name} {n:,}" + (f" of {before[name]:,}" if before.get(name, n) != n else "")
+        notes = ([f"cap {caps[name]:,}"] if name in caps else []) + (
+            [f"train weight {weights[name]:g}"] if name in weights else []
+        )
+        parts.append(text + (f" ({', '.join(notes)})" if notes else ""))
+    return ", ".join(parts)
 
 
 def register(app: typer.Typer) -> None:
@@ -215,6 +258,17 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Salt of the split hash and of balancing.")] = 0,
         balance_sources: Annotated[bool, typer.Option(help="Downsample every source to the smallest one.")] = False,
         max_per_source: Annotated[int | None, typer.Option(help="Cap every source at this many pairs.")] = None,
+        source_cap: Annotated[
+            list[str] | None,
+            typer.Option(help="SOURCE=N: cap this source at N pairs (repeatable), e.g. alpacaeval=2000."),
+        ] = None,
+        source_weight: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="SOURCE=W: weight this source's train pairs in the loss (repeatable), e.g. hh-rlhf=2; "
+                "only ratios matter."
+            ),
+        ] = None,
         balance_positions: Annotated[
             bool, typer.Option(help="Put the chosen response in position 'a' for exactly half the pairs (a/b exports).")
         ] = False,
@@ -253,11 +307,13 @@ def register(app: typer.Typer) -> None:
                 seed=seed,
                 balance_sources=balance_sources,
                 max_per_source=max_per_source,
+                source_caps=parse_source_values(source_cap, "--source-cap", int),
+                source_weights=parse_source_values(source_weight, "--source-weight", float),
                 balance_positions=balance_positions,
                 length_balance=length_balance,
             )
         except CompileError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(compile_message(exc)) from exc
         from rewardkit.cli.output import progress_bar
         from rewardkit.data.compile import comparison_filter
         from rewardkit.data.snapshot import SnapshotError
@@ -269,8 +325,8 @@ def register(app: typer.Typer) -> None:
             with progress_bar("compiling", total=total, unit="comparisons") as bar:
                 try:
                     built = build_snapshot(session, config, _snapshot_dir(), parent=parent, on_comparison=bar.advance)
-                except SnapshotError as exc:
-                    raise UserError(str(exc)) from exc
+                except (SnapshotError, CompileError) as exc:  # CompileError: a cap or weight for a missing source
+                    raise UserError(compile_message(exc)) from exc
         # not errors (a train-only snapshot may be what was meant; validation is carved from train when empty),
         # but said now rather than when `train` or `eval` of the snapshot fails
         prompts = sum(split["prompts"] for split in built.manifest["splits"].values())

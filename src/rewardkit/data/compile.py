@@ -27,9 +27,10 @@ Library use::
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -112,6 +113,14 @@ class CompileConfig:
     """Downsample every source to the size of the smallest selected source."""
     max_per_source: int | None = None
     """Cap every source at this many pairs (applied with or without ``balance_sources``)."""
+    source_caps: tuple[tuple[str, int], ...] = ()
+    """(source, cap) pairs: cap only these sources at their own number of pairs (with ``max_per_source`` and
+    ``balance_sources``: the smallest limit applies; ``balance_sources`` balances to the smallest source after
+    these caps). Each must name a source of the selected comparisons."""
+    source_weights: tuple[tuple[str, float], ...] = ()
+    """(source, weight) pairs: the train split's pairs of these sources get this relative loss weight (``weight``
+    of each pair; training rescales all weights to mean 1, so only their ratios matter). Validation and test stay
+    unweighted, so their figures are what users meet. Each must name a source of the selected comparisons."""
     balance_positions: bool = False
     """Assign display positions so the chosen response is ``a`` in half the pairs (a/b exports)."""
     length_balance: float = 0.0
@@ -136,6 +145,18 @@ class CompileConfig:
             raise CompileError(f"length_balance: expected a share in [0, 1), got {self.length_balance}")
         if self.max_per_source is not None and self.max_per_source < 1:
             raise CompileError(f"max_per_source: expected at least 1, got {self.max_per_source}")
+        for option, items, valid, expected in (
+            ("source_caps", self.source_caps, lambda v: isinstance(v, int) and v >= 1, "a whole number >= 1"),
+            ("source_weights", self.source_weights, lambda v: math.isfinite(v) and v > 0, "a positive number"),
+        ):
+            names = [name for name, _ in items]
+            for name, value in items:
+                if not name:
+                    raise CompileError(f"{option}: a source name is required, got {name!r}={value}")
+                if not valid(value):
+                    raise CompileError(f"{option} {name}: expected {expected}, got {value}")
+                if names.count(name) > 1:
+                    raise CompileError(f"{option} {name}: given more than once")
         check_annotator_kinds(self.annotator_kinds)
 
     def as_json(self) -> dict[str, Any]:
@@ -146,8 +167,10 @@ class CompileConfig:
         for key, value in d.items():
             if isinstance(value, tuple):
                 d[key] = list(value)
-        if not d["length_balance"]:  # off: left out, so snapshots built before the option keep their ids
-            del d["length_balance"]
+        # off: left out, so snapshots built before the option keep their ids
+        for key in ("length_balance", "source_caps", "source_weights"):
+            if not d[key]:
+                del d[key]
         return d
 
 
@@ -347,6 +370,8 @@ class CompileCounts:
     pairs: int = 0
     per_split: dict[str, int] = field(default_factory=dict)
     per_source: dict[str, int] = field(default_factory=dict)
+    per_source_before_balancing: dict[str, int] = field(default_factory=dict)
+    """Each source's pairs after dedupe and conflicts, before the caps and balancing (``per_source``: after)."""
 
 
 @dataclass
@@ -463,23 +488,54 @@ def soft_target(label: Label) -> float | None:
     return 1.0 - label.probability if label.verdict == "y" else label.probability
 
 
+def source_limits(sizes: dict[str, int], config: CompileConfig) -> dict[str, int]:
+    """How many pairs each source keeps: its size, cut to its own cap (``source_caps``), to ``max_per_source``,
+    and with ``balance_sources`` to the smallest source after those caps."""
+    caps = dict(config.source_caps)
+    limits = {
+        name: min(n, caps.get(name, n), n if config.max_per_source is None else config.max_per_source)
+        for name, n in sizes.items()
+    }
+    if config.balance_sources and limits:
+        smallest = min(limits.values())
+        limits = dict.fromkeys(limits, smallest)
+    return limits
+
+
+def check_source_names(config: CompileConfig, selected: set[str]) -> None:
+    """A cap or weight for a source the selection does not hold is a typo, or a filter that left it out: an
+    error naming it (silently capping nothing would hide it)."""
+    for option, items in (("source_caps", config.source_caps), ("source_weights", config.source_weights)):
+        for name, _ in items:
+            if name not in selected:
+                raise CompileError(
+                    f"{option} {name}: no such source in the selected comparisons "
+                    f"(their sources: {', '.join(sorted(selected)) or 'none'})"
+                )
+
+
 def _balance_sources(pairs: list[PreferencePair], config: CompileConfig, counts: CompileCounts) -> list[PreferencePair]:
-    """Downsample each source to min(smallest source, cap), keeping the pairs with the lowest hash."""
+    """Downsample each source to its ``source_limits``, keeping the pairs with the lowest hash."""
     by_source: dict[str, list[PreferencePair]] = {}
     for p in pairs:
         by_source.setdefault(p.source, []).append(p)
-    limit = min(len(v) for v in by_source.values()) if config.balance_sources and by_source else None
-    if config.max_per_source is not None:
-        limit = config.max_per_source if limit is None else min(limit, config.max_per_source)
-    if limit is None:
+    counts.per_source_before_balancing = {name: len(group) for name, group in sorted(by_source.items())}
+    limits = source_limits(counts.per_source_before_balancing, config)
+    if all(limits[name] == len(group) for name, group in by_source.items()):
         return pairs
     kept_ids: set[str] = set()
-    for group in by_source.values():
+    for name, group in by_source.items():
         group = sorted(group, key=lambda p: _unit_hash(config.seed, "balance", p.id))
-        kept_ids.update(p.id for p in group[:limit])
+        kept_ids.update(p.id for p in group[: limits[name]])
     kept = [p for p in pairs if p.id in kept_ids]
     counts.balanced_away = len(pairs) - len(kept)
     return kept
+
+
+def _weigh_sources(pairs: list[PreferencePair], config: CompileConfig) -> list[PreferencePair]:
+    """The train split's pairs with their source's ``source_weights`` entry as their loss weight."""
+    weights = dict(config.source_weights)
+    return [replace(p, weight=weights[p.source]) if p.source in weights else p for p in pairs]
 
 
 def _balance_positions(pairs: list[PreferencePair], seed: int) -> list[PreferencePair]:
@@ -520,8 +576,10 @@ def compile_labels(labels: Iterable[Label], config: CompileConfig, *, comparison
     """Ties, dedupe, conflicts, balancing and splitting over already converted labels (pure: no store)."""
     counts = CompileCounts(comparisons_selected=comparisons_selected)
     kept: list[Label] = []
+    selected_sources: set[str] = set()  # ties included: what a cap or weight may name
     for lab in labels:
         counts.labels += 1
+        selected_sources.add(lab.source)
         counts.labels_by_origin[lab.origin] += 1
         if lab.verdict == "tie":
             counts.ties_found += 1
@@ -535,6 +593,7 @@ def compile_labels(labels: Iterable[Label], config: CompileConfig, *, comparison
         merged = _merge(group, config.dedupe, config.conflicts, counts, conflicts)
         if merged is not None:
             pairs.append(_to_pair(merged, group, config.dedupe))
+    check_source_names(config, selected_sources)
     pairs = _balance_sources(pairs, config, counts)
     if config.balance_positions:
         pairs = _balance_positions(pairs, config.seed)
@@ -545,6 +604,8 @@ def compile_labels(labels: Iterable[Label], config: CompileConfig, *, comparison
     if config.length_balance:
         splits["train"] = _balance_length(splits["train"], config, counts)
         pairs = [p for rows in splits.values() for p in rows]
+    if config.source_weights:
+        splits["train"] = _weigh_sources(splits["train"], config)
     for rows in splits.values():
         rows.sort(key=lambda p: p.id)  # the content order, independent of store iteration order
     counts.pairs = len(pairs)

@@ -2,6 +2,7 @@
 
     rewardkit import trl trl-lib/ultrafeedback_binarized             # its train split (--split to choose)
     rewardkit train --data Anthropic/hh-rlhf/harmless-base --out runs/rm1
+    rewardkit train --data HuggingFaceH4/ultrafeedback_binarized --split train_prefs --out runs/rm2
     rewardkit eval --model runs/rm1 --data allenai/reward-bench --split filtered
 
 A name that is not a file or folder here and reads as a Hub dataset id (``hub_dataset``: ``owner/name``, then
@@ -10,7 +11,8 @@ its own check for a newer revision, its token and mirror settings) and saved wit
 ``RK_HOME/hub/``, in a folder named by the data's fingerprint: the same data is saved once, a new revision gets
 a new folder. Every command then reads that folder as it reads any saved ``DatasetDict``: an import takes one
 split (``train`` unless ``--split`` names another: a Hub dataset's test split must not land in the training
-pool), training ``train`` and ``validation``, eval ``--split``. Why a saved copy rather than the
+pool), training ``train`` unless ``--split`` names another, and ``validation`` where there is one, eval
+``--split``. Why a saved copy rather than the
 ``datasets`` objects: the readers stream ``save_to_disk`` folders with pyarrow alone, and a training run's
 data id is the digest of that folder, as for any other data folder.
 

@@ -143,6 +143,7 @@ _PARQUET_SCHEMA = pa.schema(
         ("comparison_ids", pa.list_(pa.string())),
         ("metadata", pa.string()),  # JSON
         ("target", pa.float64()),  # a soft label, P(chosen better); null for a hard one
+        ("weight", pa.float64()),  # the training loss weight (--source-weight); null for 1
     ]
 )
 

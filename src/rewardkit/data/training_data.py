@@ -2,6 +2,7 @@
 carved by prompt.
 
     train_pairs, val_pairs, data_id = load_pairs("SNAPSHOT", validation_fraction=0.1)
+    train_pairs, val_pairs, data_id = load_pairs("HuggingFaceH4/ultrafeedback_binarized", split="train_prefs")
 
 ``data`` is a snapshot (folder, id or id prefix), a file ``data/pair_files.py`` reads (JSONL, .jsonl.gz, CSV,
 Parquet, a datasets folder) or a Hugging Face Hub dataset id (``data/hub.py``).
@@ -23,27 +24,37 @@ from rewardkit.records import PreferencePair, prompt_text
 DATA_ERRORS: tuple[type[Exception], ...] = (ValueError, LookupError, OSError, EOFError, csv.Error, zlib.error)
 
 
-def load_pairs(data: str, validation_fraction: float = 0.1) -> tuple[list[PreferencePair], list[PreferencePair], str]:
+def load_pairs(
+    data: str, validation_fraction: float = 0.1, split: str = "train"
+) -> tuple[list[PreferencePair], list[PreferencePair], str]:
     """(train, validation, snapshot id). A snapshot without validation pairs, or a pair file (any file
     ``data/pair_files.py`` reads: JSONL, .jsonl.gz, CSV, Parquet, a datasets folder, a Hub dataset id), gets a
-    validation split carved by prompt (``split_by_prompt``, so no prompt is in both)."""
+    validation split carved by prompt (``split_by_prompt``, so no prompt is in both). ``split``: the split of a
+    datasets folder or Hub dataset to train on (its ``validation`` split, when it has one, validates); a
+    snapshot and a single file train on their train pairs only, so another ``split`` is an error there."""
     from rewardkit.data.importers.reader import dataset_splits
     from rewardkit.data.pair_files import is_pair_file, read_pair_file
 
     path = resolve_data(data)  # a Hugging Face Hub dataset id: its saved copy (data/hub.py)
     if is_pair_file(path):
-        splits = dataset_splits(path)  # a DatasetDict: its train split, and its validation split when it has one
-        if splits and "train" not in splits:
+        splits = dataset_splits(path)  # a DatasetDict: the split asked for, and its validation split if any
+        if splits and split not in splits:
             raise ValueError(
-                f"{data}: no 'train' split to train on (its splits: {', '.join(splits)}); import the one "
-                f"you want (rewardkit import trl {data} --split NAME) and build a snapshot"
+                f"{data}: no {split!r} split to train on (its splits: {', '.join(splits)}); choose one with `split`"
             )
-        train_pairs = read_pair_file(path, "train" if splits else None)
-        val_pairs = read_pair_file(path, "validation") if "validation" in splits else []
-        snapshot_id = "file:" + file_digest(path)
+        if not splits and split != "train":
+            raise ValueError(f"{data}: a single file has no splits to choose from (`split` {split!r})")
+        train_pairs = read_pair_file(path, split if splits else None)
+        val_pairs = read_pair_file(path, "validation") if "validation" in splits and split != "validation" else []
+        snapshot_id = "file:" + file_digest(path) + ("" if split == "train" else f":{split}")
     else:
         from rewardkit.data.snapshot import load_split, read_manifest, resolve_snapshot
 
+        if split != "train":
+            raise ValueError(
+                f"{data}: a snapshot trains on its train split (`split` {split!r} is for a datasets folder or a "
+                "Hub dataset)"
+            )
         folder = resolve_snapshot(data)
         snapshot_id = str(read_manifest(folder).get("id", folder.name))
         train_pairs, val_pairs = load_split(folder, "train"), load_split(folder, "validation")

@@ -93,9 +93,10 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free form of 1 / (1 + e^-x)
 
 
-def temperature_nll(score_diffs: np.ndarray, labels: np.ndarray, temperature: float) -> float:
-    """Mean NLL of labels under P = sigmoid(d / T): mean(softplus(z) - y z), z = d / T."""
-    z, y = as_array(score_diffs) / temperature, as_array(labels)
+def temperature_nll(score_diffs: np.ndarray, labels: np.ndarray, temperature: float, offset: Any = 0.0) -> float:
+    """Mean NLL of labels under P = sigmoid(d / T + o): mean(softplus(z) - y z), z = d / T + o (``offset`` o:
+    a fixed term per pair, 0 by default)."""
+    z, y = as_array(score_diffs) / temperature + np.asarray(offset, dtype=np.float64), as_array(labels)
     return float(np.mean(np.logaddexp(0.0, z) - y * z))
 
 
@@ -113,7 +114,12 @@ BOUND_NOTES = {
 
 
 def fit_temperature(
-    score_diffs: np.ndarray, labels: np.ndarray, t_min: float = T_MIN, t_max: float = T_MAX, iters: int = 100
+    score_diffs: np.ndarray,
+    labels: np.ndarray,
+    t_min: float = T_MIN,
+    t_max: float = T_MAX,
+    iters: int = 100,
+    offset: Any = 0.0,
 ) -> float:
     """T in [t_min, t_max] minimising the NLL of sigmoid(d / T) (score_diffs d = r_a - r_b, labels y).
 
@@ -121,8 +127,10 @@ def fit_temperature(
     derivative g(beta) = mean((sigmoid(beta d) - y) d) is increasing and the minimiser is its root.
     Bisection on log beta finds it: deterministic, no learning rate, and it cannot diverge. If the root
     is outside the range (the scores are anti-correlated with the labels, or separate them perfectly)
-    the nearest bound is returned."""
+    the nearest bound is returned. ``offset``: a fixed term o per pair, P = sigmoid(d / T + o) (length-controlled
+    BT's beta * length feature); the derivative stays increasing in beta, so the same bisection holds."""
     d, y = as_array(score_diffs), as_array(labels)
+    o = np.broadcast_to(np.asarray(offset, dtype=np.float64), d.shape)
     if d.shape != y.shape or d.size == 0:
         raise ValueError(f"score_diffs ({d.size}) and labels ({y.size}) must be non-empty and equal in length")
     if not 0 < t_min < t_max:
@@ -131,7 +139,7 @@ def fit_temperature(
         raise ValueError("score_diffs must be finite and labels in [0, 1]")
 
     def grad(log_beta: float) -> float:
-        return float(np.mean((_sigmoid(np.exp(log_beta) * d) - y) * d))
+        return float(np.mean((_sigmoid(np.exp(log_beta) * d + o) - y) * d))
 
     lo, hi = np.log(1.0 / t_max), np.log(1.0 / t_min)
     if grad(lo) >= 0:  # NLL already rising at the smallest beta: the flattest allowed T
@@ -145,6 +153,26 @@ def fit_temperature(
         else:
             hi = mid
     return float(1.0 / np.exp(0.5 * (lo + hi)))
+
+
+def calibrated_nll(score_diffs: Any, offsets: Any = None) -> float:
+    """The validation loss after calibration: mean NLL of sigmoid(d / T) at the temperature ``calibrate`` fits
+    (both orientations of each decided pair, so it equals mean(softplus(-d / T))). ``score_diffs`` [N]:
+    r_chosen - r_rejected of the decided pairs. NaN without pairs. ``offsets`` [N]: a fixed term of each pair's
+    preference, sigmoid(d / T + o) (length-controlled training's beta * length feature: the reward is meant not
+    to explain what length does, so it is judged beside the length term, as it was trained).
+
+    Unlike the raw loss it does not grow when the rewards only spread out (a model growing confident scales
+    every d up; T scales them back), so it tracks how well the pairs are ordered and separated: what the
+    served, calibrated P(a better than b) will be worth. One pair fits no T (as in ``calibrate``): T = 1."""
+    d = as_array(score_diffs)
+    if d.size == 0:
+        return float("nan")
+    o = np.zeros_like(d) if offsets is None else as_array(offsets)
+    both, both_o = np.concatenate([d, -d]), np.concatenate([o, -o])
+    labels = np.concatenate([np.ones_like(d), np.zeros_like(d)])
+    temperature = fit_temperature(both, labels, offset=both_o) if d.size >= 2 else 1.0
+    return temperature_nll(both, labels, temperature, both_o)
 
 
 def temperature_at_bound(temperature: float, t_min: float = T_MIN, t_max: float = T_MAX) -> str | None:

@@ -217,6 +217,35 @@ def _metric_rows(m: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
     return rows + [""]
 
 
+def _curve_lines(card: RewardCard) -> list[str]:
+    """The validation curve the kept checkpoint was chosen from (cards written before it was recorded: none)."""
+    m = card.metrics
+    curve = m.get("validation_curve")
+    if not curve:
+        return []
+    criterion = m.get("selected_by", "loss")
+    stop = (
+        f"stopped early at step {m.get('steps')} of {m.get('total_steps')}: no better {criterion} in "
+        f"{card.config.get('patience')} validations"
+        if m.get("stopped_early")
+        else f"trained all {m.get('steps')} steps"
+    )
+    rows = [
+        "## Validation curve",
+        f"The kept checkpoint is the validation with the lowest {criterion} (**kept**); {stop}.",
+        "",
+        "| step | loss | calibrated_loss | accuracy | |",
+        "|---|---|---|---|---|",
+    ]
+    for point in curve:
+        kept = "**kept**" if point.get("step") == m.get("best_step") else ""
+        rows.append(
+            f"| {point.get('step')} | {_fmt(point.get('loss'))} | {_fmt(point.get('calibrated_loss'))} | "
+            f"{_fmt(point.get('accuracy'))} | {kept} |"
+        )
+    return rows + [""]
+
+
 def _temperature_lines(card: RewardCard, score: str) -> list[str]:
     lines = [f"- P(a better than b) = sigmoid(({score}_a - {score}_b) / T), T = {card.temperature:.4f}"]
     bound = card.metrics.get("temperature_at_bound")
@@ -303,6 +332,7 @@ def _model_readme(card: RewardCard) -> list[str]:
                 "test_accuracy",
             ),
         ),
+        *_curve_lines(card),
         "## Calibration and normalization",
         "Fitted on the validation pairs, on the score r that rewardkit returns"
         + (" (the weighted aggregate over the attributes)" if len(card.attributes) > 1 else "")
@@ -388,8 +418,9 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else ("" if value is None else str(value))
 
 
-def plot_curves(rows: list[dict[str, Any]], path: str | Path) -> None:
-    """curves.png: train/validation loss, validation accuracy, mean margin, chosen/rejected reward means."""
+def plot_curves(rows: list[dict[str, Any]], path: str | Path, kept_step: int | None = None) -> None:
+    """curves.png: train/validation loss (and validation loss after calibration), accuracy, mean margin,
+    chosen/rejected reward means; a dotted line at ``kept_step``, the validation whose weights were kept."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -398,7 +429,10 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path) -> None:
     train = [r for r in rows if r.get("kind") == "train"]
     val = [r for r in rows if r.get("kind") == "val"]
     panels = [
-        ("loss", [(train, "loss", "train"), (val, "loss", "validation")]),
+        (
+            "loss",
+            [(train, "loss", "train"), (val, "loss", "validation"), (val, "calibrated_loss", "validation, calibrated")],
+        ),
         ("accuracy", [(train, "accuracy", "train"), (val, "accuracy", "validation")]),
         ("mean margin r_chosen - r_rejected", [(train, "margin", "train"), (val, "margin", "validation")]),
         ("reward means (validation)", [(val, "chosen_mean", "chosen"), (val, "rejected_mean", "rejected")]),
@@ -414,6 +448,8 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path) -> None:
             xs = [r["step"] for r in points if key in r]
             if xs:
                 ax.plot(xs, [r[key] for r in points if key in r], label=label, marker="o" if len(xs) < 30 else None)
+        if kept_step:
+            ax.axvline(kept_step, color="grey", linestyle=":", label=f"kept (step {kept_step})")
         ax.set_title(title)
         ax.set_xlabel("step")
         if ax.get_legend_handles_labels()[0]:

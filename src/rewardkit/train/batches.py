@@ -136,6 +136,17 @@ def length_balance_weights(chosen_shorter: Sequence[bool], chosen_longer: Sequen
     return [w_short if s else w_long if lg else 1.0 for s, lg in zip(chosen_shorter, chosen_longer)]
 
 
+def source_loss_weights(pairs: Sequence[PreferencePair]) -> list[float] | None:
+    """The pairs' own weights (``PreferencePair.weight``: a snapshot's ``--source-weight``) rescaled to mean 1,
+    so the ratios between sources are as given and the step size stays what ``lr`` says; None when every
+    weight is equal (nothing to weigh)."""
+    weights = [p.weight for p in pairs]
+    if not weights or all(w == weights[0] for w in weights):
+        return None
+    scale = len(weights) / sum(weights)
+    return [w * scale for w in weights]
+
+
 def length_grouped_batches(
     lengths: list[int], batch_size: int, seed: int, chunk_batches: int = 32, order: list[int] | None = None
 ) -> list[list[int]]:

@@ -131,7 +131,7 @@ def finish_member(
 def write_run_files(out: Path, card: RewardCard, history: list[dict[str, Any]]) -> None:
     atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
     write_readme(out, card)
-    plot_curves(history, out / "curves.png")
+    plot_curves(history, out / "curves.png", card.metrics.get("best_step"))
 
 
 def finish_step_member(

@@ -44,6 +44,7 @@ import torch
 
 from rewardkit.data.hub import hub_dataset
 from rewardkit.data.training_data import DATA_ERRORS, load_pairs
+from rewardkit.model.calibration import calibrated_nll
 from rewardkit.model.device import resolve_device
 from rewardkit.model.forward import RewardForward
 from rewardkit.model.heap import TRIM_HEAP_EVERY, release_free_heap
@@ -59,6 +60,7 @@ from rewardkit.train.batches import (
     encode_pairs,
     length_balance_weights,
     length_sides,
+    source_loss_weights,
 )
 from rewardkit.train.bf16 import Bf16Choice, decide_bf16
 from rewardkit.train.checkpoint import atomic_torch_save, checkpoint_due, load_resumable, save_resumable
@@ -110,7 +112,7 @@ def train(config: TrainConfig) -> TrainResult:
             train_pairs, val_pairs, snapshot_id = load_step_solutions(config.data, config.validation_fraction)
         else:
             with rank_zero_first(rank, world, hub_dataset(config.data) is not None):  # one rank fetches a Hub dataset
-                train_pairs, val_pairs, snapshot_id = load_pairs(config.data, config.validation_fraction)
+                train_pairs, val_pairs, snapshot_id = load_pairs(config.data, config.validation_fraction, config.split)
     except DATA_ERRORS as exc:
         raise data_error(config.data, exc) from exc
     if rank == 0 and config.objective == "outcome":
@@ -180,12 +182,23 @@ def train_member(
     scale = rating_stats(lists) if lists is not None else (0.0, 1.0)
     objective = Objective(chosen, length_coef, config.center_coef, *scale)
 
-    # -- batches (of pairs, or of lists): length balance by repeats in the epoch's order or by loss weights ---
+    # -- batches (of pairs, or of lists): length balance by repeats in the epoch's order or by loss weights;
+    # source weights (the snapshot's: dataset build --source-weight) are loss weights too ------------------
     chosen_shorter, chosen_longer = (
         length_sides(train_pairs) if lists is None and not steps else ([False] * (lists or train_data).n,) * 2
     )
     by_weight = config.length_balance_by == "weight"
     pair_weight = torch.tensor(length_balance_weights(chosen_shorter, chosen_longer, config.length_balance))
+    source_weight = None if steps else source_loss_weights(train_pairs)  # step solutions carry no source weight
+    if source_weight is not None:
+        if lists is not None:
+            raise ConfigError(
+                "loss",
+                f"{config.loss} takes no pair weights, and the train pairs carry source weights "
+                "(dataset build --source-weight): train on them with a pairwise loss",
+            )
+        pair_weight = (pair_weight if by_weight else torch.ones(len(train_pairs))) * torch.tensor(source_weight)
+    weighted = by_weight or source_weight is not None
     plan = EpochPlan(
         train_data.pair_lengths() if lists is None else lists.list_lengths(),
         chosen_shorter,
@@ -210,7 +223,9 @@ def train_member(
 
     # -- resume, or clear a replaced run's checkpoints -------------------------------------------------------
     ckpt_dir = out / "checkpoint"
-    step, micro, history, best = 0, 0, [], {"loss": math.inf, "step": 0, "evals_since": 0}
+    # a PRM's step metrics have no calibrated loss (a step score is already a probability): it selects on the loss
+    select_by = "loss" if steps else config.select_by
+    step, micro, history, best = 0, 0, [], {select_by: math.inf, "step": 0, "evals_since": 0}
     resumed_bf16: bool | None = None
     # train() has checked that a resumed model has last.pt; a later ensemble member may not have started yet
     if config.resume and (ckpt_dir / "last.pt").is_file():
@@ -267,7 +282,7 @@ def train_member(
                         rc, rr = logits.detach() * (2 * targets - 1), torch.zeros_like(logits)
                     elif lists is None:
                         rc, rr = rewards(ddp_forward, train_data, rows)
-                        loss = objective(rc, rr, train_data, rows, pair_weight[rows] if by_weight else None)
+                        loss = objective(rc, rr, train_data, rows, pair_weight[rows] if weighted else None)
                     else:  # scores [B, k] best first; the statistics below read its neighbouring pairs
                         scores, mask, ratings = rewards.of_lists(ddp_forward, lists, rows)
                         loss = objective.on_list_batch(scores, mask, ratings)
@@ -314,9 +329,10 @@ def train_member(
                     else validation_metrics(objective, *last_val[1:], val_data)
                 )
                 history.append({"kind": "val", "step": step, **metrics})
-                improved = metrics["loss"] < best["loss"]
+                # NaN never improves; a run resumed from a checkpoint of another select_by starts its best over
+                improved = metrics[select_by] < best.get(select_by, math.inf)
                 best = (
-                    {"loss": metrics["loss"], "step": step, "evals_since": 0, **metrics}
+                    {"step": step, "evals_since": 0, **metrics}
                     if improved
                     else {**best, "evals_since": best["evals_since"] + 1}
                 )
@@ -347,6 +363,10 @@ def train_member(
         "bf16": use_bf16,
         "bf16_reason": bf16.reason,
         "val_loss": best.get("loss"),
+        "val_calibrated_loss": best.get("calibrated_loss"),
+        "selected_by": select_by,
+        "stopped_early": stopped_early(best, config.patience),
+        "validation_curve": validation_curve(history),
         "train_pairs_per_s": run_stats["pairs"] / run_stats["seconds"] if run_stats["seconds"] else None,
         "world_size": world,
         "device": str(device),
@@ -408,12 +428,17 @@ def warmup_then_decay(step: int, warmup: int, total: int) -> float:
 
 @torch.no_grad()
 def validation_metrics(objective: Objective, rc: torch.Tensor, rr: torch.Tensor, data: PairTensors) -> dict[str, float]:
-    """Loss (the training objective), accuracy and mean margin on the decided pairs, mean rewards, and how much
-    the reward follows length (Pearson of reward and log length over both sides)."""
+    """Loss (the training objective), the loss after calibration (``calibrated_nll``: what ``select_by``
+    calibrated_loss selects on), accuracy and mean margin on the decided pairs, mean rewards, and how much the
+    reward follows length (Pearson of reward and log length over both sides)."""
     diff = (rc - rr)[~data.tie]
     return {
         # every loss here is a mean over pairs, so one call over all of them equals the batch-weighted mean
         "loss": objective(rc, rr, data, list(range(data.n))).item() if data.n else float("nan"),
+        # length control: judged beside its fixed length term, as the objective judges it
+        "calibrated_loss": calibrated_nll(
+            diff, objective.length_coef * data.length_feature()[~data.tie] if objective.length_coef else None
+        ),
         "accuracy": (diff > 0).float().mean().item() if len(diff) else float("nan"),
         "margin": diff.mean().item() if len(diff) else float("nan"),
         "chosen_mean": rc.mean().item(),
@@ -423,8 +448,15 @@ def validation_metrics(objective: Objective, rc: torch.Tensor, rr: torch.Tensor,
 
 
 def stopped_early(best: dict[str, Any], patience: int) -> bool:
-    """Early stopping: ``patience`` validations in a row without a better loss (0: never stop early)."""
+    """Early stopping: ``patience`` validations in a row without a better criterion (0: never stop early)."""
     return bool(patience) and best["evals_since"] >= patience
+
+
+def validation_curve(history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """Each validation's step, loss, calibrated loss and accuracy, for the model card (rewardkit.json and
+    README.md show the curve the kept checkpoint was chosen from)."""
+    keys = ("step", "loss", "calibrated_loss", "accuracy")
+    return [{k: r[k] for k in keys if k in r} for r in history if r.get("kind") == "val"]
 
 
 def progress(config: TrainConfig, rank: int, total: int) -> Any:
