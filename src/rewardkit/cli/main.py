@@ -76,7 +76,9 @@ def run() -> None:
     """Console-script entry: a user's mistake is one line on stderr and exit code 2 (usage errors are
     typer's own, also exit 2)."""
     try:
-        plain_help(typer.main.get_command(app))(prog_name="rewardkit")
+        command = plain_help(typer.main.get_command(app))
+        command.freeze_imports = True  # a process of its own: see cli/lazy.py
+        command(prog_name="rewardkit")
     except UserError as exc:
         stderr.print(f"[red]rewardkit: error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(2)
