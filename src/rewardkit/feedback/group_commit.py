@@ -17,8 +17,8 @@ Run it:
     writer.close()
 
 ``write`` hands the whole group's answers to the event loop in one call (one wake-up of the loop per group, not
-one per request: at a thousand single-event requests a second, the per-request wake-ups and future chaining of
-``asyncio.wrap_future`` were a tenth of the service's CPU).
+one per request: the per-request wake-ups and future chaining of ``asyncio.wrap_future`` cost a single-event
+request a few per cent of its CPU).
 """
 
 from __future__ import annotations
