@@ -9,7 +9,8 @@ a production disk or a network database costs), both servers are started as thei
 1. ``--clients`` concurrent clients sending single-event requests: events/s, p50/p99 latency, transactions/event;
 2. the same clients sending batches of 100 events: events/s, latency, transactions/event.
 Then the ratios grouped/naive. Targets (issue 22): single events >= 2x the naive events/s and <= 0.1 transactions
-per event; >= 1,000 single-event requests/s and >= 10,000 events/s in batches on SQLite. Peak RSS of each server.
+per event; >= 1,000 single-event requests/s and >= 10,000 events/s in batches on SQLite. Peak RSS of each server, and
+the CPU each server used per request (what a shared machine's load moves least).
 
 The load generator is a small asyncio HTTP/1.1 keep-alive client (pre-encoded requests, one connection per
 client): httpx would spend more CPU than the server on a 2-core machine, and measure itself.
@@ -162,6 +163,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (from /proc): per request, a figure the machine's other load barely
+    moves, unlike requests per second on a shared 2-core box."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def transactions(kind: str, port: int) -> int:
     import httpx
 
@@ -223,8 +231,9 @@ def measure(kind: str, database_url: str, commit_sleep: float, requests: int, cl
             bodies = [
                 request_bytes(port, {"items": items[i : i + per_request]}) for i in range(0, len(items), per_request)
             ]
-            tx0 = transactions(kind, port)
+            tx0, cpu0 = transactions(kind, port), cpu_seconds(proc.pid)
             seconds, latencies, codes = asyncio.run(drive(port, bodies, clients))
+            cpu = cpu_seconds(proc.pid) - cpu0
             tx = transactions(kind, port) - tx0
             bad = sum(c != 200 for c in codes)
             out[mode] = {
@@ -233,6 +242,7 @@ def measure(kind: str, database_url: str, commit_sleep: float, requests: int, cl
                 "p50_ms": float(np.percentile(latencies, 50) * 1000),
                 "p99_ms": float(np.percentile(latencies, 99) * 1000),
                 "transactions_per_event": tx / len(items),
+                "server_cpu_ms_per_request": cpu * 1000 / len(bodies),
                 "errors": bad,
             }
         out["peak_rss_mb"] = peak_rss_mb(proc.pid)
@@ -291,7 +301,7 @@ def report(name: str, row: dict[str, Any]) -> None:
             print(
                 f"  {kind:8s} {mode:9s} {m['requests_per_s']:8.0f} req/s {m['events_per_s']:9.0f} events/s  "
                 f"p50 {m['p50_ms']:7.1f} ms  p99 {m['p99_ms']:7.1f} ms  {m['transactions_per_event']:.3f} tx/event"
-                f"  errors {m['errors']}"
+                f"  server CPU {m['server_cpu_ms_per_request']:.2f} ms/req  errors {m['errors']}"
             )
         print(f"  {kind:8s} peak RSS {r['peak_rss_mb']:.0f} MB")
     for mode in ("single", "batch100"):

@@ -3,6 +3,7 @@ request, bounded memory and no blocking when the database stalls or is gone."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -55,6 +56,45 @@ def test_a_refused_request_fails_alone(tmp_path: Path) -> None:
     writer.close()
     with session_scope(factory) as s:
         assert q.table_counts(s)["comparisons"] == 3
+
+
+def test_requests_from_the_event_loop_share_transactions_and_get_their_ids(tmp_path: Path) -> None:
+    factory = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    writer = GroupCommitWriter(factory, max_wait_s=0.005)
+    writer.start()
+    batches = [records(i) for i in range(300)]
+
+    async def send_all() -> list[list[str]]:
+        return await asyncio.gather(*[writer.write(batch) for batch in batches])
+
+    ids = asyncio.run(send_all())
+    writer.close()
+    assert ids == [[r.dedupe_key for r in batch] for batch in batches]  # each request its own records' ids
+    with session_scope(factory) as s:
+        assert q.table_counts(s)["comparisons"] == 300
+    assert writer.transactions < 300 / 4
+
+
+def test_an_abandoned_request_is_committed_and_the_writer_lives_on(tmp_path: Path) -> None:
+    """A caller that stops waiting (a request cut off at shutdown) must not kill the writer thread when its
+    answer comes: before, setting the result of a cancelled future raised in the thread and ended it."""
+    factory = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    writer = GroupCommitWriter(factory)
+    abandoned = writer.submit(records(0))  # queued before the writer runs
+    assert abandoned.cancel()
+
+    async def abandon_one_then_write() -> list[str]:
+        task = asyncio.ensure_future(writer.write(records(1)))
+        await asyncio.sleep(0)  # queued
+        task.cancel()
+        writer.start()
+        return await writer.write(records(2))
+
+    assert asyncio.run(abandon_one_then_write()) == [records(2)[0].dedupe_key]
+    assert writer.submit(records(3)).result(timeout=10)
+    writer.close()
+    with session_scope(factory) as s:
+        assert q.table_counts(s)["comparisons"] == 4  # what was sent is stored, waited for or not
 
 
 def test_a_database_that_is_gone_fails_the_request(tmp_path: Path) -> None:

@@ -13,6 +13,11 @@ import typer
 from rewardkit.cli.output import UserError, emit_json, stderr, stdout
 from rewardkit.cli.registry_cmd import open_factory, run
 
+# at the top, not in the commands: the CLI imports this module only for a loop command (cli/lazy.py), and what is
+# imported here loads with the garbage collector's work spared (most of an idle tick is these imports)
+from rewardkit.loop.config import load_loop_config
+from rewardkit.loop.machine import tick
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The loop's TOML config (see docs/registry.md).")]
 
@@ -39,9 +44,6 @@ def _print_tick(result: Any) -> None:
 
 
 def _tick(config_path: Path) -> Any:
-    from rewardkit.loop.config import load_loop_config
-    from rewardkit.loop.machine import tick
-
     config = run(load_loop_config, config_path)
     return run(tick, open_factory(), config)
 

@@ -120,7 +120,7 @@ def prepare(
     found = resolve(cited) if cited and resolve is not None else {}
     results: list[ItemResult] = []
     prepared = PreparedBatch(results)
-    seen: dict[str, tuple[int, str]] = {}  # client_event_id -> (first index, its canonical content)
+    seen: dict[str, tuple[int, dict[str, Any]]] = {}  # client_event_id -> (first index, its item)
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             results.append(_reject(index, "item", f"expected an object, got {type(item).__name__}"))
@@ -136,9 +136,9 @@ def prepare(
             continue
         client_id = record.client_event_id
         if client_id is not None:
-            content = canonical_json(item)
-            first = seen.setdefault(client_id, (index, content))
-            if first[1] != content and prepared.conflict is None:
+            first = seen.setdefault(client_id, (index, item))
+            # the contents are compared only when an id repeats (most batches have none to compare)
+            if first[0] != index and prepared.conflict is None and canonical_json(first[1]) != canonical_json(item):
                 prepared.conflicting = (first[0], index)
                 prepared.conflict = (
                     f"items {first[0]} and {index} share client_event_id {client_id!r} but differ in content"

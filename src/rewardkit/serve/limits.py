@@ -30,6 +30,7 @@ KNOWN_ROUTES = {
     "/v1/compare",
     "/v1/rank",
     "/get_reward",
+    "/v1/feedback",
     "/admin/reload",
     "/health",
     "/ready",

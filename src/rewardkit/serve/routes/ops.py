@@ -22,7 +22,7 @@ async def health() -> HealthResponse:
 async def ready(request: Request, slot: SlotDep, settings: SettingsDep) -> HealthResponse:
     """200 once the model is loaded and the store has been opened (or found unavailable: scoring does not need
     it), 503 before and while shutting down (public)."""
-    current_scorer(slot, settings)
+    await current_scorer(slot, settings)
     if not request.app.state.store_link.attempted:  # a score served before this would go unlogged
         raise ServiceError(503, "not_ready", "opening the store", {"Retry-After": str(settings.retry_after_s)})
     return HealthResponse(status="ready")

@@ -31,7 +31,7 @@ from rewardkit.serve.score_logging import ServedScores, score_id_headers
 router = APIRouter(responses=ERRORS)
 
 
-def get_served(request: Request) -> ServedScores:
+async def get_served(request: Request) -> ServedScores:
     return request.app.state.served
 
 
