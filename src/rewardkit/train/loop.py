@@ -48,6 +48,9 @@ from rewardkit.model.length_control import fit_length_coefficient, pearson
 from rewardkit.model.losses import LOSSES
 from rewardkit.model.source import ModelNotFoundError, check_model_source
 from rewardkit.records import PreferencePair
+from rewardkit.robust.augment import augment_pairs, augment_summary, is_augmented, pair_roles
+from rewardkit.robust.invariance import invariance_penalty
+from rewardkit.robust.profile import Profile, load_profile
 from rewardkit.train.batches import (
     EpochPlan,
     PairTensors,
@@ -101,6 +104,8 @@ def train(config: TrainConfig) -> TrainResult:
     if rank == 0:
         for line in unused_labels(train_pairs, config.loss):
             log.warning(line)
+    if config.robust or config.invariance_weight:  # robust training: pairs built from the TRAINING pairs only
+        train_pairs = train_pairs + robust_pairs(config, train_pairs)
     out = Path(config.out)
     if config.ensemble == 1:
         return TrainResult(
@@ -144,8 +149,12 @@ def train_member(
     train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes)
     val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes)
     # length-controlled BT: beta of the fixed length term, fitted on the training pairs before the model trains
+    # (on the judge's pairs: robust training's added pairs would teach it that longer loses)
+    judged = np.asarray([not is_augmented(p) for p in train_pairs], dtype=bool)
     length_coef = (
-        fit_length_coefficient(train_data.length_feature().numpy(), np.where(train_data.tie.numpy(), 0.5, 1.0))
+        fit_length_coefficient(
+            train_data.length_feature().numpy()[judged], np.where(train_data.tie.numpy(), 0.5, 1.0)[judged]
+        )
         if config.length_control
         else 0.0
     )
@@ -159,6 +168,10 @@ def train_member(
     chosen_shorter, chosen_longer = length_sides(train_pairs) if lists is None else ([False] * lists.n,) * 2
     by_weight = config.length_balance_by == "weight"
     pair_weight = torch.tensor(length_balance_weights(chosen_shorter, chosen_longer, config.length_balance))
+    # robust training (robust/augment.py): each augmented pair's loss weight; invariance pairs take the penalty
+    augment_weight, invariant = (torch.tensor(t) for t in pair_roles(train_pairs))
+    weighted = by_weight or bool((augment_weight != 1).any() or invariant.any())
+    pair_weight = (pair_weight if by_weight else torch.ones_like(augment_weight)) * augment_weight * ~invariant
     plan = EpochPlan(
         train_data.pair_lengths() if lists is None else lists.list_lengths(),
         chosen_shorter,
@@ -231,7 +244,11 @@ def train_member(
                 with nullcontext() if sync else ddp_forward.no_sync():
                     if lists is None:
                         rc, rr = rewards(ddp_forward, train_data, rows)
-                        loss = objective(rc, rr, train_data, rows, pair_weight[rows] if by_weight else None)
+                        loss = objective(rc, rr, train_data, rows, pair_weight[rows] if weighted else None)
+                        if config.invariance_weight:
+                            loss = loss + invariance_penalty(
+                                rc, rr, invariant[rows].to(rc.device), config.invariance_weight
+                            )
                     else:  # scores [B, k] best first; the statistics below read its neighbouring pairs
                         scores, mask, ratings = rewards.of_lists(ddp_forward, lists, rows)
                         loss = objective.on_list_batch(scores, mask, ratings)
@@ -306,6 +323,7 @@ def train_member(
         "world_size": world,
         "device": str(device),
         "length_coef": length_coef,
+        **({"augmented_pairs": augment_summary(train_pairs)} if config.robust or config.invariance_weight else {}),
     }
     # the best checkpoint is usually the last validation's weights: its rewards need no second pass
     reused = last_val[1:] if last_val is not None and last_val[0] == best["step"] else None
@@ -335,6 +353,20 @@ def load_model(config: TrainConfig, heads: int) -> tuple[Any, Any, str, dict[str
     else:
         freeze_as_configured(model, config)
     return model, tokenizer, head, head_init
+
+
+def robust_pairs(config: TrainConfig, train_pairs: list[PreferencePair]) -> list[PreferencePair]:
+    """The augmented pairs of ``--robust`` (and the rewrite pairs of ``--invariance-weight``), built from the
+    training pairs (robust/augment.py); an ensemble's members share them."""
+    profile = load_profile(config.robust) if config.robust else Profile("none")
+    extra = augment_pairs(train_pairs, profile, config.seed, invariance=config.invariance_weight > 0)
+    log.info(
+        "robust training (%s): %d augmented pairs added to %d training pairs",
+        profile.name,
+        len(extra),
+        len(train_pairs),
+    )
+    return extra
 
 
 def adamw_with_schedule(model: Any, config: TrainConfig, total_steps: int) -> tuple[Any, Any]:
