@@ -92,3 +92,35 @@ def test_invariance_pairs_and_pair_roles() -> None:
 
 def test_no_pairs_no_augmentation() -> None:
     assert augment_pairs([], Profile("p", {"padding": KindSpec(1.0, 0.2)})) == []
+
+
+def test_a_long_response_is_cut_at_a_sentence_end_so_the_whole_edit_fits() -> None:
+    from rewardkit.robust.augment import cut_text, fit_edit, response_chars
+    from rewardkit.robust.transforms import flattery, padding
+
+    text = "First sentence here. Second one is longer and goes on. Third."
+    assert cut_text(text, 30) == "First sentence here."
+    assert cut_text(text, 60) == "First sentence here. Second one is longer and goes on."
+    assert cut_text("one two three", 9) == "one two" and cut_text("nospace", 3) == ""
+    long = " ".join(f"Sentence number {k} says something." for k in range(40))
+    base, edit = fit_edit(padding, "q", long, 0, 400)
+    assert len(edit) <= 400 and edit == padding("q", base, 0, "") and long.startswith(base) and base.endswith(".")
+    base, edit = fit_edit(flattery, "q", long, 0, 400)  # a prefix edit: the cut keeps both sides' ends in view
+    assert len(edit) <= 400 and edit.endswith(base)
+    assert fit_edit(padding, "q", "Short.", 0, 400) == ("Short.", padding("q", "Short.", 0, ""))
+    assert fit_edit(padding, "q", long, 0, None) == (long, padding("q", long, 0, ""))
+    assert response_chars(256) == 576
+
+
+def test_augment_pairs_fit_their_edits_and_other_answers_stay_whole() -> None:
+    train = [
+        PreferencePair(id=f"p{i}", prompt=f"q{i}", chosen="Good. " * 200, rejected=f"Bad {i}. " * 150)
+        for i in range(30)
+    ]
+    extra = augment_pairs(
+        train, Profile("p", {"padding": KindSpec(1, 0.2), "other_answer": KindSpec(1, 0.2)}), 0, max_chars=300
+    )
+    padded = [p for p in extra if p.metadata["augmented"] == "padding"]
+    others = [p for p in extra if p.metadata["augmented"] == "other_answer"]
+    assert padded and all(len(p.rejected) <= 300 and p.rejected.startswith(p.chosen) for p in padded)
+    assert others and all(len(p.rejected) > 300 for p in others)

@@ -7,7 +7,8 @@ For each kind of the profile, ``share * N_total`` pairs are drawn (with a seeded
 training pairs, where ``N_total = N / (1 - total share)``, so that the kind makes up ``share`` of the epoch.
 From each drawn pair one response, the chosen or the rejected (RRM: even the worse answer beats its own padded
 copy), becomes ``chosen``, and its transformation ``rejected``. ``other_answer`` takes the answer of another
-prompt's pair. With ``invariance``, rewrite pairs (``rewrites.py``: the same answer presented differently) are
+prompt's pair. An edit longer than the model reads is made on the response cut at a sentence end so the whole
+edit fits (``fit_edit``, as the probes do at evaluation). With ``invariance``, rewrite pairs (``rewrites.py``: the same answer presented differently) are
 added the same way; the loop trains them with the invariance penalty, not as preferences.
 
 Every added pair is marked: ``metadata["augmented"]`` is its kind (``invariance:<rewrite>`` for rewrites),
@@ -49,10 +50,16 @@ def kind_counts(n: int, profile: Profile, invariance: bool) -> dict[str, int]:
 
 
 def augment_pairs(
-    pairs: Sequence[PreferencePair], profile: Profile, seed: int = 0, invariance: bool = False
+    pairs: Sequence[PreferencePair],
+    profile: Profile,
+    seed: int = 0,
+    invariance: bool = False,
+    max_chars: int | None = None,
 ) -> list[PreferencePair]:
     """The augmented pairs for ``pairs`` (module docstring); deterministic given (pairs, profile, seed). An edit
-    that changes nothing (a rewrite with nothing to rewrite, another answer equal to this one) is skipped."""
+    that changes nothing (a rewrite with nothing to rewrite, another answer equal to this one) is skipped.
+    ``max_chars``: what the model reads of a response (``response_chars``); an edit longer than that is made on
+    the response cut to leave it room (``fit_edit``)."""
     pairs = list(pairs)
     if not pairs:
         return []
@@ -76,10 +83,43 @@ def augment_pairs(
             source = pairs[idx]
             original = source.chosen if rng.random() < 0.5 else source.rejected
             other = other_prompt_answer(pairs, idx, rng) if kind == "other_answer" else ""
-            exploited = fn(user_request(source.prompt), original, j, other)
+            if kind == "other_answer":
+                exploited = fn(user_request(source.prompt), original, j, other)
+            else:
+                original, exploited = fit_edit(fn, user_request(source.prompt), original, j, max_chars)
             if exploited.strip() and exploited != original:
                 out.append(marked(source, original, exploited, kind, spec.weight))
     return out
+
+
+def response_chars(max_length: int) -> int:
+    """The characters of a response a model of ``max_length`` tokens surely reads: a long prompt is cut down to a
+    quarter of the budget first (``model/formatting.py``), and English runs ~3.5-4.5 characters a token
+    (3 here, on the safe side: cutting a little more than needed costs less than an edit the model never reads)."""
+    return int(max_length * 0.75 * 3)
+
+
+def cut_text(text: str, room: int) -> str:
+    """``text``'s longest prefix of at most ``room`` characters ending at a sentence end (else a word end);
+    "" when not even a word fits."""
+    head = text[:room]
+    ends = [head.rfind(mark) + len(mark) - 1 for mark in (". ", "! ", "? ", "\n")]
+    end = max(ends)
+    if end <= 0:
+        end = head.rfind(" ")
+    return head[: end + 1].rstrip() if end > 0 else ""
+
+
+def fit_edit(fn: TransformFn, request: str, original: str, i: int, max_chars: int | None) -> tuple[str, str]:
+    """(base, edit): the response and its edit, or, where the edit is longer than ``max_chars`` (the model would
+    cut it from the right, and an appended sentence would fall off, making the two sides one input), the
+    response cut at a sentence end so the whole edit fits, and the edit of that cut: what the probes do at
+    evaluation (``evaluate/probe_fit.py``). Unchanged when no cut leaves room."""
+    edit = fn(request, original, i, "")
+    if max_chars is None or len(edit) <= max_chars:
+        return original, edit
+    cut = cut_text(original, max_chars - (len(edit) - len(original)))
+    return (cut, fn(request, cut, i, "")) if cut else (original, edit)
 
 
 def other_prompt_answer(pairs: Sequence[PreferencePair], idx: int, rng: random.Random) -> str:

@@ -48,7 +48,7 @@ from rewardkit.model.length_control import fit_length_coefficient, pearson
 from rewardkit.model.losses import LOSSES
 from rewardkit.model.source import ModelNotFoundError, check_model_source
 from rewardkit.records import PreferencePair
-from rewardkit.robust.augment import augment_pairs, augment_summary, is_augmented, pair_roles
+from rewardkit.robust.augment import augment_pairs, augment_summary, is_augmented, pair_roles, response_chars
 from rewardkit.robust.invariance import invariance_penalty
 from rewardkit.robust.profile import Profile, load_profile
 from rewardkit.train.batches import (
@@ -359,7 +359,13 @@ def robust_pairs(config: TrainConfig, train_pairs: list[PreferencePair]) -> list
     """The augmented pairs of ``--robust`` (and the rewrite pairs of ``--invariance-weight``), built from the
     training pairs (robust/augment.py); an ensemble's members share them."""
     profile = load_profile(config.robust) if config.robust else Profile("none")
-    extra = augment_pairs(train_pairs, profile, config.seed, invariance=config.invariance_weight > 0)
+    extra = augment_pairs(
+        train_pairs,
+        profile,
+        config.seed,
+        invariance=config.invariance_weight > 0,
+        max_chars=response_chars(config.max_length),
+    )
     log.info(
         "robust training (%s): %d augmented pairs added to %d training pairs",
         profile.name,
