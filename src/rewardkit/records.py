@@ -85,6 +85,15 @@ def prompt_text(prompt: Prompt) -> str:
     return "\n\n".join(f"{m['role']}: {m['content']}" for m in prompt)
 
 
+def user_request(prompt: Prompt) -> str:
+    """What the user asked: a chat prompt's last user turn (its last turn when none is the user's), or a
+    text prompt whole. (The probes show it to their edits; robust training's echo does the same.)"""
+    if isinstance(prompt, str):
+        return prompt
+    users = [m["content"] for m in prompt if m.get("role") == "user"]
+    return users[-1] if users else (prompt[-1]["content"] if prompt else "")
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON: the basis of every content hash in rewardkit."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

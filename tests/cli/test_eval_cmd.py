@@ -213,7 +213,11 @@ def test_probes_cut_responses_too_long_to_read_with_their_edits(hf_model: Path, 
     probes = json.loads((out / "report.json").read_text())["probes"]
     for name, p in probes.items():
         assert (p["n"], p["n_cut"], p["n_unseen"]) == (8, 3, 0), name
-    assert "| of which cut | unseen |" in (out / "report.md").read_text()
+    markdown = (out / "report.md").read_text()
+    assert "| of which cut | unseen |" in markdown
+    # the robustness section (each probe's rise rate beside the accuracy) comes before the probes' details
+    assert "| probe | rise rate | 95% interval | within target |" in markdown
+    assert markdown.index("## Robustness") < markdown.index("## Reward-hacking probes")
 
     tiny = tmp_path / "tiny-limit"
     result = runner.invoke(

@@ -139,6 +139,16 @@ def test_a_folder_with_a_trained_model_is_replaced_and_the_user_is_told(tmp_path
         (["--attribute-weights", "x"], "--attribute-weights: expected comma-separated numbers, got 'x'"),
         (["--epochs", "0"], "--epochs: expected > 0 (or --max-steps > 0), got 0.0"),
         (["--length-balance-by", "length"], "--length-balance-by: expected one of repeat, weight, got 'length'"),
+        (
+            ["--robust", "defualt"],
+            "--robust: robust profile 'defualt': no such file, nor a shipped profile (shipped: default)",
+        ),
+        (["--invariance-weight", "-1"], "--invariance-weight: expected >= 0, got -1.0"),
+        (
+            ["--robust", "default", "--loss", "plackett-luce"],
+            "--loss: expected a pairwise loss (bt, margin, tie or soft) with --robust or --invariance-weight, "
+            "got 'plackett-luce'",
+        ),
     ],
 )
 def test_config_mistakes_name_the_option(tmp_path: Path, args: list[str], expected: str) -> None:

@@ -12,6 +12,8 @@ from A's by more than chance.
 - **Warnings** when A and B were evaluated on different data (their data fingerprints, ``run.data_fingerprint``,
   differ; for reports without one, their data, split or pair count differ): their deltas then mix a model
   change with a data change.
+- **Robustness**: accuracy, the chosen-shorter accuracy and every probe's rise rate together
+  (``robustness.robustness_rows``), so a robust model's accuracy cost and what it buys read off one table.
 - **Paired test** from the per-pair scores files (``scores.jsonl``), on the pairs both evaluated (matched by
   content): McNemar's exact test on the discordant pairs (A right and B wrong vs A wrong and B right: under
   "no difference" each discordant pair goes either way with probability 1/2, so the count is Binomial(b + c,
@@ -30,6 +32,7 @@ from scipy.stats import binomtest
 from rewardkit.evaluate.accuracy import MIN_BOOTSTRAP_CLUSTERS, bootstrap_interval
 from rewardkit.evaluate.render import fmt, markdown_table
 from rewardkit.evaluate.report import summary
+from rewardkit.evaluate.robustness import RISE_TARGET, robustness_rows
 
 # Which way is better, per metric (exact names, then prefixes). Absent: the number describes the data, or its
 # better direction depends on the data (score-length correlation: length is quality in some data sets).
@@ -45,6 +48,8 @@ DIRECTION: dict[str, str] = {
     "reward_vs_quality_spearman": HIGHER,
     "model_ranking_spearman": HIGHER,
     "rewardbench_overall": HIGHER,
+    "worst_probe_rise_rate": LOWER,
+    "probes_within_target": HIGHER,
 }
 DIRECTION_PREFIXES: tuple[tuple[str, str], ...] = (
     ("accuracy[", HIGHER),
@@ -204,7 +209,7 @@ def compare_reports(
             )
     else:
         warnings.append("no paired test: a report has no scores.jsonl beside it (written by an older rewardkit)")
-    return {"rows": rows, "warnings": warnings, "paired": paired}
+    return {"rows": rows, "warnings": warnings, "paired": paired, "robustness": robustness_rows(rows)}
 
 
 def _cell(value: Any, interval: Sequence[float] | None) -> str:
@@ -227,6 +232,26 @@ def compare_markdown(result: dict[str, Any], name_a: str, name_b: str) -> str:
         ],
     )
     parts = [table]
+    robust = [r for r in result.get("robustness") or [] if r["metric"].startswith("probe_rise_rate:")]
+    if robust:
+        rows = result["robustness"]
+        parts.append(
+            f"Robustness: each probe's rise rate beside the accuracy (a probe is within target at most "
+            f"{RISE_TARGET:.2f}):\n\n"
+            + markdown_table(
+                ["metric", f"A: {name_a}", f"B: {name_b}", "delta (B - A)", "better one"],
+                [
+                    [
+                        r["metric"],
+                        _cell(r["a"], r["a_interval"]),
+                        _cell(r["b"], r["b_interval"]),
+                        r["delta"],
+                        r["winner"] or "-",
+                    ]
+                    for r in rows
+                ],
+            )
+        )
     p = result.get("paired")
     if p:
         parts.append(

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rewardkit.records import Prompt
+from rewardkit.records import user_request
+
+__all__ = ["Probe", "ProbeBases", "user_request"]  # user_request lives in records (robust training reads it too)
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,3 @@ class ProbeBases:
     """(n,) bool: the response was too long for the model to read it with every edit, so it was cut."""
     unseen: np.ndarray
     """(n,) bool: no cut leaves room for every edit; the probes leave the row out."""
-
-
-def user_request(prompt: Prompt) -> str:
-    """What the user asked: a chat prompt's last user turn (its last turn when none is the user's), or a
-    text prompt whole."""
-    if isinstance(prompt, str):
-        return prompt
-    users = [m["content"] for m in prompt if m.get("role") == "user"]
-    return users[-1] if users else (prompt[-1]["content"] if prompt else "")

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
+from rewardkit.evaluate.robustness import robustness_summary
+
 
 @dataclass(frozen=True)
 class Heading:
@@ -206,6 +208,30 @@ def _probe_blocks(report: dict[str, Any]) -> list[Block]:
     ]
 
 
+def _robustness_blocks(report: dict[str, Any]) -> list[Block]:
+    rb = robustness_summary(report)
+    if rb is None:
+        return []
+    worst = f"{rb['worst_probe']} {fmt(rb['worst_probe_rise_rate'])}" if rb["worst_probe"] else "-"
+    return [
+        Heading("Robustness"),
+        Text(
+            f"Accuracy {fmt(rb['accuracy'])} ({_interval(rb['accuracy_low'], rb['accuracy_high'])}), on the pairs "
+            f"whose chosen response is the shorter {fmt(rb['accuracy_chosen_shorter'])}; "
+            f"{rb['probes_within_target']} of {rb['n_probes']} probes within target (rise rate at most "
+            f"{fmt(rb['target'])}); the worst: {worst}. A model trained with `rewardkit train --robust` should move "
+            "the rise rates down at little cost in accuracy (docs/training.md)."
+        ),
+        Table(
+            ["probe", "rise rate", "95% interval", "within target"],
+            [
+                [n, p["rise_rate"], _interval(p["low"], p["high"]), "yes" if p["within_target"] else "no"]
+                for n, p in rb["probes"].items()
+            ],
+        ),
+    ]
+
+
 def _best_of_n_blocks(report: dict[str, Any]) -> list[Block]:
     curve = report["best_of_n"]["curve"]
     blocks: list[Block] = [
@@ -249,7 +275,7 @@ def report_blocks(report: dict[str, Any], images: Sequence[str], summary_rows: l
     if report.get("agreement"):
         blocks += _agreement_blocks(report["agreement"])
     if report.get("probes"):
-        blocks += _probe_blocks(report)
+        blocks += _robustness_blocks(report) + _probe_blocks(report)
     if "best_of_n" in report:
         blocks += _best_of_n_blocks(report)
     if "model_ranking" in report:

@@ -22,6 +22,7 @@ import numpy as np
 
 from rewardkit.evaluate import plots
 from rewardkit.evaluate.render import report_blocks, to_html, to_markdown
+from rewardkit.evaluate.robustness import headline, robustness_summary
 from rewardkit.evaluate.run import EvalResult
 
 SCORES_FILE = "scores.jsonl"
@@ -54,6 +55,9 @@ def summary(report: dict[str, Any]) -> dict[str, float | None]:
     }
     for name, probe in report.get("probes", {}).items():
         out[f"probe_rise_rate:{name}"] = probe["rise_rate"]
+    robust = robustness_summary(report)
+    if robust:
+        out.update(headline(robust))
     if "best_of_n" in report:
         out["best_of_n_max_gain"] = report["best_of_n"]["max_gain"]
         out["best_of_n_gain_at_largest_n"] = report["best_of_n"].get("gain_at_largest_n")

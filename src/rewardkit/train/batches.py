@@ -19,6 +19,7 @@ import torch
 from rewardkit.model.formatting import Encoded, encode
 from rewardkit.model.length_control import log_length
 from rewardkit.records import PreferencePair
+from rewardkit.robust.augment import is_augmented
 from rewardkit.train.distributed import rank_share
 
 
@@ -204,8 +205,10 @@ class EpochPlan:
 
 
 def length_sides(pairs: list[PreferencePair]) -> tuple[list[bool], list[bool]]:
-    """(chosen is shorter, chosen is longer) per pair, in characters; a tie is neither."""
+    """(chosen is shorter, chosen is longer) per pair, in characters; a tie is neither, nor is a pair robust
+    training added (its exploited copy is longer by construction: length balance is about the judge's pairs)."""
+    counted = [not p.tie and not is_augmented(p) for p in pairs]
     return (
-        [len(p.chosen) < len(p.rejected) and not p.tie for p in pairs],
-        [len(p.chosen) > len(p.rejected) and not p.tie for p in pairs],
+        [len(p.chosen) < len(p.rejected) and c for p, c in zip(pairs, counted)],
+        [len(p.chosen) > len(p.rejected) and c for p, c in zip(pairs, counted)],
     )

@@ -145,6 +145,15 @@ class TrainConfig:
     """Length-controlled Bradley-Terry (model/length_control.py): fit a fixed length term beta * log-length
     difference on the training pairs first, train the reward on what length does not explain, score without
     the length term. For judges that favour length (AlpacaEval: "longer wins" 86-90%); off by default."""
+    robust: str = ""
+    """Robust training against reward hacking (docs/training.md, "Robust training"): a profile of exploit kinds
+    (padding, flattery, confidence, echoing the prompt, another prompt's answer, ...), each with a loss weight
+    and a share of the batch: "default" (the shipped profile) or a TOML file's path. The training pairs gain pairs
+    in which a response beats its own exploited copy (never validation pairs). Empty (default): off."""
+    invariance_weight: float = 0.0
+    """Invariance penalty: weight * (r(x) - r(rewrite(x)))^2 on pairs of a response and a meaning-preserving
+    rewrite of it (white space, markdown or plain, bullet style), so the reward ignores presentation; their
+    share of the batch is the profile's [invariance] share (0.05 without --robust). 0 (default): off."""
     lora_r: int = 0
     """LoRA rank (0: full fine-tuning). The scalar head is always fully trained and saved."""
     lora_alpha: int = 16
@@ -175,9 +184,17 @@ class TrainConfig:
             (not prm or bool(self.step_separator), "step_separator", "non-empty text"),
             (
                 not prm
-                or not (self.length_control or self.length_balance or self.center_coef or self.attributes.strip()),
+                or not (
+                    self.length_control
+                    or self.length_balance
+                    or self.center_coef
+                    or self.attributes.strip()
+                    or self.robust
+                    or self.invariance_weight
+                ),
                 "objective",
-                "outcome with length_control, length_balance, center_coef or attributes (prm scores steps)",
+                "outcome with length_control, length_balance, center_coef, attributes, robust or invariance_weight "
+                "(prm scores steps)",
             ),
             (not prm or self.ensemble == 1, "ensemble", "1 with objective prm"),
             (self.max_length >= 16, "max_length", "at least 16"),
@@ -201,6 +218,12 @@ class TrainConfig:
             (self.ensemble >= 1, "ensemble", "at least 1"),
             (0 < self.validation_fraction < 1, "validation_fraction", "in (0, 1)"),
             (self.center_coef >= 0, "center_coef", ">= 0"),
+            (self.invariance_weight >= 0, "invariance_weight", ">= 0"),
+            (
+                self.loss not in ("plackett-luce", "regression") or not (self.robust or self.invariance_weight),
+                "loss",
+                "a pairwise loss (bt, margin, tie or soft) with `robust` or invariance_weight",
+            ),
             (
                 self.loss not in ("plackett-luce", "regression")
                 or not (self.length_control or self.length_balance or self.center_coef),
@@ -217,6 +240,13 @@ class TrainConfig:
         for ok, name, expectation in checks:
             if not ok:
                 raise ConfigError(name, f"expected {expectation}, got {getattr(self, name)!r}")
+        if self.robust:
+            from rewardkit.robust.profile import ProfileError, load_profile
+
+            try:
+                load_profile(self.robust)
+            except ProfileError as exc:
+                raise ConfigError("robust", str(exc)) from None
 
     def attribute_names(self) -> list[str]:
         """The head names: --attributes, or ["reward"] for a single scalar head."""

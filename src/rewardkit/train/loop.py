@@ -53,6 +53,9 @@ from rewardkit.model.losses import LOSSES
 from rewardkit.model.source import ModelNotFoundError, check_model_source
 from rewardkit.model.steps import StepForward, step_token_id
 from rewardkit.records import PreferencePair, StepSolution
+from rewardkit.robust.augment import augment_pairs, augment_summary, is_augmented, pair_roles, response_chars
+from rewardkit.robust.invariance import invariance_penalty
+from rewardkit.robust.profile import Profile, load_profile
 from rewardkit.train.batches import (
     EpochPlan,
     PairTensors,
@@ -118,6 +121,8 @@ def train(config: TrainConfig) -> TrainResult:
     if rank == 0 and config.objective == "outcome":
         for line in unused_labels(train_pairs, config.loss):
             log.warning(line)
+    if config.robust or config.invariance_weight:  # robust training: pairs built from the TRAINING pairs only
+        train_pairs = train_pairs + robust_pairs(config, train_pairs)
     out = Path(config.out)
     if config.ensemble == 1:
         return TrainResult(
@@ -168,8 +173,12 @@ def train_member(
         train_data = encode_pairs(tokenizer, train_pairs, config.max_length, config.margin_scale, attributes)
         val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes)
     # length-controlled BT: beta of the fixed length term, fitted on the training pairs before the model trains
+    # (on the judge's pairs: robust training's added pairs would teach it that longer loses)
+    judged = np.asarray([not is_augmented(p) for p in train_pairs], dtype=bool)
     length_coef = (
-        fit_length_coefficient(train_data.length_feature().numpy(), np.where(train_data.tie.numpy(), 0.5, 1.0))
+        fit_length_coefficient(
+            train_data.length_feature().numpy()[judged], np.where(train_data.tie.numpy(), 0.5, 1.0)[judged]
+        )
         if config.length_control
         else 0.0
     )
@@ -189,16 +198,24 @@ def train_member(
     )
     by_weight = config.length_balance_by == "weight"
     pair_weight = torch.tensor(length_balance_weights(chosen_shorter, chosen_longer, config.length_balance))
+    # robust training (robust/augment.py): each augmented pair's loss weight; invariance pairs take the penalty
+    n = len(pair_weight)
+    augment_weight, invariant = (
+        (torch.ones(n), torch.zeros(n, dtype=torch.bool))
+        if steps
+        else tuple(torch.tensor(t) for t in pair_roles(train_pairs))
+    )
     source_weight = None if steps else source_loss_weights(train_pairs)  # step solutions carry no source weight
-    if source_weight is not None:
-        if lists is not None:
-            raise ConfigError(
-                "loss",
-                f"{config.loss} takes no pair weights, and the train pairs carry source weights "
-                "(dataset build --source-weight): train on them with a pairwise loss",
-            )
-        pair_weight = (pair_weight if by_weight else torch.ones(len(train_pairs))) * torch.tensor(source_weight)
-    weighted = by_weight or source_weight is not None
+    if source_weight is not None and lists is not None:
+        raise ConfigError(
+            "loss",
+            f"{config.loss} takes no pair weights, and the train pairs carry source weights "
+            "(dataset build --source-weight): train on them with a pairwise loss",
+        )
+    weighted = by_weight or source_weight is not None or bool((augment_weight != 1).any() or invariant.any())
+    pair_weight = (pair_weight if by_weight else torch.ones_like(augment_weight)) * augment_weight * ~invariant
+    if source_weight is not None:  # the snapshot's --source-weight, on top of length balance and augmentation
+        pair_weight = pair_weight * torch.tensor(source_weight)
     plan = EpochPlan(
         train_data.pair_lengths() if lists is None else lists.list_lengths(),
         chosen_shorter,
@@ -283,6 +300,10 @@ def train_member(
                     elif lists is None:
                         rc, rr = rewards(ddp_forward, train_data, rows)
                         loss = objective(rc, rr, train_data, rows, pair_weight[rows] if weighted else None)
+                        if config.invariance_weight:
+                            loss = loss + invariance_penalty(
+                                rc, rr, invariant[rows].to(rc.device), config.invariance_weight
+                            )
                     else:  # scores [B, k] best first; the statistics below read its neighbouring pairs
                         scores, mask, ratings = rewards.of_lists(ddp_forward, lists, rows)
                         loss = objective.on_list_batch(scores, mask, ratings)
@@ -371,6 +392,7 @@ def train_member(
         "world_size": world,
         "device": str(device),
         "length_coef": length_coef,
+        **({"augmented_pairs": augment_summary(train_pairs)} if config.robust or config.invariance_weight else {}),
     }
     # the best checkpoint is usually the last validation's weights: its rewards need no second pass
     reused = last_val[1:] if last_val is not None and last_val[0] == best["step"] else None
@@ -406,6 +428,26 @@ def load_model(config: TrainConfig, heads: int) -> tuple[Any, Any, str, dict[str
     else:
         freeze_as_configured(model, config)
     return model, tokenizer, head, head_init
+
+
+def robust_pairs(config: TrainConfig, train_pairs: list[PreferencePair]) -> list[PreferencePair]:
+    """The augmented pairs of ``--robust`` (and the rewrite pairs of ``--invariance-weight``), built from the
+    training pairs (robust/augment.py); an ensemble's members share them."""
+    profile = load_profile(config.robust) if config.robust else Profile("none")
+    extra = augment_pairs(
+        train_pairs,
+        profile,
+        config.seed,
+        invariance=config.invariance_weight > 0,
+        max_chars=response_chars(config.max_length),
+    )
+    log.info(
+        "robust training (%s): %d augmented pairs added to %d training pairs",
+        profile.name,
+        len(extra),
+        len(train_pairs),
+    )
+    return extra
 
 
 def adamw_with_schedule(model: Any, config: TrainConfig, total_steps: int) -> tuple[Any, Any]:
