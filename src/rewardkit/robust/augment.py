@@ -8,8 +8,9 @@ training pairs, where ``N_total = N / (1 - total share)``, so that the kind make
 From each drawn pair one response, the chosen or the rejected (RRM: even the worse answer beats its own padded
 copy), becomes ``chosen``, and its transformation ``rejected``. ``other_answer`` takes the answer of another
 prompt's pair. An edit longer than the model reads is made on the response cut at a sentence end so the whole
-edit fits (``fit_edit``, as the probes do at evaluation). With ``invariance``, rewrite pairs (``rewrites.py``: the same answer presented differently) are
-added the same way; the loop trains them with the invariance penalty, not as preferences.
+edit fits (``fit_edit``, as the probes do at evaluation). With ``invariance``, rewrite pairs (``rewrites.py``:
+the same answer presented differently) are added the same way; the loop trains them with the invariance penalty,
+not as preferences.
 
 Every added pair is marked: ``metadata["augmented"]`` is its kind (``invariance:<rewrite>`` for rewrites),
 ``metadata["augment_weight"]`` its loss weight, ``metadata["augmented_from"]`` the id of the pair it came from.
