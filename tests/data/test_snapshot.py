@@ -12,6 +12,7 @@ from rewardkit.cli.main import app
 from rewardkit.cli.output import UserError
 from rewardkit.data import snapshot as snap
 from rewardkit.data.compile import CompileConfig
+from rewardkit.data.export import export_snapshot
 from rewardkit.records import Annotator, Comparison, PairwiseJudgement, RankingJudgement, Response
 from rewardkit.store import session_scope
 from rewardkit.store.queries import add_comparisons, list_snapshots
@@ -131,7 +132,7 @@ def test_parent_is_the_previous_snapshot_of_the_same_recipe(store, tmp_path) -> 
 def test_trl_jsonl_export_has_trl_columns_margin_and_no_ties(store, tmp_path) -> None:
     fill(store)
     built = build(store, tmp_path, CompileConfig(keep_ties=True))
-    rows = snap.export_snapshot(built.path, "trl-jsonl", tmp_path / "trl")
+    rows = export_snapshot(built.path, "trl-jsonl", tmp_path / "trl")
     assert sum(rows.values()) == 60  # the kept tie is left out
     lines = [
         json.loads(line)
@@ -142,16 +143,16 @@ def test_trl_jsonl_export_has_trl_columns_margin_and_no_ties(store, tmp_path) ->
     assert all(r["chosen"].startswith(("good", "another")) for r in lines)
     assert {r["margin"] for r in lines} == {0.0, 1.0, 2.0}  # 0.0 also where the source gave no margin
     with pytest.raises(snap.SnapshotError, match="exists already"):
-        snap.export_snapshot(built.path, "trl-jsonl", tmp_path / "trl")
+        export_snapshot(built.path, "trl-jsonl", tmp_path / "trl")
     with pytest.raises(snap.SnapshotError, match="unknown export format"):
-        snap.export_snapshot(built.path, "csv", tmp_path / "csv")
+        export_snapshot(built.path, "csv", tmp_path / "csv")
 
 
 def test_hf_export_loads_with_datasets_and_is_conversational_for_chat_prompts(store, tmp_path) -> None:
     datasets = pytest.importorskip("datasets")
     fill(store, 20)
     plain = build(store, tmp_path)
-    snap.export_snapshot(plain.path, "hf", tmp_path / "hf-plain")
+    export_snapshot(plain.path, "hf", tmp_path / "hf-plain")
     loaded = datasets.load_from_disk(str(tmp_path / "hf-plain"))
     assert set(loaded) == set(snap.SPLITS)
     assert loaded["train"].column_names == ["prompt", "chosen", "rejected", "margin"]
@@ -174,7 +175,7 @@ def test_hf_export_loads_with_datasets_and_is_conversational_for_chat_prompts(st
             ],
         )
     mixed = build(store, tmp_path)
-    snap.export_snapshot(mixed.path, "hf", tmp_path / "hf-chat")
+    export_snapshot(mixed.path, "hf", tmp_path / "hf-chat")
     loaded = datasets.load_from_disk(str(tmp_path / "hf-chat"))
     every = [row for s in snap.SPLITS for row in loaded[s]]
     assert len(every) == 30 + 1 + 3
@@ -187,7 +188,7 @@ def test_hf_export_loads_with_datasets_and_is_conversational_for_chat_prompts(st
 def test_ab_export_follows_balanced_positions(store, tmp_path) -> None:
     fill(store)
     built = build(store, tmp_path, CompileConfig(balance_positions=True))
-    snap.export_snapshot(built.path, "ab-jsonl", tmp_path / "ab")
+    export_snapshot(built.path, "ab-jsonl", tmp_path / "ab")
     rows = [json.loads(line) for s in snap.SPLITS for line in (tmp_path / "ab" / f"{s}.jsonl").read_text().splitlines()]
     assert [r["label"] for r in rows].count("a") == 30 and len(rows) == 60
     for r in rows:

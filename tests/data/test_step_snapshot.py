@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rewardkit.cli.main import app
-from rewardkit.data.snapshot import SnapshotError, export_snapshot, load_split
+from rewardkit.data.export import export_snapshot
+from rewardkit.data.snapshot import SnapshotError, load_split
 from rewardkit.data.step_compile import StepCompileConfig, compile_step_solutions, merge_labels
 from rewardkit.data.step_snapshot import build_step_snapshot, load_step_split
 from rewardkit.records import Annotator, StepSolution

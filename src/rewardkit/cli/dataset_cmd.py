@@ -467,7 +467,8 @@ def register(app: typer.Typer) -> None:
         (load it with datasets.load_from_disk), or a/b-labelled JSONL. Ties are left out of the TRL formats. A steps
         snapshot exports as TRL stepwise JSONL (neutral steps as true; a solution stops before its first
         unlabelled step; see docs/process-rewards.md)."""
-        from rewardkit.data.snapshot import SnapshotError, export_snapshot
+        from rewardkit.data.export import export_snapshot
+        from rewardkit.data.snapshot import SnapshotError
 
         check_out_dir(out, "--out", must_not_exist=True)
         path = _resolve(snapshot)
