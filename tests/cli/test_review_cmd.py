@@ -87,6 +87,16 @@ def test_enqueue_from_a_scored_file_by_uncertainty(home) -> None:
     assert again["queued"] == 0 and again["duplicates"] == 2
 
 
+def test_enqueue_defaults_to_random_picks(home) -> None:
+    """Random is the default strategy (docs/review.md: with a fine-tuned model uncertainty sampling did worse
+    than random); it needs no scores, so plain pairs can be queued."""
+    path = home / "plain.jsonl"
+    write_jsonl(path, [{"prompt": f"q{i}", "response_a": f"a{i}", "response_b": f"b{i}"} for i in range(4)])
+    out = json.loads(rk("review", "enqueue", "--from", str(path), "--budget", "2", "--json").output)
+    assert out["queued"] == 2
+    assert {r for _, r, _ in queued()} == {"random"}
+
+
 def test_enqueue_errors_are_one_line(home) -> None:
     path = home / "plain.jsonl"
     write_jsonl(path, [{"prompt": "q", "chosen": "x", "rejected": "y"}])

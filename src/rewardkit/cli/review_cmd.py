@@ -88,10 +88,11 @@ def register(app: typer.Typer) -> None:
         strategy: Annotated[
             str,
             typer.Option(
-                help="uncertainty (default: beat random in benchmarks/active_learning_bench.py; needs scores) | "
-                "disagreement | margin | diversity | random."
+                help="random (default: with a fine-tuned model no strategy beat it in "
+                "benchmarks/active_learning_bench.py, docs/review.md) | uncertainty (beat random for a cheap linear "
+                "head; needs scores) | disagreement | margin | diversity."
             ),
-        ] = "uncertainty",
+        ] = "random",
         budget: Annotated[int, typer.Option(help="How many items to queue at most.")] = 100,
         k: Annotated[int, typer.Option("--k", help="Labels each item needs (overlap).")] = 1,
         snapshot: Annotated[str, typer.Option(help="Snapshot id or folder, for --from snapshot.")] = "",
