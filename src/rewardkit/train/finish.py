@@ -91,7 +91,6 @@ def finish_member(
     cal = calibrate(*served, decided, config.reference_size)
     if cal.at_bound and rank == 0:
         log.warning("%s: the fitted temperature T = %g is %s", out, cal.temperature, BOUND_NOTES[cal.at_bound])
-    head_now = getattr(model, member.head).state_dict()
     metrics = {
         **run,
         "validation_pairs": val_data.n,
@@ -103,12 +102,10 @@ def finish_member(
         "ece_after_cross_fit": cal.ece_after_cross_fit,
         "temperature_at_bound": cal.at_bound,
         "weights_sha256": weights_digest(model),
-        "head_changed": not all(torch.equal(v, head_now[k].cpu()) for k, v in member.head_init.items()),
+        "head_changed": head_changed(member, model),
         "val_length_corr": float(pearson(torch.cat([rc, rr]), val_data.log_length)) if len(rc) > 1 else None,
     }
     if rank == 0:
-        from rewardkit.model.reward_model import RewardModel
-
         card = RewardCard(
             backbone=config.backbone,
             snapshot_id=member.snapshot_id,
@@ -123,9 +120,22 @@ def finish_member(
             config={**asdict(config), "seed": member.seed},
             metrics=metrics,
         )
-        RewardModel(model, member.tokenizer, card).save(out)
-        write_run_files(out, card, history)
+        save_member(out, model, member, card, history)
     return metrics
+
+
+def head_changed(member: Member, model: Any) -> bool:
+    """Whether training moved the head away from its initial weights (a frozen or dead head is a bug)."""
+    head_now = getattr(model, member.head).state_dict()
+    return not all(torch.equal(v, head_now[k].cpu()) for k, v in member.head_init.items())
+
+
+def save_member(out: Path, model: Any, member: Member, card: RewardCard, history: list[dict[str, Any]]) -> None:
+    """The model folder (weights, tokenizer, card) and the run's files beside it: rank 0's last act."""
+    from rewardkit.model.reward_model import RewardModel
+
+    RewardModel(model, member.tokenizer, card).save(out)
+    write_run_files(out, card, history)
 
 
 def write_run_files(out: Path, card: RewardCard, history: list[dict[str, Any]]) -> None:
@@ -160,7 +170,6 @@ def finish_step_member(
     model.eval()
     logits, targets = reused or validate_steps(StepForward(model), rewards, val_data, config.batch_size)
     val = step_metrics(step_bce_loss, logits, targets)
-    head_now = getattr(model, member.head).state_dict()
     token = model.config.rewardkit_step_token
     metrics = {
         **run,
@@ -171,11 +180,9 @@ def finish_step_member(
         "val_good_mean": val.get("good_mean"),
         "val_bad_mean": val.get("bad_mean"),
         "weights_sha256": weights_digest(model),
-        "head_changed": not all(torch.equal(v, head_now[k].cpu()) for k, v in member.head_init.items()),
+        "head_changed": head_changed(member, model),
     }
     if rank == 0:
-        from rewardkit.model.reward_model import RewardModel
-
         card = RewardCard(
             backbone=config.backbone,
             snapshot_id=member.snapshot_id,
@@ -187,6 +194,5 @@ def finish_step_member(
             config={**asdict(config), "seed": member.seed},
             metrics=metrics,
         )
-        RewardModel(model, member.tokenizer, card).save(out)
-        write_run_files(out, card, history)
+        save_member(out, model, member, card, history)
     return metrics

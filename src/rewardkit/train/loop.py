@@ -174,14 +174,12 @@ def train_member(
         val_data = encode_pairs(tokenizer, val_pairs, config.max_length, config.margin_scale, attributes)
     # length-controlled BT: beta of the fixed length term, fitted on the training pairs before the model trains
     # (on the judge's pairs: robust training's added pairs would teach it that longer loses)
-    judged = np.asarray([not is_augmented(p) for p in train_pairs], dtype=bool)
-    length_coef = (
-        fit_length_coefficient(
+    length_coef = 0.0
+    if config.length_control:
+        judged = np.asarray([not is_augmented(p) for p in train_pairs], dtype=bool)
+        length_coef = fit_length_coefficient(
             train_data.length_feature().numpy()[judged], np.where(train_data.tie.numpy(), 0.5, 1.0)[judged]
         )
-        if config.length_control
-        else 0.0
-    )
     # a listwise or ratings loss trains on each prompt's list of responses, rebuilt from its pairs (lists.py)
     lists = (
         encode_lists(tokenizer, response_lists(train_pairs), config.max_length)
