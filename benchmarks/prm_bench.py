@@ -19,7 +19,8 @@ The data (``../shared/data/gsm8k``, written by ``rewardkit data gsm8k-steps``):
 
 Every model: the default backbone (all-MiniLM-L6-v2), the same ``--max-steps`` optimizer steps of
 ``--batch-size`` sequences (a PRM's solutions; the ORM's pairs are two sequences each, so it gets half as many
-pairs), max_length 384, lr 1e-4, torch threads 1, rewardkit's other defaults.
+pairs), max_length 384, lr 1e-4, ``--threads`` torch threads (1), ``--freeze-layers`` (rewardkit's default: a
+third of the blocks), rewardkit's other defaults.
 
 Selection accuracy: per EVAL problem pick the highest-scored of its four solutions (ties: the expected value
 over the tied ones), the share whose pick is correct, with a 95% bootstrap interval over problems; beside it
@@ -96,8 +97,8 @@ def train_model(name: str, data: Path, out: Path, args: argparse.Namespace, obje
     batch = args.batch_size if objective == "prm" else max(1, args.batch_size // 2)
     config = TrainConfig(
         objective=objective, data=str(data), out=str(out), max_steps=args.max_steps, batch_size=batch,
-        max_length=MAX_LENGTH, eval_every=max(1, args.max_steps // 2), threads=1, progress=False, bf16="off",
-        validation_fraction=0.1, seed=args.seed,
+        max_length=MAX_LENGTH, eval_every=max(1, args.max_steps // 2), threads=args.threads, progress=False,
+        bf16="off", validation_fraction=0.1, seed=args.seed, freeze_layers=args.freeze_layers,
     )  # fmt: skip
     t0 = time.perf_counter()
     metrics = train(config).metrics
@@ -154,6 +155,10 @@ def main() -> None:
     parser.add_argument("--eval-problems", type=int, default=0, help="Use only N EVAL problems (0: all; quick runs).")
     parser.add_argument("--speed-texts", type=int, default=200, help="EVAL texts the two scorers are timed on.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="Torch threads while training (scoring: 1).")
+    parser.add_argument(
+        "--freeze-layers", type=int, default=-1, help="Frozen lowest blocks (-1: rewardkit's default, a third)."
+    )
     parser.add_argument("--generated", type=Path, help="A gsm8k-steps file (default: generate one).")
     parser.add_argument(
         "--model-solutions", type=Path, help="A gsm8k-steps --model-solutions file (default: make one)."
