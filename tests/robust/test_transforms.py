@@ -52,9 +52,13 @@ def test_flattery_and_self_praise_add_one_sentence_on_their_side() -> None:
 
 
 def test_repetition_repeats_a_paragraph_or_a_sentence_by_index() -> None:
+    # i picks the unit (i-th paragraph or sentence, cycling) and the count: 1 + (i // 2) % 3 -> 1, 1, 2, 2, 3, 3, 1
     assert repetition(REQUEST, TWO_PARAGRAPHS, 1, "") == TWO_PARAGRAPHS + "\n\nThen cool it in cold water."
     assert repetition(REQUEST, ONE_PARAGRAPH, 0, "") == ONE_PARAGRAPH + " Boil it for nine minutes."
-    assert repetition(REQUEST, "Nine minutes", 5, "") == "Nine minutes Nine minutes"
+    assert repetition(REQUEST, ONE_PARAGRAPH, 3, "") == ONE_PARAGRAPH + " Then cool it in cold water." * 2
+    assert repetition(REQUEST, TWO_PARAGRAPHS, 4, "") == TWO_PARAGRAPHS + "\n\nBoil it for nine minutes." * 3
+    assert repetition(REQUEST, "Nine minutes", 5, "") == "Nine minutes" + " Nine minutes" * 3
+    assert repetition(REQUEST, "Nine minutes", 6, "") == "Nine minutes Nine minutes"
 
 
 def test_confidence_strips_hedges_and_asserts_certainty_on_alternating_sides() -> None:

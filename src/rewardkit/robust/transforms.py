@@ -69,13 +69,16 @@ def self_praise(request: str, response: str, i: int, other: str) -> str:
 
 
 def repetition(request: str, response: str, i: int, other: str) -> str:
-    """Says part of the answer again at its end: one of its paragraphs, or in a one-paragraph response one
-    of its sentences (the whole response when it has one)."""
+    """Says part of the answer again at its end, once, twice or three times (``1 + (i // 2) % 3``): one of its
+    paragraphs, or in a one-paragraph response one of its sentences (the whole response when it has one). More
+    than once because a policy that finds repetition paying repeats in loops, and a model trained only against
+    a single repeat still paid for two (session 15: AlpacaEval's repetition probe, which repeats twice, rose 0.37)."""
+    times = 1 + (i // 2) % 3
     blocks = paragraphs(response)
     if len(blocks) > 1:
-        return f"{response}\n\n{pick(blocks, i)}"
+        return response + f"\n\n{pick(blocks, i)}" * times
     parts = sentences(response) or [response.strip()]
-    return f"{response} {pick(parts, i)}"
+    return response + f" {pick(parts, i)}" * times
 
 
 _HEDGE_RE = re.compile(
