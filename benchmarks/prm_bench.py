@@ -107,6 +107,23 @@ def train_model(name: str, data: Path, out: Path, args: argparse.Namespace, obje
     return {"seconds": seconds, **{k: metrics.get(k) for k in ("val_loss", "val_step_accuracy", "val_accuracy")}}
 
 
+def step_threshold(scorer: Any, folder: Path, data: Path) -> float:
+    """The card's fitted step threshold; for a card written before cards held one, fitted as training fits it
+    (``fit_step_threshold`` on the validation split ``load_step_solutions`` makes of the training file)."""
+    from rewardkit.evaluate.process import POSITIVE
+    from rewardkit.model.calibration import fit_step_threshold
+    from rewardkit.model.card import read_card
+    from rewardkit.train.steps import load_step_solutions
+
+    card = read_card(folder)
+    if "step_threshold" in card.metrics:
+        return card.step_threshold
+    _, val, _ = load_step_solutions(str(data), card.config.get("validation_fraction", 0.1))
+    scores = scorer.score_steps([s.prompt for s in val], [s.steps for s in val]).step_scores
+    pairs = [(p, POSITIVE[y]) for ss, s in zip(scores, val) for p, y in zip(ss, s.labels) if p is not None and y]
+    return fit_step_threshold([p for p, _ in pairs], [g for _, g in pairs])[0]
+
+
 def sequences_per_s(
     scorers: dict[str, Any], prompts: list[str], texts: list[str], rounds: int = 3
 ) -> dict[str, dict[str, float]]:
@@ -166,6 +183,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="Keep the trained models here (default: a temporary folder).")
     parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
     parser.add_argument("--speed-only", action="store_true", help="Only time the scorers of the models in --keep.")
+    parser.add_argument(
+        "--eval-only", action="store_true", help="Evaluate the models a run kept in --keep again (no training)."
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -191,8 +211,15 @@ def main() -> None:
         prm, orm = (load_scorer(str(work / name), dtype="fp32", threads=1) for name in ("prm_outcome", "orm"))
         print_speed(measure_speed(prm, orm, [r["prompt"] for r in rows], [text_of(r) for r in rows]))
         return
-    generated = read_jsonl(args.generated or generate(work / "generated.jsonl", False))
-    solutions = read_jsonl(args.model_solutions or generate(work / "model_solutions.jsonl", True))
+    kept = args.eval_only and not args.generated
+    generated = read_jsonl(
+        args.generated or (work / "generated.jsonl" if kept else generate(work / "generated.jsonl", False))
+    )
+    kept = args.eval_only and not args.model_solutions
+    solutions = read_jsonl(
+        args.model_solutions
+        or (work / "model_solutions.jsonl" if kept else generate(work / "model_solutions.jsonl", True))
+    )
     train_rows = [r for r in solutions if side(r["problem_id"], args.seed) == "train"]
     eval_rows = [r for r in solutions if side(r["problem_id"], args.seed) == "eval"]
     rng = random.Random(args.seed)
@@ -210,7 +237,10 @@ def main() -> None:
         "prm_outcome": (write_jsonl(work / "outcome_train.jsonl", train_rows), "prm"),
         "orm": (write_jsonl(work / "orm_pairs.jsonl", pairs), "outcome"),
     }
-    trained = {name: train_model(name, data, work / name, args, kind) for name, (data, kind) in runs.items()}
+    if args.eval_only:
+        trained = {name: {"kept": str(work / name)} for name in runs}
+    else:
+        trained = {name: train_model(name, data, work / name, args, kind) for name, (data, kind) in runs.items()}
 
     # -- best-of-4 on the EVAL problems -------------------------------------------------------------------
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -243,20 +273,24 @@ def main() -> None:
     report = selection_report(correct, answers, scored, n_boot=2000)
 
     # -- PRM-generated on held-out generated solutions: step accuracy and ProcessBench F1 --------------------
+    # at 0.5 and at the threshold fitted on the model's validation steps (the card's; for a model trained before
+    # cards held one, fitted here on the same validation split the trainer made)
     held_labels = [tuple(step_label(v, "generated") for v in r["labels"]) for r in gen_held]
     held_scores = scorers["prm_generated"].score_steps(
         [r["prompt"] for r in gen_held], [r["completions"] for r in gen_held]
     )
-    known = [
-        (predicted_first_error(s), known_first_error(y)[1])
-        for s, y in zip(held_scores.step_scores, held_labels)
-        if known_first_error(y)[0]
-    ]
-    synthetic = {
-        "solutions": len(gen_held),
-        "step_accuracy": step_accuracy(held_scores.step_scores, held_labels),
-        "processbench": processbench_f1([p for p, _ in known], [t for _, t in known]),
-    }
+    fitted = step_threshold(scorers["prm_generated"], work / "prm_generated", runs["prm_generated"][0])
+    synthetic: dict[str, Any] = {"solutions": len(gen_held), "fitted_threshold": fitted}
+    for name, threshold in (("at_0.5", 0.5), ("at_fitted", fitted)):
+        known = [
+            (predicted_first_error(s, threshold), known_first_error(y)[1])
+            for s, y in zip(held_scores.step_scores, held_labels)
+            if known_first_error(y)[0]
+        ]
+        synthetic[name] = {
+            "step_accuracy": step_accuracy(held_scores.step_scores, held_labels, threshold),
+            "processbench": processbench_f1([p for p, _ in known], [t for _, t in known]),
+        }
 
     # -- speed: the PRM scorer vs the outcome scorer on the same texts --------------------------------------
     timed = slice(0, args.speed_texts)
@@ -274,12 +308,13 @@ def main() -> None:
     print(f"\nbest-of-{n} selection accuracy on {problems} EVAL problems (95% bootstrap interval)")
     for name, row in sorted(report["selection"].items(), key=lambda kv: -kv[1]["value"]):
         print(f"  {name:>24}: {row['value']:.3f} [{row['low']:.3f}, {row['high']:.3f}]")
-    pb = synthetic["processbench"]
-    print(
-        f"\nPRM-generated on {synthetic['solutions']} held-out generated solutions: step accuracy "
-        f"{synthetic['step_accuracy']['accuracy']:.3f}, ProcessBench F1 {pb['f1']:.3f} (erroneous "
-        f"{pb['error_accuracy']:.3f} of {pb['erroneous']}, correct {pb['correct_accuracy']:.3f} of {pb['correct']})"
-    )
+    print(f"\nPRM-generated on {synthetic['solutions']} held-out generated solutions:")
+    for name, threshold in (("at_0.5", 0.5), ("at_fitted", fitted)):
+        pb, acc = synthetic[name]["processbench"], synthetic[name]["step_accuracy"]["accuracy"]
+        print(
+            f"  threshold {threshold:.3f}: step accuracy {acc:.3f}, ProcessBench F1 {pb['f1']:.3f} (erroneous "
+            f"{pb['error_accuracy']:.3f} of {pb['erroneous']}, correct {pb['correct_accuracy']:.3f} of {pb['correct']})"
+        )
     print_speed(speed)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

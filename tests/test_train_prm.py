@@ -35,6 +35,7 @@ def test_the_trained_prm_round_trips_through_plain_transformers(tiny_prm: Path) 
     m = card["metrics"]
     assert m["train_solutions"] > 0 and m["train_steps"] > m["train_solutions"] and m["head_changed"]
     assert 0.0 <= m["val_step_accuracy"] <= 1.0 and math.isfinite(m["val_loss"])
+    assert 0.0 <= card["step_threshold"] <= 1.0 and card["step_threshold"] == m["step_threshold"]
     config = json.loads((tiny_prm / "config.json").read_text())
     assert config["architectures"] == ["BertForTokenClassification"] and config["id2label"] == {"0": "step_good"}
 

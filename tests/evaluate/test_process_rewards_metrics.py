@@ -18,6 +18,7 @@ from rewardkit.evaluate.process import (
     step_accuracy,
     with_interval,
 )
+from rewardkit.model.calibration import fit_step_threshold
 
 
 def test_step_accuracy_counts_labelled_scored_steps_with_neutral_as_good() -> None:
@@ -28,10 +29,26 @@ def test_step_accuracy_counts_labelled_scored_steps_with_neutral_as_good() -> No
     assert step_accuracy([[0.7, 0.1]], [[None, "bad"]]) == {"accuracy": 1.0, "steps": 1}
 
 
+def test_step_threshold_fitted_by_balanced_accuracy_by_hand() -> None:
+    # good 0.9, 0.8, 0.7; bad 0.75, 0.6. Cuts halfway between neighbours: 0.65 keeps 3/3 good and catches 1/2 bad
+    # (0.75); 0.725: 2/3 and 1/2 (0.583); 0.775: 2/3 and 2/2 (0.833, the best); 0.85: 1/3 and 2/2 (0.667)
+    threshold, balanced = fit_step_threshold([0.9, 0.75, 0.8, 0.6, 0.7], [True, False, True, False, True])
+    assert math.isclose(threshold, 0.775) and math.isclose(balanced, 5 / 6)
+    # every score above 0.5, good ones higher: at 0.5 no step is an error; the fitted threshold sees the gap
+    assert fit_step_threshold([0.72, 0.70, 0.61, 0.63], [True, True, False, False]) == (0.665, 1.0)
+    # separable either side of 0.5 by any cut between 0.2 and 0.8: the one nearest 0.5
+    assert fit_step_threshold([0.8, 0.2], [True, False]) == (0.5, 1.0)
+    threshold, balanced = fit_step_threshold([0.8, 0.9], [True, True])  # no bad step: nothing to fit
+    assert threshold == 0.5 and math.isnan(balanced)
+    scores, labels = [[0.72, 0.61], [0.70, 0.63]], [["good", "bad"], ["good", "bad"]]
+    assert step_accuracy(scores, labels)["accuracy"] == 0.5 and step_accuracy(scores, labels, 0.665)["accuracy"] == 1
+
+
 def test_first_error_prediction_and_what_is_known() -> None:
     assert predicted_first_error([0.9, 0.6, 0.3, 0.1]) == 2
     assert predicted_first_error([0.9, 0.5]) is None  # 0.5 is not below the threshold
     assert predicted_first_error([None, 0.2]) == 1
+    assert predicted_first_error([0.72, 0.61, 0.7], threshold=0.665) == 1
     assert known_first_error(["good", "bad", None]) == (True, 1)
     assert known_first_error(["good", "neutral"]) == (True, None)
     assert known_first_error(["good", None]) == (False, None)  # the unlabelled step may be the first error

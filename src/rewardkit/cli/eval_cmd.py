@@ -180,10 +180,12 @@ def run_process_eval(
     dtype: str,
     device: str,
     n_boot: int,
+    step_threshold: float | None = None,
 ) -> dict[str, Any]:
     """``rewardkit eval`` for a process reward model on step-labelled solutions (a TRL stepwise JSONL file, or
     the ``split`` of a steps snapshot): step accuracy, ProcessBench F1 and best-of-N selection
-    (``evaluate/process.py``); report.json and scores.jsonl in ``out``."""
+    (``evaluate/process.py``), a step below ``step_threshold`` an error (None: the card's, fitted on validation
+    at training time; 0.5 for cards without one); report.json and scores.jsonl in ``out``."""
     import json
 
     from rewardkit.atomic import atomic_write_text
@@ -194,6 +196,8 @@ def run_process_eval(
 
     check_scorer_options(dtype, device, max_length)
     check_out_dir(out, "--out")
+    if step_threshold is not None and not 0 <= step_threshold <= 1:
+        raise UserError(f"--step-threshold must be a probability in [0, 1], got {step_threshold}")
     try:
         solutions = read_step_file(data) if Path(data).is_file() else step_snapshot_split(data, split)
     except (OSError, ValueError, LookupError) as exc:
@@ -205,7 +209,8 @@ def run_process_eval(
     )
     with progress_bar("scoring steps", total=len(solutions), unit="solutions") as bar:
         res = scorer.score_steps([s.prompt for s in solutions], [s.steps for s in solutions], on_batch=bar.advance)
-    report = process_report(solutions, res.step_scores, n_boot=n_boot)
+    threshold = scorer.card.step_threshold if step_threshold is None else step_threshold
+    report = process_report(solutions, res.step_scores, n_boot=n_boot, threshold=threshold)
     report["meta"] = {"model": model, "data": data, "model_version": scorer.version, "precision": scorer.precision}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "report.json", json.dumps(json_ready(report), indent=2) + "\n")
@@ -293,6 +298,13 @@ def register(app: typer.Typer) -> None:
             ),
         ] = 1000,
         n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
+        step_threshold: Annotated[
+            float | None,
+            typer.Option(
+                help="Process reward models: a step scored below this is an error (first-error F1, step accuracy). "
+                "Default: the threshold the model card holds, fitted on the validation steps at training time."
+            ),
+        ] = None,
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the PNG plots.")] = True,
         max_length: Annotated[
             int | None,
@@ -334,7 +346,15 @@ def register(app: typer.Typer) -> None:
             from rewardkit.evaluate.process import process_summary
 
             report = run_process_eval(
-                model, data, out, split=split, max_length=max_length, dtype=dtype, device=device, n_boot=n_boot
+                model,
+                data,
+                out,
+                split=split,
+                max_length=max_length,
+                dtype=dtype,
+                device=device,
+                n_boot=n_boot,
+                step_threshold=step_threshold,
             )
             if json_:
                 emit_json(report)

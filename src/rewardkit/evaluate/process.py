@@ -1,14 +1,20 @@
 """Evaluating a process reward model: small pure functions over step scores, labels and outcomes.
 
-- ``step_accuracy``: the share of labelled steps on the right side of 0.5 (good and neutral are positive).
+- ``step_accuracy``: the share of labelled steps on the right side of the threshold (good and neutral are
+  positive).
 - ``processbench_f1`` (ProcessBench, Zheng et al. 2024): a solution's predicted first error is its first step
-  scored below 0.5, or "none". Accuracy on the erroneous solutions (the predicted index must equal the labelled
-  first error) and on the correct ones (the prediction must be "none"); F1 is their harmonic mean.
+  scored below the threshold, or "none". Accuracy on the erroneous solutions (the predicted index must equal the
+  labelled first error) and on the correct ones (the prediction must be "none"); F1 is their harmonic mean.
 - Best-of-N selection (``selection_accuracy``): per problem, pick the candidate with the highest score; the
   share of problems whose pick is correct. Ties count as the expected value over the tied candidates (a
   uniform draw among them), so a constant scorer scores exactly ``random_accuracy``. Beside it: ``random``
   (the expected accuracy of a uniform pick), ``oracle`` (any candidate correct) and ``majority_vote`` (the
   most frequent final answer; ties again as the expected value over the tied answers).
+
+The threshold: 0.5 by default, or the card's ``step_threshold``, fitted at training time on the validation steps
+by ``rewardkit.model.calibration.fit_step_threshold`` (the score that best separates good from bad steps, by
+balanced accuracy). A small PRM's scores can sit all above 0.5, good steps higher than bad ones; then at 0.5 it
+never names an error, and only a fitted threshold reads what it learned.
 
 Intervals: ``bootstrap_interval`` over problems (``evaluate.accuracy``), each problem's value a number in
 [0, 1].
@@ -30,12 +36,12 @@ POSITIVE = {"good": True, "neutral": True, "bad": False}
 
 
 def step_accuracy(
-    step_scores: Sequence[Sequence[float | None]], labels: Sequence[Sequence[str | None]]
+    step_scores: Sequence[Sequence[float | None]], labels: Sequence[Sequence[str | None]], threshold: float = 0.5
 ) -> dict[str, Any]:
-    """{accuracy, steps}: labelled steps whose score is on their label's side of 0.5 (p >= 0.5 predicts a good
-    step); unlabelled steps and unscored ones (None: dropped by truncation) are left out."""
+    """{accuracy, steps}: labelled steps whose score is on their label's side of the threshold (p >= threshold
+    predicts a good step); unlabelled steps and unscored ones (None: dropped by truncation) are left out."""
     hits = [
-        (p >= 0.5) == POSITIVE[y]
+        (p >= threshold) == POSITIVE[y]
         for scores, ys in zip(step_scores, labels, strict=True)
         for p, y in zip(scores, ys, strict=True)
         if p is not None and y is not None
@@ -153,23 +159,28 @@ def selection_report(
 
 
 def process_report(
-    solutions: Sequence[Any], step_scores: Sequence[Sequence[float | None]], n_boot: int = 1000
+    solutions: Sequence[Any],
+    step_scores: Sequence[Sequence[float | None]],
+    n_boot: int = 1000,
+    threshold: float = 0.5,
 ) -> dict[str, Any]:
     """What ``rewardkit eval`` reports for a process reward model on step-labelled solutions
-    (``records.StepSolution``, with their ``step_scores``): step accuracy; ProcessBench F1 on the solutions
-    whose first error is known; and, where problems (``metadata.problem_id``, else the prompt) have two or more
-    solutions with known outcomes, best-of-N selection for each aggregate against random, oracle and majority."""
+    (``records.StepSolution``, with their ``step_scores``): step accuracy and ProcessBench F1 (on the solutions
+    whose first error is known) at ``threshold``; and, where problems (``metadata.problem_id``, else the prompt)
+    have two or more solutions with known outcomes, best-of-N selection for each aggregate against random,
+    oracle and majority."""
     from rewardkit.model.step_aggregate import STEP_AGGREGATES, aggregate_steps
 
     report: dict[str, Any] = {
         "solutions": len(solutions),
-        "step_accuracy": step_accuracy(step_scores, [s.labels for s in solutions]),
+        "step_threshold": threshold,
+        "step_accuracy": step_accuracy(step_scores, [s.labels for s in solutions], threshold),
     }
     predicted, truth = [], []
     for s, scores in zip(solutions, step_scores, strict=True):
         known, first = known_first_error(s.labels)
         if known:
-            predicted.append(predicted_first_error(scores))
+            predicted.append(predicted_first_error(scores, threshold))
             truth.append(first)
     report["processbench"] = processbench_f1(predicted, truth)
     groups: dict[str, list[int]] = {}
@@ -193,7 +204,7 @@ def process_summary(report: dict[str, Any]) -> list[str]:
     """The report as lines for a terminal."""
     pb = report["processbench"]
     lines = [
-        f"solutions: {report['solutions']}",
+        f"solutions: {report['solutions']}; a step scored below {report.get('step_threshold', 0.5):.4g} is an error",
         f"step accuracy: {report['step_accuracy']['accuracy']:.4f} ({report['step_accuracy']['steps']} labelled steps)",
         f"ProcessBench F1: {pb['f1']:.4f} (erroneous {pb['error_accuracy']:.4f} of {pb['erroneous']}, "
         f"correct {pb['correct_accuracy']:.4f} of {pb['correct']})",

@@ -8,10 +8,12 @@ compares the mean predicted P with the observed fraction of positives.
     T = fit_temperature(r_a - r_b, y)                 # P = sigmoid(d / T) minimises NLL
     mean, std = reward_stats(reference_rewards); normalize(r, mean, std)
     cal = calibrate(r_chosen, r_rejected, decided, reference_size)   # all a model card stores, at once
+    threshold, balanced = fit_step_threshold(step_probs, good)        # a process reward model's error line
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,3 +289,22 @@ def cross_fitted_ece(d: Any) -> float | None:
         probs += [_sigmoid(d[apply_to] / t), _sigmoid(-d[apply_to] / t)]
         labels += [np.ones(apply_to.size), np.zeros(apply_to.size)]
     return expected_calibration_error(np.concatenate(probs), np.concatenate(labels))
+
+
+def fit_step_threshold(scores: Sequence[float], good: Sequence[bool]) -> tuple[float, float]:
+    """(threshold, balanced accuracy): the threshold t maximizing the mean of the good steps' share scored >= t
+    and the bad steps' share scored < t, t halfway between two neighbouring distinct scores (ties: the t nearest
+    0.5). (0.5, nan) when either class is missing: nothing to separate."""
+    p, y = np.asarray(scores, dtype=np.float64), np.asarray(good, dtype=bool)
+    n_good, n_bad = int(y.sum()), int((~y).sum())
+    if n_good == 0 or n_bad == 0:
+        return 0.5, float("nan")
+    values = np.unique(p)
+    cuts = np.concatenate([[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-6]])
+    order = np.sort(p[y]), np.sort(p[~y])
+    good_kept = 1 - np.searchsorted(order[0], cuts, side="left") / n_good  # good steps >= t
+    bad_caught = np.searchsorted(order[1], cuts, side="left") / n_bad  # bad steps < t
+    balanced = (good_kept + bad_caught) / 2
+    best = np.flatnonzero(balanced >= balanced.max() - 1e-12)
+    pick = best[np.argmin(np.abs(cuts[best] - 0.5))]
+    return float(np.clip(cuts[pick], 0.0, 1.0)), float(balanced[pick])

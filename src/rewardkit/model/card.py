@@ -15,6 +15,8 @@
                        ("" for an outcome model; ``model/steps.py``)
     step_separator     process reward models only: the text a response is split into steps at ("\n")
     step_aggregate     process reward models only: how a solution's score comes from its step scores
+    step_threshold     process reward models only: a step scored below it is an error (first-error prediction,
+                       step accuracy); fitted on the validation steps (``evaluate.process.fit_step_threshold``)
     members            ensemble only: member subfolders, each a loadable reward model
     member_scale       ensemble only: "standardized" when s is the mean of the members' standardized scores
                        and temperature / reward_mean / reward_std were fitted on that s (see ensemble.py);
@@ -63,6 +65,7 @@ class RewardCard:
     step_token: str = ""
     step_separator: str = ""
     step_aggregate: str = ""
+    step_threshold: float = 0.5
     members: list[str] = field(default_factory=list)
     member_scale: str = ""
     config: dict[str, Any] = field(default_factory=dict)
@@ -80,6 +83,8 @@ class RewardCard:
             )
         if not self.temperature > 0:
             raise ValueError(f"{CARD_FILE}: temperature must be > 0, got {self.temperature}")
+        if not 0 <= self.step_threshold <= 1:
+            raise ValueError(f"{CARD_FILE}: step_threshold must be in [0, 1], got {self.step_threshold}")
         if not self.reward_std > 0:
             raise ValueError(f"{CARD_FILE}: reward_std must be > 0, got {self.reward_std}")
         if self.member_scale not in MEMBER_SCALES:
@@ -298,7 +303,18 @@ def _prm_readme(card: RewardCard) -> list[str]:
         f"score is the `{card.step_aggregate}` of its step scores (`--step-aggregate`: min, product, mean, last).",
         "",
         "## Validation results",
-        *_metric_rows(m, ("best_step", "val_loss", "val_step_accuracy", "val_good_mean", "val_bad_mean")),
+        *_metric_rows(
+            m,
+            (
+                "best_step",
+                "val_loss",
+                "val_step_accuracy",
+                "val_good_mean",
+                "val_bad_mean",
+                "step_threshold",
+                "val_step_balanced_accuracy",
+            ),
+        ),
         *_config_lines(card),
         "Training curves: `curves.png`; every logged step: `metrics.jsonl`.",
         "",

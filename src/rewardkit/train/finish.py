@@ -158,7 +158,9 @@ def finish_step_member(
     """A process reward model's end (``train/steps.py``): best.pt back (LoRA merged), the step metrics on the
     validation solutions, and the folder: a token classifier (num_labels=1) that plain
     ``AutoModelForTokenClassification`` loads, its tokenizer with the step token, and a card naming that token.
-    No temperature or normalization is fitted: a step score is already a probability, sigmoid(logit)."""
+    No temperature or normalization is fitted: a step score is already a probability, sigmoid(logit); the step
+    threshold is (the score below which a step is an error, by balanced accuracy on the validation steps)."""
+    from rewardkit.model.calibration import fit_step_threshold
     from rewardkit.model.losses import step_bce_loss
     from rewardkit.model.step_aggregate import DEFAULT_STEP_AGGREGATE
     from rewardkit.model.steps import StepForward
@@ -170,6 +172,7 @@ def finish_step_member(
     model.eval()
     logits, targets = reused or validate_steps(StepForward(model), rewards, val_data, config.batch_size)
     val = step_metrics(step_bce_loss, logits, targets)
+    threshold, balanced = fit_step_threshold(torch.sigmoid(logits).tolist(), (targets > 0.5).tolist())
     token = model.config.rewardkit_step_token
     metrics = {
         **run,
@@ -179,6 +182,8 @@ def finish_step_member(
         "val_step_accuracy": val["accuracy"],
         "val_good_mean": val.get("good_mean"),
         "val_bad_mean": val.get("bad_mean"),
+        "step_threshold": threshold,
+        "val_step_balanced_accuracy": balanced,
         "weights_sha256": weights_digest(model),
         "head_changed": head_changed(member, model),
     }
@@ -191,6 +196,7 @@ def finish_step_member(
             step_token=token,
             step_separator=config.step_separator,
             step_aggregate=DEFAULT_STEP_AGGREGATE,
+            step_threshold=threshold,
             config={**asdict(config), "seed": member.seed},
             metrics=metrics,
         )
