@@ -24,8 +24,10 @@ third of the blocks), rewardkit's other defaults.
 
 Selection accuracy: per EVAL problem pick the highest-scored of its four solutions (ties: the expected value
 over the tied ones), the share whose pick is correct, with a 95% bootstrap interval over problems; beside it
-random (expected), oracle (any correct) and majority vote over final answers. Speed: the PRM scorer and the
-outcome scorer on the same EVAL texts (prompt + solution), one thread, best of three rounds taking turns, sequences/s.
+random (expected), oracle (any correct) and majority vote over final answers, and each scorer's weighted vote
+(``NAME_vote``: the final answer whose solutions' scores sum highest, Math-Shepherd's weighted self-consistency).
+Speed: the PRM scorer and the outcome scorer on the same EVAL texts (prompt + solution), one thread, best of three
+rounds taking turns, sequences/s.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import argparse
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import subprocess
@@ -270,7 +273,11 @@ def main() -> None:
             scored[f"{name}_{how}"] = regroup([aggregate_steps(s, how) for s in steps])
     orm = scorers["orm"] = load_scorer(str(work / "orm"), dtype="fp32", threads=1)
     scored["orm"] = regroup(list(orm.score(prompts, texts).raw))
-    report = selection_report(correct, answers, scored, n_boot=2000)
+    # weighted voting over final answers: PRM solution scores are probabilities and weigh as they are; the ORM's
+    # are rewards (any real number), weighed as exp(r - max r) per problem, the softmax's ratios
+    votes = {name: groups for name, groups in scored.items() if name != "orm"}
+    votes["orm"] = [[math.exp(r - max(g)) for r in g] for g in scored["orm"]]
+    report = selection_report(correct, answers, scored, n_boot=2000, vote_weights=votes)
 
     # -- PRM-generated on held-out generated solutions: step accuracy and ProcessBench F1 --------------------
     # at 0.5 and at the threshold fitted on the model's validation steps (the card's; for a model trained before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from rewardkit.evaluate.process import (
     final_answer,
@@ -16,6 +17,7 @@ from rewardkit.evaluate.process import (
     random_values,
     selection_accuracy,
     step_accuracy,
+    weighted_vote_values,
     with_interval,
 )
 from rewardkit.model.calibration import fit_step_threshold
@@ -79,6 +81,23 @@ def test_best_of_n_selection_random_oracle_majority_by_hand() -> None:
     np.testing.assert_allclose(majority_values([["1", "2", None, None]], [[True, False, False, False]]), [0.5])
     # a constant scorer selects exactly as a uniform draw does
     assert selection_accuracy([[0.5] * 3, [0.5] * 3], correct) == 0.5
+
+
+def test_weighted_vote_by_hand() -> None:
+    answers = [["3", "4", "3", "5"], ["7", "8", "8"]]
+    correct = [[False, True, False, False], [True, False, False]]
+    # unweighted it is majority voting: "3" (2 votes, wrong); "8" (2 votes, wrong)
+    np.testing.assert_allclose(weighted_vote_values(answers, correct, None), [0.0, 0.0])
+    np.testing.assert_allclose(majority_values(answers, correct), [0.0, 0.0])
+    # weighted: "3" 0.2 + 0.1 = 0.3 < "4" 0.9 -> right; "7" 0.9 vs "8" 0.3 + 0.5 = 0.8 -> right
+    weights = [[0.2, 0.9, 0.1, 0.4], [0.9, 0.3, 0.5]]
+    np.testing.assert_allclose(weighted_vote_values(answers, correct, weights), [1.0, 1.0])
+    # a tie between "7" (0.8) and "8" (0.8): the expected value of a uniform draw, (1 + 0) / 2
+    np.testing.assert_allclose(weighted_vote_values([answers[1]], [correct[1]], [[0.8, 0.3, 0.5]]), [0.5])
+    # an unscored candidate (None) votes 0: "8" keeps only 0.5 < "7" 0.6
+    np.testing.assert_allclose(weighted_vote_values([answers[1]], [correct[1]], [[0.6, None, 0.5]]), [1.0])
+    with pytest.raises(ValueError, match="problem 0: vote weights must be numbers >= 0"):
+        weighted_vote_values([["1", "2"]], [[True, False]], [[-1.0, 0.5]])
 
 
 def test_final_answers_of_gsm8k_style_solutions() -> None:

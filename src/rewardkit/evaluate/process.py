@@ -9,7 +9,9 @@
   share of problems whose pick is correct. Ties count as the expected value over the tied candidates (a
   uniform draw among them), so a constant scorer scores exactly ``random_accuracy``. Beside it: ``random``
   (the expected accuracy of a uniform pick), ``oracle`` (any candidate correct) and ``majority_vote`` (the
-  most frequent final answer; ties again as the expected value over the tied answers).
+  most frequent final answer; ties again as the expected value over the tied answers) and weighted voting
+  (``weighted_vote_values``: each answer's votes weighted by the PRM's solution score, Math-Shepherd's
+  "weighted self-consistency").
 
 The threshold: 0.5 by default, or the card's ``step_threshold``, fitted at training time on the validation steps
 by ``rewardkit.model.calibration.fit_step_threshold`` (the score that best separates good from bad steps, by
@@ -23,7 +25,6 @@ Intervals: ``bootstrap_interval`` over problems (``evaluate.accuracy``), each pr
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,12 +109,31 @@ def majority_values(
     """Per problem, the expected correctness of majority voting over final answers: the most frequent answer
     (None: no answer found, never voted for unless nothing else is), a uniform draw among tied answers, each
     answer's correctness the mean over the candidates that gave it."""
+    return weighted_vote_values(groups_answers, groups_correct, None)
+
+
+def weighted_vote_values(
+    groups_answers: Sequence[Sequence[str | None]],
+    groups_correct: Sequence[Sequence[bool]],
+    groups_weights: Sequence[Sequence[float]] | None,
+) -> np.ndarray:
+    """Per problem, voting over final answers with each candidate's vote weighted (None: every vote 1, majority
+    voting): the answer with the largest total weight wins, ties as in ``majority_values``. With a PRM's solution
+    scores as weights this is the "weighted self-consistency" of Uesato et al. 2022 and Math-Shepherd (Wang et al.
+    2024), which combines what the answers agree on with what the verifier sees. Weights must be >= 0; a
+    candidate without a score (None or NaN: no step was read) votes 0."""
     out = []
-    for answers, correct in zip(groups_answers, groups_correct, strict=True):
-        given = [a for a in answers if a is not None]
-        counts = Counter(given) if given else Counter(answers)
-        top = max(counts.values())
-        tied = [a for a, n in counts.items() if n == top]
+    for g, (answers, correct) in enumerate(zip(groups_answers, groups_correct, strict=True)):
+        raw = [1.0] * len(answers) if groups_weights is None else groups_weights[g]
+        weights = [0.0 if w is None or w != w else float(w) for w in raw]
+        if any(w < 0 for w in weights):
+            raise ValueError(f"problem {g}: vote weights must be numbers >= 0, got {weights}")
+        given = [i for i, a in enumerate(answers) if a is not None] or list(range(len(answers)))
+        totals: dict[str | None, float] = {}
+        for i in given:
+            totals[answers[i]] = totals.get(answers[i], 0.0) + weights[i]
+        top = max(totals.values())
+        tied = [a for a, w in totals.items() if w >= top - 1e-12]
         out.append(float(np.mean([np.mean([c for a2, c in zip(answers, correct) if a2 == a]) for a in tied])))
     return np.array(out)
 
@@ -144,9 +164,11 @@ def selection_report(
     groups_answers: Sequence[Sequence[str | None]],
     scored: dict[str, Sequence[Sequence[float]]],
     n_boot: int = 1000,
+    vote_weights: dict[str, Sequence[Sequence[float]]] | None = None,
 ) -> dict[str, Any]:
     """Best-of-N on problems with N candidates each: random, oracle, majority vote and each scorer's selection
-    accuracy (``scored``: name -> per-problem candidate scores), each with its 95% interval over problems."""
+    accuracy (``scored``: name -> per-problem candidate scores), and ``{name}_vote`` for each scorer in
+    ``vote_weights`` (weighted voting, ``weighted_vote_values``), each with its 95% interval over problems."""
     rows = {
         "random": with_interval(random_values(groups_correct), n_boot),
         "oracle": with_interval(oracle_values(groups_correct), n_boot),
@@ -154,6 +176,8 @@ def selection_report(
     }
     for name, scores in scored.items():
         rows[name] = with_interval(selection_values(scores, groups_correct), n_boot)
+    for name, weights in (vote_weights or {}).items():
+        rows[f"{name}_vote"] = with_interval(weighted_vote_values(groups_answers, groups_correct, weights), n_boot)
     sizes = [len(c) for c in groups_correct]
     return {"problems": len(groups_correct), "candidates": int(np.median(sizes)) if sizes else 0, "selection": rows}
 
@@ -196,7 +220,7 @@ def process_report(
             f"prm_{how}": [[aggregate_steps(step_scores[i], how) for i in rows] for rows in chosen]
             for how in STEP_AGGREGATES
         }
-        report["best_of_n"] = selection_report(correct, answers, scored, n_boot)
+        report["best_of_n"] = selection_report(correct, answers, scored, n_boot, vote_weights=scored)
     return report
 
 
