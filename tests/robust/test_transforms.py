@@ -18,6 +18,7 @@ from rewardkit.robust.transforms import (
     scaffold,
     self_praise,
     strip_hedges,
+    truncation,
     with_texts,
 )
 
@@ -59,6 +60,17 @@ def test_repetition_repeats_a_paragraph_or_a_sentence_by_index() -> None:
     assert repetition(REQUEST, TWO_PARAGRAPHS, 4, "") == TWO_PARAGRAPHS + "\n\nBoil it for nine minutes." * 3
     assert repetition(REQUEST, "Nine minutes", 5, "") == "Nine minutes" + " Nine minutes" * 3
     assert repetition(REQUEST, "Nine minutes", 6, "") == "Nine minutes Nine minutes"
+
+
+def test_truncation_keeps_the_first_half_of_paragraphs_sentences_or_words() -> None:
+    three = "First paragraph.\n\nSecond one.\n\nThird one."
+    assert truncation(REQUEST, three, 0, "") == "First paragraph."  # 3 // 2 = 1 paragraph
+    assert truncation(REQUEST, TWO_PARAGRAPHS, 7, "") == "Boil it for nine minutes."
+    assert truncation(REQUEST, ONE_PARAGRAPH, 0, "") == "Boil it for nine minutes."
+    assert truncation(REQUEST, "Boil it for nine minutes", 0, "") == "Boil it"  # 5 words -> 2
+    assert truncation(REQUEST, "Yes.", 0, "") == "Yes."  # nothing to cut: unchanged, so augment makes no pair
+    for text in (three, TWO_PARAGRAPHS, ONE_PARAGRAPH):
+        assert len(truncation(REQUEST, text, 0, "")) < len(text) and text.startswith(truncation(REQUEST, text, 0, ""))
 
 
 def test_confidence_strips_hedges_and_asserts_certainty_on_alternating_sides() -> None:

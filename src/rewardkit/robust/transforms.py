@@ -133,6 +133,17 @@ def other_answer(request: str, response: str, i: int, other: str) -> str:
     return other
 
 
+def truncation(request: str, response: str, i: int, other: str) -> str:
+    """The answer cut short: its first half of paragraphs, else of sentences, else of words (at least one kept;
+    a one-word answer is left whole, so no pair). Every other kind makes its copy longer or as long, so alone
+    they teach "shorter wins"; this one is shorter and loses, which leaves length itself no cue (RRM, Liu et al.
+    2024, balances its augmentations the same way)."""
+    for units, joiner in ((paragraphs(response), "\n\n"), (sentences(response), " "), (response.split(), " ")):
+        if len(units) > 1:
+            return joiner.join(units[: len(units) // 2])
+    return response
+
+
 @dataclass(frozen=True)
 class Transform:
     name: str
@@ -161,6 +172,7 @@ TRANSFORMS: dict[str, Transform] = {
         Transform("scaffold", scaffold, True),
         Transform("appended_text", appended_text, True),
         Transform("other_answer", other_answer, False),
+        Transform("truncation", truncation, False),
     )
 }
 
