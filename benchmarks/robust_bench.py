@@ -192,7 +192,11 @@ def main() -> None:
     parser.add_argument("--probe-rows", type=int, default=120, help="distinct chosen responses probed per source")
     parser.add_argument("--bon-groups", type=int, default=30, help="held-out AlpacaEval instructions for best-of-16")
     parser.add_argument("--held-out", type=float, default=0.2)
-    parser.add_argument("--weights", default="1", help="comma-separated multipliers of the default profile's weights")
+    parser.add_argument(
+        "--weights",
+        default="1",
+        help="comma-separated multipliers of the default profile's weights ('': the plain recipe only)",
+    )
     parser.add_argument("--invariance-weight", type=float, default=0.0, help="the robust runs' --invariance-weight")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--epochs", type=float, default=1.0)
@@ -229,7 +233,7 @@ def main() -> None:
         rows = hh_train + al_train
         random.Random(args.seed).shuffle(rows)
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        weights = [float(w) for w in args.weights.split(",")]
+        weights = [float(w) for w in args.weights.split(",") if w.strip()]  # "": the plain recipe only
         recipes = ([] if args.no_plain else [("plain", "")]) + [
             ("robust default" if w == 1 else f"robust x{w:g}", "default" if w == 1 else scaled_profile(w, work))
             for w in weights
@@ -240,9 +244,11 @@ def main() -> None:
             t0 = time.perf_counter()
             results[name] = {"metrics": metrics, "wall": wall, "eval": evaluate_model(out, tests, groups, args)}
             print(f"{name}: trained in {wall:.0f}s, evaluated in {time.perf_counter() - t0:.0f}s", flush=True)
+            if args.json:  # after every recipe: a later failure keeps what finished
+                args.json.write_text(
+                    json.dumps({n: {k: v[k] for k in ("eval", "wall")} for n, v in results.items()}, indent=1)
+                )
     print_results(results, list(tests))
-    if args.json:
-        args.json.write_text(json.dumps({n: {k: v[k] for k in ("eval", "wall")} for n, v in results.items()}, indent=1))
 
 
 if __name__ == "__main__":
