@@ -243,11 +243,15 @@ def main() -> None:
             metrics, wall = train_one(data, out, args, robust)
             t0 = time.perf_counter()
             results[name] = {"metrics": metrics, "wall": wall, "eval": evaluate_model(out, tests, groups, args)}
-            print(f"{name}: trained in {wall:.0f}s, evaluated in {time.perf_counter() - t0:.0f}s", flush=True)
+            schedule = {k: metrics.get(k) for k in ("steps", "best_step", "stopped_early")}
+            results[name]["schedule"] = schedule
+            print(
+                f"{name}: trained in {wall:.0f}s ({schedule}), evaluated in {time.perf_counter() - t0:.0f}s",
+                flush=True,
+            )
             if args.json:  # after every recipe: a later failure keeps what finished
-                args.json.write_text(
-                    json.dumps({n: {k: v[k] for k in ("eval", "wall")} for n, v in results.items()}, indent=1)
-                )
+                kept = {n: {k: v[k] for k in ("eval", "wall", "schedule")} for n, v in results.items()}
+                args.json.write_text(json.dumps(kept, indent=1))
     print_results(results, list(tests))
 
 
