@@ -95,6 +95,7 @@ def train_one(data: Path, out: Path, args: argparse.Namespace, robust: str) -> t
         epochs=args.epochs,
         threads=args.threads,
         eval_every=args.eval_every,
+        patience=args.patience,
         seed=args.seed,
         progress=False,
         robust=robust,
@@ -201,6 +202,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--patience", type=int, default=2, help="early stopping's patience in validations (0: off)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
