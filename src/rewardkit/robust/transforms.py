@@ -136,8 +136,8 @@ def other_answer(request: str, response: str, i: int, other: str) -> str:
 
 def truncation(request: str, response: str, i: int, other: str) -> str:
     """The answer cut short: its first half of paragraphs, else of sentences, else of words (at least one kept;
-    a one-word answer is left whole, so no pair; in training, neither is an answer longer than the model reads:
-    ``augment.fit_edit``). Every other kind makes its copy longer or as
+    a one-word answer is left whole, so no pair). In training a long answer is first cut to what the model reads
+    (``augment.fit_edit``), so the half is a half of what it sees. Every other kind makes its copy longer or as
     long, so alone they teach "shorter wins"; this one is shorter and loses, which leaves length itself no cue
     (RRM, Liu et al. 2024, balances its augmentations the same way)."""
     for units, joiner in ((paragraphs(response), "\n\n"), (sentences(response), " "), (response.split(), " ")):
