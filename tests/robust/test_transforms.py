@@ -53,11 +53,8 @@ def test_flattery_and_self_praise_add_one_sentence_on_their_side() -> None:
 
 
 def test_repetition_repeats_a_paragraph_or_a_sentence_by_index() -> None:
-    # the count 1 + (i // 2) % 3 -> 1, 1, 2, 2, 3, 3, 1 for i = 0..6; even i repeats a paragraph (when there are
-    # several), odd i a sentence; i // 2 picks which one (cycling)
-    assert repetition(REQUEST, TWO_PARAGRAPHS, 0, "") == TWO_PARAGRAPHS + "\n\nBoil it for nine minutes."
-    assert repetition(REQUEST, TWO_PARAGRAPHS, 1, "") == TWO_PARAGRAPHS + " Boil it for nine minutes."
-    assert repetition(REQUEST, TWO_PARAGRAPHS, 2, "") == TWO_PARAGRAPHS + "\n\nThen cool it in cold water." * 2
+    # i picks the unit (i-th paragraph or sentence, cycling) and the count: 1 + (i // 2) % 3 -> 1, 1, 2, 2, 3, 3, 1
+    assert repetition(REQUEST, TWO_PARAGRAPHS, 1, "") == TWO_PARAGRAPHS + "\n\nThen cool it in cold water."
     assert repetition(REQUEST, ONE_PARAGRAPH, 0, "") == ONE_PARAGRAPH + " Boil it for nine minutes."
     assert repetition(REQUEST, ONE_PARAGRAPH, 3, "") == ONE_PARAGRAPH + " Then cool it in cold water." * 2
     assert repetition(REQUEST, TWO_PARAGRAPHS, 4, "") == TWO_PARAGRAPHS + "\n\nBoil it for nine minutes." * 3

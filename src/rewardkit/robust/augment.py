@@ -115,14 +115,8 @@ def fit_edit(fn: TransformFn, request: str, original: str, i: int, max_chars: in
     """(base, edit): the response and its edit, or, where the edit is longer than ``max_chars`` (the model would
     cut it from the right, and an appended sentence would fall off, making the two sides one input), the
     response cut at a sentence end so the whole edit fits, and the edit of that cut: what the probes do at
-    evaluation (``evaluate/probe_fit.py``). An edit that shortens a response longer than ``max_chars`` is made on
-    its cut to ``max_chars``. Unchanged when no cut leaves room."""
+    evaluation (``evaluate/probe_fit.py``). Unchanged when no cut leaves room."""
     edit = fn(request, original, i, "")
-    if max_chars is not None and len(original) > max_chars and len(edit) < len(original):
-        # a shortening edit (truncation) of an answer longer than the model reads could leave both sides the
-        # same input: made on the part it reads instead
-        cut = cut_text(original, max_chars)
-        return (cut, fn(request, cut, i, "")) if cut else (original, edit)
     if max_chars is None or len(edit) <= max_chars:
         return original, edit
     cut = cut_text(original, max_chars - (len(edit) - len(original)))

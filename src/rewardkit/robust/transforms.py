@@ -69,17 +69,16 @@ def self_praise(request: str, response: str, i: int, other: str) -> str:
 
 
 def repetition(request: str, response: str, i: int, other: str) -> str:
-    """Says part of the answer again at its end, once, twice or three times (``1 + (i // 2) % 3``): for even i
-    one of its paragraphs (when it has several), for odd i (or one paragraph) one of its sentences (the whole
-    response when it has one). More than once because a policy that finds repetition paying repeats in loops,
-    and sentences as well as paragraphs because a model trained only on whole repeated paragraphs still paid
-    for a repeated sentence in a long answer (AlpacaEval's repetition probe: 0.64, session 16)."""
+    """Says part of the answer again at its end, once, twice or three times (``1 + (i // 2) % 3``): one of its
+    paragraphs, or in a one-paragraph response one of its sentences (the whole response when it has one). More
+    than once because a policy that finds repetition paying repeats in loops, and a model trained only against
+    a single repeat still paid for two (session 15: AlpacaEval's repetition probe, which repeats twice, rose 0.37)."""
     times = 1 + (i // 2) % 3
     blocks = paragraphs(response)
-    if len(blocks) > 1 and i % 2 == 0:
-        return response + f"\n\n{pick(blocks, i // 2)}" * times
+    if len(blocks) > 1:
+        return response + f"\n\n{pick(blocks, i)}" * times
     parts = sentences(response) or [response.strip()]
-    return response + f" {pick(parts, i // 2)}" * times
+    return response + f" {pick(parts, i)}" * times
 
 
 _HEDGE_RE = re.compile(
@@ -136,10 +135,9 @@ def other_answer(request: str, response: str, i: int, other: str) -> str:
 
 def truncation(request: str, response: str, i: int, other: str) -> str:
     """The answer cut short: its first half of paragraphs, else of sentences, else of words (at least one kept;
-    a one-word answer is left whole, so no pair). In training a long answer is first cut to what the model reads
-    (``augment.fit_edit``), so the half is a half of what it sees. Every other kind makes its copy longer or as
-    long, so alone they teach "shorter wins"; this one is shorter and loses, which leaves length itself no cue
-    (RRM, Liu et al. 2024, balances its augmentations the same way)."""
+    a one-word answer is left whole, so no pair). Every other kind makes its copy longer or as long, so alone
+    they teach "shorter wins"; this one is shorter and loses, which leaves length itself no cue (RRM, Liu et al.
+    2024, balances its augmentations the same way)."""
     for units, joiner in ((paragraphs(response), "\n\n"), (sentences(response), " "), (response.split(), " ")):
         if len(units) > 1:
             return joiner.join(units[: len(units) // 2])
