@@ -14,17 +14,6 @@ from rewardkit.store import open_store, session_scope
 from rewardkit.store.queries import add_comparisons
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    from rewardkit.settings import get_settings
-
-    monkeypatch.setenv("RK_HOME", str(tmp_path))
-    monkeypatch.delenv("RK_DATABASE_URL", raising=False)
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
-
-
 def label(prompt: str, a: str, b: str, choice: str, who: str, kind: str, **kw: str) -> Comparison:
     source = "ai-feedback" if kind == "ai" else "hh"
     judgement = PairwiseJudgement(choice)  # type: ignore[arg-type]

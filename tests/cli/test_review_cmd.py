@@ -14,17 +14,6 @@ from rewardkit.cli.main import app
 from rewardkit.store import open_store, session_scope
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    from rewardkit.settings import get_settings
-
-    monkeypatch.setenv("RK_HOME", str(tmp_path))
-    monkeypatch.delenv("RK_DATABASE_URL", raising=False)
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
-
-
 def rk(*args: str, ok: bool = True):
     result = CliRunner().invoke(app, list(args))
     if ok:

@@ -61,9 +61,11 @@ class DPOSpec:
     normalize: str
 
     def meta(self) -> dict[str, Any]:
-        """What a report or a --json summary says about the reward."""
+        """What a report or a --json summary says about the reward (called once the models are loaded)."""
+        from rewardkit.rl.dpo import reward_kind
+
         return {
-            "reward_kind": "dpo" if self.ref is not None else "dpo-reference-free",
+            "reward_kind": reward_kind(self.ref is not None),
             "dpo_policy": self.policy,
             "dpo_ref": self.ref,
             "beta": self.beta,

@@ -16,7 +16,7 @@
     step_separator     process reward models only: the text a response is split into steps at ("\n")
     step_aggregate     process reward models only: how a solution's score comes from its step scores
     step_threshold     process reward models only: a step scored below it is an error (first-error prediction,
-                       step accuracy); fitted on the validation steps (``evaluate.process.fit_step_threshold``)
+                       step accuracy); fitted on the validation steps (``model.calibration.fit_step_threshold``)
     members            ensemble only: member subfolders, each a loadable reward model
     member_scale       ensemble only: "standardized" when s is the mean of the members' standardized scores
                        and temperature / reward_mean / reward_std were fitted on that s (see ensemble.py);

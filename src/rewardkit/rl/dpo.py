@@ -69,6 +69,12 @@ class DPOScores:
     truncated: list[bool]
 
 
+def reward_kind(has_reference: bool) -> str:
+    """What a DPO score is: "dpo" with a reference model, "dpo-reference-free" (``beta * log pi(y|x)``, SimPO's
+    reward) without one."""
+    return "dpo" if has_reference else "dpo-reference-free"
+
+
 def implicit_reward(
     policy_logps: np.ndarray,
     ref_logps: np.ndarray | None,

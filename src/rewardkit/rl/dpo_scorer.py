@@ -36,6 +36,7 @@ from rewardkit.model.card import RewardCard
 from rewardkit.model.formatting import Encoded
 from rewardkit.records import Prompt
 from rewardkit.rl.dpo import DPOReward
+from rewardkit.rl.dpo import reward_kind as dpo_reward_kind
 from rewardkit.scoring.precision import precision_name
 from rewardkit.scoring.scorer import ScoreResult, model_version
 
@@ -83,8 +84,8 @@ class DPOScorer:
 
     @property
     def reward_kind(self) -> str:
-        """dpo, or dpo-reference-free (``beta * log pi(y|x)``, SimPO's reward) without a reference model."""
-        return "dpo" if self.reward.ref is not None else "dpo-reference-free"
+        """dpo, or dpo-reference-free without a reference model (``rewardkit.rl.dpo.reward_kind``)."""
+        return dpo_reward_kind(self.reward.ref is not None)
 
     @property
     def row_tags(self) -> dict[str, Any]:

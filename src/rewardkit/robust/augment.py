@@ -83,9 +83,8 @@ def augment_pairs(
         for j, idx in enumerate(picks):
             source = pairs[idx]
             original = source.chosen if rng.random() < 0.5 else source.rejected
-            other = other_prompt_answer(pairs, idx, rng) if kind == "other_answer" else ""
             if kind == "other_answer":
-                exploited = fn(user_request(source.prompt), original, j, other)
+                exploited = fn(user_request(source.prompt), original, j, other_prompt_answer(pairs, idx, rng))
             else:
                 original, exploited = fit_edit(fn, user_request(source.prompt), original, j, max_chars)
             if exploited.strip() and exploited != original:

@@ -47,7 +47,7 @@ def filler(request: str, response: str, i: int, other: str) -> str:
     """Inserts a generic sentence after the response's first paragraph (or, in a one-paragraph response, after
     its first sentence); the response's own text is untouched on either side of it."""
     sentence = pick(phrases.FILLER, i + 5)
-    first = paragraphs(response)[0] if paragraphs(response) else ""
+    first = next(iter(paragraphs(response)), "")
     if first and len(first) < len(response.strip()):
         cut = response.index(first) + len(first)
         return f"{response[:cut]}\n\n{sentence}{response[cut:]}"
