@@ -25,7 +25,12 @@ from rewardkit.data.training_data import load_pairs, split_by_prompt
 from rewardkit.model.device import resolve_device
 from rewardkit.records import PreferencePair
 from rewardkit.train import TrainConfig, train
-from rewardkit.train.batches import length_balance_weights, length_balanced_order, length_grouped_batches
+from rewardkit.train.batches import (
+    combined_pair_weights,
+    length_balance_weights,
+    length_balanced_order,
+    length_grouped_batches,
+)
 from rewardkit.train.checkpoint import checkpoint_due, weights_digest
 from rewardkit.train.config import ConfigError
 
@@ -152,6 +157,21 @@ def test_length_balance_weights_give_each_side_its_share_of_the_same_total():
     assert length_balance_weights(shorter, longer, 0.25) == pytest.approx([1.0] * 9)
     assert length_balance_weights(shorter, longer, 0.0) == [1.0] * 9
     assert length_balance_weights([False] * 3, [True] * 3, 0.5) == [1.0] * 3
+
+
+def test_combined_pair_weights_multiply_what_weighs_each_pair_and_zero_the_invariance_pairs():
+    # four pairs: a training pair, an augmented pair of weight 2, another training pair, an invariance pair
+    augment, invariant = [1.0, 2.0, 1.0, 1.0], [False, False, False, True]
+    # nothing but augmentation: its weights, the invariance pair 0 (it trains the penalty, not a preference)
+    assert combined_pair_weights(None, augment, invariant, None) == ([1.0, 2.0, 1.0, 0.0], True)
+    # length balance by weight x source weights: 0.5 * 1 * 2 = 1.0, 1.5 * 2 * 0.5 = 1.5, 1 * 1 * 1, 0
+    length, source = [0.5, 1.5, 1.0, 1.0], [2.0, 0.5, 1.0, 1.0]
+    assert combined_pair_weights(length, augment, invariant, source) == ([1.0, 1.5, 1.0, 0.0], True)
+    # nothing weighs the pairs: all 1 and the loss runs unweighted; a length balance (even of 1s) still counts
+    assert combined_pair_weights(None, [1.0, 1.0], [False, False], None) == ([1.0, 1.0], False)
+    assert combined_pair_weights([1.0, 1.0], [1.0, 1.0], [False, False], None) == ([1.0, 1.0], True)
+    with pytest.raises(ValueError):
+        combined_pair_weights(None, [1.0], [False, True], None)
 
 
 def test_length_grouped_batches_follow_a_given_order_with_repeats():

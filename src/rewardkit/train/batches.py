@@ -148,6 +148,25 @@ def source_loss_weights(pairs: Sequence[PreferencePair]) -> list[float] | None:
     return [w * scale for w in weights]
 
 
+def combined_pair_weights(
+    length: Sequence[float] | None,
+    augment: Sequence[float],
+    invariant: Sequence[bool],
+    source: Sequence[float] | None,
+) -> tuple[list[float], bool]:
+    """Each pair's loss weight, the product of what weighs it: length balance's weight (``length``, when the
+    balance is by weight; None when by repeats or off), the augmented pair's weight (1 for a training pair),
+    the snapshot's source weight (None: none given); 0 for an invariance pair, which trains the invariance
+    penalty, not a preference. The flag says whether anything weighs the pairs at all (else the loss runs
+    unweighted, as a plain mean)."""
+    weights = [0.0 if inv else float(a) for a, inv in zip(augment, invariant, strict=True)]
+    for factor in (length, source):
+        if factor is not None:
+            weights = [w * f for w, f in zip(weights, factor, strict=True)]
+    weighted = length is not None or source is not None or any(a != 1 for a in augment) or any(invariant)
+    return weights, weighted
+
+
 def length_grouped_batches(
     lengths: list[int], batch_size: int, seed: int, chunk_batches: int = 32, order: list[int] | None = None
 ) -> list[list[int]]:

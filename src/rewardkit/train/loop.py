@@ -61,6 +61,7 @@ from rewardkit.train.batches import (
     PairTensors,
     cut_counts,
     encode_pairs,
+    combined_pair_weights,
     length_balance_weights,
     length_sides,
     source_loss_weights,
@@ -195,14 +196,9 @@ def train_member(
         length_sides(train_pairs) if lists is None and not steps else ([False] * (lists or train_data).n,) * 2
     )
     by_weight = config.length_balance_by == "weight"
-    pair_weight = torch.tensor(length_balance_weights(chosen_shorter, chosen_longer, config.length_balance))
+    n = len(chosen_shorter)
     # robust training (robust/augment.py): each augmented pair's loss weight; invariance pairs take the penalty
-    n = len(pair_weight)
-    augment_weight, invariant = (
-        (torch.ones(n), torch.zeros(n, dtype=torch.bool))
-        if steps
-        else tuple(torch.tensor(t) for t in pair_roles(train_pairs))
-    )
+    augment_weight, invariant_rows = ([1.0] * n, [False] * n) if steps else pair_roles(train_pairs)
     source_weight = None if steps else source_loss_weights(train_pairs)  # step solutions carry no source weight
     if source_weight is not None and lists is not None:
         raise ConfigError(
@@ -210,10 +206,13 @@ def train_member(
             f"{config.loss} takes no pair weights, and the train pairs carry source weights "
             "(dataset build --source-weight): train on them with a pairwise loss",
         )
-    weighted = by_weight or source_weight is not None or bool((augment_weight != 1).any() or invariant.any())
-    pair_weight = (pair_weight if by_weight else torch.ones_like(augment_weight)) * augment_weight * ~invariant
-    if source_weight is not None:  # the snapshot's --source-weight, on top of length balance and augmentation
-        pair_weight = pair_weight * torch.tensor(source_weight)
+    weights, weighted = combined_pair_weights(
+        length_balance_weights(chosen_shorter, chosen_longer, config.length_balance) if by_weight else None,
+        augment_weight,
+        invariant_rows,
+        source_weight,
+    )
+    pair_weight, invariant = torch.tensor(weights), torch.tensor(invariant_rows, dtype=torch.bool)
     plan = EpochPlan(
         train_data.pair_lengths() if lists is None else lists.list_lengths(),
         chosen_shorter,
