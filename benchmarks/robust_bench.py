@@ -70,15 +70,19 @@ def split(rows: list[dict[str, str]], fraction: float, n_train: int, n_test: int
     return train[:n_train], test[:n_test]
 
 
-def scaled_profile(weight: float, folder: Path) -> str:
-    """The default profile with every kind's weight multiplied by ``weight`` (a frontier point)."""
+def scaled_profile(base: str, weight: float, folder: Path) -> str:
+    """The ``base`` profile (a shipped name or a path) with every kind's weight multiplied by ``weight`` (a
+    frontier point); everything else in it (shares, texts, invariance) as it was."""
     from rewardkit.robust.profile import profile_path
 
-    raw = tomllib.loads(profile_path("default").read_text())
+    raw = tomllib.loads(profile_path(base).read_text())
     lines = []
     for kind, spec in raw["kinds"].items():
-        lines += [f"[kinds.{kind}]", f"weight = {spec['weight'] * weight}", f"share = {spec['share']}"]
-    path = folder / f"default_x{weight:g}.toml"
+        lines.append(f"[kinds.{kind}]")
+        lines += [f"{key} = {json.dumps(spec[key] * weight if key == 'weight' else spec[key])}" for key in spec]
+    if "invariance" in raw:
+        lines += ["[invariance]"] + [f"{key} = {json.dumps(v)}" for key, v in raw["invariance"].items()]
+    path = folder / f"{Path(base).stem}_x{weight:g}.toml"
     path.write_text("\n".join(lines) + "\n")
     return str(path)
 
@@ -111,9 +115,8 @@ def evaluate_model(model: Path, tests: dict[str, list], groups: list, args: argp
     loaded = load_model_for_eval(model, max_length=args.max_length)
     out: dict[str, Any] = {}
     for source, pairs in tests.items():
-        config = EvalConfig(probes="all", max_probe_rows=args.probe_rows, best_of_n_ns=(16,), seed=args.seed)
-        bon = groups if source == "alpacaeval" else None
-        report = evaluate(loaded.score_fn, pairs, config, temperature=loaded.temperature, best_of_n_groups=bon).report
+        config = EvalConfig(probes="all", max_probe_rows=args.probe_rows, seed=args.seed)
+        report = evaluate(loaded.score_fn, pairs, config, temperature=loaded.temperature).report
         acc = report["accuracy"]["overall"]
         short = report["length_bias"].get("accuracy_chosen_shorter") or {}
         row = {
@@ -129,11 +132,44 @@ def evaluate_model(model: Path, tests: dict[str, list], groups: list, args: argp
                 k: (p["rise_rate"], p["rise_rate_low"], p["rise_rate_high"]) for k, p in report["probes"].items()
             },
         }
-        if bon:
-            (point,) = [r for r in report["best_of_n"]["curve"] if r["n"] == 16]
-            row["bon16"] = point
+        if source == "alpacaeval" and groups:
+            row["bon16"] = best_of_16(loaded.score_fn, groups)
         out[source] = row
     return out
+
+
+def best_of_16(score_fn: Any, groups: list) -> dict[str, Any]:
+    """best-of-16 on ``groups``: the judge's expected preference of the reward model's pick, of a random and of
+    the oracle pick (``evaluate/best_of_n.py``, exact over every 16-subset), averaged over groups; ``per_group``
+    keeps each group's pick so that two recipes can be compared group by group (``paired_difference``)."""
+    import numpy as np
+
+    from rewardkit.evaluate.best_of_n import expected_pick, score_groups
+
+    picks, randoms, oracles = [], [], []
+    for s, g in zip(score_groups(score_fn, groups), groups, strict=True):
+        q = np.asarray(g.quality, float)
+        picks.append(expected_pick(s, q, 16))
+        randoms.append(float(q.mean()))
+        oracles.append(expected_pick(q, q, 16))
+    return {
+        "reward_pick": float(np.mean(picks)),
+        "random_pick": float(np.mean(randoms)),
+        "oracle_pick": float(np.mean(oracles)),
+        "groups": len(groups),
+        "per_group": picks,
+    }
+
+
+def paired_difference(a: list[float], b: list[float], seed: int = 0, draws: int = 10_000) -> tuple[float, float, float]:
+    """mean(a - b) over groups with a 95% bootstrap interval that resamples groups (the two picks of one group
+    are scored on the same responses, so the difference is paired)."""
+    import numpy as np
+
+    d = np.asarray(a, float) - np.asarray(b, float)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, d.size, size=(draws, d.size))].mean(axis=1)
+    return float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
 def fmt_interval(x: float | None, low: float | None, high: float | None) -> str:
@@ -175,6 +211,13 @@ def print_results(results: dict[str, dict[str, Any]], sources: list[str]) -> Non
             print(
                 f"(best-of-16 random pick {b['random_pick']:.4f}, oracle {b['oracle_pick']:.4f}, groups {b['groups']})"
             )
+            if "plain" in r:
+                for n in names:
+                    if n != "plain":
+                        diff, low, high = paired_difference(
+                            r[n]["bon16"]["per_group"], r["plain"]["bon16"]["per_group"]
+                        )
+                        print(f"(best-of-16, {n} - plain, paired over groups: {diff:+.4f} [{low:+.4f}, {high:+.4f}])")
     print("\n(* rise rate above the 0.20 target)")
     print("\n| model | training pairs (augmented) | train wall s | train pairs/s |")
     print("|---|---|---|---|")
@@ -197,6 +240,12 @@ def main() -> None:
         "--weights",
         default="1",
         help="comma-separated multipliers of the default profile's weights ('': the plain recipe only)",
+    )
+    parser.add_argument(
+        "--profile", default="default", help="the robust profile the weights multiply (a shipped name or a path)"
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="keep each trained model in this folder (default: a temporary one)"
     )
     parser.add_argument("--invariance-weight", type=float, default=0.0, help="the robust runs' --invariance-weight")
     parser.add_argument("--max-length", type=int, default=128)
@@ -236,23 +285,29 @@ def main() -> None:
         random.Random(args.seed).shuffle(rows)
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
         weights = [float(w) for w in args.weights.split(",") if w.strip()]  # "": the plain recipe only
+        base = Path(args.profile).stem
         recipes = ([] if args.no_plain else [("plain", "")]) + [
-            ("robust default" if w == 1 else f"robust x{w:g}", "default" if w == 1 else scaled_profile(w, work))
+            (
+                f"robust {base}" if w == 1 else f"robust {base} x{w:g}",
+                args.profile if w == 1 else scaled_profile(args.profile, w, work),
+            )
             for w in weights
         ]
+        models = args.keep or work
         for name, robust in recipes:
-            out = work / name.replace(" ", "_")
+            out = models / name.replace(" ", "_")
             metrics, wall = train_one(data, out, args, robust)
             t0 = time.perf_counter()
             results[name] = {"metrics": metrics, "wall": wall, "eval": evaluate_model(out, tests, groups, args)}
             schedule = {k: metrics.get(k) for k in ("steps", "best_step", "stopped_early")}
             results[name]["schedule"] = schedule
+            results[name]["robust"] = robust and Path(robust).name
             print(
                 f"{name}: trained in {wall:.0f}s ({schedule}), evaluated in {time.perf_counter() - t0:.0f}s",
                 flush=True,
             )
             if args.json:  # after every recipe: a later failure keeps what finished
-                kept = {n: {k: v[k] for k in ("eval", "wall", "schedule")} for n, v in results.items()}
+                kept = {n: {k: v[k] for k in ("eval", "wall", "schedule", "robust")} for n, v in results.items()}
                 args.json.write_text(json.dumps(kept, indent=1))
     print_results(results, list(tests))
 
