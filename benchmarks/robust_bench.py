@@ -222,6 +222,8 @@ def print_results(results: dict[str, dict[str, Any]], sources: list[str]) -> Non
     print("\n| model | training pairs (augmented) | train wall s | train pairs/s |")
     print("|---|---|---|---|")
     for n, v in results.items():
+        if "metrics" not in v:  # a --baseline from before the JSON kept them
+            continue
         aug = sum((v["metrics"].get("augmented_pairs") or {}).values())
         print(
             f"| {n} | {v['metrics']['train_pairs']} ({aug}) | {v['wall']:.0f} | "
@@ -258,6 +260,13 @@ def main() -> None:
     parser.add_argument(
         "--no-plain", action="store_true", help="robust runs only (a frontier point run beside a full run)"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="take the plain recipe's results from this earlier run's --json (same data options) instead of "
+        "training it again; printed beside, best-of-16 paired with it",
+    )
     args = parser.parse_args()
 
     import torch
@@ -286,7 +295,9 @@ def main() -> None:
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
         weights = [float(w) for w in args.weights.split(",") if w.strip()]  # "": the plain recipe only
         base = Path(args.profile).stem
-        recipes = ([] if args.no_plain else [("plain", "")]) + [
+        if args.baseline:
+            results["plain"] = json.loads(args.baseline.read_text())["plain"]
+        recipes = ([] if args.no_plain or args.baseline else [("plain", "")]) + [
             (
                 f"robust {base}" if w == 1 else f"robust {base} x{w:g}",
                 args.profile if w == 1 else scaled_profile(args.profile, w, work),
@@ -298,6 +309,10 @@ def main() -> None:
             out = models / name.replace(" ", "_")
             metrics, wall = train_one(data, out, args, robust)
             t0 = time.perf_counter()
+            metrics = {
+                k: metrics.get(k)
+                for k in ("train_pairs", "augmented_pairs", "train_pairs_per_s", "steps", "best_step", "stopped_early")
+            }
             results[name] = {"metrics": metrics, "wall": wall, "eval": evaluate_model(out, tests, groups, args)}
             schedule = {k: metrics.get(k) for k in ("steps", "best_step", "stopped_early")}
             results[name]["schedule"] = schedule
@@ -307,7 +322,8 @@ def main() -> None:
                 flush=True,
             )
             if args.json:  # after every recipe: a later failure keeps what finished
-                kept = {n: {k: v[k] for k in ("eval", "wall", "schedule", "robust")} for n, v in results.items()}
+                keys = ("eval", "wall", "schedule", "robust", "metrics")
+                kept = {n: {k: v[k] for k in keys if k in v} for n, v in results.items()}
                 args.json.write_text(json.dumps(kept, indent=1))
     print_results(results, list(tests))
 
