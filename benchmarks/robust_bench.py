@@ -6,7 +6,11 @@ Run (the defaults are capped so that one run, two trainings and two evaluations,
 
     .venv/bin/python benchmarks/robust_bench.py
     .venv/bin/python benchmarks/robust_bench.py --weights 0.5,1,3        # the frontier: default's weights x each
-    .venv/bin/python benchmarks/robust_bench.py --train-pairs 1000 --test-pairs 400 --probe-rows 300 --max-length 256
+    # the real budget (~25 min on 2 quiet cores at --threads 2; all 130 held-out best-of-16 instructions):
+    .venv/bin/python benchmarks/robust_bench.py --train-pairs 1455 --test-pairs 400 --probe-rows 300 \
+        --max-length 256 --bon-groups 130 --threads 2 --keep runs/robust --json runs/robust.json
+    # a profile of your own against that run's plain model (not retrained):
+    .venv/bin/python benchmarks/robust_bench.py ...same options... --profile my.toml --baseline runs/robust.json
     .venv/bin/python benchmarks/robust_bench.py --train-pairs 60 --test-pairs 40 --probe-rows 20 --bon-groups 4  # smoke
 
 Data, as ``train_bench.py`` makes it: HH-RLHF harmless and AlpacaEval pairs read directly, a prompt held out
@@ -23,7 +27,8 @@ which robust training never sees) on each source's held-out pairs (``--test-pair
 (bootstrap over prompts), the accuracy on the pairs whose chosen response is the shorter (AlpacaEval's
 length-balanced subset), each probe's rise rate; then best-of-16 on AlpacaEval's held-out instructions (each
 answered by ~28 generators; quality = the judge's preference over the reference, 1 to 2): the judge's expected
-preference of the reward model's pick, beside a random and the oracle pick.
+preference of the reward model's pick, beside a random and the oracle pick, and each robust recipe's pick minus
+the plain one's, paired over instructions with a bootstrap interval.
 """
 
 from __future__ import annotations
