@@ -148,7 +148,8 @@ class TrainConfig:
     robust: str = ""
     """Robust training against reward hacking (docs/training.md, "Robust training"): a profile of exploit kinds
     (padding, flattery, confidence, echoing the prompt, another prompt's answer, ...), each with a loss weight
-    and a share of the batch: "default" (the shipped profile) or a TOML file's path. The training pairs gain pairs
+    and a share of the batch: "default" (the shipped profile), "strict" (the default with repetition's share doubled:
+    less paid for repetition, ~3 points of AlpacaEval accuracy) or a TOML file's path. The training pairs gain pairs
     in which a response beats its own exploited copy (never validation pairs). Empty (default): off."""
     invariance_weight: float = 0.0
     """Invariance penalty: weight * (r(x) - r(rewrite(x)))^2 on pairs of a response and a meaning-preserving

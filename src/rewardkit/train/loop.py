@@ -59,9 +59,9 @@ from rewardkit.robust.profile import Profile, load_profile
 from rewardkit.train.batches import (
     EpochPlan,
     PairTensors,
+    combined_pair_weights,
     cut_counts,
     encode_pairs,
-    combined_pair_weights,
     length_balance_weights,
     length_sides,
     source_loss_weights,
