@@ -141,7 +141,7 @@ def test_a_folder_with_a_trained_model_is_replaced_and_the_user_is_told(tmp_path
         (["--length-balance-by", "length"], "--length-balance-by: expected one of repeat, weight, got 'length'"),
         (
             ["--robust", "defualt"],
-            "--robust: robust profile 'defualt': no such file, nor a shipped profile (shipped: default)",
+            "--robust: robust profile 'defualt': no such file, nor a shipped profile (shipped: default, strict)",
         ),
         (["--invariance-weight", "-1"], "--invariance-weight: expected >= 0, got -1.0"),
         (
