@@ -149,32 +149,27 @@ def best_of_16(score_fn: Any, groups: list) -> dict[str, Any]:
     keeps each group's pick so that two recipes can be compared group by group (``paired_difference``)."""
     import numpy as np
 
-    from rewardkit.evaluate.best_of_n import expected_pick, score_groups
+    from rewardkit.evaluate.best_of_n import group_picks, score_groups
 
-    picks, randoms, oracles = [], [], []
-    for s, g in zip(score_groups(score_fn, groups), groups, strict=True):
-        q = np.asarray(g.quality, float)
-        picks.append(expected_pick(s, q, 16))
-        randoms.append(float(q.mean()))
-        oracles.append(expected_pick(q, q, 16))
+    picks, randoms, oracles = group_picks(score_groups(score_fn, groups), [np.asarray(g.quality) for g in groups], 16)
     return {
         "reward_pick": float(np.mean(picks)),
         "random_pick": float(np.mean(randoms)),
         "oracle_pick": float(np.mean(oracles)),
-        "groups": len(groups),
+        "groups": len(picks),
         "per_group": picks,
     }
 
 
-def paired_difference(a: list[float], b: list[float], seed: int = 0, draws: int = 10_000) -> tuple[float, float, float]:
+def paired_difference(a: list[float], b: list[float], seed: int = 0) -> tuple[float, float, float]:
     """mean(a - b) over groups with a 95% bootstrap interval that resamples groups (the two picks of one group
-    are scored on the same responses, so the difference is paired)."""
+    are made among the same responses, so the difference is paired)."""
     import numpy as np
 
+    from rewardkit.evaluate.accuracy import bootstrap_interval
+
     d = np.asarray(a, float) - np.asarray(b, float)
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, d.size, size=(draws, d.size))].mean(axis=1)
-    return float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+    return (float(d.mean()), *bootstrap_interval(d, n_boot=10_000, seed=seed))
 
 
 def fmt_interval(x: float | None, low: float | None, high: float | None) -> str:

@@ -69,6 +69,23 @@ def expected_pick(key: np.ndarray, quality: np.ndarray, n: int) -> float:
     return float(np.dot(pick_probabilities(key.size, n), block_mean[block]))
 
 
+def group_picks(
+    scores: Sequence[np.ndarray], quality: Sequence[np.ndarray], n: int
+) -> tuple[list[float], list[float], list[float]]:
+    """Per group with at least ``n`` responses: the expected quality of the reward pick, of a random pick and of
+    the oracle pick at N = ``n`` (module docstring). Kept per group so that two reward models can be compared
+    group by group (their picks are made among the same responses: a paired difference)."""
+    picks, randoms, oracles = [], [], []
+    for s, q in zip(scores, quality, strict=True):
+        s, q = np.asarray(s, float), np.asarray(q, float)
+        if s.size < n:
+            continue
+        picks.append(expected_pick(s, q, n))
+        randoms.append(float(q.mean()))
+        oracles.append(expected_pick(q, q, n))
+    return picks, randoms, oracles
+
+
 def best_of_n_curve(
     scores: Sequence[np.ndarray], quality: Sequence[np.ndarray], ns: Sequence[int]
 ) -> list[dict[str, float]]:
@@ -77,14 +94,7 @@ def best_of_n_curve(
     with fewer than N responses are left out of that N (``groups`` counts those kept)."""
     rows = []
     for n in ns:
-        picks, randoms, oracles = [], [], []
-        for s, q in zip(scores, quality, strict=True):
-            s, q = np.asarray(s, float), np.asarray(q, float)
-            if s.size < n:
-                continue
-            picks.append(expected_pick(s, q, n))
-            randoms.append(float(q.mean()))
-            oracles.append(expected_pick(q, q, n))
+        picks, randoms, oracles = group_picks(scores, quality, n)
         if not picks:
             continue
         reward, random_, oracle = float(np.mean(picks)), float(np.mean(randoms)), float(np.mean(oracles))
